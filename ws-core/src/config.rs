@@ -1,0 +1,410 @@
+//! Limits and policies of a [`Manager`](crate::Manager).
+//!
+//! The `#[ws_protocol(...)]` attribute turns its options into
+//! [`Protocol::CONFIG`](crate::Protocol::CONFIG), a compile-time constant.
+//! At start-up an operator can override any of them without recompiling,
+//! through [`ManagerBuilder`](crate::ManagerBuilder) or from the environment
+//! with [`Config::override_from_env`].
+//!
+//! | attribute option     | default   | meaning |
+//! |----------------------|-----------|---------|
+//! | `max_connections`    | `10_000`  | connections admitted at once; `0` = unlimited; past it: HTTP 503 |
+//! | `max_per_user`       | `0`       | connections one user may hold; `0` = unlimited; past it: HTTP 503 |
+//! | `send_queue`         | `256`     | frames queued per connection (at least 1) |
+//! | `on_full`            | `"close"` | when a queue is full: `"close"` (close 1013), `"drop_newest"`, `"drop_oldest"` |
+//! | `max_message_size`   | `"64KiB"` | largest inbound message; larger: close 1009 |
+//! | `heartbeat`          | `"30s"`   | server ping interval; `"off"` disables |
+//! | `idle_timeout`       | `"60s"`   | close a peer silent this long (close 1001); `"off"` disables |
+//! | `on_invalid`         | `"error"` | malformed inbound: `"error"` (typed error frame) or `"close"` (close 1007) |
+//! | `read_buffer`        | `"4KiB"`  | per-connection read buffer |
+//! | `write_buffer`       | `"16KiB"` | frames are coalesced up to this size before a write |
+
+use std::time::Duration;
+
+/// What happens to a message sent to a connection whose send queue is full.
+///
+/// ```
+/// use ws_core::{Config, Overflow};
+/// let config = Config::DEFAULT.with_on_full(Overflow::DropOldest);
+/// assert_eq!(config.on_full(), Overflow::DropOldest);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Overflow {
+    /// Close the slow connection with [`close_code::TRY_AGAIN_LATER`](crate::close_code::TRY_AGAIN_LATER) (1013).
+    Close,
+    /// Keep the queue as it is and discard the new message.
+    DropNewest,
+    /// Discard the oldest queued message to make room for the new one.
+    DropOldest,
+}
+
+/// What happens when a client sends a message that cannot be decoded
+/// (malformed JSON, unknown type, a server-only type, a binary frame).
+///
+/// ```
+/// use ws_core::{Config, OnInvalid};
+/// let config = Config::DEFAULT.with_on_invalid(OnInvalid::Close);
+/// assert_eq!(config.on_invalid(), OnInvalid::Close);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OnInvalid {
+    /// Answer with an [`ErrorFrame`](crate::ErrorFrame) and keep the connection.
+    Error,
+    /// Close the connection with 1007 (invalid payload) or 1003 for binary frames.
+    Close,
+}
+
+/// The limits and policies of a [`Manager`](crate::Manager).
+///
+/// Every setter is a `const fn`, so the macro builds [`Protocol::CONFIG`](crate::Protocol::CONFIG)
+/// at compile time, and the same calls override it at run time.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_core::Config;
+///
+/// const CONFIG: Config = Config::DEFAULT
+///     .with_max_connections(50_000)
+///     .with_send_queue(64)
+///     .with_heartbeat(Some(Duration::from_secs(10)));
+/// assert_eq!(CONFIG.max_connections(), 50_000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    max_connections: usize,
+    max_per_user: usize,
+    send_queue: usize,
+    on_full: Overflow,
+    max_message_size: usize,
+    heartbeat: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    on_invalid: OnInvalid,
+    read_buffer: usize,
+    write_buffer: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl Config {
+    /// The defaults listed in the [module documentation](self).
+    pub const DEFAULT: Config = Config {
+        max_connections: 10_000,
+        max_per_user: 0,
+        send_queue: 256,
+        on_full: Overflow::Close,
+        max_message_size: 64 * 1024,
+        heartbeat: Some(Duration::from_secs(30)),
+        idle_timeout: Some(Duration::from_secs(60)),
+        on_invalid: OnInvalid::Error,
+        read_buffer: 4 * 1024,
+        write_buffer: 16 * 1024,
+    };
+
+    /// Connections admitted at once; `0` means unlimited.
+    pub const fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Connections one user may hold at once; `0` means unlimited.
+    pub const fn with_max_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = max;
+        self
+    }
+
+    /// Frames queued per connection. A value of `0` is raised to `1`: a
+    /// connection always has room for one frame.
+    pub const fn with_send_queue(mut self, frames: usize) -> Self {
+        self.send_queue = if frames == 0 { 1 } else { frames };
+        self
+    }
+
+    /// The policy for a full send queue.
+    pub const fn with_on_full(mut self, policy: Overflow) -> Self {
+        self.on_full = policy;
+        self
+    }
+
+    /// The largest inbound message in bytes; larger messages close the
+    /// connection with 1009.
+    pub const fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The interval between server pings; `None` disables them.
+    pub const fn with_heartbeat(mut self, every: Option<Duration>) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
+    /// How long a peer may stay silent (no frame, no pong) before it is closed
+    /// with 1001; `None` disables the check.
+    pub const fn with_idle_timeout(mut self, after: Option<Duration>) -> Self {
+        self.idle_timeout = after;
+        self
+    }
+
+    /// The policy for inbound messages that cannot be decoded.
+    pub const fn with_on_invalid(mut self, policy: OnInvalid) -> Self {
+        self.on_invalid = policy;
+        self
+    }
+
+    /// The per-connection read buffer in bytes.
+    pub const fn with_read_buffer(mut self, bytes: usize) -> Self {
+        self.read_buffer = bytes;
+        self
+    }
+
+    /// Outbound frames are coalesced up to this many bytes before a write.
+    pub const fn with_write_buffer(mut self, bytes: usize) -> Self {
+        self.write_buffer = bytes;
+        self
+    }
+
+    /// Connections admitted at once; `0` means unlimited.
+    pub const fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Connections one user may hold at once; `0` means unlimited.
+    pub const fn max_per_user(&self) -> usize {
+        self.max_per_user
+    }
+
+    /// Frames queued per connection.
+    pub const fn send_queue(&self) -> usize {
+        self.send_queue
+    }
+
+    /// The policy for a full send queue.
+    pub const fn on_full(&self) -> Overflow {
+        self.on_full
+    }
+
+    /// The largest inbound message in bytes.
+    pub const fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The interval between server pings.
+    pub const fn heartbeat(&self) -> Option<Duration> {
+        self.heartbeat
+    }
+
+    /// How long a peer may stay silent before it is closed.
+    pub const fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    /// The policy for inbound messages that cannot be decoded.
+    pub const fn on_invalid(&self) -> OnInvalid {
+        self.on_invalid
+    }
+
+    /// The per-connection read buffer in bytes.
+    pub const fn read_buffer(&self) -> usize {
+        self.read_buffer
+    }
+
+    /// The write coalescing buffer in bytes.
+    pub const fn write_buffer(&self) -> usize {
+        self.write_buffer
+    }
+
+    /// Overrides options from environment variables named `{prefix}{OPTION}`
+    /// in upper case, e.g. `CHAT_MAX_CONNECTIONS=500`, `CHAT_ON_FULL=drop_oldest`,
+    /// `CHAT_HEARTBEAT=10s`, `CHAT_MAX_MESSAGE_SIZE=1MiB`. Unset variables keep
+    /// their value; a malformed one is an error naming the variable.
+    ///
+    /// ```
+    /// use ws_core::Config;
+    /// // SAFETY: single-threaded doctest.
+    /// unsafe { std::env::set_var("DOC_SEND_QUEUE", "32") };
+    /// let config = Config::DEFAULT.override_from_env("DOC_").unwrap();
+    /// assert_eq!(config.send_queue(), 32);
+    /// ```
+    pub fn override_from_env(self, prefix: &str) -> Result<Config, ConfigError> {
+        self.override_with(|option| {
+            let name = format!("{prefix}{}", option.to_ascii_uppercase());
+            std::env::var(&name).ok().map(|value| (name, value))
+        })
+    }
+
+    fn override_with(
+        mut self,
+        lookup: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let get = |option: &str| lookup(option);
+        let bad = |name: String, value: String, expected: &'static str| ConfigError::Invalid {
+            name,
+            value,
+            expected,
+        };
+        if let Some((name, value)) = get("max_connections") {
+            let n = value.parse().map_err(|_| bad(name, value, "a whole number"))?;
+            self = self.with_max_connections(n);
+        }
+        if let Some((name, value)) = get("max_per_user") {
+            let n = value.parse().map_err(|_| bad(name, value, "a whole number"))?;
+            self = self.with_max_per_user(n);
+        }
+        if let Some((name, value)) = get("send_queue") {
+            match value.parse::<usize>() {
+                Ok(n) if n > 0 => self = self.with_send_queue(n),
+                _ => return Err(bad(name, value, "a whole number of at least 1")),
+            }
+        }
+        if let Some((name, value)) = get("on_full") {
+            let policy = parse_overflow(&value)
+                .ok_or_else(|| bad(name, value, "`close`, `drop_newest` or `drop_oldest`"))?;
+            self = self.with_on_full(policy);
+        }
+        if let Some((name, value)) = get("on_invalid") {
+            let policy = parse_on_invalid(&value)
+                .ok_or_else(|| bad(name, value, "`error` or `close`"))?;
+            self = self.with_on_invalid(policy);
+        }
+        for (option, set) in [
+            ("max_message_size", Config::with_max_message_size as fn(Config, usize) -> Config),
+            ("read_buffer", Config::with_read_buffer),
+            ("write_buffer", Config::with_write_buffer),
+        ] {
+            if let Some((name, value)) = get(option) {
+                let bytes = parse_size(&value)
+                    .ok_or_else(|| bad(name, value, "a size such as `65536`, `64KiB` or `1MiB`"))?;
+                self = set(self, bytes);
+            }
+        }
+        for (option, set) in [
+            ("heartbeat", Config::with_heartbeat as fn(Config, Option<Duration>) -> Config),
+            ("idle_timeout", Config::with_idle_timeout),
+        ] {
+            if let Some((name, value)) = get(option) {
+                let every = parse_duration(&value)
+                    .ok_or_else(|| bad(name, value, "a duration such as `30s` or `500ms`, or `off`"))?;
+                self = set(self, every);
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// A configuration value that could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The variable `name` holds `value`, which is not what was expected.
+    #[error("`{name}` is `{value}`; expected {expected}")]
+    Invalid {
+        /// The variable's name.
+        name: String,
+        /// Its value.
+        value: String,
+        /// What it should look like.
+        expected: &'static str,
+    },
+}
+
+fn parse_overflow(value: &str) -> Option<Overflow> {
+    match value {
+        "close" => Some(Overflow::Close),
+        "drop_newest" => Some(Overflow::DropNewest),
+        "drop_oldest" => Some(Overflow::DropOldest),
+        _ => None,
+    }
+}
+
+fn parse_on_invalid(value: &str) -> Option<OnInvalid> {
+    match value {
+        "error" => Some(OnInvalid::Error),
+        "close" => Some(OnInvalid::Close),
+        _ => None,
+    }
+}
+
+/// Parses `65536`, `64KiB`, `64KB`, `1MiB`, `1 MB` (binary units: KB = KiB).
+fn parse_size(value: &str) -> Option<usize> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let n: usize = digits.replace('_', "").parse().ok()?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
+fn parse_duration(value: &str) -> Option<Option<Duration>> {
+    match value.trim() {
+        "off" | "none" | "0" => Some(None),
+        other => humantime::parse_duration(other).ok().map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::DEFAULT.override_with(|option| {
+            vars.iter()
+                .find(|(k, _)| k == option)
+                .map(|(k, v)| (k.to_ascii_uppercase(), v.clone()))
+        })
+    }
+
+    #[test]
+    fn overrides_parse_every_option() {
+        let config = with(&[
+            ("max_connections", "5"),
+            ("send_queue", "8"),
+            ("on_full", "drop_oldest"),
+            ("max_message_size", "1MiB"),
+            ("heartbeat", "off"),
+            ("idle_timeout", "1m"),
+            ("on_invalid", "close"),
+        ])
+        .unwrap();
+        assert_eq!(config.max_connections(), 5);
+        assert_eq!(config.send_queue(), 8);
+        assert_eq!(config.on_full(), Overflow::DropOldest);
+        assert_eq!(config.max_message_size(), 1 << 20);
+        assert_eq!(config.heartbeat(), None);
+        assert_eq!(config.idle_timeout(), Some(Duration::from_secs(60)));
+        assert_eq!(config.on_invalid(), OnInvalid::Close);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let err = with(&[("send_queue", "0")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`SEND_QUEUE` is `0`; expected a whole number of at least 1"
+        );
+        assert!(with(&[("max_message_size", "12 parsecs")]).is_err());
+        assert!(with(&[("heartbeat", "soon")]).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65_536"), Some(65536));
+        assert_eq!(parse_size("64KiB"), Some(65536));
+        assert_eq!(parse_size("2 MB"), Some(2 << 20));
+        assert_eq!(parse_size("1TiB"), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! The per-connection send queue: bounded, lock-free on the send path, with
+//! an overflow policy, drained by the connection's writer.
+//!
+//! Senders (handlers, broadcasts from any task) push; the writer pops. A push
+//! is an atomic length reservation plus a lock-free `SegQueue` push and a
+//! waker notification: no lock that another sender or a broadcast contends
+//! on. The queue allocates in small blocks as frames arrive, so an idle
+//! connection costs nothing here whatever its capacity.
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::task::Poll;
+
+use crossbeam_queue::SegQueue;
+use futures_util::task::AtomicWaker;
+use parking_lot::Mutex;
+
+use crate::close::{CloseInfo, close_code};
+use crate::config::Overflow;
+use crate::frame::Text;
+
+/// What became of one pushed frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued for the writer.
+    Queued,
+    /// The queue was full: this frame was discarded (`drop_newest`).
+    DroppedNewest,
+    /// The queue was full: the oldest frame was discarded for this one.
+    DroppedOldest,
+    /// The queue was full: the connection is being closed (`close`).
+    Evicted,
+    /// The connection is closing; nothing was queued.
+    Closed,
+}
+
+const OPEN: u8 = 0;
+/// Send what is queued, then the close frame.
+const DRAIN: u8 = 1;
+/// Discard what is queued and send the close frame.
+const ABORT: u8 = 2;
+
+/// How the writer should end, once the queue says so.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// Write the queued frames first.
+    Drain(Option<CloseInfo>),
+    /// Discard the queued frames.
+    Abort(Option<CloseInfo>),
+}
+
+pub(crate) struct SendQueue {
+    frames: SegQueue<Text>,
+    len: AtomicUsize,
+    capacity: usize,
+    policy: Overflow,
+    writer: AtomicWaker,
+    state: AtomicU8,
+    /// Written once, by whoever closes first; read once by the writer.
+    close: Mutex<Option<CloseInfo>>,
+}
+
+impl SendQueue {
+    pub(crate) fn new(capacity: usize, policy: Overflow) -> Self {
+        Self {
+            frames: SegQueue::new(),
+            len: AtomicUsize::new(0),
+            capacity: capacity.max(1),
+            policy,
+            writer: AtomicWaker::new(),
+            state: AtomicU8::new(OPEN),
+            close: Mutex::new(None),
+        }
+    }
+
+    /// Queues `frame` or applies the overflow policy. Never blocks.
+    pub(crate) fn push(&self, frame: Text) -> Pushed {
+        if self.state.load(Ordering::Acquire) != OPEN {
+            return Pushed::Closed;
+        }
+        let before = self.len.fetch_add(1, Ordering::AcqRel);
+        let outcome = if before < self.capacity {
+            Pushed::Queued
+        } else {
+            match self.policy {
+                Overflow::DropNewest => {
+                    self.len.fetch_sub(1, Ordering::AcqRel);
+                    return Pushed::DroppedNewest;
+                }
+                Overflow::Close => {
+                    self.len.fetch_sub(1, Ordering::AcqRel);
+                    self.close(
+                        true,
+                        Some(CloseInfo::new(
+                            close_code::TRY_AGAIN_LATER,
+                            "send queue full",
+                        )),
+                    );
+                    return Pushed::Evicted;
+                }
+                Overflow::DropOldest => {
+                    // The writer may have emptied the queue meanwhile; then
+                    // there is nothing to discard and the reservation stands.
+                    if self.frames.pop().is_some() {
+                        self.len.fetch_sub(1, Ordering::AcqRel);
+                        Pushed::DroppedOldest
+                    } else {
+                        Pushed::Queued
+                    }
+                }
+            }
+        };
+        self.frames.push(frame);
+        self.writer.wake();
+        outcome
+    }
+
+    /// The next frame for the writer.
+    pub(crate) fn pop(&self) -> Option<Text> {
+        let frame = self.frames.pop()?;
+        self.len.fetch_sub(1, Ordering::AcqRel);
+        Some(frame)
+    }
+
+    /// Asks the writer to end. The first call decides the close frame; an
+    /// abort overrides an earlier drain (a slow client is not waited for).
+    pub(crate) fn close(&self, abort: bool, frame: Option<CloseInfo>) {
+        let next = if abort { ABORT } else { DRAIN };
+        let previous = self.state.fetch_max(next, Ordering::AcqRel);
+        if previous == OPEN {
+            *self.close.lock() = frame;
+        }
+        if previous < next {
+            self.writer.wake();
+        }
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.state.load(Ordering::Acquire) != OPEN
+    }
+
+    /// Waits until there is a frame to write or the queue is closing.
+    pub(crate) async fn ready(&self) {
+        poll_fn(|cx| {
+            if !self.frames.is_empty() || self.is_closing() {
+                return Poll::Ready(());
+            }
+            self.writer.register(cx.waker());
+            // Re-check after registering: a push between the check and the
+            // registration would otherwise be missed.
+            if !self.frames.is_empty() || self.is_closing() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Waits until the queue is aborted.
+    pub(crate) async fn aborted(&self) {
+        poll_fn(|cx| {
+            if self.state.load(Ordering::Acquire) == ABORT {
+                return Poll::Ready(());
+            }
+            self.writer.register(cx.waker());
+            if self.state.load(Ordering::Acquire) == ABORT {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// How the writer should end, if it should; an abort discards the queue.
+    pub(crate) fn ending(&self) -> Option<Ending> {
+        match self.state.load(Ordering::Acquire) {
+            OPEN => None,
+            DRAIN if !self.frames.is_empty() => None,
+            DRAIN => Some(Ending::Drain(self.close.lock().take())),
+            _ => {
+                while self.pop().is_some() {}
+                Some(Ending::Abort(self.close.lock().take()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Text {
+        Text::from(s.to_owned())
+    }
+
+    fn drain(q: &SendQueue) -> Vec<String> {
+        std::iter::from_fn(|| q.pop().map(|t| t.as_str().to_owned())).collect()
+    }
+
+    #[test]
+    fn drop_newest_keeps_the_first_frames() {
+        let q = SendQueue::new(2, Overflow::DropNewest);
+        assert_eq!(q.push(text("a")), Pushed::Queued);
+        assert_eq!(q.push(text("b")), Pushed::Queued);
+        assert_eq!(q.push(text("c")), Pushed::DroppedNewest);
+        assert_eq!(drain(&q), ["a", "b"]);
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_last_frames() {
+        let q = SendQueue::new(2, Overflow::DropOldest);
+        for s in ["a", "b", "c", "d"] {
+            q.push(text(s));
+        }
+        assert_eq!(drain(&q), ["c", "d"]);
+        assert_eq!(q.len.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn close_policy_evicts_and_refuses_more() {
+        let q = SendQueue::new(1, Overflow::Close);
+        assert_eq!(q.push(text("a")), Pushed::Queued);
+        assert_eq!(q.push(text("b")), Pushed::Evicted);
+        assert_eq!(q.push(text("c")), Pushed::Closed);
+        match q.ending() {
+            Some(Ending::Abort(Some(info))) => assert_eq!(info.code, 1013),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn drain_waits_for_queued_frames() {
+        let q = SendQueue::new(4, Overflow::Close);
+        q.push(text("a"));
+        q.close(false, None);
+        assert!(q.ending().is_none());
+        assert_eq!(drain(&q), ["a"]);
+        assert!(matches!(q.ending(), Some(Ending::Drain(None))));
+    }
+}

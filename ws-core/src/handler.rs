@@ -1,0 +1,125 @@
+//! What handlers return, and what the runtime tells clients and hooks.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::close::CloseInfo;
+use crate::registry::UserId;
+
+/// What a handler returns.
+pub type HandlerResult<T = ()> = Result<T, HandlerError>;
+
+/// A handler's failure, and what the client is told about it.
+///
+/// Any error type converts with `?`: the client then gets an
+/// [`ErrorFrame`] with code `internal` and a generic message, while the
+/// error itself is logged with `tracing` (internal details never reach
+/// clients). Build one explicitly to choose what the client sees.
+///
+/// ```
+/// use ws_core::{HandlerError, HandlerResult};
+///
+/// fn check(name: &str) -> HandlerResult {
+///     if name.is_empty() {
+///         return Err(HandlerError::reply("empty_name", "a room needs a name"));
+///     }
+///     let _n: u32 = "42".parse()?; // any error converts
+///     Ok(())
+/// }
+/// assert!(check("").is_err());
+/// assert!(check("lobby").is_ok());
+/// ```
+#[derive(Debug)]
+pub enum HandlerError {
+    /// Send the client an [`ErrorFrame`] and keep the connection.
+    Reply {
+        /// Machine-readable code, e.g. `not_in_room`.
+        code: String,
+        /// Human-readable message.
+        message: String,
+    },
+    /// Close the connection with this code and reason.
+    Close(CloseInfo),
+    /// An internal failure: logged, and the client gets code `internal`.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl HandlerError {
+    /// The client gets an [`ErrorFrame`] with `code` and `message`.
+    pub fn reply(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Reply {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The connection is closed with `code` and `reason`.
+    pub fn close(code: u16, reason: impl Into<String>) -> Self {
+        Self::Close(CloseInfo::new(code, reason))
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
+    fn from(error: E) -> Self {
+        Self::Internal(Box::new(error))
+    }
+}
+
+/// The frame a client gets when its message was refused; part of the
+/// server direction of the exported schema.
+///
+/// On the wire: `{"type":"error","code":"invalid_message","message":"..."}`.
+///
+/// ```
+/// let frame: ws_core::ErrorFrame =
+///     serde_json::from_str(r#"{"type":"error","code":"internal","message":"internal error"}"#).unwrap();
+/// assert_eq!(frame.code, "internal");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename = "error")]
+#[schemars(rename = "ErrorFrame")]
+pub struct ErrorFrame {
+    /// Machine-readable code: one of [`error_code`] or a handler's own.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// The codes of the [`ErrorFrame`]s the runtime sends.
+pub mod error_code {
+    /// The message is not valid JSON or does not match any message type.
+    pub const INVALID_MESSAGE: &str = "invalid_message";
+    /// The message type exists but only the server sends it.
+    pub const WRONG_DIRECTION: &str = "wrong_direction";
+    /// A binary frame; the protocol is JSON text.
+    pub const BINARY_NOT_SUPPORTED: &str = "binary_not_supported";
+    /// A handler failed; details are in the server's log.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// Why a connection ended, given to the `on_disconnect` hook.
+///
+/// ```
+/// # use ws_core::{Disconnect, CloseInfo};
+/// fn describe(d: &Disconnect) -> String {
+///     match &d.peer_close {
+///         Some(CloseInfo { code, reason }) => format!("peer closed {code} {reason}"),
+///         None => "peer vanished".into(),
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Disconnect {
+    /// The close frame the client sent, if it sent one.
+    pub peer_close: Option<CloseInfo>,
+    /// The close frame the server sent, if the server closed first
+    /// (idle timeout, overflow, oversize or invalid message, handler, shutdown).
+    pub server_close: Option<CloseInfo>,
+    /// The user the connection belonged to when it ended.
+    pub user: Option<UserId>,
+    /// The rooms it was in when it ended (it has left them all).
+    pub rooms: Vec<Arc<str>>,
+}

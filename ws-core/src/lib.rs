@@ -1,0 +1,105 @@
+//! Declarative, typed WebSockets for [axum].
+//!
+//! Write one enum holding the messages of both directions, annotate it with
+//! [`#[ws_protocol(...)]`](ws_protocol), and get:
+//!
+//! - **typed routing**: a generated `{Enum}Handler` trait with one async
+//!   method per `#[ws(client)]` variant; a missing handler does not compile,
+//!   and only `#[ws(server)]` messages can be sent;
+//! - **a JSON Schema** of both directions ([`schema`]), for frontend clients;
+//! - **rooms and users**: [`Ctx::join`], [`Manager::to_room`],
+//!   [`Manager::to_user`], [`Manager::to_all`], each with
+//!   [`Broadcast::except`];
+//! - **a [`Manager`] with the attribute's limits** ([`Config`]): an admission
+//!   cap answered with HTTP 503, bounded per-connection send queues with an
+//!   overflow policy, a message size limit (close 1009), heartbeats and an
+//!   idle timeout.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ws_core::{ws_protocol, endpoint, Ctx, HandlerResult, Manager};
+//!
+//! /// A chat.
+//! #[ws_protocol(max_connections = 10_000, send_queue = 256, on_full = "close")]
+//! #[serde(tag = "type", rename_all = "snake_case")]
+//! pub enum Chat {
+//!     /// Join a room.
+//!     #[ws(client)]
+//!     Join { room: String },
+//!     /// Say something in a room.
+//!     #[ws(client)]
+//!     Say { room: String, text: String },
+//!     /// Someone said something.
+//!     #[ws(server)]
+//!     Said { room: String, text: String },
+//! }
+//!
+//! struct App;
+//!
+//! impl ChatHandler for App {
+//!     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
+//!         ctx.join(&msg.room)?;
+//!         Ok(())
+//!     }
+//!
+//!     async fn say(&self, ctx: &Ctx<Chat>, chat::Say { room, text }: chat::Say) -> HandlerResult {
+//!         ctx.to_room(&room).send(chat::Said { room: room.clone(), text })?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() {
+//!     let manager = Manager::<Chat>::new();
+//!     let app = axum::Router::new().route("/ws", endpoint(manager, Arc::new(App)));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//!     ws_core::serve(listener, app).await.unwrap();
+//! }
+//! ```
+//!
+//! # The data path
+//! `connection::upgrade` (handshake, admission, auth, 101) →
+//! `connection::read_loop` (decode, route, handler) →
+//! `connection::queue` (bounded, overflow policy) → `connection::writer`
+//! (coalesced writes, heartbeat, close frame). Rooms and users live in
+//! `registry`; sends to many in `broadcast`.
+
+#![warn(missing_docs)]
+
+mod broadcast;
+mod close;
+mod config;
+mod connection;
+mod context;
+mod error;
+mod frame;
+mod handler;
+mod manager;
+mod protocol;
+mod registry;
+pub mod schema;
+mod serve;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use broadcast::{Broadcast, Delivery};
+pub use close::{CloseInfo, close_code};
+pub use config::{Config, ConfigError, OnInvalid, Overflow};
+pub use connection::ConnId;
+pub use connection::upgrade::endpoint;
+pub use context::Ctx;
+pub use error::{ConnectionClosing, SendError};
+pub use frame::Frame;
+pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
+pub use manager::{Manager, ManagerBuilder, Stats};
+pub use protocol::{Outbound, Protocol, Route};
+pub use registry::UserId;
+pub use serve::serve;
+
+/// Re-exported so users need no direct axum dependency for the basics.
+pub use axum;
+
+#[cfg(feature = "macros")]
+pub use ws_macros::ws_protocol;

@@ -1,0 +1,25 @@
+//! The only door through which generated code reaches its dependencies, so
+//! that users depend on `ws-core` alone. Not public API: no stability promise.
+
+pub use schemars;
+pub use serde;
+pub use serde_json;
+
+pub use axum::http::request::Parts;
+pub use axum::response::Response;
+
+pub use crate::config::{Config, OnInvalid, Overflow};
+pub use crate::context::Ctx;
+pub use crate::handler::{Disconnect, HandlerError, HandlerResult};
+pub use crate::protocol::{Outbound, Protocol, Route};
+pub use crate::registry::UserId;
+pub use crate::schema::document as schema_document;
+
+/// The answer when a server-only message reaches routing. The read loop
+/// rejects such messages before routing, so this is a second line, not a path.
+pub fn not_from_client(message_type: &'static str) -> HandlerResult {
+    Err(HandlerError::reply(
+        crate::handler::error_code::WRONG_DIRECTION,
+        format!("message type `{message_type}` is sent by the server, not by clients"),
+    ))
+}

@@ -1,0 +1,98 @@
+//! The admission cap: 503 past it, no slot consumed, slots back promptly
+//! on every kind of end; the auth hook runs before the 101.
+
+use std::time::Duration;
+
+use serde_json::json;
+use ws_core::Config;
+use ws_core::axum::http::StatusCode;
+
+use crate::support::{Client, Server};
+
+#[tokio::test]
+async fn past_the_cap_is_503_with_retry_after_and_slots_are_reused() {
+    let server = Server::start(Config::DEFAULT.with_max_connections(2)).await;
+    let a = server.connect().await;
+    let mut b = server.connect().await;
+
+    let (status, retry) = Client::refused(&server.url("")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry.as_deref(), Some("1"));
+    // A refusal consumed nothing.
+    assert_eq!(server.manager.admitted(), 2);
+    assert_eq!(server.manager.stats().rejected, 1);
+
+    a.close(1000, "done").await;
+    server.until("slot released", |m| m.admitted() == 1).await;
+    let mut c = server.connect().await;
+    c.sync().await;
+    b.sync().await;
+    assert_eq!(server.manager.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_socket_releases_its_slot() {
+    let server = Server::start(Config::DEFAULT.with_max_connections(1)).await;
+    let a = server.connect().await;
+    drop(a); // no close frame: the TCP socket just goes
+    server.until("slot released", |m| m.admitted() == 0 && m.connections() == 0).await;
+    let mut b = server.connect().await;
+    b.sync().await;
+}
+
+#[tokio::test]
+async fn an_idle_client_that_never_sends_is_closed_and_its_slot_released() {
+    let config = Config::DEFAULT
+        .with_max_connections(1)
+        .with_heartbeat(Some(Duration::from_millis(100)))
+        .with_idle_timeout(Some(Duration::from_millis(400)));
+    let server = Server::start(config).await;
+    // Connects, then neither sends nor reads: pings go unanswered.
+    let mut idle = server.connect().await;
+    server.until("idle client closed", |m| m.admitted() == 0).await;
+    let mut next = server.connect().await;
+    next.sync().await;
+    assert_eq!(idle.closed().await, (1001, "idle timeout".to_owned()));
+    let disconnect = &server.disconnects()[0];
+    assert_eq!(disconnect.server_close.as_ref().map(|c| c.code), Some(1001));
+}
+
+#[tokio::test]
+async fn a_client_that_answers_pings_stays() {
+    let config = Config::DEFAULT
+        .with_heartbeat(Some(Duration::from_millis(50)))
+        .with_idle_timeout(Some(Duration::from_millis(300)));
+    let server = Server::start(config).await;
+    let mut a = server.connect().await;
+    // Reading answers the server's pings; stay well past the idle timeout.
+    for _ in 0..6 {
+        a.silent().await;
+    }
+    a.sync().await;
+    assert_eq!(server.manager.connections(), 1);
+}
+
+#[tokio::test]
+async fn the_auth_hook_runs_before_the_upgrade() {
+    let server = Server::default().await;
+    let (status, _) = Client::refused(&server.url("?deny")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.manager.admitted(), 0);
+    let mut alice = server.connect_as("alice").await;
+    alice.send(json!({"type": "whisper", "user": "alice", "text": "me"})).await;
+    assert_eq!(alice.recv().await["text"], "me");
+}
+
+#[tokio::test]
+async fn the_per_user_cap_refuses_a_third_connection() {
+    let server = Server::start(Config::DEFAULT.with_max_per_user(2)).await;
+    let _a = server.connect_as("erin").await;
+    let b = server.connect_as("erin").await;
+    let (status, _) = Client::refused(&server.url("?user=erin")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let _other = server.connect_as("frank").await;
+    b.close(1000, "").await;
+    server.until("erin's slot released", |m| m.admitted() == 2).await;
+    let mut c = server.connect_as("erin").await;
+    c.sync().await;
+}

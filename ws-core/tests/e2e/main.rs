@@ -1,0 +1,10 @@
+//! End-to-end tests: a real axum server on 127.0.0.1 and real WebSocket
+//! clients. One test binary, one module per concern.
+
+mod admission;
+mod closing;
+mod invalid;
+mod overflow;
+mod routing;
+mod schema;
+mod support;

@@ -1,0 +1,319 @@
+//! A test protocol, a handler that exercises every send form, a real axum
+//! server on 127.0.0.1:0 and a real WebSocket client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use ws_core::axum::Router;
+use ws_core::axum::http::StatusCode;
+use ws_core::axum::http::request::Parts;
+use ws_core::axum::response::{IntoResponse, Response};
+use ws_core::{
+    Config, Ctx, Disconnect, Protocol, HandlerError, HandlerResult, Manager, UserId, endpoint, ws_protocol,
+};
+
+/// Everything the tests send and receive.
+#[ws_protocol(send_queue = 64, heartbeat = "off", idle_timeout = "off")]
+#[derive(Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Test {
+    /// Join a room.
+    #[ws(client)]
+    Join { room: String },
+    /// Leave a room.
+    #[ws(client)]
+    Leave { room: String },
+    /// To everyone in the room, the sender included.
+    #[ws(client)]
+    Say { room: String, text: String },
+    /// To everyone in the room but the sender.
+    #[ws(client)]
+    Shout { room: String, text: String },
+    /// To every connection of a user.
+    #[ws(client)]
+    Whisper { user: String, text: String },
+    /// To every connection.
+    #[ws(client)]
+    Announce { text: String },
+    /// Change this connection's user.
+    #[ws(client)]
+    Login { user: String },
+    /// `count` numbered messages to the sender, enqueued without yielding.
+    #[ws(client)]
+    Burst { count: u64 },
+    /// A handler that fails: `reply`, `close`, `internal` or `panic`.
+    #[ws(client)]
+    Fail { how: String },
+    /// Back to the sender.
+    #[ws(client, server)]
+    Echo { text: String },
+    /// A message in a room.
+    #[ws(server)]
+    Said {
+        room: String,
+        text: String,
+        from: u64,
+    },
+    /// One of a burst.
+    #[ws(server)]
+    Seq { n: u64 },
+}
+
+#[derive(Default)]
+pub struct App {
+    pub disconnects: Mutex<Vec<Disconnect>>,
+}
+
+impl TestHandler for App {
+    async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+        let query = request.uri.query().unwrap_or("");
+        if query.contains("deny") {
+            return Err((StatusCode::UNAUTHORIZED, "no entry").into_response());
+        }
+        Ok(query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("user="))
+            .map(UserId::from))
+    }
+
+    async fn join(&self, ctx: &Ctx<Test>, msg: test::Join) -> HandlerResult {
+        ctx.join(&msg.room)?;
+        Ok(())
+    }
+
+    async fn leave(&self, ctx: &Ctx<Test>, msg: test::Leave) -> HandlerResult {
+        ctx.leave(&msg.room);
+        Ok(())
+    }
+
+    async fn say(&self, ctx: &Ctx<Test>, test::Say { room, text }: test::Say) -> HandlerResult {
+        let from = ctx.id().get();
+        ctx.to_room(&room).send(test::Said { room: room.clone(), text, from })?;
+        Ok(())
+    }
+
+    async fn shout(&self, ctx: &Ctx<Test>, test::Shout { room, text }: test::Shout) -> HandlerResult {
+        let from = ctx.id().get();
+        ctx.to_room(&room)
+            .except(ctx.id())
+            .send(test::Said { room: room.clone(), text, from })?;
+        Ok(())
+    }
+
+    async fn whisper(&self, ctx: &Ctx<Test>, msg: test::Whisper) -> HandlerResult {
+        let said = test::Said { room: String::new(), text: msg.text, from: ctx.id().get() };
+        ctx.manager().to_user(&msg.user).send(said)?;
+        Ok(())
+    }
+
+    async fn announce(&self, ctx: &Ctx<Test>, msg: test::Announce) -> HandlerResult {
+        let said = test::Said { room: String::new(), text: msg.text, from: ctx.id().get() };
+        ctx.manager().to_all().send(said)?;
+        Ok(())
+    }
+
+    async fn login(&self, ctx: &Ctx<Test>, msg: test::Login) -> HandlerResult {
+        ctx.set_user(Some(UserId::from(msg.user)))?;
+        Ok(())
+    }
+
+    async fn burst(&self, ctx: &Ctx<Test>, msg: test::Burst) -> HandlerResult {
+        for n in 0..msg.count {
+            ctx.send(test::Seq { n })?;
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, _ctx: &Ctx<Test>, msg: test::Fail) -> HandlerResult {
+        match msg.how.as_str() {
+            "reply" => Err(HandlerError::reply("not_allowed", "you may not")),
+            "close" => Err(HandlerError::close(4000, "handler closed")),
+            "internal" => Err(std::io::Error::other("disk on fire"))?,
+            _ => panic!("handler panicked on purpose"),
+        }
+    }
+
+    async fn echo(&self, ctx: &Ctx<Test>, msg: test::Echo) -> HandlerResult {
+        ctx.send(msg)?;
+        Ok(())
+    }
+
+    async fn on_disconnect(&self, _ctx: &Ctx<Test>, disconnect: &Disconnect) {
+        self.disconnects.lock().push(disconnect.clone());
+    }
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub manager: Manager<Test>,
+    pub app: Arc<App>,
+}
+
+impl Server {
+    pub async fn start(config: Config) -> Server {
+        let manager = Manager::<Test>::with_config(config);
+        let app = Arc::new(App::default());
+        let router = Router::new().route("/ws", endpoint(manager.clone(), Arc::clone(&app)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(ws_core::serve(listener, router));
+        Server { addr, manager, app }
+    }
+
+    /// The protocol's defaults for tests: no heartbeat, no idle timeout.
+    pub async fn default() -> Server {
+        Server::start(Test::CONFIG).await
+    }
+
+    pub fn url(&self, query: &str) -> String {
+        format!("ws://{}/ws{query}", self.addr)
+    }
+
+    pub async fn connect(&self) -> Client {
+        Client::connect(&self.url("")).await
+    }
+
+    pub async fn connect_as(&self, user: &str) -> Client {
+        Client::connect(&self.url(&format!("?user={user}"))).await
+    }
+
+    /// Waits until `check` holds for the manager (cleanup runs on the
+    /// server's own time after a client goes).
+    pub async fn until(&self, what: &str, check: impl Fn(&Manager<Test>) -> bool) {
+        eventually(what, || check(&self.manager)).await
+    }
+
+    pub fn disconnects(&self) -> Vec<Disconnect> {
+        self.app.disconnects.lock().clone()
+    }
+}
+
+/// Polls `check` for up to 10 s; a test that needs longer is broken.
+pub async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Every JSON frame this client sent and received, for schema checks.
+    pub sent: Vec<Value>,
+    pub received: Vec<Value>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (ws, response) = tokio_tungstenite::connect_async(url).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        Client { ws, sent: Vec::new(), received: Vec::new() }
+    }
+
+    /// The HTTP status of a refused connect.
+    pub async fn refused(url: &str) -> (StatusCode, Option<String>) {
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tungstenite::Error::Http(response)) => (
+                response.status(),
+                response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            ),
+            Err(other) => panic!("expected an HTTP refusal, got {other}"),
+            Ok(_) => panic!("expected an HTTP refusal, got a connection"),
+        }
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        self.ws.send(Message::text(message.to_string())).await.unwrap();
+        self.sent.push(message);
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap();
+    }
+
+    /// The next text frame as JSON; fails the test after [`WAIT`].
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let frame = timeout(WAIT, self.ws.next())
+                .await
+                .expect("no message within the wait")
+                .expect("stream ended")
+                .expect("read failed");
+            match frame {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    self.received.push(value.clone());
+                    return value;
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for a short while.
+    pub async fn silent(&mut self) {
+        if let Ok(Some(Ok(frame))) = timeout(Duration::from_millis(200), self.ws.next()).await {
+            panic!("expected silence, got {frame:?}");
+        }
+    }
+
+    /// Reads until the close frame; its code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            match timeout(WAIT, self.ws.next()).await.expect("no close within the wait") {
+                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                    return (code.into(), reason.to_string());
+                }
+                Some(Ok(Message::Close(None))) => return (1005, String::new()),
+                Some(Ok(Message::Text(text))) => {
+                    self.received.push(serde_json::from_str(&text).unwrap());
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => panic!("read failed before a close frame: {error}"),
+                None => panic!("stream ended without a close frame"),
+            }
+        }
+    }
+
+    pub async fn join(&mut self, room: &str) {
+        self.send(json!({"type": "join", "room": room})).await;
+    }
+
+    /// Round-trips an echo, so everything sent before it has been handled.
+    pub async fn sync(&mut self) {
+        self.send(json!({"type": "echo", "text": "sync"})).await;
+        loop {
+            let message = self.recv().await;
+            if message == json!({"type": "echo", "text": "sync"}) {
+                return;
+            }
+        }
+    }
+
+    pub async fn close(mut self, code: u16, reason: &str) {
+        self.ws
+            .close(Some(CloseFrame { code: code.into(), reason: reason.into() }))
+            .await
+            .unwrap();
+        // Read the server's reply so the handshake completes.
+        while let Ok(Some(Ok(_))) = timeout(WAIT, self.ws.next()).await {}
+    }
+}
