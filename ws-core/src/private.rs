@@ -15,6 +15,10 @@ pub use crate::protocol::{Outbound, Protocol, Route};
 pub use crate::registry::UserId;
 pub use crate::schema::document as schema_document;
 
+/// The hidden half of `#[ws_protocol]`, which the attribute adds to the enum.
+#[cfg(feature = "macros")]
+pub use ws_macros::WsProtocol;
+
 /// The answer when a server-only message reaches routing. The read loop
 /// rejects such messages before routing, so this is a second line, not a path.
 pub fn not_from_client(message_type: &'static str) -> HandlerResult {

@@ -7,7 +7,7 @@ use serde_json::json;
 use ws_core::Config;
 use ws_core::axum::http::StatusCode;
 
-use crate::support::{Client, Server};
+use crate::support::{Client, RawClient, Server, close_payload};
 
 #[tokio::test]
 async fn past_the_cap_is_503_with_retry_after_and_slots_are_reused() {
@@ -48,11 +48,15 @@ async fn an_idle_client_that_never_sends_is_closed_and_its_slot_released() {
         .with_idle_timeout(Some(Duration::from_millis(400)));
     let server = Server::start(config).await;
     // Connects, then neither sends nor reads: pings go unanswered.
-    let mut idle = server.connect().await;
+    let idle = RawClient::connect(server.addr).await;
     server.until("idle client closed", |m| m.admitted() == 0).await;
     let mut next = server.connect().await;
     next.sync().await;
-    assert_eq!(idle.closed().await, (1001, "idle timeout".to_owned()));
+    let frames = idle.frames_until_eof().await;
+    let (opcode, payload) = frames.last().expect("a close frame");
+    assert_eq!(*opcode, 0x8, "the last frame is a close: {frames:?}");
+    assert_eq!(close_payload(payload), (1001, "idle timeout".to_owned()));
+    assert!(frames.iter().any(|(op, _)| *op == 0x9), "pings were sent");
     let disconnect = &server.disconnects()[0];
     assert_eq!(disconnect.server_close.as_ref().map(|c| c.code), Some(1001));
 }

@@ -268,10 +268,13 @@ impl Client {
         }
     }
 
-    /// Asserts nothing arrives for a short while.
+    /// Asserts no message arrives for a short while (pings may).
     pub async fn silent(&mut self) {
-        if let Ok(Some(Ok(frame))) = timeout(Duration::from_millis(200), self.ws.next()).await {
-            panic!("expected silence, got {frame:?}");
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            if !matches!(frame, Message::Ping(_) | Message::Pong(_)) {
+                panic!("expected silence, got {frame:?}");
+            }
         }
     }
 
@@ -316,4 +319,57 @@ impl Client {
         // Read the server's reply so the handshake completes.
         while let Ok(Some(Ok(_))) = timeout(WAIT, self.ws.next()).await {}
     }
+}
+
+/// A client that completes the handshake and then does nothing at all: it
+/// neither reads nor answers pings. What the server sent can be read
+/// afterwards as raw frames.
+pub struct RawClient {
+    stream: TcpStream,
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr) -> RawClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // Read the response head byte by byte so no frame is consumed.
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.unwrap());
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        RawClient { stream }
+    }
+
+    /// Reads until the server closes the TCP connection; the frames it sent
+    /// as (opcode, payload).
+    pub async fn frames_until_eof(mut self) -> Vec<(u8, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        let mut bytes = Vec::new();
+        timeout(WAIT, self.stream.read_to_end(&mut bytes))
+            .await
+            .expect("the server did not close the connection")
+            .unwrap();
+        let mut frames = Vec::new();
+        let mut rest = &bytes[..];
+        while rest.len() >= 2 {
+            let opcode = rest[0] & 0x0f;
+            let len = (rest[1] & 0x7f) as usize;
+            assert!(len < 126, "only small server frames expected here");
+            frames.push((opcode, rest[2..2 + len].to_vec()));
+            rest = &rest[2 + len..];
+        }
+        frames
+    }
+}
+
+/// The code and reason of a raw close frame payload.
+pub fn close_payload(payload: &[u8]) -> (u16, String) {
+    let code = u16::from_be_bytes([payload[0], payload[1]]);
+    (code, String::from_utf8(payload[2..].to_vec()).unwrap())
 }
