@@ -5,6 +5,7 @@
 //! queue is handled by its policy, never by waiting.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::connection::queue::Pushed;
 use crate::connection::{Conn, ConnId};
@@ -105,14 +106,15 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let Some(recipients) = self.recipients() else {
             return Ok(Delivery::default());
         };
+        let started = Instant::now();
         let frame = Frame::encode(message)?;
-        Ok(self.deliver(&recipients, &frame))
+        Ok(self.deliver(&recipients, &frame, started))
     }
 
     /// Queues an already encoded frame for every recipient.
     pub fn send_frame(self, frame: &Frame<P>) -> Delivery {
         match self.recipients() {
-            Some(recipients) => self.deliver(&recipients, frame),
+            Some(recipients) => self.deliver(&recipients, frame, Instant::now()),
             None => Delivery::default(),
         }
     }
@@ -133,14 +135,16 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         (!only_except).then_some(recipients)
     }
 
-    fn deliver(&self, recipients: &Recipients, frame: &Frame<P>) -> Delivery {
+    fn deliver(&self, recipients: &Recipients, frame: &Frame<P>, started: Instant) -> Delivery {
         let mut delivery = Delivery::default();
         for conn in recipients.as_slice() {
             if Some(conn.id) != self.except {
                 delivery.count(conn.push(frame.text.clone()));
             }
         }
-        self.manager.counters().delivered(&delivery);
+        let counters = self.manager.counters();
+        counters.delivered(&delivery);
+        counters.broadcast(recipients.as_slice().len(), started.elapsed());
         delivery
     }
 }

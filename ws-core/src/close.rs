@@ -6,6 +6,8 @@ pub mod close_code {
     pub const NORMAL: u16 = 1000;
     /// 1001: the server is going away (shutdown) or the peer was idle too long.
     pub const GOING_AWAY: u16 = 1001;
+    /// 1002: the peer broke the WebSocket protocol.
+    pub const PROTOCOL_ERROR: u16 = 1002;
     /// 1003: a frame of a kind the protocol does not take (binary).
     pub const UNSUPPORTED: u16 = 1003;
     /// 1007: a message that does not decode as the protocol.

@@ -16,6 +16,9 @@
 //! | `heartbeat`          | `"30s"`   | server ping interval; `"off"` disables |
 //! | `idle_timeout`       | `"60s"`   | close a peer silent this long (close 1001); `"off"` disables |
 //! | `on_invalid`         | `"error"` | malformed inbound: `"error"` (typed error frame) or `"close"` (close 1007) |
+//! | `rate_limit`         | off       | inbound messages per connection, e.g. `"20/s"`, `"600/m"` |
+//! | `rate_burst`         | the rate  | messages allowed at once above the steady rate |
+//! | `on_rate_limit`      | `"error"` | over the limit: `"error"` (message dropped, typed error frame) or `"close"` (close 1008) |
 //! | `read_buffer`        | `"4KiB"`  | per-connection read buffer |
 //! | `write_buffer`       | `"16KiB"` | frames are coalesced up to this size before a write |
 
@@ -54,6 +57,67 @@ pub enum OnInvalid {
     Close,
 }
 
+/// A per-connection limit on inbound messages: `messages` per `per`, with
+/// bursts of up to `burst` messages.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_core::RateLimit;
+/// let limit = RateLimit::new(20, Duration::from_secs(1)).with_burst(40);
+/// assert_eq!((limit.messages(), limit.burst()), (20, 40));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RateLimit {
+    messages: u32,
+    per: Duration,
+    burst: u32,
+}
+
+impl RateLimit {
+    /// `messages` per `per`; the burst defaults to `messages`. Zero values
+    /// are raised to one message and one nanosecond.
+    pub const fn new(messages: u32, per: Duration) -> Self {
+        let messages = if messages == 0 { 1 } else { messages };
+        let per = if per.is_zero() { Duration::from_nanos(1) } else { per };
+        Self {
+            messages,
+            per,
+            burst: messages,
+        }
+    }
+
+    /// Allows bursts of up to `burst` messages (at least 1).
+    pub const fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = if burst == 0 { 1 } else { burst };
+        self
+    }
+
+    /// Messages per period.
+    pub const fn messages(&self) -> u32 {
+        self.messages
+    }
+
+    /// The period.
+    pub const fn per(&self) -> Duration {
+        self.per
+    }
+
+    /// The largest burst.
+    pub const fn burst(&self) -> u32 {
+        self.burst
+    }
+}
+
+/// What happens to an inbound message over the [`RateLimit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OnRateLimit {
+    /// Drop the message and answer with an [`ErrorFrame`](crate::ErrorFrame)
+    /// with code `rate_limited`.
+    Error,
+    /// Close the connection with 1008 (policy violation).
+    Close,
+}
+
 /// The limits and policies of a [`Manager`](crate::Manager).
 ///
 /// Every setter is a `const fn`, so the macro builds [`Protocol::CONFIG`](crate::Protocol::CONFIG)
@@ -79,6 +143,8 @@ pub struct Config {
     heartbeat: Option<Duration>,
     idle_timeout: Option<Duration>,
     on_invalid: OnInvalid,
+    rate_limit: Option<RateLimit>,
+    on_rate_limit: OnRateLimit,
     read_buffer: usize,
     write_buffer: usize,
 }
@@ -100,6 +166,8 @@ impl Config {
         heartbeat: Some(Duration::from_secs(30)),
         idle_timeout: Some(Duration::from_secs(60)),
         on_invalid: OnInvalid::Error,
+        rate_limit: None,
+        on_rate_limit: OnRateLimit::Error,
         read_buffer: 4 * 1024,
         write_buffer: 16 * 1024,
     };
@@ -155,6 +223,18 @@ impl Config {
         self
     }
 
+    /// The per-connection inbound rate limit; `None` disables it.
+    pub const fn with_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// The policy for messages over the rate limit.
+    pub const fn with_on_rate_limit(mut self, policy: OnRateLimit) -> Self {
+        self.on_rate_limit = policy;
+        self
+    }
+
     /// The per-connection read buffer in bytes.
     pub const fn with_read_buffer(mut self, bytes: usize) -> Self {
         self.read_buffer = bytes;
@@ -205,6 +285,16 @@ impl Config {
     /// The policy for inbound messages that cannot be decoded.
     pub const fn on_invalid(&self) -> OnInvalid {
         self.on_invalid
+    }
+
+    /// The per-connection inbound rate limit.
+    pub const fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit
+    }
+
+    /// The policy for messages over the rate limit.
+    pub const fn on_rate_limit(&self) -> OnRateLimit {
+        self.on_rate_limit
     }
 
     /// The per-connection read buffer in bytes.
@@ -269,6 +359,27 @@ impl Config {
             let policy = parse_on_invalid(&value)
                 .ok_or_else(|| bad(name, value, "`error` or `close`"))?;
             self = self.with_on_invalid(policy);
+        }
+        if let Some((name, value)) = get("on_rate_limit") {
+            let policy = match value.as_str() {
+                "error" => OnRateLimit::Error,
+                "close" => OnRateLimit::Close,
+                _ => return Err(bad(name, value, "`error` or `close`")),
+            };
+            self = self.with_on_rate_limit(policy);
+        }
+        if let Some((name, value)) = get("rate_limit") {
+            let limit = parse_rate(&value)
+                .ok_or_else(|| bad(name, value, "a rate such as `20/s` or `600/m`, or `off`"))?;
+            self = self.with_rate_limit(limit);
+        }
+        if let Some((name, value)) = get("rate_burst") {
+            match (value.parse::<u32>(), self.rate_limit) {
+                (Ok(burst), Some(limit)) if burst > 0 => {
+                    self = self.with_rate_limit(Some(limit.with_burst(burst)));
+                }
+                _ => return Err(bad(name, value, "a whole number of at least 1, with a rate limit set")),
+            }
         }
         for (option, set) in [
             ("max_message_size", Config::with_max_message_size as fn(Config, usize) -> Config),
@@ -345,6 +456,23 @@ fn parse_size(value: &str) -> Option<usize> {
     n.checked_mul(scale)
 }
 
+/// Parses `20/s`, `600/m`, `10/500ms`, or `off`.
+fn parse_rate(value: &str) -> Option<Option<RateLimit>> {
+    let value = value.trim();
+    if value == "off" {
+        return Some(None);
+    }
+    let (messages, per) = value.split_once('/')?;
+    let messages: u32 = messages.trim().parse().ok().filter(|n| *n > 0)?;
+    let per = match per.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        other => humantime::parse_duration(other).ok().filter(|d| !d.is_zero())?,
+    };
+    Some(Some(RateLimit::new(messages, per)))
+}
+
 fn parse_duration(value: &str) -> Option<Option<Duration>> {
     match value.trim() {
         "off" | "none" | "0" => Some(None),
@@ -378,6 +506,9 @@ mod tests {
             ("heartbeat", "off"),
             ("idle_timeout", "1m"),
             ("on_invalid", "close"),
+            ("rate_limit", "600/m"),
+            ("rate_burst", "5"),
+            ("on_rate_limit", "close"),
         ])
         .unwrap();
         assert_eq!(config.max_connections(), 5);
@@ -387,6 +518,11 @@ mod tests {
         assert_eq!(config.heartbeat(), None);
         assert_eq!(config.idle_timeout(), Some(Duration::from_secs(60)));
         assert_eq!(config.on_invalid(), OnInvalid::Close);
+        assert_eq!(
+            config.rate_limit(),
+            Some(RateLimit::new(600, Duration::from_secs(60)).with_burst(5))
+        );
+        assert_eq!(config.on_rate_limit(), OnRateLimit::Close);
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub mod error_code {
     pub const WRONG_DIRECTION: &str = "wrong_direction";
     /// A binary frame; the protocol is JSON text.
     pub const BINARY_NOT_SUPPORTED: &str = "binary_not_supported";
+    /// The message was over the connection's rate limit and was dropped.
+    pub const RATE_LIMITED: &str = "rate_limited";
     /// A handler failed; details are in the server's log.
     pub const INTERNAL: &str = "internal";
 }

@@ -74,11 +74,13 @@ mod context;
 mod error;
 mod frame;
 mod handler;
+mod health;
 mod manager;
 mod protocol;
 mod registry;
 pub mod schema;
 mod serve;
+pub mod telemetry;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -86,14 +88,16 @@ pub mod __private;
 
 pub use broadcast::{Broadcast, Delivery};
 pub use close::{CloseInfo, close_code};
-pub use config::{Config, ConfigError, OnInvalid, Overflow};
+pub use config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use connection::ConnId;
 pub use connection::upgrade::endpoint;
 pub use context::Ctx;
 pub use error::{ConnectionClosing, SendError};
 pub use frame::Frame;
+pub use health::health;
 pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
-pub use manager::{Manager, ManagerBuilder, Stats};
+pub use manager::{Manager, ManagerBuilder, ShutdownReport};
+pub use telemetry::Stats;
 pub use protocol::{Outbound, Protocol, Route};
 pub use registry::UserId;
 pub use serve::serve;

@@ -4,17 +4,17 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::broadcast::{Broadcast, Delivery, Target};
-use crate::config::{Config, ConfigError, OnInvalid, Overflow};
+use crate::broadcast::{Broadcast, Target};
+use crate::config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
 use crate::connection::ConnId;
 use crate::connection::admission::Admission;
-use crate::connection::queue::Pushed;
 use crate::frame::Frame;
 use crate::protocol::{Outbound, Protocol};
 use crate::registry::Registry;
+use crate::telemetry::{Counters, Stats};
+use tokio_util::sync::CancellationToken;
 
 /// The connections of protocol `P`: admission, rooms, users and sends.
 ///
@@ -46,6 +46,9 @@ pub struct Manager<P> {
 
 struct Inner {
     config: Config,
+    /// Cancelled when a shutdown's deadline passes: every connection task
+    /// still running ends at once.
+    kill: CancellationToken,
     admission: Arc<Admission>,
     registry: Arc<Registry>,
     counters: Counters,
@@ -86,7 +89,8 @@ impl<P: Protocol> Manager<P> {
             inner: Arc::new(Inner {
                 admission: Admission::new(config.max_connections(), config.max_per_user()),
                 registry: Arc::default(),
-                counters: Counters::default(),
+                counters: Counters::new(P::NAME),
+                kill: CancellationToken::new(),
                 config,
             }),
             protocol: PhantomData,
@@ -160,6 +164,58 @@ impl<P: Protocol> Manager<P> {
         self.inner.counters.snapshot(self.connections())
     }
 
+    /// Shuts down: new connects get 503 at once, every connection is sent
+    /// close 1001 after what is already queued for it, and every connection
+    /// task is awaited up to `deadline`; those still running then are ended
+    /// without further ceremony. When it returns no connection task of this
+    /// manager is left, and every slot is free.
+    ///
+    /// Serve the router with axum's graceful shutdown for the HTTP side; call
+    /// this for the WebSockets, which axum does not track once upgraded.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use ws_core::{ws_protocol, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// # async fn run(manager: Manager<Chat>) {
+    /// tokio::signal::ctrl_c().await.unwrap();
+    /// let report = manager.shutdown(Duration::from_secs(10)).await;
+    /// println!("closed {} connections, {} forcibly", report.closed, report.forced);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let admission = &self.inner.admission;
+        admission.stop();
+        let closing = crate::connection::shutdown_close();
+        let conns = self.inner.registry.all();
+        for conn in &conns {
+            conn.queue.close(false, Some(closing.clone()));
+        }
+        let mut report = ShutdownReport {
+            closed: conns.len(),
+            forced: 0,
+        };
+        if tokio::time::timeout(deadline, admission.drained()).await.is_err() {
+            report.forced = admission.open();
+            self.inner.kill.cancel();
+            // Killed tasks end at their next poll; a slot held by an upgrade
+            // that never completes must not hold up the return.
+            let _ = tokio::time::timeout(Duration::from_secs(1), admission.drained()).await;
+        }
+        report
+    }
+
+    /// Whether [`Manager::shutdown`] has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.admission.is_stopped()
+    }
+
+    pub(crate) async fn killed(&self) {
+        self.inner.kill.cancelled().await
+    }
+
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.inner.registry
     }
@@ -180,6 +236,16 @@ impl<P> fmt::Debug for Manager<P> {
             .field("connections", &self.inner.registry.connection_count())
             .finish()
     }
+}
+
+/// What [`Manager::shutdown`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Connections that were sent close 1001.
+    pub closed: usize,
+    /// Connections still running at the deadline, ended without waiting.
+    pub forced: usize,
 }
 
 /// Overrides the attribute's limits at start-up; see [`Config`].
@@ -248,6 +314,16 @@ impl<P: Protocol> ManagerBuilder<P> {
         self.map(|c| c.with_idle_timeout(after))
     }
 
+    /// See [`Config::with_rate_limit`].
+    pub fn rate_limit(self, limit: Option<RateLimit>) -> Self {
+        self.map(|c| c.with_rate_limit(limit))
+    }
+
+    /// See [`Config::with_on_rate_limit`].
+    pub fn on_rate_limit(self, policy: OnRateLimit) -> Self {
+        self.map(|c| c.with_on_rate_limit(policy))
+    }
+
     /// See [`Config::with_on_invalid`].
     pub fn on_invalid(self, policy: OnInvalid) -> Self {
         self.map(|c| c.with_on_invalid(policy))
@@ -261,73 +337,5 @@ impl<P: Protocol> ManagerBuilder<P> {
     fn map(mut self, f: impl FnOnce(Config) -> Config) -> Self {
         self.config = f(self.config);
         self
-    }
-}
-
-/// Counters of a [`Manager`], read with [`Manager::stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Connections registered now.
-    pub connections: usize,
-    /// Connects admitted.
-    pub admitted: u64,
-    /// Connects refused with 503 (connection cap or per-user cap).
-    pub rejected: u64,
-    /// Frames queued.
-    pub queued: u64,
-    /// Frames discarded by `drop_newest` or `drop_oldest`.
-    pub dropped: u64,
-    /// Connections closed because their queue was full.
-    pub evicted: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    admitted: AtomicU64,
-    rejected: AtomicU64,
-    queued: AtomicU64,
-    dropped: AtomicU64,
-    evicted: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn admitted(&self) {
-        self.admitted.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn rejected(&self) {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn pushed(&self, pushed: Pushed) {
-        let mut delivery = Delivery::default();
-        delivery.count(pushed);
-        self.delivered(&delivery);
-    }
-
-    pub(crate) fn delivered(&self, delivery: &Delivery) {
-        // One atomic add per counter per send, not per recipient.
-        for (counter, n) in [
-            (&self.queued, delivery.queued),
-            (&self.dropped, delivery.dropped),
-            (&self.evicted, delivery.evicted),
-        ] {
-            if n > 0 {
-                counter.fetch_add(n as u64, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn snapshot(&self, connections: usize) -> Stats {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        Stats {
-            connections,
-            admitted: get(&self.admitted),
-            rejected: get(&self.rejected),
-            queued: get(&self.queued),
-            dropped: get(&self.dropped),
-            evicted: get(&self.evicted),
-        }
     }
 }

@@ -4,9 +4,10 @@
 //! consumes nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
+use tokio::sync::Notify;
 
 use crate::registry::UserId;
 
@@ -15,6 +16,9 @@ pub(crate) struct Admission {
     max: usize,
     per_user: DashMap<UserId, usize>,
     max_per_user: usize,
+    stopped: AtomicBool,
+    /// Signalled whenever the last slot is released.
+    drained: Notify,
 }
 
 impl Admission {
@@ -24,11 +28,17 @@ impl Admission {
             max,
             per_user: DashMap::new(),
             max_per_user,
+            stopped: AtomicBool::new(false),
+            drained: Notify::new(),
         })
     }
 
-    /// Reserves a slot, or `None` when the cap is reached. A cap of 0 means unlimited.
+    /// Reserves a slot, or `None` when the cap is reached or admission has
+    /// stopped. A cap of 0 means unlimited.
     pub(crate) fn try_admit(self: &Arc<Self>) -> Option<Slot> {
+        if self.is_stopped() {
+            return None;
+        }
         let max = if self.max == 0 { usize::MAX } else { self.max };
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
@@ -60,6 +70,28 @@ impl Admission {
         self.open.load(Ordering::Acquire)
     }
 
+    /// Refuses every connect from now on.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no slot is held.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.open() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     fn release(&self, user: Option<&UserId>) {
         if let (Some(user), true) = (user, self.max_per_user != 0) {
             self.per_user.remove_if_mut(user, |_, count| {
@@ -67,7 +99,9 @@ impl Admission {
                 *count == 0
             });
         }
-        self.open.fetch_sub(1, Ordering::AcqRel);
+        if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.drained.notify_waiters();
+        }
     }
 }
 

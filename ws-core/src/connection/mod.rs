@@ -19,9 +19,10 @@ use axum::extract::ws::WebSocket;
 use futures_util::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 
+use crate::close::{CloseInfo, close_code};
 use crate::context::Ctx;
 use crate::frame::Text;
-use crate::handler::Disconnect;
+use crate::handler::{Disconnect, HandlerError};
 use crate::manager::Manager;
 use crate::protocol::Route;
 use crate::registry::{Membership, UserId};
@@ -88,55 +89,25 @@ pub(crate) async fn run<P, H>(
         queue: SendQueue::new(config.send_queue(), config.on_full()),
         membership: Mutex::new(Membership::new(user)),
     });
-    let heartbeat = config.heartbeat();
     let registration = manager.registry().register(Arc::clone(&conn));
+    manager.counters().connection_opened();
+    if manager.is_shutting_down() {
+        // Admitted just before the shutdown began, registered just after
+        // it listed the connections to close.
+        conn.queue.close(false, Some(shutdown_close()));
+    }
     let ctx = Ctx::new(conn, manager);
-    let (mut sink, mut stream) = socket.split();
 
-    let connected = AssertUnwindSafe(P::on_connect(&handler, &ctx))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| Err(crate::HandlerError::close(crate::close_code::INTERNAL, "internal error")));
-    let mut peer_close = None;
-    let server_close = match handler_outcome(&ctx, "on_connect", connected) {
-        Some(close) => {
-            ctx.conn().queue.close(false, Some(close));
-            write_loop(&mut sink, &ctx.conn().queue, None).await
-        }
-        None => {
-            let reader = read_loop(&mut stream, &ctx, &*handler);
-            let writer = write_loop(&mut sink, &ctx.conn().queue, heartbeat);
-            tokio::pin!(reader, writer);
-            tokio::select! {
-                end = &mut reader => {
-                    let intended = match end {
-                        ReadEnd::PeerClosed(frame) => {
-                            peer_close = frame;
-                            ctx.conn().queue.close(true, None);
-                            None
-                        }
-                        ReadEnd::Vanished => {
-                            ctx.conn().queue.close(true, None);
-                            None
-                        }
-                        ReadEnd::Close(frame) => {
-                            ctx.conn().queue.close(false, Some(frame.clone()));
-                            Some(frame)
-                        }
-                    };
-                    // Draining to a peer that does not read could take
-                    // forever; the writer gets a grace period, then the
-                    // socket is dropped.
-                    timeout(2 * CLOSE_GRACE, writer).await.unwrap_or(intended)
-                }
-                // The writer ends first when the socket fails or the server
-                // closes (overflow, shutdown): the reader has nothing left to do.
-                sent = &mut writer => sent,
-            }
-        }
+    // A shutdown past its deadline cuts the conversation short; the
+    // cleanup below still runs, once.
+    let (peer_close, server_close) = tokio::select! {
+        biased;
+        () = ctx.manager().killed() => (None, Some(shutdown_close())),
+        ends = converse(socket, &ctx, &*handler) => ends,
     };
 
     let (user, rooms) = registration.finish();
+    ctx.manager().counters().connection_closed();
     let disconnect = Disconnect {
         peer_close,
         server_close,
@@ -152,6 +123,58 @@ pub(crate) async fn run<P, H>(
         tracing::error!(conn = %ctx.id(), "on_disconnect panicked");
     }
     drop(slot);
+}
+
+pub(crate) fn shutdown_close() -> CloseInfo {
+    CloseInfo::new(close_code::GOING_AWAY, "server shutting down")
+}
+
+/// The connection's conversation: `on_connect`, then the read loop and the
+/// writer side by side in this one task, until either ends. Returns the
+/// close frames the peer and the server sent.
+async fn converse<P, H>(
+    socket: WebSocket,
+    ctx: &Ctx<P>,
+    handler: &H,
+) -> (Option<CloseInfo>, Option<CloseInfo>)
+where
+    P: Route<H>,
+{
+    let (mut sink, mut stream) = socket.split();
+    let queue = &ctx.conn().queue;
+    let depth = ctx.manager().counters().queue_depth();
+    let connected = AssertUnwindSafe(P::on_connect(handler, ctx))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(HandlerError::close(close_code::INTERNAL, "internal error")));
+    if let Some(close) = handler_outcome(ctx, "on_connect", connected) {
+        queue.close(false, Some(close));
+        return (None, write_loop(&mut sink, queue, None, depth).await);
+    }
+
+    let heartbeat = ctx.manager().config().heartbeat();
+    let reader = read_loop(&mut stream, ctx, handler);
+    let writer = write_loop(&mut sink, queue, heartbeat, depth);
+    tokio::pin!(reader, writer);
+    tokio::select! {
+        end = &mut reader => {
+            let (peer_close, intended) = match end {
+                ReadEnd::PeerClosed(frame) => (frame, None),
+                ReadEnd::Vanished => (None, None),
+                ReadEnd::Close(frame) => (None, Some(frame)),
+            };
+            // After the peer's close nothing more may be sent: abort; when
+            // the server closes, what is queued goes out first.
+            queue.close(intended.is_none(), intended.clone());
+            // Draining to a peer that does not read could take forever; the
+            // writer gets a grace period, then the socket is dropped.
+            let sent = timeout(2 * CLOSE_GRACE, writer).await.unwrap_or(intended);
+            (peer_close, sent)
+        }
+        // The writer ends first when the socket fails or the server closes
+        // (overflow, shutdown): the reader has nothing left to do.
+        sent = &mut writer => (None, sent),
+    }
 }
 
 impl fmt::Debug for Conn {

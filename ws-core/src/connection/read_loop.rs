@@ -2,16 +2,20 @@
 //! (so a connection's messages are handled in the order they arrived), with
 //! the idle timeout and every inbound failure mapped to a close code.
 
+use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use axum::extract::ws::Message;
 use futures_util::{FutureExt, Stream, StreamExt};
+use governor::clock::DefaultClock;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite;
 
 use crate::close::{CloseInfo, close_code};
-use crate::config::OnInvalid;
+use crate::config::{OnInvalid, OnRateLimit, RateLimit};
 use crate::context::Ctx;
 use crate::handler::{HandlerError, error_code};
 use crate::protocol::Route;
@@ -32,7 +36,9 @@ where
     P: Route<H>,
     S: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let idle = ctx.manager().config().idle_timeout();
+    let config = ctx.manager().config();
+    let idle = config.idle_timeout();
+    let limiter = config.rate_limit().map(limiter);
     loop {
         let Some(next) = next_within(stream, idle).await else {
             return ReadEnd::Close(CloseInfo::new(close_code::GOING_AWAY, "idle timeout"));
@@ -42,6 +48,19 @@ where
             Some(Err(error)) => return read_error(error),
             Some(Ok(message)) => message,
         };
+        let is_data = matches!(message, Message::Text(_) | Message::Binary(_));
+        if is_data && limiter.as_ref().is_some_and(|l| l.check().is_err()) {
+            ctx.manager().counters().rate_limited();
+            match config.on_rate_limit() {
+                OnRateLimit::Error => {
+                    ctx.send_error(error_code::RATE_LIMITED, "rate limit exceeded; message dropped");
+                    continue;
+                }
+                OnRateLimit::Close => {
+                    return ReadEnd::Close(CloseInfo::new(close_code::POLICY, "rate limit exceeded"));
+                }
+            }
+        }
         let refused = match message {
             Message::Text(text) => match decode::<P>(&text) {
                 Ok(message) => match route(ctx, handler, message).await {
@@ -64,11 +83,23 @@ where
                 );
             }
         };
-        match ctx.manager().config().on_invalid() {
+        ctx.manager().counters().invalid();
+        match config.on_invalid() {
             OnInvalid::Error => ctx.send_error(refused.code, &refused.message),
             OnInvalid::Close => return ReadEnd::Close(CloseInfo::new(refused.close, refused.message)),
         }
     }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
+
+fn limiter(limit: RateLimit) -> Limiter {
+    let period = (limit.per() / limit.messages()).max(Duration::from_nanos(1));
+    let burst = NonZeroU32::new(limit.burst()).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(burst);
+    RateLimiter::direct(quota)
 }
 
 /// The next frame, or `None` when the peer stayed silent past `idle`.
@@ -150,7 +181,7 @@ fn read_error(error: axum::Error) -> ReadEnd {
         Ok(error) => match *error {
             tungstenite::Error::Capacity(_) => close(close_code::TOO_BIG, "message too big"),
             tungstenite::Error::Utf8(_) => close(close_code::INVALID_PAYLOAD, "invalid UTF-8"),
-            tungstenite::Error::Protocol(_) => close(1002, "protocol error"),
+            tungstenite::Error::Protocol(_) => close(close_code::PROTOCOL_ERROR, "protocol error"),
             _ => ReadEnd::Vanished,
         },
         Err(_) => ReadEnd::Vanished,

@@ -64,6 +64,9 @@ where
     };
     let Some(mut slot) = manager.admission().try_admit() else {
         manager.counters().rejected();
+        if manager.is_shutting_down() {
+            return unavailable("shutting down");
+        }
         return unavailable("connection limit reached");
     };
     let user = match P::authenticate(&handler, &parts).await {

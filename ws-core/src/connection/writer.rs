@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{Sink, SinkExt};
+use metrics::Histogram;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
 use super::queue::{Ending, SendQueue};
@@ -19,6 +20,7 @@ pub(crate) async fn write_loop<S>(
     sink: &mut S,
     queue: &SendQueue,
     heartbeat: Option<Duration>,
+    depth: &Histogram,
 ) -> Option<CloseInfo>
 where
     S: Sink<Message> + Unpin,
@@ -34,7 +36,7 @@ where
         let written = tokio::select! {
             biased;
             () = queue.aborted() => true,
-            written = write_ready(sink, queue) => written,
+            written = write_ready(sink, queue, depth) => written,
         };
         if !written {
             return None;
@@ -58,18 +60,22 @@ where
 }
 
 /// Writes every queued frame and flushes once; false if the socket failed.
-async fn write_ready<S>(sink: &mut S, queue: &SendQueue) -> bool
+async fn write_ready<S>(sink: &mut S, queue: &SendQueue, depth: &Histogram) -> bool
 where
     S: Sink<Message> + Unpin,
 {
-    let mut wrote = false;
+    let mut written = 0usize;
     while let Some(text) = queue.pop() {
         if sink.feed(Message::Text(text)).await.is_err() {
             return false;
         }
-        wrote = true;
+        written += 1;
     }
-    !wrote || sink.flush().await.is_ok()
+    if written == 0 {
+        return true;
+    }
+    depth.record(written as f64);
+    sink.flush().await.is_ok()
 }
 
 /// Sends `frame` (or flushes the peer's close reply) and returns the close
