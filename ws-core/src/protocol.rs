@@ -37,8 +37,8 @@ use crate::registry::UserId;
 /// assert_eq!(Ping::NAME, "Ping");
 /// assert_eq!(Ping::CONFIG.send_queue(), 32);
 /// assert_eq!(Ping::Ping { n: 1 }.message_type(), "ping");
-/// assert!(Ping::Ping { n: 1 }.from_client());
-/// assert!(!Ping::Pong { n: 1 }.from_client());
+/// assert!(Ping::Ping { n: 1 }.is_from_client());
+/// assert!(!Ping::Pong { n: 1 }.is_from_client());
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a WebSocket protocol",
@@ -55,7 +55,7 @@ pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     fn message_type(&self) -> &'static str;
 
     /// Whether clients may send this message (`#[ws(client)]`).
-    fn from_client(&self) -> bool;
+    fn is_from_client(&self) -> bool;
 
     /// The JSON Schema of both directions: see [`schema`](crate::schema).
     fn json_schema() -> serde_json::Value;

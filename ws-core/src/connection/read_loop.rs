@@ -126,7 +126,7 @@ fn decode<P: crate::Protocol>(text: &str) -> Result<P, Refused> {
         code: error_code::INVALID_MESSAGE,
         message: error.to_string(),
     })?;
-    if !message.from_client() {
+    if !message.is_from_client() {
         return Err(Refused {
             close: close_code::INVALID_PAYLOAD,
             code: error_code::WRONG_DIRECTION,

@@ -56,3 +56,113 @@ async fn with_on_invalid_close_a_malformed_message_closes_with_1007() {
     assert_eq!(binary.closed().await.0, 1003);
     good.sync().await;
 }
+
+#[tokio::test]
+async fn invalid_utf8_truncated_nested_and_oversize_input_never_affects_others() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    let server = Server::start(Config::DEFAULT.with_max_message_size(16 * 1024)).await;
+    let mut bystander = server.connect().await;
+    bystander.join("r").await;
+    bystander.sync().await;
+
+    // Truncated, deeply nested, wrong tag, missing field: typed errors, connection kept.
+    let mut a = server.connect().await;
+    for text in [
+        r#"{"type":"say","room":"r","te"#.to_owned(),
+        format!("{}{}", "{\"a\":".repeat(2_000), "}".repeat(2_000)),
+        r#"{"type":"SAY","room":"r","text":"t"}"#.to_owned(),
+        r#"{"type":"say","room":"r"}"#.to_owned(),
+        r#"{"type":null}"#.to_owned(),
+        String::new(),
+    ] {
+        a.send_raw(Message::text(text)).await;
+        assert_eq!(a.recv().await["code"], "invalid_message");
+    }
+    a.sync().await;
+
+    // Invalid UTF-8 in a text frame: 1007.
+    let mut b = server.connect().await;
+    let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    b.send_raw(Message::Frame(frame)).await;
+    assert_eq!(b.closed().await.0, 1007);
+
+    // Huge: over the message size limit, 1009.
+    let mut c = server.connect().await;
+    let huge = format!(r#"{{"type":"echo","text":"{}"}}"#, "h".repeat(64 * 1024));
+    c.send_raw(Message::text(huge)).await;
+    assert_eq!(c.closed().await.0, 1009);
+
+    bystander.send(json!({"type": "say", "room": "r", "text": "fine"})).await;
+    assert_eq!(bystander.recv().await["text"], "fine");
+    assert_eq!(server.manager.connections(), 2);
+}
+
+/// Random frames (arbitrary text, mutated messages, binary) never panic the
+/// server and never cost the sender its connection when `on_invalid = "error"`.
+#[test]
+fn random_frames_never_break_the_server() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (server, client, mut bystander) = runtime.block_on(async {
+        let server = Server::default().await;
+        let client = server.connect().await;
+        let mut bystander = server.connect().await;
+        bystander.join("r").await;
+        bystander.sync().await;
+        (server, client, bystander)
+    });
+
+    let valid = [
+        r#"{"type":"join","room":"r"}"#,
+        r#"{"type":"say","room":"r","text":"hello"}"#,
+        r#"{"type":"echo","text":"x"}"#,
+        r#"{"type":"whisper","user":"u","text":"t"}"#,
+    ];
+    let mutated = (proptest::sample::select(valid.to_vec()), any::<u64>(), ".{0,8}").prop_map(
+        |(base, seed, insert)| {
+            let mut chars: Vec<char> = base.chars().collect();
+            let at = (seed as usize) % chars.len();
+            let cut = ((seed >> 16) as usize) % 4;
+            chars.drain(at..(at + cut).min(chars.len()));
+            let mut text: String = chars.into_iter().collect();
+            let at = (seed >> 32) as usize % (text.len() + 1);
+            if text.is_char_boundary(at) {
+                text.insert_str(at, &insert);
+            }
+            Message::text(text)
+        },
+    );
+    let frames = prop_oneof![
+        ".{0,200}".prop_map(Message::text),
+        mutated,
+        proptest::collection::vec(any::<u8>(), 0..200).prop_map(Message::binary),
+    ];
+    // The runner takes a `Fn`; the one client is lent to each case in turn.
+    let client = std::cell::RefCell::new(client);
+    let mut runner = TestRunner::new(RunnerConfig { cases: 128, ..RunnerConfig::default() });
+    runner
+        .run(&frames, |frame| {
+            let mut client = client.borrow_mut();
+            runtime.block_on(async {
+                client.send_raw(frame).await;
+                // The connection survived: an echo still comes back.
+                client.sync().await;
+            });
+            Ok(())
+        })
+        .unwrap();
+    runtime.block_on(async {
+        bystander.send(json!({"type": "echo", "text": "still fine"})).await;
+        loop {
+            let message = bystander.recv().await;
+            if message["type"] == "echo" {
+                break;
+            }
+        }
+        assert_eq!(server.manager.connections(), 2);
+    });
+}

@@ -5,6 +5,7 @@ mod admission;
 mod closing;
 mod invalid;
 mod overflow;
+mod reliability;
 mod routing;
 mod schema;
 mod support;

@@ -53,6 +53,14 @@ pub enum Test {
     /// A handler that fails: `reply`, `close`, `internal` or `panic`.
     #[ws(client)]
     Fail { how: String },
+    /// Join a room and log in as `user` from a spawned task, `delay_us`
+    /// later: races with a disconnect.
+    #[ws(client)]
+    JoinLater {
+        room: String,
+        user: String,
+        delay_us: u64,
+    },
     /// Back to the sender.
     #[ws(client, server)]
     Echo { text: String },
@@ -140,6 +148,17 @@ impl TestHandler for App {
             "internal" => Err(std::io::Error::other("disk on fire"))?,
             _ => panic!("handler panicked on purpose"),
         }
+    }
+
+    async fn join_later(&self, ctx: &Ctx<Test>, msg: test::JoinLater) -> HandlerResult {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_micros(msg.delay_us)).await;
+            // Either succeeds before the unregistration or fails after it.
+            let _ = ctx.join(&msg.room);
+            let _ = ctx.set_user(Some(UserId::from(msg.user)));
+        });
+        Ok(())
     }
 
     async fn echo(&self, ctx: &Ctx<Test>, msg: test::Echo) -> HandlerResult {

@@ -1,0 +1,447 @@
+//! The model the expansion works from, built from the derive input (cfgs
+//! applied, `#[ws]` attributes inert) by the hidden `WsProtocol` derive.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::{Attribute, DeriveInput, Field, Ident, LitStr, Path, Variant, Visibility};
+
+use crate::attr::{self, Direction, Options, SerdeRename};
+use crate::case::{self, RenameRule};
+use crate::ctxt::Ctxt;
+
+/// A protocol enum.
+pub struct Protocol<'a> {
+    pub ident: &'a Ident,
+    pub vis: &'a Visibility,
+    /// The enum's `#[doc]` attributes and their text, trimmed like rustdoc.
+    pub doc: Option<String>,
+    /// The enum's own `#[derive(...)]` paths, given to the message structs
+    /// (serde's and schemars' derives are the enum's alone).
+    pub derives: Vec<Path>,
+    /// Container `#[serde]` attributes but `crate = ..`, for the schema mirrors.
+    pub serde_attrs: Vec<&'a Attribute>,
+    pub rename_all: Option<SerdeRename<RenameRule>>,
+    pub options: Options,
+    /// The module of per-variant structs.
+    pub module: Ident,
+    pub messages: Vec<Message<'a>>,
+    /// serde will reject the enum (and say why) and derive nothing: the
+    /// artefacts that need `Serialize`/`Deserialize` are left out rather than
+    /// failing after serde's error. See [`serde_fails`].
+    pub serde_fails: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `X { a: T }`, also `X {}`.
+    Named,
+    /// `X`.
+    Unit,
+    /// `X(T)`: reported, and left out of everything but the match arms.
+    Tuple,
+}
+
+/// A variant of the enum: one message.
+pub struct Message<'a> {
+    pub variant: &'a Variant,
+    pub ident: &'a Ident,
+    pub shape: Shape,
+    pub fields: Vec<&'a Field>,
+    pub direction: Direction,
+    /// The variant had no usable `#[ws(...)]`: it is reported, and expanded as
+    /// both directions with a default handler so nothing else fails with it.
+    pub lenient: bool,
+    /// The wire name when serializing; see `wire_de`.
+    pub wire: String,
+    /// The wire name when deserializing; `check` reports a difference.
+    pub wire_de: String,
+    pub rename: Option<SerdeRename<LitStr>>,
+    /// The handler method, `snake_case` of the variant, spanned at the variant.
+    pub method: Ident,
+    /// Whether the handler trait gets this method; false when it collides
+    /// with a hook or another method (reported in `check`).
+    pub has_method: bool,
+}
+
+impl<'a> Protocol<'a> {
+    /// Builds the model. Shapes that cannot be expanded at all (not an enum,
+    /// generics) give `None`; everything else is reported and modelled leniently.
+    pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Protocol<'a>> {
+        let syn::Data::Enum(data) = &input.data else {
+            let keyword = match &input.data {
+                syn::Data::Struct(data) => data.struct_token.to_token_stream(),
+                syn::Data::Union(data) => data.union_token.to_token_stream(),
+                syn::Data::Enum(data) => data.enum_token.to_token_stream(),
+            };
+            cx.error_spanned_by(keyword, not_an_enum());
+            return None;
+        };
+        if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
+            let generics = &input.generics;
+            let where_clause = &input.generics.where_clause;
+            cx.error_spanned_by(
+                quote::quote!(#generics #where_clause),
+                format!(
+                    "`#[ws_protocol]` does not support generic enums; a protocol is one concrete set of messages: remove the generics from `{}`",
+                    input.ident
+                ),
+            );
+            return None;
+        }
+        for attr in input.attrs.iter().filter(|attr| attr.path().is_ident("ws")) {
+            cx.error_spanned_by(
+                attr,
+                "`#[ws(...)]` goes on variants; protocol options go in `#[ws_protocol(...)]`",
+            );
+        }
+
+        let options = Options::from_attrs(cx, &input.attrs);
+        let module = match &options.module {
+            Some(module) => module.value.clone(),
+            None => Ident::new(
+                &case::to_snake_case(&unraw(&input.ident)),
+                input.ident.span(),
+            ),
+        };
+        let rename_all = attr::serde_rename_all(&input.attrs);
+        let messages: Vec<Message> = data
+            .variants
+            .iter()
+            .map(|variant| Message::from_ast(cx, variant, rename_all.as_ref()))
+            .collect();
+        let serde_fails = serde_fails(&input.attrs, &messages);
+        Some(Protocol {
+            ident: &input.ident,
+            vis: &input.vis,
+            doc: doc_text(&input.attrs),
+            derives: derives(&input.attrs),
+            serde_attrs: input
+                .attrs
+                .iter()
+                .filter(|attr| attr.path().is_ident("serde") && !attr::is_serde_crate_attr(attr))
+                .collect(),
+            rename_all,
+            options,
+            module,
+            messages,
+            serde_fails,
+        })
+    }
+
+    pub fn client_messages(&self) -> impl Iterator<Item = &Message<'a>> {
+        self.messages
+            .iter()
+            .filter(|m| m.shape != Shape::Tuple && m.direction.client)
+    }
+
+    pub fn server_messages(&self) -> impl Iterator<Item = &Message<'a>> {
+        self.messages
+            .iter()
+            .filter(|m| m.shape != Shape::Tuple && m.direction.server)
+    }
+
+    /// Messages that get a struct in the module.
+    pub fn struct_messages(&self) -> impl Iterator<Item = &Message<'a>> {
+        self.messages.iter().filter(|m| m.shape != Shape::Tuple)
+    }
+}
+
+impl<'a> Message<'a> {
+    fn from_ast(
+        cx: &Ctxt,
+        variant: &'a Variant,
+        rename_all: Option<&SerdeRename<RenameRule>>,
+    ) -> Message<'a> {
+        let (shape, fields) = match &variant.fields {
+            syn::Fields::Named(fields) => (Shape::Named, fields.named.iter().collect()),
+            syn::Fields::Unit => (Shape::Unit, Vec::new()),
+            syn::Fields::Unnamed(fields) => (Shape::Tuple, fields.unnamed.iter().collect()),
+        };
+        for field in &fields {
+            for attr in field.attrs.iter().filter(|attr| attr.path().is_ident("ws")) {
+                cx.error_spanned_by(attr, "`#[ws(...)]` goes on variants, not on fields");
+            }
+        }
+        let mut direction = attr::variant_direction(cx, &variant.attrs);
+        let lenient = !direction.client && !direction.server;
+        if lenient {
+            direction = Direction {
+                client: true,
+                server: true,
+            };
+        }
+        let name = unraw(&variant.ident);
+        let rename = attr::serde_rename(&variant.attrs);
+        let wire_with = |explicit: Option<&LitStr>, rule: Option<RenameRule>| match explicit {
+            Some(lit) => lit.value(),
+            None => rule.unwrap_or(RenameRule::None).apply_to_variant(&name),
+        };
+        let wire = wire_with(
+            rename.as_ref().and_then(|r| r.serialize.as_ref()),
+            rename_all.and_then(|r| r.serialize),
+        );
+        let wire_de = wire_with(
+            rename.as_ref().and_then(|r| r.deserialize.as_ref()),
+            rename_all.and_then(|r| r.deserialize),
+        );
+        let method = method_ident(&case::to_snake_case(&name), variant.ident.span());
+        Message {
+            variant,
+            ident: &variant.ident,
+            shape,
+            fields,
+            direction,
+            lenient,
+            wire,
+            wire_de,
+            rename,
+            method,
+            has_method: true,
+        }
+    }
+
+    /// The variant's attributes that the schema mirror keeps.
+    pub fn schema_attrs(&self) -> impl Iterator<Item = &'a Attribute> {
+        schema_attrs(&self.variant.attrs)
+    }
+
+    /// The variant's doc attributes.
+    pub fn docs(&self) -> impl Iterator<Item = &'a Attribute> {
+        self.variant
+            .attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("doc"))
+    }
+
+    /// The field names, for patterns: `{ a, b }` or nothing for unit.
+    pub fn field_idents(&self) -> Vec<&'a Ident> {
+        self.fields
+            .iter()
+            .filter_map(|field| field.ident.as_ref())
+            .collect()
+    }
+}
+
+/// The mistakes, among those serde rejects, that are cheap to foresee: an
+/// unknown `rename_all` rule, an internal tag named like a field, an internal
+/// tag on a tuple variant. Not all of serde's checks: the others still show
+/// follow-on errors after serde's own.
+fn serde_fails(attrs: &[Attribute], messages: &[Message]) -> bool {
+    if attr::serde_unknown_rename_rule(attrs) {
+        return true;
+    }
+    let Some(tag) = attr::serde_tag(attrs) else {
+        return false;
+    };
+    messages.iter().any(|message| match message.shape {
+        Shape::Tuple => message.fields.len() != 1,
+        Shape::Unit => false,
+        Shape::Named => message.fields.iter().any(|field| {
+            let renamed = attr::serde_rename(&field.attrs);
+            let names = match renamed {
+                Some(rename) => [rename.serialize, rename.deserialize]
+                    .into_iter()
+                    .flatten()
+                    .map(|lit| lit.value())
+                    .collect(),
+                None => field.ident.iter().map(unraw).collect::<Vec<_>>(),
+            };
+            names.contains(&tag)
+        }),
+    })
+}
+
+/// Doc, serde and schemars attributes: what a schema mirror keeps.
+pub fn schema_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs.iter().filter(|attr| {
+        let path = attr.path();
+        path.is_ident("doc") || path.is_ident("serde") || path.is_ident("schemars")
+    })
+}
+
+/// The message when `#[ws_protocol]` is not on an enum.
+pub fn not_an_enum() -> &'static str {
+    "`#[ws_protocol]` goes on an enum of messages, one variant per message type, e.g. `enum Chat { #[ws(client)] Join { room: String } }`"
+}
+
+/// A method name as an identifier: a raw identifier for keywords (`r#type`);
+/// the few keywords that cannot be raw (`self`, `super`, `crate`) get a
+/// trailing underscore.
+fn method_ident(name: &str, span: Span) -> Ident {
+    if syn::parse_str::<Ident>(name).is_ok() {
+        return Ident::new(name, span);
+    }
+    match name {
+        "self" | "super" | "crate" | "_" => Ident::new(&format!("{name}_"), span),
+        _ => Ident::new_raw(name, span),
+    }
+}
+
+/// The identifier's name without `r#`, as serde names variants.
+pub fn unraw(ident: &Ident) -> String {
+    let name = ident.to_string();
+    match name.strip_prefix("r#") {
+        Some(name) => name.to_owned(),
+        None => name,
+    }
+}
+
+/// The paths of the `#[derive(...)]` attributes, but serde's and schemars'.
+fn derives(attrs: &[Attribute]) -> Vec<Path> {
+    let mut paths = Vec::new();
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("derive")) {
+        let Ok(list) = attr
+            .parse_args_with(syn::punctuated::Punctuated::<Path, syn::Token![,]>::parse_terminated)
+        else {
+            continue;
+        };
+        paths.extend(list.into_iter().filter(|path| !is_reserved_derive(path)));
+    }
+    paths
+}
+
+/// `Serialize`, `Deserialize`, `JsonSchema` (by last segment): derives that
+/// `#[ws_protocol]` provides itself.
+pub fn is_reserved_derive(path: &Path) -> bool {
+    path.segments
+        .last()
+        .is_some_and(|last| RESERVED_DERIVES.contains(&last.ident.to_string().as_str()))
+}
+
+pub const RESERVED_DERIVES: &[&str] = &["Serialize", "Deserialize", "JsonSchema"];
+
+/// The text of the `#[doc = ".."]` attributes, joined and trimmed the way
+/// rustdoc and schemars read them; `None` when there is none.
+pub fn doc_text(attrs: &[Attribute]) -> Option<String> {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && nv.path.is_ident("doc")
+            && let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(lit),
+                ..
+            }) = &nv.value
+        {
+            let text = lit.value();
+            lines.extend(
+                text.split('\n')
+                    .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned()),
+            );
+        }
+    }
+    let text = lines.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The tokens of a variant's rename if it has one, else its identifier: where
+/// a wire-name error points.
+pub fn wire_name_span(message: &Message) -> TokenStream {
+    match &message.rename {
+        Some(rename) => rename.tokens.clone(),
+        None => message.ident.to_token_stream(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn with_model(input: DeriveInput, f: impl FnOnce(Option<&Protocol>)) -> Vec<String> {
+        let cx = Ctxt::new();
+        let model = Protocol::from_ast(&cx, &input);
+        f(model.as_ref());
+        match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(err) => err.into_iter().map(|err| err.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn chat() {
+        let input: DeriveInput = parse_quote! {
+            /// A chat protocol.
+            #[__ws_protocol(send_queue = 8)]
+            #[derive(Debug, Clone, serde::Serialize)]
+            #[serde(crate = "::ws_core::__private::serde")]
+            #[serde(tag = "type", rename_all = "snake_case")]
+            pub enum ChatProtocol {
+                /// Join a room.
+                #[ws(client)]
+                JoinRoom { room: String },
+                #[ws(client, server)]
+                #[serde(rename = "echo!")]
+                Echo { text: String },
+                #[ws(server)]
+                Kicked,
+                #[ws(client)]
+                r#Type {},
+            }
+        };
+        let errors = with_model(input, |model| {
+            let model = model.unwrap();
+            assert_eq!(model.module, "chat_protocol");
+            assert_eq!(model.doc.as_deref(), Some("A chat protocol."));
+            let derives: Vec<String> = model
+                .derives
+                .iter()
+                .map(|path| path.to_token_stream().to_string())
+                .collect();
+            assert_eq!(derives, ["Debug", "Clone"]);
+            assert_eq!(model.serde_attrs.len(), 1);
+            assert_eq!(model.options.send_queue.as_ref().unwrap().value, 8);
+            let wires: Vec<&str> = model.messages.iter().map(|m| m.wire.as_str()).collect();
+            assert_eq!(wires, ["join_room", "echo!", "kicked", "type"]);
+            let methods: Vec<String> = model
+                .messages
+                .iter()
+                .map(|m| m.method.to_string())
+                .collect();
+            assert_eq!(methods, ["join_room", "echo", "kicked", "r#type"]);
+            assert_eq!(model.client_messages().count(), 3);
+            assert_eq!(model.server_messages().count(), 2);
+            assert_eq!(model.messages[3].shape, Shape::Named);
+            assert_eq!(model.messages[2].shape, Shape::Unit);
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn shapes_that_cannot_be_expanded() {
+        let errors = with_model(
+            parse_quote!(
+                struct S {
+                    a: u8,
+                }
+            ),
+            |model| assert!(model.is_none()),
+        );
+        assert_eq!(errors, [not_an_enum()]);
+        let errors = with_model(
+            parse_quote!(
+                enum E<T> {
+                    #[ws(client)]
+                    A { t: T },
+                }
+            ),
+            |model| assert!(model.is_none()),
+        );
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`#[ws_protocol]` does not support generic enums"));
+    }
+
+    #[test]
+    fn docs_are_trimmed() {
+        let attrs: Vec<Attribute> = vec![
+            parse_quote!(#[doc = " First line."]),
+            parse_quote!(#[doc = ""]),
+            parse_quote!(#[doc = "   indented"]),
+            parse_quote!(#[serde(tag = "t")]),
+        ];
+        assert_eq!(
+            doc_text(&attrs).as_deref(),
+            Some("First line.\n\n  indented")
+        );
+        assert_eq!(doc_text(&[]), None);
+    }
+}

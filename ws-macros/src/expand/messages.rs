@@ -1,0 +1,116 @@
+//! The module of per-variant structs (`chat::Join`), `From<chat::X> for Chat`
+//! for each, and `Outbound<Chat>` for the server-direction ones.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ast::{Message, Protocol, Shape};
+use crate::expand::private;
+
+/// `pub mod chat { pub struct Join { pub room: String } ... }`
+pub fn module(protocol: &Protocol) -> TokenStream {
+    let vis = protocol.vis;
+    let module = &protocol.module;
+    let ident = protocol.ident;
+    let doc = format!("Messages of [`{ident}`], one struct per variant.");
+    let derives = &protocol.derives;
+    let derive = (!derives.is_empty()).then(|| quote!(#[derive(#(#derives),*)]));
+    let structs = protocol.struct_messages().map(|message| {
+        let name = message.ident;
+        let docs: Vec<_> = message.docs().collect();
+        let default_doc = docs.is_empty().then(|| {
+            let doc = format!("The `{name}` message of [`{ident}`](super::{ident}).");
+            quote!(#[doc = #doc])
+        });
+        let body = match message.shape {
+            Shape::Named => {
+                let fields = message.fields.iter().map(|field| {
+                    let docs = field
+                        .attrs
+                        .iter()
+                        .filter(|attr| attr.path().is_ident("doc"));
+                    let name = &field.ident;
+                    let ty = &field.ty;
+                    quote!(#(#docs)* pub #name: #ty)
+                });
+                quote!({ #(#fields,)* })
+            }
+            Shape::Unit | Shape::Tuple => quote!(;),
+        };
+        quote! {
+            #(#docs)*
+            #default_doc
+            #derive
+            // Like the enum's variants, which serde's `Deserialize` constructs,
+            // a message that the application never sends is not dead code.
+            #[allow(dead_code)]
+            pub struct #name #body
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #vis mod #module {
+            // Field types are written relative to the enum's module.
+            #[allow(unused_imports)]
+            use super::*;
+            #(#structs)*
+        }
+    }
+}
+
+/// `From<chat::X> for Chat` for every message.
+pub fn froms(protocol: &Protocol) -> TokenStream {
+    let ident = protocol.ident;
+    let module = &protocol.module;
+    let froms = protocol.struct_messages().map(|message| {
+        let name = message.ident;
+        let (pattern, value) = destructure(protocol, message);
+        quote! {
+            impl ::core::convert::From<#module::#name> for #ident {
+                #[inline]
+                fn from(message: #module::#name) -> Self {
+                    let #pattern = message;
+                    #value
+                }
+            }
+        }
+    });
+    quote!(#(#froms)*)
+}
+
+/// `Outbound<Chat>` for the structs of server messages, and no others.
+pub fn outbounds(protocol: &Protocol) -> TokenStream {
+    let private = private();
+    let ident = protocol.ident;
+    let module = &protocol.module;
+    let outbounds = protocol.server_messages().map(|message| {
+        let name = message.ident;
+        quote! {
+            impl #private::Outbound<#ident> for #module::#name {
+                #[inline]
+                fn into_message(self) -> #ident {
+                    <#ident as ::core::convert::From<#module::#name>>::from(self)
+                }
+            }
+        }
+    });
+    quote!(#(#outbounds)*)
+}
+
+/// The struct pattern binding every field, and the enum variant built from
+/// the bindings: `chat::Join { room }` and `Chat::Join { room }`.
+pub fn destructure(protocol: &Protocol, message: &Message) -> (TokenStream, TokenStream) {
+    let ident = protocol.ident;
+    let module = &protocol.module;
+    let name = message.ident;
+    match message.shape {
+        Shape::Named => {
+            let fields = message.field_idents();
+            (
+                quote!(#module::#name { #(#fields),* }),
+                quote!(#ident::#name { #(#fields),* }),
+            )
+        }
+        Shape::Unit | Shape::Tuple => (quote!(#module::#name), quote!(#ident::#name)),
+    }
+}

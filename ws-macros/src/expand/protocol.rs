@@ -1,0 +1,179 @@
+//! `impl Protocol for Chat` (name, configuration, wire names, directions,
+//! schema) and the inherent `Chat::json_schema()`.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use crate::ast::{Protocol, unraw};
+use crate::attr::{OnInvalid, OnRateLimit, Options, Overflow};
+use crate::expand::{private, schema};
+
+pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
+    let private = private();
+    let ident = protocol.ident;
+    let vis = protocol.vis;
+    let name = unraw(ident);
+    let config = config(&protocol.options);
+    let (client, server) = schema::mirror_idents();
+    let description = match &protocol.doc {
+        Some(doc) => quote!(::core::option::Option::Some(#doc)),
+        None => quote!(::core::option::Option::None),
+    };
+    let wire_arms = protocol.messages.iter().map(|message| {
+        let variant = message.ident;
+        let wire = &message.wire;
+        quote!(#ident::#variant { .. } => #wire,)
+    });
+    let direction_arms = protocol.messages.iter().map(|message| {
+        let variant = message.ident;
+        let from_client = message.direction.client;
+        quote!(#ident::#variant { .. } => #from_client,)
+    });
+    let doc = format!(
+        "The JSON Schema of `{name}`: the messages of both directions, as \
+         [`Protocol::json_schema`](::ws_core::Protocol::json_schema) documents."
+    );
+    quote! {
+        impl #private::Protocol for #ident {
+            const NAME: &'static str = #name;
+            const CONFIG: #private::Config = #config;
+
+            fn message_type(&self) -> &'static str {
+                match *self {
+                    #(#wire_arms)*
+                }
+            }
+
+            fn is_from_client(&self) -> bool {
+                match *self {
+                    #(#direction_arms)*
+                }
+            }
+
+            fn json_schema() -> #private::serde_json::Value {
+                #private::schema_document::<#client, #server>(#name, #description)
+            }
+        }
+
+        impl #ident {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn json_schema() -> #private::serde_json::Value {
+                <Self as #private::Protocol>::json_schema()
+            }
+        }
+    }
+}
+
+/// `Config::DEFAULT` with a setter for each option given, and only those.
+fn config(options: &Options) -> TokenStream {
+    let private = private();
+    let mut config = quote!(#private::Config::DEFAULT);
+    let number = |n: u64| Literal::u64_unsuffixed(n);
+    let duration = |ms: Option<u64>| match ms {
+        Some(ms) => {
+            let ms = Literal::u64_unsuffixed(ms);
+            quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let counts = [
+        (&options.max_connections, quote!(with_max_connections)),
+        (&options.max_per_user, quote!(with_max_per_user)),
+        (&options.send_queue, quote!(with_send_queue)),
+        (&options.max_message_size, quote!(with_max_message_size)),
+    ];
+    for (setting, setter) in counts {
+        if let Some(setting) = setting {
+            let n = number(setting.value);
+            config.extend(quote!(.#setter(#n)));
+        }
+    }
+    if let Some(on_full) = &options.on_full {
+        let policy = match on_full.value {
+            Overflow::Close => quote!(Close),
+            Overflow::DropNewest => quote!(DropNewest),
+            Overflow::DropOldest => quote!(DropOldest),
+        };
+        config.extend(quote!(.with_on_full(#private::Overflow::#policy)));
+    }
+    if let Some(heartbeat) = &options.heartbeat {
+        let every = duration(heartbeat.value);
+        config.extend(quote!(.with_heartbeat(#every)));
+    }
+    if let Some(idle_timeout) = &options.idle_timeout {
+        let after = duration(idle_timeout.value);
+        config.extend(quote!(.with_idle_timeout(#after)));
+    }
+    if let Some(on_invalid) = &options.on_invalid {
+        let policy = match on_invalid.value {
+            OnInvalid::Error => quote!(Error),
+            OnInvalid::Close => quote!(Close),
+        };
+        config.extend(quote!(.with_on_invalid(#private::OnInvalid::#policy)));
+    }
+    if let Some(rate_limit) = &options.rate_limit {
+        let limit = match rate_limit.value {
+            Some(rate) => {
+                let messages = Literal::u32_unsuffixed(rate.messages);
+                let per = Literal::u64_unsuffixed(rate.per_ms);
+                let mut limit = quote!(#private::RateLimit::new(#messages, ::core::time::Duration::from_millis(#per)));
+                if let Some(burst) = &options.rate_burst {
+                    let burst = Literal::u64_unsuffixed(burst.value);
+                    limit.extend(quote!(.with_burst(#burst)));
+                }
+                quote!(::core::option::Option::Some(#limit))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        config.extend(quote!(.with_rate_limit(#limit)));
+    }
+    if let Some(on_rate_limit) = &options.on_rate_limit {
+        let policy = match on_rate_limit.value {
+            OnRateLimit::Error => quote!(Error),
+            OnRateLimit::Close => quote!(Close),
+        };
+        config.extend(quote!(.with_on_rate_limit(#private::OnRateLimit::#policy)));
+    }
+    let buffers = [
+        (&options.read_buffer, quote!(with_read_buffer)),
+        (&options.write_buffer, quote!(with_write_buffer)),
+    ];
+    for (setting, setter) in buffers {
+        if let Some(setting) = setting {
+            let n = number(setting.value);
+            config.extend(quote!(.#setter(#n)));
+        }
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctxt::Ctxt;
+    use syn::parse_quote;
+
+    #[test]
+    fn config_has_only_the_options_given() {
+        let cx = Ctxt::new();
+        let attr = parse_quote!(#[__ws_protocol(send_queue = 8, heartbeat = "off", idle_timeout = "1m30s", on_full = "drop_newest")]);
+        let options = Options::from_attrs(&cx, &[attr]);
+        cx.check().unwrap();
+        assert_eq!(
+            config(&options).to_string(),
+            quote! {
+                ::ws_core::__private::Config::DEFAULT
+                    .with_send_queue(8)
+                    .with_on_full(::ws_core::__private::Overflow::DropNewest)
+                    .with_heartbeat(::core::option::Option::None)
+                    .with_idle_timeout(::core::option::Option::Some(::core::time::Duration::from_millis(90000)))
+            }
+            .to_string()
+        );
+        assert_eq!(
+            config(&Options::default()).to_string(),
+            quote!(::ws_core::__private::Config::DEFAULT).to_string()
+        );
+    }
+}

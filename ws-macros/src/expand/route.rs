@@ -1,0 +1,84 @@
+//! `impl<H: ChatHandler> Route<H> for Chat`: decoded client messages to the
+//! handler's methods, and the hooks forwarded.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::ast::{Protocol, Shape};
+use crate::expand::handler::trait_ident;
+use crate::expand::private;
+
+pub fn route_impl(protocol: &Protocol) -> TokenStream {
+    let private = private();
+    let ident = protocol.ident;
+    let module = &protocol.module;
+    let handler = trait_ident(protocol);
+    let arms = protocol.messages.iter().map(|message| {
+        let name = message.ident;
+        let routed =
+            message.shape != Shape::Tuple && message.direction.client && message.has_method;
+        if !routed {
+            let wire = &message.wire;
+            return quote!(#ident::#name { .. } => #private::not_from_client(#wire),);
+        }
+        let method = &message.method;
+        // Bindings of our own, so that a field called `ctx` or `handler`
+        // cannot shadow the parameters.
+        let fields = message.field_idents();
+        let bindings: Vec<_> = (0..fields.len())
+            .map(|i| format_ident!("__ws_field{}", i))
+            .collect();
+        let (pattern, value) = match message.shape {
+            Shape::Named => (
+                quote!(#ident::#name { #(#fields: #bindings),* }),
+                quote!(#module::#name { #(#fields: #bindings),* }),
+            ),
+            Shape::Unit | Shape::Tuple => (quote!(#ident::#name), quote!(#module::#name)),
+        };
+        quote! {
+            #pattern => <__H as #handler>::#method(handler, ctx, #value).await,
+        }
+    });
+    quote! {
+        impl<__H: #handler> #private::Route<__H> for #ident {
+            fn route<'a>(
+                handler: &'a __H,
+                ctx: &'a #private::Ctx<Self>,
+                message: Self,
+            ) -> impl ::core::future::Future<Output = #private::HandlerResult> + ::core::marker::Send + 'a {
+                async move {
+                    match message {
+                        #(#arms)*
+                    }
+                }
+            }
+
+            fn authenticate<'a>(
+                handler: &'a __H,
+                request: &'a #private::Parts,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<
+                    ::core::option::Option<#private::UserId>,
+                    #private::Response,
+                >,
+            > + ::core::marker::Send + 'a {
+                <__H as #handler>::authenticate(handler, request)
+            }
+
+            fn on_connect<'a>(
+                handler: &'a __H,
+                ctx: &'a #private::Ctx<Self>,
+            ) -> impl ::core::future::Future<Output = #private::HandlerResult> + ::core::marker::Send + 'a {
+                <__H as #handler>::on_connect(handler, ctx)
+            }
+
+            fn on_disconnect<'a>(
+                handler: &'a __H,
+                ctx: &'a #private::Ctx<Self>,
+                disconnect: &'a #private::Disconnect,
+            ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send + 'a {
+                <__H as #handler>::on_disconnect(handler, ctx, disconnect)
+            }
+        }
+    }
+}

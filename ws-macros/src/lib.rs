@@ -1,0 +1,155 @@
+//! Procedural macros of ws-core: `#[ws_protocol]`.
+//!
+//! Use them through ws-core, which re-exports them and the paths the
+//! generated code needs (`ws_core::__private`); this crate alone is not
+//! usable.
+//!
+//! The pipeline follows serde_derive: `attr` parses attributes, `ast`
+//! builds the model, `check` validates it, `expand` writes one artefact per
+//! file, and `ctxt` gathers every error so that one compile shows all of
+//! them; `fallback` holds what is emitted when nothing can be expanded.
+
+mod ast;
+mod attr;
+mod case;
+mod check;
+mod ctxt;
+mod expand;
+mod fallback;
+
+use proc_macro::TokenStream;
+
+/// Turns an enum of messages into a typed WebSocket protocol.
+///
+/// ```ignore
+/// use ws_core::{ws_protocol, Ctx, HandlerResult};
+///
+/// /// A chat protocol.
+/// #[ws_protocol(max_connections = 10_000, send_queue = 256, heartbeat = "30s")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Chat {
+///     /// Join a room.
+///     #[ws(client)]
+///     Join { room: String },
+///     #[ws(client)]
+///     Say { room: String, text: String },
+///     /// Both directions.
+///     #[ws(client, server)]
+///     Echo { text: String },
+///     #[ws(server)]
+///     Said { room: String, text: String },
+///     #[ws(server)]
+///     Kicked,
+/// }
+///
+/// struct App;
+///
+/// impl ChatHandler for App {
+///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
+///         ctx.join(&msg.room)?;
+///         Ok(())
+///     }
+///     async fn say(&self, ctx: &Ctx<Chat>, msg: chat::Say) -> HandlerResult {
+///         let chat::Say { room, text } = msg;
+///         ctx.manager().to_room(&room).send(chat::Said { room, text })?;
+///         Ok(())
+///     }
+///     async fn echo(&self, ctx: &Ctx<Chat>, msg: chat::Echo) -> HandlerResult {
+///         ctx.send(msg)?;
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// Put `#[ws_protocol]` first, above the enum's `#[derive]`s and `#[serde]`
+/// attributes: derives written above it run before it and are not seen.
+///
+/// # Options
+///
+/// All optional; an option left out keeps ws-core's default (`Config::DEFAULT`).
+///
+/// | option             | value                                          | default     | meaning |
+/// |--------------------|------------------------------------------------|-------------|---------|
+/// | `max_connections`  | integer                                        | `10_000`    | connections admitted at once; `0` = unlimited |
+/// | `max_per_user`     | integer                                        | `0`         | connections one user may hold; `0` = unlimited |
+/// | `send_queue`       | integer, at least 1                            | `256`       | frames queued per connection |
+/// | `on_full`          | `"close"`, `"drop_newest"`, `"drop_oldest"`    | `"close"`   | when a connection's queue is full |
+/// | `max_message_size` | size                                           | `"64KiB"`   | largest inbound message |
+/// | `heartbeat`        | duration or `"off"`                            | `"30s"`     | server ping interval |
+/// | `idle_timeout`     | duration or `"off"`                            | `"60s"`     | close a peer silent this long; must be greater than `heartbeat` |
+/// | `on_invalid`       | `"error"`, `"close"`                           | `"error"`   | answer to a malformed inbound message |
+/// | `rate_limit`       | `"20/s"`, `"600/m"`, `"5/500ms"`, `"off"`      | off         | inbound messages per connection |
+/// | `rate_burst`       | integer ≥ 1 (needs `rate_limit`)               | the rate    | messages allowed at once above the rate |
+/// | `on_rate_limit`    | `"error"`, `"close"`                           | `"error"`   | over the limit: drop with a typed error, or close 1008 |
+/// | `read_buffer`      | size                                           | `"4KiB"`    | per-connection read buffer |
+/// | `write_buffer`     | size                                           | `"16KiB"`   | outbound frames are coalesced up to this size |
+/// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
+///
+/// A *size* is an integer number of bytes (`65536`) or a string: digits
+/// (with `_`), optional spaces and an optional unit `KiB`, `MiB`, `GiB`
+/// (`KB`, `MB`, `GB` and `k`, `m`, `g` are the same binary units), any case:
+/// `"65536"`, `"64KiB"`, `"64KB"`, `"1 MiB"`. It must be greater than zero.
+///
+/// A *duration* is a string of numbers with units `ms`, `s`, `m`, `h`:
+/// `"30s"`, `"500ms"`, `"1m30s"`, `"1h 30m"`; a zero duration is an error
+/// (write `"off"` to disable).
+///
+/// # Variant attributes
+///
+/// Every variant needs a direction:
+///
+/// - `#[ws(client)]`: clients send it; the handler trait gets a method for it.
+/// - `#[ws(server)]`: the server sends it; its struct implements `Outbound`.
+/// - `#[ws(client, server)]`: both.
+///
+/// Variants have named fields or none (`Join { room: String }`, `Kicked`);
+/// tuple variants and generic enums are not supported.
+///
+/// serde's attributes (`#[serde(tag = "type", rename_all = "...")]`,
+/// `#[serde(rename = "...")]` on variants, field attributes) keep their
+/// meaning: `#[ws_protocol]` derives `Serialize` and `Deserialize` itself, so
+/// do not derive them (nor `JsonSchema`). Each message has one wire name
+/// (the value of its tag), computed as serde does; two variants with the same
+/// wire name, or different names for serializing and deserializing, are
+/// errors. `#[schemars(...)]` attributes on variants and fields go to the
+/// schema.
+///
+/// # What is generated
+///
+/// For `pub enum Chat`:
+///
+/// - the enum, with `Serialize` and `Deserialize` derived through ws-core's
+///   copy of serde, and its other attributes as written;
+/// - `pub mod chat` (the enum's visibility; see `module`) with one struct per
+///   variant, `chat::Join { pub room: String }`, `chat::Kicked`, carrying the
+///   variant's docs and the enum's other derives (`Debug`, `Clone`, ...);
+///   field types are resolved as in the enum's module;
+/// - `From<chat::X> for Chat` for every variant, and `Outbound<Chat>` for the
+///   structs of `server` variants only: sending a client-only message does not
+///   compile;
+/// - `impl Protocol for Chat`: `NAME`, `CONFIG` from the options,
+///   `message_type()` (the wire name), `is_from_client()`, `json_schema()`;
+/// - `Chat::json_schema()`, the JSON Schema of both directions;
+/// - `pub trait ChatHandler: Send + Sync + 'static`, with one method per
+///   `client` variant in order, named in snake case (`JoinRoom` →
+///   `join_room`):
+///   `fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> impl Future<Output = HandlerResult> + Send`
+///   (implement it with `async fn`), and the hooks `authenticate`,
+///   `on_connect` and `on_disconnect`, which have default bodies. A variant
+///   whose method would be named like a hook is an error;
+/// - `impl<H: ChatHandler> Route<H> for Chat`, through which ws-core calls the
+///   handler.
+#[proc_macro_attribute]
+pub fn ws_protocol(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::item::ws_protocol(args.into(), input.into()).into()
+}
+
+/// The second half of `#[ws_protocol]`, which adds it to the enum: it sees the
+/// enum with cfgs applied and `#[ws]` attributes inert. Not for direct use.
+#[doc(hidden)]
+#[proc_macro_derive(WsProtocol, attributes(ws, schemars, __ws_protocol))]
+pub fn derive_ws_protocol(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::derive(&input).into()
+}
