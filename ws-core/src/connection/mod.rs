@@ -42,7 +42,7 @@ use writer::{CLOSE_GRACE, write_loop};
 pub struct ConnId(u64);
 
 impl ConnId {
-    fn next() -> Self {
+    pub(crate) fn next() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Self(NEXT.fetch_add(1, Ordering::Relaxed))
     }

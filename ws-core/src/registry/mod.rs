@@ -261,3 +261,67 @@ impl Drop for Registration {
         self.take();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overflow;
+    use crate::connection::queue::SendQueue;
+    use parking_lot::Mutex;
+
+    fn conn() -> Arc<Conn> {
+        Arc::new(Conn {
+            id: ConnId::next(),
+            queue: SendQueue::new(4, Overflow::Close),
+            membership: Mutex::new(Membership::new(Some(UserId::from("u")))),
+        })
+    }
+
+    /// Joins and user changes race an unregistration on another thread;
+    /// whatever the interleaving, nothing of the connection survives it.
+    #[test]
+    fn joins_racing_an_unregistration_leave_nothing_behind() {
+        let registry = Arc::new(Registry::default());
+        for round in 0..2_000 {
+            let conn = conn();
+            let registration = registry.register(Arc::clone(&conn));
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    for k in 0..8 {
+                        let _ = registry.join(&conn, &format!("room{}", (round + k) % 5));
+                        let _ = registry.set_user(&conn, Some(UserId::from(format!("user{k}"))));
+                    }
+                });
+                scope.spawn(|| {
+                    for _ in 0..(round % 50) {
+                        std::hint::spin_loop();
+                    }
+                    registration.finish();
+                });
+            });
+            assert!(registry.join(&conn, "late").is_err(), "closing refuses joins");
+            assert!(registry.set_user(&conn, None).is_err());
+        }
+        assert_eq!(registry.room_count(), 0);
+        assert_eq!(registry.user_count(), 0);
+        assert_eq!(registry.connection_count(), 0);
+    }
+
+    #[test]
+    fn a_broadcast_snapshot_is_rebuilt_after_membership_changes() {
+        let registry = Arc::new(Registry::default());
+        let (a, b) = (conn(), conn());
+        let _ra = registry.register(Arc::clone(&a));
+        let _rb = registry.register(Arc::clone(&b));
+        registry.join(&a, "r").unwrap();
+        assert_eq!(registry.room("r").unwrap().len(), 1);
+        let first = registry.room("r").unwrap();
+        assert!(Arc::ptr_eq(&first, &registry.room("r").unwrap()), "snapshot shared");
+        registry.join(&b, "r").unwrap();
+        assert_eq!(registry.room("r").unwrap().len(), 2);
+        assert_eq!(first.len(), 1, "a taken snapshot is not changed under its reader");
+        registry.leave(&a, "r");
+        registry.leave(&b, "r");
+        assert!(registry.room("r").is_none());
+    }
+}

@@ -4,6 +4,7 @@
 mod admission;
 mod closing;
 mod invalid;
+mod telemetry;
 mod overflow;
 mod reliability;
 mod routing;

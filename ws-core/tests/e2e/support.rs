@@ -18,7 +18,7 @@ use ws_core::axum::http::StatusCode;
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::{
-    Config, Ctx, Disconnect, Protocol, HandlerError, HandlerResult, Manager, UserId, endpoint, ws_protocol,
+    Config, Ctx, Disconnect, Protocol, health, HandlerError, HandlerResult, Manager, UserId, endpoint, ws_protocol,
 };
 
 /// Everything the tests send and receive.
@@ -179,9 +179,14 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: Config) -> Server {
-        let manager = Manager::<Test>::with_config(config);
+        Server::with_manager(Manager::<Test>::with_config(config)).await
+    }
+
+    pub async fn with_manager(manager: Manager<Test>) -> Server {
         let app = Arc::new(App::default());
-        let router = Router::new().route("/ws", endpoint(manager.clone(), Arc::clone(&app)));
+        let router = Router::new()
+            .route("/ws", endpoint(manager.clone(), Arc::clone(&app)))
+            .route("/health", health(manager.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(ws_core::serve(listener, router));
