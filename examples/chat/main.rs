@@ -3,74 +3,40 @@
 //!
 //! ```text
 //! cargo run --example chat -- [--addr 127.0.0.1:3000] [--max-connections N] [--send-queue N]
+//!                                [--redis redis://127.0.0.1:6379/]
 //! ```
+//!
+//! With `--redis URL` (cargo feature `redis`), several chat processes
+//! sharing one Redis behave as one chat: rooms and users span them, each
+//! process keeping its own limits.
 //!
 //! Wire protocol (JSON text frames), so that any load tool can drive it:
 //! - client → `{"type":"join","room":R}`, `{"type":"leave","room":R}`,
 //!   `{"type":"say","room":R,"text":T}`, `{"type":"echo","text":T}`
 //! - server → `{"type":"said","room":R,"text":T,"from":F}` to every member of R
 //!   (the sender included), `{"type":"echo","text":T}` to the sender only.
+//! - request/reply: `{"type":"count","room":R,"id":7}` is answered with
+//!   `{"type":"members","room":R,"count":N,"id":7}`.
 //!
 //! Connect with `?user=NAME` to be registered as user NAME.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ws_core::axum::http::request::Parts;
-use ws_core::axum::response::{Html, Response};
+use ws_core::axum::response::Html;
 use ws_core::axum::{Router, routing::get};
-use ws_core::{Ctx, Disconnect, HandlerResult, Manager, UserId, endpoint};
+use ws_core::{Manager, endpoint};
 
+mod app;
 mod protocol;
-use protocol::{Chat, ChatHandler, chat};
-
-struct App;
-
-impl ChatHandler for App {
-    async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
-        // A real server checks a token here; the demo trusts `?user=NAME`.
-        let user = request
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("user=")))
-            .filter(|name| !name.is_empty())
-            .map(UserId::from);
-        Ok(user)
-    }
-
-    async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-        ctx.join(&msg.room)?;
-        Ok(())
-    }
-
-    async fn leave(&self, ctx: &Ctx<Chat>, msg: chat::Leave) -> HandlerResult {
-        ctx.leave(&msg.room);
-        Ok(())
-    }
-
-    async fn say(&self, ctx: &Ctx<Chat>, chat::Say { room, text }: chat::Say) -> HandlerResult {
-        let from = match ctx.user() {
-            Some(user) => user.to_string(),
-            None => format!("#{}", ctx.id()),
-        };
-        ctx.to_room(&room).send(chat::Said { room: room.clone(), text, from })?;
-        Ok(())
-    }
-
-    async fn echo(&self, ctx: &Ctx<Chat>, msg: chat::Echo) -> HandlerResult {
-        ctx.send(msg)?;
-        Ok(())
-    }
-
-    async fn on_disconnect(&self, ctx: &Ctx<Chat>, disconnect: &Disconnect) {
-        tracing::debug!(conn = %ctx.id(), ?disconnect, "left");
-    }
-}
+use app::App;
+use protocol::Chat;
 
 struct Args {
     addr: SocketAddr,
     max_connections: Option<usize>,
     send_queue: Option<usize>,
+    redis: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
         max_connections: None,
         send_queue: None,
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -85,14 +52,18 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
             "--max-connections" => {
-                args.max_connections =
-                    Some(value()?.parse().map_err(|e| format!("--max-connections: {e}"))?)
+                args.max_connections = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--max-connections: {e}"))?,
+                )
             }
             "--send-queue" => {
                 args.send_queue = Some(value()?.parse().map_err(|e| format!("--send-queue: {e}"))?)
             }
+            "--redis" => args.redis = Some(value()?),
             "-h" | "--help" => {
-                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N]".into());
+                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL]".into());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
@@ -109,12 +80,34 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut builder = Manager::<Chat>::builder();
+    // Every limit can be tuned from the environment: CHAT_MAX_CONNECTIONS,
+    // CHAT_SEND_QUEUE, CHAT_READ_BUFFER, CHAT_HEARTBEAT, ...; flags win.
+    let mut builder = match Manager::<Chat>::builder().from_env("CHAT_") {
+        Ok(builder) => builder,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
     if let Some(n) = args.max_connections {
         builder = builder.max_connections(n);
     }
     if let Some(n) = args.send_queue {
         builder = builder.send_queue(n);
+    }
+    if let Some(url) = &args.redis {
+        #[cfg(feature = "redis")]
+        {
+            builder = builder.redis(url).unwrap_or_else(|error| {
+                eprintln!("--redis: {error}");
+                std::process::exit(2);
+            });
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            eprintln!("--redis {url}: no Redis backend in this build (ws-core feature `redis`)");
+            std::process::exit(2);
+        }
     }
     let manager = builder.build();
     let app = Router::new()
@@ -123,6 +116,9 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {}: {e}", args.addr));
-    println!("chat listening on http://{}", listener.local_addr().expect("bound"));
+    println!(
+        "chat listening on http://{}",
+        listener.local_addr().expect("bound")
+    );
     ws_core::serve(listener, app).await.expect("server failed");
 }

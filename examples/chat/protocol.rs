@@ -26,6 +26,12 @@ pub enum Chat {
     /// Echo `text` back to the sender only.
     #[ws(client, server)]
     Echo { text: String },
+    /// Ask how many connections are in a room; answered with `members`.
+    #[ws(client, reply = Members)]
+    Count { room: String },
+    /// The answer to `count`.
+    #[ws(server)]
+    Members { room: String, count: u64 },
     /// Someone said something in a room you are in.
     #[ws(server)]
     Said {

@@ -3,6 +3,13 @@
 //! once; each recipient's queue gets a pointer to the same bytes. The
 //! targets are collected first and no lock is held while enqueueing; a full
 //! queue is handled by its policy, never by waiting.
+//!
+//! With a cluster backend (see [`crate::backend`]), a send to a room, a user
+//! or everyone is delivered locally exactly as on one node, then its encoded
+//! bytes are handed to the backend for the other nodes; there it is
+//! delivered by [`deliver_remote`], through the same group snapshots. A send
+//! to one connection stays local: a [`ConnId`] names a connection of this
+//! node. Without a backend, the only cost is one branch on an `Option`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,10 +17,11 @@ use std::time::Instant;
 use crate::connection::queue::Pushed;
 use crate::connection::{Conn, ConnId};
 use crate::error::SendError;
-use crate::frame::Frame;
+use crate::frame::{Frame, Wire};
 use crate::manager::Manager;
 use crate::protocol::{Outbound, Protocol};
-use crate::registry::Members;
+use crate::registry::{Members, Registry};
+use crate::telemetry::Counters;
 
 /// What a send did, recipient by recipient.
 ///
@@ -101,21 +109,75 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     }
 
     /// Encodes `message` once and queues it for every recipient.
-    /// A target with no recipients costs no encoding.
+    /// A target with no recipients costs no encoding (on one node; with a
+    /// cluster backend, other nodes may have recipients).
+    ///
+    /// With a cluster backend, the message is also published for the other
+    /// nodes; if that cannot be done (the backend is down or overloaded) the
+    /// error is [`SendError::Backend`], which holds this node's delivery:
+    /// the local recipients got the message regardless.
     pub fn send(self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
-        let Some(recipients) = self.recipients() else {
+        let recipients = self.recipients();
+        let remote = self.remote();
+        if recipients.is_none() && remote.is_none() {
             return Ok(Delivery::default());
-        };
+        }
         let started = Instant::now();
         let frame = Frame::encode(message)?;
-        Ok(self.deliver(&recipients, &frame, started))
+        let delivery = match &recipients {
+            Some(recipients) => self.deliver(recipients, &frame, started),
+            None => Delivery::default(),
+        };
+        self.publish(remote, &frame, delivery)
     }
 
     /// Queues an already encoded frame for every recipient.
+    ///
+    /// With a cluster backend the frame is also published for the other
+    /// nodes; a publish that cannot be made is counted
+    /// (`ws_backend_publish_failed_total`) but not reported here: use
+    /// [`Broadcast::try_send_frame`] to see it.
     pub fn send_frame(self, frame: &Frame<P>) -> Delivery {
-        match self.recipients() {
+        match self.try_send_frame(frame) {
+            Ok(delivery) => delivery,
+            Err(SendError::Backend { delivered, .. }) => delivered,
+            Err(_) => Delivery::default(),
+        }
+    }
+
+    /// Queues an already encoded frame for every recipient, and reports a
+    /// publish to the other nodes that could not be made, as
+    /// [`Broadcast::send`] does.
+    pub fn try_send_frame(self, frame: &Frame<P>) -> Result<Delivery, SendError> {
+        let delivery = match self.recipients() {
             Some(recipients) => self.deliver(&recipients, frame, Instant::now()),
             None => Delivery::default(),
+        };
+        let remote = self.remote();
+        self.publish(remote, frame, delivery)
+    }
+
+    /// The cluster backend, when this target spans nodes.
+    #[inline]
+    fn remote(&self) -> Option<&'a crate::backend::Link> {
+        match self.target {
+            Target::Conn(_) => None,
+            _ => self.manager.registry().backend(),
+        }
+    }
+
+    fn publish(
+        &self,
+        remote: Option<&crate::backend::Link>,
+        frame: &Frame<P>,
+        delivered: Delivery,
+    ) -> Result<Delivery, SendError> {
+        match remote {
+            None => Ok(delivered),
+            Some(link) => match link.publish(self.target, &frame.wire) {
+                Ok(()) => Ok(delivered),
+                Err(error) => Err(SendError::Backend { delivered, error }),
+            },
         }
     }
 
@@ -136,15 +198,56 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     }
 
     fn deliver(&self, recipients: &Recipients, frame: &Frame<P>, started: Instant) -> Delivery {
-        let mut delivery = Delivery::default();
-        for conn in recipients.as_slice() {
-            if Some(conn.id) != self.except {
-                delivery.count(conn.push(frame.text.clone()));
-            }
+        enqueue(
+            recipients.as_slice(),
+            &frame.wire,
+            self.except,
+            self.manager.counters(),
+            started,
+        )
+    }
+}
+
+/// Queues `frame` for every connection in `conns` but `except`, and counts.
+#[inline]
+fn enqueue(
+    conns: &[Arc<Conn>],
+    frame: &Wire,
+    except: Option<ConnId>,
+    counters: &Counters,
+    started: Instant,
+) -> Delivery {
+    let mut delivery = Delivery::default();
+    for conn in conns {
+        if Some(conn.id) != except {
+            delivery.count(conn.push(frame.clone()));
         }
-        let counters = self.manager.counters();
-        counters.delivered(&delivery);
-        counters.broadcast(recipients.as_slice().len(), started.elapsed());
-        delivery
+    }
+    counters.delivered(&delivery);
+    counters.broadcast(conns.len(), started.elapsed());
+    delivery
+}
+
+/// Delivers a frame that another node sent to `target` to this node's
+/// members of it: the same snapshots and queues as a local send, and no
+/// except (an except names a connection of the sending node). The frame
+/// arrives complete, so its bytes are shared as they came, with no copy.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+pub(crate) fn deliver_remote(
+    registry: &Registry,
+    counters: &Counters,
+    target: Target<'_>,
+    frame: &Wire,
+) -> Delivery {
+    let started = Instant::now();
+    let recipients = match target {
+        Target::Room(room) => registry.room(room).map(Recipients::Group),
+        Target::User(user) => registry.user(user).map(Recipients::Group),
+        Target::All => Some(Recipients::Many(registry.all())),
+        Target::Conn(_) => None,
+    };
+    match recipients {
+        Some(recipients) => enqueue(recipients.as_slice(), frame, None, counters, started),
+        None => Delivery::default(),
     }
 }

@@ -19,8 +19,8 @@
 //! | `rate_limit`         | off       | inbound messages per connection, e.g. `"20/s"`, `"600/m"` |
 //! | `rate_burst`         | the rate  | messages allowed at once above the steady rate |
 //! | `on_rate_limit`      | `"error"` | over the limit: `"error"` (message dropped, typed error frame) or `"close"` (close 1008) |
-//! | `read_buffer`        | `"4KiB"`  | per-connection read buffer |
-//! | `write_buffer`       | `"16KiB"` | frames are coalesced up to this size before a write |
+//! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
+//! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
 
 use std::time::Duration;
 
@@ -78,7 +78,11 @@ impl RateLimit {
     /// are raised to one message and one nanosecond.
     pub const fn new(messages: u32, per: Duration) -> Self {
         let messages = if messages == 0 { 1 } else { messages };
-        let per = if per.is_zero() { Duration::from_nanos(1) } else { per };
+        let per = if per.is_zero() {
+            Duration::from_nanos(1)
+        } else {
+            per
+        };
         Self {
             messages,
             per,
@@ -168,8 +172,9 @@ impl Config {
         on_invalid: OnInvalid::Error,
         rate_limit: None,
         on_rate_limit: OnRateLimit::Error,
-        read_buffer: 4 * 1024,
-        write_buffer: 16 * 1024,
+        // Allocated for every connection, idle or not: small by default.
+        read_buffer: 1024,
+        write_buffer: 64 * 1024,
     };
 
     /// Connections admitted at once; `0` means unlimited.
@@ -337,11 +342,15 @@ impl Config {
             expected,
         };
         if let Some((name, value)) = get("max_connections") {
-            let n = value.parse().map_err(|_| bad(name, value, "a whole number"))?;
+            let n = value
+                .parse()
+                .map_err(|_| bad(name, value, "a whole number"))?;
             self = self.with_max_connections(n);
         }
         if let Some((name, value)) = get("max_per_user") {
-            let n = value.parse().map_err(|_| bad(name, value, "a whole number"))?;
+            let n = value
+                .parse()
+                .map_err(|_| bad(name, value, "a whole number"))?;
             self = self.with_max_per_user(n);
         }
         if let Some((name, value)) = get("send_queue") {
@@ -356,8 +365,8 @@ impl Config {
             self = self.with_on_full(policy);
         }
         if let Some((name, value)) = get("on_invalid") {
-            let policy = parse_on_invalid(&value)
-                .ok_or_else(|| bad(name, value, "`error` or `close`"))?;
+            let policy =
+                parse_on_invalid(&value).ok_or_else(|| bad(name, value, "`error` or `close`"))?;
             self = self.with_on_invalid(policy);
         }
         if let Some((name, value)) = get("on_rate_limit") {
@@ -378,11 +387,20 @@ impl Config {
                 (Ok(burst), Some(limit)) if burst > 0 => {
                     self = self.with_rate_limit(Some(limit.with_burst(burst)));
                 }
-                _ => return Err(bad(name, value, "a whole number of at least 1, with a rate limit set")),
+                _ => {
+                    return Err(bad(
+                        name,
+                        value,
+                        "a whole number of at least 1, with a rate limit set",
+                    ));
+                }
             }
         }
         for (option, set) in [
-            ("max_message_size", Config::with_max_message_size as fn(Config, usize) -> Config),
+            (
+                "max_message_size",
+                Config::with_max_message_size as fn(Config, usize) -> Config,
+            ),
             ("read_buffer", Config::with_read_buffer),
             ("write_buffer", Config::with_write_buffer),
         ] {
@@ -393,12 +411,16 @@ impl Config {
             }
         }
         for (option, set) in [
-            ("heartbeat", Config::with_heartbeat as fn(Config, Option<Duration>) -> Config),
+            (
+                "heartbeat",
+                Config::with_heartbeat as fn(Config, Option<Duration>) -> Config,
+            ),
             ("idle_timeout", Config::with_idle_timeout),
         ] {
             if let Some((name, value)) = get(option) {
-                let every = parse_duration(&value)
-                    .ok_or_else(|| bad(name, value, "a duration such as `30s` or `500ms`, or `off`"))?;
+                let every = parse_duration(&value).ok_or_else(|| {
+                    bad(name, value, "a duration such as `30s` or `500ms`, or `off`")
+                })?;
                 self = set(self, every);
             }
         }
@@ -468,7 +490,9 @@ fn parse_rate(value: &str) -> Option<Option<RateLimit>> {
         "s" => Duration::from_secs(1),
         "m" => Duration::from_secs(60),
         "h" => Duration::from_secs(3600),
-        other => humantime::parse_duration(other).ok().filter(|d| !d.is_zero())?,
+        other => humantime::parse_duration(other)
+            .ok()
+            .filter(|d| !d.is_zero())?,
     };
     Some(Some(RateLimit::new(messages, per)))
 }

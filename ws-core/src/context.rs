@@ -8,7 +8,7 @@ use crate::broadcast::{Broadcast, Delivery};
 use crate::close::CloseInfo;
 use crate::connection::{Conn, ConnId};
 use crate::error::{ConnectionClosing, SendError};
-use crate::frame::{Frame, Text};
+use crate::frame::Frame;
 use crate::handler::ErrorFrame;
 use crate::manager::Manager;
 use crate::protocol::{Outbound, Protocol};
@@ -135,7 +135,7 @@ impl<P: Protocol> Ctx<P> {
         };
         // An ErrorFrame of two strings always serializes.
         if let Ok(json) = serde_json::to_string(&frame) {
-            let pushed = self.conn.push(Text::from(json));
+            let pushed = self.conn.push_json(&json);
             self.manager.counters().pushed(pushed);
         }
     }

@@ -1,14 +1,80 @@
-//! Encoding: a message is serialized once into shared bytes, and every
-//! recipient's queue holds a reference to the same bytes.
+//! Encoding: a message is serialized once, straight into a complete
+//! WebSocket frame, and every recipient's queue holds a reference to the
+//! same bytes. Server frames are not masked, so the frame is the same for
+//! every recipient: the writers send it as it is, with no per-recipient
+//! framing or copy.
 
 use std::fmt;
 use std::marker::PhantomData;
+
+use bytes::Bytes;
+use serde::Serialize;
 
 use crate::error::SendError;
 use crate::protocol::{Outbound, Protocol};
 
 /// Encoded JSON text; cloning copies a pointer, not the payload.
 pub(crate) type Text = axum::extract::ws::Utf8Bytes;
+
+/// A complete WebSocket frame, header included, ready for the socket.
+pub(crate) type Wire = Bytes;
+
+pub(crate) const OPCODE_TEXT: u8 = 0x1;
+pub(crate) const OPCODE_CLOSE: u8 = 0x8;
+pub(crate) const OPCODE_PING: u8 = 0x9;
+
+/// The longest header of an unmasked frame: 2 bytes and a 64-bit length.
+const MAX_HEADER: usize = 10;
+
+/// Writes the header of a final, unmasked frame of `len` bytes at the end
+/// of `room`; returns where it starts.
+fn put_header(room: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
+    let start = match len {
+        0..=125 => {
+            room[9] = len as u8;
+            8
+        }
+        126..=0xffff => {
+            room[7] = 126;
+            room[8..10].copy_from_slice(&(len as u16).to_be_bytes());
+            6
+        }
+        _ => {
+            room[1] = 127;
+            room[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            0
+        }
+    };
+    room[start] = 0x80 | opcode;
+    start
+}
+
+/// Serializes `value` as JSON into a text frame with one allocation and no
+/// copy: the JSON is written after room for the longest header, and the
+/// header is put just before it. Returns the frame and its JSON text, which
+/// share the allocation.
+pub(crate) fn encode_json<T: Serialize>(value: &T) -> serde_json::Result<(Wire, Text)> {
+    let mut buffer = Vec::with_capacity(128);
+    buffer.resize(MAX_HEADER, 0);
+    serde_json::to_writer(&mut buffer, value)?;
+    let len = buffer.len() - MAX_HEADER;
+    let mut room = [0u8; MAX_HEADER];
+    let start = put_header(&mut room, OPCODE_TEXT, len);
+    buffer[..MAX_HEADER].copy_from_slice(&room);
+    let all = Bytes::from(buffer);
+    let text = Text::try_from(all.slice(MAX_HEADER..)).map_err(serde::ser::Error::custom)?;
+    Ok((all.slice(start..), text))
+}
+
+/// A frame holding `payload` (copied once).
+pub(crate) fn wire(opcode: u8, payload: &[u8]) -> Wire {
+    let mut room = [0u8; MAX_HEADER];
+    let start = put_header(&mut room, opcode, payload.len());
+    let mut frame = Vec::with_capacity(MAX_HEADER - start + payload.len());
+    frame.extend_from_slice(&room[start..]);
+    frame.extend_from_slice(payload);
+    Bytes::from(frame)
+}
 
 /// A server message of protocol `P`, encoded once and sendable any number of
 /// times to any number of connections without copying the payload.
@@ -24,21 +90,30 @@ pub(crate) type Text = axum::extract::ws::Utf8Bytes;
 /// assert_eq!(copy.as_str().as_ptr(), frame.as_str().as_ptr());
 /// ```
 pub struct Frame<P> {
+    /// The JSON, for whoever needs the message rather than the frame.
     pub(crate) text: Text,
+    /// The frame the writers send.
+    pub(crate) wire: Wire,
     protocol: PhantomData<fn() -> P>,
 }
 
 impl<P: Protocol> Frame<P> {
     /// Serializes `message` once.
     pub fn encode(message: impl Outbound<P>) -> Result<Self, SendError> {
-        let json = serde_json::to_string(&message.into_message()).map_err(SendError::Encode)?;
-        Ok(Self::from_text(Text::from(json)))
+        let (wire, text) = encode_json(&message.into_message()).map_err(SendError::Encode)?;
+        Ok(Self {
+            text,
+            wire,
+            protocol: PhantomData,
+        })
     }
 }
 
 impl<P> Frame<P> {
+    /// A frame of JSON encoded elsewhere (e.g. by another node).
     pub(crate) fn from_text(text: Text) -> Self {
         Self {
+            wire: wire(OPCODE_TEXT, text.as_bytes()),
             text,
             protocol: PhantomData,
         }
@@ -52,12 +127,47 @@ impl<P> Frame<P> {
 
 impl<P> Clone for Frame<P> {
     fn clone(&self) -> Self {
-        Self::from_text(self.text.clone())
+        Self {
+            text: self.text.clone(),
+            wire: self.wire.clone(),
+            protocol: PhantomData,
+        }
     }
 }
 
 impl<P> fmt::Debug for Frame<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Frame").field(&self.as_str()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_for_every_length_class() {
+        for len in [0, 1, 125, 126, 1000, 0xffff, 0x10000, 1 << 20] {
+            let payload = vec![b'x'; len];
+            let frame = wire(OPCODE_TEXT, &payload);
+            assert_eq!(frame[0], 0x81);
+            let (header, length) = match frame[1] {
+                126 => (4, u16::from_be_bytes([frame[2], frame[3]]) as usize),
+                127 => (
+                    10,
+                    u64::from_be_bytes(frame[2..10].try_into().unwrap()) as usize,
+                ),
+                n => (2, n as usize),
+            };
+            assert_eq!(length, len);
+            assert_eq!(frame.len(), header + len);
+        }
+    }
+
+    #[test]
+    fn encoded_json_shares_the_frame() {
+        let (frame, text) = encode_json(&serde_json::json!({"a": "b".repeat(300)})).unwrap();
+        assert_eq!(&frame[4..], text.as_bytes());
+        assert_eq!(frame[..4], wire(OPCODE_TEXT, text.as_bytes())[..4]);
     }
 }

@@ -7,6 +7,11 @@
 //!   method per `#[ws(client)]` variant; a missing handler does not compile,
 //!   and only `#[ws(server)]` messages can be sent;
 //! - **a JSON Schema** of both directions ([`schema`]), for frontend clients;
+//! - **for frontends**: an AsyncAPI 3.0 document ([`Protocol::asyncapi`]),
+//!   TypeScript definitions with a typed client ([`Protocol::typescript`]),
+//!   typed request/reply (`#[ws(client, reply = Pong)]`, [`correlation`]), a
+//!   typed Rust client (`client`, feature `client`) and a test harness
+//!   (`testing`, feature `testing`);
 //! - **rooms and users**: [`Ctx::join`], [`Manager::to_room`],
 //!   [`Manager::to_user`], [`Manager::to_all`], each with
 //!   [`Broadcast::except`];
@@ -66,11 +71,17 @@
 
 #![warn(missing_docs)]
 
+mod backend;
+#[doc(hidden)]
+pub mod bench;
 mod broadcast;
+#[cfg(feature = "client")]
+pub mod client;
 mod close;
 mod config;
 mod connection;
 mod context;
+pub mod correlation;
 mod error;
 mod frame;
 mod handler;
@@ -81,11 +92,16 @@ mod registry;
 pub mod schema;
 mod serve;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use backend::{Backend, BackendError, BackendStatus};
+#[cfg(feature = "redis")]
+pub use backend::{PubSubMode, RedisBackend};
 pub use broadcast::{Broadcast, Delivery};
 pub use close::{CloseInfo, close_code};
 pub use config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
@@ -94,13 +110,15 @@ pub use connection::upgrade::endpoint;
 pub use context::Ctx;
 pub use error::{ConnectionClosing, SendError};
 pub use frame::Frame;
-pub use health::health;
 pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
+pub use health::health;
 pub use manager::{Manager, ManagerBuilder, ShutdownReport};
-pub use telemetry::Stats;
-pub use protocol::{Outbound, Protocol, Route};
+pub use protocol::{
+    ClientMessage, MessageInfo, Outbound, Protocol, Request, Route, Tagging, Variant,
+};
 pub use registry::UserId;
 pub use serve::serve;
+pub use telemetry::Stats;
 
 /// Re-exported so users need no direct axum dependency for the basics.
 pub use axum;

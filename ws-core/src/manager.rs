@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backend::{Backend, BackendError, BackendStatus, Channel, Local};
 use crate::broadcast::{Broadcast, Target};
 use crate::config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
 use crate::connection::ConnId;
@@ -44,7 +45,7 @@ pub struct Manager<P> {
     protocol: PhantomData<fn() -> P>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: Config,
     /// Cancelled when a shutdown's deadline passes: every connection task
     /// still running ends at once.
@@ -52,6 +53,17 @@ struct Inner {
     admission: Arc<Admission>,
     registry: Arc<Registry>,
     counters: Counters,
+}
+
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+impl Inner {
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
 }
 
 impl<P> Clone for Manager<P> {
@@ -79,20 +91,35 @@ impl<P: Protocol> Manager<P> {
     pub fn builder() -> ManagerBuilder<P> {
         ManagerBuilder {
             config: P::CONFIG,
+            backend: Backend::local(),
             protocol: PhantomData,
         }
     }
 
-    /// A manager with `config`.
+    /// A manager with `config`, on this node only.
     pub fn with_config(config: Config) -> Self {
+        Self::with_backend(config, Backend::local())
+    }
+
+    /// A manager with `config` and `backend`. A cluster backend starts its
+    /// tasks here, so this must run inside a Tokio runtime.
+    pub fn with_backend(config: Config, backend: Backend) -> Self {
+        let (link, spawn) = match backend.start(P::NAME) {
+            Some(started) => (Some(started.link), Some(started.spawn)),
+            None => (None, None),
+        };
+        let inner = Arc::new(Inner {
+            admission: Admission::new(config.max_connections(), config.max_per_user()),
+            registry: Arc::new(Registry::with_backend(link)),
+            counters: Counters::new(P::NAME),
+            kill: CancellationToken::new(),
+            config,
+        });
+        if let Some(spawn) = spawn {
+            spawn(Local::new(Arc::downgrade(&inner)));
+        }
         Self {
-            inner: Arc::new(Inner {
-                admission: Admission::new(config.max_connections(), config.max_per_user()),
-                registry: Arc::default(),
-                counters: Counters::new(P::NAME),
-                kill: CancellationToken::new(),
-                config,
-            }),
+            inner,
             protocol: PhantomData,
         }
     }
@@ -164,6 +191,31 @@ impl<P: Protocol> Manager<P> {
         self.inner.counters.snapshot(self.connections())
     }
 
+    /// The cluster backend's health and counters; `None` on one node.
+    pub fn backend_status(&self) -> Option<BackendStatus> {
+        self.inner.registry.backend().map(|link| link.status())
+    }
+
+    /// Connections in `room` across the cluster (on one node: [`Manager::room_size`]).
+    /// With a cluster backend this asks the backend, whose counts follow
+    /// joins and leaves within a round trip and forget a dead node within
+    /// its presence TTL.
+    pub async fn cluster_room_size(&self, room: &str) -> Result<usize, BackendError> {
+        match self.inner.registry.backend() {
+            None => Ok(self.room_size(room)),
+            Some(link) => link.count(Channel::Room(Arc::from(room))).await,
+        }
+    }
+
+    /// Connections of `user` across the cluster (on one node:
+    /// [`Manager::user_connections`]); see [`Manager::cluster_room_size`].
+    pub async fn cluster_user_connections(&self, user: &str) -> Result<usize, BackendError> {
+        match self.inner.registry.backend() {
+            None => Ok(self.user_connections(user)),
+            Some(link) => link.count(Channel::User(Arc::from(user))).await,
+        }
+    }
+
     /// Shuts down: new connects get 503 at once, every connection is sent
     /// close 1001 after what is already queued for it, and every connection
     /// task is awaited up to `deadline`; those still running then are ended
@@ -197,12 +249,19 @@ impl<P: Protocol> Manager<P> {
             closed: conns.len(),
             forced: 0,
         };
-        if tokio::time::timeout(deadline, admission.drained()).await.is_err() {
+        if tokio::time::timeout(deadline, admission.drained())
+            .await
+            .is_err()
+        {
             report.forced = admission.open();
             self.inner.kill.cancel();
             // Killed tasks end at their next poll; a slot held by an upgrade
             // that never completes must not hold up the return.
             let _ = tokio::time::timeout(Duration::from_secs(1), admission.drained()).await;
+        }
+        if let Some(link) = self.inner.registry.backend() {
+            // Leave the cluster: presence withdrawn, subscriptions dropped.
+            link.close().await;
         }
         report
     }
@@ -263,6 +322,7 @@ pub struct ShutdownReport {
 #[must_use = "call `.build()` to get the manager"]
 pub struct ManagerBuilder<P> {
     config: Config,
+    backend: Backend,
     protocol: PhantomData<fn() -> P>,
 }
 
@@ -329,9 +389,34 @@ impl<P: Protocol> ManagerBuilder<P> {
         self.map(|c| c.with_on_invalid(policy))
     }
 
-    /// The manager.
+    /// Where sends go beyond this process; [`Backend::local`] by default.
+    /// See [`Backend`].
+    pub fn backend(mut self, backend: impl Into<Backend>) -> Self {
+        self.backend = backend.into();
+        self
+    }
+
+    /// Joins the nodes sharing the Redis at `url` (feature `redis`):
+    /// shorthand for `.backend(Backend::redis(url)?)`.
+    ///
+    /// ```no_run
+    /// # use ws_core::{ws_protocol, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// # #[tokio::main] async fn main() {
+    /// let manager = Manager::<Chat>::builder().redis("redis://127.0.0.1/").unwrap().build();
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis(self, url: &str) -> Result<Self, BackendError> {
+        Ok(self.backend(Backend::redis(url)?))
+    }
+
+    /// The manager. With a cluster backend its tasks start here, so this
+    /// must run inside a Tokio runtime.
     pub fn build(self) -> Manager<P> {
-        Manager::with_config(self.config)
+        Manager::with_backend(self.config, self.backend)
     }
 
     fn map(mut self, f: impl FnOnce(Config) -> Config) -> Self {

@@ -11,7 +11,9 @@ pub use axum::response::Response;
 pub use crate::config::{Config, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use crate::context::Ctx;
 pub use crate::handler::{Disconnect, HandlerError, HandlerResult};
-pub use crate::protocol::{Outbound, Protocol, Route};
+pub use crate::protocol::{
+    ClientMessage, MessageInfo, Outbound, Protocol, Request, Route, Tagging, Variant,
+};
 pub use crate::registry::UserId;
 pub use crate::schema::document as schema_document;
 
@@ -26,4 +28,21 @@ pub fn not_from_client(message_type: &'static str) -> HandlerResult {
         crate::handler::error_code::WRONG_DIRECTION,
         format!("message type `{message_type}` is sent by the server, not by clients"),
     ))
+}
+
+/// Sends a handler's reply to the requesting connection, with the request's
+/// correlation id; an error is left for the read loop to answer (with the id).
+pub fn reply<P: Protocol, R: Outbound<P>>(
+    ctx: &Ctx<P>,
+    id: ::core::option::Option<u64>,
+    result: HandlerResult<R>,
+) -> HandlerResult {
+    let message = result?.into_message();
+    let json = serde_json::to_string(&message).map_err(crate::SendError::Encode)?;
+    let json = match id {
+        Some(id) => crate::correlation::with_id(json, id),
+        None => json,
+    };
+    ctx.send_frame(&crate::Frame::from_text(json.into()));
+    Ok(())
 }

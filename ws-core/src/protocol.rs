@@ -50,6 +50,19 @@ pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     const NAME: &'static str;
     /// The limits and policies given in the attribute (defaults elsewhere).
     const CONFIG: Config;
+    /// The enum's doc comment, trimmed; the documents' description.
+    const DESCRIPTION: Option<&'static str>;
+    /// The path the protocol is served at (`path = "/ws"`, the default):
+    /// the AsyncAPI channel's address, and where
+    /// `ws_core::testing::TestServer` serves it.
+    const PATH: &'static str;
+    /// The version of the crate that declares the protocol
+    /// (`CARGO_PKG_VERSION`), the AsyncAPI document's `info.version`.
+    const VERSION: &'static str;
+    /// How serde tags the messages on the wire.
+    const TAGGING: Tagging;
+    /// Every message, in declaration order.
+    const MESSAGES: &'static [MessageInfo];
 
     /// The message's wire name: the value of its tag after serde's renames.
     fn message_type(&self) -> &'static str;
@@ -57,8 +70,144 @@ pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     /// Whether clients may send this message (`#[ws(client)]`).
     fn is_from_client(&self) -> bool;
 
+    /// The wire name of the reply this message declares
+    /// (`#[ws(client, reply = Pong)]`), if it declares one. Only such
+    /// messages have their correlation id read: see [`correlation`](crate::correlation).
+    fn reply_type(&self) -> Option<&'static str>;
+
     /// The JSON Schema of both directions: see [`schema`](crate::schema).
     fn json_schema() -> serde_json::Value;
+
+    /// The AsyncAPI 3.0 document of the protocol: see
+    /// [`schema::asyncapi`](crate::schema::asyncapi).
+    fn asyncapi() -> serde_json::Value {
+        crate::schema::asyncapi::document::<Self>()
+    }
+
+    /// TypeScript definitions and a typed client for the protocol: see
+    /// [`schema::typescript`](crate::schema::typescript).
+    fn typescript() -> String {
+        crate::schema::typescript::module::<Self>()
+    }
+}
+
+/// How serde tags a protocol's messages, read from the enum's `#[serde]`
+/// attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tagging {
+    /// `#[serde(tag = "type")]`: `{"type": "join", "room": "r"}`.
+    Internal {
+        /// The tag field.
+        tag: &'static str,
+    },
+    /// `#[serde(tag = "t", content = "c")]`: `{"t": "join", "c": {"room": "r"}}`.
+    Adjacent {
+        /// The tag field.
+        tag: &'static str,
+        /// The content field.
+        content: &'static str,
+    },
+    /// serde's default: `{"Join": {"room": "r"}}`.
+    External,
+    /// `#[serde(untagged)]`: no wire name on the wire.
+    Untagged,
+}
+
+impl Tagging {
+    /// The tag field, for internally and adjacently tagged enums.
+    pub const fn tag(self) -> Option<&'static str> {
+        match self {
+            Self::Internal { tag } | Self::Adjacent { tag, .. } => Some(tag),
+            Self::External | Self::Untagged => None,
+        }
+    }
+}
+
+/// What `#[ws_protocol]` knows about one message: the metadata the
+/// generated documents, the TypeScript client and `ws_core::client::Client` read.
+///
+/// ```
+/// use ws_core::{Protocol, ws_protocol};
+///
+/// #[ws_protocol]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Calc {
+///     /// Add two numbers.
+///     #[ws(client, reply = Sum)]
+///     Add { a: i64, b: i64 },
+///     #[ws(server)]
+///     Sum { value: i64 },
+/// }
+///
+/// let add = &Calc::MESSAGES[0];
+/// assert_eq!((add.variant(), add.wire(), add.reply()), ("Add", "add", Some("sum")));
+/// assert!(add.is_client() && !add.is_server());
+/// assert_eq!(add.description(), Some("Add two numbers."));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageInfo {
+    variant: &'static str,
+    wire: &'static str,
+    client: bool,
+    server: bool,
+    reply: Option<&'static str>,
+    description: Option<&'static str>,
+}
+
+impl MessageInfo {
+    #[doc(hidden)]
+    pub const fn new(
+        variant: &'static str,
+        wire: &'static str,
+        client: bool,
+        server: bool,
+        reply: Option<&'static str>,
+        description: Option<&'static str>,
+    ) -> Self {
+        Self {
+            variant,
+            wire,
+            client,
+            server,
+            reply,
+            description,
+        }
+    }
+
+    /// The variant's Rust name.
+    pub const fn variant(&self) -> &'static str {
+        self.variant
+    }
+
+    /// The wire name: the value of the tag.
+    pub const fn wire(&self) -> &'static str {
+        self.wire
+    }
+
+    /// Whether clients send it (`#[ws(client)]`).
+    pub const fn is_client(&self) -> bool {
+        self.client
+    }
+
+    /// Whether the server sends it (`#[ws(server)]`).
+    pub const fn is_server(&self) -> bool {
+        self.server
+    }
+
+    /// The wire name of the reply it declares, if any.
+    pub const fn reply(&self) -> Option<&'static str> {
+        self.reply
+    }
+
+    /// The variant's doc comment, trimmed.
+    pub const fn description(&self) -> Option<&'static str> {
+        self.description
+    }
+
+    /// Whether it is the reply of some message of `messages`.
+    pub fn is_reply_in(&self, messages: &[MessageInfo]) -> bool {
+        messages.iter().any(|m| m.reply == Some(self.wire))
+    }
 }
 
 /// A message the server may send on protocol `P`: the generated struct of a
@@ -76,6 +225,47 @@ pub trait Outbound<P: Protocol> {
     fn into_message(self) -> P;
 }
 
+/// A message a client may send on protocol `P`: the generated struct of a
+/// `#[ws(client)]` variant. The mirror of [`Outbound`], for
+/// `ws_core::client::Client::send`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a client message of `{P}`",
+    label = "only variants marked `#[ws(client)]` can be sent by a client",
+    note = "mark the variant `#[ws(client)]` (or `#[ws(client, server)]`) and send the generated struct, e.g. `chat::Join {{ .. }}`"
+)]
+pub trait ClientMessage<P: Protocol> {
+    /// Converts into the protocol's enum, ready to be encoded.
+    fn into_client_message(self) -> P;
+}
+
+/// A client message that declares a reply (`#[ws(client, reply = Pong)]`):
+/// `ws_core::client::Client::request` sends it with a
+/// correlation id and resolves with [`Request::Reply`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a request of `{P}`",
+    label = "this message declares no reply",
+    note = "declare the reply on the variant: `#[ws(client, reply = Pong)]`"
+)]
+pub trait Request<P: Protocol>: ClientMessage<P> {
+    /// The generated struct of the reply's variant.
+    type Reply: Variant<P>;
+}
+
+/// The generated struct of one variant of `P`, which can be picked out of a
+/// received `P` (e.g. by `ws_core::testing::TestClient::expect`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a message of `{P}`",
+    label = "expected a struct generated for one of the variants of `{P}`",
+    note = "use the structs of the module `#[ws_protocol]` generates, e.g. `chat::Said`"
+)]
+pub trait Variant<P: Protocol>: Sized {
+    /// The variant's wire name.
+    const WIRE: &'static str;
+
+    /// The struct if `message` is this variant, else the message back.
+    fn from_message(message: P) -> Result<Self, P>;
+}
+
 /// Routes decoded client messages of `Self` to the handler `H`.
 ///
 /// Implemented by `#[ws_protocol]` for every `H` that implements the
@@ -86,12 +276,24 @@ pub trait Outbound<P: Protocol> {
     note = "implement `{Self}Handler` for `{H}`: one async method per `#[ws(client)]` variant"
 )]
 pub trait Route<H>: Protocol {
-    /// Calls the handler method of `message`'s variant.
+    /// Calls the handler method of `message`'s variant. A message that
+    /// declares a reply has it sent with the correlation id `id` (see
+    /// [`correlation`](crate::correlation)); errors are the caller's to apply.
+    fn route_with_id<'a>(
+        handler: &'a H,
+        ctx: &'a Ctx<Self>,
+        message: Self,
+        id: Option<u64>,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a;
+
+    /// [`route_with_id`](Self::route_with_id) without a correlation id.
     fn route<'a>(
         handler: &'a H,
         ctx: &'a Ctx<Self>,
         message: Self,
-    ) -> impl Future<Output = HandlerResult> + Send + 'a;
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        Self::route_with_id(handler, ctx, message, None)
+    }
 
     /// Runs before the 101 response; `Err` is sent as the HTTP answer,
     /// `Ok(Some(user))` registers the connection under `user`.

@@ -18,6 +18,18 @@
 //! | `ws_send_queue_depth` | histogram | frames a writer found queued when it woke |
 //! | `ws_broadcast_recipients` | histogram | recipients of each send |
 //! | `ws_broadcast_seconds` | histogram | time to encode and enqueue one send |
+//!
+//! With a cluster backend ([`Backend`](crate::Backend)), also:
+//!
+//! | metric | kind | meaning |
+//! |--------|------|---------|
+//! | `ws_backend_up` | gauge | 1 while connected and subscribed to every channel needed, else 0 |
+//! | `ws_backend_published_total` | counter | messages published for other nodes |
+//! | `ws_backend_publish_failed_total` | counter | messages that could not be published (down, queue full, failed) |
+//! | `ws_backend_received_total` | counter | messages received from other nodes |
+//! | `ws_backend_reconnects_total` | counter | connections to the backend lost and restored |
+//! | `ws_backend_channels` | gauge | channels subscribed to now |
+//! | `ws_backend_lag_seconds` | histogram | publish-to-delivery time of messages from other nodes (by the nodes' clocks) |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -51,6 +63,20 @@ pub mod metric {
     pub const BROADCAST_RECIPIENTS: &str = "ws_broadcast_recipients";
     /// Histogram: seconds to encode and enqueue one send.
     pub const BROADCAST_SECONDS: &str = "ws_broadcast_seconds";
+    /// Gauge: 1 while the cluster backend is connected and subscribed, else 0.
+    pub const BACKEND_UP: &str = "ws_backend_up";
+    /// Counter: messages published for other nodes.
+    pub const BACKEND_PUBLISHED: &str = "ws_backend_published_total";
+    /// Counter: messages that could not be published for other nodes.
+    pub const BACKEND_PUBLISH_FAILED: &str = "ws_backend_publish_failed_total";
+    /// Counter: messages received from other nodes.
+    pub const BACKEND_RECEIVED: &str = "ws_backend_received_total";
+    /// Counter: connections to the backend lost and restored.
+    pub const BACKEND_RECONNECTS: &str = "ws_backend_reconnects_total";
+    /// Gauge: channels between nodes subscribed to now.
+    pub const BACKEND_CHANNELS: &str = "ws_backend_channels";
+    /// Histogram: seconds from publish on one node to delivery on another.
+    pub const BACKEND_LAG_SECONDS: &str = "ws_backend_lag_seconds";
 }
 
 /// Counters of a [`Manager`](crate::Manager), read with

@@ -21,6 +21,9 @@ enum Unused {
     Kicked { reason: String },
     #[ws(server)]
     Gone,
+    /// A request whose reply is never sent.
+    #[ws(client, reply = Kicked)]
+    Ask { n: u32 },
 }
 
 #[test]

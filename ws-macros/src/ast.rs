@@ -21,6 +21,11 @@ pub struct Protocol<'a> {
     /// Container `#[serde]` attributes but `crate = ..`, for the schema mirrors.
     pub serde_attrs: Vec<&'a Attribute>,
     pub rename_all: Option<SerdeRename<RenameRule>>,
+    /// How serde tags the variants on the wire.
+    pub tagging: Tagging,
+    /// Container `#[serde(deny_unknown_fields)]`, which the correlation id
+    /// would trip over.
+    pub deny_unknown_fields: Option<TokenStream>,
     pub options: Options,
     /// The module of per-variant structs.
     pub module: Ident,
@@ -29,6 +34,15 @@ pub struct Protocol<'a> {
     /// artefacts that need `Serialize`/`Deserialize` are left out rather than
     /// failing after serde's error. See [`serde_fails`].
     pub serde_fails: bool,
+}
+
+/// serde's enum representations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tagging {
+    Internal { tag: String },
+    Adjacent { tag: String, content: String },
+    External,
+    Untagged,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +62,14 @@ pub struct Message<'a> {
     pub shape: Shape,
     pub fields: Vec<&'a Field>,
     pub direction: Direction,
+    /// `#[ws(reply = Pong)]` as written.
+    pub reply: Option<Ident>,
+    /// The index in `Protocol::messages` of the reply, once `check` has
+    /// resolved `reply` to a server message; `None` when there is no reply
+    /// or it is invalid (reported).
+    pub reply_to: Option<usize>,
+    /// The variant's doc comment, trimmed.
+    pub doc: Option<String>,
     /// The variant had no usable `#[ws(...)]`: it is reported, and expanded as
     /// both directions with a default handler so nothing else fails with it.
     pub lenient: bool,
@@ -110,6 +132,15 @@ impl<'a> Protocol<'a> {
             .map(|variant| Message::from_ast(cx, variant, rename_all.as_ref()))
             .collect();
         let serde_fails = serde_fails(&input.attrs, &messages);
+        let tagging = match (
+            attr::serde_tag(&input.attrs),
+            attr::serde_content(&input.attrs),
+        ) {
+            (Some(tag), Some(content)) => Tagging::Adjacent { tag, content },
+            (Some(tag), None) => Tagging::Internal { tag },
+            _ if attr::serde_flag(&input.attrs, "untagged").is_some() => Tagging::Untagged,
+            _ => Tagging::External,
+        };
         Some(Protocol {
             ident: &input.ident,
             vis: &input.vis,
@@ -121,6 +152,8 @@ impl<'a> Protocol<'a> {
                 .filter(|attr| attr.path().is_ident("serde") && !attr::is_serde_crate_attr(attr))
                 .collect(),
             rename_all,
+            tagging,
+            deny_unknown_fields: attr::serde_flag(&input.attrs, "deny_unknown_fields"),
             options,
             module,
             messages,
@@ -162,7 +195,10 @@ impl<'a> Message<'a> {
                 cx.error_spanned_by(attr, "`#[ws(...)]` goes on variants, not on fields");
             }
         }
-        let mut direction = attr::variant_direction(cx, &variant.attrs);
+        let attr::VariantOptions {
+            mut direction,
+            reply,
+        } = attr::variant_options(cx, &variant.attrs);
         let lenient = !direction.client && !direction.server;
         if lenient {
             direction = Direction {
@@ -191,6 +227,9 @@ impl<'a> Message<'a> {
             shape,
             fields,
             direction,
+            reply,
+            reply_to: None,
+            doc: doc_text(&variant.attrs),
             lenient,
             wire,
             wire_de,

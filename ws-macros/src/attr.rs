@@ -35,10 +35,11 @@ pub const OPTIONS: &[&str] = &[
     "read_buffer",
     "write_buffer",
     "module",
+    "path",
 ];
 
 /// The keys of `#[ws(...)]` on a variant.
-pub const WS_KEYS: &[&str] = &["client", "server"];
+pub const WS_KEYS: &[&str] = &["client", "server", "reply"];
 
 /// ws-core's default heartbeat and idle timeout, for the check between the
 /// two when only one is given. The generated code never restates defaults.
@@ -98,6 +99,8 @@ pub struct Options {
     pub read_buffer: Option<Setting<u64>>,
     pub write_buffer: Option<Setting<u64>>,
     pub module: Option<Setting<Ident>>,
+    /// The path the protocol is served at, for documents and test servers.
+    pub path: Option<Setting<String>>,
 }
 
 /// A value as written after `name =`: its tokens, and the literal if it is one.
@@ -227,6 +230,7 @@ impl Options {
             "read_buffer" => self.read_buffer = size(cx, &name, &value),
             "write_buffer" => self.write_buffer = size(cx, &name, &value),
             "module" => self.module = module(cx, &value),
+            "path" => self.path = path(cx, &value),
             _ => unreachable!("every name in OPTIONS has an arm"),
         }
         Ok(())
@@ -466,6 +470,25 @@ fn module(cx: &Ctxt, value: &Value) -> Option<Setting<Ident>> {
     }
 }
 
+fn path(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
+    const EXPECTED: &str = "expected a path starting with `/` for `path`, e.g. `path = \"/ws\"`";
+    match &value.lit {
+        Some(Lit::Str(lit))
+            if lit.value().starts_with('/') && !lit.value().contains(char::is_whitespace) =>
+        {
+            Some(value.setting(lit.value()))
+        }
+        Some(Lit::Str(lit)) => {
+            cx.error_spanned_by(lit, format!("invalid path `{}`; {EXPECTED}", lit.value()));
+            None
+        }
+        _ => {
+            cx.error_spanned_by(&value.tokens, EXPECTED);
+            None
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum SizeError {
     Malformed,
@@ -578,9 +601,24 @@ pub struct Direction {
     pub server: bool,
 }
 
-/// Reads the `#[ws(...)]` attributes of a variant.
+/// What `#[ws(...)]` says about a variant.
+#[derive(Clone, Debug, Default)]
+pub struct VariantOptions {
+    pub direction: Direction,
+    /// `reply = Variant`: the variant whose struct the handler returns.
+    pub reply: Option<Ident>,
+}
+
+/// Reads the direction of the `#[ws(...)]` attributes of a variant.
+#[cfg(test)]
 pub fn variant_direction(cx: &Ctxt, attrs: &[Attribute]) -> Direction {
+    variant_options(cx, attrs).direction
+}
+
+/// Reads the `#[ws(...)]` attributes of a variant.
+pub fn variant_options(cx: &Ctxt, attrs: &[Attribute]) -> VariantOptions {
     let mut direction = Direction::default();
+    let mut reply: Option<Ident> = None;
     for attr in attrs.iter().filter(|attr| attr.path().is_ident("ws")) {
         if !matches!(attr.meta, syn::Meta::List(_)) {
             cx.error_spanned_by(
@@ -590,6 +628,9 @@ pub fn variant_direction(cx: &Ctxt, attrs: &[Attribute]) -> Direction {
             continue;
         }
         let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("reply") {
+                return parse_reply(cx, &meta, &mut reply);
+            }
             let slot = if meta.path.is_ident("client") {
                 &mut direction.client
             } else if meta.path.is_ident("server") {
@@ -623,7 +664,53 @@ pub fn variant_direction(cx: &Ctxt, attrs: &[Attribute]) -> Direction {
             cx.syn_error(err);
         }
     }
-    direction
+    VariantOptions { direction, reply }
+}
+
+/// `reply = Pong`: the name of a variant of the same enum.
+fn parse_reply(cx: &Ctxt, meta: &ParseNestedMeta, reply: &mut Option<Ident>) -> syn::Result<()> {
+    const EXPECTED: &str = "expected the name of the reply's variant: `reply = Pong`";
+    if !meta.input.peek(Token![=]) {
+        let path = meta.path.clone();
+        skip_value(meta.input)?;
+        cx.error_spanned_by(&path, EXPECTED);
+        return Ok(());
+    }
+    meta.input.parse::<Token![=]>()?;
+    let mut tokens = TokenStream::new();
+    while !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+        tokens.extend([meta.input.parse::<TokenTree>()?]);
+    }
+    // `reply = Pong`, also `reply = "Pong"` and `reply = Self::Pong`.
+    let ident = match syn::parse2::<syn::Expr>(tokens.clone()) {
+        Ok(syn::Expr::Path(path))
+            if path.qself.is_none()
+                && (path.path.segments.len() == 1
+                    || (path.path.segments.len() == 2
+                        && path.path.segments[0].ident == "Self")) =>
+        {
+            path.path.segments.last().map(|s| s.ident.clone())
+        }
+        Ok(syn::Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        })) => lit.parse::<Ident>().ok(),
+        _ => None,
+    };
+    match ident {
+        Some(_) if reply.is_some() => {
+            cx.error_spanned_by(&meta.path, "duplicate ws option `reply`");
+        }
+        Some(ident) => *reply = Some(ident),
+        None => cx.error_spanned_by(
+            if tokens.is_empty() {
+                meta.path.to_token_stream()
+            } else {
+                tokens
+            },
+            EXPECTED,
+        ),
+    }
+    Ok(())
 }
 
 /// A serde name that may differ between serialization and deserialization:
@@ -665,6 +752,27 @@ pub fn serde_unknown_rename_rule(attrs: &[Attribute]) -> bool {
         Ok(())
     });
     unknown
+}
+
+/// Container `#[serde(content = "..")]`: the adjacent content's name.
+pub fn serde_content(attrs: &[Attribute]) -> Option<String> {
+    let mut content = None;
+    for_each_serde_meta(attrs, "content", |meta| {
+        content = Some(meta.value()?.parse::<LitStr>()?.value());
+        Ok(())
+    });
+    content
+}
+
+/// Whether a container `#[serde(...)]` holds the flag `key` (`untagged`,
+/// `deny_unknown_fields`); the tokens of the flag for error spans.
+pub fn serde_flag(attrs: &[Attribute], key: &str) -> Option<TokenStream> {
+    let mut found = None;
+    for_each_serde_meta(attrs, key, |meta| {
+        found = Some(meta.path.to_token_stream());
+        Ok(())
+    });
+    found
 }
 
 /// Container `#[serde(tag = "..")]`: the internal tag's name.
@@ -880,7 +988,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `module`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `module`, `path`",
                 "expected an integer for `send_queue`, e.g. `send_queue = 256`",
                 "expected a duration string for `heartbeat`, e.g. `heartbeat = \"30s\"`, or `heartbeat = \"off\"` to disable it",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",
@@ -929,7 +1037,7 @@ mod tests {
         let err = cx.check().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown ws option `clinet`; expected one of: `client`, `server`"
+            "unknown ws option `clinet`; expected one of: `client`, `server`, `reply`"
         );
     }
 
@@ -974,13 +1082,30 @@ mod tests {
 
     #[test]
     fn rates() {
-        assert_eq!(parse_rate("20/s"), Some(Some(Rate { messages: 20, per_ms: 1_000 })));
-        assert_eq!(parse_rate("600/m"), Some(Some(Rate { messages: 600, per_ms: 60_000 })));
-        assert_eq!(parse_rate("5/500ms"), Some(Some(Rate { messages: 5, per_ms: 500 })));
+        assert_eq!(
+            parse_rate("20/s"),
+            Some(Some(Rate {
+                messages: 20,
+                per_ms: 1_000
+            }))
+        );
+        assert_eq!(
+            parse_rate("600/m"),
+            Some(Some(Rate {
+                messages: 600,
+                per_ms: 60_000
+            }))
+        );
+        assert_eq!(
+            parse_rate("5/500ms"),
+            Some(Some(Rate {
+                messages: 5,
+                per_ms: 500
+            }))
+        );
         assert_eq!(parse_rate("off"), Some(None));
         for bad in ["0/s", "20", "20/fortnight", "x/s", "5/0s"] {
             assert_eq!(parse_rate(bad), None, "{bad}");
         }
     }
-
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use quote::ToTokens;
 
-use crate::ast::{self, Message, Protocol, Shape};
+use crate::ast::{self, Message, Protocol, Shape, Tagging};
 use crate::attr::{self, DEFAULT_HEARTBEAT_MS, DEFAULT_IDLE_TIMEOUT_MS};
 use crate::ctxt::Ctxt;
 
@@ -20,6 +20,137 @@ pub fn check(cx: &Ctxt, protocol: &mut Protocol) {
     check_timeouts(cx, protocol);
     check_rate(cx, protocol);
     check_module(cx, protocol);
+    check_replies(cx, protocol);
+}
+
+/// `reply = X` names a server message; a protocol with replies has a tag for
+/// the correlation id to sit beside, and leaves the name `id` to it.
+fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
+    let enum_name = protocol.ident;
+    let server_variants: Vec<String> = protocol
+        .server_messages()
+        .map(|m| format!("`{}`", m.ident))
+        .collect();
+    let mut resolved = Vec::with_capacity(protocol.messages.len());
+    for message in &protocol.messages {
+        let Some(reply) = &message.reply else {
+            resolved.push(None);
+            continue;
+        };
+        if message.shape == Shape::Tuple || message.lenient {
+            resolved.push(None); // reported already
+            continue;
+        }
+        if !message.direction.client {
+            cx.error_spanned_by(
+                reply,
+                format!(
+                    "`reply` goes on a client message, and `{}` is not `#[ws(client)]`: the client sends the request, the server the reply",
+                    message.ident
+                ),
+            );
+            resolved.push(None);
+            continue;
+        }
+        let target = protocol
+            .messages
+            .iter()
+            .position(|m| ast::unraw(m.ident) == ast::unraw(reply));
+        let Some(target) = target else {
+            let expected = if server_variants.is_empty() {
+                format!("`{enum_name}` has no `#[ws(server)]` variant")
+            } else {
+                format!(
+                    "expected one of the `#[ws(server)]` variants: {}",
+                    server_variants.join(", ")
+                )
+            };
+            cx.error_spanned_by(
+                reply,
+                format!("no variant `{reply}` in `{enum_name}` to reply with; {expected}"),
+            );
+            resolved.push(None);
+            continue;
+        };
+        let target_message = &protocol.messages[target];
+        if target_message.shape == Shape::Tuple {
+            resolved.push(None);
+            continue;
+        }
+        if !target_message.direction.server {
+            cx.error_spanned_by(
+                reply,
+                format!(
+                    "`{reply}` cannot be a reply: the server does not send it; mark the variant `{reply}` `#[ws(server)]` (or `#[ws(client, server)]`)"
+                ),
+            );
+            resolved.push(None);
+            continue;
+        }
+        resolved.push(Some(target));
+    }
+    for (message, reply_to) in protocol.messages.iter_mut().zip(resolved) {
+        message.reply_to = reply_to;
+    }
+
+    let Some(first) = protocol
+        .messages
+        .iter()
+        .find(|m| m.reply_to.is_some())
+        .and_then(|m| m.reply.as_ref())
+    else {
+        return;
+    };
+    match &protocol.tagging {
+        Tagging::External | Tagging::Untagged => cx.error_spanned_by(
+            first,
+            format!(
+                "`reply` needs a tagged enum, so that the correlation id `id` can go beside the tag; add `#[serde(tag = \"type\")]` to `{enum_name}`"
+            ),
+        ),
+        Tagging::Internal { tag } if tag == "id" => cx.error_spanned_by(
+            first,
+            "`id` is the correlation id of requests and replies and cannot be the tag; choose another `tag`",
+        ),
+        Tagging::Internal { .. } => {
+            let correlated: Vec<usize> = protocol
+                .messages
+                .iter()
+                .filter_map(|m| m.reply_to)
+                .collect();
+            for (index, message) in protocol.messages.iter().enumerate() {
+                if message.reply_to.is_none() && !correlated.contains(&index) {
+                    continue;
+                }
+                for field in &message.fields {
+                    let wire = match attr::serde_rename(&field.attrs) {
+                        Some(rename) => rename.serialize.map(|lit| lit.value()),
+                        None => field.ident.as_ref().map(ast::unraw),
+                    };
+                    if wire.as_deref() == Some("id") {
+                        let tokens = field
+                            .ident
+                            .as_ref()
+                            .map_or_else(|| field.to_token_stream(), ToTokens::to_token_stream);
+                        cx.error_spanned_by(
+                            tokens,
+                            format!(
+                                "field `id` of `{}` collides with the correlation id that requests and replies carry beside the tag; rename the field (or keep its Rust name with `#[serde(rename = \"...\")]`)",
+                                message.ident
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        Tagging::Adjacent { .. } => {}
+    }
+    if let Some(deny) = &protocol.deny_unknown_fields {
+        cx.error_spanned_by(
+            deny,
+            "`deny_unknown_fields` would refuse the correlation id `id` that requests and replies carry; remove it, or the `reply`",
+        );
+    }
 }
 
 /// A burst means nothing without a rate to burst above.
@@ -315,6 +446,48 @@ mod tests {
                 "variants `HttpGet` and `HTTPGet` would both get the handler method `http_get`; rename one of them",
             ]
         );
+    }
+
+    #[test]
+    fn replies_resolve_to_server_variants() {
+        let input: DeriveInput = parse_quote! {
+            #[serde(tag = "type")]
+            enum Chat {
+                #[ws(client, reply = Pong)] Ping,
+                #[ws(client, reply = Self::Pong)] Again,
+                #[ws(server)] Pong,
+            }
+        };
+        let cx = Ctxt::new();
+        let mut protocol = Protocol::from_ast(&cx, &input).unwrap();
+        check(&cx, &mut protocol);
+        cx.check().unwrap();
+        let replies: Vec<_> = protocol.messages.iter().map(|m| m.reply_to).collect();
+        assert_eq!(replies, [Some(2), Some(2), None]);
+    }
+
+    #[test]
+    fn replies_need_a_tag_and_the_name_id() {
+        let input = parse_quote! {
+            enum Chat { #[ws(client, reply = Pong)] Ping, #[ws(server)] Pong }
+        };
+        assert_eq!(
+            errors(input),
+            [
+                "`reply` needs a tagged enum, so that the correlation id `id` can go beside the tag; add `#[serde(tag = \"type\")]` to `Chat`"
+            ]
+        );
+        let input = parse_quote! {
+            #[serde(tag = "type")]
+            enum Chat {
+                #[ws(client, reply = Pong)] Ping { id: u32 },
+                #[ws(server)] Pong,
+                #[ws(client)] Other { id: u32 },
+            }
+        };
+        let errors = errors(input);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("field `id` of `Ping` collides"));
     }
 
     #[test]

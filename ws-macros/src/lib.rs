@@ -82,9 +82,10 @@ use proc_macro::TokenStream;
 /// | `rate_limit`       | `"20/s"`, `"600/m"`, `"5/500ms"`, `"off"`      | off         | inbound messages per connection |
 /// | `rate_burst`       | integer ≥ 1 (needs `rate_limit`)               | the rate    | messages allowed at once above the rate |
 /// | `on_rate_limit`    | `"error"`, `"close"`                           | `"error"`   | over the limit: drop with a typed error, or close 1008 |
-/// | `read_buffer`      | size                                           | `"4KiB"`    | per-connection read buffer |
-/// | `write_buffer`     | size                                           | `"16KiB"`   | outbound frames are coalesced up to this size |
+/// | `read_buffer`      | size                                           | `"1KiB"`    | per-connection read buffer, allocated up front; also the most read per syscall |
+/// | `write_buffer`     | size                                           | `"64KiB"`   | ready frames are sent in one vectored write, up to this many bytes |
 /// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
+/// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
 ///
 /// A *size* is an integer number of bytes (`65536`) or a string: digits
 /// (with `_`), optional spaces and an optional unit `KiB`, `MiB`, `GiB`
@@ -102,6 +103,12 @@ use proc_macro::TokenStream;
 /// - `#[ws(client)]`: clients send it; the handler trait gets a method for it.
 /// - `#[ws(server)]`: the server sends it; its struct implements `Outbound`.
 /// - `#[ws(client, server)]`: both.
+/// - `#[ws(client, reply = Pong)]`: a request; its handler method returns
+///   `HandlerResult<chat::Pong>` and the runtime sends the reply back with
+///   the request's correlation id (`"id"`, beside the tag; see
+///   `ws_core::correlation`). The reply must be a `#[ws(server)]` variant
+///   (it may be the variant itself) and the enum tagged (`tag = ".."`);
+///   `id` is then reserved in request and reply variants.
 ///
 /// Variants have named fields or none (`Join { room: String }`, `Kicked`);
 /// tuple variants and generic enums are not supported.
@@ -127,14 +134,21 @@ use proc_macro::TokenStream;
 ///   field types are resolved as in the enum's module;
 /// - `From<chat::X> for Chat` for every variant, and `Outbound<Chat>` for the
 ///   structs of `server` variants only: sending a client-only message does not
-///   compile;
+///   compile; `ClientMessage<Chat>` for the structs of `client` variants (what
+///   `ws_core::client::Client::send` takes), `Request<Chat>` for those that
+///   declare a reply, and `Variant<Chat>` for every struct;
 /// - `impl Protocol for Chat`: `NAME`, `CONFIG` from the options,
-///   `message_type()` (the wire name), `is_from_client()`, `json_schema()`;
+///   `DESCRIPTION`, `PATH`, `VERSION` (the crate's), `TAGGING`, `MESSAGES`
+///   (wire names, directions, replies, docs), `message_type()` (the wire
+///   name), `is_from_client()`, `reply_type()`, `json_schema()`;
 /// - `Chat::json_schema()`, the JSON Schema of both directions;
+///   `Chat::asyncapi()`, its AsyncAPI 3.0 document; `Chat::typescript()`,
+///   TypeScript definitions and a typed client;
 /// - `pub trait ChatHandler: Send + Sync + 'static`, with one method per
 ///   `client` variant in order, named in snake case (`JoinRoom` →
 ///   `join_room`):
 ///   `fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> impl Future<Output = HandlerResult> + Send`
+///   (`HandlerResult<chat::Pong>` for a variant with `reply = Pong`)
 ///   (implement it with `async fn`), and the hooks `authenticate`,
 ///   `on_connect` and `on_disconnect`, which have default bodies. A variant
 ///   whose method would be named like a hook is an error;

@@ -5,6 +5,7 @@
 //! the cleanup, which the guards make exactly-once.
 
 pub(crate) mod admission;
+pub(crate) mod io;
 pub(crate) mod queue;
 pub(crate) mod read_loop;
 pub(crate) mod upgrade;
@@ -15,18 +16,20 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::ws::WebSocket;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use parking_lot::Mutex;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::close::{CloseInfo, close_code};
 use crate::context::Ctx;
-use crate::frame::Text;
+use crate::frame::Wire;
 use crate::handler::{Disconnect, HandlerError};
 use crate::manager::Manager;
 use crate::protocol::Route;
 use crate::registry::{Membership, UserId};
 use admission::Slot;
+use io::{Io, ReadSide};
 use queue::{Pushed, SendQueue};
 use read_loop::{ReadEnd, handler_outcome, read_loop};
 use tokio::time::timeout;
@@ -67,14 +70,23 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn push(&self, text: Text) -> Pushed {
-        self.queue.push(text)
+    pub(crate) fn push(&self, frame: Wire) -> Pushed {
+        self.queue.push(frame)
+    }
+
+    /// Frames `json` (one copy) and queues it: for the frames one connection
+    /// gets on its own, such as errors and replies.
+    pub(crate) fn push_json(&self, json: &str) -> Pushed {
+        self.queue.push(crate::frame::wire(
+            crate::frame::OPCODE_TEXT,
+            json.as_bytes(),
+        ))
     }
 }
 
 /// Drives an upgraded connection to its end, then cleans up once.
 pub(crate) async fn run<P, H>(
-    socket: WebSocket,
+    socket: Io,
     manager: Manager<P>,
     handler: Arc<H>,
     user: Option<UserId>,
@@ -115,7 +127,9 @@ pub(crate) async fn run<P, H>(
         rooms,
     };
     tracing::debug!(conn = %ctx.id(), ?disconnect, "disconnected");
-    if AssertUnwindSafe(P::on_disconnect(&handler, &ctx, &disconnect))
+    // Hooks are boxed: they run once, and the connection task should not
+    // carry their state for its whole life.
+    if AssertUnwindSafe(Box::pin(P::on_disconnect(&handler, &ctx, &disconnect)))
         .catch_unwind()
         .await
         .is_err()
@@ -133,28 +147,38 @@ pub(crate) fn shutdown_close() -> CloseInfo {
 /// writer side by side in this one task, until either ends. Returns the
 /// close frames the peer and the server sent.
 async fn converse<P, H>(
-    socket: WebSocket,
+    socket: Io,
     ctx: &Ctx<P>,
     handler: &H,
 ) -> (Option<CloseInfo>, Option<CloseInfo>)
 where
     P: Route<H>,
 {
-    let (mut sink, mut stream) = socket.split();
+    let config = ctx.manager().config();
+    let (read, mut sink) = tokio::io::split(socket);
+    let protocol = WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer())
+        .max_message_size(Some(config.max_message_size()))
+        .max_frame_size(Some(config.max_message_size()));
+    let read = ReadSide::new(read, Arc::clone(ctx.conn()));
+    let mut stream = WebSocketStream::from_raw_socket(read, Role::Server, Some(protocol)).await;
     let queue = &ctx.conn().queue;
     let depth = ctx.manager().counters().queue_depth();
-    let connected = AssertUnwindSafe(P::on_connect(handler, ctx))
+    let connected = AssertUnwindSafe(Box::pin(P::on_connect(handler, ctx)))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| Err(HandlerError::close(close_code::INTERNAL, "internal error")));
     if let Some(close) = handler_outcome(ctx, "on_connect", connected) {
         queue.close(false, Some(close));
-        return (None, write_loop(&mut sink, queue, None, depth).await);
+        return (
+            None,
+            write_loop(&mut sink, queue, None, config.write_buffer(), depth).await,
+        );
     }
 
     let heartbeat = ctx.manager().config().heartbeat();
     let reader = read_loop(&mut stream, ctx, handler);
-    let writer = write_loop(&mut sink, queue, heartbeat, depth);
+    let writer = write_loop(&mut sink, queue, heartbeat, config.write_buffer(), depth);
     tokio::pin!(reader, writer);
     tokio::select! {
         end = &mut reader => {
@@ -168,7 +192,9 @@ where
             queue.close(intended.is_none(), intended.clone());
             // Draining to a peer that does not read could take forever; the
             // writer gets a grace period, then the socket is dropped.
-            let sent = timeout(2 * CLOSE_GRACE, writer).await.unwrap_or(intended);
+            // Boxed, like every closing state: an idle connection should
+            // not carry its size.
+            let sent = Box::pin(timeout(2 * CLOSE_GRACE, writer)).await.unwrap_or(intended);
             (peer_close, sent)
         }
         // The writer ends first when the socket fails or the server closes
@@ -179,6 +205,8 @@ where
 
 impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Conn").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Conn")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }

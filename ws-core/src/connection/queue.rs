@@ -8,7 +8,7 @@
 //! connection costs nothing here whatever its capacity.
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::task::Poll;
 
 use crossbeam_queue::SegQueue;
@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 
 use crate::close::{CloseInfo, close_code};
 use crate::config::Overflow;
-use crate::frame::Text;
+use crate::frame::Wire;
 
 /// What became of one pushed frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub(crate) enum Ending {
 }
 
 pub(crate) struct SendQueue {
-    frames: SegQueue<Text>,
+    frames: SegQueue<Wire>,
     len: AtomicUsize,
     capacity: usize,
     policy: Overflow,
@@ -58,6 +58,10 @@ pub(crate) struct SendQueue {
     state: AtomicU8,
     /// Written once, by whoever closes first; read once by the writer.
     close: Mutex<Option<CloseInfo>>,
+    /// Frames the protocol library answers with (pongs, close replies):
+    /// outside the bound and the policy, rare, sent before queued data.
+    control: Mutex<Vec<Wire>>,
+    has_control: AtomicBool,
 }
 
 impl SendQueue {
@@ -70,11 +74,28 @@ impl SendQueue {
             writer: AtomicWaker::new(),
             state: AtomicU8::new(OPEN),
             close: Mutex::new(None),
+            control: Mutex::new(Vec::new()),
+            has_control: AtomicBool::new(false),
         }
     }
 
+    /// Queues a control frame for the writer, whatever the queue's state.
+    pub(crate) fn push_control(&self, frame: Wire) {
+        self.control.lock().push(frame);
+        self.has_control.store(true, Ordering::Release);
+        self.writer.wake();
+    }
+
+    /// Takes the queued control frames.
+    pub(crate) fn take_control(&self) -> Vec<Wire> {
+        if !self.has_control.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.control.lock())
+    }
+
     /// Queues `frame` or applies the overflow policy. Never blocks.
-    pub(crate) fn push(&self, frame: Text) -> Pushed {
+    pub(crate) fn push(&self, frame: Wire) -> Pushed {
         if self.state.load(Ordering::Acquire) != OPEN {
             return Pushed::Closed;
         }
@@ -116,7 +137,7 @@ impl SendQueue {
     }
 
     /// The next frame for the writer.
-    pub(crate) fn pop(&self) -> Option<Text> {
+    pub(crate) fn pop(&self) -> Option<Wire> {
         let frame = self.frames.pop()?;
         self.len.fetch_sub(1, Ordering::AcqRel);
         Some(frame)
@@ -135,6 +156,10 @@ impl SendQueue {
         }
     }
 
+    fn has_work(&self) -> bool {
+        !self.frames.is_empty() || self.is_closing() || self.has_control.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_closing(&self) -> bool {
         self.state.load(Ordering::Acquire) != OPEN
     }
@@ -142,13 +167,13 @@ impl SendQueue {
     /// Waits until there is a frame to write or the queue is closing.
     pub(crate) async fn ready(&self) {
         poll_fn(|cx| {
-            if !self.frames.is_empty() || self.is_closing() {
+            if self.has_work() {
                 return Poll::Ready(());
             }
             self.writer.register(cx.waker());
             // Re-check after registering: a push between the check and the
             // registration would otherwise be missed.
-            if !self.frames.is_empty() || self.is_closing() {
+            if self.has_work() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -191,12 +216,12 @@ impl SendQueue {
 mod tests {
     use super::*;
 
-    fn text(s: &str) -> Text {
-        Text::from(s.to_owned())
+    fn text(s: &str) -> Wire {
+        Wire::copy_from_slice(s.as_bytes())
     }
 
     fn drain(q: &SendQueue) -> Vec<String> {
-        std::iter::from_fn(|| q.pop().map(|t| t.as_str().to_owned())).collect()
+        std::iter::from_fn(|| q.pop().map(|t| String::from_utf8(t.to_vec()).unwrap())).collect()
     }
 
     #[test]

@@ -6,17 +6,17 @@ use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use axum::extract::ws::Message;
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use governor::clock::DefaultClock;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use tokio::time::timeout;
-use tokio_tungstenite::tungstenite;
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::close::{CloseInfo, close_code};
 use crate::config::{OnInvalid, OnRateLimit, RateLimit};
 use crate::context::Ctx;
+use crate::correlation;
 use crate::handler::{HandlerError, error_code};
 use crate::protocol::Route;
 
@@ -34,13 +34,13 @@ pub(crate) enum ReadEnd {
 pub(crate) async fn read_loop<P, H, S>(stream: &mut S, ctx: &Ctx<P>, handler: &H) -> ReadEnd
 where
     P: Route<H>,
-    S: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message> + Unpin,
 {
     let config = ctx.manager().config();
-    let idle = config.idle_timeout();
     let limiter = config.rate_limit().map(limiter);
+    let mut idle = config.idle_timeout().map(Idle::new);
     loop {
-        let Some(next) = next_within(stream, idle).await else {
+        let Some(next) = next_within(stream, idle.as_mut()).await else {
             return ReadEnd::Close(CloseInfo::new(close_code::GOING_AWAY, "idle timeout"));
         };
         let message = match next {
@@ -53,17 +53,23 @@ where
             ctx.manager().counters().rate_limited();
             match config.on_rate_limit() {
                 OnRateLimit::Error => {
-                    ctx.send_error(error_code::RATE_LIMITED, "rate limit exceeded; message dropped");
+                    ctx.send_error(
+                        error_code::RATE_LIMITED,
+                        "rate limit exceeded; message dropped",
+                    );
                     continue;
                 }
                 OnRateLimit::Close => {
-                    return ReadEnd::Close(CloseInfo::new(close_code::POLICY, "rate limit exceeded"));
+                    return ReadEnd::Close(CloseInfo::new(
+                        close_code::POLICY,
+                        "rate limit exceeded",
+                    ));
                 }
             }
         }
         let refused = match message {
             Message::Text(text) => match decode::<P>(&text) {
-                Ok(message) => match route(ctx, handler, message).await {
+                Ok((message, id)) => match route(ctx, handler, message, id).await {
                     Some(close) => return ReadEnd::Close(close),
                     None => continue,
                 },
@@ -76,17 +82,22 @@ where
             },
             // Pings are answered by the protocol library; any frame counts
             // as activity for the idle timeout.
-            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             Message::Close(frame) => {
+                // Lets the protocol library write its close reply, which
+                // reaches the writer as a control frame.
+                let _ = stream.flush().await;
                 return ReadEnd::PeerClosed(
-                    frame.map(|frame| CloseInfo::new(frame.code, frame.reason.as_str())),
+                    frame.map(|frame| CloseInfo::new(frame.code.into(), frame.reason.as_str())),
                 );
             }
         };
         ctx.manager().counters().invalid();
         match config.on_invalid() {
             OnInvalid::Error => ctx.send_error(refused.code, &refused.message),
-            OnInvalid::Close => return ReadEnd::Close(CloseInfo::new(refused.close, refused.message)),
+            OnInvalid::Close => {
+                return ReadEnd::Close(CloseInfo::new(refused.close, refused.message));
+            }
         }
     }
 }
@@ -102,25 +113,64 @@ fn limiter(limit: RateLimit) -> Limiter {
     RateLimiter::direct(quota)
 }
 
-/// The next frame, or `None` when the peer stayed silent past `idle`.
-async fn next_within<S: Stream + Unpin>(
-    stream: &mut S,
-    idle: Option<Duration>,
-) -> Option<Option<S::Item>> {
-    match idle {
-        Some(idle) => timeout(idle, stream.next()).await.ok(),
-        None => Some(stream.next().await),
+/// The idle timeout as one timer per connection, moved only when it fires:
+/// a frame just records the time, so the per-message cost is a clock read
+/// rather than a timer registration.
+struct Idle {
+    after: Duration,
+    last_seen: Instant,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Idle {
+    fn new(after: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            after,
+            last_seen: now,
+            timer: Box::pin(sleep_until(now + after)),
+        }
+    }
+
+    /// Resolves when the peer has been silent for `after`.
+    async fn expired(&mut self) {
+        loop {
+            self.timer.as_mut().await;
+            let deadline = self.last_seen + self.after;
+            if Instant::now() >= deadline {
+                return;
+            }
+            self.timer.as_mut().reset(deadline);
+        }
     }
 }
 
-/// An inbound message the protocol does not accept.
-struct Refused {
-    close: u16,
-    code: &'static str,
-    message: String,
+/// The next frame, or `None` when the peer stayed silent past the idle timeout.
+async fn next_within<S: Stream + Unpin>(
+    stream: &mut S,
+    idle: Option<&mut Idle>,
+) -> Option<Option<S::Item>> {
+    let Some(idle) = idle else {
+        return Some(stream.next().await);
+    };
+    let next = tokio::select! {
+        biased;
+        next = stream.next() => next,
+        () = idle.expired() => return None,
+    };
+    idle.last_seen = Instant::now();
+    Some(next)
 }
 
-fn decode<P: crate::Protocol>(text: &str) -> Result<P, Refused> {
+/// An inbound message the protocol does not accept.
+pub(crate) struct Refused {
+    close: u16,
+    code: &'static str,
+    pub(crate) message: String,
+}
+
+/// The message, and its correlation id if it declares a reply and has one.
+pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>), Refused> {
     let message: P = serde_json::from_str(text).map_err(|error| Refused {
         close: close_code::INVALID_PAYLOAD,
         code: error_code::INVALID_MESSAGE,
@@ -136,17 +186,35 @@ fn decode<P: crate::Protocol>(text: &str) -> Result<P, Refused> {
             ),
         });
     }
-    Ok(message)
+    // Only requests pay for a second (shallow) parse.
+    let id = match message.reply_type() {
+        None => None,
+        Some(_) => correlation::read_id(text).map_err(|_| Refused {
+            close: close_code::INVALID_PAYLOAD,
+            code: error_code::INVALID_MESSAGE,
+            message: format!(
+                "`{}` of a `{}` message must be an unsigned integer",
+                correlation::FIELD,
+                message.message_type()
+            ),
+        })?,
+    };
+    Ok((message, id))
 }
 
 /// Runs the handler; `Some` when the connection must close.
-async fn route<P: Route<H>, H>(ctx: &Ctx<P>, handler: &H, message: P) -> Option<CloseInfo> {
+pub(crate) async fn route<P: Route<H>, H>(
+    ctx: &Ctx<P>,
+    handler: &H,
+    message: P,
+    id: Option<u64>,
+) -> Option<CloseInfo> {
     let message_type = message.message_type();
-    let outcome = AssertUnwindSafe(P::route(handler, ctx, message))
+    let outcome = AssertUnwindSafe(P::route_with_id(handler, ctx, message, id))
         .catch_unwind()
         .await;
     match outcome {
-        Ok(result) => handler_outcome(ctx, message_type, result),
+        Ok(result) => outcome_with_id(ctx, message_type, result, id),
         Err(_) => {
             tracing::error!(conn = %ctx.id(), message_type, "handler panicked; closing with 1011");
             Some(CloseInfo::new(close_code::INTERNAL, "internal error"))
@@ -160,30 +228,47 @@ pub(crate) fn handler_outcome<P: crate::Protocol>(
     during: &str,
     result: Result<(), HandlerError>,
 ) -> Option<CloseInfo> {
+    outcome_with_id(ctx, during, result, None)
+}
+
+/// [`handler_outcome`] for a request: its error frame carries the request's
+/// correlation id (the reply itself was sent by the generated routing).
+fn outcome_with_id<P: crate::Protocol>(
+    ctx: &Ctx<P>,
+    during: &str,
+    result: Result<(), HandlerError>,
+    id: Option<u64>,
+) -> Option<CloseInfo> {
+    let send_error = |code: &str, message: &str| match id {
+        None => ctx.send_error(code, message),
+        Some(id) => {
+            let pushed = ctx
+                .conn()
+                .push_json(&correlation::error_frame(code, message, id));
+            ctx.manager().counters().pushed(pushed);
+        }
+    };
     match result {
         Ok(()) => None,
         Err(HandlerError::Reply { code, message }) => {
-            ctx.send_error(&code, &message);
+            send_error(&code, &message);
             None
         }
         Err(HandlerError::Close(close)) => Some(close),
         Err(HandlerError::Internal(error)) => {
             tracing::error!(conn = %ctx.id(), during, %error, "handler failed");
-            ctx.send_error(error_code::INTERNAL, "internal error");
+            send_error(error_code::INTERNAL, "internal error");
             None
         }
     }
 }
 
-fn read_error(error: axum::Error) -> ReadEnd {
+fn read_error(error: tungstenite::Error) -> ReadEnd {
     let close = |code, reason: &str| ReadEnd::Close(CloseInfo::new(code, reason));
-    match error.into_inner().downcast::<tungstenite::Error>() {
-        Ok(error) => match *error {
-            tungstenite::Error::Capacity(_) => close(close_code::TOO_BIG, "message too big"),
-            tungstenite::Error::Utf8(_) => close(close_code::INVALID_PAYLOAD, "invalid UTF-8"),
-            tungstenite::Error::Protocol(_) => close(close_code::PROTOCOL_ERROR, "protocol error"),
-            _ => ReadEnd::Vanished,
-        },
-        Err(_) => ReadEnd::Vanished,
+    match error {
+        tungstenite::Error::Capacity(_) => close(close_code::TOO_BIG, "message too big"),
+        tungstenite::Error::Utf8(_) => close(close_code::INVALID_PAYLOAD, "invalid UTF-8"),
+        tungstenite::Error::Protocol(_) => close(close_code::PROTOCOL_ERROR, "protocol error"),
+        _ => ReadEnd::Vanished,
     }
 }

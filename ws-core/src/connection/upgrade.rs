@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::manager::Manager;
 use crate::protocol::Route;
@@ -52,16 +53,17 @@ where
     get(move |request: Request| upgrade(manager.clone(), Arc::clone(&handler), request))
 }
 
-async fn upgrade<P, H>(manager: Manager<P>, handler: Arc<H>, request: Request) -> Response
+async fn upgrade<P, H>(manager: Manager<P>, handler: Arc<H>, mut request: Request) -> Response
 where
     P: Route<H>,
     H: Send + Sync + 'static,
 {
-    let (mut parts, _body) = request.into_parts();
-    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+    let accept = match handshake(&request) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal,
     };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let (parts, _body) = request.into_parts();
     let Some(mut slot) = manager.admission().try_admit() else {
         manager.counters().rejected();
         if manager.is_shutting_down() {
@@ -80,12 +82,78 @@ where
         return unavailable("connection limit for this user reached");
     }
     manager.counters().admitted();
-    let config = manager.config();
-    ws.read_buffer_size(config.read_buffer())
-        .write_buffer_size(config.write_buffer())
-        .max_message_size(config.max_message_size())
-        .max_frame_size(config.max_message_size())
-        .on_upgrade(move |socket| super::run(socket, manager, handler, user, slot))
+    tokio::spawn(async move {
+        // A client that goes before the upgrade completes drops the slot here.
+        if let Ok(upgraded) = on_upgrade.await {
+            super::run(TokioIo::new(upgraded), manager, handler, user, slot).await;
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
+}
+
+/// Checks the opening handshake (RFC 6455 4.2.1) and computes the accept
+/// key; a request that is not a WebSocket upgrade gets the HTTP answer.
+#[allow(clippy::result_large_err)] // the error is the response itself
+fn handshake(request: &Request) -> Result<HeaderValue, Response> {
+    let headers = request.headers();
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let refuse = |status: StatusCode, why: &'static str| (status, why).into_response();
+    if request.version() != Version::HTTP_11 {
+        return Err(refuse(
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "WebSocket upgrades need HTTP/1.1",
+        ));
+    }
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return Err(refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "expected a WebSocket upgrade request",
+        ));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        return Err((
+            StatusCode::UPGRADE_REQUIRED,
+            [(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            )],
+            "unsupported WebSocket version; expected 13",
+        )
+            .into_response());
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"));
+    };
+    if request
+        .extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_none()
+    {
+        return Err(refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded",
+        ));
+    }
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "malformed Sec-WebSocket-Key"))
 }
 
 /// 503 with `Retry-After`, so well-behaved clients back off.

@@ -51,7 +51,8 @@ impl Groups {
         };
         // A join racing in between keeps the group: the check runs under
         // the shard's write lock.
-        self.map.remove_if(name, |_, group| group.members.is_empty());
+        self.map
+            .remove_if(name, |_, group| group.members.is_empty());
         removed
     }
 
@@ -68,6 +69,15 @@ impl Groups {
     /// How many connections are in `name`.
     pub(crate) fn count(&self, name: &str) -> usize {
         self.map.get(name).map_or(0, |group| group.members.len())
+    }
+
+    /// Every group's name and size; collected shard by shard.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+    pub(crate) fn sized(&self) -> Vec<(Arc<str>, usize)> {
+        self.map
+            .iter()
+            .map(|entry| (Arc::clone(entry.key()), entry.members.len()))
+            .collect()
     }
 
     /// How many groups exist.

@@ -7,6 +7,12 @@
 //! change its user), then removed from every index it is in. A join racing
 //! with a disconnect therefore either completes before the mark, and is
 //! undone by the removal, or fails; no stale membership survives.
+//!
+//! With a cluster backend, every change of a room's, a user's or the whole
+//! node's local membership is also reported to the backend's [`Link`],
+//! which subscribes to (and unsubscribes from) the channels between nodes
+//! accordingly. Without one, that is a branch on an `Option`, taken only
+//! when membership changes, never on a send.
 
 mod groups;
 
@@ -17,9 +23,10 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-pub(crate) use groups::Members;
 use groups::Groups;
+pub(crate) use groups::Members;
 
+use crate::backend::{Channel, Link};
 use crate::connection::{Conn, ConnId};
 use crate::error::ConnectionClosing;
 
@@ -109,9 +116,30 @@ pub(crate) struct Registry {
     conns: DashMap<ConnId, Arc<Conn>>,
     rooms: Groups,
     users: Groups,
+    /// The cluster backend, if any.
+    backend: Option<Link>,
 }
 
 impl Registry {
+    /// A registry whose membership changes are reported to `backend`.
+    pub(crate) fn with_backend(backend: Option<Link>) -> Self {
+        Self {
+            backend,
+            ..Self::default()
+        }
+    }
+
+    /// The cluster backend, if any.
+    pub(crate) fn backend(&self) -> Option<&Link> {
+        self.backend.as_ref()
+    }
+
+    fn changed(&self, channel: impl FnOnce() -> Channel) {
+        if let Some(link) = &self.backend {
+            link.changed(channel());
+        }
+    }
+
     /// Adds `conn` (and its user) to the indexes.
     #[must_use = "dropping the registration unregisters the connection"]
     pub(crate) fn register(self: &Arc<Self>, conn: Arc<Conn>) -> Registration {
@@ -119,9 +147,11 @@ impl Registry {
             let membership = conn.membership.lock();
             if let Some(user) = &membership.user {
                 self.users.add(&user.0, &conn);
+                self.changed(|| Channel::User(Arc::clone(&user.0)));
             }
         }
         self.conns.insert(conn.id, Arc::clone(&conn));
+        self.changed(|| Channel::All);
         Registration {
             registry: Arc::clone(self),
             conn: Some(conn),
@@ -139,6 +169,7 @@ impl Registry {
         }
         let name: Arc<str> = Arc::from(room);
         self.rooms.add(&name, conn);
+        self.changed(|| Channel::Room(Arc::clone(&name)));
         membership.rooms.push(name);
         Ok(true)
     }
@@ -149,8 +180,9 @@ impl Registry {
         let Some(at) = membership.rooms.iter().position(|r| &**r == room) else {
             return false;
         };
-        membership.rooms.swap_remove(at);
+        let name = membership.rooms.swap_remove(at);
         self.rooms.remove(room, conn.id);
+        self.changed(|| Channel::Room(name));
         true
     }
 
@@ -169,9 +201,11 @@ impl Registry {
         }
         if let Some(old) = &membership.user {
             self.users.remove(old, conn.id);
+            self.changed(|| Channel::User(Arc::clone(&old.0)));
         }
         if let Some(new) = &user {
             self.users.add(&new.0, conn);
+            self.changed(|| Channel::User(Arc::clone(&new.0)));
         }
         membership.user = user;
         Ok(())
@@ -192,7 +226,10 @@ impl Registry {
     /// Every connection; collected shard by shard so no lock is held while
     /// the caller enqueues.
     pub(crate) fn all(&self) -> Vec<Arc<Conn>> {
-        self.conns.iter().map(|entry| Arc::clone(entry.value())).collect()
+        self.conns
+            .iter()
+            .map(|entry| Arc::clone(entry.value()))
+            .collect()
     }
 
     pub(crate) fn connection_count(&self) -> usize {
@@ -215,6 +252,18 @@ impl Registry {
         self.users.count(user)
     }
 
+    /// Every room with its size, for a backend's resync.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+    pub(crate) fn rooms_sized(&self) -> Vec<(Arc<str>, usize)> {
+        self.rooms.sized()
+    }
+
+    /// Every user with its connection count, for a backend's resync.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+    pub(crate) fn users_sized(&self) -> Vec<(Arc<str>, usize)> {
+        self.users.sized()
+    }
+
     fn unregister(&self, conn: &Conn) -> (Option<UserId>, Vec<Arc<str>>) {
         let (user, rooms) = {
             let mut membership = conn.membership.lock();
@@ -226,11 +275,14 @@ impl Registry {
         };
         for room in &rooms {
             self.rooms.remove(room, conn.id);
+            self.changed(|| Channel::Room(Arc::clone(room)));
         }
         if let Some(user) = &user {
             self.users.remove(user, conn.id);
+            self.changed(|| Channel::User(Arc::clone(&user.0)));
         }
         self.conns.remove(&conn.id);
+        self.changed(|| Channel::All);
         (user, rooms)
     }
 }
@@ -299,7 +351,10 @@ mod tests {
                     registration.finish();
                 });
             });
-            assert!(registry.join(&conn, "late").is_err(), "closing refuses joins");
+            assert!(
+                registry.join(&conn, "late").is_err(),
+                "closing refuses joins"
+            );
             assert!(registry.set_user(&conn, None).is_err());
         }
         assert_eq!(registry.room_count(), 0);
@@ -316,10 +371,17 @@ mod tests {
         registry.join(&a, "r").unwrap();
         assert_eq!(registry.room("r").unwrap().len(), 1);
         let first = registry.room("r").unwrap();
-        assert!(Arc::ptr_eq(&first, &registry.room("r").unwrap()), "snapshot shared");
+        assert!(
+            Arc::ptr_eq(&first, &registry.room("r").unwrap()),
+            "snapshot shared"
+        );
         registry.join(&b, "r").unwrap();
         assert_eq!(registry.room("r").unwrap().len(), 2);
-        assert_eq!(first.len(), 1, "a taken snapshot is not changed under its reader");
+        assert_eq!(
+            first.len(),
+            1,
+            "a taken snapshot is not changed under its reader"
+        );
         registry.leave(&a, "r");
         registry.leave(&b, "r");
         assert!(registry.room("r").is_none());

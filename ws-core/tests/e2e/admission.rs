@@ -35,7 +35,11 @@ async fn a_dropped_socket_releases_its_slot() {
     let server = Server::start(Config::DEFAULT.with_max_connections(1)).await;
     let a = server.connect().await;
     drop(a); // no close frame: the TCP socket just goes
-    server.until("slot released", |m| m.admitted() == 0 && m.connections() == 0).await;
+    server
+        .until("slot released", |m| {
+            m.admitted() == 0 && m.connections() == 0
+        })
+        .await;
     let mut b = server.connect().await;
     b.sync().await;
 }
@@ -49,7 +53,9 @@ async fn an_idle_client_that_never_sends_is_closed_and_its_slot_released() {
     let server = Server::start(config).await;
     // Connects, then neither sends nor reads: pings go unanswered.
     let idle = RawClient::connect(server.addr).await;
-    server.until("idle client closed", |m| m.admitted() == 0).await;
+    server
+        .until("idle client closed", |m| m.admitted() == 0)
+        .await;
     let mut next = server.connect().await;
     next.sync().await;
     let frames = idle.frames_until_eof().await;
@@ -83,7 +89,9 @@ async fn the_auth_hook_runs_before_the_upgrade() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(server.manager.admitted(), 0);
     let mut alice = server.connect_as("alice").await;
-    alice.send(json!({"type": "whisper", "user": "alice", "text": "me"})).await;
+    alice
+        .send(json!({"type": "whisper", "user": "alice", "text": "me"}))
+        .await;
     assert_eq!(alice.recv().await["text"], "me");
 }
 
@@ -96,7 +104,9 @@ async fn the_per_user_cap_refuses_a_third_connection() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let _other = server.connect_as("frank").await;
     b.close(1000, "").await;
-    server.until("erin's slot released", |m| m.admitted() == 2).await;
+    server
+        .until("erin's slot released", |m| m.admitted() == 2)
+        .await;
     let mut c = server.connect_as("erin").await;
     c.sync().await;
 }

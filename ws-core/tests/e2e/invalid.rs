@@ -21,8 +21,14 @@ async fn malformed_messages_get_typed_errors_and_others_are_unaffected() {
         (r#"{"type":"join"}"#, "invalid_message"),
         (r#"{"type":"join","room":7}"#, "invalid_message"),
         (r#"{"room":"r"}"#, "invalid_message"),
-        (r#"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["#, "invalid_message"),
-        (r#"{"type":"said","room":"r","text":"forged","from":1}"#, "wrong_direction"),
+        (
+            r#"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["#,
+            "invalid_message",
+        ),
+        (
+            r#"{"type":"said","room":"r","text":"forged","from":1}"#,
+            "wrong_direction",
+        ),
     ];
     for (text, code) in cases {
         bad.send_raw(Message::text(text)).await;
@@ -35,10 +41,12 @@ async fn malformed_messages_get_typed_errors_and_others_are_unaffected() {
     assert_eq!(bad.recv().await["code"], "binary_not_supported");
 
     // Extra fields are tolerated, as serde does by default.
-    bad.send(json!({"type": "echo", "text": "still here", "extra": true})).await;
+    bad.send(json!({"type": "echo", "text": "still here", "extra": true}))
+        .await;
     assert_eq!(bad.recv().await["text"], "still here");
 
-    good.send(json!({"type": "say", "room": "r", "text": "unaffected"})).await;
+    good.send(json!({"type": "say", "room": "r", "text": "unaffected"}))
+        .await;
     assert_eq!(good.recv().await["text"], "unaffected");
     // Nothing forged reached the room.
     good.silent().await;
@@ -94,7 +102,9 @@ async fn invalid_utf8_truncated_nested_and_oversize_input_never_affects_others()
     c.send_raw(Message::text(huge)).await;
     assert_eq!(c.closed().await.0, 1009);
 
-    bystander.send(json!({"type": "say", "room": "r", "text": "fine"})).await;
+    bystander
+        .send(json!({"type": "say", "room": "r", "text": "fine"}))
+        .await;
     assert_eq!(bystander.recv().await["text"], "fine");
     assert_eq!(server.manager.connections(), 2);
 }
@@ -122,8 +132,12 @@ fn random_frames_never_break_the_server() {
         r#"{"type":"echo","text":"x"}"#,
         r#"{"type":"whisper","user":"u","text":"t"}"#,
     ];
-    let mutated = (proptest::sample::select(valid.to_vec()), any::<u64>(), ".{0,8}").prop_map(
-        |(base, seed, insert)| {
+    let mutated = (
+        proptest::sample::select(valid.to_vec()),
+        any::<u64>(),
+        ".{0,8}",
+    )
+        .prop_map(|(base, seed, insert)| {
             let mut chars: Vec<char> = base.chars().collect();
             let at = (seed as usize) % chars.len();
             let cut = ((seed >> 16) as usize) % 4;
@@ -134,8 +148,7 @@ fn random_frames_never_break_the_server() {
                 text.insert_str(at, &insert);
             }
             Message::text(text)
-        },
-    );
+        });
     let frames = prop_oneof![
         ".{0,200}".prop_map(Message::text),
         mutated,
@@ -143,7 +156,10 @@ fn random_frames_never_break_the_server() {
     ];
     // The runner takes a `Fn`; the one client is lent to each case in turn.
     let client = std::cell::RefCell::new(client);
-    let mut runner = TestRunner::new(RunnerConfig { cases: 128, ..RunnerConfig::default() });
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 128,
+        ..RunnerConfig::default()
+    });
     runner
         .run(&frames, |frame| {
             let mut client = client.borrow_mut();
@@ -156,7 +172,9 @@ fn random_frames_never_break_the_server() {
         })
         .unwrap();
     runtime.block_on(async {
-        bystander.send(json!({"type": "echo", "text": "still fine"})).await;
+        bystander
+            .send(json!({"type": "echo", "text": "still fine"}))
+            .await;
         loop {
             let message = bystander.recv().await;
             if message["type"] == "echo" {

@@ -3,10 +3,12 @@
 
 mod admission;
 mod closing;
+mod cluster;
+mod frontend;
 mod invalid;
-mod telemetry;
 mod overflow;
 mod reliability;
 mod routing;
 mod schema;
 mod support;
+mod telemetry;

@@ -47,7 +47,9 @@ async fn close_evicts_the_slow_connection_with_1013() {
     let mut bystander = server.connect().await;
     slow.send(json!({"type": "burst", "count": 10})).await;
     assert_eq!(slow.closed().await, (1013, "send queue full".to_owned()));
-    server.until("evicted connection gone", |m| m.connections() == 1).await;
+    server
+        .until("evicted connection gone", |m| m.connections() == 1)
+        .await;
     assert_eq!(server.manager.stats().evicted, 1);
     let disconnect = &server.disconnects()[0];
     assert_eq!(disconnect.server_close.as_ref().map(|c| c.code), Some(1013));

@@ -18,7 +18,9 @@ fn raise_open_files_limit() {
 }
 
 fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current().metrics().num_alive_tasks()
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
 }
 
 /// Connects `n` clients, `concurrency` at a time.
@@ -61,7 +63,11 @@ async fn two_thousand_connections_each_get_the_room_broadcast_and_leave_nothing_
     let delivery = server
         .manager
         .to_room("all")
-        .send(test::Said { room: "all".into(), text: "to everyone".into(), from: 0 })
+        .send(test::Said {
+            room: "all".into(),
+            text: "to everyone".into(),
+            from: 0,
+        })
         .unwrap();
     assert_eq!(delivery.queued, 2_000);
     let mut reads = JoinSet::new();
@@ -75,7 +81,9 @@ async fn two_thousand_connections_each_get_the_room_broadcast_and_leave_nothing_
         read.unwrap();
     }
     server
-        .until("every connection gone", |m| m.connections() == 0 && m.admitted() == 0)
+        .until("every connection gone", |m| {
+            m.connections() == 0 && m.admitted() == 0
+        })
         .await;
     assert_eq!(server.manager.rooms(), 0);
 }
@@ -110,7 +118,8 @@ async fn churn_leaves_no_connection_membership_slot_or_task_behind() {
                     1 => {
                         let mut c = Client::connect(&url).await;
                         c.join(&format!("room{}", i % 10)).await;
-                        c.send(json!({"type": "login", "user": format!("v{i}")})).await;
+                        c.send(json!({"type": "login", "user": format!("v{i}")}))
+                            .await;
                         drop(c);
                     }
                     // Never sends a byte after the handshake, then vanishes.
@@ -132,7 +141,11 @@ async fn churn_leaves_no_connection_membership_slot_or_task_behind() {
     assert_eq!(server.manager.rooms(), 0);
     assert_eq!(server.manager.users(), 0);
     eventually("tasks back to the baseline", || alive_tasks() <= baseline).await;
-    assert_eq!(server.manager.stats().rejected, 0, "the cap was never exceeded");
+    assert_eq!(
+        server.manager.stats().rejected,
+        0,
+        "the cap was never exceeded"
+    );
 }
 
 /// 3. A client that never reads, under 1 MB broadcasts, is evicted; fast
@@ -172,7 +185,10 @@ async fn a_slow_reader_is_evicted_while_fast_readers_get_every_1mb_message_in_or
                     panic!("fast client {index} lost its connection at {expected}");
                 };
                 let seq: usize = text[..64].split('|').nth(1).unwrap().parse().unwrap();
-                assert_eq!(seq, expected, "fast client {index} got messages out of order");
+                assert_eq!(
+                    seq, expected,
+                    "fast client {index} got messages out of order"
+                );
                 progress_tx.send_modify(|p| p[index] = expected + 1);
             }
         });
@@ -201,21 +217,34 @@ async fn a_slow_reader_is_evicted_while_fast_readers_get_every_1mb_message_in_or
         server
             .manager
             .to_room("big")
-            .send(test::Said { room: "big".into(), text, from: 0 })
+            .send(test::Said {
+                room: "big".into(),
+                text,
+                from: 0,
+            })
             .unwrap();
     }
     while let Some(reader) = readers.join_next().await {
         reader.unwrap();
     }
     sampler.abort();
-    let growth = peak.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(rss_before);
+    let growth = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(rss_before);
 
-    assert_eq!(server.manager.stats().evicted, 1, "only the slow reader is evicted");
+    assert_eq!(
+        server.manager.stats().evicted,
+        1,
+        "only the slow reader is evicted"
+    );
     // The server closed it with the configured code. The close frame waits
     // behind megabytes the client never read, so after the writer's grace
     // period the socket is dropped: the client sees the frame or a reset.
     let evicted = |d: &ws_core::Disconnect| d.server_close.as_ref().is_some_and(|c| c.code == 1013);
-    eventually("the slow client's disconnect", || server.disconnects().iter().any(evicted)).await;
+    eventually("the slow client's disconnect", || {
+        server.disconnects().iter().any(evicted)
+    })
+    .await;
     let mut frames = 0;
     loop {
         match slow.ws.next().await {
@@ -287,7 +316,11 @@ async fn concurrent_broadcasts_keep_each_senders_order_without_gaps() {
         let manager = server.manager.clone();
         senders.spawn(async move {
             for n in 0..EACH {
-                let said = test::Said { room: "seq".into(), text: n.to_string(), from: sender };
+                let said = test::Said {
+                    room: "seq".into(),
+                    text: n.to_string(),
+                    from: sender,
+                };
                 manager.to_room("seq").send(said).unwrap();
                 if n % 64 == 0 {
                     tokio::task::yield_now().await;
@@ -337,7 +370,9 @@ async fn joins_racing_disconnects_leave_no_stale_membership() {
     while let Some(done) = clients.join_next().await {
         done.unwrap();
     }
-    server.until("all gone", |m| m.connections() == 0 && m.admitted() == 0).await;
+    server
+        .until("all gone", |m| m.connections() == 0 && m.admitted() == 0)
+        .await;
     // Let every spawned join run, then check nothing stale was left.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(server.manager.rooms(), 0, "a room kept a closed member");
@@ -353,7 +388,9 @@ async fn shutdown_closes_every_idle_client_with_1001_and_leaves_no_task() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let baseline = alive_tasks();
     let mut clients = connect_many(&server, 1_000, 100).await;
-    server.until("all registered", |m| m.connections() == 1_000).await;
+    server
+        .until("all registered", |m| m.connections() == 1_000)
+        .await;
     // Clients read concurrently, as live clients do.
     let mut readers = JoinSet::new();
     for mut client in clients.drain(..) {
@@ -388,7 +425,11 @@ async fn shutdown_forces_stuck_connections_at_its_deadline() {
     // More than the socket buffers hold: the writer blocks; nobody reads.
     let text = "x".repeat(256 << 10);
     for _ in 0..100 {
-        let said = test::Said { room: "stuck".into(), text: text.clone(), from: 0 };
+        let said = test::Said {
+            room: "stuck".into(),
+            text: text.clone(),
+            from: 0,
+        };
         server.manager.to_room("stuck").send(said).unwrap();
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -438,7 +479,12 @@ async fn over_the_rate_limit_messages_are_refused_as_configured() {
     let mut calm = server.connect().await;
     for i in 0..20 {
         // The server may close mid-flood; later sends may fail.
-        let _ = flood.ws.send(Message::text(json!({"type": "echo", "text": i.to_string()}).to_string())).await;
+        let _ = flood
+            .ws
+            .send(Message::text(
+                json!({"type": "echo", "text": i.to_string()}).to_string(),
+            ))
+            .await;
     }
     assert_eq!(flood.closed().await.0, 1008);
     calm.sync().await;

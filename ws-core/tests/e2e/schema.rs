@@ -30,9 +30,12 @@ async fn real_traffic_validates_against_the_exported_schema() {
     a.join("r").await;
     b.join("r").await;
     b.sync().await;
-    a.send(json!({"type": "say", "room": "r", "text": "hi"})).await;
-    a.send(json!({"type": "shout", "room": "r", "text": "hey"})).await;
-    b.send(json!({"type": "whisper", "user": "ann", "text": "psst"})).await;
+    a.send(json!({"type": "say", "room": "r", "text": "hi"}))
+        .await;
+    a.send(json!({"type": "shout", "room": "r", "text": "hey"}))
+        .await;
+    b.send(json!({"type": "whisper", "user": "ann", "text": "psst"}))
+        .await;
     a.send(json!({"type": "announce", "text": "all"})).await;
     a.send(json!({"type": "burst", "count": 3})).await;
     a.send(json!({"type": "fail", "how": "reply"})).await;
@@ -43,11 +46,20 @@ async fn real_traffic_validates_against_the_exported_schema() {
     b.send_raw(Message::text(r#"{"type":"said"}"#)).await;
     b.recv().await;
 
-    let sent: Vec<Value> = [&a, &b].iter().flat_map(|c: &&Client| c.sent.clone()).collect();
-    let received: Vec<Value> = [&a, &b].iter().flat_map(|c: &&Client| c.received.clone()).collect();
+    let sent: Vec<Value> = [&a, &b]
+        .iter()
+        .flat_map(|c: &&Client| c.sent.clone())
+        .collect();
+    let received: Vec<Value> = [&a, &b]
+        .iter()
+        .flat_map(|c: &&Client| c.received.clone())
+        .collect();
     let types: std::collections::BTreeSet<&str> =
         received.iter().filter_map(|m| m["type"].as_str()).collect();
-    assert_eq!(types.into_iter().collect::<Vec<_>>(), ["echo", "error", "said", "seq"]);
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["echo", "error", "said", "seq"]
+    );
 
     assert_valid(&validator(Direction::Client), &sent, "client message");
     assert_valid(&validator(Direction::Server), &received, "server message");
@@ -63,9 +75,18 @@ async fn real_traffic_validates_against_the_exported_schema() {
 fn the_schema_has_const_tags_and_doc_descriptions() {
     let schema = Test::json_schema();
     assert_eq!(schema["title"], "Test");
-    assert_eq!(schema["description"], "Everything the tests send and receive.");
+    assert_eq!(
+        schema["description"],
+        "Everything the tests send and receive."
+    );
     let text = schema.to_string();
-    assert!(text.contains(r#""const":"join""#), "tags are consts: {text}");
-    assert!(text.contains("Join a room."), "variant docs are descriptions");
+    assert!(
+        text.contains(r#""const":"join""#),
+        "tags are consts: {text}"
+    );
+    assert!(
+        text.contains("Join a room."),
+        "variant docs are descriptions"
+    );
     assert!(schema["$defs"]["ErrorFrame"].is_object());
 }

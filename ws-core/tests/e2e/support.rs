@@ -18,7 +18,8 @@ use ws_core::axum::http::StatusCode;
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::{
-    Config, Ctx, Disconnect, Protocol, health, HandlerError, HandlerResult, Manager, UserId, endpoint, ws_protocol,
+    Config, Ctx, Disconnect, HandlerError, HandlerResult, Manager, Protocol, UserId, endpoint,
+    health, ws_protocol,
 };
 
 /// Everything the tests send and receive.
@@ -105,26 +106,44 @@ impl TestHandler for App {
 
     async fn say(&self, ctx: &Ctx<Test>, test::Say { room, text }: test::Say) -> HandlerResult {
         let from = ctx.id().get();
-        ctx.to_room(&room).send(test::Said { room: room.clone(), text, from })?;
+        ctx.to_room(&room).send(test::Said {
+            room: room.clone(),
+            text,
+            from,
+        })?;
         Ok(())
     }
 
-    async fn shout(&self, ctx: &Ctx<Test>, test::Shout { room, text }: test::Shout) -> HandlerResult {
+    async fn shout(
+        &self,
+        ctx: &Ctx<Test>,
+        test::Shout { room, text }: test::Shout,
+    ) -> HandlerResult {
         let from = ctx.id().get();
-        ctx.to_room(&room)
-            .except(ctx.id())
-            .send(test::Said { room: room.clone(), text, from })?;
+        ctx.to_room(&room).except(ctx.id()).send(test::Said {
+            room: room.clone(),
+            text,
+            from,
+        })?;
         Ok(())
     }
 
     async fn whisper(&self, ctx: &Ctx<Test>, msg: test::Whisper) -> HandlerResult {
-        let said = test::Said { room: String::new(), text: msg.text, from: ctx.id().get() };
+        let said = test::Said {
+            room: String::new(),
+            text: msg.text,
+            from: ctx.id().get(),
+        };
         ctx.manager().to_user(&msg.user).send(said)?;
         Ok(())
     }
 
     async fn announce(&self, ctx: &Ctx<Test>, msg: test::Announce) -> HandlerResult {
-        let said = test::Said { room: String::new(), text: msg.text, from: ctx.id().get() };
+        let said = test::Said {
+            room: String::new(),
+            text: msg.text,
+            from: ctx.id().get(),
+        };
         ctx.manager().to_all().send(said)?;
         Ok(())
     }
@@ -245,7 +264,11 @@ impl Client {
     pub async fn connect(url: &str) -> Client {
         let (ws, response) = tokio_tungstenite::connect_async(url).await.unwrap();
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-        Client { ws, sent: Vec::new(), received: Vec::new() }
+        Client {
+            ws,
+            sent: Vec::new(),
+            received: Vec::new(),
+        }
     }
 
     /// The HTTP status of a refused connect.
@@ -264,7 +287,10 @@ impl Client {
     }
 
     pub async fn send(&mut self, message: Value) {
-        self.ws.send(Message::text(message.to_string())).await.unwrap();
+        self.ws
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
         self.sent.push(message);
     }
 
@@ -305,7 +331,10 @@ impl Client {
     /// Reads until the close frame; its code and reason.
     pub async fn closed(&mut self) -> (u16, String) {
         loop {
-            match timeout(WAIT, self.ws.next()).await.expect("no close within the wait") {
+            match timeout(WAIT, self.ws.next())
+                .await
+                .expect("no close within the wait")
+            {
                 Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
                     return (code.into(), reason.to_string());
                 }
@@ -337,7 +366,10 @@ impl Client {
 
     pub async fn close(mut self, code: u16, reason: &str) {
         self.ws
-            .close(Some(CloseFrame { code: code.into(), reason: reason.into() }))
+            .close(Some(CloseFrame {
+                code: code.into(),
+                reason: reason.into(),
+            }))
             .await
             .unwrap();
         // Read the server's reply so the handshake completes.
@@ -366,7 +398,11 @@ impl RawClient {
         while !head.ends_with(b"\r\n\r\n") {
             head.push(stream.read_u8().await.unwrap());
         }
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
         RawClient { stream }
     }
 

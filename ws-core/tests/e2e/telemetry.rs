@@ -32,7 +32,10 @@ struct TestRecorder {
 }
 
 fn key_string(key: &Key) -> String {
-    let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+    let labels: Vec<String> = key
+        .labels()
+        .map(|l| format!("{}={}", l.key(), l.value()))
+        .collect();
     format!("{}{{{}}}", key.name(), labels.join(","))
 }
 
@@ -42,32 +45,47 @@ impl Recorder for TestRecorder {
     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(Arc::clone(self.counters.lock().entry(key_string(key)).or_default()))
+        Counter::from_arc(Arc::clone(
+            self.counters.lock().entry(key_string(key)).or_default(),
+        ))
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::from_arc(Arc::clone(self.gauges.lock().entry(key_string(key)).or_default()))
+        Gauge::from_arc(Arc::clone(
+            self.gauges.lock().entry(key_string(key)).or_default(),
+        ))
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(Arc::clone(self.histograms.lock().entry(key_string(key)).or_default()))
+        Histogram::from_arc(Arc::clone(
+            self.histograms.lock().entry(key_string(key)).or_default(),
+        ))
     }
 }
 
 impl TestRecorder {
     fn counter(&self, name: &str) -> u64 {
         let key = format!("{name}{{protocol=Test}}");
-        self.counters.lock().get(&key).map_or(0, |c| c.load(Ordering::Relaxed))
+        self.counters
+            .lock()
+            .get(&key)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     fn gauge(&self, name: &str) -> f64 {
         let key = format!("{name}{{protocol=Test}}");
-        self.gauges.lock().get(&key).map_or(0.0, |g| f64::from_bits(g.load(Ordering::Relaxed)))
+        self.gauges
+            .lock()
+            .get(&key)
+            .map_or(0.0, |g| f64::from_bits(g.load(Ordering::Relaxed)))
     }
 
     fn samples(&self, name: &str) -> Vec<f64> {
         let key = format!("{name}{{protocol=Test}}");
-        self.histograms.lock().get(&key).map_or_else(Vec::new, |h| h.0.lock().clone())
+        self.histograms
+            .lock()
+            .get(&key)
+            .map_or_else(Vec::new, |h| h.0.lock().clone())
     }
 }
 
@@ -90,7 +108,8 @@ async fn the_documented_metrics_are_recorded_with_the_protocol_label() {
     b.join("r").await;
     a.sync().await;
     b.sync().await;
-    a.send(json!({"type": "say", "room": "r", "text": "hi"})).await;
+    a.send(json!({"type": "say", "room": "r", "text": "hi"}))
+        .await;
     a.recv().await;
     b.recv().await;
     a.send(json!({"type": "burst", "count": 5})).await;
@@ -101,12 +120,26 @@ async fn the_documented_metrics_are_recorded_with_the_protocol_label() {
     assert_eq!(recorder.counter(metric::ADMITTED), 2);
     assert_eq!(recorder.counter(metric::REJECTED), 1);
     assert_eq!(recorder.gauge(metric::CONNECTIONS), 2.0);
-    assert_eq!(recorder.counter(metric::DROPPED), 3, "a burst of 5 into a queue of 2");
+    assert_eq!(
+        recorder.counter(metric::DROPPED),
+        3,
+        "a burst of 5 into a queue of 2"
+    );
     assert_eq!(recorder.counter(metric::INVALID), 1);
     assert!(recorder.counter(metric::QUEUED) >= 6);
-    assert!(recorder.samples(metric::BROADCAST_RECIPIENTS).contains(&2.0), "the room send");
+    assert!(
+        recorder
+            .samples(metric::BROADCAST_RECIPIENTS)
+            .contains(&2.0),
+        "the room send"
+    );
     assert!(!recorder.samples(metric::BROADCAST_SECONDS).is_empty());
-    assert!(recorder.samples(metric::QUEUE_DEPTH).iter().any(|&depth| depth >= 2.0));
+    assert!(
+        recorder
+            .samples(metric::QUEUE_DEPTH)
+            .iter()
+            .any(|&depth| depth >= 2.0)
+    );
 
     a.close(1000, "").await;
     server.until("a gone", |m| m.connections() == 1).await;
@@ -123,7 +156,10 @@ async fn the_health_endpoint_reports_and_turns_503_on_shutdown() {
     assert_eq!(body["status"], "ok");
     assert_eq!(body["connections"], 0);
 
-    server.manager.shutdown(std::time::Duration::from_secs(1)).await;
+    server
+        .manager
+        .shutdown(std::time::Duration::from_secs(1))
+        .await;
     let (status, body) = http_get(&url).await;
     assert_eq!(status, 503);
     assert!(body.contains("shutting_down"));

@@ -105,12 +105,21 @@ fn method(protocol: &Protocol, message: &Message) -> TokenStream {
     // keeps the macro's span: a path with the user's span would be linted as
     // if the user had written it (`unused_qualifications`).
     let fn_token = quote_spanned!(name.span()=> fn);
+    // A request returns its reply's struct, which the runtime sends back
+    // with the request's correlation id.
+    let output = match message.reply_to {
+        Some(reply) => {
+            let reply = protocol.messages[reply].ident;
+            quote!(#private::HandlerResult<#module::#reply>)
+        }
+        None => quote!(#private::HandlerResult),
+    };
     let signature = quote! {
         #fn_token #method(
             &self,
             ctx: &#private::Ctx<#ident>,
             msg: #module::#name,
-        ) -> impl ::core::future::Future<Output = #private::HandlerResult> + ::core::marker::Send
+        ) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send
     };
     let semi = quote_spanned!(name.span()=> ;);
     if message.lenient {

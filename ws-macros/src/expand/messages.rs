@@ -2,7 +2,7 @@
 //! for each, and `Outbound<Chat>` for the server-direction ones.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 use crate::ast::{Message, Protocol, Shape};
 use crate::expand::private;
@@ -95,6 +95,63 @@ pub fn outbounds(protocol: &Protocol) -> TokenStream {
         }
     });
     quote!(#(#outbounds)*)
+}
+
+/// `ClientMessage<Chat>` for the structs of client messages, `Request<Chat>`
+/// for those that declare a reply, and `Variant<Chat>` for every struct.
+pub fn client_side(protocol: &Protocol) -> TokenStream {
+    let private = private();
+    let ident = protocol.ident;
+    let module = &protocol.module;
+    let clients = protocol.client_messages().map(|message| {
+        let name = message.ident;
+        let request = message.reply_to.map(|reply| {
+            let reply = protocol.messages[reply].ident;
+            quote! {
+                impl #private::Request<#ident> for #module::#name {
+                    type Reply = #module::#reply;
+                }
+            }
+        });
+        quote! {
+            impl #private::ClientMessage<#ident> for #module::#name {
+                #[inline]
+                fn into_client_message(self) -> #ident {
+                    <#ident as ::core::convert::From<#module::#name>>::from(self)
+                }
+            }
+            #request
+        }
+    });
+    let variants = protocol.struct_messages().map(|message| {
+        let name = message.ident;
+        let wire = &message.wire;
+        let fields = message.field_idents();
+        let bindings: Vec<_> = (0..fields.len())
+            .map(|i| format_ident!("__ws_field{}", i))
+            .collect();
+        let (pattern, value) = match message.shape {
+            Shape::Named => (
+                quote!(#ident::#name { #(#fields: #bindings),* }),
+                quote!(#module::#name { #(#fields: #bindings),* }),
+            ),
+            Shape::Unit | Shape::Tuple => (quote!(#ident::#name), quote!(#module::#name)),
+        };
+        quote! {
+            impl #private::Variant<#ident> for #module::#name {
+                const WIRE: &'static str = #wire;
+
+                #[allow(unreachable_patterns)]
+                fn from_message(message: #ident) -> ::core::result::Result<Self, #ident> {
+                    match message {
+                        #pattern => ::core::result::Result::Ok(#value),
+                        __ws_other => ::core::result::Result::Err(__ws_other),
+                    }
+                }
+            }
+        }
+    });
+    quote!(#(#clients)* #(#variants)*)
 }
 
 /// The struct pattern binding every field, and the enum variant built from

@@ -4,8 +4,10 @@
 //! hidden `WsProtocol` derive, which sees the enum with cfgs applied and
 //! generates the rest ([`derive`]):
 //!
-//! - [`messages`]: the module of per-variant structs, `From` and `Outbound`;
-//! - [`protocol`]: `impl Protocol` and the inherent `json_schema`;
+//! - [`messages`]: the module of per-variant structs, `From`, `Outbound`,
+//!   and for clients `ClientMessage`, `Request` and `Variant`;
+//! - [`protocol`]: `impl Protocol` (with the message metadata) and the
+//!   inherent `json_schema`, `asyncapi` and `typescript`;
 //! - [`schema`]: the two schema-only mirror enums;
 //! - [`handler`]: the `{Enum}Handler` trait;
 //! - [`route`]: `impl<H: {Enum}Handler> Route<H>`.
@@ -44,10 +46,11 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     // DeserializeOwned`, and schemars reads the same attributes).
     let serde_based = (!protocol.serde_fails).then(|| {
         let outbounds = messages::outbounds(&protocol);
+        let client_side = messages::client_side(&protocol);
         let mirrors = schema::mirrors(&protocol);
         let protocol_impl = protocol::protocol_impl(&protocol);
         let route = route::route_impl(&protocol);
-        quote!(#outbounds #mirrors #protocol_impl #route)
+        quote!(#outbounds #client_side #mirrors #protocol_impl #route)
     });
     let errors = match cx.check() {
         Ok(()) => TokenStream::new(),
@@ -97,15 +100,37 @@ mod tests {
         assert!(has("pub trait ChatHandler"));
         assert!(has("fn join (& self"));
         assert!(has("fn echo (& self"));
-        assert!(!has("fn kicked (& self"), "server-only variants get no handler");
+        assert!(
+            !has("fn kicked (& self"),
+            "server-only variants get no handler"
+        );
         assert!(has("Outbound < Chat > for chat :: Kicked"));
         assert!(has("Outbound < Chat > for chat :: Echo"));
-        assert!(!has("Outbound < Chat > for chat :: Join"), "client-only variants cannot be sent");
-        assert!(has(":: ws_core :: __private :: Config :: DEFAULT . with_send_queue (8)"));
+        assert!(
+            !has("Outbound < Chat > for chat :: Join"),
+            "client-only variants cannot be sent"
+        );
+        assert!(has("ClientMessage < Chat > for chat :: Join"));
+        assert!(
+            !has("ClientMessage < Chat > for chat :: Kicked"),
+            "clients cannot send server-only variants"
+        );
+        assert!(has("Variant < Chat > for chat :: Kicked"));
+        assert!(has(
+            "MessageInfo :: new (\"Join\" , \"join\" , true , false"
+        ));
+        assert!(has(
+            ":: ws_core :: __private :: Config :: DEFAULT . with_send_queue (8)"
+        ));
         for dependency in ["serde ::", "schemars ::", "serde_json ::"] {
             let all = expansion.matches(dependency).count();
-            let through_private = expansion.matches(&format!("__private :: {dependency}")).count();
-            assert_eq!(all, through_private, "`{dependency}` reached other than through __private");
+            let through_private = expansion
+                .matches(&format!("__private :: {dependency}"))
+                .count();
+            assert_eq!(
+                all, through_private,
+                "`{dependency}` reached other than through __private"
+            );
         }
     }
 }

@@ -4,7 +4,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use crate::ast::{Protocol, unraw};
+use crate::ast::{Protocol, Shape, Tagging, unraw};
 use crate::attr::{OnInvalid, OnRateLimit, Options, Overflow};
 use crate::expand::{private, schema};
 
@@ -29,14 +29,67 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
         let from_client = message.direction.client;
         quote!(#ident::#variant { .. } => #from_client,)
     });
+    let some_str = |text: Option<&str>| match text {
+        Some(text) => quote!(::core::option::Option::Some(#text)),
+        None => quote!(::core::option::Option::None),
+    };
+    let reply_wire = |message: &crate::ast::Message| {
+        some_str(message.reply_to.map(|i| protocol.messages[i].wire.as_str()))
+    };
+    let reply_arms = protocol.messages.iter().map(|message| {
+        let variant = message.ident;
+        let reply = reply_wire(message);
+        quote!(#ident::#variant { .. } => #reply,)
+    });
+    let infos = protocol
+        .messages
+        .iter()
+        .filter(|message| message.shape != Shape::Tuple)
+        .map(|message| {
+            let variant = unraw(message.ident);
+            let wire = &message.wire;
+            let (client, server) = (message.direction.client, message.direction.server);
+            let reply = reply_wire(message);
+            let doc = some_str(message.doc.as_deref());
+            quote!(#private::MessageInfo::new(#variant, #wire, #client, #server, #reply, #doc))
+        });
+    let tagging = match &protocol.tagging {
+        Tagging::Internal { tag } => quote!(#private::Tagging::Internal { tag: #tag }),
+        Tagging::Adjacent { tag, content } => {
+            quote!(#private::Tagging::Adjacent { tag: #tag, content: #content })
+        }
+        Tagging::External => quote!(#private::Tagging::External),
+        Tagging::Untagged => quote!(#private::Tagging::Untagged),
+    };
+    let path = protocol
+        .options
+        .path
+        .as_ref()
+        .map_or("/ws", |path| path.value.as_str());
     let doc = format!(
         "The JSON Schema of `{name}`: the messages of both directions, as \
          [`Protocol::json_schema`](::ws_core::Protocol::json_schema) documents."
+    );
+    let asyncapi_doc = format!(
+        "The AsyncAPI 3.0 document of `{name}`, as \
+         [`Protocol::asyncapi`](::ws_core::Protocol::asyncapi) documents."
+    );
+    let typescript_doc = format!(
+        "TypeScript definitions and a typed client of `{name}`, as \
+         [`Protocol::typescript`](::ws_core::Protocol::typescript) documents."
     );
     quote! {
         impl #private::Protocol for #ident {
             const NAME: &'static str = #name;
             const CONFIG: #private::Config = #config;
+            const DESCRIPTION: ::core::option::Option<&'static str> = #description;
+            const PATH: &'static str = #path;
+            const VERSION: &'static str = match ::core::option_env!("CARGO_PKG_VERSION") {
+                ::core::option::Option::Some(version) => version,
+                ::core::option::Option::None => "0.0.0",
+            };
+            const TAGGING: #private::Tagging = #tagging;
+            const MESSAGES: &'static [#private::MessageInfo] = &[#(#infos),*];
 
             fn message_type(&self) -> &'static str {
                 match *self {
@@ -50,8 +103,14 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
                 }
             }
 
+            fn reply_type(&self) -> ::core::option::Option<&'static str> {
+                match *self {
+                    #(#reply_arms)*
+                }
+            }
+
             fn json_schema() -> #private::serde_json::Value {
-                #private::schema_document::<#client, #server>(#name, #description)
+                #private::schema_document::<Self, #client, #server>()
             }
         }
 
@@ -60,6 +119,18 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
             #[allow(dead_code)]
             #vis fn json_schema() -> #private::serde_json::Value {
                 <Self as #private::Protocol>::json_schema()
+            }
+
+            #[doc = #asyncapi_doc]
+            #[allow(dead_code)]
+            #vis fn asyncapi() -> #private::serde_json::Value {
+                <Self as #private::Protocol>::asyncapi()
+            }
+
+            #[doc = #typescript_doc]
+            #[allow(dead_code)]
+            #vis fn typescript() -> ::std::string::String {
+                <Self as #private::Protocol>::typescript()
             }
         }
     }

@@ -35,18 +35,30 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
             ),
             Shape::Unit | Shape::Tuple => (quote!(#ident::#name), quote!(#module::#name)),
         };
-        quote! {
-            #pattern => <__H as #handler>::#method(handler, ctx, #value).await,
+        match message.reply_to {
+            Some(_) => quote! {
+                #pattern => #private::reply(
+                    ctx,
+                    id,
+                    <__H as #handler>::#method(handler, ctx, #value).await,
+                ),
+            },
+            None => quote! {
+                #pattern => <__H as #handler>::#method(handler, ctx, #value).await,
+            },
         }
     });
     quote! {
         impl<__H: #handler> #private::Route<__H> for #ident {
-            fn route<'a>(
+            fn route_with_id<'a>(
                 handler: &'a __H,
                 ctx: &'a #private::Ctx<Self>,
                 message: Self,
+                id: ::core::option::Option<::core::primitive::u64>,
             ) -> impl ::core::future::Future<Output = #private::HandlerResult> + ::core::marker::Send + 'a {
                 async move {
+                    // Read by the arms of requests only.
+                    let _ = id;
                     match message {
                         #(#arms)*
                     }

@@ -58,6 +58,11 @@ pub enum Shadowed {
     Type {},
     #[ws(server)]
     Done,
+    /// A request: its reply goes through `__private::reply` with the id.
+    #[ws(client, reply = Done)]
+    Ask {
+        id_: u32,
+    },
 }
 
 struct App;
@@ -75,6 +80,15 @@ impl ShadowedHandler for App {
     async fn r#type(&self, ctx: &::ws_core::Ctx<Shadowed>, msg: wire::Type) -> ::ws_core::HandlerResult {
         ctx.send(msg)?;
         ::core::result::Result::Ok(())
+    }
+
+    async fn ask(
+        &self,
+        _ctx: &::ws_core::Ctx<Shadowed>,
+        msg: wire::Ask,
+    ) -> ::ws_core::HandlerResult<wire::Done> {
+        let _ = msg.id_;
+        ::core::result::Result::Ok(wire::Done)
     }
 }
 
@@ -115,4 +129,7 @@ fn main() {
     assert_eq!(::ws_core::Protocol::message_type(&Shadowed::Type {}), "Type");
     assert!(!::ws_core::Protocol::is_from_client(&done));
     let _ = Shadowed::json_schema();
+    let _ = Shadowed::asyncapi();
+    let _ = Shadowed::typescript();
+    assert_eq!(<Shadowed as ::ws_core::Protocol>::PATH, "/ws");
 }

@@ -1,0 +1,65 @@
+//! The chat example's handlers, shared with `ws-bench` (which includes this
+//! file and `protocol.rs` by path).
+
+use ws_core::axum::http::request::Parts;
+use ws_core::axum::response::Response;
+use ws_core::{Ctx, Disconnect, HandlerResult, UserId};
+
+use super::protocol::{Chat, ChatHandler, chat};
+
+/// The chat's handlers. Shared with `ws-bench serve-core` and its benches,
+/// so the benchmarks measure exactly this work.
+pub struct App;
+
+impl ChatHandler for App {
+    async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+        // A real server checks a token here; the demo trusts `?user=NAME`.
+        let user = request
+            .uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("user=")))
+            .filter(|name| !name.is_empty())
+            .map(UserId::from);
+        Ok(user)
+    }
+
+    async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
+        ctx.join(&msg.room)?;
+        Ok(())
+    }
+
+    async fn leave(&self, ctx: &Ctx<Chat>, msg: chat::Leave) -> HandlerResult {
+        ctx.leave(&msg.room);
+        Ok(())
+    }
+
+    async fn say(&self, ctx: &Ctx<Chat>, chat::Say { room, text }: chat::Say) -> HandlerResult {
+        let from = match ctx.user() {
+            Some(user) => user.to_string(),
+            None => format!("#{}", ctx.id()),
+        };
+        ctx.to_room(&room).send(chat::Said {
+            room: room.clone(),
+            text,
+            from,
+        })?;
+        Ok(())
+    }
+
+    async fn echo(&self, ctx: &Ctx<Chat>, msg: chat::Echo) -> HandlerResult {
+        ctx.send(msg)?;
+        Ok(())
+    }
+
+    async fn count(&self, ctx: &Ctx<Chat>, msg: chat::Count) -> HandlerResult<chat::Members> {
+        let count = ctx.manager().room_size(&msg.room) as u64;
+        Ok(chat::Members {
+            room: msg.room,
+            count,
+        })
+    }
+
+    async fn on_disconnect(&self, ctx: &Ctx<Chat>, disconnect: &Disconnect) {
+        tracing::debug!(conn = %ctx.id(), ?disconnect, "left");
+    }
+}

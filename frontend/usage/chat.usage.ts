@@ -1,0 +1,66 @@
+// Compiled with the generated chat.ts by `tsc --strict` (frontend/check.sh):
+// what a frontend writes must type-check, and each `@ts-expect-error` line
+// must be an error, so types that are too loose fail the build as well as
+// types that are wrong.
+
+import { ChatClient, PATH, type ClientMessage, type Members, type Said, type ServerMessage } from "./chat";
+
+export async function chat(host: string): Promise<void> {
+  const client = await ChatClient.connect(`ws://${host}${PATH}`, { timeoutMs: 2000 });
+  client.send({ type: "join", room: "lobby" });
+  client.send({ type: "say", room: "lobby", text: "hi" });
+  client.send({ type: "echo", text: "ping" });
+  const stop = client.on("said", (message) => {
+    const said: Said = message;
+    const from: string = message.from;
+    console.log(said.room, from, message.text);
+  });
+  stop();
+  client.on("echo", (message) => console.log(message.text.toUpperCase()));
+  client.on("error", (frame) => console.log(frame.code, frame.message));
+  client.onError((frame) => console.log(frame.code));
+
+  // @ts-expect-error `said` is sent by the server, not by clients
+  client.send({ type: "said", room: "r", text: "t", from: "f" });
+  // @ts-expect-error `join` needs its room
+  client.send({ type: "join" });
+  // @ts-expect-error `text` is a string
+  client.send({ type: "echo", text: 1 });
+  // @ts-expect-error no message is called `joined`
+  client.on("joined", () => {});
+  client.on("echo", (message) => {
+    // @ts-expect-error an echo has no room
+    console.log(message.room);
+  });
+  // `count` is a request: its reply is typed, and correlated by id.
+  const members: Members = await client.request({ type: "count", room: "lobby" }, 1000);
+  const count: number = members.count;
+  console.log(members.room, count);
+  // @ts-expect-error `echo` declares no reply
+  await client.request({ type: "echo", text: "x" });
+  // @ts-expect-error the reply of `count` is `members`, which has no `text`
+  console.log((await client.request({ type: "count", room: "r" })).text);
+  client.close(1000, "bye");
+}
+
+/** The union is discriminated by `type`: the switch is exhaustive. */
+export function describe(message: ServerMessage): string {
+  switch (message.type) {
+    case "said":
+      return `${message.from}: ${message.text}`;
+    case "echo":
+      return message.text;
+    case "members":
+      return `${message.room}: ${message.count}`;
+    case "error":
+      return `${message.code}: ${message.message}`;
+  }
+}
+
+export const sent: ClientMessage[] = [
+  { type: "join", room: "r" },
+  { type: "leave", room: "r" },
+  { type: "say", room: "r", text: "t" },
+  { type: "echo", text: "e" },
+  { type: "count", room: "r" },
+];

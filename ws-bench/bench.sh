@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The benchmark suite behind BENCHMARKS.md: the framework (the chat example,
+# and `serve-core` where its limits do not fit) against the naive hub and the
+# raw baseline, each workload RUNS times on a fresh server, then the table of
+# medians and ratios. Loopback only; every run is bounded in count and time.
+#
+#   bash ws-bench/bench.sh              # RUNS=3, about 10 minutes on 2 cores
+#   RUNS=5 OUT=/tmp/wsb bash ws-bench/bench.sh
+#
+# The steady figures are the server's CPU time per unit of work (read from
+# /proc/PID/stat): wall-clock rates move with whatever else the machine runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+OUT=${OUT:-target/ws-bench-results}
+PORT=${PORT:-3400}
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+: > "$RESULTS"
+
+cargo build --release -q -p ws-bench --bin ws-bench
+cargo build --release -q -p ws-core --example chat
+BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
+CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat
+
+SERVER_PID=
+stop_server() {
+    if [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+trap stop_server EXIT
+
+# start_server KIND: a fresh server on a fresh port; sets SERVER_PID and URL.
+start_server() {
+    # The next port nothing listens on (other services may hold some).
+    PORT=$((PORT + 1))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+    local addr="127.0.0.1:$PORT"
+    case "$1" in
+        core) "$CHAT" --addr "$addr" --max-connections 20000 > "$OUT/server.log" 2>&1 & ;;
+        core-large) CHAT_MAX_MESSAGE_SIZE=2MiB "$BENCH" serve-core --addr "$addr" --max-connections 20000 > "$OUT/server.log" 2>&1 & ;;
+        naive) "$BENCH" serve-naive --addr "$addr" > "$OUT/server.log" 2>&1 & ;;
+        naive-nodelay) "$BENCH" serve-naive --nodelay --addr "$addr" > "$OUT/server.log" 2>&1 & ;;
+        raw) "$BENCH" serve-raw --addr "$addr" > "$OUT/server.log" 2>&1 & ;;
+    esac
+    SERVER_PID=$!
+    URL="ws://$addr/ws"
+    for _ in $(seq 100); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "server $1 did not start" >&2
+    cat "$OUT/server.log" >&2
+    exit 1
+}
+
+# run KIND LABEL COMMAND ARGS...: one run on a fresh server.
+run() {
+    local kind=$1 label=$2
+    shift 2
+    start_server "$kind"
+    timeout 600 "$BENCH" "$@" --url "$URL" --server-pid "$SERVER_PID" --label "$label" >> "$RESULTS"
+    stop_server
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; runs: $RUNS" >&2
+for i in $(seq "$RUNS"); do
+    echo "--- round $i of $RUNS" >&2
+    for kind in core naive raw; do
+        run "$kind" "$kind" fanout --clients 100 --messages 20000 --size 100
+        run "$kind" "$kind" fanout --clients 1000 --messages 2000 --size 100
+        run "$kind" "$kind" echo --clients 50 --seconds 5
+        run "$kind" "$kind" connect --count 2000 --concurrency 50
+        run "$kind" "$kind" idle --count 10000 --hold 5
+    done
+    # The naive hub with TCP_NODELAY, as ws-core sets it: no Nagle batching.
+    if [[ -z "${SKIP_NODELAY:-}" ]]; then
+        run naive-nodelay naive-nodelay fanout --clients 100 --messages 20000 --size 100
+        run naive-nodelay naive-nodelay fanout --clients 1000 --messages 2000 --size 100
+        run naive-nodelay naive-nodelay echo --clients 50 --seconds 5
+    fi
+done
+# Memory and capacity: once each (they measure limits, not rates).
+run core core idle --count 15000 --hold 10
+run core-large core large --clients 10000 --size 1000000
+run raw raw large --clients 10000 --size 1000000
+
+"$BENCH" summarize "$RESULTS"
+echo "raw results: $RESULTS" >&2

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# A seconds-long check that the load tool works against the chat example:
+# fanout (20 clients x 200 messages), echo (2 s) and connect (200), each
+# required to report no loss and no failure. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build -q -p ws-bench --bin ws-bench
+cargo build -q -p ws-core --example chat
+BENCH=${CARGO_TARGET_DIR:-target}/debug/ws-bench
+CHAT=${CARGO_TARGET_DIR:-target}/debug/examples/chat
+
+# A free port: ask the kernel for one (bind to port 0), else a fixed fallback.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 3987)
+LOG=$(mktemp)
+"$CHAT" --addr "127.0.0.1:$PORT" > "$LOG" 2>&1 &
+CHAT_PID=$!
+cleanup() { kill "$CHAT_PID" 2>/dev/null || true; wait "$CHAT_PID" 2>/dev/null || true; rm -f "$LOG"; }
+trap cleanup EXIT
+
+for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+    if ! kill -0 "$CHAT_PID" 2>/dev/null; then cat "$LOG" >&2; echo "smoke: chat example exited" >&2; exit 1; fi
+    sleep 0.05
+done
+URL="ws://127.0.0.1:$PORT/ws"
+
+fail() { echo "smoke: $1" >&2; exit 1; }
+# expect JSON FIELD VALUE: the JSON line has "FIELD":VALUE
+expect() { grep -q "\"$2\":$3[,}]" <<< "$1" || fail "expected \"$2\":$3 in $1"; }
+
+out=$(timeout 60 "$BENCH" fanout --url "$URL" --clients 20 --messages 200 --server-pid "$CHAT_PID")
+echo "$out"
+expect "$out" lost 0
+expect "$out" reordered 0
+expect "$out" deliveries 4000
+
+out=$(timeout 60 "$BENCH" echo --url "$URL" --clients 4 --seconds 2)
+echo "$out"
+expect "$out" errors 0
+grep -q '"round_trips":[1-9]' <<< "$out" || fail "no echo round trips"
+
+out=$(timeout 60 "$BENCH" connect --url "$URL" --count 200 --concurrency 20)
+echo "$out"
+expect "$out" failures 0
+expect "$out" connected 200
+
+"$BENCH" --help > /dev/null
+echo "smoke: ok"

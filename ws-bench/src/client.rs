@@ -1,0 +1,198 @@
+//! Client connections: loopback only, `TCP_NODELAY`, a chosen read buffer,
+//! and source addresses spread over 127.0.0.x when one address's ephemeral
+//! ports would not be enough.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Where the server is: a `ws://` URL on a loopback address.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub url: String,
+    pub addr: SocketAddr,
+}
+
+impl Target {
+    /// Parses `ws://HOST:PORT/PATH`; only loopback hosts are accepted.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| format!("`{url}`: only ws:// URLs are supported"))?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        let (host, port) = authority
+            .rsplit_once(':')
+            .ok_or_else(|| format!("`{url}`: give a port, e.g. ws://127.0.0.1:3000/ws"))?;
+        let ip: IpAddr = match host {
+            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            host => host
+                .trim_matches(['[', ']'])
+                .parse()
+                .map_err(|e| format!("`{url}`: host `{host}`: {e}"))?,
+        };
+        if !ip.is_loopback() {
+            return Err(format!(
+                "`{url}`: this tool only drives servers on loopback addresses"
+            ));
+        }
+        let port: u16 = port.parse().map_err(|e| format!("`{url}`: port: {e}"))?;
+        Ok(Self {
+            url: url.to_owned(),
+            addr: SocketAddr::new(ip, port),
+        })
+    }
+}
+
+/// Which source address connection `i` of a run uses.
+#[derive(Clone, Copy, Debug)]
+pub struct Sources {
+    per_addr: usize,
+    spread: bool,
+}
+
+impl Sources {
+    /// A plan for `count` connections: the kernel's choice while one
+    /// address's ephemeral ports suffice, else 127.0.0.2, .3, ... each
+    /// holding at most `per_addr` connections.
+    pub fn plan(count: usize, target: &Target) -> Self {
+        let per_addr = ephemeral_ports().saturating_sub(2_000).max(1_000);
+        Self {
+            per_addr,
+            spread: count > per_addr && target.addr.is_ipv4(),
+        }
+    }
+
+    pub fn addresses(&self, count: usize) -> usize {
+        if self.spread {
+            count.div_ceil(self.per_addr)
+        } else {
+            1
+        }
+    }
+
+    pub fn source(&self, i: usize) -> Option<Ipv4Addr> {
+        if !self.spread {
+            return None;
+        }
+        let k = u8::try_from(2 + i / self.per_addr).unwrap_or(254).min(254);
+        Some(Ipv4Addr::new(127, 0, 0, k))
+    }
+}
+
+/// How many ephemeral ports one source address has.
+fn ephemeral_ports() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|n| n.parse::<usize>().ok());
+            Some(it.next()??.abs_diff(it.next()??) + 1)
+        })
+        .unwrap_or(28_232)
+}
+
+/// Opens a WebSocket to `target`, from `source` if given, with a read
+/// buffer of `read_buffer` bytes; fails after `within`.
+pub async fn connect(
+    target: &Target,
+    source: Option<Ipv4Addr>,
+    read_buffer: usize,
+    within: Duration,
+) -> Result<Ws, String> {
+    let attempt = async {
+        let socket = match target.addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(|e| format!("socket: {e}"))?;
+        if let Some(ip) = source {
+            socket
+                .bind(SocketAddr::new(IpAddr::V4(ip), 0))
+                .map_err(|e| format!("bind {ip}: {e}"))?;
+        }
+        let stream = socket
+            .connect(target.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("nodelay: {e}"))?;
+        let config = WebSocketConfig::default()
+            .read_buffer_size(read_buffer)
+            .write_buffer_size(0)
+            .max_message_size(Some(64 << 20))
+            .max_frame_size(Some(64 << 20));
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(target.url.as_str(), stream, Some(config))
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+        Ok(ws)
+    };
+    tokio::time::timeout(within, attempt)
+        .await
+        .unwrap_or_else(|_| Err(format!("no connection within {within:?}")))
+}
+
+/// The JSON text of a client message.
+pub fn join(room: &str) -> String {
+    serde_json::json!({"type": "join", "room": room}).to_string()
+}
+
+pub fn say(room: &str, text: &str) -> String {
+    serde_json::json!({"type": "say", "room": room, "text": text}).to_string()
+}
+
+pub fn echo(text: &str) -> String {
+    serde_json::json!({"type": "echo", "text": text}).to_string()
+}
+
+/// The `text` field of a server frame, found without a full JSON parse
+/// (the load tool must not be the bottleneck); `None` if absent. Texts made
+/// by this tool hold no characters that JSON escapes.
+pub fn text_field(frame: &str) -> Option<&str> {
+    let start = frame.find("\"text\":\"")? + 8;
+    let len = frame[start..].find('"')?;
+    Some(&frame[start..start + len])
+}
+
+/// Raises the soft open-files limit to the hard limit; returns the new soft limit.
+pub fn raise_nofile() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_only() {
+        assert_eq!(
+            Target::parse("ws://127.0.0.1:3000/ws").unwrap().addr.port(),
+            3000
+        );
+        assert!(Target::parse("ws://localhost:1/ws").is_ok());
+        assert!(Target::parse("ws://10.0.0.1:3000/ws").is_err());
+        assert!(Target::parse("http://127.0.0.1:3000/").is_err());
+    }
+
+    #[test]
+    fn sources_spread_only_past_one_address() {
+        let target = Target::parse("ws://127.0.0.1:3000/ws").unwrap();
+        let small = Sources::plan(100, &target);
+        assert_eq!((small.addresses(100), small.source(99)), (1, None));
+        let big = Sources::plan(200_000, &target);
+        assert!(big.addresses(200_000) > 1);
+        assert_eq!(big.source(0), Some(Ipv4Addr::new(127, 0, 0, 2)));
+    }
+
+    #[test]
+    fn finds_the_text() {
+        let frame = r##"{"type":"said","room":"r","text":"7 123 xx","from":"#1"}"##;
+        assert_eq!(text_field(frame), Some("7 123 xx"));
+        assert_eq!(text_field(r#"{"type":"x"}"#), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! `ws-bench`: a load generator for servers speaking the chat example's wire
+//! protocol, and two baseline servers speaking it too. See `ws-bench --help`
+//! and `BENCHMARKS.md` at the repository root.
+
+mod args;
+// The chat example's protocol and handlers, included by path so that
+// `serve-core` does exactly the example's work.
+#[path = "../../examples/chat/app.rs"]
+mod app;
+mod client;
+mod connect;
+mod core_server;
+mod echo;
+mod fanout;
+mod idle;
+mod large;
+mod naive;
+#[path = "../../examples/chat/protocol.rs"]
+mod protocol;
+mod raw;
+mod stats;
+mod summarize;
+mod wire;
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use args::ArgError;
+
+const USAGE: &str = "\
+ws-bench: load generator and baseline servers for the chat wire protocol
+(client: join / say / echo; server: said / echo). Loopback targets only.
+
+USAGE: ws-bench <COMMAND> [--help | options]
+
+Load (one JSON line on stdout per run, a human summary on stderr):
+  fanout       N clients in one room, one publisher, M messages: deliveries/s,
+               latency p50/p99/max, loss, reordering, server CPU per delivery
+  echo         C clients, one echo in flight each, for S seconds: round trips/s
+  connect      N connects, K at a time: connections/s, failures
+  idle         hold N idle connections: server RSS per connection
+  large        one large message to N clients: the server's peak RSS rise
+
+Servers (run until killed or --max-seconds):
+  serve-core   the chat example's protocol and handler on ws-core, configurable
+  serve-naive  baseline: axum WebSocketUpgrade + a tokio broadcast per room
+  serve-raw    baseline: no framework, pre-encoded frames straight to sockets
+
+Reports:
+  summarize    a Markdown table (medians, ratios) from the JSON lines of runs
+
+Pass --label NAME to a load command to tag its JSON line (core, naive, raw).
+Pass --server-pid PID to a load command to read the server's CPU time and
+memory from /proc/PID: CPU time per delivered message is the figure that holds
+steady on a busy machine, unlike rates.
+";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("--help", &[][..]),
+    };
+    // `--label NAME` tags the JSON line of any load command.
+    let mut rest = rest.to_vec();
+    let mut label = None;
+    if let Some(at) = rest.iter().position(|a| a == "--label") {
+        rest.remove(at);
+        if at < rest.len() {
+            label = Some(rest.remove(at));
+        }
+    }
+    let rest = &rest[..];
+    let result = match command {
+        "fanout" => fanout::parse(rest),
+        "echo" => echo::parse(rest),
+        "connect" => connect::parse(rest),
+        "idle" => idle::parse(rest),
+        "large" => large::parse(rest),
+        "serve-core" => core_server::parse(rest),
+        "serve-naive" => naive::parse(rest),
+        "serve-raw" => raw::parse(rest),
+        "summarize" => summarize::parse(rest),
+        "-h" | "--help" | "help" => Err(ArgError::Help(USAGE)),
+        other => Err(ArgError::Bad(format!(
+            "unknown command `{other}`\n\n{USAGE}"
+        ))),
+    };
+    match result {
+        Ok(Value::Null) => {}
+        Ok(mut line) => {
+            if let (Some(label), Some(object)) = (label, line.as_object_mut()) {
+                object.insert("label".to_owned(), Value::String(label));
+            }
+            println!("{line}");
+        }
+        Err(ArgError::Help(usage)) => print!("{usage}"),
+        Err(ArgError::Bad(message)) => {
+            eprintln!("ws-bench: {message}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Runs a server until it fails or `max` has passed.
+pub(crate) fn serve_for(
+    max: Duration,
+    server: impl Future<Output = Result<(), String>>,
+) -> Result<Value, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        match tokio::time::timeout(max, server).await {
+            Ok(result) => result.map(|()| Value::Null),
+            Err(_) => Ok(Value::Null),
+        }
+    })
+}

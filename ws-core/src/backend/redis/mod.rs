@@ -1,0 +1,417 @@
+//! The Redis backend: rooms, users and broadcasts across nodes through
+//! Redis pub/sub, with the [`redis`] crate's reconnecting connection manager.
+//!
+//! One RESP3 connection per node carries everything: publishes, the
+//! subscriptions and the messages pushed to them, presence. Three tasks
+//! share it, each with one job:
+//! - [`publisher`]: drains the queue that broadcasts fill and publishes what
+//!   it holds as one pipeline per round trip, in order;
+//! - [`subscriber`]: drains the messages Redis pushes and delivers each to
+//!   the local members of its room, user or everyone, in arrival order
+//!   (so per channel, and per sender, in publish order); it never waits
+//!   on Redis;
+//! - [`control`]: keeps the subscriptions and this node's presence equal to
+//!   the registry, and on a lost connection reconnects with backoff and
+//!   resubscribes to exactly the channels needed then.
+//!
+//! Channels, under `{prefix}:{protocol}:` (`ws:Chat:` by default):
+//! `room:{name}`, `user:{name}` and `all`. A node subscribes to a room's or
+//! user's channel while it has local members, and to `all` while it has any
+//! connection: `all` carries only [`Manager::to_all`](crate::Manager::to_all),
+//! which every node with a connection must receive anyway, so it is no
+//! firehose. Sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`, Redis 7) is used when
+//! the server has it, classic pub/sub otherwise.
+//!
+//! Presence: each node keeps a hash `presence:{node}` of its local counts per
+//! room and user, which expires unless refreshed, and its id in the sorted
+//! set `nodes`, scored by when it expires; a count across the cluster sums
+//! the hashes of the nodes still alive. A node that dies drops out within
+//! the presence TTL.
+
+mod control;
+mod presence;
+mod publisher;
+mod subscriber;
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, RedisWrite, ToRedisArgs};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{BackendError, Channel, Link, Local, Remote, Shared, Started};
+use crate::broadcast::Target;
+
+/// Which pub/sub commands the Redis backend uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PubSubMode {
+    /// Sharded when the server has it (Redis 7+), classic otherwise.
+    #[default]
+    Auto,
+    /// `SSUBSCRIBE`/`SPUBLISH`.
+    Sharded,
+    /// `SUBSCRIBE`/`PUBLISH`.
+    Classic,
+}
+
+/// The Redis backend's settings; turn into a [`Backend`](super::Backend)
+/// with `.into()`.
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # use ws_core::{ws_protocol, Manager, RedisBackend};
+/// # #[ws_protocol]
+/// # #[serde(tag = "type")]
+/// # pub enum Chat { #[ws(server)] Notice { text: String } }
+/// # #[tokio::main] async fn main() {
+/// let redis = RedisBackend::new("redis://127.0.0.1:6379/")
+///     .expect("a valid URL")
+///     .prefix("myapp")
+///     .presence_ttl(Duration::from_secs(10));
+/// let manager = Manager::<Chat>::builder().backend(redis).build();
+/// # }
+/// ```
+#[derive(Clone)]
+#[must_use = "pass it to `ManagerBuilder::backend`"]
+pub struct RedisBackend {
+    client: redis::Client,
+    prefix: String,
+    mode: PubSubMode,
+    publish_queue: usize,
+    presence_ttl: Duration,
+    response_timeout: Duration,
+    reconnect_max: Duration,
+}
+
+impl RedisBackend {
+    /// Settings for the Redis at `url` (`redis://[user:password@]host[:port][/db]`).
+    /// Fails only on a malformed URL; nothing is connected until the manager
+    /// is built, and a Redis that is down then is retried in the background.
+    pub fn new(url: &str) -> Result<Self, BackendError> {
+        let info = url
+            .into_connection_info()
+            .map_err(|error| BackendError::Config(format!("redis URL `{url}`: {error}")))?;
+        // RESP3: pushes (the messages of the subscriptions) arrive on the same
+        // multiplexed connection as the replies.
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(redis))
+            .map_err(|error| BackendError::Config(error.to_string()))?;
+        Ok(Self {
+            client,
+            prefix: "ws".to_owned(),
+            mode: PubSubMode::Auto,
+            publish_queue: 65_536,
+            presence_ttl: Duration::from_secs(15),
+            response_timeout: Duration::from_secs(2),
+            reconnect_max: Duration::from_secs(2),
+        })
+    }
+
+    /// The first part of every key and channel (default `ws`), so that
+    /// several applications can share one Redis.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Which pub/sub commands to use (default [`PubSubMode::Auto`]).
+    /// Every node sharing a Redis must use the same.
+    pub fn pubsub(mut self, mode: PubSubMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Messages that may wait for the publisher (default 65 536); past it a
+    /// send reports [`BackendError::Overloaded`].
+    pub fn publish_queue(mut self, messages: usize) -> Self {
+        self.publish_queue = messages.max(1);
+        self
+    }
+
+    /// How long a node's presence outlives its last refresh (default 15 s;
+    /// it is refreshed three times per TTL): the time a dead node's
+    /// connections still count.
+    pub fn presence_ttl(mut self, ttl: Duration) -> Self {
+        self.presence_ttl = ttl.max(Duration::from_millis(300));
+        self
+    }
+
+    /// How long a command may wait for Redis before the connection counts as
+    /// lost (default 2 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// The longest wait between two reconnection attempts (default 2 s;
+    /// the first is after 50 ms, doubling).
+    pub fn reconnect_max(mut self, max: Duration) -> Self {
+        self.reconnect_max = max.max(Duration::from_millis(50));
+        self
+    }
+
+    pub(crate) fn start(self, protocol: &'static str) -> Started {
+        let shared = Arc::new(Shared::new(protocol));
+        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        let (outgoing_tx, outgoing_rx) = mpsc::channel(self.publish_queue);
+        let mode = match self.mode {
+            PubSubMode::Auto => UNKNOWN,
+            PubSubMode::Sharded => SHARDED,
+            PubSubMode::Classic => CLASSIC,
+        };
+        let state = Arc::new(State {
+            names: Names::new(&self.prefix, protocol),
+            mode: AtomicU8::new(mode),
+            conn: Mutex::new(None),
+            channels: AtomicUsize::new(0),
+            stop: CancellationToken::new(),
+            shared: Arc::clone(&shared),
+            presence_ttl: self.presence_ttl,
+            reconnect_max: self.reconnect_max,
+        });
+        let link = Link::new(
+            changes_tx,
+            outgoing_tx,
+            shared,
+            Arc::clone(&state) as Arc<dyn Remote>,
+        );
+        let client = self.client;
+        let response_timeout = self.response_timeout;
+        let spawn = Box::new(move |local: Local| {
+            let (push_tx, push_rx) = mpsc::unbounded_channel();
+            let config = ConnectionManagerConfig::new()
+                .set_push_sender(push_tx)
+                .set_connection_timeout(Some(Duration::from_secs(1)))
+                .set_response_timeout(Some(response_timeout))
+                // Our control task paces the reconnection attempts; the
+                // manager's own retries only smooth a blip.
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(200));
+            match ConnectionManager::new_lazy_with_config(client, config) {
+                Ok(conn) => {
+                    *state.conn.lock() = Some(conn.clone());
+                    tokio::spawn(subscriber::run(Arc::clone(&state), local.clone(), push_rx));
+                    tokio::spawn(publisher::run(Arc::clone(&state), outgoing_rx));
+                    tokio::spawn(control::run(state, local, conn, changes_rx));
+                }
+                Err(error) => tracing::error!(%error, "redis backend: cannot start"),
+            }
+        });
+        Started { link, spawn }
+    }
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The address only: the URL may hold a password.
+        f.debug_struct("RedisBackend")
+            .field(
+                "addr",
+                &self.client.get_connection_info().addr().to_string(),
+            )
+            .field("prefix", &self.prefix)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+const UNKNOWN: u8 = 0;
+const SHARDED: u8 = 1;
+const CLASSIC: u8 = 2;
+
+/// What the three tasks and the link share.
+pub(super) struct State {
+    names: Names,
+    /// [`UNKNOWN`] until the first connection when the mode is `Auto`.
+    mode: AtomicU8,
+    /// Set once when the tasks start; cloned per use (a handle, not a lock
+    /// held across an await).
+    conn: Mutex<Option<ConnectionManager>>,
+    /// Channels subscribed to now.
+    channels: AtomicUsize,
+    stop: CancellationToken,
+    shared: Arc<Shared>,
+    presence_ttl: Duration,
+    reconnect_max: Duration,
+}
+
+impl State {
+    fn conn(&self) -> Option<ConnectionManager> {
+        self.conn.lock().clone()
+    }
+
+    fn sharded(&self) -> Option<bool> {
+        match self.mode.load(Ordering::Acquire) {
+            SHARDED => Some(true),
+            CLASSIC => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The connection failed: sends are refused from now on, and the control
+    /// task reconnects and resubscribes.
+    fn lose(&self) {
+        self.shared.set_up(false, false);
+        self.shared.lost.notify_one();
+    }
+}
+
+impl Remote for State {
+    fn count(&self, channel: Channel) -> BoxFuture<'static, Result<usize, BackendError>> {
+        let conn = self.conn();
+        let names = self.names.clone();
+        async move {
+            let conn = conn.ok_or(BackendError::Unavailable)?;
+            presence::count(conn, &names, &channel).await
+        }
+        .boxed()
+    }
+
+    fn close(&self) -> BoxFuture<'static, ()> {
+        self.stop.cancel();
+        self.shared.set_up(false, false);
+        let conn = self.conn.lock().take();
+        let names = self.names.clone();
+        let node = self.shared.node;
+        async move {
+            if let Some(conn) = conn {
+                presence::withdraw(conn, &names, node).await;
+            }
+        }
+        .boxed()
+    }
+
+    fn sharded(&self) -> Option<bool> {
+        State::sharded(self)
+    }
+
+    fn channels(&self) -> usize {
+        self.channels.load(Ordering::Relaxed)
+    }
+}
+
+/// Channel and key names under `{prefix}:{protocol}:`.
+#[derive(Clone)]
+pub(super) struct Names {
+    base: Arc<str>,
+}
+
+impl Names {
+    fn new(prefix: &str, protocol: &str) -> Self {
+        Self {
+            base: Arc::from(format!("{prefix}:{protocol}:")),
+        }
+    }
+
+    /// The channel's name, as a command argument written in place.
+    fn channel<'a>(&'a self, channel: &'a Channel) -> ChannelName<'a> {
+        ChannelName {
+            base: &self.base,
+            channel,
+        }
+    }
+
+    /// The target of a message that came on the channel `name`.
+    fn target<'a>(&self, name: &'a [u8]) -> Option<Target<'a>> {
+        let rest = std::str::from_utf8(name).ok()?.strip_prefix(&*self.base)?;
+        if let Some(room) = rest.strip_prefix("room:") {
+            Some(Target::Room(room))
+        } else if let Some(user) = rest.strip_prefix("user:") {
+            Some(Target::User(user))
+        } else {
+            (rest == "all").then_some(Target::All)
+        }
+    }
+
+    fn presence(&self, node: u64) -> String {
+        format!("{}presence:{node}", self.base)
+    }
+
+    fn nodes(&self) -> String {
+        format!("{}nodes", self.base)
+    }
+
+    /// A room's or user's field in a presence hash; `None` for `All`.
+    fn field(channel: &Channel) -> Option<String> {
+        match channel {
+            Channel::Room(room) => Some(format!("room:{room}")),
+            Channel::User(user) => Some(format!("user:{user}")),
+            Channel::All => None,
+        }
+    }
+}
+
+/// A channel name written straight into a command: no `String` per publish.
+pub(super) struct ChannelName<'a> {
+    base: &'a str,
+    channel: &'a Channel,
+}
+
+impl ToRedisArgs for ChannelName<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut w = out.writer_for_next_arg();
+        // Writes into a Vec: they cannot fail.
+        let _ = w.write_all(self.base.as_bytes());
+        let _ = match self.channel {
+            Channel::Room(room) => w
+                .write_all(b"room:")
+                .and_then(|()| w.write_all(room.as_bytes())),
+            Channel::User(user) => w
+                .write_all(b"user:")
+                .and_then(|()| w.write_all(user.as_bytes())),
+            Channel::All => w.write_all(b"all"),
+        };
+    }
+}
+
+/// The subscribe, unsubscribe and publish commands of a mode.
+fn commands(sharded: bool) -> (&'static str, &'static str, &'static str) {
+    if sharded {
+        ("SSUBSCRIBE", "SUNSUBSCRIBE", "SPUBLISH")
+    } else {
+        ("SUBSCRIBE", "UNSUBSCRIBE", "PUBLISH")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_round_trip() {
+        let names = Names::new("ws", "Chat");
+        for (channel, name) in [
+            (Channel::Room(Arc::from("lobby:1")), "ws:Chat:room:lobby:1"),
+            (Channel::User(Arc::from("alice")), "ws:Chat:user:alice"),
+            (Channel::All, "ws:Chat:all"),
+        ] {
+            let mut cmd = redis::cmd("X");
+            cmd.arg(names.channel(&channel));
+            let args: Vec<_> = cmd.args_iter().collect();
+            assert_eq!(args[1], redis::Arg::Simple(name.as_bytes()));
+            let target = names.target(name.as_bytes()).unwrap();
+            match (channel, target) {
+                (Channel::Room(a), Target::Room(b)) | (Channel::User(a), Target::User(b)) => {
+                    assert_eq!(&*a, b)
+                }
+                (Channel::All, Target::All) => {}
+                _ => panic!("{name} parsed to the wrong target"),
+            }
+        }
+        assert!(names.target(b"ws:Other:room:x").is_none());
+        assert!(names.target(b"ws:Chat:bogus").is_none());
+    }
+}

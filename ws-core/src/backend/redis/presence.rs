@@ -1,0 +1,83 @@
+//! Presence: connections per room and per user across the cluster.
+//!
+//! Each node writes its local counts into its own hash, `presence:{node}`
+//! (fields `room:{name}`, `user:{name}`), whenever they change, and keeps
+//! its id in the sorted set `nodes` scored by the time its presence expires.
+//! The control task refreshes both a few times per TTL; a node that dies
+//! stops refreshing, so its score falls behind the clock (it is ignored at
+//! once) and its hash expires. A count reads the live nodes, then their
+//! fields, in two round trips.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::Names;
+use crate::backend::{BackendError, Channel, now_micros};
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn now_millis() -> u64 {
+    now_micros() / 1000
+}
+
+/// Adds this node's refresh to `pipe`: alive until now + `ttl`; nodes
+/// whose time has passed are removed.
+pub(super) fn refresh(pipe: &mut redis::Pipeline, names: &Names, node: u64, ttl: Duration) {
+    let now = now_millis();
+    let ttl = ttl.as_millis() as u64;
+    pipe.cmd("ZADD")
+        .arg(names.nodes())
+        .arg(now + ttl)
+        .arg(node)
+        .ignore();
+    pipe.cmd("PEXPIRE")
+        .arg(names.presence(node))
+        .arg(ttl)
+        .ignore();
+    pipe.cmd("ZREMRANGEBYSCORE")
+        .arg(names.nodes())
+        .arg("-inf")
+        .arg(now)
+        .ignore();
+    // The sorted set lives as long as some node refreshes it.
+    pipe.cmd("PEXPIRE").arg(names.nodes()).arg(ttl).ignore();
+}
+
+/// Connections in `channel`'s room or user on every live node.
+pub(super) async fn count(
+    mut conn: ConnectionManager,
+    names: &Names,
+    channel: &Channel,
+) -> Result<usize, BackendError> {
+    let failed = |error: redis::RedisError| BackendError::Failed(Box::new(error));
+    let Some(field) = Names::field(channel) else {
+        return Ok(0);
+    };
+    let nodes: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
+        .arg(names.nodes())
+        .arg(now_millis())
+        .arg("+inf")
+        .query_async(&mut conn)
+        .await
+        .map_err(failed)?;
+    if nodes.is_empty() {
+        return Ok(0);
+    }
+    let mut pipe = redis::pipe();
+    for node in &nodes {
+        pipe.cmd("HGET").arg(names.presence(*node)).arg(&field);
+    }
+    let counts: Vec<Option<usize>> = pipe.query_async(&mut conn).await.map_err(failed)?;
+    Ok(counts.into_iter().flatten().sum())
+}
+
+/// Removes this node's presence (an orderly exit).
+pub(super) async fn withdraw(mut conn: ConnectionManager, names: &Names, node: u64) {
+    let mut pipe = redis::pipe();
+    pipe.cmd("DEL").arg(names.presence(node)).ignore();
+    pipe.cmd("ZREM").arg(names.nodes()).arg(node).ignore();
+    let done = tokio::time::timeout(Duration::from_secs(1), pipe.exec_async(&mut conn)).await;
+    if !matches!(done, Ok(Ok(()))) {
+        tracing::debug!("redis backend: presence not withdrawn; it expires by itself");
+    }
+}

@@ -1,0 +1,355 @@
+//! A typed client of a protocol, on tokio-tungstenite (feature `client`).
+//!
+//! [`Client::send`] takes the structs of `#[ws(client)]` variants only
+//! ([`ClientMessage`]), [`Client::recv`] returns the protocol's enum,
+//! [`Client::request`] sends a message that declares a reply with a fresh
+//! correlation id and returns the reply's struct ([`Request::Reply`]).
+//! An [`ErrorFrame`] from the server is [`ClientError::Server`].
+//!
+//! ```no_run
+//! use ws_core::client::Client;
+//! # use ws_core::ws_protocol;
+//! # #[ws_protocol]
+//! # #[serde(tag = "type", rename_all = "snake_case")]
+//! # pub enum Chat {
+//! #     #[ws(client)] Join { room: String },
+//! #     #[ws(client, reply = Pong)] Ping { n: u32 },
+//! #     #[ws(server)] Pong { n: u32 },
+//! #     #[ws(server)] Said { text: String },
+//! # }
+//!
+//! # async fn run() -> Result<(), ws_core::client::ClientError> {
+//! let mut client = Client::<Chat>::connect("ws://127.0.0.1:3000/ws").await?;
+//! client.send(chat::Join { room: "lobby".into() }).await?;
+//! let pong: chat::Pong = client.request(chat::Ping { n: 1 }).await?;
+//! assert_eq!(pong.n, 1);
+//! let next: Chat = client.recv().await?;
+//! client.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! One task drives a client (`&mut self`): a request reads frames until its
+//! reply arrives, and keeps the other frames, in order, for `recv`.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::close::CloseInfo;
+use crate::correlation;
+use crate::handler::ErrorFrame;
+use crate::protocol::{ClientMessage, Protocol, Request, Variant};
+
+/// What went wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The connection could not be opened (refused, HTTP error, bad URL).
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL given.
+        url: String,
+        /// What failed.
+        #[source]
+        source: Box<tungstenite::Error>,
+    },
+    /// The connection failed after it was open.
+    #[error("the connection failed: {0}")]
+    WebSocket(#[source] Box<tungstenite::Error>),
+    /// A message could not be encoded as JSON.
+    #[error("the message could not be encoded as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// The server sent a frame that is not a message of the protocol.
+    #[error("the server sent `{text}`, which is not a message of the protocol: {source}")]
+    Decode {
+        /// The frame as received (binary frames lossily).
+        text: String,
+        /// Why it does not decode.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The server refused a message, or its handler failed.
+    #[error("the server answered with an error: {} ({})", .0.code, .0.message)]
+    Server(ErrorFrame),
+    /// Nothing (or not the reply) arrived in time.
+    #[error("no {what} within {after:?}")]
+    Timeout {
+        /// What was awaited: `message` or ``reply to `ping` ``.
+        what: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The reply with the request's id was another message than the declared reply.
+    #[error("the reply to `{request}` was a `{got}` message, not `{expected}`")]
+    UnexpectedReply {
+        /// The request's wire name.
+        request: &'static str,
+        /// The declared reply's wire name.
+        expected: &'static str,
+        /// What came instead.
+        got: &'static str,
+    },
+    /// The connection is closed; the server's close frame, if it sent one.
+    #[error("the connection is closed{}", match .0 { Some(c) => format!(" ({} {})", c.code, c.reason), None => String::new() })]
+    Closed(Option<CloseInfo>),
+}
+
+impl From<tungstenite::Error> for ClientError {
+    fn from(error: tungstenite::Error) -> Self {
+        match error {
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                Self::Closed(None)
+            }
+            other => Self::WebSocket(Box::new(other)),
+        }
+    }
+}
+
+/// A frame from the server, decoded, with its correlation id.
+enum Incoming<P> {
+    Message(P, Option<u64>),
+    Error(ErrorFrame, Option<u64>),
+}
+
+/// A typed client of protocol `P`.
+pub struct Client<P> {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Frames read while waiting for a reply, for `recv`.
+    buffered: VecDeque<Incoming<P>>,
+    next_id: u64,
+    timeout: Duration,
+    closed: Option<Option<CloseInfo>>,
+    protocol: PhantomData<fn() -> P>,
+}
+
+impl<P: Protocol> Client<P> {
+    /// How long [`request`](Self::request) waits by default.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Connects to `url` (`ws://host:port/path`).
+    pub async fn connect(url: &str) -> Result<Self, ClientError> {
+        let (ws, _response) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|source| ClientError::Connect {
+                url: url.to_owned(),
+                source: Box::new(source),
+            })?;
+        Ok(Self {
+            ws,
+            buffered: VecDeque::new(),
+            next_id: 1,
+            timeout: Self::DEFAULT_TIMEOUT,
+            closed: None,
+            protocol: PhantomData,
+        })
+    }
+
+    /// Sets how long [`request`](Self::request) waits for a reply.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends a client message.
+    pub async fn send(&mut self, message: impl ClientMessage<P>) -> Result<(), ClientError> {
+        let json =
+            serde_json::to_string(&message.into_client_message()).map_err(ClientError::Encode)?;
+        self.send_text(json).await
+    }
+
+    /// Sends a text frame as it is, e.g. to test how a server answers a
+    /// malformed message.
+    pub async fn send_text(&mut self, text: impl Into<String>) -> Result<(), ClientError> {
+        self.ws.send(Message::text(text.into())).await?;
+        Ok(())
+    }
+
+    /// The next message from the server; an [`ErrorFrame`] is
+    /// [`ClientError::Server`]. Waits as long as it takes.
+    pub async fn recv(&mut self) -> Result<P, ClientError> {
+        let incoming = match self.buffered.pop_front() {
+            Some(incoming) => incoming,
+            None => self.read().await?,
+        };
+        match incoming {
+            Incoming::Message(message, _) => Ok(message),
+            Incoming::Error(frame, _) => Err(ClientError::Server(frame)),
+        }
+    }
+
+    /// [`recv`](Self::recv), failing with [`ClientError::Timeout`] after `after`.
+    pub async fn recv_timeout(&mut self, after: Duration) -> Result<P, ClientError> {
+        match tokio::time::timeout(after, self.recv()).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Timeout {
+                what: "message".into(),
+                after,
+            }),
+        }
+    }
+
+    /// Sends `request` with a fresh correlation id and returns its reply,
+    /// waiting at most the client's timeout ([`with_timeout`](Self::with_timeout)).
+    /// Other messages that arrive meanwhile are kept for [`recv`](Self::recv).
+    pub async fn request<R: Request<P>>(&mut self, request: R) -> Result<R::Reply, ClientError> {
+        let after = self.timeout;
+        self.request_timeout(request, after).await
+    }
+
+    /// [`request`](Self::request) with its own timeout.
+    pub async fn request_timeout<R: Request<P>>(
+        &mut self,
+        request: R,
+        after: Duration,
+    ) -> Result<R::Reply, ClientError> {
+        let deadline = Instant::now() + after;
+        let message = request.into_client_message();
+        let (request_type, expected) = (
+            message.message_type(),
+            message
+                .reply_type()
+                .unwrap_or(<R::Reply as Variant<P>>::WIRE),
+        );
+        let id = self.next_id;
+        self.next_id += 1;
+        let json = serde_json::to_string(&message).map_err(ClientError::Encode)?;
+        self.send_text(correlation::with_id(json, id)).await?;
+        loop {
+            let incoming = match timeout_at(deadline, self.read()).await {
+                Ok(incoming) => incoming?,
+                Err(_) => {
+                    return Err(ClientError::Timeout {
+                        what: format!("reply to `{request_type}`"),
+                        after,
+                    });
+                }
+            };
+            match incoming {
+                Incoming::Message(reply, Some(got)) if got == id => {
+                    return <R::Reply as Variant<P>>::from_message(reply).map_err(|other| {
+                        ClientError::UnexpectedReply {
+                            request: request_type,
+                            expected,
+                            got: other.message_type(),
+                        }
+                    });
+                }
+                Incoming::Error(frame, Some(got)) if got == id => {
+                    return Err(ClientError::Server(frame));
+                }
+                other => self.buffered.push_back(other),
+            }
+        }
+    }
+
+    /// Waits for the server to close the connection; its close frame.
+    /// Messages that arrive first are kept for [`recv`](Self::recv).
+    pub async fn closed(&mut self) -> Result<Option<CloseInfo>, ClientError> {
+        loop {
+            match self.read().await {
+                Ok(incoming) => self.buffered.push_back(incoming),
+                Err(ClientError::Closed(info)) => return Ok(info),
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// Closes the connection with 1000 and waits for the server's answer.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        if self.closed.is_some() {
+            return Ok(());
+        }
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        match self.ws.close(Some(frame)).await {
+            Ok(()) => {}
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        }
+        while let Some(frame) = self.ws.next().await {
+            match frame {
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    break;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next data frame, decoded.
+    async fn read(&mut self) -> Result<Incoming<P>, ClientError> {
+        if let Some(info) = &self.closed {
+            return Err(ClientError::Closed(info.clone()));
+        }
+        loop {
+            let frame = match self.ws.next().await {
+                Some(frame) => frame?,
+                None => {
+                    self.closed = Some(None);
+                    return Err(ClientError::Closed(None));
+                }
+            };
+            let text = match frame {
+                Message::Text(text) => text,
+                Message::Binary(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    return Err(decode_error(text, "binary frame"));
+                }
+                Message::Close(frame) => {
+                    let info = frame.map(|f| CloseInfo::new(f.code.into(), f.reason.as_str()));
+                    self.closed = Some(info.clone());
+                    return Err(ClientError::Closed(info));
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
+            return decode::<P>(text.as_str());
+        }
+    }
+}
+
+fn decode<P: Protocol>(text: &str) -> Result<Incoming<P>, ClientError> {
+    match serde_json::from_str::<P>(text) {
+        Ok(message) => {
+            let id = if message_is_reply::<P>(message.message_type()) {
+                correlation::read_id(text).ok().flatten()
+            } else {
+                None
+            };
+            Ok(Incoming::Message(message, id))
+        }
+        Err(source) => match serde_json::from_str::<ErrorFrame>(text) {
+            Ok(frame) => Ok(Incoming::Error(
+                frame,
+                correlation::read_id(text).ok().flatten(),
+            )),
+            Err(_) => Err(ClientError::Decode {
+                text: text.to_owned(),
+                source,
+            }),
+        },
+    }
+}
+
+fn message_is_reply<P: Protocol>(wire: &str) -> bool {
+    P::MESSAGES.iter().any(|m| m.reply() == Some(wire))
+}
+
+fn decode_error(text: String, why: &str) -> ClientError {
+    let source = <serde_json::Error as serde::de::Error>::custom(why);
+    ClientError::Decode { text, source }
+}

@@ -1,0 +1,99 @@
+//! Request/reply on the wire: the correlation id.
+//!
+//! A variant may declare its reply (`#[ws(client, reply = Pong)]`). A client
+//! that wants the reply matched to its request adds a top-level `"id"` (an
+//! unsigned integer it chooses) beside the tag; the server writes the same
+//! `"id"` into the reply, or into the [`ErrorFrame`](crate::ErrorFrame) if the
+//! handler fails:
+//!
+//! ```text
+//! → {"id":7,"type":"ping","n":1}
+//! ← {"id":7,"type":"pong","n":1}        (or {"id":7,"type":"error","code":..,"message":..})
+//! ```
+//!
+//! The id is optional (without one the reply is sent uncorrelated) and is
+//! read only for messages that declare a reply, so other messages cost no
+//! extra parse. The reply goes through the connection's queue like any frame,
+//! so it keeps its place among the frames sent before and after it. `"id"` is
+//! reserved in protocols that declare replies: `#[ws_protocol]` refuses a
+//! request or reply variant with a field of that name, an untagged or
+//! externally tagged enum, and `deny_unknown_fields`.
+//!
+//! ```
+//! use ws_core::correlation::{read_id, with_id};
+//! assert_eq!(with_id(r#"{"type":"pong","n":1}"#.into(), 7), r#"{"id":7,"type":"pong","n":1}"#);
+//! assert_eq!(read_id(r#"{"type":"ping","id":7}"#).unwrap(), Some(7));
+//! assert_eq!(read_id(r#"{"type":"ping"}"#).unwrap(), None);
+//! assert!(read_id(r#"{"type":"ping","id":"x"}"#).is_err());
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// The name of the correlation id field.
+pub const FIELD: &str = "id";
+
+/// Adds `"id": id` at the front of an encoded JSON object; other JSON is
+/// returned as it is.
+pub fn with_id(json: String, id: u64) -> String {
+    let Some(rest) = json.strip_prefix('{') else {
+        return json;
+    };
+    let separator = if rest.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    let mut out = String::with_capacity(json.len() + 24);
+    out.push_str("{\"id\":");
+    out.push_str(&id.to_string());
+    out.push_str(separator);
+    out.push_str(rest);
+    out
+}
+
+/// The correlation id of an encoded message: `Ok(None)` without one, an
+/// error if it is not an unsigned integer (or the text not a JSON object).
+pub fn read_id(text: &str) -> Result<Option<u64>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Id {
+        #[serde(default)]
+        id: Option<u64>,
+    }
+    serde_json::from_str::<Id>(text).map(|found| found.id)
+}
+
+/// An [`ErrorFrame`](crate::ErrorFrame) with the id of the request it answers.
+pub(crate) fn error_frame(code: &str, message: &str, id: u64) -> String {
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename = "error")]
+    struct Correlated<'a> {
+        id: u64,
+        code: &'a str,
+        message: &'a str,
+    }
+    // Two strings and an integer always serialize.
+    serde_json::to_string(&Correlated { id, code, message }).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_go_in_front() {
+        assert_eq!(with_id("{}".into(), 1), r#"{"id":1}"#);
+        assert_eq!(with_id("null".into(), 1), "null");
+        assert_eq!(
+            with_id(r#"{"t":"pong","c":{"n":1}}"#.into(), 42),
+            r#"{"id":42,"t":"pong","c":{"n":1}}"#
+        );
+    }
+
+    #[test]
+    fn error_frames_carry_the_id() {
+        assert_eq!(
+            error_frame("nope", "no", 3),
+            r#"{"type":"error","id":3,"code":"nope","message":"no"}"#
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! The AsyncAPI 3.0 document of a protocol.
+//!
+//! One channel at the protocol's path ([`Protocol::PATH`]); one message per
+//! wire name, its payload the variant's JSON Schema (the tag a `const`, doc
+//! comments as descriptions, shared types under `components/schemas`); one
+//! operation per message and direction. The document describes the
+//! **server**: it `receive`s what clients send and `send`s what the server
+//! sends, [`ErrorFrame`](crate::ErrorFrame) included. A message that declares
+//! a reply gets an operation `reply` naming it, and both carry the
+//! correlation id `$message.payload#/id` (see [`correlation`](crate::correlation)).
+//!
+//! ```text
+//! {
+//!   "asyncapi": "3.0.0",
+//!   "info": {"title": "Chat", "version": "0.1.0", "description": "..."},
+//!   "channels": {"Chat": {"address": "/ws", "messages": {"join": {"$ref": ...}, ...}}},
+//!   "operations": {
+//!     "receiveJoin": {"action": "receive", "channel": {"$ref": "#/channels/Chat"},
+//!                     "messages": [{"$ref": "#/channels/Chat/messages/join"}]},
+//!     "receivePing": {..., "reply": {"channel": ..., "messages": [{"$ref": ".../pong"}]}},
+//!     "sendSaid": {"action": "send", ...}, "sendError": {...}
+//!   },
+//!   "components": {"messages": {...}, "schemas": {...}, "correlationIds": {"id": ...}}
+//! }
+//! ```
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use super::{Direction, MessageSchema, messages, shared_defs};
+use crate::protocol::{MessageInfo, Protocol};
+
+/// The AsyncAPI 3.0 document of `P`, as `P::asyncapi()` returns it.
+///
+/// ```
+/// use ws_core::{Protocol, ws_protocol};
+///
+/// #[ws_protocol]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Chat {
+///     #[ws(client, reply = Pong)]
+///     Ping { n: u32 },
+///     #[ws(server)]
+///     Pong { n: u32 },
+/// }
+///
+/// let doc = Chat::asyncapi();
+/// assert_eq!(doc["asyncapi"], "3.0.0");
+/// assert_eq!(doc["channels"]["Chat"]["address"], "/ws");
+/// assert_eq!(doc["operations"]["receivePing"]["action"], "receive");
+/// assert_eq!(
+///     doc["operations"]["receivePing"]["reply"]["messages"][0]["$ref"],
+///     "#/channels/Chat/messages/pong"
+/// );
+/// assert_eq!(doc["components"]["correlationIds"]["id"]["location"], "$message.payload#/id");
+/// ```
+pub fn document<P: Protocol>() -> Value {
+    let schema = P::json_schema();
+    let channel = channel_key(P::NAME);
+    let client = messages::<P>(&schema, Direction::Client);
+    let server = messages::<P>(&schema, Direction::Server);
+    let has_replies = P::MESSAGES.iter().any(|m| m.reply().is_some());
+
+    // One message per wire name; a message of both directions once.
+    let mut ids = Ids::default();
+    let mut components = Map::new();
+    let mut channel_messages = Map::new();
+    let mut message_id = |info: &MessageInfo| ids.get(info.wire());
+    let mut add = |id: &str, message: Value| {
+        channel_messages.insert(
+            id.to_owned(),
+            json!({ "$ref": format!("#/components/messages/{id}") }),
+        );
+        components.insert(id.to_owned(), message);
+    };
+    let mut wire_ids = Map::new();
+    for MessageSchema { info, schema } in client.iter().chain(&server) {
+        if wire_ids.contains_key(info.wire()) {
+            continue;
+        }
+        let id = message_id(info);
+        wire_ids.insert(info.wire().to_owned(), id.clone().into());
+        let correlated = info.reply().is_some() || info.is_reply_in(P::MESSAGES);
+        add(&id, message(info, schema.as_ref(), correlated));
+    }
+    let error_id = ids.get("error");
+    add(&error_id, error_message(&schema, has_replies));
+
+    let channel_ref = json!({ "$ref": format!("#/channels/{channel}") });
+    let message_ref = |id: &str| json!({ "$ref": format!("#/channels/{channel}/messages/{id}") });
+    let id_of = |wire: &str| {
+        wire_ids
+            .get(wire)
+            .and_then(Value::as_str)
+            .unwrap_or(wire)
+            .to_owned()
+    };
+    let mut operations = Map::new();
+    let mut operation_ids = BTreeSet::new();
+    let mut operation = |action: &str, info: Option<&MessageInfo>, id: &str| {
+        let name = info.map_or("Error", MessageInfo::variant);
+        let mut key = format!("{action}{}", upper_first(name));
+        while !operation_ids.insert(key.clone()) {
+            key.push('_');
+        }
+        let mut op = json!({
+            "action": action,
+            "channel": channel_ref,
+            "messages": [message_ref(id)],
+        });
+        match info {
+            Some(info) => {
+                if let Some(description) = info.description() {
+                    op["summary"] = summary(description).into();
+                }
+                if let Some(reply) = info.reply().filter(|_| action == "receive") {
+                    op["reply"] = json!({
+                        "channel": channel_ref,
+                        "messages": [message_ref(&id_of(reply))],
+                    });
+                }
+            }
+            None => op["summary"] = "A message was refused or its handler failed.".into(),
+        }
+        operations.insert(key, op);
+    };
+    for MessageSchema { info, .. } in &client {
+        operation("receive", Some(info), &id_of(info.wire()));
+    }
+    for MessageSchema { info, .. } in &server {
+        operation("send", Some(info), &id_of(info.wire()));
+    }
+    operation("send", None, &error_id);
+
+    let mut schemas = Map::new();
+    for (name, mut def) in shared_defs::<P>(&schema) {
+        if name == "ErrorFrame" {
+            continue; // inlined as the error message's payload
+        }
+        rewrite_refs(&mut def);
+        schemas.insert(name, def);
+    }
+
+    let mut description = P::DESCRIPTION.unwrap_or_default().to_owned();
+    if !description.is_empty() {
+        description.push_str("\n\n");
+    }
+    description.push_str(
+        "Operations are the server's: it receives what clients send and sends the rest. \
+         Every message is a JSON text frame.",
+    );
+    let mut channel_object = json!({
+        "address": P::PATH,
+        "title": P::NAME,
+        "messages": channel_messages,
+    });
+    if let Some(text) = P::DESCRIPTION {
+        channel_object["description"] = text.into();
+    }
+    let mut components_object = json!({ "messages": components, "schemas": schemas });
+    if has_replies {
+        components_object["correlationIds"] = json!({
+            "id": {
+                "description": "The `id` a client puts in a request; the reply, or the error frame, carries the same `id`.",
+                "location": "$message.payload#/id",
+            }
+        });
+    }
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": P::NAME,
+            "version": P::VERSION,
+            "description": description,
+        },
+        "defaultContentType": "application/json",
+        "channels": { channel: channel_object },
+        "operations": operations,
+        "components": components_object,
+    })
+}
+
+fn message(info: &MessageInfo, schema: Option<&Value>, correlated: bool) -> Value {
+    let mut payload = schema.cloned().unwrap_or_else(|| json!({}));
+    rewrite_refs(&mut payload);
+    let mut message = json!({
+        "name": info.wire(),
+        "title": info.variant(),
+        "contentType": "application/json",
+        "payload": payload,
+    });
+    if let Some(description) = info.description() {
+        message["summary"] = summary(description).into();
+        message["description"] = description.into();
+    }
+    if correlated {
+        message["correlationId"] = json!({ "$ref": "#/components/correlationIds/id" });
+    }
+    message
+}
+
+fn error_message(schema: &Value, correlated: bool) -> Value {
+    let mut payload = schema
+        .pointer("/$defs/ErrorFrame")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    rewrite_refs(&mut payload);
+    let mut message = json!({
+        "name": "error",
+        "title": "ErrorFrame",
+        "summary": "A message was refused or its handler failed.",
+        "contentType": "application/json",
+        "payload": payload,
+    });
+    if correlated {
+        message["correlationId"] = json!({ "$ref": "#/components/correlationIds/id" });
+    }
+    message
+}
+
+/// `#/$defs/X` to `#/components/schemas/X`, and no `$schema` inside.
+fn rewrite_refs(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            object.remove("$schema");
+            if let Some(Value::String(reference)) = object.get_mut("$ref")
+                && let Some(name) = reference.strip_prefix("#/$defs/")
+            {
+                *reference = format!("#/components/schemas/{name}");
+            }
+            object.values_mut().for_each(rewrite_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+/// Component keys must match `^[a-zA-Z0-9.\-_]+$`: other characters become
+/// `_`, and clashes get a numeric suffix.
+#[derive(Default)]
+struct Ids {
+    taken: BTreeSet<String>,
+}
+
+impl Ids {
+    fn get(&mut self, wire: &str) -> String {
+        let base: String = wire
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' => c,
+                _ => '_',
+            })
+            .collect();
+        let base = if base.is_empty() {
+            "message".to_owned()
+        } else {
+            base
+        };
+        let mut id = base.clone();
+        let mut n = 2;
+        while !self.taken.insert(id.clone()) {
+            id = format!("{base}_{n}");
+            n += 1;
+        }
+        id
+    }
+}
+
+fn channel_key(name: &str) -> String {
+    Ids::default().get(name)
+}
+
+fn upper_first(name: &str) -> String {
+    let mut chars = name.trim_start_matches("r#").chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The first line (sentence) of a description.
+fn summary(description: &str) -> &str {
+    description.lines().next().unwrap_or(description).trim()
+}

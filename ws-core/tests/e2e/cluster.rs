@@ -1,0 +1,657 @@
+//! Several nodes sharing one Redis: each node a manager with the Redis
+//! backend, its own axum server and its own clients, in one test process.
+//!
+//! Redis: `REDIS_URL` when set; otherwise each test starts a `redis-server`
+//! of its own on a free port (Debian: `apt-get install redis-server`). With
+//! neither, the tests fail, saying so: they are never skipped. The restart
+//! test always needs a `redis-server` it owns, to kill and start again.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use ws_core::{Manager, Protocol, PubSubMode, RedisBackend};
+
+use crate::support::{Client, Server, Test};
+
+const HOW: &str = "the cluster tests need Redis: set REDIS_URL=redis://HOST:PORT/ \
+                   or install redis-server (Debian: `apt-get install redis-server`)";
+
+/// A Redis for one test: the one at `REDIS_URL`, or a `redis-server` this
+/// test started (and kills when dropped).
+struct Redis {
+    url: String,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// `REDIS_URL` if set, else a server of our own.
+    fn any() -> Redis {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => Redis {
+                url,
+                port: 0,
+                child: None,
+            },
+            _ => Redis::own(),
+        }
+    }
+
+    /// A `redis-server` of our own on a free port, without persistence.
+    fn own() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Redis {
+            url: format!("redis://127.0.0.1:{port}/"),
+            port,
+            child: None,
+        };
+        redis.start();
+        redis
+    }
+
+    fn start(&mut self) {
+        assert!(
+            self.port != 0,
+            "only a redis-server of our own can be started"
+        );
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("{HOW} (cannot run redis-server: {error})"));
+        self.child = Some(child);
+        // Ready once it answers a PING.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let mut reply = [0u8; 7];
+                if stream.write_all(b"PING\r\n").is_ok()
+                    && stream.read_exact(&mut reply).is_ok()
+                    && &reply == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        self.start();
+    }
+
+    /// Subscribers of `channel` across the server (sharded or classic).
+    async fn subscribers(&self, channel: &str, sharded: bool) -> usize {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let which = if sharded { "SHARDNUMSUB" } else { "NUMSUB" };
+        let (_, n): (String, usize) = redis::cmd("PUBSUB")
+            .arg(which)
+            .arg(channel)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        n
+    }
+
+    /// Waits until `channel` has `n` subscribers.
+    async fn until_subscribers(&self, channel: &str, sharded: bool, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.subscribers(channel, sharded).await;
+            if now == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{channel}: {now} subscribers, expected {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn exists(&self, key: &str) -> bool {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query_async::<u32>(&mut conn)
+            .await
+            .unwrap()
+            == 1
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Keys and channels of each test apart, should tests share a `REDIS_URL`.
+fn prefix(test: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "t{}-{}-{test}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn room_channel(prefix: &str, room: &str) -> String {
+    format!("{prefix}:{}:room:{room}", Test::NAME)
+}
+
+fn user_channel(prefix: &str, user: &str) -> String {
+    format!("{prefix}:{}:user:{user}", Test::NAME)
+}
+
+fn all_channel(prefix: &str) -> String {
+    format!("{prefix}:{}:all", Test::NAME)
+}
+
+fn manager(redis: &Redis, prefix: &str, mode: PubSubMode) -> Manager<Test> {
+    let backend = RedisBackend::new(&redis.url)
+        .unwrap()
+        .prefix(prefix)
+        .pubsub(mode)
+        .presence_ttl(Duration::from_secs(1))
+        .reconnect_max(Duration::from_millis(300));
+    Manager::<Test>::builder()
+        .send_queue(4096)
+        .backend(backend)
+        .build()
+}
+
+/// A node: a manager with the Redis backend, served on 127.0.0.1:0, once
+/// its backend is up.
+async fn node_with(redis: &Redis, prefix: &str, mode: PubSubMode) -> Server {
+    let server = Server::with_manager(manager(redis, prefix, mode)).await;
+    up(&server).await;
+    server
+}
+
+async fn node(redis: &Redis, prefix: &str) -> Server {
+    node_with(redis, prefix, PubSubMode::Auto).await
+}
+
+async fn up(server: &Server) {
+    server
+        .until("the backend is up", |m| m.backend_status().unwrap().up)
+        .await;
+}
+
+fn say(room: &str, text: &str) -> Value {
+    json!({"type": "say", "room": room, "text": text})
+}
+
+/// The next message of type `kind`, skipping others (e.g. error frames).
+async fn next(client: &mut Client, kind: &str) -> Value {
+    loop {
+        let message = client.recv().await;
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+async fn join_all(clients: &mut [&mut Client], room: &str) {
+    for client in clients.iter_mut() {
+        client.join(room).await;
+        client.sync().await;
+    }
+}
+
+#[tokio::test]
+async fn a_room_spans_two_nodes_and_each_member_gets_each_message_once() {
+    let redis = Redis::any();
+    let prefix = prefix("room");
+    let (a, b) = (node(&redis, &prefix).await, node(&redis, &prefix).await);
+    let (mut a1, mut a2) = (a.connect().await, a.connect().await);
+    let (mut b1, mut b_outsider) = (b.connect().await, b.connect().await);
+    join_all(&mut [&mut a1, &mut a2, &mut b1], "r").await;
+    assert_eq!(
+        b.manager.backend_status().unwrap().sharded,
+        Some(true),
+        "Redis 7 has sharded pub/sub"
+    );
+    redis
+        .until_subscribers(&room_channel(&prefix, "r"), true, 2)
+        .await;
+
+    a1.send(say("r", "from a")).await;
+    b1.send(say("r", "from b")).await;
+    for client in [&mut a1, &mut a2, &mut b1] {
+        let mut texts = vec![
+            next(client, "said").await["text"].clone(),
+            next(client, "said").await["text"].clone(),
+        ];
+        texts.sort_by_key(|t| t.to_string());
+        assert_eq!(texts, [json!("from a"), json!("from b")]);
+    }
+    // Exactly once: nothing more for anyone, nothing for the outsider.
+    for client in [&mut a1, &mut a2, &mut b1, &mut b_outsider] {
+        client.silent().await;
+    }
+    let (sa, sb) = (
+        a.manager.backend_status().unwrap(),
+        b.manager.backend_status().unwrap(),
+    );
+    assert_eq!((sa.published, sb.published), (1, 1));
+    // Each node got the other's message, and dropped its own echo.
+    assert_eq!((sa.received, sb.received), (1, 1));
+    assert_eq!(sa.publish_failed + sb.publish_failed, 0);
+    assert!(sb.lag.is_some_and(|lag| lag < Duration::from_secs(5)));
+}
+
+#[tokio::test]
+async fn three_nodes_except_sender_skips_only_the_sender() {
+    let redis = Redis::any();
+    let prefix = prefix("except");
+    let nodes = [
+        node(&redis, &prefix).await,
+        node(&redis, &prefix).await,
+        node(&redis, &prefix).await,
+    ];
+    let mut clients = Vec::new();
+    for node in &nodes {
+        clients.push(node.connect().await);
+        clients.push(node.connect().await);
+    }
+    for client in &mut clients {
+        client.join("r").await;
+        client.sync().await;
+    }
+    redis
+        .until_subscribers(&room_channel(&prefix, "r"), true, 3)
+        .await;
+
+    clients[0]
+        .send(json!({"type": "shout", "room": "r", "text": "others"}))
+        .await;
+    for client in &mut clients[1..] {
+        assert_eq!(next(client, "said").await["text"], "others");
+    }
+    for client in &mut clients {
+        client.silent().await;
+    }
+}
+
+#[tokio::test]
+async fn a_user_on_two_nodes_gets_each_message_once_per_connection() {
+    let redis = Redis::any();
+    let prefix = prefix("user");
+    let nodes = [
+        node(&redis, &prefix).await,
+        node(&redis, &prefix).await,
+        node(&redis, &prefix).await,
+    ];
+    let mut alice_a = nodes[0].connect_as("alice").await;
+    let mut alice_b = nodes[1].connect_as("alice").await;
+    let mut bob = nodes[2].connect_as("bob").await;
+    redis
+        .until_subscribers(&user_channel(&prefix, "alice"), true, 2)
+        .await;
+
+    for text in ["one", "two"] {
+        bob.send(json!({"type": "whisper", "user": "alice", "text": text}))
+            .await;
+    }
+    for alice in [&mut alice_a, &mut alice_b] {
+        assert_eq!(next(alice, "said").await["text"], "one");
+        assert_eq!(next(alice, "said").await["text"], "two");
+    }
+    // From a node that has one of alice's connections too.
+    alice_a
+        .send(json!({"type": "whisper", "user": "alice", "text": "self"}))
+        .await;
+    for alice in [&mut alice_a, &mut alice_b] {
+        assert_eq!(next(alice, "said").await["text"], "self");
+    }
+    for client in [&mut alice_a, &mut alice_b, &mut bob] {
+        client.silent().await;
+    }
+}
+
+#[tokio::test]
+async fn to_all_reaches_every_connection_on_every_node_once() {
+    let redis = Redis::any();
+    let prefix = prefix("all");
+    let nodes = [
+        node(&redis, &prefix).await,
+        node(&redis, &prefix).await,
+        node(&redis, &prefix).await,
+    ];
+    let mut clients = Vec::new();
+    for node in &nodes {
+        clients.push(node.connect().await);
+        clients.push(node.connect().await);
+    }
+    redis
+        .until_subscribers(&all_channel(&prefix), true, 3)
+        .await;
+
+    clients[2]
+        .send(json!({"type": "announce", "text": "everyone"}))
+        .await;
+    for client in &mut clients {
+        assert_eq!(next(client, "said").await["text"], "everyone");
+    }
+    for client in &mut clients {
+        client.silent().await;
+    }
+}
+
+#[tokio::test]
+async fn messages_of_each_sender_arrive_in_order_on_other_nodes() {
+    const N: usize = 300;
+    let redis = Redis::any();
+    let prefix = prefix("order");
+    let nodes = [
+        node(&redis, &prefix).await,
+        node(&redis, &prefix).await,
+        node(&redis, &prefix).await,
+    ];
+    let (mut s1, mut s2) = (nodes[0].connect().await, nodes[1].connect().await);
+    let mut reader = nodes[2].connect().await;
+    let mut local_reader = nodes[0].connect().await;
+    join_all(&mut [&mut s1, &mut s2, &mut reader, &mut local_reader], "r").await;
+    redis
+        .until_subscribers(&room_channel(&prefix, "r"), true, 3)
+        .await;
+
+    // Two senders on two nodes at once, each as fast as it can.
+    let tasks: Vec<_> = [s1, s2]
+        .into_iter()
+        .map(|mut sender| {
+            tokio::spawn(async move {
+                for i in 0..N {
+                    sender.send(say("r", &i.to_string())).await;
+                }
+                sender
+            })
+        })
+        .collect();
+    for client in [&mut reader, &mut local_reader] {
+        let mut seen: std::collections::HashMap<u64, usize> = Default::default();
+        for _ in 0..2 * N {
+            let said = next(client, "said").await;
+            let from = said["from"].as_u64().unwrap();
+            let n: usize = said["text"].as_str().unwrap().parse().unwrap();
+            let expected = seen.entry(from).or_default();
+            assert_eq!(n, *expected, "sender {from}: out of order");
+            *expected += 1;
+        }
+        assert_eq!(seen.len(), 2);
+        assert!(seen.values().all(|&n| n == N));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    reader.silent().await;
+}
+
+async fn unsubscribes_when_the_last_local_member_leaves(mode: PubSubMode, sharded: bool) {
+    let redis = Redis::any();
+    let prefix = prefix("unsub");
+    let (a, b) = (
+        node_with(&redis, &prefix, mode).await,
+        node_with(&redis, &prefix, mode).await,
+    );
+    let room = room_channel(&prefix, "r");
+    let (mut a1, mut b1, mut b2) = (a.connect().await, b.connect().await, b.connect().await);
+    join_all(&mut [&mut a1, &mut b1, &mut b2], "r").await;
+    redis.until_subscribers(&room, sharded, 2).await;
+    redis
+        .until_subscribers(&all_channel(&prefix), sharded, 2)
+        .await;
+
+    // Broadcasts cross in this mode too.
+    a1.send(say("r", "hello")).await;
+    for client in [&mut b1, &mut b2] {
+        assert_eq!(next(client, "said").await["text"], "hello");
+    }
+
+    // B keeps its subscription while one local member remains.
+    b1.send(json!({"type": "leave", "room": "r"})).await;
+    b1.sync().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(redis.subscribers(&room, sharded).await, 2);
+    b2.send(json!({"type": "leave", "room": "r"})).await;
+    b2.sync().await;
+    redis.until_subscribers(&room, sharded, 1).await;
+    // Joining again subscribes again.
+    b1.join("r").await;
+    b1.sync().await;
+    redis.until_subscribers(&room, sharded, 2).await;
+
+    // A disconnect leaves everything: the room, the user, `all`.
+    let alice = b.connect_as("alice").await;
+    redis
+        .until_subscribers(&user_channel(&prefix, "alice"), sharded, 1)
+        .await;
+    alice.close(1000, "bye").await;
+    redis
+        .until_subscribers(&user_channel(&prefix, "alice"), sharded, 0)
+        .await;
+    b1.close(1000, "bye").await;
+    b2.close(1000, "bye").await;
+    redis.until_subscribers(&room, sharded, 1).await;
+    redis
+        .until_subscribers(&all_channel(&prefix), sharded, 1)
+        .await;
+    b.until("B listens to nothing", |m| {
+        m.backend_status().unwrap().channels == 0
+    })
+    .await;
+    drop(a1);
+    redis.until_subscribers(&room, sharded, 0).await;
+    redis
+        .until_subscribers(&all_channel(&prefix), sharded, 0)
+        .await;
+}
+
+#[tokio::test]
+async fn sharded_unsubscribes_when_the_last_local_member_leaves() {
+    unsubscribes_when_the_last_local_member_leaves(PubSubMode::Auto, true).await;
+}
+
+#[tokio::test]
+async fn classic_pubsub_works_and_unsubscribes_too() {
+    unsubscribes_when_the_last_local_member_leaves(PubSubMode::Classic, false).await;
+}
+
+#[tokio::test]
+async fn redis_restarted_mid_test_local_delivery_never_stops_and_cross_node_resumes() {
+    let mut redis = Redis::own();
+    let prefix = prefix("restart");
+    let (a, b) = (node(&redis, &prefix).await, node(&redis, &prefix).await);
+    let (mut a1, mut a2, mut b1) = (a.connect().await, a.connect().await, b.connect().await);
+    let mut b2 = b.connect().await;
+    join_all(&mut [&mut a1, &mut a2, &mut b1, &mut b2], "r").await;
+    join_all(&mut [&mut b2], "s").await;
+    redis
+        .until_subscribers(&room_channel(&prefix, "r"), true, 2)
+        .await;
+
+    redis.kill();
+    a.until("A sees Redis down", |m| !m.backend_status().unwrap().up)
+        .await;
+    b.until("B sees Redis down", |m| !m.backend_status().unwrap().up)
+        .await;
+
+    // Local delivery goes on; the sender is told the other nodes were missed.
+    for i in 0..3 {
+        a1.send(say("r", &format!("local {i}"))).await;
+        assert_eq!(next(&mut a2, "said").await["text"], format!("local {i}"));
+        let error = next(&mut a1, "error").await;
+        assert_eq!(error["code"], "internal");
+    }
+    assert!(a.manager.backend_status().unwrap().publish_failed >= 3);
+    // B changes its membership meanwhile: left `s`, joined `t`.
+    b2.send(json!({"type": "leave", "room": "s"})).await;
+    b2.join("t").await;
+    b2.sync().await;
+
+    redis.restart();
+    up(&a).await;
+    up(&b).await;
+    // Resubscribed to exactly what is needed now.
+    redis
+        .until_subscribers(&room_channel(&prefix, "r"), true, 2)
+        .await;
+    redis
+        .until_subscribers(&room_channel(&prefix, "t"), true, 1)
+        .await;
+    assert_eq!(
+        redis.subscribers(&room_channel(&prefix, "s"), true).await,
+        0
+    );
+    redis
+        .until_subscribers(&all_channel(&prefix), true, 2)
+        .await;
+
+    a1.send(say("r", "after")).await;
+    for client in [&mut b1, &mut b2, &mut a2] {
+        assert_eq!(next(client, "said").await["text"], "after");
+    }
+    b1.send(say("r", "back")).await;
+    assert_eq!(next(&mut a2, "said").await["text"], "back");
+    for node in [&a, &b] {
+        let status = node.manager.backend_status().unwrap();
+        assert!(status.reconnects >= 1, "{status:?}");
+    }
+}
+
+/// A node on a runtime of its own, so that dropping the runtime kills it
+/// outright: no cleanup runs, as when a process dies.
+struct DoomedNode {
+    addr: std::net::SocketAddr,
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl DoomedNode {
+    fn start(redis: &Redis, prefix: &str) -> DoomedNode {
+        let (url, prefix) = (redis.url.clone(), prefix.to_owned());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let redis = Redis {
+                    url,
+                    port: 0,
+                    child: None,
+                };
+                let server = node(&redis, &prefix).await;
+                ready_tx.send(server.addr).unwrap();
+            });
+            let _ = stop_rx.recv();
+            runtime.shutdown_background();
+        });
+        let addr = ready_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the node started");
+        DoomedNode { addr, stop, thread }
+    }
+
+    fn url(&self, query: &str) -> String {
+        format!("ws://{}/ws{query}", self.addr)
+    }
+
+    fn kill(self) {
+        self.stop.send(()).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn presence_counts_across_nodes_and_forgets_a_dead_node() {
+    let redis = Redis::any();
+    let prefix = prefix("presence");
+    let a = node(&redis, &prefix).await;
+    let doomed = DoomedNode::start(&redis, &prefix);
+    let mut a1 = a.connect_as("alice").await;
+    let mut a2 = a.connect().await;
+    let mut b1 = Client::connect(&doomed.url("?user=alice")).await;
+    let mut b2 = Client::connect(&doomed.url("")).await;
+    join_all(&mut [&mut a1, &mut a2, &mut b1, &mut b2], "r").await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let room = a.manager.cluster_room_size("r").await.unwrap();
+        let alice = a.manager.cluster_user_connections("alice").await.unwrap();
+        if (room, alice) == (4, 2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "presence: room {room}, alice {alice}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.manager.cluster_room_size("nowhere").await.unwrap(), 0);
+
+    // The node dies without a word; its presence lapses within the TTL (1 s).
+    let died = Instant::now();
+    doomed.kill();
+    loop {
+        let room = a.manager.cluster_room_size("r").await.unwrap();
+        let alice = a.manager.cluster_user_connections("alice").await.unwrap();
+        if (room, alice) == (2, 1) {
+            break;
+        }
+        assert!(
+            died.elapsed() < Duration::from_secs(5),
+            "presence kept a dead node: room {room}, alice {alice}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop((b1, b2));
+
+    // An orderly shutdown withdraws the node's presence at once.
+    let node = a.manager.backend_status().unwrap().node;
+    let key = format!("{prefix}:{}:presence:{node}", Test::NAME);
+    assert!(redis.exists(&key).await);
+    a.manager.shutdown(Duration::from_secs(2)).await;
+    assert!(!redis.exists(&key).await);
+    assert!(!a.manager.backend_status().unwrap().up);
+}
+
+#[tokio::test]
+async fn without_a_backend_a_manager_reports_none_and_counts_locally() {
+    let server = Server::default().await;
+    let mut c = server.connect().await;
+    c.join("r").await;
+    c.sync().await;
+    assert!(server.manager.backend_status().is_none());
+    assert_eq!(server.manager.cluster_room_size("r").await.unwrap(), 1);
+}

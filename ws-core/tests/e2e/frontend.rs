@@ -1,0 +1,412 @@
+//! Request/reply, the typed client and the test harness (`ws_core::client`,
+//! `ws_core::testing`), and the documents a frontend gets: the correlation
+//! id on the wire, in the JSON Schema, in AsyncAPI and in TypeScript.
+//!
+//! With `WS_FRONTEND_OUT=DIR` set, `export_rpc_documents` writes this
+//! protocol's `asyncapi.json` and `rpc.ts` into DIR, for `frontend/check.sh`
+//! to check with the real tools (the chat example declares no replies).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use ws_core::client::ClientError;
+use ws_core::schema::{Direction, for_direction};
+use ws_core::testing::TestServer;
+use ws_core::{Ctx, HandlerError, HandlerResult, Manager, Protocol, Tagging, ws_protocol};
+
+use crate::support::Client as RawClient;
+
+/// Requests and replies.
+#[ws_protocol(path = "/rpc", heartbeat = "off", idle_timeout = "off")]
+#[derive(Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Rpc {
+    /// Answered with `n + 1`.
+    #[ws(client, reply = Pong)]
+    Ping { n: u32 },
+    /// The answer to a ping.
+    #[ws(server)]
+    Pong { n: u32 },
+    /// Add two numbers.
+    #[ws(client, reply = Sum)]
+    Add { a: i64, b: i64 },
+    /// The sum.
+    #[ws(server)]
+    Sum {
+        /// `a + b`.
+        value: i64,
+    },
+    /// Answered after `delay_ms`.
+    #[ws(client, reply = Pong)]
+    Slow { n: u32, delay_ms: u64 },
+    /// Fails: `reply`, `internal` or `close`.
+    #[ws(client, reply = Pong)]
+    Refuse { how: String },
+    /// Sends a note first, then the reply.
+    #[ws(client, reply = Pong)]
+    Chatty { n: u32 },
+    /// No reply: answered with a note.
+    #[ws(client)]
+    Note { text: String },
+    /// A note.
+    #[ws(server)]
+    Noted { text: String },
+    /// Both directions, and its own reply.
+    #[ws(client, server, reply = Echo)]
+    Echo { text: String },
+}
+
+struct App;
+
+impl RpcHandler for App {
+    async fn ping(&self, _ctx: &Ctx<Rpc>, msg: rpc::Ping) -> HandlerResult<rpc::Pong> {
+        Ok(rpc::Pong { n: msg.n + 1 })
+    }
+
+    async fn add(&self, _ctx: &Ctx<Rpc>, rpc::Add { a, b }: rpc::Add) -> HandlerResult<rpc::Sum> {
+        Ok(rpc::Sum { value: a + b })
+    }
+
+    async fn slow(&self, _ctx: &Ctx<Rpc>, msg: rpc::Slow) -> HandlerResult<rpc::Pong> {
+        tokio::time::sleep(Duration::from_millis(msg.delay_ms)).await;
+        Ok(rpc::Pong { n: msg.n })
+    }
+
+    async fn refuse(&self, _ctx: &Ctx<Rpc>, msg: rpc::Refuse) -> HandlerResult<rpc::Pong> {
+        match msg.how.as_str() {
+            "reply" => Err(HandlerError::reply("not_allowed", "you may not")),
+            "close" => Err(HandlerError::close(4000, "handler closed")),
+            _ => Err(std::io::Error::other("disk on fire"))?,
+        }
+    }
+
+    async fn chatty(&self, ctx: &Ctx<Rpc>, msg: rpc::Chatty) -> HandlerResult<rpc::Pong> {
+        ctx.send(rpc::Noted {
+            text: "before the reply".into(),
+        })?;
+        Ok(rpc::Pong { n: msg.n })
+    }
+
+    async fn note(&self, ctx: &Ctx<Rpc>, msg: rpc::Note) -> HandlerResult {
+        ctx.send(rpc::Noted { text: msg.text })?;
+        Ok(())
+    }
+
+    async fn echo(&self, _ctx: &Ctx<Rpc>, msg: rpc::Echo) -> HandlerResult<rpc::Echo> {
+        Ok(msg)
+    }
+}
+
+async fn server() -> TestServer<Rpc> {
+    TestServer::start(Manager::<Rpc>::new(), Arc::new(App)).await
+}
+
+async fn raw(server: &TestServer<Rpc>) -> RawClient {
+    RawClient::connect(&server.url("")).await
+}
+
+#[tokio::test]
+async fn a_request_gets_its_typed_reply() {
+    let server = server().await;
+    let mut client = server.client().await;
+    assert_eq!(client.ask(rpc::Ping { n: 1 }).await, rpc::Pong { n: 2 });
+    assert_eq!(client.ask(rpc::Add { a: 2, b: 40 }).await.value, 42);
+    assert_eq!(client.ask(rpc::Echo { text: "e".into() }).await.text, "e");
+    client.refute_receive().await;
+}
+
+#[tokio::test]
+async fn the_reply_carries_the_request_id_on_the_wire() {
+    let server = server().await;
+    let mut client = raw(&server).await;
+    client.send(json!({"type": "ping", "n": 1, "id": 42})).await;
+    assert_eq!(
+        client.recv().await,
+        json!({"id": 42, "type": "pong", "n": 2})
+    );
+    // Without an id the reply comes uncorrelated.
+    client.send(json!({"type": "ping", "n": 5})).await;
+    assert_eq!(client.recv().await, json!({"type": "pong", "n": 6}));
+    // A message without a reply ignores an id, and its answer has none.
+    client
+        .send(json!({"type": "note", "text": "t", "id": 7}))
+        .await;
+    assert_eq!(client.recv().await, json!({"type": "noted", "text": "t"}));
+    // An id that is not an unsigned integer is refused.
+    client
+        .send(json!({"type": "ping", "n": 1, "id": "seven"}))
+        .await;
+    let refused = client.recv().await;
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["code"], "invalid_message");
+}
+
+#[tokio::test]
+async fn errors_of_a_request_carry_its_id() {
+    let server = server().await;
+    let mut client = raw(&server).await;
+    client
+        .send(json!({"type": "refuse", "how": "reply", "id": 3}))
+        .await;
+    assert_eq!(
+        client.recv().await,
+        json!({"type": "error", "id": 3, "code": "not_allowed", "message": "you may not"})
+    );
+    client
+        .send(json!({"type": "refuse", "how": "internal", "id": 4}))
+        .await;
+    let internal = client.recv().await;
+    assert_eq!(
+        (internal["id"].as_u64(), internal["code"].as_str()),
+        (Some(4), Some("internal"))
+    );
+
+    let mut typed = server.client().await;
+    let frame = typed
+        .ask_error(rpc::Refuse {
+            how: "reply".into(),
+        })
+        .await;
+    assert_eq!(
+        (frame.code.as_str(), frame.message.as_str()),
+        ("not_allowed", "you may not")
+    );
+    match typed
+        .request(rpc::Refuse {
+            how: "close".into(),
+        })
+        .await
+    {
+        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, 4000),
+        other => panic!("expected the close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reply_keeps_its_place_among_the_frames() {
+    let server = server().await;
+    let mut client = server.client().await;
+    // The note is queued before the reply and kept for `recv` while the
+    // request waits for its reply.
+    assert_eq!(client.ask(rpc::Chatty { n: 9 }).await, rpc::Pong { n: 9 });
+    assert_eq!(client.expect::<rpc::Noted>().await.text, "before the reply");
+
+    let mut raw = raw(&server).await;
+    raw.send(json!({"type": "chatty", "n": 1, "id": 1})).await;
+    assert_eq!(raw.recv().await["type"], "noted");
+    assert_eq!(raw.recv().await, json!({"id": 1, "type": "pong", "n": 1}));
+}
+
+#[tokio::test]
+async fn a_request_times_out_on_the_client_side() {
+    let server = server().await;
+    let mut client = server.client().await;
+    let slow = rpc::Slow {
+        n: 1,
+        delay_ms: 300,
+    };
+    match client
+        .request_timeout(slow, Duration::from_millis(30))
+        .await
+    {
+        Err(ClientError::Timeout { what, after }) => {
+            assert_eq!(what, "reply to `slow`");
+            assert_eq!(after, Duration::from_millis(30));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    // The late reply still arrives, as an ordinary message; the next
+    // request is correlated with its own id.
+    assert_eq!(client.expect::<rpc::Pong>().await, rpc::Pong { n: 1 });
+    assert_eq!(client.ask(rpc::Ping { n: 10 }).await.n, 11);
+}
+
+#[tokio::test]
+async fn typed_send_receive_and_errors() {
+    let server = server().await;
+    let mut client = server.client().await;
+    client
+        .push(rpc::Note {
+            text: "hello".into(),
+        })
+        .await;
+    client
+        .assert_receive(rpc::Noted {
+            text: "hello".into(),
+        })
+        .await;
+
+    // A server-only message cannot be sent with `push` (it does not
+    // compile); as raw text it is refused.
+    client.send_text(r#"{"type":"pong","n":1}"#).await.unwrap();
+    assert_eq!(client.expect_error().await.code, "wrong_direction");
+    match client.recv_timeout(Duration::from_millis(20)).await {
+        Err(ClientError::Timeout { .. }) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(server.manager().connections(), 1);
+    client.into_inner().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_harness_serves_at_the_protocol_path() {
+    let server = server().await;
+    assert_eq!(Rpc::PATH, "/rpc");
+    assert!(server.url("?x=1").ends_with("/rpc?x=1"));
+    match ws_core::client::Client::<Rpc>::connect(&format!("ws://{}/ws", server.addr())).await {
+        Err(error @ ClientError::Connect { .. }) => {
+            assert!(
+                error.to_string().starts_with("cannot connect to ws://"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a refused connect, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn the_metadata_names_the_replies() {
+    assert_eq!(Rpc::TAGGING, Tagging::Internal { tag: "type" });
+    let ping = &Rpc::MESSAGES[0];
+    assert_eq!((ping.wire(), ping.reply()), ("ping", Some("pong")));
+    assert_eq!(ping.description(), Some("Answered with `n + 1`."));
+    assert!(Rpc::MESSAGES[1].is_reply_in(Rpc::MESSAGES));
+    assert_eq!(Rpc::Ping { n: 1 }.reply_type(), Some("pong"));
+    assert_eq!(
+        Rpc::Note {
+            text: String::new()
+        }
+        .reply_type(),
+        None
+    );
+}
+
+#[test]
+fn the_schema_has_the_correlation_id() {
+    let schema = Rpc::json_schema();
+    let client = jsonschema::validator_for(&for_direction(&schema, Direction::Client)).unwrap();
+    let server = jsonschema::validator_for(&for_direction(&schema, Direction::Server)).unwrap();
+    assert!(client.is_valid(&json!({"type": "ping", "n": 1, "id": 7})));
+    assert!(client.is_valid(&json!({"type": "ping", "n": 1})));
+    assert!(!client.is_valid(&json!({"type": "ping", "n": 1, "id": "7"})));
+    assert!(server.is_valid(&json!({"id": 7, "type": "pong", "n": 2})));
+    assert!(server.is_valid(&json!({"id": 7, "type": "error", "code": "c", "message": "m"})));
+    assert!(!server.is_valid(&json!({"type": "error", "code": "c"})));
+
+    let ping = ws_core::schema::messages::<Rpc>(&schema, Direction::Client)
+        .into_iter()
+        .find(|m| m.info.wire() == "ping")
+        .and_then(|m| m.schema)
+        .unwrap();
+    assert_eq!(ping["x-reply"], "pong");
+    assert_eq!(ping["properties"]["id"]["type"], "integer");
+    let note = &schema["$defs"]["RpcClient"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["properties"]["type"]["const"] == "note")
+        .unwrap()["properties"];
+    assert!(
+        note.get("id").is_none(),
+        "messages without replies have no id: {note}"
+    );
+}
+
+#[test]
+fn asyncapi_links_requests_and_replies() {
+    let doc = Rpc::asyncapi();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert_eq!(doc["info"]["title"], "Rpc");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let channel = &doc["channels"]["Rpc"];
+    assert_eq!(channel["address"], "/rpc");
+    let ping = &doc["operations"]["receivePing"];
+    assert_eq!(ping["action"], "receive");
+    assert_eq!(ping["summary"], "Answered with `n + 1`.");
+    assert_eq!(
+        ping["reply"]["messages"][0]["$ref"],
+        "#/channels/Rpc/messages/pong"
+    );
+    assert_eq!(doc["operations"]["sendPong"]["action"], "send");
+    assert_eq!(doc["operations"]["sendError"]["action"], "send");
+    assert!(
+        doc["operations"]["sendNote"].is_null(),
+        "client messages are received"
+    );
+    // Both directions: one message, two operations.
+    assert_eq!(
+        doc["operations"]["receiveEcho"]["messages"],
+        doc["operations"]["sendEcho"]["messages"]
+    );
+    let messages = &doc["components"]["messages"];
+    assert_eq!(
+        messages["ping"]["payload"]["properties"]["type"]["const"],
+        "ping"
+    );
+    assert_eq!(
+        messages["ping"]["correlationId"]["$ref"],
+        "#/components/correlationIds/id"
+    );
+    assert_eq!(
+        messages["pong"]["correlationId"]["$ref"],
+        "#/components/correlationIds/id"
+    );
+    assert!(messages["note"]["correlationId"].is_null());
+    assert_eq!(
+        doc["components"]["correlationIds"]["id"]["location"],
+        "$message.payload#/id"
+    );
+    assert_eq!(
+        messages["sum"]["payload"]["properties"]["value"]["description"],
+        "`a + b`."
+    );
+    // Every `$ref` resolves inside the document.
+    assert_refs_resolve(&doc, &doc);
+}
+
+fn assert_refs_resolve(doc: &Value, value: &Value) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::String(reference)) = object.get("$ref") {
+                let pointer = reference.strip_prefix('#').expect("a local ref");
+                assert!(doc.pointer(pointer).is_some(), "dangling {reference}");
+            }
+            object.values().for_each(|v| assert_refs_resolve(doc, v));
+        }
+        Value::Array(items) => items.iter().for_each(|v| assert_refs_resolve(doc, v)),
+        _ => {}
+    }
+}
+
+#[test]
+fn typescript_types_the_requests() {
+    let ts = Rpc::typescript();
+    for needle in [
+        "export const PATH = \"/rpc\";",
+        "/** Answered with `n + 1`. */\nexport interface Ping {\n  type: \"ping\";\n",
+        "  id?: number;\n",
+        "export type ClientMessage = Ping | Add | Slow | Refuse | Chatty | Note | Echo;",
+        "export type ServerMessage = Pong | Sum | Noted | Echo | ErrorFrame;",
+        "export interface Replies {\n  ping: Pong;\n  add: Sum;\n  slow: Pong;\n  refuse: Pong;\n  chatty: Pong;\n  echo: Echo;\n}",
+        "export class RpcClient {",
+        "request<T extends keyof Replies>(",
+    ] {
+        assert!(ts.contains(needle), "missing {needle:?} in:\n{ts}");
+    }
+}
+
+/// Writes this protocol's documents for `frontend/check.sh` when
+/// `WS_FRONTEND_OUT` names a directory.
+#[test]
+fn export_rpc_documents() {
+    let Some(dir) = std::env::var_os("WS_FRONTEND_OUT") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pretty = |value: &Value| serde_json::to_string_pretty(value).unwrap() + "\n";
+    std::fs::write(dir.join("asyncapi.json"), pretty(&Rpc::asyncapi())).unwrap();
+    std::fs::write(dir.join("schema.json"), pretty(&Rpc::json_schema())).unwrap();
+    std::fs::write(dir.join("rpc.ts"), Rpc::typescript()).unwrap();
+}

@@ -1,0 +1,22 @@
+use ws_core::ws_protocol;
+
+#[ws_protocol]
+#[serde(tag = "type")]
+pub enum Chat {
+    /// No such variant.
+    #[ws(client, reply = Joined)]
+    Join { room: String },
+    /// A client-only variant cannot be a reply.
+    #[ws(client, reply = Join)]
+    Rejoin { room: String },
+    /// Replies go on client messages.
+    #[ws(server, reply = Said)]
+    Kicked,
+    /// Not a variant name.
+    #[ws(client, reply = 42)]
+    Count,
+    #[ws(server)]
+    Said { text: String },
+}
+
+fn main() {}
