@@ -126,17 +126,7 @@ pub fn client_side(protocol: &Protocol) -> TokenStream {
     let variants = protocol.struct_messages().map(|message| {
         let name = message.ident;
         let wire = &message.wire;
-        let fields = message.field_idents();
-        let bindings: Vec<_> = (0..fields.len())
-            .map(|i| format_ident!("__ws_field{}", i))
-            .collect();
-        let (pattern, value) = match message.shape {
-            Shape::Named => (
-                quote!(#ident::#name { #(#fields: #bindings),* }),
-                quote!(#module::#name { #(#fields: #bindings),* }),
-            ),
-            Shape::Unit | Shape::Tuple => (quote!(#ident::#name), quote!(#module::#name)),
-        };
+        let (pattern, value) = bind_fields(protocol, message);
         quote! {
             impl #private::Variant<#ident> for #module::#name {
                 const WIRE: &'static str = #wire;
@@ -152,6 +142,27 @@ pub fn client_side(protocol: &Protocol) -> TokenStream {
         }
     });
     quote!(#(#clients)* #(#variants)*)
+}
+
+/// The enum variant's pattern binding every field to a name of our own
+/// (`__ws_field0`, ...: a field called `ctx` or `handler` cannot shadow the
+/// generated code's parameters), and the struct built from the bindings:
+/// `Chat::Join { room: __ws_field0 }` and `chat::Join { room: __ws_field0 }`.
+pub fn bind_fields(protocol: &Protocol, message: &Message) -> (TokenStream, TokenStream) {
+    let ident = protocol.ident;
+    let module = &protocol.module;
+    let name = message.ident;
+    let fields = message.field_idents();
+    let bindings: Vec<_> = (0..fields.len())
+        .map(|i| format_ident!("__ws_field{}", i))
+        .collect();
+    match message.shape {
+        Shape::Named => (
+            quote!(#ident::#name { #(#fields: #bindings),* }),
+            quote!(#module::#name { #(#fields: #bindings),* }),
+        ),
+        Shape::Unit | Shape::Tuple => (quote!(#ident::#name), quote!(#module::#name)),
+    }
 }
 
 /// The struct pattern binding every field, and the enum variant built from

@@ -2,16 +2,16 @@
 //! handler's methods, and the hooks forwarded.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 use crate::ast::{Protocol, Shape};
 use crate::expand::handler::trait_ident;
+use crate::expand::messages::bind_fields;
 use crate::expand::private;
 
 pub fn route_impl(protocol: &Protocol) -> TokenStream {
     let private = private();
     let ident = protocol.ident;
-    let module = &protocol.module;
     let handler = trait_ident(protocol);
     let arms = protocol.messages.iter().map(|message| {
         let name = message.ident;
@@ -22,19 +22,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
             return quote!(#ident::#name { .. } => #private::not_from_client(#wire),);
         }
         let method = &message.method;
-        // Bindings of our own, so that a field called `ctx` or `handler`
-        // cannot shadow the parameters.
-        let fields = message.field_idents();
-        let bindings: Vec<_> = (0..fields.len())
-            .map(|i| format_ident!("__ws_field{}", i))
-            .collect();
-        let (pattern, value) = match message.shape {
-            Shape::Named => (
-                quote!(#ident::#name { #(#fields: #bindings),* }),
-                quote!(#module::#name { #(#fields: #bindings),* }),
-            ),
-            Shape::Unit | Shape::Tuple => (quote!(#ident::#name), quote!(#module::#name)),
-        };
+        let (pattern, value) = bind_fields(protocol, message);
         match message.reply_to {
             Some(_) => quote! {
                 #pattern => #private::reply(
