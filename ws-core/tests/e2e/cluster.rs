@@ -194,6 +194,23 @@ async fn node_with(redis: &Redis, prefix: &str, mode: PubSubMode) -> Server {
     server
 }
 
+async fn three_nodes(redis: &Redis, prefix: &str) -> [Server; 3] {
+    [
+        node(redis, prefix).await,
+        node(redis, prefix).await,
+        node(redis, prefix).await,
+    ]
+}
+
+async fn two_clients_each(nodes: &[Server]) -> Vec<Client> {
+    let mut clients = Vec::new();
+    for node in nodes {
+        clients.push(node.connect().await);
+        clients.push(node.connect().await);
+    }
+    clients
+}
+
 async fn node(redis: &Redis, prefix: &str) -> Server {
     node_with(redis, prefix, PubSubMode::Auto).await
 }
@@ -271,16 +288,8 @@ async fn a_room_spans_two_nodes_and_each_member_gets_each_message_once() {
 async fn three_nodes_except_sender_skips_only_the_sender() {
     let redis = Redis::any();
     let prefix = prefix("except");
-    let nodes = [
-        node(&redis, &prefix).await,
-        node(&redis, &prefix).await,
-        node(&redis, &prefix).await,
-    ];
-    let mut clients = Vec::new();
-    for node in &nodes {
-        clients.push(node.connect().await);
-        clients.push(node.connect().await);
-    }
+    let nodes = three_nodes(&redis, &prefix).await;
+    let mut clients = two_clients_each(&nodes).await;
     for client in &mut clients {
         client.join("r").await;
         client.sync().await;
@@ -304,11 +313,7 @@ async fn three_nodes_except_sender_skips_only_the_sender() {
 async fn a_user_on_two_nodes_gets_each_message_once_per_connection() {
     let redis = Redis::any();
     let prefix = prefix("user");
-    let nodes = [
-        node(&redis, &prefix).await,
-        node(&redis, &prefix).await,
-        node(&redis, &prefix).await,
-    ];
+    let nodes = three_nodes(&redis, &prefix).await;
     let mut alice_a = nodes[0].connect_as("alice").await;
     let mut alice_b = nodes[1].connect_as("alice").await;
     let mut bob = nodes[2].connect_as("bob").await;
@@ -340,16 +345,8 @@ async fn a_user_on_two_nodes_gets_each_message_once_per_connection() {
 async fn to_all_reaches_every_connection_on_every_node_once() {
     let redis = Redis::any();
     let prefix = prefix("all");
-    let nodes = [
-        node(&redis, &prefix).await,
-        node(&redis, &prefix).await,
-        node(&redis, &prefix).await,
-    ];
-    let mut clients = Vec::new();
-    for node in &nodes {
-        clients.push(node.connect().await);
-        clients.push(node.connect().await);
-    }
+    let nodes = three_nodes(&redis, &prefix).await;
+    let mut clients = two_clients_each(&nodes).await;
     redis
         .until_subscribers(&all_channel(&prefix), true, 3)
         .await;
@@ -370,11 +367,7 @@ async fn messages_of_each_sender_arrive_in_order_on_other_nodes() {
     const N: usize = 300;
     let redis = Redis::any();
     let prefix = prefix("order");
-    let nodes = [
-        node(&redis, &prefix).await,
-        node(&redis, &prefix).await,
-        node(&redis, &prefix).await,
-    ];
+    let nodes = three_nodes(&redis, &prefix).await;
     let (mut s1, mut s2) = (nodes[0].connect().await, nodes[1].connect().await);
     let mut reader = nodes[2].connect().await;
     let mut local_reader = nodes[0].connect().await;
