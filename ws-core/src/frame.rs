@@ -7,14 +7,11 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use serde::Serialize;
 
 use crate::error::SendError;
 use crate::protocol::{Outbound, Protocol};
-
-/// Encoded JSON text; cloning copies a pointer, not the payload.
-pub(crate) type Text = axum::extract::ws::Utf8Bytes;
 
 /// A complete WebSocket frame, header included, ready for the socket.
 pub(crate) type Wire = Bytes;
@@ -51,9 +48,8 @@ fn put_header(room: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
 
 /// Serializes `value` as JSON into a text frame with one allocation and no
 /// copy: the JSON is written after room for the longest header, and the
-/// header is put just before it. Returns the frame and its JSON text, which
-/// share the allocation.
-pub(crate) fn encode_json<T: Serialize>(value: &T) -> serde_json::Result<(Wire, Text)> {
+/// header is put just before it.
+pub(crate) fn encode_json<T: Serialize>(value: &T) -> serde_json::Result<Wire> {
     let mut buffer = Vec::with_capacity(128);
     buffer.resize(MAX_HEADER, 0);
     serde_json::to_writer(&mut buffer, value)?;
@@ -61,9 +57,19 @@ pub(crate) fn encode_json<T: Serialize>(value: &T) -> serde_json::Result<(Wire, 
     let mut room = [0u8; MAX_HEADER];
     let start = put_header(&mut room, OPCODE_TEXT, len);
     buffer[..MAX_HEADER].copy_from_slice(&room);
-    let all = Bytes::from(buffer);
-    let text = Text::try_from(all.slice(MAX_HEADER..)).map_err(serde::ser::Error::custom)?;
-    Ok((all.slice(start..), text))
+    let mut frame = Bytes::from(buffer);
+    // Moving the start keeps the vector's single owner (no shared header).
+    frame.advance(start);
+    Ok(frame)
+}
+
+/// Where the payload of a frame made here starts.
+fn payload_start(frame: &[u8]) -> usize {
+    match frame.get(1) {
+        Some(126) => 4,
+        Some(127) => 10,
+        _ => 2,
+    }
 }
 
 /// A frame holding `payload` (copied once).
@@ -90,9 +96,7 @@ pub(crate) fn wire(opcode: u8, payload: &[u8]) -> Wire {
 /// assert_eq!(copy.as_str().as_ptr(), frame.as_str().as_ptr());
 /// ```
 pub struct Frame<P> {
-    /// The JSON, for whoever needs the message rather than the frame.
-    pub(crate) text: Text,
-    /// The frame the writers send.
+    /// The frame the writers send: header and JSON.
     pub(crate) wire: Wire,
     protocol: PhantomData<fn() -> P>,
 }
@@ -100,9 +104,8 @@ pub struct Frame<P> {
 impl<P: Protocol> Frame<P> {
     /// Serializes `message` once.
     pub fn encode(message: impl Outbound<P>) -> Result<Self, SendError> {
-        let (wire, text) = encode_json(&message.into_message()).map_err(SendError::Encode)?;
+        let wire = encode_json(&message.into_message()).map_err(SendError::Encode)?;
         Ok(Self {
-            text,
             wire,
             protocol: PhantomData,
         })
@@ -110,25 +113,24 @@ impl<P: Protocol> Frame<P> {
 }
 
 impl<P> Frame<P> {
-    /// A frame of JSON encoded elsewhere (e.g. by another node).
-    pub(crate) fn from_text(text: Text) -> Self {
+    /// A frame of JSON encoded elsewhere (one copy).
+    pub(crate) fn from_json(json: &str) -> Self {
         Self {
-            wire: wire(OPCODE_TEXT, text.as_bytes()),
-            text,
+            wire: wire(OPCODE_TEXT, json.as_bytes()),
             protocol: PhantomData,
         }
     }
 
     /// The encoded JSON.
     pub fn as_str(&self) -> &str {
-        self.text.as_str()
+        // Always UTF-8: the payload is JSON that serde_json wrote.
+        std::str::from_utf8(&self.wire[payload_start(&self.wire)..]).unwrap_or_default()
     }
 }
 
 impl<P> Clone for Frame<P> {
     fn clone(&self) -> Self {
         Self {
-            text: self.text.clone(),
             wire: self.wire.clone(),
             protocol: PhantomData,
         }
@@ -165,9 +167,13 @@ mod tests {
     }
 
     #[test]
-    fn encoded_json_shares_the_frame() {
-        let (frame, text) = encode_json(&serde_json::json!({"a": "b".repeat(300)})).unwrap();
-        assert_eq!(&frame[4..], text.as_bytes());
-        assert_eq!(frame[..4], wire(OPCODE_TEXT, text.as_bytes())[..4]);
+    fn encoding_in_place_matches_framing_a_copy() {
+        for len in [10, 300, 70_000] {
+            let value = serde_json::json!({"a": "b".repeat(len)});
+            let json = serde_json::to_string(&value).unwrap();
+            let frame = encode_json(&value).unwrap();
+            assert_eq!(frame, wire(OPCODE_TEXT, json.as_bytes()));
+            assert_eq!(&frame[payload_start(&frame)..], json.as_bytes());
+        }
     }
 }

@@ -43,6 +43,6 @@ pub fn reply<P: Protocol, R: Outbound<P>>(
         Some(id) => crate::correlation::with_id(json, id),
         None => json,
     };
-    ctx.send_frame(&crate::Frame::from_text(json.into()));
+    ctx.send_frame(&crate::Frame::from_json(&json));
     Ok(())
 }
