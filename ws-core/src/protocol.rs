@@ -279,21 +279,12 @@ pub trait Route<H>: Protocol {
     /// Calls the handler method of `message`'s variant. A message that
     /// declares a reply has it sent with the correlation id `id` (see
     /// [`correlation`](crate::correlation)); errors are the caller's to apply.
-    fn route_with_id<'a>(
+    fn route<'a>(
         handler: &'a H,
         ctx: &'a Ctx<Self>,
         message: Self,
         id: Option<u64>,
     ) -> impl Future<Output = HandlerResult> + Send + 'a;
-
-    /// [`route_with_id`](Self::route_with_id) without a correlation id.
-    fn route<'a>(
-        handler: &'a H,
-        ctx: &'a Ctx<Self>,
-        message: Self,
-    ) -> impl Future<Output = HandlerResult> + Send + 'a {
-        Self::route_with_id(handler, ctx, message, None)
-    }
 
     /// Runs before the 101 response; `Err` is sent as the HTTP answer,
     /// `Ok(Some(user))` registers the connection under `user`.

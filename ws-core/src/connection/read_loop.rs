@@ -210,7 +210,7 @@ pub(crate) async fn route<P: Route<H>, H>(
     id: Option<u64>,
 ) -> Option<CloseInfo> {
     let message_type = message.message_type();
-    let outcome = AssertUnwindSafe(P::route_with_id(handler, ctx, message, id))
+    let outcome = AssertUnwindSafe(P::route(handler, ctx, message, id))
         .catch_unwind()
         .await;
     match outcome {

@@ -38,7 +38,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
     });
     quote! {
         impl<__H: #handler> #private::Route<__H> for #ident {
-            fn route_with_id<'a>(
+            fn route<'a>(
                 handler: &'a __H,
                 ctx: &'a #private::Ctx<Self>,
                 message: Self,
