@@ -21,7 +21,7 @@ use proc_macro::TokenStream;
 
 /// Turns an enum of messages into a typed WebSocket protocol.
 ///
-/// ```ignore
+/// ```
 /// use ws_core::{ws_protocol, Ctx, HandlerResult};
 ///
 /// /// A chat protocol.
@@ -52,7 +52,7 @@ use proc_macro::TokenStream;
 ///     }
 ///     async fn say(&self, ctx: &Ctx<Chat>, msg: chat::Say) -> HandlerResult {
 ///         let chat::Say { room, text } = msg;
-///         ctx.manager().to_room(&room).send(chat::Said { room, text })?;
+///         ctx.manager().to_room(&room).send(chat::Said { room: room.clone(), text })?;
 ///         Ok(())
 ///     }
 ///     async fn echo(&self, ctx: &Ctx<Chat>, msg: chat::Echo) -> HandlerResult {
