@@ -39,6 +39,24 @@ fn said(text_len: usize) -> chat::Said {
     }
 }
 
+/// Times `iters` calls of `step` in batches that fit the queues; emptying
+/// the queues between batches, as writers would, is not timed.
+fn timed_in_batches(iters: u64, room: &Detached<Chat>, mut step: impl FnMut()) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let batch = left.min(QUEUE as u64 - 1);
+        let start = Instant::now();
+        for _ in 0..batch {
+            step();
+        }
+        total += start.elapsed();
+        room.drain();
+        left -= batch;
+    }
+    total
+}
+
 /// Polls a future that never waits (the handlers here do not) to its end.
 fn now<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
@@ -59,21 +77,10 @@ fn broadcast(c: &mut Criterion) {
         let frame = Frame::encode(said(100)).expect("encodes");
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            // Timed: the sends. Untimed: emptying the queues, as writers would.
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let batch = left.min(QUEUE as u64 - 1);
-                    let start = Instant::now();
-                    for _ in 0..batch {
-                        black_box(manager.to_room("bench").send_frame(&frame));
-                    }
-                    total += start.elapsed();
-                    room.drain();
-                    left -= batch;
-                }
-                total
+                timed_in_batches(iters, &room, || {
+                    black_box(manager.to_room("bench").send_frame(&frame));
+                })
             });
         });
     }
@@ -103,19 +110,9 @@ fn decode_route(c: &mut Criterion) {
     for (name, frame) in [("say_to_1", say), ("echo", echo)] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let batch = left.min(QUEUE as u64 - 1);
-                    let start = Instant::now();
-                    for _ in 0..batch {
-                        now(decode_and_route(&ctx, &App, black_box(&frame))).expect("routes");
-                    }
-                    total += start.elapsed();
-                    room.drain();
-                    left -= batch;
-                }
-                total
+                timed_in_batches(iters, &room, || {
+                    now(decode_and_route(&ctx, &App, black_box(&frame))).expect("routes");
+                })
             });
         });
     }

@@ -18,12 +18,13 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::args::{ArgError, Flags};
+use crate::wire::Inbound;
 
 pub const USAGE: &str = "\
 ws-bench serve-naive: the naive baseline, the chat wire protocol served the
@@ -67,15 +68,6 @@ impl Hub {
             .or_insert_with(|| broadcast::channel(self.capacity).0)
             .clone()
     }
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Inbound {
-    Join { room: String },
-    Leave { room: String },
-    Say { room: String, text: String },
-    Echo { text: String },
 }
 
 #[derive(Clone, Serialize)]
@@ -158,14 +150,7 @@ async fn connection(socket: WebSocket, hub: Hub) {
                 });
             }
             Inbound::Echo { text } => {
-                let json = serde_json::to_string(&Echo { text }).unwrap_or_default();
-                if sink
-                    .lock()
-                    .await
-                    .send(Message::Text(json.into()))
-                    .await
-                    .is_err()
-                {
+                if send_json(&sink, &Echo { text }).await.is_err() {
                     break;
                 }
             }
@@ -176,19 +161,19 @@ async fn connection(socket: WebSocket, hub: Hub) {
     }
 }
 
+/// Serializes `message` for this socket alone and sends it, as the copied
+/// hubs do.
+async fn send_json(sink: &Sink, message: &impl Serialize) -> Result<(), axum::Error> {
+    let json = serde_json::to_string(message).unwrap_or_default();
+    sink.lock().await.send(Message::Text(json.into())).await
+}
+
 /// One per joined room: every message serialized for this socket alone.
 async fn forward(mut rx: broadcast::Receiver<Said>, sink: Sink) {
     loop {
         match rx.recv().await {
             Ok(said) => {
-                let json = serde_json::to_string(&said).unwrap_or_default();
-                if sink
-                    .lock()
-                    .await
-                    .send(Message::Text(json.into()))
-                    .await
-                    .is_err()
-                {
+                if send_json(&sink, &said).await.is_err() {
                     return;
                 }
             }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::args::{ArgError, Flags};
+use crate::wire::Inbound;
 use crate::wire::{self, CLOSE, PING, PONG, TEXT};
 
 pub const USAGE: &str = "\
@@ -54,15 +55,6 @@ struct Hub {
 struct Member {
     id: u64,
     tx: mpsc::UnboundedSender<Bytes>,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Inbound {
-    Join { room: String },
-    Leave { room: String },
-    Say { room: String, text: String },
-    Echo { text: String },
 }
 
 #[derive(Serialize)]

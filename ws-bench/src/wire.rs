@@ -3,7 +3,18 @@
 //! masking.
 
 use base64::Engine as _;
+use serde::Deserialize;
 use sha1::{Digest, Sha1};
+
+/// What a chat client sends, as the baseline servers decode it.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Inbound {
+    Join { room: String },
+    Leave { room: String },
+    Say { room: String, text: String },
+    Echo { text: String },
+}
 
 pub const TEXT: u8 = 0x1;
 pub const CLOSE: u8 = 0x8;
