@@ -7,6 +7,7 @@
 //! [`ReadSide`]'s `AsyncWrite`, which hands them to the writer as control
 //! frames, so that one task owns every byte that goes out.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf};
 
 use super::Conn;
 
@@ -68,19 +69,74 @@ impl AsyncWrite for ReadSide {
 /// The most frames one `writev` takes; the rest go in the next call.
 const MAX_SLICES: usize = 128;
 
-/// Writes `frames` in order with as few `writev` calls as the socket
-/// allows, and empties the vector.
-pub(crate) async fn write_all(out: &mut WriteHalf<Io>, frames: &mut Vec<Bytes>) -> io::Result<()> {
-    let mut first = 0;
-    while first < frames.len() {
-        let count = (frames.len() - first).min(MAX_SLICES);
-        let mut written = if count == 1 {
-            out.write(&frames[first]).await?
+/// Frames on their way to the socket, in order.
+///
+/// Cancel-safe: what the socket took leaves the batch as soon as a write
+/// returns, so a write cut short by a `select!` (an abort, a shutdown)
+/// resumes where it stopped. Nothing is written twice, and the batch knows
+/// whether its first frame is half written, which must be finished before
+/// any other frame (a close frame included) may follow.
+#[derive(Default)]
+pub(crate) struct Batch {
+    frames: VecDeque<Bytes>,
+    /// The first frame has been partly written.
+    started: bool,
+}
+
+impl Batch {
+    pub(crate) fn push(&mut self, frame: Bytes) {
+        self.frames.push_back(frame);
+    }
+
+    pub(crate) fn extend(&mut self, frames: impl IntoIterator<Item = Bytes>) {
+        self.frames.extend(frames);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Drops every frame not yet begun, keeping a half-written first frame:
+    /// an abort discards what is queued but must finish the frame on the wire.
+    pub(crate) fn keep_started(&mut self) {
+        self.frames.truncate(usize::from(self.started));
+    }
+
+    /// Marks `written` bytes as sent.
+    fn consume(&mut self, mut written: usize) {
+        while written > 0 {
+            let Some(frame) = self.frames.front_mut() else {
+                return;
+            };
+            if written >= frame.len() {
+                written -= frame.len();
+                self.frames.pop_front();
+                self.started = false;
+            } else {
+                frame.advance(written);
+                self.started = true;
+                written = 0;
+            }
+        }
+    }
+}
+
+/// Writes the batch in order with as few `writev` calls as the socket
+/// allows, and empties it. Cancel-safe (see [`Batch`]).
+pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    batch: &mut Batch,
+) -> io::Result<()> {
+    while let Some(first) = batch.frames.front() {
+        let written = if batch.frames.len() == 1 {
+            out.write(first).await?
         } else {
-            // On the heap, once per batch: an idle connection's task should
+            // On the heap, once per write: an idle connection's task should
             // not carry the slices in its state.
-            let slices: Vec<IoSlice<'_>> = frames[first..first + count]
+            let slices: Vec<IoSlice<'_>> = batch
+                .frames
                 .iter()
+                .take(MAX_SLICES)
                 .map(|f| IoSlice::new(f))
                 .collect();
             out.write_vectored(&slices).await?
@@ -88,17 +144,7 @@ pub(crate) async fn write_all(out: &mut WriteHalf<Io>, frames: &mut Vec<Bytes>) 
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        while written > 0 {
-            let frame = &mut frames[first];
-            if written >= frame.len() {
-                written -= frame.len();
-                first += 1;
-            } else {
-                frame.advance(written);
-                written = 0;
-            }
-        }
+        batch.consume(written);
     }
-    frames.clear();
     Ok(())
 }
