@@ -21,6 +21,7 @@
 //! | `on_rate_limit`      | `"error"` | over the limit: `"error"` (message dropped, typed error frame) or `"close"` (close 1008) |
 //! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
+//! | `stall_timeout`      | `"10s"`   | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
 
 use std::time::Duration;
 
@@ -151,6 +152,7 @@ pub struct Config {
     on_rate_limit: OnRateLimit,
     read_buffer: usize,
     write_buffer: usize,
+    stall_timeout: Duration,
 }
 
 impl Default for Config {
@@ -175,6 +177,7 @@ impl Config {
         // Allocated for every connection, idle or not: small by default.
         read_buffer: 1024,
         write_buffer: 64 * 1024,
+        stall_timeout: Duration::from_secs(10),
     };
 
     /// Connections admitted at once; `0` means unlimited.
@@ -252,6 +255,18 @@ impl Config {
         self
     }
 
+    /// How long a connection's reading may stay paused because its send
+    /// queue is backed up while its writer makes no progress (the peer does
+    /// not read); then it is closed with 1013.
+    ///
+    /// A connection stops reading while its send queue is half full, and
+    /// resumes once the writer has drained it to a quarter, so a peer that
+    /// reads what it asked for is never evicted for its own burst.
+    pub const fn with_stall_timeout(mut self, after: Duration) -> Self {
+        self.stall_timeout = after;
+        self
+    }
+
     /// Connections admitted at once; `0` means unlimited.
     pub const fn max_connections(&self) -> usize {
         self.max_connections
@@ -310,6 +325,11 @@ impl Config {
     /// The write coalescing buffer in bytes.
     pub const fn write_buffer(&self) -> usize {
         self.write_buffer
+    }
+
+    /// How long reading may stay paused behind a writer that makes no progress.
+    pub const fn stall_timeout(&self) -> Duration {
+        self.stall_timeout
     }
 
     /// Overrides options from environment variables named `{prefix}{OPTION}`

@@ -374,6 +374,11 @@ impl<P: Protocol> ManagerBuilder<P> {
         self.map(|c| c.with_idle_timeout(after))
     }
 
+    /// See [`Config::with_stall_timeout`].
+    pub fn stall_timeout(self, after: Duration) -> Self {
+        self.map(|c| c.with_stall_timeout(after))
+    }
+
     /// See [`Config::with_rate_limit`].
     pub fn rate_limit(self, limit: Option<RateLimit>) -> Self {
         self.map(|c| c.with_rate_limit(limit))

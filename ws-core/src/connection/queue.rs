@@ -8,7 +8,7 @@
 //! connection costs nothing here whatever its capacity.
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 
 use crossbeam_queue::SegQueue;
@@ -55,6 +55,10 @@ pub(crate) struct SendQueue {
     capacity: usize,
     policy: Overflow,
     writer: AtomicWaker,
+    /// The read loop, waiting for the writer to drain the queue.
+    reader: AtomicWaker,
+    /// Frames the writer has taken, ever: its progress.
+    taken: AtomicU64,
     state: AtomicU8,
     /// Written once, by whoever closes first; read once by the writer.
     close: Mutex<Option<CloseInfo>>,
@@ -69,9 +73,11 @@ impl SendQueue {
         Self {
             frames: SegQueue::new(),
             len: AtomicUsize::new(0),
-            capacity: capacity.max(1),
+            capacity,
             policy,
             writer: AtomicWaker::new(),
+            reader: AtomicWaker::new(),
+            taken: AtomicU64::new(0),
             state: AtomicU8::new(OPEN),
             close: Mutex::new(None),
             control: Mutex::new(Vec::new()),
@@ -80,8 +86,17 @@ impl SendQueue {
     }
 
     /// Queues a control frame for the writer, whatever the queue's state.
+    ///
+    /// Bounded: a pong replaces a pong not yet sent (RFC 6455 5.5.3 allows
+    /// answering only the most recent ping), so a peer that floods pings and
+    /// never reads is owed one pong, not one per ping.
     pub(crate) fn push_control(&self, frame: Wire) {
-        self.control.lock().push(frame);
+        let mut control = self.control.lock();
+        if is_pong(&frame) {
+            control.retain(|queued| !is_pong(queued));
+        }
+        control.push(frame);
+        drop(control);
         self.has_control.store(true, Ordering::Release);
         self.writer.wake();
     }
@@ -139,8 +154,52 @@ impl SendQueue {
     /// The next frame for the writer.
     pub(crate) fn pop(&self) -> Option<Wire> {
         let frame = self.frames.pop()?;
-        self.len.fetch_sub(1, Ordering::AcqRel);
+        let before = self.len.fetch_sub(1, Ordering::AcqRel);
+        self.taken.fetch_add(1, Ordering::Relaxed);
+        if before == self.low_water() + 1 {
+            self.reader.wake();
+        }
         Some(frame)
+    }
+
+    /// Above this many queued frames the connection stops reading: its own
+    /// requests cannot then fill the queue past its capacity, and the
+    /// overflow policy stays for what others send it.
+    fn high_water(&self) -> usize {
+        (self.capacity / 2).max(1)
+    }
+
+    /// Reading resumes at this many queued frames.
+    fn low_water(&self) -> usize {
+        self.capacity / 4
+    }
+
+    /// Whether the read loop should wait for the writer before it reads on.
+    pub(crate) fn is_backed_up(&self) -> bool {
+        self.len.load(Ordering::Acquire) >= self.high_water()
+    }
+
+    /// Frames the writer has taken so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the writer has drained the queue to the low-water mark,
+    /// or the queue is closing.
+    pub(crate) async fn drained(&self) {
+        let done = || self.len.load(Ordering::Acquire) <= self.low_water() || self.is_closing();
+        poll_fn(|cx| {
+            if done() {
+                return Poll::Ready(());
+            }
+            self.reader.register(cx.waker());
+            if done() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// Asks the writer to end. The first call decides the close frame; an
@@ -153,6 +212,7 @@ impl SendQueue {
         }
         if previous < next {
             self.writer.wake();
+            self.reader.wake();
         }
     }
 
@@ -212,6 +272,13 @@ impl SendQueue {
     }
 }
 
+/// Whether `frame` is exactly one pong frame (server frames are unmasked,
+/// and control frames carry at most 125 bytes).
+fn is_pong(frame: &[u8]) -> bool {
+    const FIN_PONG: u8 = 0x8A;
+    matches!(frame, [FIN_PONG, len, ..] if usize::from(*len) + 2 == frame.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +331,18 @@ mod tests {
         assert!(q.ending().is_none());
         assert_eq!(drain(&q), ["a"]);
         assert!(matches!(q.ending(), Some(Ending::Drain(None))));
+    }
+
+    #[test]
+    fn only_the_latest_pong_is_owed() {
+        let q = SendQueue::new(4, Overflow::Close);
+        let close = Wire::from_static(&[0x88, 0x02, 0x03, 0xe8]);
+        q.push_control(Wire::from_static(&[0x8A, 0x01, b'1']));
+        q.push_control(close.clone());
+        for _ in 0..10_000 {
+            q.push_control(Wire::from_static(&[0x8A, 0x01, b'2']));
+        }
+        let owed = q.take_control();
+        assert_eq!(owed, [close, Wire::from_static(&[0x8A, 0x01, b'2'])]);
     }
 }

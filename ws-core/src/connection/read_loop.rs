@@ -13,6 +13,7 @@ use governor::{Quota, RateLimiter};
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use super::queue::SendQueue;
 use crate::close::{CloseInfo, close_code};
 use crate::config::{OnInvalid, OnRateLimit, RateLimit};
 use crate::context::Ctx;
@@ -39,7 +40,17 @@ where
     let config = ctx.manager().config();
     let limiter = config.rate_limit().map(limiter);
     let mut idle = config.idle_timeout().map(Idle::new);
+    let queue = &ctx.conn().queue;
     loop {
+        if queue.is_backed_up() {
+            if let Some(close) = Box::pin(wait_for_writer(queue, config.stall_timeout())).await {
+                return ReadEnd::Close(close);
+            }
+            // The pause was the server's doing, not the peer's silence.
+            if let Some(idle) = idle.as_mut() {
+                idle.last_seen = Instant::now();
+            }
+        }
         let Some(next) = next_within(stream, idle.as_mut()).await else {
             return ReadEnd::Close(CloseInfo::new(close_code::GOING_AWAY, "idle timeout"));
         };
@@ -48,18 +59,24 @@ where
             Some(Err(error)) => return read_error(error),
             Some(Ok(message)) => message,
         };
-        let is_data = matches!(message, Message::Text(_) | Message::Binary(_));
-        if is_data && limiter.as_ref().is_some_and(|l| l.check().is_err()) {
+        // Pings count too: each one owes the peer a pong. A ping has no
+        // error frame to answer with, so a ping over the limit closes.
+        let counted = matches!(
+            message,
+            Message::Text(_) | Message::Binary(_) | Message::Ping(_)
+        );
+        if counted && limiter.as_ref().is_some_and(|l| l.check().is_err()) {
             ctx.manager().counters().rate_limited();
+            let is_ping = matches!(message, Message::Ping(_));
             match config.on_rate_limit() {
-                OnRateLimit::Error => {
+                OnRateLimit::Error if !is_ping => {
                     ctx.send_error(
                         error_code::RATE_LIMITED,
                         "rate limit exceeded; message dropped",
                     );
                     continue;
                 }
-                OnRateLimit::Close => {
+                OnRateLimit::Error | OnRateLimit::Close => {
                     return ReadEnd::Close(CloseInfo::new(
                         close_code::POLICY,
                         "rate limit exceeded",
@@ -98,6 +115,26 @@ where
             OnInvalid::Close => {
                 return ReadEnd::Close(CloseInfo::new(refused.close, refused.message));
             }
+        }
+    }
+}
+
+/// Flow control: the next frame is not read while the connection's own send
+/// queue is backed up. Waiting here lets the writer (polled beside the read
+/// loop) drain it, so a peer that reads what it asked for is never evicted
+/// for its own burst. `Some` when the writer made no progress for `stall`:
+/// the peer does not read, and is closed with 1013.
+async fn wait_for_writer(queue: &SendQueue, stall: Duration) -> Option<CloseInfo> {
+    loop {
+        let progress = queue.taken();
+        if tokio::time::timeout(stall, queue.drained()).await.is_ok() {
+            return None;
+        }
+        if queue.taken() == progress {
+            return Some(CloseInfo::new(
+                close_code::TRY_AGAIN_LATER,
+                "peer does not read",
+            ));
         }
     }
 }

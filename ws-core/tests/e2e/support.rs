@@ -381,13 +381,23 @@ impl Client {
 /// neither reads nor answers pings. What the server sent can be read
 /// afterwards as raw frames.
 pub struct RawClient {
-    stream: TcpStream,
+    pub stream: TcpStream,
 }
 
 impl RawClient {
     pub async fn connect(addr: SocketAddr) -> RawClient {
+        RawClient::connect_with(addr, None).await
+    }
+
+    /// With a receive buffer of `rcvbuf` bytes: a peer that does not read
+    /// then holds little in the kernel, and the server's queue fills soon.
+    pub async fn connect_with(addr: SocketAddr, rcvbuf: Option<u32>) -> RawClient {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(bytes) = rcvbuf {
+            socket.set_recv_buffer_size(bytes).unwrap();
+        }
+        let mut stream = socket.connect(addr).await.unwrap();
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -406,8 +416,52 @@ impl RawClient {
         RawClient { stream }
     }
 
+    /// Sends a client (masked) text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        use tokio::io::AsyncWriteExt;
+        let len = text.len();
+        let mut frame = vec![0x81];
+        match len {
+            0..=125 => frame.push(0x80 | len as u8),
+            126..=0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        // A zero mask: the payload goes as it is.
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(text.as_bytes());
+        self.stream.write_all(&frame).await.unwrap();
+    }
+
+    /// The next whole server frame as (opcode, payload); fails the test after [`WAIT`].
+    pub async fn next_frame(&mut self) -> (u8, Vec<u8>) {
+        use tokio::io::AsyncReadExt;
+        timeout(WAIT, async {
+            let mut head = [0u8; 2];
+            self.stream.read_exact(&mut head).await?;
+            assert_eq!(head[0] & 0x70, 0, "reserved bits set");
+            assert_eq!(head[1] & 0x80, 0, "a masked server frame");
+            let len = match head[1] & 0x7f {
+                126 => usize::from(self.stream.read_u16().await?),
+                127 => self.stream.read_u64().await? as usize,
+                n => usize::from(n),
+            };
+            let mut payload = vec![0; len];
+            self.stream.read_exact(&mut payload).await?;
+            std::io::Result::Ok((head[0] & 0x0f, payload))
+        })
+        .await
+        .expect("no frame within the wait")
+        .expect("the server closed the connection mid-frame")
+    }
+
     /// Reads until the server closes the TCP connection; the frames it sent
-    /// as (opcode, payload).
+    /// as (opcode, payload). Fails on a truncated frame.
     pub async fn frames_until_eof(mut self) -> Vec<(u8, Vec<u8>)> {
         use tokio::io::AsyncReadExt;
         let mut bytes = Vec::new();
@@ -417,12 +471,19 @@ impl RawClient {
             .unwrap();
         let mut frames = Vec::new();
         let mut rest = &bytes[..];
-        while rest.len() >= 2 {
-            let opcode = rest[0] & 0x0f;
-            let len = (rest[1] & 0x7f) as usize;
-            assert!(len < 126, "only small server frames expected here");
-            frames.push((opcode, rest[2..2 + len].to_vec()));
-            rest = &rest[2 + len..];
+        while !rest.is_empty() {
+            assert!(rest.len() >= 2, "a truncated frame header");
+            let (len, start) = match rest[1] & 0x7f {
+                126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+                127 => (
+                    u64::from_be_bytes(rest[2..10].try_into().unwrap()) as usize,
+                    10,
+                ),
+                n => (usize::from(n), 2),
+            };
+            assert!(rest.len() >= start + len, "a truncated frame");
+            frames.push((rest[0] & 0x0f, rest[start..start + len].to_vec()));
+            rest = &rest[start + len..];
         }
         frames
     }
