@@ -354,7 +354,8 @@ impl Config {
         );
         if let Some(limit) = self.rate_limit {
             refuse(limit.messages == 0 || limit.per.is_zero(), "rate_limit");
-            refuse(limit.burst == 0, "rate_burst");
+            // A burst of zero that only follows zero messages is not news.
+            refuse(limit.burst == 0 && limit.messages != 0, "rate_burst");
         }
         refuse(self.read_buffer == 0, "read_buffer");
         refuse(self.write_buffer == 0, "write_buffer");
@@ -410,14 +411,9 @@ impl Config {
             match set(self, &value) {
                 Ok(config) => self = config,
                 Err(error) => {
-                    let error = match error {
-                        UnitError::Malformed => ConfigError::invalid(option),
-                        UnitError::TooLarge => ConfigError::TooLarge {
-                            option,
-                            expected: expected(option),
-                        },
-                    };
-                    return Err(error.from_variable(variable, value));
+                    return Err(
+                        ConfigError::unreadable(option, error).from_variable(variable, value)
+                    );
                 }
             }
             given.push((*option, variable, value));
@@ -541,10 +537,14 @@ const FORMS: &[(&str, &str)] = &[
 ];
 
 fn expected(option: &str) -> &'static str {
-    FORMS
-        .iter()
-        .find(|(name, _)| *name == option)
-        .map_or("a valid value", |(_, form)| form)
+    form(option).1
+}
+
+/// `option`'s name as a `'static` and its accepted form.
+fn form(option: &str) -> (&'static str, &'static str) {
+    let found = FORMS.iter().find(|(name, _)| *name == option);
+    debug_assert!(found.is_some(), "option `{option}` has no entry in FORMS");
+    found.copied().unwrap_or(("option", "a valid value"))
 }
 
 fn to_usize(n: u64) -> Result<usize, UnitError> {
@@ -600,6 +600,15 @@ impl ConfigError {
         ConfigError::Invalid {
             option,
             expected: expected(option),
+        }
+    }
+
+    /// `option`'s text is not of its form, or its number does not fit.
+    pub(crate) fn unreadable(option: &str, error: UnitError) -> Self {
+        let (option, expected) = form(option);
+        match error {
+            UnitError::Malformed => ConfigError::Invalid { option, expected },
+            UnitError::TooLarge => ConfigError::TooLarge { option, expected },
         }
     }
 
