@@ -21,6 +21,37 @@
 //! | `on_rate_limit`      | `"error"` | over the limit: `"error"` (message dropped, typed error frame) or `"close"` (close 1008) |
 //! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
+//!
+//! The defaults are [`Config::DEFAULT`]'s, and written nowhere else: the
+//! attribute emits only the options given, applied over it.
+//!
+//! # Values
+//!
+//! The attribute and the environment read values by one grammar:
+//!
+//! | kind     | form | examples |
+//! |----------|------|----------|
+//! | count    | digits, `_` allowed after the first | `256`, `10_000` |
+//! | size     | a count, then optionally `B`, `KiB`, `MiB`, `GiB` (`KB`, `MB`, `GB` are the same binary units; any case) | `65536`, `"64KiB"`, `"1 MB"` |
+//! | duration | counts each with a unit `ms`, `s`, `m`, `h` | `"500ms"`, `"30s"`, `"1m30s"` |
+//! | rate     | a count `/` `s`, `m`, `h` or a duration | `"20/s"`, `"600/m"`, `"5/500ms"` |
+//!
+//! No signs, fractions or other spellings (`-1`, `"4.2s"`, `"30sec"`,
+//! `"64k"`); `heartbeat`, `idle_timeout` and `rate_limit` also take `"off"`.
+//!
+//! # Refusal
+//!
+//! [`Config::validate`] refuses a zero `send_queue`, size, duration, rate or
+//! burst, and an `idle_timeout` not longer than `heartbeat`. It runs on every
+//! door: the attribute fails to compile, [`Config::override_from_env`] names
+//! the variable, and [`ManagerBuilder::try_build`](crate::ManagerBuilder::try_build)
+//! returns the [`ConfigError`] (`build` panics with it). No value is clamped.
+//!
+//! ```
+//! use ws_core::{Config, ConfigError};
+//! let err = Config::DEFAULT.with_send_queue(0).validate().unwrap_err();
+//! assert!(matches!(err, ConfigError::Invalid { option: "send_queue", .. }));
+//! ```
 
 use std::time::Duration;
 
@@ -411,9 +442,7 @@ impl Config {
             match set(self, &value) {
                 Ok(config) => self = config,
                 Err(error) => {
-                    return Err(
-                        ConfigError::unreadable(option, error).from_variable(variable, value)
-                    );
+                    return Err(ConfigError::unreadable(option, error).in_variable(variable, value));
                 }
             }
             given.push((*option, variable, value));
@@ -426,7 +455,7 @@ impl Config {
                 .iter()
                 .find_map(|option| given.iter().find(|(o, _, _)| o == option));
             match culprit {
-                Some((_, variable, value)) => error.from_variable(variable.clone(), value.clone()),
+                Some((_, variable, value)) => error.in_variable(variable.clone(), value.clone()),
                 None => error,
             }
         })?;
@@ -612,7 +641,7 @@ impl ConfigError {
         }
     }
 
-    fn from_variable(self, variable: String, value: String) -> Self {
+    fn in_variable(self, variable: String, value: String) -> Self {
         ConfigError::Variable {
             variable,
             value,

@@ -111,7 +111,7 @@ pub fn or_off<T>(
 /// A duration as this grammar writes it: `1m30s`, `500ms`, `0s`; one finer
 /// than a millisecond (only the builder makes those) in `Debug` form.
 pub fn format_duration(duration: Duration) -> String {
-    if duration.subsec_nanos() % 1_000_000 != 0 {
+    if !duration.subsec_nanos().is_multiple_of(1_000_000) {
         return format!("{duration:?}");
     }
     let ms = duration.as_millis();
