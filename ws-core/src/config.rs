@@ -23,35 +23,8 @@
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
 //!
 //! The defaults are [`Config::DEFAULT`]'s, and written nowhere else: the
-//! attribute emits only the options given, applied over it.
-//!
-//! # Values
-//!
-//! The attribute and the environment read values by one grammar:
-//!
-//! | kind     | form | examples |
-//! |----------|------|----------|
-//! | count    | digits, `_` allowed after the first | `256`, `10_000` |
-//! | size     | a count, then optionally `B`, `KiB`, `MiB`, `GiB` (`KB`, `MB`, `GB` are the same binary units; any case) | `65536`, `"64KiB"`, `"1 MB"` |
-//! | duration | counts each with a unit `ms`, `s`, `m`, `h` | `"500ms"`, `"30s"`, `"1m30s"` |
-//! | rate     | a count `/` `s`, `m`, `h` or a duration | `"20/s"`, `"600/m"`, `"5/500ms"` |
-//!
-//! No signs, fractions or other spellings (`-1`, `"4.2s"`, `"30sec"`,
-//! `"64k"`); `heartbeat`, `idle_timeout` and `rate_limit` also take `"off"`.
-//!
-//! # Refusal
-//!
-//! [`Config::validate`] refuses a zero `send_queue`, size, duration, rate or
-//! burst, and an `idle_timeout` not longer than `heartbeat`. It runs on every
-//! door: the attribute fails to compile, [`Config::override_from_env`] names
-//! the variable, and [`ManagerBuilder::try_build`](crate::ManagerBuilder::try_build)
-//! returns the [`ConfigError`] (`build` panics with it). No value is clamped.
-//!
-//! ```
-//! use ws_core::{Config, ConfigError};
-//! let err = Config::DEFAULT.with_send_queue(0).validate().unwrap_err();
-//! assert!(matches!(err, ConfigError::Invalid { option: "send_queue", .. }));
-//! ```
+//! attribute emits only the options given, applied over it. How values are
+//! written, and which are refused: [`Config`].
 
 use std::time::Duration;
 
@@ -169,6 +142,34 @@ pub enum OnRateLimit {
 ///     .with_send_queue(64)
 ///     .with_heartbeat(Some(Duration::from_secs(10)));
 /// assert_eq!(CONFIG.max_connections(), 50_000);
+/// ```
+///
+/// # Values
+///
+/// The attribute and the environment read values by one grammar:
+///
+/// | kind     | form | examples |
+/// |----------|------|----------|
+/// | count    | digits, `_` allowed after the first | `256`, `10_000` |
+/// | size     | a count, then optionally `B`, `KiB`, `MiB`, `GiB` (`KB`, `MB`, `GB` are the same binary units; any case) | `65536`, `"64KiB"`, `"1 MB"` |
+/// | duration | counts each with a unit `ms`, `s`, `m`, `h` | `"500ms"`, `"30s"`, `"1m30s"` |
+/// | rate     | a count `/` `s`, `m`, `h` or a duration | `"20/s"`, `"600/m"`, `"5/500ms"` |
+///
+/// No signs, fractions or other spellings (`-1`, `"4.2s"`, `"30sec"`,
+/// `"64k"`); `heartbeat`, `idle_timeout` and `rate_limit` also take `"off"`.
+///
+/// # Refusal
+///
+/// [`Config::validate`] refuses a zero `send_queue`, size, duration, rate or
+/// burst, and an `idle_timeout` not longer than `heartbeat`. It runs on every
+/// door: the attribute fails to compile, [`Config::override_from_env`] names
+/// the variable, and [`ManagerBuilder::try_build`](crate::ManagerBuilder::try_build)
+/// returns the [`ConfigError`] (`build` panics with it). No value is clamped.
+///
+/// ```
+/// use ws_core::{Config, ConfigError};
+/// let err = Config::DEFAULT.with_send_queue(0).validate().unwrap_err();
+/// assert!(matches!(err, ConfigError::Invalid { option: "send_queue", .. }));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -404,8 +405,8 @@ impl Config {
 
     /// Overrides options from environment variables named `{prefix}{OPTION}`
     /// in upper case, e.g. `CHAT_MAX_CONNECTIONS=500`, `CHAT_ON_FULL=drop_oldest`,
-    /// `CHAT_HEARTBEAT=10s`, `CHAT_MAX_MESSAGE_SIZE=1MiB`, in the grammar of
-    /// the [module documentation](self). Unset variables keep their value.
+    /// `CHAT_HEARTBEAT=10s`, `CHAT_MAX_MESSAGE_SIZE=1MiB`, in the grammar
+    /// [above](Config#values). Unset variables keep their value.
     /// The result is [validated](Self::validate); a value that does not read,
     /// or breaks a rule, is an error naming the variable and the accepted form:
     ///
