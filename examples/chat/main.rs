@@ -109,7 +109,12 @@ async fn main() {
             std::process::exit(2);
         }
     }
-    let manager = builder.build();
+    // A refused value (`CHAT_HEARTBEAT=0s`, `--send-queue 0`) is a usage
+    // error: say which and how to fix it, and exit 2 as for a bad flag.
+    let manager = builder.try_build().unwrap_or_else(|error| {
+        eprintln!("{error}");
+        std::process::exit(2);
+    });
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("index.html")) }))
         .route("/ws", endpoint(manager, Arc::new(App)));

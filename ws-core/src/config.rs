@@ -22,8 +22,19 @@
 //! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
 //! | `stall_timeout`      | `"10s"`   | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
+//!
+//! The defaults are [`Config::DEFAULT`]'s, and written nowhere else: the
+//! attribute emits only the options given, applied over it. How values are
+//! written, and which are refused: [`Config`].
 
 use std::time::Duration;
+
+// Spelled out so that ws-macros, which compiles this file by `#[path]`, finds
+// the grammar at the same place.
+#[path = "config/units.rs"]
+pub(crate) mod units;
+
+use units::UnitError;
 
 /// What happens to a message sent to a connection whose send queue is full.
 ///
@@ -75,15 +86,9 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// `messages` per `per`; the burst defaults to `messages`. Zero values
-    /// are raised to one message and one nanosecond.
+    /// `messages` per `per`; the burst defaults to `messages`. Zero messages
+    /// or a zero period are kept as given and refused by [`Config::validate`].
     pub const fn new(messages: u32, per: Duration) -> Self {
-        let messages = if messages == 0 { 1 } else { messages };
-        let per = if per.is_zero() {
-            Duration::from_nanos(1)
-        } else {
-            per
-        };
         Self {
             messages,
             per,
@@ -91,9 +96,10 @@ impl RateLimit {
         }
     }
 
-    /// Allows bursts of up to `burst` messages (at least 1).
+    /// Allows bursts of up to `burst` messages; zero is refused by
+    /// [`Config::validate`].
     pub const fn with_burst(mut self, burst: u32) -> Self {
-        self.burst = if burst == 0 { 1 } else { burst };
+        self.burst = burst;
         self
     }
 
@@ -137,6 +143,34 @@ pub enum OnRateLimit {
 ///     .with_send_queue(64)
 ///     .with_heartbeat(Some(Duration::from_secs(10)));
 /// assert_eq!(CONFIG.max_connections(), 50_000);
+/// ```
+///
+/// # Values
+///
+/// The attribute and the environment read values by one grammar:
+///
+/// | kind     | form | examples |
+/// |----------|------|----------|
+/// | count    | digits, `_` allowed after the first | `256`, `10_000` |
+/// | size     | a count, then optionally `B`, `KiB`, `MiB`, `GiB` (`KB`, `MB`, `GB` are the same binary units; any case) | `65536`, `"64KiB"`, `"1 MB"` |
+/// | duration | counts each with a unit `ms`, `s`, `m`, `h` | `"500ms"`, `"30s"`, `"1m30s"` |
+/// | rate     | a count `/` `s`, `m`, `h` or a duration | `"20/s"`, `"600/m"`, `"5/500ms"` |
+///
+/// No signs, fractions or other spellings (`-1`, `"4.2s"`, `"30sec"`,
+/// `"64k"`); `heartbeat`, `idle_timeout` and `rate_limit` also take `"off"`.
+///
+/// # Refusal
+///
+/// [`Config::validate`] refuses a zero `send_queue`, size, duration, rate or
+/// burst, and an `idle_timeout` not longer than `heartbeat`. It runs on every
+/// door: the attribute fails to compile, [`Config::override_from_env`] names
+/// the variable, and [`ManagerBuilder::try_build`](crate::ManagerBuilder::try_build)
+/// returns the [`ConfigError`] (`build` panics with it). No value is clamped.
+///
+/// ```
+/// use ws_core::{Config, ConfigError};
+/// let err = Config::DEFAULT.with_send_queue(0).validate().unwrap_err();
+/// assert!(matches!(err, ConfigError::Invalid { option: "send_queue", .. }));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -192,10 +226,10 @@ impl Config {
         self
     }
 
-    /// Frames queued per connection. A value of `0` is raised to `1`: a
-    /// connection always has room for one frame.
+    /// Frames queued per connection; [`validate`](Self::validate) refuses
+    /// `0`: a connection needs room for one frame.
     pub const fn with_send_queue(mut self, frames: usize) -> Self {
-        self.send_queue = if frames == 0 { 1 } else { frames };
+        self.send_queue = frames;
         self
     }
 
@@ -332,10 +366,69 @@ impl Config {
         self.stall_timeout
     }
 
+    /// Checks every rule an option's value must keep; the first broken one
+    /// is the error. The attribute runs this at compile time, the builder in
+    /// [`ManagerBuilder::try_build`](crate::ManagerBuilder::try_build) and the
+    /// environment in [`override_from_env`](Self::override_from_env), so a
+    /// value is refused the same way whichever door it came through. Nothing
+    /// is clamped or corrected.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ws_core::Config;
+    ///
+    /// assert!(Config::DEFAULT.validate().is_ok());
+    /// let err = Config::DEFAULT.with_heartbeat(Some(Duration::ZERO)).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), r#"heartbeat must be a non-zero duration like "30s" or "off""#);
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.errors().into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Every broken rule, in option order: the attribute reports them all.
+    pub(crate) fn errors(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut refuse = |broken: bool, option: &'static str| {
+            if broken {
+                errors.push(ConfigError::invalid(option));
+            }
+        };
+        // One line per rule; an option without one takes every value.
+        refuse(self.send_queue == 0, "send_queue");
+        refuse(self.max_message_size == 0, "max_message_size");
+        refuse(self.heartbeat.is_some_and(|d| d.is_zero()), "heartbeat");
+        refuse(
+            self.idle_timeout.is_some_and(|d| d.is_zero()),
+            "idle_timeout",
+        );
+        if let Some(limit) = self.rate_limit {
+            refuse(limit.messages == 0 || limit.per.is_zero(), "rate_limit");
+            // A burst of zero that only follows zero messages is not news.
+            refuse(limit.burst == 0 && limit.messages != 0, "rate_burst");
+        }
+        refuse(self.read_buffer == 0, "read_buffer");
+        refuse(self.write_buffer == 0, "write_buffer");
+        if let (Some(heartbeat), Some(idle_timeout)) = (self.heartbeat, self.idle_timeout)
+            && !heartbeat.is_zero()
+            && idle_timeout <= heartbeat
+        {
+            errors.push(ConfigError::IdleWithinHeartbeat {
+                idle_timeout,
+                heartbeat,
+            });
+        }
+        errors
+    }
+
     /// Overrides options from environment variables named `{prefix}{OPTION}`
     /// in upper case, e.g. `CHAT_MAX_CONNECTIONS=500`, `CHAT_ON_FULL=drop_oldest`,
-    /// `CHAT_HEARTBEAT=10s`, `CHAT_MAX_MESSAGE_SIZE=1MiB`. Unset variables keep
-    /// their value; a malformed one is an error naming the variable.
+    /// `CHAT_HEARTBEAT=10s`, `CHAT_MAX_MESSAGE_SIZE=1MiB`, in the grammar
+    /// [above](Config#values). Unset variables keep their value.
+    /// The result is [validated](Self::validate); a value that does not read,
+    /// or breaks a rule, is an error naming the variable and the accepted form:
     ///
     /// ```
     /// use ws_core::Config;
@@ -343,6 +436,13 @@ impl Config {
     /// unsafe { std::env::set_var("DOC_SEND_QUEUE", "32") };
     /// let config = Config::DEFAULT.override_from_env("DOC_").unwrap();
     /// assert_eq!(config.send_queue(), 32);
+    ///
+    /// unsafe { std::env::set_var("DOC_HEARTBEAT", "0s") };
+    /// let err = Config::DEFAULT.override_from_env("DOC_").unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"DOC_HEARTBEAT="0s": heartbeat must be a non-zero duration like "30s" or "off""#
+    /// );
     /// ```
     pub fn override_from_env(self, prefix: &str) -> Result<Config, ConfigError> {
         self.override_with(|option| {
@@ -355,172 +455,230 @@ impl Config {
         mut self,
         lookup: impl Fn(&str) -> Option<(String, String)>,
     ) -> Result<Config, ConfigError> {
-        let get = |option: &str| lookup(option);
-        let bad = |name: String, value: String, expected: &'static str| ConfigError::Invalid {
-            name,
-            value,
-            expected,
-        };
-        if let Some((name, value)) = get("max_connections") {
-            let n = value
-                .parse()
-                .map_err(|_| bad(name, value, "a whole number"))?;
-            self = self.with_max_connections(n);
-        }
-        if let Some((name, value)) = get("max_per_user") {
-            let n = value
-                .parse()
-                .map_err(|_| bad(name, value, "a whole number"))?;
-            self = self.with_max_per_user(n);
-        }
-        if let Some((name, value)) = get("send_queue") {
-            match value.parse::<usize>() {
-                Ok(n) if n > 0 => self = self.with_send_queue(n),
-                _ => return Err(bad(name, value, "a whole number of at least 1")),
-            }
-        }
-        if let Some((name, value)) = get("on_full") {
-            let policy = parse_overflow(&value)
-                .ok_or_else(|| bad(name, value, "`close`, `drop_newest` or `drop_oldest`"))?;
-            self = self.with_on_full(policy);
-        }
-        if let Some((name, value)) = get("on_invalid") {
-            let policy =
-                parse_on_invalid(&value).ok_or_else(|| bad(name, value, "`error` or `close`"))?;
-            self = self.with_on_invalid(policy);
-        }
-        if let Some((name, value)) = get("on_rate_limit") {
-            let policy = match value.as_str() {
-                "error" => OnRateLimit::Error,
-                "close" => OnRateLimit::Close,
-                _ => return Err(bad(name, value, "`error` or `close`")),
+        let mut given = Vec::new();
+        for (option, set) in ENV_OPTIONS {
+            let Some((variable, value)) = lookup(option) else {
+                continue;
             };
-            self = self.with_on_rate_limit(policy);
-        }
-        if let Some((name, value)) = get("rate_limit") {
-            let limit = parse_rate(&value)
-                .ok_or_else(|| bad(name, value, "a rate such as `20/s` or `600/m`, or `off`"))?;
-            self = self.with_rate_limit(limit);
-        }
-        if let Some((name, value)) = get("rate_burst") {
-            match (value.parse::<u32>(), self.rate_limit) {
-                (Ok(burst), Some(limit)) if burst > 0 => {
-                    self = self.with_rate_limit(Some(limit.with_burst(burst)));
-                }
-                _ => {
-                    return Err(bad(
-                        name,
-                        value,
-                        "a whole number of at least 1, with a rate limit set",
-                    ));
+            match set(self, &value) {
+                Ok(config) => self = config,
+                Err(error) => {
+                    return Err(ConfigError::unreadable(option, error).in_variable(variable, value));
                 }
             }
+            given.push((*option, variable, value));
         }
-        for (option, set) in [
-            (
-                "max_message_size",
-                Config::with_max_message_size as fn(Config, usize) -> Config,
-            ),
-            ("read_buffer", Config::with_read_buffer),
-            ("write_buffer", Config::with_write_buffer),
-        ] {
-            if let Some((name, value)) = get(option) {
-                let bytes = parse_size(&value)
-                    .ok_or_else(|| bad(name, value, "a size such as `65536`, `64KiB` or `1MiB`"))?;
-                self = set(self, bytes);
+        self.validate().map_err(|error| {
+            // Blame the first option of the error that a variable set; the
+            // others came from the attribute, validated already.
+            let culprit = error
+                .options()
+                .iter()
+                .find_map(|option| given.iter().find(|(o, _, _)| o == option));
+            match culprit {
+                Some((_, variable, value)) => error.in_variable(variable.clone(), value.clone()),
+                None => error,
             }
-        }
-        for (option, set) in [
-            (
-                "heartbeat",
-                Config::with_heartbeat as fn(Config, Option<Duration>) -> Config,
-            ),
-            ("idle_timeout", Config::with_idle_timeout),
-        ] {
-            if let Some((name, value)) = get(option) {
-                let every = parse_duration(&value).ok_or_else(|| {
-                    bad(name, value, "a duration such as `30s` or `500ms`, or `off`")
-                })?;
-                self = set(self, every);
-            }
-        }
+        })?;
         Ok(self)
     }
 }
 
-/// A configuration value that could not be parsed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// How each option reads from a variable, in documentation order (a burst
+/// after its rate). Adding an option: one line here, one in [`FORMS`], and a
+/// rule in [`Config::errors`] if some values must be refused.
+#[allow(clippy::type_complexity)]
+const ENV_OPTIONS: &[(&str, fn(Config, &str) -> Result<Config, UnitError>)] = &[
+    ("max_connections", |c, v| {
+        Ok(c.with_max_connections(to_usize(units::parse_count(v)?)?))
+    }),
+    ("max_per_user", |c, v| {
+        Ok(c.with_max_per_user(to_usize(units::parse_count(v)?)?))
+    }),
+    ("send_queue", |c, v| {
+        Ok(c.with_send_queue(to_usize(units::parse_count(v)?)?))
+    }),
+    ("on_full", |c, v| {
+        Ok(c.with_on_full(match v.trim() {
+            "close" => Overflow::Close,
+            "drop_newest" => Overflow::DropNewest,
+            "drop_oldest" => Overflow::DropOldest,
+            _ => return Err(UnitError::Malformed),
+        }))
+    }),
+    ("max_message_size", |c, v| {
+        Ok(c.with_max_message_size(to_usize(units::parse_size(v)?)?))
+    }),
+    ("heartbeat", |c, v| {
+        Ok(c.with_heartbeat(units::or_off(v, units::parse_duration)?))
+    }),
+    ("idle_timeout", |c, v| {
+        Ok(c.with_idle_timeout(units::or_off(v, units::parse_duration)?))
+    }),
+    ("on_invalid", |c, v| {
+        Ok(c.with_on_invalid(match v.trim() {
+            "error" => OnInvalid::Error,
+            "close" => OnInvalid::Close,
+            _ => return Err(UnitError::Malformed),
+        }))
+    }),
+    ("rate_limit", |c, v| {
+        let rate = units::or_off(v, units::parse_rate)?;
+        Ok(c.with_rate_limit(rate.map(|(messages, per)| RateLimit::new(messages, per))))
+    }),
+    ("rate_burst", |c, v| {
+        let burst = u32::try_from(units::parse_count(v)?).map_err(|_| UnitError::TooLarge)?;
+        match c.rate_limit {
+            Some(limit) => Ok(c.with_rate_limit(Some(limit.with_burst(burst)))),
+            None => Err(UnitError::Malformed),
+        }
+    }),
+    ("on_rate_limit", |c, v| {
+        Ok(c.with_on_rate_limit(match v.trim() {
+            "error" => OnRateLimit::Error,
+            "close" => OnRateLimit::Close,
+            _ => return Err(UnitError::Malformed),
+        }))
+    }),
+    ("read_buffer", |c, v| {
+        Ok(c.with_read_buffer(to_usize(units::parse_size(v)?)?))
+    }),
+    ("write_buffer", |c, v| {
+        Ok(c.with_write_buffer(to_usize(units::parse_size(v)?)?))
+    }),
+];
+
+/// The accepted form of each option, named in every error about it.
+const FORMS: &[(&str, &str)] = &[
+    (
+        "max_connections",
+        r#"a whole number like "10_000", or 0 for unlimited"#,
+    ),
+    (
+        "max_per_user",
+        r#"a whole number like "4", or 0 for unlimited"#,
+    ),
+    (
+        "send_queue",
+        r#"a whole number of frames of at least 1, like "256""#,
+    ),
+    (
+        "on_full",
+        r#"one of "close", "drop_newest" or "drop_oldest""#,
+    ),
+    (
+        "max_message_size",
+        r#"a non-zero size like "64KiB" or "1MiB""#,
+    ),
+    ("heartbeat", r#"a non-zero duration like "30s" or "off""#),
+    ("idle_timeout", r#"a non-zero duration like "60s" or "off""#),
+    ("on_invalid", r#"one of "error" or "close""#),
+    (
+        "rate_limit",
+        r#"a rate of at least 1 message per non-zero period, like "20/s", "600/m" or "5/500ms", or "off""#,
+    ),
+    (
+        "rate_burst",
+        r#"a whole number of at least 1, like "40", with a rate_limit"#,
+    ),
+    ("on_rate_limit", r#"one of "error" or "close""#),
+    ("read_buffer", r#"a non-zero size like "1KiB""#),
+    ("write_buffer", r#"a non-zero size like "64KiB""#),
+];
+
+fn expected(option: &str) -> &'static str {
+    form(option).1
+}
+
+/// `option`'s name as a `'static` and its accepted form.
+fn form(option: &str) -> (&'static str, &'static str) {
+    let found = FORMS.iter().find(|(name, _)| *name == option);
+    debug_assert!(found.is_some(), "option `{option}` has no entry in FORMS");
+    found.copied().unwrap_or(("option", "a valid value"))
+}
+
+fn to_usize(n: u64) -> Result<usize, UnitError> {
+    usize::try_from(n).map_err(|_| UnitError::TooLarge)
+}
+
+/// A configuration value that does not read, or breaks its option's rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
-    /// The variable `name` holds `value`, which is not what was expected.
-    #[error("`{name}` is `{value}`; expected {expected}")]
+    /// `option` does not read as, or is not, its accepted form.
+    #[error("{option} must be {expected}")]
     Invalid {
-        /// The variable's name.
-        name: String,
+        /// The option, as the attribute names it.
+        option: &'static str,
+        /// What it accepts.
+        expected: &'static str,
+    },
+    /// `option` holds a number too large for it.
+    #[error("{option} is too large; it must be {expected}")]
+    TooLarge {
+        /// The option, as the attribute names it.
+        option: &'static str,
+        /// What it accepts.
+        expected: &'static str,
+    },
+    /// A peer that answers every ping would still be closed as idle.
+    #[error(
+        "idle_timeout ({}) must be longer than heartbeat ({}), or \"off\": a peer that answers every ping would still be closed as idle",
+        units::format_duration(*.idle_timeout),
+        units::format_duration(*.heartbeat)
+    )]
+    IdleWithinHeartbeat {
+        /// The idle timeout.
+        idle_timeout: Duration,
+        /// The heartbeat.
+        heartbeat: Duration,
+    },
+    /// The environment variable `variable` holds `value`, which is refused.
+    #[error("{variable}={value:?}: {error}")]
+    Variable {
+        /// The variable's name, e.g. `CHAT_HEARTBEAT`.
+        variable: String,
         /// Its value.
         value: String,
-        /// What it should look like.
-        expected: &'static str,
+        /// Why it is refused.
+        error: Box<ConfigError>,
     },
 }
 
-fn parse_overflow(value: &str) -> Option<Overflow> {
-    match value {
-        "close" => Some(Overflow::Close),
-        "drop_newest" => Some(Overflow::DropNewest),
-        "drop_oldest" => Some(Overflow::DropOldest),
-        _ => None,
+impl ConfigError {
+    fn invalid(option: &'static str) -> Self {
+        ConfigError::Invalid {
+            option,
+            expected: expected(option),
+        }
     }
-}
 
-fn parse_on_invalid(value: &str) -> Option<OnInvalid> {
-    match value {
-        "error" => Some(OnInvalid::Error),
-        "close" => Some(OnInvalid::Close),
-        _ => None,
+    /// `option`'s text is not of its form, or its number does not fit.
+    pub(crate) fn unreadable(option: &str, error: UnitError) -> Self {
+        let (option, expected) = form(option);
+        match error {
+            UnitError::Malformed => ConfigError::Invalid { option, expected },
+            UnitError::TooLarge => ConfigError::TooLarge { option, expected },
+        }
     }
-}
 
-/// Parses `65536`, `64KiB`, `64KB`, `1MiB`, `1 MB` (binary units: KB = KiB).
-fn parse_size(value: &str) -> Option<usize> {
-    let value = value.trim();
-    let split = value
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(value.len());
-    let (digits, unit) = value.split_at(split);
-    let n: usize = digits.replace('_', "").parse().ok()?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(scale)
-}
-
-/// Parses `20/s`, `600/m`, `10/500ms`, or `off`.
-fn parse_rate(value: &str) -> Option<Option<RateLimit>> {
-    let value = value.trim();
-    if value == "off" {
-        return Some(None);
+    fn in_variable(self, variable: String, value: String) -> Self {
+        ConfigError::Variable {
+            variable,
+            value,
+            error: Box::new(self),
+        }
     }
-    let (messages, per) = value.split_once('/')?;
-    let messages: u32 = messages.trim().parse().ok().filter(|n| *n > 0)?;
-    let per = match per.trim() {
-        "s" => Duration::from_secs(1),
-        "m" => Duration::from_secs(60),
-        "h" => Duration::from_secs(3600),
-        other => humantime::parse_duration(other)
-            .ok()
-            .filter(|d| !d.is_zero())?,
-    };
-    Some(Some(RateLimit::new(messages, per)))
-}
 
-fn parse_duration(value: &str) -> Option<Option<Duration>> {
-    match value.trim() {
-        "off" | "none" | "0" => Some(None),
-        other => humantime::parse_duration(other).ok().map(Some),
+    /// The options this error is about, the one to change first.
+    pub fn options(&self) -> &[&'static str] {
+        match self {
+            ConfigError::Invalid { option, .. } | ConfigError::TooLarge { option, .. } => {
+                std::slice::from_ref(option)
+            }
+            ConfigError::IdleWithinHeartbeat { .. } => &["idle_timeout", "heartbeat"],
+            ConfigError::Variable { error, .. } => error.options(),
+        }
     }
 }
 
@@ -536,14 +694,22 @@ mod tests {
         Config::DEFAULT.override_with(|option| {
             vars.iter()
                 .find(|(k, _)| k == option)
-                .map(|(k, v)| (k.to_ascii_uppercase(), v.clone()))
+                .map(|(k, v)| (format!("CHAT_{}", k.to_ascii_uppercase()), v.clone()))
         })
+    }
+
+    fn refused(option: &str, value: &str) -> String {
+        match with(&[(option, value), ("rate_limit", "20/s")]) {
+            Ok(config) => panic!("CHAT_{option}={value:?} accepted as {config:?}"),
+            Err(err) => err.to_string(),
+        }
     }
 
     #[test]
     fn overrides_parse_every_option() {
         let config = with(&[
             ("max_connections", "5"),
+            ("max_per_user", "0"),
             ("send_queue", "8"),
             ("on_full", "drop_oldest"),
             ("max_message_size", "1MiB"),
@@ -553,9 +719,12 @@ mod tests {
             ("rate_limit", "600/m"),
             ("rate_burst", "5"),
             ("on_rate_limit", "close"),
+            ("read_buffer", "4_096"),
+            ("write_buffer", "16 KiB"),
         ])
         .unwrap();
         assert_eq!(config.max_connections(), 5);
+        assert_eq!(config.max_per_user(), 0);
         assert_eq!(config.send_queue(), 8);
         assert_eq!(config.on_full(), Overflow::DropOldest);
         assert_eq!(config.max_message_size(), 1 << 20);
@@ -567,24 +736,189 @@ mod tests {
             Some(RateLimit::new(600, Duration::from_secs(60)).with_burst(5))
         );
         assert_eq!(config.on_rate_limit(), OnRateLimit::Close);
+        assert_eq!(config.read_buffer(), 4096);
+        assert_eq!(config.write_buffer(), 16 << 10);
+    }
+
+    /// Every option that has a zero to refuse, at zero, negative, too large
+    /// and malformed: the variable, its value and the accepted form.
+    #[test]
+    fn every_option_refuses_zero_negative_overflow_and_malformed() {
+        let count_forms = [
+            ("max_connections", FORMS[0].1),
+            ("max_per_user", FORMS[1].1),
+        ];
+        for (option, form) in count_forms {
+            let var = option.to_ascii_uppercase();
+            assert_eq!(with(&[(option, "0")]).map(|_| ()), Ok(()), "0 is unlimited");
+            for bad in ["-1", "ten", "1.5", "1KiB", ""] {
+                assert_eq!(
+                    refused(option, bad),
+                    format!("CHAT_{var}={bad:?}: {option} must be {form}")
+                );
+            }
+            assert_eq!(
+                refused(option, "99999999999999999999"),
+                format!(
+                    "CHAT_{var}=\"99999999999999999999\": {option} is too large; it must be {form}"
+                )
+            );
+        }
+        for option in [
+            "send_queue",
+            "max_message_size",
+            "heartbeat",
+            "idle_timeout",
+            "rate_limit",
+            "rate_burst",
+            "read_buffer",
+            "write_buffer",
+        ] {
+            let var = option.to_ascii_uppercase();
+            let form = expected(option);
+            let zero = match option {
+                "heartbeat" | "idle_timeout" => "0s",
+                "rate_limit" => "0/s",
+                "max_message_size" | "read_buffer" | "write_buffer" => "0KiB",
+                _ => "0",
+            };
+            let overflow = match option {
+                "heartbeat" | "idle_timeout" => "99999999999999999h",
+                "rate_limit" => "4294967296/s",
+                "rate_burst" => "4294967296",
+                "max_message_size" | "read_buffer" | "write_buffer" => "18446744073709551616KiB",
+                _ => "99999999999999999999",
+            };
+            for bad in [
+                zero, "-1", "-1s", "ten", "1.5", "4.2s", "30sec", "", "off off",
+            ] {
+                assert_eq!(
+                    refused(option, bad),
+                    format!("CHAT_{var}={bad:?}: {option} must be {form}"),
+                );
+            }
+            assert_eq!(
+                refused(option, overflow),
+                format!("CHAT_{var}={overflow:?}: {option} is too large; it must be {form}"),
+            );
+        }
+        for option in ["on_full", "on_invalid", "on_rate_limit"] {
+            let var = option.to_ascii_uppercase();
+            for bad in ["0", "-1", "Close", "drop", ""] {
+                assert_eq!(
+                    refused(option, bad),
+                    format!("CHAT_{var}={bad:?}: {option} must be {}", expected(option))
+                );
+            }
+        }
     }
 
     #[test]
-    fn malformed_values_name_the_variable() {
-        let err = with(&[("send_queue", "0")]).unwrap_err();
+    fn the_issue_s_examples() {
         assert_eq!(
-            err.to_string(),
-            "`SEND_QUEUE` is `0`; expected a whole number of at least 1"
+            with(&[("heartbeat", "0s")]).unwrap_err().to_string(),
+            r#"CHAT_HEARTBEAT="0s": heartbeat must be a non-zero duration like "30s" or "off""#
         );
-        assert!(with(&[("max_message_size", "12 parsecs")]).is_err());
-        assert!(with(&[("heartbeat", "soon")]).is_err());
+        assert_eq!(
+            with(&[("write_buffer", "0")]).unwrap_err().to_string(),
+            r#"CHAT_WRITE_BUFFER="0": write_buffer must be a non-zero size like "64KiB""#
+        );
+        assert_eq!(
+            with(&[("max_message_size", "0")]).unwrap_err().to_string(),
+            r#"CHAT_MAX_MESSAGE_SIZE="0": max_message_size must be a non-zero size like "64KiB" or "1MiB""#
+        );
+        // The attribute's grammar, which the environment refused before.
+        assert_eq!(
+            with(&[("heartbeat", "1_000ms")]).unwrap().heartbeat(),
+            Some(Duration::from_secs(1))
+        );
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("65_536"), Some(65536));
-        assert_eq!(parse_size("64KiB"), Some(65536));
-        assert_eq!(parse_size("2 MB"), Some(2 << 20));
-        assert_eq!(parse_size("1TiB"), None);
+    fn a_burst_needs_a_rate() {
+        assert_eq!(
+            with(&[("rate_burst", "5")]).unwrap_err().to_string(),
+            r#"CHAT_RATE_BURST="5": rate_burst must be a whole number of at least 1, like "40", with a rate_limit"#
+        );
+        // A rate from the attribute is one to burst above.
+        let limited =
+            Config::DEFAULT.with_rate_limit(Some(RateLimit::new(2, Duration::from_secs(1))));
+        let config = limited
+            .override_with(|o| (o == "rate_burst").then(|| ("B".into(), "9".into())))
+            .unwrap();
+        assert_eq!(config.rate_limit().unwrap().burst(), 9);
+    }
+
+    #[test]
+    fn idle_timeout_is_checked_against_heartbeat_naming_the_variable_given() {
+        let within = r#"idle_timeout (1m) must be longer than heartbeat (2m), or "off": a peer that answers every ping would still be closed as idle"#;
+        assert_eq!(
+            with(&[("heartbeat", "2m")]).unwrap_err().to_string(),
+            format!(r#"CHAT_HEARTBEAT="2m": {within}"#)
+        );
+        assert_eq!(
+            with(&[("heartbeat", "2m"), ("idle_timeout", "1m")])
+                .unwrap_err()
+                .to_string(),
+            format!(r#"CHAT_IDLE_TIMEOUT="1m": {within}"#)
+        );
+        assert!(with(&[("heartbeat", "2m"), ("idle_timeout", "off")]).is_ok());
+        assert!(with(&[("heartbeat", "2m"), ("idle_timeout", "2m1s")]).is_ok());
+    }
+
+    #[test]
+    fn validate_refuses_what_the_setters_take() {
+        let d = Duration::from_secs;
+        let rate = |n, per| Some(RateLimit::new(n, per));
+        let cases: [(Config, &str); 11] = [
+            (Config::DEFAULT.with_send_queue(0), "send_queue"),
+            (Config::DEFAULT.with_max_message_size(0), "max_message_size"),
+            (
+                Config::DEFAULT.with_heartbeat(Some(Duration::ZERO)),
+                "heartbeat",
+            ),
+            (
+                Config::DEFAULT.with_idle_timeout(Some(Duration::ZERO)),
+                "idle_timeout",
+            ),
+            (Config::DEFAULT.with_rate_limit(rate(0, d(1))), "rate_limit"),
+            (
+                Config::DEFAULT.with_rate_limit(rate(1, Duration::ZERO)),
+                "rate_limit",
+            ),
+            (
+                Config::DEFAULT.with_rate_limit(Some(RateLimit::new(1, d(1)).with_burst(0))),
+                "rate_burst",
+            ),
+            (Config::DEFAULT.with_read_buffer(0), "read_buffer"),
+            (Config::DEFAULT.with_write_buffer(0), "write_buffer"),
+            (Config::DEFAULT.with_heartbeat(Some(d(60))), "idle_timeout"),
+            (
+                Config::DEFAULT.with_idle_timeout(Some(d(1))),
+                "idle_timeout",
+            ),
+        ];
+        for (config, option) in cases {
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.options()[0], option, "{err}");
+        }
+        // Nothing was clamped on the way.
+        assert_eq!(Config::DEFAULT.with_send_queue(0).send_queue(), 0);
+        assert_eq!(RateLimit::new(0, Duration::ZERO).with_burst(0).burst(), 0);
+        assert_eq!(
+            Config::DEFAULT
+                .with_send_queue(0)
+                .with_write_buffer(0)
+                .errors()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn every_form_has_an_env_option_and_back() {
+        let env: Vec<&str> = ENV_OPTIONS.iter().map(|(o, _)| *o).collect();
+        let forms: Vec<&str> = FORMS.iter().map(|(o, _)| *o).collect();
+        assert_eq!(env, forms);
     }
 }

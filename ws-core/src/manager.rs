@@ -97,13 +97,27 @@ impl<P: Protocol> Manager<P> {
     }
 
     /// A manager with `config`, on this node only.
+    ///
+    /// # Panics
+    ///
+    /// If `config` breaks a rule of [`Config::validate`]; see
+    /// [`ManagerBuilder::try_build`] for the error instead.
     pub fn with_config(config: Config) -> Self {
         Self::with_backend(config, Backend::local())
     }
 
     /// A manager with `config` and `backend`. A cluster backend starts its
     /// tasks here, so this must run inside a Tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// If `config` breaks a rule of [`Config::validate`]: better at start-up
+    /// than in every connection task. See [`ManagerBuilder::try_build`] for
+    /// the error instead.
     pub fn with_backend(config: Config, backend: Backend) -> Self {
+        if let Err(error) = config.validate() {
+            panic!("invalid ws_core::Config: {error}");
+        }
         let (link, spawn) = match backend.start(P::NAME) {
             Some(started) => (Some(started.link), Some(started.spawn)),
             None => (None, None),
@@ -327,7 +341,9 @@ pub struct ManagerBuilder<P> {
 }
 
 impl<P: Protocol> ManagerBuilder<P> {
-    /// Applies `{prefix}MAX_CONNECTIONS` and the like; see [`Config::override_from_env`].
+    /// Applies `{prefix}MAX_CONNECTIONS` and the like, and validates the
+    /// result; the error names the variable and the accepted form. See
+    /// [`Config::override_from_env`].
     pub fn from_env(mut self, prefix: &str) -> Result<Self, ConfigError> {
         self.config = self.config.override_from_env(prefix)?;
         Ok(self)
@@ -418,10 +434,41 @@ impl<P: Protocol> ManagerBuilder<P> {
         Ok(self.backend(Backend::redis(url)?))
     }
 
+    /// The manager, or the first rule of [`Config::validate`] that the
+    /// configuration breaks. With a cluster backend its tasks start here, so
+    /// this must run inside a Tokio runtime.
+    ///
+    /// ```
+    /// # use ws_core::{ws_protocol, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// let err = Manager::<Chat>::builder().send_queue(0).try_build().unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"send_queue must be a whole number of frames of at least 1, like "256""#
+    /// );
+    /// ```
+    pub fn try_build(self) -> Result<Manager<P>, ConfigError> {
+        self.config.validate()?;
+        Ok(Manager::with_backend(self.config, self.backend))
+    }
+
     /// The manager. With a cluster backend its tasks start here, so this
     /// must run inside a Tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// If the configuration breaks a rule of [`Config::validate`], with the
+    /// error's message. Values from the attribute are validated at compile
+    /// time and values from [`from_env`](Self::from_env) when they are read,
+    /// so what is left are the setters' arguments: use
+    /// [`try_build`](Self::try_build) when those come from input.
     pub fn build(self) -> Manager<P> {
-        Manager::with_backend(self.config, self.backend)
+        match self.try_build() {
+            Ok(manager) => manager,
+            Err(error) => panic!("invalid ws_core::Config: {error}"),
+        }
     }
 
     fn map(mut self, f: impl FnOnce(Config) -> Config) -> Self {

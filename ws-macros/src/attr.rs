@@ -4,7 +4,8 @@
 //! Every parser reports into the [`Ctxt`] and carries on, leaving a bad option
 //! unset (its default applies) so that the expansion stays usable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
@@ -13,6 +14,8 @@ use syn::parse::ParseStream;
 use syn::{Attribute, Ident, Lit, LitStr, Token};
 
 use crate::case::RenameRule;
+use crate::config::units::{self, UnitError};
+use crate::config::{Config, ConfigError, RateLimit};
 use crate::ctxt::Ctxt;
 
 /// The helper attribute through which `#[ws_protocol(...)]` hands its options
@@ -40,11 +43,6 @@ pub const OPTIONS: &[&str] = &[
 
 /// The keys of `#[ws(...)]` on a variant.
 pub const WS_KEYS: &[&str] = &["client", "server", "reply"];
-
-/// ws-core's default heartbeat and idle timeout, for the check between the
-/// two when only one is given. The generated code never restates defaults.
-pub const DEFAULT_HEARTBEAT_MS: u64 = 30_000;
-pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
 
 /// An option's value with the tokens it came from, for error spans.
 #[derive(Clone, Debug)]
@@ -101,6 +99,8 @@ pub struct Options {
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
+    /// The tokens of every option given, by name, for errors found later.
+    pub given: BTreeMap<String, TokenStream>,
 }
 
 /// A value as written after `name =`: its tokens, and the literal if it is one.
@@ -166,20 +166,11 @@ impl Options {
         let Some(value) = parse_value(cx, meta, &name)? else {
             return Ok(());
         };
+        self.given.insert(name.clone(), value.tokens.clone());
         match name.as_str() {
-            "max_connections" => self.max_connections = int(cx, &name, "10_000", &value),
-            "max_per_user" => self.max_per_user = int(cx, &name, "4", &value),
-            "send_queue" => {
-                self.send_queue = int(cx, &name, "256", &value).filter(|setting| {
-                    if setting.value == 0 {
-                        cx.error_spanned_by(
-                            &setting.tokens,
-                            "`send_queue` must be at least 1: every connection needs room for one queued frame",
-                        );
-                    }
-                    setting.value > 0
-                });
-            }
+            "max_connections" => self.max_connections = read(cx, &name, &value, units::parse_count),
+            "max_per_user" => self.max_per_user = read(cx, &name, &value, units::parse_count),
+            "send_queue" => self.send_queue = read(cx, &name, &value, units::parse_count),
             "on_full" => {
                 self.on_full = choice(
                     cx,
@@ -193,9 +184,11 @@ impl Options {
                     ],
                 );
             }
-            "max_message_size" => self.max_message_size = size(cx, &name, &value),
-            "heartbeat" => self.heartbeat = duration(cx, &name, &value),
-            "idle_timeout" => self.idle_timeout = duration(cx, &name, &value),
+            "max_message_size" => {
+                self.max_message_size = read(cx, &name, &value, units::parse_size)
+            }
+            "heartbeat" => self.heartbeat = read(cx, &name, &value, duration_or_off),
+            "idle_timeout" => self.idle_timeout = read(cx, &name, &value, duration_or_off),
             "on_invalid" => {
                 self.on_invalid = choice(
                     cx,
@@ -205,17 +198,12 @@ impl Options {
                     &[("error", OnInvalid::Error), ("close", OnInvalid::Close)],
                 );
             }
-            "rate_limit" => self.rate_limit = rate(cx, &value),
+            "rate_limit" => self.rate_limit = read(cx, &name, &value, rate_or_off),
             "rate_burst" => {
-                self.rate_burst = int(cx, &name, "40", &value).filter(|setting| {
-                    let fits = (1..=u64::from(u32::MAX)).contains(&setting.value);
-                    if !fits {
-                        cx.error_spanned_by(
-                            &setting.tokens,
-                            "`rate_burst` must be between 1 and 4294967295 messages",
-                        );
-                    }
-                    fits
+                self.rate_burst = read(cx, &name, &value, |text| {
+                    let burst = units::parse_count(text)?;
+                    u32::try_from(burst).map_err(|_| UnitError::TooLarge)?;
+                    Ok(burst)
                 });
             }
             "on_rate_limit" => {
@@ -227,13 +215,55 @@ impl Options {
                     &[("error", OnRateLimit::Error), ("close", OnRateLimit::Close)],
                 );
             }
-            "read_buffer" => self.read_buffer = size(cx, &name, &value),
-            "write_buffer" => self.write_buffer = size(cx, &name, &value),
+            "read_buffer" => self.read_buffer = read(cx, &name, &value, units::parse_size),
+            "write_buffer" => self.write_buffer = read(cx, &name, &value, units::parse_size),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
             _ => unreachable!("every name in OPTIONS has an arm"),
         }
         Ok(())
+    }
+    /// ws-core's `Config::DEFAULT` with the options given, for
+    /// `Config::validate`: the generated code builds the same value.
+    pub fn to_config(&self) -> Config {
+        let n = |setting: &Setting<u64>| usize::try_from(setting.value).unwrap_or(usize::MAX);
+        let ms = |setting: &Setting<Option<u64>>| setting.value.map(Duration::from_millis);
+        let mut config = Config::DEFAULT;
+        if let Some(max) = &self.max_connections {
+            config = config.with_max_connections(n(max));
+        }
+        if let Some(max) = &self.max_per_user {
+            config = config.with_max_per_user(n(max));
+        }
+        if let Some(frames) = &self.send_queue {
+            config = config.with_send_queue(n(frames));
+        }
+        if let Some(bytes) = &self.max_message_size {
+            config = config.with_max_message_size(n(bytes));
+        }
+        if let Some(every) = &self.heartbeat {
+            config = config.with_heartbeat(ms(every));
+        }
+        if let Some(after) = &self.idle_timeout {
+            config = config.with_idle_timeout(ms(after));
+        }
+        if let Some(rate) = &self.rate_limit {
+            let limit = rate.value.map(|rate| {
+                let limit = RateLimit::new(rate.messages, Duration::from_millis(rate.per_ms));
+                match &self.rate_burst {
+                    Some(burst) => limit.with_burst(u32::try_from(burst.value).unwrap_or(u32::MAX)),
+                    None => limit,
+                }
+            });
+            config = config.with_rate_limit(limit);
+        }
+        if let Some(bytes) = &self.read_buffer {
+            config = config.with_read_buffer(n(bytes));
+        }
+        if let Some(bytes) = &self.write_buffer {
+            config = config.with_write_buffer(n(bytes));
+        }
+        config
     }
 }
 
@@ -282,104 +312,47 @@ fn skip_value(input: ParseStream) -> syn::Result<()> {
     Ok(())
 }
 
-fn int(cx: &Ctxt, name: &str, example: &str, value: &Value) -> Option<Setting<u64>> {
-    match &value.lit {
-        Some(Lit::Int(lit)) => match lit.base10_parse::<u64>() {
-            Ok(n) => Some(value.setting(n)),
-            Err(_) => {
-                cx.error_spanned_by(&value.tokens, format!("`{name}` is too large"));
-                None
-            }
-        },
-        _ => {
+/// Reads a value in the grammar of ws-core's `config::units`: an integer
+/// literal as written (`10_000`) or a string's contents. A value that does
+/// not read gets the message the environment gives for it.
+fn read<T>(
+    cx: &Ctxt,
+    name: &str,
+    value: &Value,
+    parse: impl FnOnce(&str) -> Result<T, UnitError>,
+) -> Option<Setting<T>> {
+    let text = match &value.lit {
+        Some(Lit::Int(lit)) => Some(lit.to_string()),
+        Some(Lit::Str(lit)) => Some(lit.value()),
+        _ => None,
+    };
+    match text.map_or(Err(UnitError::Malformed), |text| parse(&text)) {
+        Ok(parsed) => Some(value.setting(parsed)),
+        Err(error) => {
             cx.error_spanned_by(
                 &value.tokens,
-                format!("expected an integer for `{name}`, e.g. `{name} = {example}`"),
+                ConfigError::unreadable(name, error).to_string(),
             );
             None
         }
     }
 }
 
-fn size(cx: &Ctxt, name: &str, value: &Value) -> Option<Setting<u64>> {
-    let parsed = match &value.lit {
-        Some(Lit::Int(lit)) => lit.base10_parse::<u64>().map_err(|_| SizeError::TooLarge),
-        Some(Lit::Str(lit)) => parse_size(&lit.value()),
-        _ => {
-            cx.error_spanned_by(
-                &value.tokens,
-                format!(
-                    "expected a size for `{name}`, e.g. `{name} = \"64KiB\"` or `{name} = 65536`"
-                ),
-            );
-            return None;
-        }
-    };
-    let shown = match &value.lit {
-        Some(Lit::Str(lit)) => lit.value(),
-        _ => value.tokens.to_string(),
-    };
-    match parsed {
-        Ok(0) => {
-            cx.error_spanned_by(&value.tokens, format!("`{name}` must be greater than zero"));
-            None
-        }
-        Ok(bytes) => Some(value.setting(bytes)),
-        Err(SizeError::TooLarge) => {
-            cx.error_spanned_by(
-                &value.tokens,
-                format!("size `{shown}` for `{name}` is too large"),
-            );
-            None
-        }
-        Err(SizeError::Malformed) => {
-            cx.error_spanned_by(
-                &value.tokens,
-                format!(
-                    "invalid size `{shown}` for `{name}`; expected a number of bytes with an optional unit `KiB`, `MiB` or `GiB` (`KB`, `MB`, `GB` mean the same), e.g. `\"64KiB\"`, `\"1 MB\"` or `65536`"
-                ),
-            );
-            None
-        }
-    }
+/// `"30s"` as milliseconds, `"off"` as `None`.
+fn duration_or_off(text: &str) -> Result<Option<u64>, UnitError> {
+    units::or_off(text, units::parse_duration)?
+        .map(|duration| u64::try_from(duration.as_millis()).map_err(|_| UnitError::TooLarge))
+        .transpose()
 }
 
-fn duration(cx: &Ctxt, name: &str, value: &Value) -> Option<Setting<Option<u64>>> {
-    let Some(Lit::Str(lit)) = &value.lit else {
-        cx.error_spanned_by(
-            &value.tokens,
-            format!(
-                "expected a duration string for `{name}`, e.g. `{name} = \"30s\"`, or `{name} = \"off\"` to disable it"
-            ),
-        );
-        return None;
-    };
-    match parse_duration(&lit.value()) {
-        Ok(ms) => Some(value.setting(ms)),
-        Err(DurationError::Zero) => {
-            cx.error_spanned_by(
-                lit,
-                format!(
-                    "`{name}` of zero is not a duration; write `{name} = \"off\"` to disable it"
-                ),
-            );
-            None
-        }
-        Err(DurationError::TooLarge) => {
-            cx.error_spanned_by(lit, format!("`{name}` is too large"));
-            None
-        }
-        Err(DurationError::Malformed) => {
-            cx.error_spanned_by(
-                lit,
-                format!(
-                    "invalid duration `{}` for `{name}`; expected numbers with units among `ms`, `s`, `m`, `h`, e.g. `\"30s\"`, `\"500ms\"` or `\"1m30s\"`, or `\"off\"`",
-                    lit.value()
-                ),
-            );
-            None
-        }
-    }
+/// `"20/s"`, `"off"` as `None`.
+fn rate_or_off(text: &str) -> Result<Option<Rate>, UnitError> {
+    units::or_off(text, units::parse_rate)?
+        .map(|(messages, per)| {
+            let per_ms = u64::try_from(per.as_millis()).map_err(|_| UnitError::TooLarge)?;
+            Ok(Rate { messages, per_ms })
+        })
+        .transpose()
 }
 
 fn choice<T: Copy>(
@@ -412,39 +385,6 @@ fn choice<T: Copy>(
             None
         }
     }
-}
-
-fn rate(cx: &Ctxt, value: &Value) -> Option<Setting<Option<Rate>>> {
-    const EXPECTED: &str = "expected a rate for `rate_limit`, e.g. `rate_limit = \"20/s\"`, `\"600/m\"` or `\"5/500ms\"`, or `\"off\"`";
-    let Some(Lit::Str(lit)) = &value.lit else {
-        cx.error_spanned_by(&value.tokens, EXPECTED);
-        return None;
-    };
-    match parse_rate(&lit.value()) {
-        Some(rate) => Some(value.setting(rate)),
-        None => {
-            cx.error_spanned_by(lit, format!("invalid rate `{}`; {EXPECTED}", lit.value()));
-            None
-        }
-    }
-}
-
-/// Parses `20/s`, `600/m`, `3600/h`, `5/500ms` (a count of at least 1 per a
-/// non-zero duration), or `off`.
-pub fn parse_rate(text: &str) -> Option<Option<Rate>> {
-    let text = text.trim();
-    if text == "off" {
-        return Some(None);
-    }
-    let (messages, per) = text.split_once('/')?;
-    let messages: u32 = messages.trim().parse().ok().filter(|n| *n > 0)?;
-    let per_ms = match per.trim() {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        other => parse_duration(other).ok()??,
-    };
-    Some(Some(Rate { messages, per_ms }))
 }
 
 fn module(cx: &Ctxt, value: &Value) -> Option<Setting<Ident>> {
@@ -487,111 +427,6 @@ fn path(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
             None
         }
     }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum SizeError {
-    Malformed,
-    TooLarge,
-}
-
-/// Parses `65536`, `65_536`, `64KiB`, `64KB`, `64k`, `1 MiB`, `1MB`, `2g`:
-/// digits (with `_`), optional spaces, an optional case-insensitive unit.
-/// `KB`, `MB`, `GB` are binary units, as in ws-core's `Config` overrides.
-pub fn parse_size(text: &str) -> Result<u64, SizeError> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    if !digits.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(SizeError::Malformed);
-    }
-    let scale: u64 = match unit.trim_start().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(SizeError::Malformed),
-    };
-    let n: u64 = digits
-        .replace('_', "")
-        .parse()
-        .map_err(|_| SizeError::TooLarge)?;
-    n.checked_mul(scale).ok_or(SizeError::TooLarge)
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum DurationError {
-    Malformed,
-    Zero,
-    TooLarge,
-}
-
-/// Parses `"off"` (`Ok(None)`) or a sum of `<number><unit>` terms with units
-/// `ms`, `s`, `m`, `h`, optionally separated by spaces: `30s`, `500ms`, `1m30s`,
-/// `1h 30m`. Returns milliseconds.
-pub fn parse_duration(text: &str) -> Result<Option<u64>, DurationError> {
-    let text = text.trim();
-    if text == "off" {
-        return Ok(None);
-    }
-    let mut rest = text;
-    let mut total: u64 = 0;
-    let mut terms = 0;
-    while !rest.is_empty() {
-        let digits_end = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '_')
-            .unwrap_or(rest.len());
-        let (digits, after) = rest.split_at(digits_end);
-        if !digits.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(DurationError::Malformed);
-        }
-        let after = after.trim_start();
-        let unit_end = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
-        let (unit, after) = after.split_at(unit_end);
-        let scale: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            _ => return Err(DurationError::Malformed),
-        };
-        let n: u64 = digits
-            .replace('_', "")
-            .parse()
-            .map_err(|_| DurationError::TooLarge)?;
-        total = n
-            .checked_mul(scale)
-            .and_then(|ms| total.checked_add(ms))
-            .ok_or(DurationError::TooLarge)?;
-        terms += 1;
-        rest = after.trim_start();
-    }
-    match (terms, total) {
-        (0, _) => Err(DurationError::Malformed),
-        (_, 0) => Err(DurationError::Zero),
-        (_, ms) => Ok(Some(ms)),
-    }
-}
-
-/// Formats milliseconds the way they are written in the attribute: `1m30s`.
-pub fn format_duration(ms: u64) -> String {
-    let mut out = String::new();
-    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
-    let (m, rest) = (rest / 60_000, rest % 60_000);
-    let (s, ms) = (rest / 1_000, rest % 1_000);
-    for (n, unit) in [(h, "h"), (m, "m"), (s, "s"), (ms, "ms")] {
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    if out.is_empty() {
-        out.push_str("0s");
-    }
-    out
 }
 
 /// The direction(s) given by `#[ws(...)]` on a variant.
@@ -889,63 +724,6 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("65536"), Ok(65536));
-        assert_eq!(parse_size("65_536"), Ok(65536));
-        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
-        assert_eq!(parse_size("64KB"), Ok(64 << 10));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
-        assert_eq!(parse_size("1 MB"), Ok(1 << 20));
-        assert_eq!(parse_size("2g"), Ok(2 << 30));
-        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_size("512b"), Ok(512));
-        assert_eq!(parse_size("0"), Ok(0));
-        assert_eq!(parse_size(""), Err(SizeError::Malformed));
-        assert_eq!(parse_size("KiB"), Err(SizeError::Malformed));
-        assert_eq!(parse_size("_1KiB"), Err(SizeError::Malformed));
-        assert_eq!(parse_size("64 kilobytes"), Err(SizeError::Malformed));
-        assert_eq!(parse_size("1TiB"), Err(SizeError::Malformed));
-        assert_eq!(parse_size("1.5MiB"), Err(SizeError::Malformed));
-        assert_eq!(parse_size("-1"), Err(SizeError::Malformed));
-        assert_eq!(parse_size("99999999999999999999"), Err(SizeError::TooLarge));
-        assert_eq!(parse_size("99999999999GiB"), Err(SizeError::TooLarge));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Some(30_000)));
-        assert_eq!(parse_duration("500ms"), Ok(Some(500)));
-        assert_eq!(parse_duration("1m"), Ok(Some(60_000)));
-        assert_eq!(parse_duration("2h"), Ok(Some(7_200_000)));
-        assert_eq!(parse_duration("1m30s"), Ok(Some(90_000)));
-        assert_eq!(parse_duration("1h 30m"), Ok(Some(5_400_000)));
-        assert_eq!(parse_duration("1 s"), Ok(Some(1_000)));
-        assert_eq!(parse_duration("1_000ms"), Ok(Some(1_000)));
-        assert_eq!(parse_duration("off"), Ok(None));
-        assert_eq!(parse_duration("0s"), Err(DurationError::Zero));
-        assert_eq!(parse_duration("0m0s"), Err(DurationError::Zero));
-        assert_eq!(parse_duration("30"), Err(DurationError::Malformed));
-        assert_eq!(parse_duration("30 seconds"), Err(DurationError::Malformed));
-        assert_eq!(parse_duration("s"), Err(DurationError::Malformed));
-        assert_eq!(parse_duration(""), Err(DurationError::Malformed));
-        assert_eq!(parse_duration("1.5s"), Err(DurationError::Malformed));
-        assert_eq!(parse_duration("OFF"), Err(DurationError::Malformed));
-        assert_eq!(
-            parse_duration("99999999999999999h"),
-            Err(DurationError::TooLarge)
-        );
-    }
-
-    #[test]
-    fn durations_format_back() {
-        assert_eq!(format_duration(30_000), "30s");
-        assert_eq!(format_duration(90_000), "1m30s");
-        assert_eq!(format_duration(500), "500ms");
-        assert_eq!(format_duration(3_600_000), "1h");
-    }
-
-    #[test]
     fn every_option() {
         let (options, errors) = options(parse_quote! {
             #[__ws_protocol(
@@ -989,30 +767,62 @@ mod tests {
             errors,
             [
                 "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `module`, `path`",
-                "expected an integer for `send_queue`, e.g. `send_queue = 256`",
-                "expected a duration string for `heartbeat`, e.g. `heartbeat = \"30s\"`, or `heartbeat = \"off\"` to disable it",
+                "send_queue must be a whole number of frames of at least 1, like \"256\"",
+                "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",
-                "invalid size `64 kilobytes` for `max_message_size`; expected a number of bytes with an optional unit `KiB`, `MiB` or `GiB` (`KB`, `MB`, `GB` mean the same), e.g. `\"64KiB\"`, `\"1 MB\"` or `65536`",
-                "`idle_timeout` of zero is not a duration; write `idle_timeout = \"off\"` to disable it",
+                "max_message_size must be a non-zero size like \"64KiB\" or \"1MiB\"",
                 "duplicate ws_protocol option `send_queue`",
                 "`module = \"fn\"` is not a module name; expected an identifier that is not a keyword, e.g. `module = \"chat\"`",
-                "`read_buffer` must be greater than zero",
                 "expected a value: `write_buffer = ...`",
             ]
         );
         assert!(options.send_queue.is_none());
         assert!(options.heartbeat.is_none());
         assert_eq!(options.max_per_user.unwrap().value, 2);
+        // Zeros read; refusing them is `Config::validate`'s, in `check`.
+        assert_eq!(options.idle_timeout.unwrap().value, Some(0));
+        assert_eq!(options.read_buffer.unwrap().value, 0);
     }
 
     #[test]
-    fn zero_send_queue() {
-        let (options, errors) = options(parse_quote!(#[__ws_protocol(send_queue = 0)]));
+    fn values_read_by_the_runtime_s_grammar() {
+        let (given, errors) = options(parse_quote! {
+            #[__ws_protocol(
+                max_connections = "10_000", send_queue = 1_024, heartbeat = "1_000ms",
+                idle_timeout = "1h 30m", rate_limit = "5/500ms", rate_burst = "9",
+                read_buffer = "2 kib", max_message_size = 65_536,
+            )]
+        });
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(given.max_connections.unwrap().value, 10_000);
+        assert_eq!(given.send_queue.unwrap().value, 1_024);
+        assert_eq!(given.heartbeat.unwrap().value, Some(1_000));
+        assert_eq!(given.idle_timeout.unwrap().value, Some(5_400_000));
+        assert_eq!(
+            given.rate_limit.unwrap().value,
+            Some(Rate {
+                messages: 5,
+                per_ms: 500
+            })
+        );
+        assert_eq!(given.read_buffer.unwrap().value, 2048);
+        assert_eq!(given.max_message_size.unwrap().value, 65_536);
+        let (_, errors) = options(parse_quote! {
+            #[__ws_protocol(
+                send_queue = 256usize, heartbeat = "4.2s", idle_timeout = "30sec",
+                max_message_size = "18446744073709551616KiB", rate_burst = 4294967296,
+            )]
+        });
         assert_eq!(
             errors,
-            ["`send_queue` must be at least 1: every connection needs room for one queued frame"]
+            [
+                "send_queue must be a whole number of frames of at least 1, like \"256\"",
+                "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
+                "idle_timeout must be a non-zero duration like \"60s\" or \"off\"",
+                "max_message_size is too large; it must be a non-zero size like \"64KiB\" or \"1MiB\"",
+                "rate_burst is too large; it must be a whole number of at least 1, like \"40\", with a rate_limit",
+            ]
         );
-        assert!(options.send_queue.is_none());
     }
 
     #[test]
@@ -1078,34 +888,5 @@ mod tests {
         assert!(!is_serde_crate_attr(
             &parse_quote!(#[serde(crate = "x", tag = "t")])
         ));
-    }
-
-    #[test]
-    fn rates() {
-        assert_eq!(
-            parse_rate("20/s"),
-            Some(Some(Rate {
-                messages: 20,
-                per_ms: 1_000
-            }))
-        );
-        assert_eq!(
-            parse_rate("600/m"),
-            Some(Some(Rate {
-                messages: 600,
-                per_ms: 60_000
-            }))
-        );
-        assert_eq!(
-            parse_rate("5/500ms"),
-            Some(Some(Rate {
-                messages: 5,
-                per_ms: 500
-            }))
-        );
-        assert_eq!(parse_rate("off"), Some(None));
-        for bad in ["0/s", "20", "20/fortnight", "x/s", "5/0s"] {
-            assert_eq!(parse_rate(bad), None, "{bad}");
-        }
     }
 }

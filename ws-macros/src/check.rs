@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use quote::ToTokens;
 
 use crate::ast::{self, Message, Protocol, Shape, Tagging};
-use crate::attr::{self, DEFAULT_HEARTBEAT_MS, DEFAULT_IDLE_TIMEOUT_MS};
+use crate::attr;
 use crate::ctxt::Ctxt;
 
 /// The hooks of the generated handler trait, which variants cannot shadow.
@@ -17,7 +17,7 @@ pub fn check(cx: &Ctxt, protocol: &mut Protocol) {
     check_shapes(cx, protocol);
     check_wire_names(cx, protocol);
     check_methods(cx, protocol);
-    check_timeouts(cx, protocol);
+    check_config(cx, protocol);
     check_rate(cx, protocol);
     check_module(cx, protocol);
     check_replies(cx, protocol);
@@ -298,40 +298,21 @@ fn check_methods(cx: &Ctxt, protocol: &mut Protocol) {
     }
 }
 
-fn check_timeouts(cx: &Ctxt, protocol: &Protocol) {
+/// The options given, over ws-core's defaults, through ws-core's own
+/// `Config::validate`: refused here as they would be from the builder or the
+/// environment, with the same message, on the option to change first.
+fn check_config(cx: &Ctxt, protocol: &Protocol) {
     let options = &protocol.options;
-    let heartbeat = options
-        .heartbeat
-        .as_ref()
-        .map_or(Some(DEFAULT_HEARTBEAT_MS), |s| s.value);
-    let idle = options
-        .idle_timeout
-        .as_ref()
-        .map_or(Some(DEFAULT_IDLE_TIMEOUT_MS), |s| s.value);
-    let (Some(heartbeat), Some(idle)) = (heartbeat, idle) else {
-        return;
-    };
-    if idle > heartbeat {
-        return;
-    }
-    let (hb, it) = (
-        attr::format_duration(heartbeat),
-        attr::format_duration(idle),
-    );
-    match (&options.idle_timeout, &options.heartbeat) {
-        (Some(given), _) => cx.error_spanned_by(
-            &given.tokens,
-            format!(
-                "`idle_timeout` ({it}) must be greater than `heartbeat` ({hb}): a peer that answers every ping would still be closed as idle"
-            ),
-        ),
-        (None, Some(given)) => cx.error_spanned_by(
-            &given.tokens,
-            format!(
-                "`heartbeat` ({hb}) must be shorter than the default `idle_timeout` ({it}): a peer that answers every ping would still be closed as idle; set `idle_timeout` too"
-            ),
-        ),
-        (None, None) => {}
+    for error in options.to_config().errors() {
+        let given = error
+            .options()
+            .iter()
+            .find_map(|option| options.given.get(*option));
+        match given {
+            Some(tokens) => cx.error_spanned_by(tokens, error.to_string()),
+            // The defaults are valid, so some option given broke the rule.
+            None => cx.error_spanned_by(protocol.ident, error.to_string()),
+        }
     }
 }
 
@@ -499,7 +480,7 @@ mod tests {
         assert_eq!(
             errors(input),
             [
-                "`idle_timeout` (30s) must be greater than `heartbeat` (30s): a peer that answers every ping would still be closed as idle"
+                "idle_timeout (30s) must be longer than heartbeat (30s), or \"off\": a peer that answers every ping would still be closed as idle"
             ]
         );
         let input = parse_quote! { #[__ws_protocol(heartbeat = "2m")] enum Chat {} };
@@ -510,5 +491,33 @@ mod tests {
         let input =
             parse_quote! { #[__ws_protocol(idle_timeout = "10s", heartbeat = "off")] enum Chat {} };
         assert!(errors(input).is_empty());
+    }
+
+    #[test]
+    fn zeros_are_refused_by_config_validate() {
+        let input = parse_quote! {
+            #[__ws_protocol(
+                send_queue = 0, max_message_size = "0KiB", heartbeat = "0s",
+                idle_timeout = "0m", rate_limit = "0/s", read_buffer = 0,
+                write_buffer = "0", max_connections = 0, max_per_user = 0,
+            )]
+            enum Chat {}
+        };
+        assert_eq!(
+            errors(input),
+            [
+                "send_queue must be a whole number of frames of at least 1, like \"256\"",
+                "max_message_size must be a non-zero size like \"64KiB\" or \"1MiB\"",
+                "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
+                "idle_timeout must be a non-zero duration like \"60s\" or \"off\"",
+                "rate_limit must be a rate of at least 1 message per non-zero period, like \"20/s\", \"600/m\" or \"5/500ms\", or \"off\"",
+                "read_buffer must be a non-zero size like \"1KiB\"",
+                "write_buffer must be a non-zero size like \"64KiB\"",
+            ]
+        );
+        let input = parse_quote! {
+            #[__ws_protocol(rate_limit = "5/0s", rate_burst = 0)] enum Chat {}
+        };
+        assert_eq!(errors(input).len(), 2);
     }
 }

@@ -8,11 +8,19 @@
 //! builds the model, `check` validates it, `expand` writes one artefact per
 //! file, and `ctxt` gathers every error so that one compile shows all of
 //! them; `fallback` holds what is emitted when nothing can be expanded.
+//!
+//! `config` is ws-core's own `config.rs`, compiled here too (ws-core
+//! re-exports this crate, so it cannot be a dependency): the attribute's
+//! values are read by the same grammar and refused by the same
+//! `Config::validate` as the builder's and the environment's.
 
 mod ast;
 mod attr;
 mod case;
 mod check;
+#[path = "../../ws-core/src/config.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod config;
 mod ctxt;
 mod expand;
 mod fallback;

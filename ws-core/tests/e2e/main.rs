@@ -5,6 +5,7 @@ mod admission;
 mod closing;
 mod cluster;
 mod flow;
+mod config;
 mod frontend;
 mod invalid;
 mod overflow;

@@ -39,7 +39,7 @@ trait JsonSchema {}
 
 /// A protocol whose fields are named like the generated parameters.
 #[::ws_core::ws_protocol(send_queue = 4, heartbeat = "off", on_full = "drop_oldest",
-                         on_invalid = "close", max_message_size = 1024, read_buffer = "1k",
+                         on_invalid = "close", max_message_size = 1024, read_buffer = "1KiB",
                          write_buffer = "2 KiB", max_per_user = 2, max_connections = 0,
                          idle_timeout = "1h", module = "wire")]
 #[serde(tag = "type")]
