@@ -9,7 +9,7 @@
 //! | attribute option     | default   | meaning |
 //! |----------------------|-----------|---------|
 //! | `max_connections`    | `10_000`  | connections admitted at once; `0` = unlimited; past it: HTTP 503 |
-//! | `max_per_user`       | `0`       | connections one user may hold; `0` = unlimited; past it: HTTP 503 |
+//! | `max_per_user`       | `0`       | connections one user may hold; `0` = unlimited; past it: HTTP 503 at admission, [`SetUserError::TooManyConnections`](crate::SetUserError) from `ctx.set_user` |
 //! | `send_queue`         | `256`     | frames queued per connection (at least 1) |
 //! | `on_full`            | `"close"` | when a queue is full: `"close"` (close 1013), `"drop_newest"`, `"drop_oldest"` |
 //! | `max_message_size`   | `"64KiB"` | largest inbound message; larger: close 1009 |
@@ -21,6 +21,8 @@
 //! | `on_rate_limit`      | `"error"` | over the limit: `"error"` (message dropped, typed error frame) or `"close"` (close 1008) |
 //! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
+//! | `max_rooms`          | `128`     | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails: [`JoinError::TooManyRooms`](crate::JoinError) |
+//! | `max_room_name`      | `255`     | longest room name in bytes; `0` = unlimited; longer: [`JoinError::RoomNameTooLong`](crate::JoinError) |
 
 use std::time::Duration;
 
@@ -151,6 +153,9 @@ pub struct Config {
     on_rate_limit: OnRateLimit,
     read_buffer: usize,
     write_buffer: usize,
+    // What one peer may make the registry (and a cluster backend) hold.
+    max_rooms: usize,
+    max_room_name: usize,
 }
 
 impl Default for Config {
@@ -175,6 +180,12 @@ impl Config {
         // Allocated for every connection, idle or not: small by default.
         read_buffer: 1024,
         write_buffer: 64 * 1024,
+        // Centrifugo's defaults (`client_channel_limit` 128, channel names
+        // of 255): ample for a client in many chats or lobbies, while a
+        // hostile peer creates at most 128 memberships (and, with Redis, 128
+        // subscriptions) of at most 255 bytes each.
+        max_rooms: 128,
+        max_room_name: 255,
     };
 
     /// Connections admitted at once; `0` means unlimited.
@@ -424,6 +435,64 @@ impl Config {
                 self = set(self, every);
             }
         }
+        self.override_peer_limits(get)
+    }
+}
+
+/// What one peer may make the server hold: the rooms a connection is in and
+/// the length of their names. Each membership costs registry memory, and
+/// with a cluster backend each room one subscription.
+impl Config {
+    /// Rooms one connection may be in at once; `0` means unlimited. Past
+    /// it, [`Ctx::join`](crate::Ctx::join) fails with
+    /// [`JoinError::TooManyRooms`](crate::JoinError::TooManyRooms).
+    ///
+    /// ```
+    /// use ws_core::Config;
+    /// let config = Config::DEFAULT.with_max_rooms(16).with_max_room_name(64);
+    /// assert_eq!((config.max_rooms(), config.max_room_name()), (16, 64));
+    /// assert_eq!(Config::DEFAULT.max_rooms(), 128);
+    /// ```
+    pub const fn with_max_rooms(mut self, max: usize) -> Self {
+        self.max_rooms = max;
+        self
+    }
+
+    /// The longest room name in bytes; `0` means unlimited. A longer one
+    /// fails [`Ctx::join`](crate::Ctx::join) with
+    /// [`JoinError::RoomNameTooLong`](crate::JoinError::RoomNameTooLong).
+    pub const fn with_max_room_name(mut self, bytes: usize) -> Self {
+        self.max_room_name = bytes;
+        self
+    }
+
+    /// Rooms one connection may be in at once; `0` means unlimited.
+    pub const fn max_rooms(&self) -> usize {
+        self.max_rooms
+    }
+
+    /// The longest room name in bytes; `0` means unlimited.
+    pub const fn max_room_name(&self) -> usize {
+        self.max_room_name
+    }
+
+    fn override_peer_limits(
+        mut self,
+        get: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let whole = |name: String, value: String| {
+            value.parse().map_err(|_| ConfigError::Invalid {
+                name,
+                value,
+                expected: "a whole number (0 = unlimited)",
+            })
+        };
+        if let Some((name, value)) = get("max_rooms") {
+            self = self.with_max_rooms(whole(name, value)?);
+        }
+        if let Some((name, value)) = get("max_room_name") {
+            self = self.with_max_room_name(whole(name, value)?);
+        }
         Ok(self)
     }
 }
@@ -558,6 +627,18 @@ mod tests {
         );
         assert!(with(&[("max_message_size", "12 parsecs")]).is_err());
         assert!(with(&[("heartbeat", "soon")]).is_err());
+    }
+
+    #[test]
+    fn peer_limits_from_the_environment() {
+        let config = with(&[("max_rooms", "16"), ("max_room_name", "0")]).unwrap();
+        assert_eq!((config.max_rooms(), config.max_room_name()), (16, 0));
+        assert_eq!(
+            with(&[("max_rooms", "-1")]).unwrap_err().to_string(),
+            "`MAX_ROOMS` is `-1`; expected a whole number (0 = unlimited)"
+        );
+        assert!(with(&[("max_room_name", "1KiB")]).is_err());
+        assert!(with(&[("max_rooms", "99999999999999999999999")]).is_err());
     }
 
     #[test]

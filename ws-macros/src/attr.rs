@@ -34,6 +34,8 @@ pub const OPTIONS: &[&str] = &[
     "on_rate_limit",
     "read_buffer",
     "write_buffer",
+    "max_rooms",
+    "max_room_name",
     "module",
     "path",
 ];
@@ -98,6 +100,9 @@ pub struct Options {
     pub on_rate_limit: Option<Setting<OnRateLimit>>,
     pub read_buffer: Option<Setting<u64>>,
     pub write_buffer: Option<Setting<u64>>,
+    /// What one peer may make the server hold; `0` is unlimited.
+    pub max_rooms: Option<Setting<u64>>,
+    pub max_room_name: Option<Setting<u64>>,
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
@@ -229,6 +234,8 @@ impl Options {
             }
             "read_buffer" => self.read_buffer = size(cx, &name, &value),
             "write_buffer" => self.write_buffer = size(cx, &name, &value),
+            "max_rooms" => self.max_rooms = int(cx, &name, "128", &value),
+            "max_room_name" => self.max_room_name = int(cx, &name, "255", &value),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
             _ => unreachable!("every name in OPTIONS has an arm"),
@@ -953,6 +960,7 @@ mod tests {
                 on_full = "drop_oldest", max_message_size = "64KiB",
                 heartbeat = "30s", idle_timeout = "off", on_invalid = "close",
                 read_buffer = 4096, write_buffer = "16 KiB", module = "messages",
+                max_rooms = 0, max_room_name = 64,
             )]
         });
         assert_eq!(errors, Vec::<String>::new());
@@ -967,6 +975,8 @@ mod tests {
         assert_eq!(options.read_buffer.unwrap().value, 4096);
         assert_eq!(options.write_buffer.unwrap().value, 16384);
         assert_eq!(options.module.unwrap().value, "messages");
+        assert_eq!(options.max_rooms.unwrap().value, 0);
+        assert_eq!(options.max_room_name.unwrap().value, 64);
     }
 
     #[test]
@@ -988,7 +998,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `module`, `path`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `max_rooms`, `max_room_name`, `module`, `path`",
                 "expected an integer for `send_queue`, e.g. `send_queue = 256`",
                 "expected a duration string for `heartbeat`, e.g. `heartbeat = \"30s\"`, or `heartbeat = \"off\"` to disable it",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

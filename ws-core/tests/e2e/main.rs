@@ -7,6 +7,7 @@ mod cluster;
 mod frontend;
 mod invalid;
 mod overflow;
+mod peer_limits;
 mod reliability;
 mod routing;
 mod schema;

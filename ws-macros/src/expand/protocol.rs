@@ -153,6 +153,8 @@ fn config(options: &Options) -> TokenStream {
         (&options.max_per_user, quote!(with_max_per_user)),
         (&options.send_queue, quote!(with_send_queue)),
         (&options.max_message_size, quote!(with_max_message_size)),
+        (&options.max_rooms, quote!(with_max_rooms)),
+        (&options.max_room_name, quote!(with_max_room_name)),
     ];
     for (setting, setter) in counts {
         if let Some(setting) = setting {
