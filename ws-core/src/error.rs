@@ -47,12 +47,15 @@ pub struct ConnectionClosing;
 /// impl ChatHandler for App {
 ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
 ///         match ctx.join(&msg.room) {
-///             // or just `ctx.join(&msg.room)?`, which sends the code `too_many_rooms`
+///             // Plain `?` would send the code `too_many_rooms`.
 ///             Err(JoinError::TooManyRooms { max }) => Err(HandlerError::reply(
 ///                 "full",
 ///                 format!("leave a room first: {max} at most"),
 ///             )),
-///             other => other.map(drop).map_err(Into::into),
+///             joined => {
+///                 joined?;
+///                 Ok(())
+///             }
 ///         }
 ///     }
 /// }

@@ -35,6 +35,10 @@ pub type HandlerResult<T = ()> = Result<T, HandlerError>;
 /// }
 /// assert!(check("").is_err());
 /// assert!(check("lobby").is_ok());
+///
+/// // A refusal of the runtime's own keeps its meaning for the client.
+/// let refused = HandlerError::from(ws_core::JoinError::TooManyRooms { max: 8 });
+/// assert!(matches!(refused, HandlerError::Reply { code, .. } if code == "too_many_rooms"));
 /// ```
 #[derive(Debug)]
 pub enum HandlerError {
