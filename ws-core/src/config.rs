@@ -195,6 +195,12 @@ impl Config {
     }
 
     /// Connections one user may hold at once; `0` means unlimited.
+    ///
+    /// One count per user on this node, whichever way the user was set: past
+    /// it, a connect whose `authenticate` names the user gets HTTP 503, and
+    /// [`Ctx::set_user`](crate::Ctx::set_user) fails with
+    /// [`SetUserError::TooManyConnections`](crate::SetUserError::TooManyConnections).
+    /// A connection that changes user moves its count.
     pub const fn with_max_per_user(mut self, max: usize) -> Self {
         self.max_per_user = max;
         self
