@@ -173,8 +173,10 @@ async fn churn_returns_every_count_to_zero() {
             }
         })
     };
+    // Logins accepted and refused: both must happen, or the cap went untested.
+    let outcomes = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let tasks = (0..TASKS).map(|t| {
-        let (server, users) = (Arc::clone(&server), users.clone());
+        let (server, users, outcomes) = (Arc::clone(&server), users.clone(), Arc::clone(&outcomes));
         tokio::spawn(async move {
             let url = match t % 3 {
                 0 => server.url(""),
@@ -190,7 +192,8 @@ async fn churn_returns_every_count_to_zero() {
             };
             for step in 0..STEPS {
                 let user = &users[(t + step) % USERS];
-                logs_in(&mut client, user).await;
+                let accepted = logs_in(&mut client, user).await;
+                outcomes[usize::from(accepted)].fetch_add(1, Ordering::Relaxed);
                 client.join(&format!("room{}", (t + step) % 5)).await;
             }
             nothing_before_sync(&mut client).await;
@@ -204,6 +207,17 @@ async fn churn_returns_every_count_to_zero() {
     }
     done.store(true, Ordering::Relaxed);
     sampler.await.unwrap();
+    let [refused, accepted] = &*outcomes;
+    let (refused, accepted) = (
+        refused.load(Ordering::Relaxed),
+        accepted.load(Ordering::Relaxed),
+    );
+    // 40 connections alive at once share 4 users × 2 places.
+    assert!(
+        refused > 0 && accepted > 0,
+        "refused {refused}, accepted {accepted}"
+    );
+    eprintln!("churn: {accepted} logins accepted, {refused} refused");
     assert!(
         worst.load(Ordering::Relaxed) <= CAP,
         "a user held {} connections",
