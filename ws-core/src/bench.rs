@@ -41,9 +41,9 @@ impl<P: Protocol> Detached<P> {
             let conn = Arc::new(Conn {
                 id: ConnId::next(),
                 queue: SendQueue::new(config.send_queue(), config.on_full()),
-                membership: Mutex::new(Membership::new(None)),
+                membership: Mutex::new(Membership::default()),
             });
-            registrations.push(manager.registry().register(Arc::clone(&conn)));
+            registrations.push(manager.registry().register(Arc::clone(&conn), None));
             manager
                 .registry()
                 .join(&conn, room)

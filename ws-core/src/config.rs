@@ -9,7 +9,7 @@
 //! | attribute option     | default   | meaning |
 //! |----------------------|-----------|---------|
 //! | `max_connections`    | `10_000`  | connections admitted at once; `0` = unlimited; past it: HTTP 503 |
-//! | `max_per_user`       | `0`       | connections one user may hold; `0` = unlimited; past it: HTTP 503 |
+//! | `max_per_user`       | `0`       | connections one user may hold; `0` = unlimited; past it: HTTP 503 at admission, [`SetUserError::TooManyConnections`](crate::SetUserError) from `ctx.set_user` |
 //! | `send_queue`         | `256`     | frames queued per connection (at least 1) |
 //! | `on_full`            | `"close"` | when a queue is full: `"close"` (close 1013), `"drop_newest"`, `"drop_oldest"` |
 //! | `max_message_size`   | `"64KiB"` | largest inbound message; larger: close 1009 |
@@ -22,6 +22,8 @@
 //! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
 //! | `stall_timeout`      | `"10s"`   | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
+//! | `max_rooms`          | `128`     | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails: [`JoinError::TooManyRooms`](crate::JoinError) |
+//! | `max_room_name`      | `255`     | longest room name in bytes; `0` = unlimited; longer: [`JoinError::RoomNameTooLong`](crate::JoinError) |
 //!
 //! The defaults are [`Config::DEFAULT`]'s, and written nowhere else: the
 //! attribute emits only the options given, applied over it. How values are
@@ -187,6 +189,9 @@ pub struct Config {
     read_buffer: usize,
     write_buffer: usize,
     stall_timeout: Duration,
+    // What one peer may make the registry (and a cluster backend) hold.
+    max_rooms: usize,
+    max_room_name: usize,
 }
 
 impl Default for Config {
@@ -212,6 +217,12 @@ impl Config {
         read_buffer: 1024,
         write_buffer: 64 * 1024,
         stall_timeout: Duration::from_secs(10),
+        // Centrifugo's defaults (`client_channel_limit` 128, channel names
+        // of 255): ample for a client in many chats or lobbies, while a
+        // hostile peer creates at most 128 memberships (and, with Redis, 128
+        // subscriptions) of at most 255 bytes each.
+        max_rooms: 128,
+        max_room_name: 255,
     };
 
     /// Connections admitted at once; `0` means unlimited.
@@ -221,6 +232,12 @@ impl Config {
     }
 
     /// Connections one user may hold at once; `0` means unlimited.
+    ///
+    /// One count per user on this node, whichever way the user was set: past
+    /// it, a connect whose `authenticate` names the user gets HTTP 503, and
+    /// [`Ctx::set_user`](crate::Ctx::set_user) fails with
+    /// [`SetUserError::TooManyConnections`](crate::SetUserError::TooManyConnections).
+    /// A connection that changes user moves its count.
     pub const fn with_max_per_user(mut self, max: usize) -> Self {
         self.max_per_user = max;
         self
@@ -411,6 +428,7 @@ impl Config {
         }
         refuse(self.read_buffer == 0, "read_buffer");
         refuse(self.write_buffer == 0, "write_buffer");
+        refuse(self.stall_timeout.is_zero(), "stall_timeout");
         if let (Some(heartbeat), Some(idle_timeout)) = (self.heartbeat, self.idle_timeout)
             && !heartbeat.is_zero()
             && idle_timeout <= heartbeat
@@ -484,6 +502,44 @@ impl Config {
     }
 }
 
+/// What one peer may make the server hold: the rooms a connection is in and
+/// the length of their names. Each membership costs registry memory, and
+/// with a cluster backend each room one subscription.
+impl Config {
+    /// Rooms one connection may be in at once; `0` means unlimited. Past
+    /// it, [`Ctx::join`](crate::Ctx::join) fails with
+    /// [`JoinError::TooManyRooms`](crate::JoinError::TooManyRooms).
+    ///
+    /// ```
+    /// use ws_core::Config;
+    /// let config = Config::DEFAULT.with_max_rooms(16).with_max_room_name(64);
+    /// assert_eq!((config.max_rooms(), config.max_room_name()), (16, 64));
+    /// assert_eq!(Config::DEFAULT.max_rooms(), 128);
+    /// ```
+    pub const fn with_max_rooms(mut self, max: usize) -> Self {
+        self.max_rooms = max;
+        self
+    }
+
+    /// The longest room name in bytes; `0` means unlimited. A longer one
+    /// fails [`Ctx::join`](crate::Ctx::join) with
+    /// [`JoinError::RoomNameTooLong`](crate::JoinError::RoomNameTooLong).
+    pub const fn with_max_room_name(mut self, bytes: usize) -> Self {
+        self.max_room_name = bytes;
+        self
+    }
+
+    /// Rooms one connection may be in at once; `0` means unlimited.
+    pub const fn max_rooms(&self) -> usize {
+        self.max_rooms
+    }
+
+    /// The longest room name in bytes; `0` means unlimited.
+    pub const fn max_room_name(&self) -> usize {
+        self.max_room_name
+    }
+}
+
 /// How each option reads from a variable, in documentation order (a burst
 /// after its rate). Adding an option: one line here, one in [`FORMS`], and a
 /// rule in [`Config::errors`] if some values must be refused.
@@ -546,6 +602,15 @@ const ENV_OPTIONS: &[(&str, fn(Config, &str) -> Result<Config, UnitError>)] = &[
     ("write_buffer", |c, v| {
         Ok(c.with_write_buffer(to_usize(units::parse_size(v)?)?))
     }),
+    ("stall_timeout", |c, v| {
+        Ok(c.with_stall_timeout(units::parse_duration(v)?))
+    }),
+    ("max_rooms", |c, v| {
+        Ok(c.with_max_rooms(to_usize(units::parse_count(v)?)?))
+    }),
+    ("max_room_name", |c, v| {
+        Ok(c.with_max_room_name(to_usize(units::parse_count(v)?)?))
+    }),
 ];
 
 /// The accepted form of each option, named in every error about it.
@@ -584,6 +649,15 @@ const FORMS: &[(&str, &str)] = &[
     ("on_rate_limit", r#"one of "error" or "close""#),
     ("read_buffer", r#"a non-zero size like "1KiB""#),
     ("write_buffer", r#"a non-zero size like "64KiB""#),
+    ("stall_timeout", r#"a non-zero duration like "10s""#),
+    (
+        "max_rooms",
+        r#"a whole number like "128", or 0 for unlimited"#,
+    ),
+    (
+        "max_room_name",
+        r#"a whole number of bytes like "255", or 0 for unlimited"#,
+    ),
 ];
 
 fn expected(option: &str) -> &'static str {
@@ -920,5 +994,17 @@ mod tests {
         let env: Vec<&str> = ENV_OPTIONS.iter().map(|(o, _)| *o).collect();
         let forms: Vec<&str> = FORMS.iter().map(|(o, _)| *o).collect();
         assert_eq!(env, forms);
+    }
+
+    #[test]
+    fn peer_limits_from_the_environment() {
+        let config = with(&[("max_rooms", "16"), ("max_room_name", "0")]).unwrap();
+        assert_eq!((config.max_rooms(), config.max_room_name()), (16, 0));
+        assert_eq!(
+            with(&[("max_rooms", "-1")]).unwrap_err().to_string(),
+            r#"CHAT_MAX_ROOMS="-1": max_rooms must be a whole number like "128", or 0 for unlimited"#
+        );
+        assert!(with(&[("max_room_name", "1KiB")]).is_err());
+        assert!(with(&[("max_rooms", "99999999999999999999999")]).is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::broadcast::{Broadcast, Delivery};
 use crate::close::CloseInfo;
 use crate::connection::{Conn, ConnId};
-use crate::error::{ConnectionClosing, SendError};
+use crate::error::{JoinError, SendError, SetUserError};
 use crate::frame::Frame;
 use crate::handler::ErrorFrame;
 use crate::manager::Manager;
@@ -84,13 +84,32 @@ impl<P: Protocol> Ctx<P> {
     }
 
     /// Sets (or clears) the connection's user; the user index follows, so
-    /// [`Manager::to_user`] reaches this connection under its new user at once.
-    pub fn set_user(&self, user: Option<UserId>) -> Result<(), ConnectionClosing> {
+    /// [`Manager::to_user`] reaches this connection under its new user at once,
+    /// and the connection counts against the new user's
+    /// [`max_per_user`](crate::Config::with_max_per_user) and no longer
+    /// against the old one's.
+    ///
+    /// # Errors
+    /// [`SetUserError::TooManyConnections`] when the new user holds its cap
+    /// of connections already (the connection keeps its old user), and
+    /// [`SetUserError::Closing`] once the connection is closing. Passed on
+    /// with `?`, the first reaches the client as an error frame with code
+    /// [`error_code::TOO_MANY_USER_CONNECTIONS`](crate::error_code::TOO_MANY_USER_CONNECTIONS).
+    pub fn set_user(&self, user: Option<UserId>) -> Result<(), SetUserError> {
         self.manager.registry().set_user(&self.conn, user)
     }
 
     /// Joins `room`, creating it; `Ok(false)` if already a member.
-    pub fn join(&self, room: &str) -> Result<bool, ConnectionClosing> {
+    ///
+    /// # Errors
+    /// [`JoinError::TooManyRooms`] when the connection is in
+    /// [`max_rooms`](crate::Config::with_max_rooms) rooms already,
+    /// [`JoinError::RoomNameTooLong`] when `room` is longer than
+    /// [`max_room_name`](crate::Config::with_max_room_name) bytes, and
+    /// [`JoinError::Closing`] once the connection is closing. Passed on with
+    /// `?`, each reaches the client as an error frame with its own code
+    /// (e.g. [`error_code::TOO_MANY_ROOMS`](crate::error_code::TOO_MANY_ROOMS)).
+    pub fn join(&self, room: &str) -> Result<bool, JoinError> {
         self.manager.registry().join(&self.conn, room)
     }
 

@@ -24,3 +24,81 @@ pub enum SendError {
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
 #[error("the connection is closing")]
 pub struct ConnectionClosing;
+
+/// A connection could not join a room ([`Ctx::join`](crate::Ctx::join)).
+///
+/// A handler can pass it on with `?`: the client then gets an
+/// [`ErrorFrame`](crate::ErrorFrame) whose code says which limit it hit
+/// ([`error_code::TOO_MANY_ROOMS`](crate::error_code::TOO_MANY_ROOMS),
+/// [`error_code::ROOM_NAME_TOO_LONG`](crate::error_code::ROOM_NAME_TOO_LONG)),
+/// not `internal`.
+///
+/// ```
+/// use ws_core::{ws_protocol, Ctx, HandlerError, HandlerResult, JoinError};
+///
+/// #[ws_protocol(max_rooms = 8, max_room_name = 64)]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Chat {
+///     #[ws(client)]
+///     Join { room: String },
+/// }
+///
+/// struct App;
+/// impl ChatHandler for App {
+///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
+///         match ctx.join(&msg.room) {
+///             // Plain `?` would send the code `too_many_rooms`.
+///             Err(JoinError::TooManyRooms { max }) => Err(HandlerError::reply(
+///                 "full",
+///                 format!("leave a room first: {max} at most"),
+///             )),
+///             joined => {
+///                 joined?;
+///                 Ok(())
+///             }
+///         }
+///     }
+/// }
+/// ```
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The connection is closing.
+    #[error(transparent)]
+    Closing(#[from] ConnectionClosing),
+    /// The connection is in `max` rooms already
+    /// ([`Config::with_max_rooms`](crate::Config::with_max_rooms)).
+    #[error("a connection may be in at most {max} rooms; leave one first")]
+    TooManyRooms {
+        /// The limit.
+        max: usize,
+    },
+    /// The room's name is longer than `max` bytes
+    /// ([`Config::with_max_room_name`](crate::Config::with_max_room_name)).
+    #[error("room names are limited to {max} bytes")]
+    RoomNameTooLong {
+        /// The limit, in bytes.
+        max: usize,
+    },
+}
+
+/// A connection's user could not be set ([`Ctx::set_user`](crate::Ctx::set_user)).
+///
+/// A handler can pass it on with `?`: the client then gets an
+/// [`ErrorFrame`](crate::ErrorFrame) with code
+/// [`error_code::TOO_MANY_USER_CONNECTIONS`](crate::error_code::TOO_MANY_USER_CONNECTIONS).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetUserError {
+    /// The connection is closing.
+    #[error(transparent)]
+    Closing(#[from] ConnectionClosing),
+    /// The user holds `max` connections already
+    /// ([`Config::with_max_per_user`](crate::Config::with_max_per_user)); the
+    /// connection keeps the user it had.
+    #[error("this user already holds {max} connections, the most allowed")]
+    TooManyConnections {
+        /// The limit.
+        max: usize,
+    },
+}

@@ -1,11 +1,13 @@
 //! What handlers return, and what the runtime tells clients and hooks.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::close::CloseInfo;
+use crate::error::{ConnectionClosing, JoinError, SetUserError};
 use crate::registry::UserId;
 
 /// What a handler returns.
@@ -16,7 +18,10 @@ pub type HandlerResult<T = ()> = Result<T, HandlerError>;
 /// Any error type converts with `?`: the client then gets an
 /// [`ErrorFrame`] with code `internal` and a generic message, while the
 /// error itself is logged with `tracing` (internal details never reach
-/// clients). Build one explicitly to choose what the client sees.
+/// clients). The runtime's own refusals are the exception: a
+/// [`JoinError`] or [`SetUserError`] becomes a [`HandlerError::Reply`] with
+/// its [`error_code`] and message, since they are about what the client
+/// asked for. Build one explicitly to choose what the client sees.
 ///
 /// ```
 /// use ws_core::{HandlerError, HandlerResult};
@@ -30,6 +35,10 @@ pub type HandlerResult<T = ()> = Result<T, HandlerError>;
 /// }
 /// assert!(check("").is_err());
 /// assert!(check("lobby").is_ok());
+///
+/// // A refusal of the runtime's own keeps its meaning for the client.
+/// let refused = HandlerError::from(ws_core::JoinError::TooManyRooms { max: 8 });
+/// assert!(matches!(refused, HandlerError::Reply { code, .. } if code == "too_many_rooms"));
 /// ```
 #[derive(Debug)]
 pub enum HandlerError {
@@ -63,8 +72,33 @@ impl HandlerError {
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
     fn from(error: E) -> Self {
-        Self::Internal(Box::new(error))
+        match refusal(&error) {
+            Some(code) => Self::reply(code, error.to_string()),
+            None => Self::Internal(Box::new(error)),
+        }
     }
+}
+
+/// The client's code for a refusal of the runtime's own. Found by type at
+/// the `?`, because the blanket `From` above leaves no room for a `From`
+/// impl per error type.
+fn refusal(error: &dyn Any) -> Option<&'static str> {
+    if let Some(error) = error.downcast_ref::<JoinError>() {
+        return Some(match error {
+            JoinError::Closing(_) => error_code::CONNECTION_CLOSING,
+            JoinError::TooManyRooms { .. } => error_code::TOO_MANY_ROOMS,
+            JoinError::RoomNameTooLong { .. } => error_code::ROOM_NAME_TOO_LONG,
+        });
+    }
+    if let Some(error) = error.downcast_ref::<SetUserError>() {
+        return Some(match error {
+            SetUserError::Closing(_) => error_code::CONNECTION_CLOSING,
+            SetUserError::TooManyConnections { .. } => error_code::TOO_MANY_USER_CONNECTIONS,
+        });
+    }
+    error
+        .is::<ConnectionClosing>()
+        .then_some(error_code::CONNECTION_CLOSING)
 }
 
 /// The frame a client gets when its message was refused; part of the
@@ -99,6 +133,18 @@ pub mod error_code {
     pub const RATE_LIMITED: &str = "rate_limited";
     /// A handler failed; details are in the server's log.
     pub const INTERNAL: &str = "internal";
+    /// A handler passed on [`JoinError::TooManyRooms`](crate::JoinError::TooManyRooms):
+    /// the connection is in `max_rooms` rooms already.
+    pub const TOO_MANY_ROOMS: &str = "too_many_rooms";
+    /// A handler passed on [`JoinError::RoomNameTooLong`](crate::JoinError::RoomNameTooLong):
+    /// the name is over `max_room_name` bytes.
+    pub const ROOM_NAME_TOO_LONG: &str = "room_name_too_long";
+    /// A handler passed on [`SetUserError::TooManyConnections`](crate::SetUserError::TooManyConnections):
+    /// the user holds `max_per_user` connections already.
+    pub const TOO_MANY_USER_CONNECTIONS: &str = "too_many_user_connections";
+    /// A handler passed on [`ConnectionClosing`](crate::ConnectionClosing)
+    /// (the client will most likely not see it).
+    pub const CONNECTION_CLOSING: &str = "connection_closing";
 }
 
 /// Why a connection ended, given to the `on_disconnect` hook.

@@ -108,7 +108,7 @@ pub use config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimi
 pub use connection::ConnId;
 pub use connection::upgrade::endpoint;
 pub use context::Ctx;
-pub use error::{ConnectionClosing, SendError};
+pub use error::{ConnectionClosing, JoinError, SendError, SetUserError};
 pub use frame::Frame;
 pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
 pub use health::health;

@@ -13,7 +13,7 @@ use crate::connection::ConnId;
 use crate::connection::admission::Admission;
 use crate::frame::Frame;
 use crate::protocol::{Outbound, Protocol};
-use crate::registry::Registry;
+use crate::registry::{Limits, Registry};
 use crate::telemetry::{Counters, Stats};
 use tokio_util::sync::CancellationToken;
 
@@ -123,8 +123,8 @@ impl<P: Protocol> Manager<P> {
             None => (None, None),
         };
         let inner = Arc::new(Inner {
-            admission: Admission::new(config.max_connections(), config.max_per_user()),
-            registry: Arc::new(Registry::with_backend(link)),
+            admission: Admission::new(config.max_connections()),
+            registry: Arc::new(Registry::new(Limits::of(&config), link)),
             counters: Counters::new(P::NAME),
             kill: CancellationToken::new(),
             config,
@@ -190,7 +190,8 @@ impl<P: Protocol> Manager<P> {
         self.inner.registry.room_size(room)
     }
 
-    /// Users with at least one connection.
+    /// Users with at least one connection (or one being admitted, between
+    /// its `authenticate` and its registration).
     pub fn users(&self) -> usize {
         self.inner.registry.user_count()
     }
@@ -408,6 +409,16 @@ impl<P: Protocol> ManagerBuilder<P> {
     /// See [`Config::with_on_invalid`].
     pub fn on_invalid(self, policy: OnInvalid) -> Self {
         self.map(|c| c.with_on_invalid(policy))
+    }
+
+    /// See [`Config::with_max_rooms`].
+    pub fn max_rooms(self, max: usize) -> Self {
+        self.map(|c| c.with_max_rooms(max))
+    }
+
+    /// See [`Config::with_max_room_name`].
+    pub fn max_room_name(self, bytes: usize) -> Self {
+        self.map(|c| c.with_max_room_name(bytes))
     }
 
     /// Where sends go beyond this process; [`Backend::local`] by default.

@@ -37,6 +37,9 @@ pub const OPTIONS: &[&str] = &[
     "on_rate_limit",
     "read_buffer",
     "write_buffer",
+    "stall_timeout",
+    "max_rooms",
+    "max_room_name",
     "module",
     "path",
 ];
@@ -96,6 +99,10 @@ pub struct Options {
     pub on_rate_limit: Option<Setting<OnRateLimit>>,
     pub read_buffer: Option<Setting<u64>>,
     pub write_buffer: Option<Setting<u64>>,
+    /// What one peer may make the server hold; `0` is unlimited.
+    pub stall_timeout: Option<Setting<u64>>,
+    pub max_rooms: Option<Setting<u64>>,
+    pub max_room_name: Option<Setting<u64>>,
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
@@ -217,6 +224,9 @@ impl Options {
             }
             "read_buffer" => self.read_buffer = read(cx, &name, &value, units::parse_size),
             "write_buffer" => self.write_buffer = read(cx, &name, &value, units::parse_size),
+            "stall_timeout" => self.stall_timeout = read(cx, &name, &value, duration),
+            "max_rooms" => self.max_rooms = read(cx, &name, &value, units::parse_count),
+            "max_room_name" => self.max_room_name = read(cx, &name, &value, units::parse_count),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
             _ => unreachable!("every name in OPTIONS has an arm"),
@@ -262,6 +272,15 @@ impl Options {
         }
         if let Some(bytes) = &self.write_buffer {
             config = config.with_write_buffer(n(bytes));
+        }
+        if let Some(after) = &self.stall_timeout {
+            config = config.with_stall_timeout(Duration::from_millis(after.value));
+        }
+        if let Some(max) = &self.max_rooms {
+            config = config.with_max_rooms(n(max));
+        }
+        if let Some(max) = &self.max_room_name {
+            config = config.with_max_room_name(n(max));
         }
         config
     }
@@ -343,6 +362,11 @@ fn duration_or_off(text: &str) -> Result<Option<u64>, UnitError> {
     units::or_off(text, units::parse_duration)?
         .map(|duration| u64::try_from(duration.as_millis()).map_err(|_| UnitError::TooLarge))
         .transpose()
+}
+
+/// A duration in milliseconds.
+fn duration(text: &str) -> Result<u64, UnitError> {
+    u64::try_from(units::parse_duration(text)?.as_millis()).map_err(|_| UnitError::TooLarge)
 }
 
 /// `"20/s"`, `"off"` as `None`.
@@ -731,6 +755,7 @@ mod tests {
                 on_full = "drop_oldest", max_message_size = "64KiB",
                 heartbeat = "30s", idle_timeout = "off", on_invalid = "close",
                 read_buffer = 4096, write_buffer = "16 KiB", module = "messages",
+                max_rooms = 0, max_room_name = 64,
             )]
         });
         assert_eq!(errors, Vec::<String>::new());
@@ -745,6 +770,8 @@ mod tests {
         assert_eq!(options.read_buffer.unwrap().value, 4096);
         assert_eq!(options.write_buffer.unwrap().value, 16384);
         assert_eq!(options.module.unwrap().value, "messages");
+        assert_eq!(options.max_rooms.unwrap().value, 0);
+        assert_eq!(options.max_room_name.unwrap().value, 64);
     }
 
     #[test]
@@ -766,7 +793,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `module`, `path`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `module`, `path`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

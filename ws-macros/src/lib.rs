@@ -80,7 +80,7 @@ use proc_macro::TokenStream;
 /// | option             | value                                          | default     | meaning |
 /// |--------------------|------------------------------------------------|-------------|---------|
 /// | `max_connections`  | integer                                        | `10_000`    | connections admitted at once; `0` = unlimited |
-/// | `max_per_user`     | integer                                        | `0`         | connections one user may hold; `0` = unlimited |
+/// | `max_per_user`     | integer                                        | `0`         | connections one user may hold, whether its user came from `authenticate` (HTTP 503 past it) or `ctx.set_user` (`SetUserError::TooManyConnections`); `0` = unlimited |
 /// | `send_queue`       | integer, at least 1                            | `256`       | frames queued per connection |
 /// | `on_full`          | `"close"`, `"drop_newest"`, `"drop_oldest"`    | `"close"`   | when a connection's queue is full |
 /// | `max_message_size` | size                                           | `"64KiB"`   | largest inbound message |
@@ -92,6 +92,9 @@ use proc_macro::TokenStream;
 /// | `on_rate_limit`    | `"error"`, `"close"`                           | `"error"`   | over the limit: drop with a typed error, or close 1008 |
 /// | `read_buffer`      | size                                           | `"1KiB"`    | per-connection read buffer, allocated up front; also the most read per syscall |
 /// | `write_buffer`     | size                                           | `"64KiB"`   | ready frames are sent in one vectored write, up to this many bytes |
+/// | `stall_timeout`    | duration                                       | `"10s"`     | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
+/// | `max_rooms`        | integer                                        | `128`       | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails with `JoinError::TooManyRooms` (client code `too_many_rooms`) |
+/// | `max_room_name`    | integer (bytes)                                | `255`       | longest room name; `0` = unlimited; longer: `JoinError::RoomNameTooLong` (client code `room_name_too_long`) |
 /// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
 /// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
 ///

@@ -1,33 +1,28 @@
 //! Admission control: a connection holds a [`Slot`] from before the 101
 //! response until its task ends, whatever ends it. Reservation is atomic, so
 //! a burst of connects can never overshoot the cap, and a refused connect
-//! consumes nothing.
+//! consumes nothing. The per-user cap is not counted here but in the
+//! registry's user index ([`Registry::reserve`](crate::registry::Registry::reserve)),
+//! the one place that also sees a user set later by a handler.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use dashmap::DashMap;
 use tokio::sync::Notify;
-
-use crate::registry::UserId;
 
 pub(crate) struct Admission {
     open: AtomicUsize,
     max: usize,
-    per_user: DashMap<UserId, usize>,
-    max_per_user: usize,
     stopped: AtomicBool,
     /// Signalled whenever the last slot is released.
     drained: Notify,
 }
 
 impl Admission {
-    pub(crate) fn new(max: usize, max_per_user: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             open: AtomicUsize::new(0),
             max,
-            per_user: DashMap::new(),
-            max_per_user,
             stopped: AtomicBool::new(false),
             drained: Notify::new(),
         })
@@ -47,22 +42,7 @@ impl Admission {
             .ok()?;
         Some(Slot {
             admission: Arc::clone(self),
-            user: None,
         })
-    }
-
-    /// Counts `slot` against `user`'s own cap; `false` when it is reached
-    /// (the slot is then still whole, and its drop frees it).
-    pub(crate) fn admit_user(&self, slot: &mut Slot, user: &UserId) -> bool {
-        if self.max_per_user != 0 {
-            let mut count = self.per_user.entry(user.clone()).or_insert(0);
-            if *count >= self.max_per_user {
-                return false;
-            }
-            *count += 1;
-        }
-        slot.user = Some(user.clone());
-        true
     }
 
     /// Connections currently holding a slot.
@@ -92,13 +72,7 @@ impl Admission {
         }
     }
 
-    fn release(&self, user: Option<&UserId>) {
-        if let (Some(user), true) = (user, self.max_per_user != 0) {
-            self.per_user.remove_if_mut(user, |_, count| {
-                *count -= 1;
-                *count == 0
-            });
-        }
+    fn release(&self) {
         if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.drained.notify_waiters();
         }
@@ -109,12 +83,11 @@ impl Admission {
 #[must_use = "dropping the slot frees it at once"]
 pub(crate) struct Slot {
     admission: Arc<Admission>,
-    user: Option<UserId>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.admission.release(self.user.as_ref());
+        self.admission.release();
     }
 }
 
@@ -124,7 +97,7 @@ mod tests {
 
     #[test]
     fn cap_is_never_exceeded_and_slots_come_back() {
-        let admission = Admission::new(2, 0);
+        let admission = Admission::new(2);
         let a = admission.try_admit().unwrap();
         let _b = admission.try_admit().unwrap();
         assert!(admission.try_admit().is_none());
@@ -135,24 +108,10 @@ mod tests {
 
     #[test]
     fn zero_means_unlimited() {
-        let admission = Admission::new(0, 0);
+        let admission = Admission::new(0);
         let slots: Vec<_> = (0..1000).map(|_| admission.try_admit().unwrap()).collect();
         assert_eq!(admission.open(), 1000);
         drop(slots);
-        assert_eq!(admission.open(), 0);
-    }
-
-    #[test]
-    fn per_user_cap() {
-        let admission = Admission::new(0, 1);
-        let alice = UserId::from("alice");
-        let mut first = admission.try_admit().unwrap();
-        assert!(admission.admit_user(&mut first, &alice));
-        let mut second = admission.try_admit().unwrap();
-        assert!(!admission.admit_user(&mut second, &alice));
-        drop(second);
-        drop(first);
-        assert!(admission.per_user.is_empty());
         assert_eq!(admission.open(), 0);
     }
 }

@@ -27,7 +27,7 @@ use crate::frame::Wire;
 use crate::handler::{Disconnect, HandlerError};
 use crate::manager::Manager;
 use crate::protocol::Route;
-use crate::registry::{Membership, UserId};
+use crate::registry::{Membership, UserSeat};
 use admission::Slot;
 use io::{Io, ReadSide};
 use queue::{Pushed, SendQueue};
@@ -89,7 +89,7 @@ pub(crate) async fn run<P, H>(
     socket: Io,
     manager: Manager<P>,
     handler: Arc<H>,
-    user: Option<UserId>,
+    seat: Option<UserSeat>,
     slot: Slot,
 ) where
     P: Route<H>,
@@ -99,9 +99,9 @@ pub(crate) async fn run<P, H>(
     let conn = Arc::new(Conn {
         id: ConnId::next(),
         queue: SendQueue::new(config.send_queue(), config.on_full()),
-        membership: Mutex::new(Membership::new(user)),
+        membership: Mutex::new(Membership::default()),
     });
-    let registration = manager.registry().register(Arc::clone(&conn));
+    let registration = manager.registry().register(Arc::clone(&conn), seat);
     manager.counters().connection_opened();
     if manager.is_shutting_down() {
         // Admitted just before the shutdown began, registered just after

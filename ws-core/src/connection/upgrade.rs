@@ -64,7 +64,7 @@ where
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, _body) = request.into_parts();
-    let Some(mut slot) = manager.admission().try_admit() else {
+    let Some(slot) = manager.admission().try_admit() else {
         manager.counters().rejected();
         if manager.is_shutting_down() {
             return unavailable("shutting down");
@@ -75,17 +75,21 @@ where
         Ok(user) => user,
         Err(response) => return response,
     };
-    if let Some(user) = &user
-        && !manager.admission().admit_user(&mut slot, user)
-    {
-        manager.counters().rejected();
-        return unavailable("connection limit for this user reached");
-    }
+    // The same cap as `Ctx::set_user`, counted in the same place.
+    let seat = match user.map(|user| manager.registry().reserve(user)) {
+        None => None,
+        Some(Ok(seat)) => Some(seat),
+        Some(Err(_)) => {
+            manager.counters().rejected();
+            return unavailable("connection limit for this user reached");
+        }
+    };
     manager.counters().admitted();
     tokio::spawn(async move {
-        // A client that goes before the upgrade completes drops the slot here.
+        // A client that goes before the upgrade completes drops the slot
+        // and the seat here.
         if let Ok(upgraded) = on_upgrade.await {
-            super::run(TokioIo::new(upgraded), manager, handler, user, slot).await;
+            super::run(TokioIo::new(upgraded), manager, handler, seat, slot).await;
         }
     });
     (

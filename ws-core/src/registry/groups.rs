@@ -4,6 +4,12 @@
 //! one `Arc` under a shard's read lock and enqueues with no lock held, so a
 //! large fan-out never makes a concurrent join or send wait. Joins and
 //! leaves invalidate the snapshot; the next broadcast rebuilds it once.
+//!
+//! A group may be capped (a user's connections): the check and the count
+//! happen under the group's shard lock, so two connections racing for the
+//! last place cannot both take it. A place can also be reserved before its
+//! connection exists (admission, before the 101) and claimed later; a
+//! reservation counts against the cap like a member.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -18,8 +24,33 @@ pub(crate) type Members = Arc<[Arc<Conn>]>;
 #[derive(Default)]
 struct Group {
     members: HashMap<ConnId, Arc<Conn>>,
+    /// Places held for connections not added yet.
+    reserved: usize,
     snapshot: OnceLock<Members>,
 }
+
+impl Group {
+    fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.reserved == 0
+    }
+
+    /// Whether one more would go past `cap` (`0` = no cap).
+    fn is_full(&self, cap: usize) -> bool {
+        cap != 0 && self.members.len() + self.reserved >= cap
+    }
+
+    fn insert(&mut self, conn: &Arc<Conn>) -> bool {
+        let added = self.members.insert(conn.id, Arc::clone(conn)).is_none();
+        if added {
+            self.snapshot = OnceLock::new();
+        }
+        added
+    }
+}
+
+/// The group has as many members (and reservations) as its cap allows.
+#[derive(Debug)]
+pub(crate) struct Full;
 
 #[derive(Default)]
 pub(crate) struct Groups {
@@ -29,12 +60,51 @@ pub(crate) struct Groups {
 impl Groups {
     /// Adds `conn` to `name`, creating the group; false if it was a member.
     pub(crate) fn add(&self, name: &Arc<str>, conn: &Arc<Conn>) -> bool {
+        self.map.entry(Arc::clone(name)).or_default().insert(conn)
+    }
+
+    /// [`Groups::add`], unless `name` already holds `cap` members and
+    /// reservations (`0` = no cap). A member is never refused.
+    pub(crate) fn try_add(
+        &self,
+        name: &Arc<str>,
+        conn: &Arc<Conn>,
+        cap: usize,
+    ) -> Result<bool, Full> {
         let mut group = self.map.entry(Arc::clone(name)).or_default();
-        let added = group.members.insert(conn.id, Arc::clone(conn)).is_none();
-        if added {
-            group.snapshot = OnceLock::new();
+        if group.members.contains_key(&conn.id) {
+            return Ok(false);
         }
-        added
+        // A full group has members, so refusing here leaves no empty one.
+        if group.is_full(cap) {
+            return Err(Full);
+        }
+        Ok(group.insert(conn))
+    }
+
+    /// Holds a place in `name` for a connection to come, unless it is full.
+    pub(crate) fn reserve(&self, name: &Arc<str>, cap: usize) -> Result<(), Full> {
+        let mut group = self.map.entry(Arc::clone(name)).or_default();
+        if group.is_full(cap) {
+            return Err(Full);
+        }
+        group.reserved += 1;
+        Ok(())
+    }
+
+    /// Turns a place reserved in `name` into the membership of `conn`.
+    pub(crate) fn claim(&self, name: &Arc<str>, conn: &Arc<Conn>) {
+        let mut group = self.map.entry(Arc::clone(name)).or_default();
+        group.reserved = group.reserved.saturating_sub(1);
+        group.insert(conn);
+    }
+
+    /// Gives back a place reserved in `name` and never claimed.
+    pub(crate) fn unreserve(&self, name: &str) {
+        if let Some(mut group) = self.map.get_mut(name) {
+            group.reserved = group.reserved.saturating_sub(1);
+        }
+        self.map.remove_if(name, |_, group| group.is_empty());
     }
 
     /// Removes `id` from `name`, and the group once it is empty.
@@ -51,14 +121,16 @@ impl Groups {
         };
         // A join racing in between keeps the group: the check runs under
         // the shard's write lock.
-        self.map
-            .remove_if(name, |_, group| group.members.is_empty());
+        self.map.remove_if(name, |_, group| group.is_empty());
         removed
     }
 
-    /// The members of `name`, or `None` when there is no such group.
+    /// The members of `name`, or `None` when it has none.
     pub(crate) fn members(&self, name: &str) -> Option<Members> {
-        let group = self.map.get(name)?;
+        let group = self
+            .map
+            .get(name)
+            .filter(|group| !group.members.is_empty())?;
         Some(Arc::clone(
             group
                 .snapshot
@@ -76,11 +148,12 @@ impl Groups {
     pub(crate) fn sized(&self) -> Vec<(Arc<str>, usize)> {
         self.map
             .iter()
+            .filter(|entry| !entry.members.is_empty())
             .map(|entry| (Arc::clone(entry.key()), entry.members.len()))
             .collect()
     }
 
-    /// How many groups exist.
+    /// How many groups exist, counting one that holds only reservations.
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

@@ -13,6 +13,14 @@
 //! which subscribes to (and unsubscribes from) the channels between nodes
 //! accordingly. Without one, that is a branch on an `Option`, taken only
 //! when membership changes, never on a send.
+//!
+//! The registry also owns the limits on what one connection or user may
+//! hold, checked where the membership changes: rooms per connection and
+//! room names under the connection's lock, connections per user under the
+//! user's group lock. The per-user count is the user index itself, so a
+//! user set at admission ([`Registry::reserve`]) and one set later by a
+//! handler ([`Registry::set_user`]) meet the same cap, and a connection
+//! that changes user moves its count with it.
 
 mod groups;
 
@@ -27,8 +35,9 @@ use groups::Groups;
 pub(crate) use groups::Members;
 
 use crate::backend::{Channel, Link};
+use crate::config::Config;
 use crate::connection::{Conn, ConnId};
-use crate::error::ConnectionClosing;
+use crate::error::{ConnectionClosing, JoinError, SetUserError};
 
 /// The identity of the user behind a connection, as set by the
 /// authentication hook or [`Ctx::set_user`](crate::Ctx::set_user).
@@ -95,13 +104,6 @@ pub(crate) struct Membership {
 }
 
 impl Membership {
-    pub(crate) fn new(user: Option<UserId>) -> Self {
-        Self {
-            user,
-            ..Self::default()
-        }
-    }
-
     pub(crate) fn user(&self) -> Option<&UserId> {
         self.user.as_ref()
     }
@@ -111,19 +113,40 @@ impl Membership {
     }
 }
 
+/// The limits the registry enforces; `0` means unlimited, as in [`Config`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Limits {
+    pub(crate) max_per_user: usize,
+    pub(crate) max_rooms: usize,
+    pub(crate) max_room_name: usize,
+}
+
+impl Limits {
+    pub(crate) fn of(config: &Config) -> Self {
+        Self {
+            max_per_user: config.max_per_user(),
+            max_rooms: config.max_rooms(),
+            max_room_name: config.max_room_name(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Registry {
     conns: DashMap<ConnId, Arc<Conn>>,
     rooms: Groups,
     users: Groups,
+    limits: Limits,
     /// The cluster backend, if any.
     backend: Option<Link>,
 }
 
 impl Registry {
-    /// A registry whose membership changes are reported to `backend`.
-    pub(crate) fn with_backend(backend: Option<Link>) -> Self {
+    /// A registry enforcing `limits`, whose membership changes are
+    /// reported to `backend`.
+    pub(crate) fn new(limits: Limits, backend: Option<Link>) -> Self {
         Self {
+            limits,
             backend,
             ..Self::default()
         }
@@ -140,15 +163,32 @@ impl Registry {
         }
     }
 
-    /// Adds `conn` (and its user) to the indexes.
+    /// Holds a place among `user`'s connections for a connection being
+    /// admitted, so that the cap checked before the 101 still holds when it
+    /// registers.
+    pub(crate) fn reserve(self: &Arc<Self>, user: UserId) -> Result<UserSeat, SetUserError> {
+        let max = self.limits.max_per_user;
+        self.users
+            .reserve(&user.0, max)
+            .map_err(|_| SetUserError::TooManyConnections { max })?;
+        Ok(UserSeat {
+            registry: Arc::clone(self),
+            user: Some(user),
+        })
+    }
+
+    /// Adds `conn` to the indexes, under the user whose place `seat` holds.
     #[must_use = "dropping the registration unregisters the connection"]
-    pub(crate) fn register(self: &Arc<Self>, conn: Arc<Conn>) -> Registration {
-        {
-            let membership = conn.membership.lock();
-            if let Some(user) = &membership.user {
-                self.users.add(&user.0, &conn);
-                self.changed(|| Channel::User(Arc::clone(&user.0)));
-            }
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        conn: Arc<Conn>,
+        seat: Option<UserSeat>,
+    ) -> Registration {
+        if let Some(user) = seat.and_then(|mut seat| seat.user.take()) {
+            let mut membership = conn.membership.lock();
+            self.users.claim(&user.0, &conn);
+            self.changed(|| Channel::User(Arc::clone(&user.0)));
+            membership.user = Some(user);
         }
         self.conns.insert(conn.id, Arc::clone(&conn));
         self.changed(|| Channel::All);
@@ -159,13 +199,26 @@ impl Registry {
     }
 
     /// Adds `conn` to `room`; `Ok(false)` if it was already there.
-    pub(crate) fn join(&self, conn: &Arc<Conn>, room: &str) -> Result<bool, ConnectionClosing> {
+    pub(crate) fn join(&self, conn: &Arc<Conn>, room: &str) -> Result<bool, JoinError> {
+        let Limits {
+            max_rooms,
+            max_room_name,
+            ..
+        } = self.limits;
+        if max_room_name != 0 && room.len() > max_room_name {
+            return Err(JoinError::RoomNameTooLong { max: max_room_name });
+        }
+        // Counted under the connection's own lock: its joins cannot race
+        // each other past the limit.
         let mut membership = conn.membership.lock();
         if membership.closing {
-            return Err(ConnectionClosing);
+            return Err(ConnectionClosing.into());
         }
         if membership.rooms.iter().any(|r| &**r == room) {
             return Ok(false);
+        }
+        if max_rooms != 0 && membership.rooms.len() >= max_rooms {
+            return Err(JoinError::TooManyRooms { max: max_rooms });
         }
         let name: Arc<str> = Arc::from(room);
         self.rooms.add(&name, conn);
@@ -186,26 +239,31 @@ impl Registry {
         true
     }
 
-    /// Moves `conn` to `user` in the user index.
+    /// Moves `conn` to `user` in the user index, unless `user` holds its
+    /// cap of connections already; then nothing changes.
     pub(crate) fn set_user(
         &self,
         conn: &Arc<Conn>,
         user: Option<UserId>,
-    ) -> Result<(), ConnectionClosing> {
+    ) -> Result<(), SetUserError> {
         let mut membership = conn.membership.lock();
         if membership.closing {
-            return Err(ConnectionClosing);
+            return Err(ConnectionClosing.into());
         }
         if membership.user == user {
             return Ok(());
         }
+        // The new user first: a refusal must leave the old one in place.
+        if let Some(new) = &user {
+            let max = self.limits.max_per_user;
+            self.users
+                .try_add(&new.0, conn, max)
+                .map_err(|_| SetUserError::TooManyConnections { max })?;
+            self.changed(|| Channel::User(Arc::clone(&new.0)));
+        }
         if let Some(old) = &membership.user {
             self.users.remove(old, conn.id);
             self.changed(|| Channel::User(Arc::clone(&old.0)));
-        }
-        if let Some(new) = &user {
-            self.users.add(&new.0, conn);
-            self.changed(|| Channel::User(Arc::clone(&new.0)));
         }
         membership.user = user;
         Ok(())
@@ -287,6 +345,24 @@ impl Registry {
     }
 }
 
+/// A place among a user's connections, held from admission until the
+/// connection registers; dropped unclaimed (the client went before the
+/// upgrade completed), it frees the place.
+#[must_use = "dropping the seat frees the user's place at once"]
+pub(crate) struct UserSeat {
+    registry: Arc<Registry>,
+    /// Taken when the place is claimed.
+    user: Option<UserId>,
+}
+
+impl Drop for UserSeat {
+    fn drop(&mut self) {
+        if let Some(user) = self.user.take() {
+            self.registry.users.unreserve(&user);
+        }
+    }
+}
+
 /// A registered connection. Finishing or dropping it removes the connection
 /// from every index, exactly once.
 pub(crate) struct Registration {
@@ -320,12 +396,13 @@ mod tests {
     use crate::config::Overflow;
     use crate::connection::queue::SendQueue;
     use parking_lot::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn conn() -> Arc<Conn> {
         Arc::new(Conn {
             id: ConnId::next(),
             queue: SendQueue::new(4, Overflow::Close),
-            membership: Mutex::new(Membership::new(Some(UserId::from("u")))),
+            membership: Mutex::new(Membership::default()),
         })
     }
 
@@ -336,7 +413,7 @@ mod tests {
         let registry = Arc::new(Registry::default());
         for round in 0..2_000 {
             let conn = conn();
-            let registration = registry.register(Arc::clone(&conn));
+            let registration = registry.register(Arc::clone(&conn), None);
             std::thread::scope(|scope| {
                 scope.spawn(|| {
                     for k in 0..8 {
@@ -366,8 +443,8 @@ mod tests {
     fn a_broadcast_snapshot_is_rebuilt_after_membership_changes() {
         let registry = Arc::new(Registry::default());
         let (a, b) = (conn(), conn());
-        let _ra = registry.register(Arc::clone(&a));
-        let _rb = registry.register(Arc::clone(&b));
+        let _ra = registry.register(Arc::clone(&a), None);
+        let _rb = registry.register(Arc::clone(&b), None);
         registry.join(&a, "r").unwrap();
         assert_eq!(registry.room("r").unwrap().len(), 1);
         let first = registry.room("r").unwrap();
@@ -385,5 +462,123 @@ mod tests {
         registry.leave(&a, "r");
         registry.leave(&b, "r");
         assert!(registry.room("r").is_none());
+    }
+
+    fn limited(max_per_user: usize, max_rooms: usize, max_room_name: usize) -> Arc<Registry> {
+        Arc::new(Registry::new(
+            Limits {
+                max_per_user,
+                max_rooms,
+                max_room_name,
+            },
+            None,
+        ))
+    }
+
+    /// Seats, logins and switches all count in the one user index.
+    #[test]
+    fn a_users_count_follows_seats_logins_and_switches() {
+        let registry = limited(2, 0, 0);
+        let alice = UserId::from("alice");
+        let (a, b, c) = (conn(), conn(), conn());
+        let seat = registry.reserve(alice.clone()).unwrap();
+        let _ra = registry.register(Arc::clone(&a), Some(seat));
+        assert_eq!(registry.user_size("alice"), 1);
+        let pending = registry.reserve(alice.clone()).unwrap();
+        assert_eq!(registry.user_size("alice"), 1, "a seat is not a member yet");
+        let _rc = registry.register(Arc::clone(&c), None);
+        assert_eq!(
+            registry.set_user(&c, Some(alice.clone())),
+            Err(SetUserError::TooManyConnections { max: 2 }),
+            "the unclaimed seat counts"
+        );
+        assert!(
+            c.membership.lock().user().is_none(),
+            "a refusal changes nothing"
+        );
+        drop(pending);
+        registry.set_user(&c, Some(alice.clone())).unwrap();
+        assert!(registry.reserve(alice.clone()).is_err());
+        // Moving a connection moves its count.
+        registry.set_user(&a, Some(UserId::from("bob"))).unwrap();
+        assert_eq!(
+            (registry.user_size("alice"), registry.user_size("bob")),
+            (1, 1)
+        );
+        let _rb = registry.register(Arc::clone(&b), None);
+        registry.set_user(&b, Some(alice.clone())).unwrap();
+        registry.set_user(&c, None).unwrap();
+        registry.set_user(&b, None).unwrap();
+        registry.set_user(&a, None).unwrap();
+        assert_eq!(registry.user_count(), 0);
+    }
+
+    /// Many connections log in as one user at once: exactly `cap` win,
+    /// whatever the interleaving.
+    #[test]
+    fn concurrent_logins_never_pass_the_cap() {
+        for cap in [1, 3] {
+            let registry = limited(cap, 0, 0);
+            for round in 0..300 {
+                let user = UserId::from(format!("u{round}"));
+                let conns: Vec<_> = (0..8).map(|_| conn()).collect();
+                let _regs: Vec<_> = conns
+                    .iter()
+                    .map(|c| registry.register(Arc::clone(c), None))
+                    .collect();
+                let barrier = std::sync::Barrier::new(conns.len() + 1);
+                let won = AtomicUsize::new(0);
+                let seat = std::thread::scope(|scope| {
+                    for conn in &conns {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            if registry.set_user(conn, Some(user.clone())).is_ok() {
+                                won.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
+                    // Admission races the logins too; its seat is held
+                    // until the count is checked.
+                    let admit = scope.spawn(|| {
+                        barrier.wait();
+                        registry.reserve(user.clone()).ok()
+                    });
+                    admit.join().unwrap()
+                });
+                let won = won.into_inner() + usize::from(seat.is_some());
+                assert_eq!(won, cap, "round {round}: exactly the cap wins");
+                assert_eq!(registry.user_size(&user) + usize::from(seat.is_some()), cap);
+            }
+            assert_eq!(registry.user_count(), 0, "every count back to zero");
+        }
+    }
+
+    #[test]
+    fn room_limits() {
+        let registry = limited(0, 2, 4);
+        let a = conn();
+        let _ra = registry.register(Arc::clone(&a), None);
+        assert_eq!(
+            registry.join(&a, "lobby"),
+            Err(JoinError::RoomNameTooLong { max: 4 })
+        );
+        assert!(registry.join(&a, "r1").unwrap());
+        assert!(registry.join(&a, "r2").unwrap());
+        assert!(!registry.join(&a, "r2").unwrap(), "a member is not refused");
+        assert_eq!(
+            registry.join(&a, "r3"),
+            Err(JoinError::TooManyRooms { max: 2 })
+        );
+        assert_eq!(registry.room_count(), 2);
+        registry.leave(&a, "r1");
+        assert!(registry.join(&a, "r3").unwrap());
+        // Zero is unlimited.
+        let open = limited(0, 0, 0);
+        let b = conn();
+        let _rb = open.register(Arc::clone(&b), None);
+        for k in 0..300 {
+            open.join(&b, &format!("{k:0>300}")).unwrap();
+        }
+        assert_eq!(open.room_count(), 300);
     }
 }

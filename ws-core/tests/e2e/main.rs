@@ -4,11 +4,12 @@
 mod admission;
 mod closing;
 mod cluster;
-mod flow;
 mod config;
+mod flow;
 mod frontend;
 mod invalid;
 mod overflow;
+mod peer_limits;
 mod reliability;
 mod routing;
 mod schema;

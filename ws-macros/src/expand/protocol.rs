@@ -153,6 +153,8 @@ fn config(options: &Options) -> TokenStream {
         (&options.max_per_user, quote!(with_max_per_user)),
         (&options.send_queue, quote!(with_send_queue)),
         (&options.max_message_size, quote!(with_max_message_size)),
+        (&options.max_rooms, quote!(with_max_rooms)),
+        (&options.max_room_name, quote!(with_max_room_name)),
     ];
     for (setting, setter) in counts {
         if let Some(setting) = setting {
@@ -175,6 +177,10 @@ fn config(options: &Options) -> TokenStream {
     if let Some(idle_timeout) = &options.idle_timeout {
         let after = duration(idle_timeout.value);
         config.extend(quote!(.with_idle_timeout(#after)));
+    }
+    if let Some(stall_timeout) = &options.stall_timeout {
+        let ms = Literal::u64_unsuffixed(stall_timeout.value);
+        config.extend(quote!(.with_stall_timeout(::core::time::Duration::from_millis(#ms))));
     }
     if let Some(on_invalid) = &options.on_invalid {
         let policy = match on_invalid.value {

@@ -41,7 +41,8 @@ trait JsonSchema {}
 #[::ws_core::ws_protocol(send_queue = 4, heartbeat = "off", on_full = "drop_oldest",
                          on_invalid = "close", max_message_size = 1024, read_buffer = "1KiB",
                          write_buffer = "2 KiB", max_per_user = 2, max_connections = 0,
-                         idle_timeout = "1h", module = "wire")]
+                         idle_timeout = "1h", module = "wire", max_rooms = 0,
+                         max_room_name = 32)]
 #[serde(tag = "type")]
 pub enum Shadowed {
     /// Fields named like the parameters of `route`.
@@ -123,6 +124,8 @@ fn main() {
     assert_eq!(config.write_buffer(), 2048);
     assert_eq!(config.max_per_user(), 2);
     assert_eq!(config.max_connections(), 0);
+    assert_eq!(config.max_rooms(), 0);
+    assert_eq!(config.max_room_name(), 32);
 
     let done: Shadowed = ::core::convert::From::from(wire::Done);
     assert_eq!(::ws_core::Protocol::message_type(&done), "Done");
