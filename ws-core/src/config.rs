@@ -21,8 +21,15 @@
 //! | `on_rate_limit`      | `"error"` | over the limit: `"error"` (message dropped, typed error frame) or `"close"` (close 1008) |
 //! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
+//! | `handshake_timeout`  | `"10s"`   | from accept to the 101, request head and `authenticate` included; later: dropped (head) or HTTP 503 (`authenticate`) |
+//! | `max_per_ip`         | `0`       | connections one client IP may hold; `0` = unlimited; past it: HTTP 503 |
+//! | `handshake_rate`     | off       | handshakes per client IP, e.g. `"10/s"`; past it: HTTP 429 |
+//! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client |
 
+use std::borrow::Cow;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 /// What happens to a message sent to a connection whose send queue is full.
 ///
@@ -151,6 +158,11 @@ pub struct Config {
     on_rate_limit: OnRateLimit,
     read_buffer: usize,
     write_buffer: usize,
+    // Untrusted peers: the handshake deadline and the per-IP limits.
+    handshake_timeout: Duration,
+    max_per_ip: usize,
+    handshake_rate: Option<RateLimit>,
+    trusted_proxies: Cow<'static, [IpNet]>,
 }
 
 impl Default for Config {
@@ -175,6 +187,10 @@ impl Config {
         // Allocated for every connection, idle or not: small by default.
         read_buffer: 1024,
         write_buffer: 64 * 1024,
+        handshake_timeout: Duration::from_secs(10),
+        max_per_ip: 0,
+        handshake_rate: None,
+        trusted_proxies: Cow::Borrowed(&[]),
     };
 
     /// Connections admitted at once; `0` means unlimited.
@@ -312,6 +328,69 @@ impl Config {
         self.write_buffer
     }
 
+    // ---- Untrusted peers: handshake deadline, per-IP limits. ----
+
+    /// How long a connection has from its accept to the 101: the request
+    /// head must arrive within it (else the connection is dropped; set by
+    /// [`serve`](crate::serve)) and `authenticate` must finish within what
+    /// is left (else HTTP 503). Zero is raised to one millisecond.
+    pub const fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = if timeout.is_zero() {
+            Duration::from_millis(1)
+        } else {
+            timeout
+        };
+        self
+    }
+
+    /// Connections one client IP may hold at once; `0` means unlimited.
+    /// Past it the handshake gets HTTP 503 with `Retry-After`.
+    pub const fn with_max_per_ip(mut self, max: usize) -> Self {
+        self.max_per_ip = max;
+        self
+    }
+
+    /// Handshakes one client IP may start, e.g. 10 per second with bursts
+    /// of [`RateLimit::burst`]; `None` disables it. Past it: HTTP 429.
+    pub const fn with_handshake_rate(mut self, rate: Option<RateLimit>) -> Self {
+        self.handshake_rate = rate;
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-For` header is believed: the client IP is
+    /// the right-most address in it that is not itself a trusted proxy. From
+    /// any other peer the header is ignored and the peer is the client.
+    ///
+    /// ```
+    /// use ws_core::Config;
+    /// let config = Config::DEFAULT.with_trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()]);
+    /// assert_eq!(config.trusted_proxies().len(), 1);
+    /// ```
+    pub fn with_trusted_proxies(mut self, proxies: impl Into<Cow<'static, [IpNet]>>) -> Self {
+        self.trusted_proxies = proxies.into();
+        self
+    }
+
+    /// How long a connection has from its accept to the 101.
+    pub const fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// Connections one client IP may hold at once; `0` means unlimited.
+    pub const fn max_per_ip(&self) -> usize {
+        self.max_per_ip
+    }
+
+    /// Handshakes one client IP may start per period.
+    pub const fn handshake_rate(&self) -> Option<RateLimit> {
+        self.handshake_rate
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.trusted_proxies
+    }
+
     /// Overrides options from environment variables named `{prefix}{OPTION}`
     /// in upper case, e.g. `CHAT_MAX_CONNECTIONS=500`, `CHAT_ON_FULL=drop_oldest`,
     /// `CHAT_HEARTBEAT=10s`, `CHAT_MAX_MESSAGE_SIZE=1MiB`. Unset variables keep
@@ -424,8 +503,66 @@ impl Config {
                 self = set(self, every);
             }
         }
+        self.override_untrusted_peers(get)
+    }
+
+    /// The environment for [`with_handshake_timeout`](Self::with_handshake_timeout),
+    /// [`with_max_per_ip`](Self::with_max_per_ip), [`with_handshake_rate`](Self::with_handshake_rate)
+    /// and [`with_trusted_proxies`](Self::with_trusted_proxies) (a comma-separated list).
+    fn override_untrusted_peers(
+        mut self,
+        get: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let bad = |name: String, value: String, expected: &'static str| ConfigError::Invalid {
+            name,
+            value,
+            expected,
+        };
+        if let Some((name, value)) = get("handshake_timeout") {
+            match parse_duration(&value) {
+                Some(Some(timeout)) if !timeout.is_zero() => {
+                    self = self.with_handshake_timeout(timeout);
+                }
+                _ => return Err(bad(name, value, "a duration such as `10s` or `500ms`")),
+            }
+        }
+        if let Some((name, value)) = get("max_per_ip") {
+            let n = value
+                .parse()
+                .map_err(|_| bad(name, value, "a whole number"))?;
+            self = self.with_max_per_ip(n);
+        }
+        if let Some((name, value)) = get("handshake_rate") {
+            let rate = parse_rate(&value)
+                .ok_or_else(|| bad(name, value, "a rate such as `10/s` or `600/m`, or `off`"))?;
+            self = self.with_handshake_rate(rate);
+        }
+        if let Some((name, value)) = get("trusted_proxies") {
+            let proxies = parse_proxies(&value).ok_or_else(|| {
+                bad(
+                    name,
+                    value,
+                    "a comma-separated list of IPs or CIDRs such as `10.0.0.0/8, ::1`",
+                )
+            })?;
+            self = self.with_trusted_proxies(proxies);
+        }
         Ok(self)
     }
+}
+
+/// Parses `10.0.0.1, 10.0.0.0/8, fd00::/8`; an address alone is one host.
+fn parse_proxies(value: &str) -> Option<Vec<IpNet>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .ok()
+                .or_else(|| item.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+        })
+        .collect()
 }
 
 /// A configuration value that could not be parsed.
@@ -558,6 +695,40 @@ mod tests {
         );
         assert!(with(&[("max_message_size", "12 parsecs")]).is_err());
         assert!(with(&[("heartbeat", "soon")]).is_err());
+    }
+
+    #[test]
+    fn untrusted_peer_options_from_the_environment() {
+        let config = with(&[
+            ("handshake_timeout", "2s"),
+            ("max_per_ip", "20"),
+            ("handshake_rate", "10/s"),
+            ("trusted_proxies", "10.0.0.0/8, 127.0.0.1 ,::1"),
+        ])
+        .unwrap();
+        assert_eq!(config.handshake_timeout(), Duration::from_secs(2));
+        assert_eq!(config.max_per_ip(), 20);
+        assert_eq!(
+            config.handshake_rate(),
+            Some(RateLimit::new(10, Duration::from_secs(1)))
+        );
+        let proxies: Vec<String> = config
+            .trusted_proxies()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+        assert_eq!(Config::DEFAULT.handshake_timeout(), Duration::from_secs(10));
+        assert!(with(&[("handshake_timeout", "off")]).is_err());
+        assert!(with(&[("handshake_timeout", "0s")]).is_err());
+        assert!(with(&[("max_per_ip", "-1")]).is_err());
+        assert!(with(&[("handshake_rate", "0/s")]).is_err());
+        let err = with(&[("trusted_proxies", "10.0.0.0/33")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("`TRUSTED_PROXIES` is `10.0.0.0/33`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! a burst of connects can never overshoot the cap, and a refused connect
 //! consumes nothing.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
+use super::per_ip::PerIp;
 use crate::registry::UserId;
 
 pub(crate) struct Admission {
@@ -16,18 +18,20 @@ pub(crate) struct Admission {
     max: usize,
     per_user: DashMap<UserId, usize>,
     max_per_user: usize,
+    per_ip: PerIp,
     stopped: AtomicBool,
     /// Signalled whenever the last slot is released.
     drained: Notify,
 }
 
 impl Admission {
-    pub(crate) fn new(max: usize, max_per_user: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize, max_per_user: usize, per_ip: PerIp) -> Arc<Self> {
         Arc::new(Self {
             open: AtomicUsize::new(0),
             max,
             per_user: DashMap::new(),
             max_per_user,
+            per_ip,
             stopped: AtomicBool::new(false),
             drained: Notify::new(),
         })
@@ -48,6 +52,7 @@ impl Admission {
         Some(Slot {
             admission: Arc::clone(self),
             user: None,
+            ip: None,
         })
     }
 
@@ -62,6 +67,19 @@ impl Admission {
             *count += 1;
         }
         slot.user = Some(user.clone());
+        true
+    }
+
+    pub(crate) fn per_ip(&self) -> &PerIp {
+        &self.per_ip
+    }
+
+    /// Counts `slot` against `ip`'s cap; `false` when it is reached.
+    pub(crate) fn admit_ip(&self, slot: &mut Slot, ip: IpAddr) -> bool {
+        if !self.per_ip.admit(ip) {
+            return false;
+        }
+        slot.ip = Some(ip);
         true
     }
 
@@ -92,7 +110,10 @@ impl Admission {
         }
     }
 
-    fn release(&self, user: Option<&UserId>) {
+    fn release(&self, user: Option<&UserId>, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            self.per_ip.release(ip);
+        }
         if let (Some(user), true) = (user, self.max_per_user != 0) {
             self.per_user.remove_if_mut(user, |_, count| {
                 *count -= 1;
@@ -110,21 +131,27 @@ impl Admission {
 pub(crate) struct Slot {
     admission: Arc<Admission>,
     user: Option<UserId>,
+    ip: Option<IpAddr>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.admission.release(self.user.as_ref());
+        self.admission.release(self.user.as_ref(), self.ip);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    fn off() -> PerIp {
+        PerIp::new(&Config::DEFAULT)
+    }
 
     #[test]
     fn cap_is_never_exceeded_and_slots_come_back() {
-        let admission = Admission::new(2, 0);
+        let admission = Admission::new(2, 0, off());
         let a = admission.try_admit().unwrap();
         let _b = admission.try_admit().unwrap();
         assert!(admission.try_admit().is_none());
@@ -135,7 +162,7 @@ mod tests {
 
     #[test]
     fn zero_means_unlimited() {
-        let admission = Admission::new(0, 0);
+        let admission = Admission::new(0, 0, off());
         let slots: Vec<_> = (0..1000).map(|_| admission.try_admit().unwrap()).collect();
         assert_eq!(admission.open(), 1000);
         drop(slots);
@@ -144,7 +171,7 @@ mod tests {
 
     #[test]
     fn per_user_cap() {
-        let admission = Admission::new(0, 1);
+        let admission = Admission::new(0, 1, off());
         let alice = UserId::from("alice");
         let mut first = admission.try_admit().unwrap();
         assert!(admission.admit_user(&mut first, &alice));

@@ -4,6 +4,7 @@
 mod admission;
 mod closing;
 mod cluster;
+mod exhaustion;
 mod frontend;
 mod invalid;
 mod overflow;

@@ -208,7 +208,10 @@ impl Server {
             .route("/health", health(manager.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(ws_core::serve(listener, router));
+        tokio::spawn(
+            ws_core::serve(listener, router)
+                .handshake_timeout(manager.config().handshake_timeout()),
+        );
         Server { addr, manager, app }
     }
 
