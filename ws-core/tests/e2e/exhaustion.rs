@@ -371,3 +371,96 @@ async fn fragment_floods_are_bounded_by_max_message_size() {
         bound >> 10
     );
 }
+
+/// Sends an upgrade request with `extra_headers`; the status line of the
+/// answer, and the stream (held open, so an admitted connection stays).
+async fn handshake_status(addr: SocketAddr, extra_headers: &str) -> (String, TcpStream) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(upgrade_request(addr, extra_headers).as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, stream)
+}
+
+fn forwarded(ip: &str) -> String {
+    format!("X-Forwarded-For: {ip}\r\n")
+}
+
+#[tokio::test]
+async fn per_ip_cap_answers_503_and_frees_with_the_connection() {
+    let server = Server::start(Test::CONFIG.with_max_per_ip(2)).await;
+    let url = server.url("");
+    let first = crate::support::Client::connect(&url).await;
+    let _second = crate::support::Client::connect(&url).await;
+    let (status, retry_after) = crate::support::Client::refused(&url).await;
+    assert_eq!(status, 503);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    drop(first);
+    server
+        .until("the first slot freed", |m| m.admitted() == 1)
+        .await;
+    let _third = crate::support::Client::connect(&url).await;
+}
+
+#[tokio::test]
+async fn handshake_rate_answers_429() {
+    // 3 per minute: the fourth handshake within the test cannot be refilled.
+    let rate = ws_core::RateLimit::new(3, Duration::from_secs(60));
+    let server = Server::start(Test::CONFIG.with_handshake_rate(Some(rate))).await;
+    let url = server.url("");
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        kept.push(crate::support::Client::connect(&url).await);
+    }
+    let (status, _) = crate::support::Client::refused(&url).await;
+    assert_eq!(status, 429);
+    // Closing connections gives no handshakes back: it is a rate, not a cap.
+    drop(kept);
+    let (status, _) = crate::support::Client::refused(&url).await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_from_trusted_proxies() {
+    let trusted = Server::start(Test::CONFIG.with_max_per_ip(1).with_trusted_proxies(vec![
+        "127.0.0.1".parse::<std::net::IpAddr>().unwrap().into(),
+    ]))
+    .await;
+    // Behind the trusted proxy each forwarded client has its own cap.
+    let (a, _a) = handshake_status(trusted.addr, &forwarded("198.51.100.1")).await;
+    let (b, _b) = handshake_status(trusted.addr, &forwarded("198.51.100.2")).await;
+    let (again, _) = handshake_status(trusted.addr, &forwarded("198.51.100.1")).await;
+    assert!(a.starts_with("HTTP/1.1 101"), "{a}");
+    assert!(b.starts_with("HTTP/1.1 101"), "{b}");
+    assert!(again.starts_with("HTTP/1.1 503"), "{again}");
+    // A client's own claim left of the proxy's entry is not believed.
+    let (spoofed, _) =
+        handshake_status(trusted.addr, &forwarded("198.51.100.9, 198.51.100.1")).await;
+    assert!(spoofed.starts_with("HTTP/1.1 503"), "{spoofed}");
+
+    // From a peer that is not a trusted proxy the header is ignored: every
+    // connection here is 127.0.0.1's, whatever it claims.
+    let untrusted = Server::start(
+        Test::CONFIG
+            .with_max_per_ip(1)
+            .with_trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()]),
+    )
+    .await;
+    let (a, _a) = handshake_status(untrusted.addr, &forwarded("198.51.100.1")).await;
+    let (b, _) = handshake_status(untrusted.addr, &forwarded("198.51.100.2")).await;
+    assert!(a.starts_with("HTTP/1.1 101"), "{a}");
+    assert!(b.starts_with("HTTP/1.1 503"), "{b}");
+}
+
+#[tokio::test]
+async fn authenticate_counts_against_the_handshake_timeout() {
+    let server =
+        Server::start(Test::CONFIG.with_handshake_timeout(Duration::from_millis(200))).await;
+    let (status, retry_after) = crate::support::Client::refused(&server.url("?stall")).await;
+    assert_eq!(status, 503);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    server.until("the slot freed", |m| m.admitted() == 0).await;
+}

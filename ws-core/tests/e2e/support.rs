@@ -88,6 +88,10 @@ impl TestHandler for App {
         if query.contains("deny") {
             return Err((StatusCode::UNAUTHORIZED, "no entry").into_response());
         }
+        if query.contains("stall") {
+            // An authentication backend that never answers.
+            std::future::pending::<()>().await;
+        }
         Ok(query
             .split('&')
             .find_map(|kv| kv.strip_prefix("user="))
