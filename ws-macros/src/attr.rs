@@ -34,6 +34,9 @@ pub const OPTIONS: &[&str] = &[
     "on_rate_limit",
     "read_buffer",
     "write_buffer",
+    "handshake_timeout",
+    "max_per_ip",
+    "handshake_rate",
     "module",
     "path",
 ];
@@ -98,6 +101,12 @@ pub struct Options {
     pub on_rate_limit: Option<Setting<OnRateLimit>>,
     pub read_buffer: Option<Setting<u64>>,
     pub write_buffer: Option<Setting<u64>>,
+    // Untrusted peers: the handshake deadline and the per-IP limits.
+    /// Milliseconds; never "off".
+    pub handshake_timeout: Option<Setting<u64>>,
+    pub max_per_ip: Option<Setting<u64>>,
+    /// `None` inside is `"off"`.
+    pub handshake_rate: Option<Setting<Option<Rate>>>,
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
@@ -205,7 +214,7 @@ impl Options {
                     &[("error", OnInvalid::Error), ("close", OnInvalid::Close)],
                 );
             }
-            "rate_limit" => self.rate_limit = rate(cx, &value),
+            "rate_limit" => self.rate_limit = rate(cx, &name, &value),
             "rate_burst" => {
                 self.rate_burst = int(cx, &name, "40", &value).filter(|setting| {
                     let fits = (1..=u64::from(u32::MAX)).contains(&setting.value);
@@ -229,6 +238,22 @@ impl Options {
             }
             "read_buffer" => self.read_buffer = size(cx, &name, &value),
             "write_buffer" => self.write_buffer = size(cx, &name, &value),
+            "handshake_timeout" => {
+                self.handshake_timeout = duration(cx, &name, &value).and_then(|setting| {
+                    if setting.value.is_none() {
+                        cx.error_spanned_by(
+                            &setting.tokens,
+                            "`handshake_timeout` cannot be \"off\": a handshake that never completes would hold its socket forever; give a duration such as `handshake_timeout = \"10s\"`",
+                        );
+                    }
+                    Some(Setting {
+                        value: setting.value?,
+                        tokens: setting.tokens,
+                    })
+                });
+            }
+            "max_per_ip" => self.max_per_ip = int(cx, &name, "20", &value),
+            "handshake_rate" => self.handshake_rate = rate(cx, &name, &value),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
             _ => unreachable!("every name in OPTIONS has an arm"),
@@ -414,16 +439,18 @@ fn choice<T: Copy>(
     }
 }
 
-fn rate(cx: &Ctxt, value: &Value) -> Option<Setting<Option<Rate>>> {
-    const EXPECTED: &str = "expected a rate for `rate_limit`, e.g. `rate_limit = \"20/s\"`, `\"600/m\"` or `\"5/500ms\"`, or `\"off\"`";
+fn rate(cx: &Ctxt, name: &str, value: &Value) -> Option<Setting<Option<Rate>>> {
+    let expected = format!(
+        "expected a rate for `{name}`, e.g. `{name} = \"20/s\"`, `\"600/m\"` or `\"5/500ms\"`, or `\"off\"`"
+    );
     let Some(Lit::Str(lit)) = &value.lit else {
-        cx.error_spanned_by(&value.tokens, EXPECTED);
+        cx.error_spanned_by(&value.tokens, expected);
         return None;
     };
     match parse_rate(&lit.value()) {
         Some(rate) => Some(value.setting(rate)),
         None => {
-            cx.error_spanned_by(lit, format!("invalid rate `{}`; {EXPECTED}", lit.value()));
+            cx.error_spanned_by(lit, format!("invalid rate `{}`; {expected}", lit.value()));
             None
         }
     }
@@ -970,6 +997,36 @@ mod tests {
     }
 
     #[test]
+    fn untrusted_peer_options() {
+        let (given, errors) = options(parse_quote! {
+            #[__ws_protocol(handshake_timeout = "5s", max_per_ip = 20, handshake_rate = "10/s")]
+        });
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(given.handshake_timeout.unwrap().value, 5_000);
+        assert_eq!(given.max_per_ip.unwrap().value, 20);
+        assert_eq!(
+            given.handshake_rate.unwrap().value,
+            Some(Rate {
+                messages: 10,
+                per_ms: 1_000
+            })
+        );
+        let (refused, errors) = options(parse_quote! {
+            #[__ws_protocol(handshake_timeout = "off", handshake_rate = "0/s")]
+        });
+        assert!(refused.handshake_timeout.is_none());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].starts_with("`handshake_timeout` cannot be \"off\""),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("e.g. `handshake_rate = \"20/s\"`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn no_options() {
         let (options, errors) = options(parse_quote!(#[__ws_protocol()]));
         assert!(errors.is_empty());
@@ -988,7 +1045,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `module`, `path`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `module`, `path`",
                 "expected an integer for `send_queue`, e.g. `send_queue = 256`",
                 "expected a duration string for `heartbeat`, e.g. `heartbeat = \"30s\"`, or `heartbeat = \"off\"` to disable it",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

@@ -84,6 +84,9 @@ use proc_macro::TokenStream;
 /// | `on_rate_limit`    | `"error"`, `"close"`                           | `"error"`   | over the limit: drop with a typed error, or close 1008 |
 /// | `read_buffer`      | size                                           | `"1KiB"`    | per-connection read buffer, allocated up front; also the most read per syscall |
 /// | `write_buffer`     | size                                           | `"64KiB"`   | ready frames are sent in one vectored write, up to this many bytes |
+/// | `handshake_timeout`| duration                                       | `"10s"`     | from accept to the 101, request head and `authenticate` included (`ws_core::serve` needs it too: `.handshake_timeout(..)`) |
+/// | `max_per_ip`       | integer                                        | `0`         | connections one client IP may hold; `0` = unlimited; past it HTTP 503 |
+/// | `handshake_rate`   | `"10/s"`, `"600/m"`, `"off"`                   | off         | handshakes per client IP; past it HTTP 429 |
 /// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
 /// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
 ///
