@@ -231,9 +231,10 @@ async fn half_sent_handshakes_are_dropped() {
     // Nothing accumulates across waves. The first waves warm up the
     // allocator's arenas; after them, a leak of even the 8 KiB read buffer
     // of each dropped connection would add 2.3 MiB per wave, 7 MiB over the
-    // last three. Allow one wave's worth for the allocator's own retention.
+    // last three. Half of that is left to the allocator's own retention
+    // (1.6 MiB measured on an idle machine).
     let leaked = rss_after_wave[WAVES - 1].saturating_sub(rss_after_wave[1]);
-    let bound = PEERS * 8 * 1024;
+    let bound = (WAVES - 2) * PEERS * 8 * 1024 / 2;
     eprintln!(
         "RSS after each wave: {:?} KiB",
         rss_after_wave.iter().map(|r| r >> 10).collect::<Vec<_>>()
