@@ -115,6 +115,7 @@ async fn main() {
         eprintln!("{error}");
         std::process::exit(2);
     });
+    let handshake_timeout = manager.config().handshake_timeout();
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("index.html")) }))
         .route("/ws", endpoint(manager, Arc::new(App)));
@@ -125,5 +126,8 @@ async fn main() {
         "chat listening on http://{}",
         listener.local_addr().expect("bound")
     );
-    ws_core::serve(listener, app).await.expect("server failed");
+    ws_core::serve(listener, app)
+        .handshake_timeout(handshake_timeout)
+        .await
+        .expect("server failed");
 }

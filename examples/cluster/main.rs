@@ -44,7 +44,9 @@ async fn start_node(redis: &str) -> (Manager<Chat>, String) {
         .await
         .expect("a free port");
     let addr = listener.local_addr().expect("bound");
-    tokio::spawn(ws_core::serve(listener, app));
+    tokio::spawn(
+        ws_core::serve(listener, app).handshake_timeout(manager.config().handshake_timeout()),
+    );
     (manager, format!("ws://{addr}/ws"))
 }
 

@@ -60,6 +60,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     let max = Duration::from_secs_f64(f.get("max-seconds", 3600.0f64)?);
     let manager = builder.build();
     crate::serve_for(max, async move {
+        let handshake_timeout = manager.config().handshake_timeout();
         let app = Router::new().route("/ws", endpoint(manager, Arc::new(App)));
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -69,6 +70,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
             listener.local_addr().map_err(|e| e.to_string())?
         );
         ws_core::serve(listener, app)
+            .handshake_timeout(handshake_timeout)
             .await
             .map_err(|e| e.to_string())
     })

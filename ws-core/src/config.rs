@@ -24,11 +24,16 @@
 //! | `stall_timeout`      | `"10s"`   | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
 //! | `max_rooms`          | `128`     | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails: [`JoinError::TooManyRooms`](crate::JoinError) |
 //! | `max_room_name`      | `255`     | longest room name in bytes; `0` = unlimited; longer: [`JoinError::RoomNameTooLong`](crate::JoinError) |
+//! | `handshake_timeout`  | `"10s"`   | from accept to the 101, request head and `authenticate` included; later: dropped (head) or HTTP 503 (`authenticate`) |
+//! | `max_per_ip`         | `0`       | connections one client IP may hold; `0` = unlimited; past it: HTTP 503 |
+//! | `handshake_rate`     | off       | handshakes per client IP, e.g. `"10/s"`; past it: HTTP 429 |
+//! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client |
 //!
 //! The defaults are [`Config::DEFAULT`]'s, and written nowhere else: the
 //! attribute emits only the options given, applied over it. How values are
 //! written, and which are refused: [`Config`].
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 // Spelled out so that ws-macros, which compiles this file by `#[path]`, finds
@@ -36,6 +41,7 @@ use std::time::Duration;
 #[path = "config/units.rs"]
 pub(crate) mod units;
 
+use ipnet::IpNet;
 use units::UnitError;
 
 /// What happens to a message sent to a connection whose send queue is full.
@@ -192,6 +198,11 @@ pub struct Config {
     // What one peer may make the registry (and a cluster backend) hold.
     max_rooms: usize,
     max_room_name: usize,
+    // Untrusted peers: the handshake deadline and the per-IP limits.
+    handshake_timeout: Duration,
+    max_per_ip: usize,
+    handshake_rate: Option<RateLimit>,
+    trusted_proxies: Cow<'static, [IpNet]>,
 }
 
 impl Default for Config {
@@ -223,6 +234,10 @@ impl Config {
         // subscriptions) of at most 255 bytes each.
         max_rooms: 128,
         max_room_name: 255,
+        handshake_timeout: Duration::from_secs(10),
+        max_per_ip: 0,
+        handshake_rate: None,
+        trusted_proxies: Cow::Borrowed(&[]),
     };
 
     /// Connections admitted at once; `0` means unlimited.
@@ -429,6 +444,13 @@ impl Config {
         refuse(self.read_buffer == 0, "read_buffer");
         refuse(self.write_buffer == 0, "write_buffer");
         refuse(self.stall_timeout.is_zero(), "stall_timeout");
+        refuse(self.handshake_timeout.is_zero(), "handshake_timeout");
+        if let Some(rate) = self.handshake_rate {
+            refuse(
+                rate.messages == 0 || rate.per.is_zero() || rate.burst == 0,
+                "handshake_rate",
+            );
+        }
         if let (Some(heartbeat), Some(idle_timeout)) = (self.heartbeat, self.idle_timeout)
             && !heartbeat.is_zero()
             && idle_timeout <= heartbeat
@@ -439,6 +461,65 @@ impl Config {
             });
         }
         errors
+    }
+
+    // ---- Untrusted peers: handshake deadline, per-IP limits. ----
+
+    /// How long a connection has from its accept to the 101: the request
+    /// head must arrive within it (else the connection is dropped; set by
+    /// [`serve`](crate::serve)) and `authenticate` must finish within what
+    /// is left (else HTTP 503).
+    pub const fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Connections one client IP may hold at once; `0` means unlimited.
+    /// Past it the handshake gets HTTP 503 with `Retry-After`.
+    pub const fn with_max_per_ip(mut self, max: usize) -> Self {
+        self.max_per_ip = max;
+        self
+    }
+
+    /// Handshakes one client IP may start, e.g. 10 per second with bursts
+    /// of [`RateLimit::burst`]; `None` disables it. Past it: HTTP 429.
+    pub const fn with_handshake_rate(mut self, rate: Option<RateLimit>) -> Self {
+        self.handshake_rate = rate;
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-For` header is believed: the client IP is
+    /// the right-most address in it that is not itself a trusted proxy. From
+    /// any other peer the header is ignored and the peer is the client.
+    ///
+    /// ```
+    /// use ws_core::Config;
+    /// let config = Config::DEFAULT.with_trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()]);
+    /// assert_eq!(config.trusted_proxies().len(), 1);
+    /// ```
+    pub fn with_trusted_proxies(mut self, proxies: impl Into<Cow<'static, [IpNet]>>) -> Self {
+        self.trusted_proxies = proxies.into();
+        self
+    }
+
+    /// How long a connection has from its accept to the 101.
+    pub const fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// Connections one client IP may hold at once; `0` means unlimited.
+    pub const fn max_per_ip(&self) -> usize {
+        self.max_per_ip
+    }
+
+    /// Handshakes one client IP may start per period.
+    pub const fn handshake_rate(&self) -> Option<RateLimit> {
+        self.handshake_rate
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.trusted_proxies
     }
 
     /// Overrides options from environment variables named `{prefix}{OPTION}`
@@ -611,6 +692,20 @@ const ENV_OPTIONS: &[(&str, fn(Config, &str) -> Result<Config, UnitError>)] = &[
     ("max_room_name", |c, v| {
         Ok(c.with_max_room_name(to_usize(units::parse_count(v)?)?))
     }),
+    ("handshake_timeout", |c, v| {
+        Ok(c.with_handshake_timeout(units::parse_duration(v)?))
+    }),
+    ("max_per_ip", |c, v| {
+        Ok(c.with_max_per_ip(to_usize(units::parse_count(v)?)?))
+    }),
+    ("handshake_rate", |c, v| {
+        Ok(c.with_handshake_rate(
+            units::or_off(v, units::parse_rate)?.map(|(n, per)| RateLimit::new(n, per)),
+        ))
+    }),
+    ("trusted_proxies", |c, v| {
+        Ok(c.with_trusted_proxies(parse_proxies(v).ok_or(UnitError::Malformed)?))
+    }),
 ];
 
 /// The accepted form of each option, named in every error about it.
@@ -658,6 +753,19 @@ const FORMS: &[(&str, &str)] = &[
         "max_room_name",
         r#"a whole number of bytes like "255", or 0 for unlimited"#,
     ),
+    ("handshake_timeout", r#"a non-zero duration like "10s""#),
+    (
+        "max_per_ip",
+        r#"a whole number like "20", or 0 for unlimited"#,
+    ),
+    (
+        "handshake_rate",
+        r#"a rate of at least 1 handshake per non-zero period, like "10/s", or "off""#,
+    ),
+    (
+        "trusted_proxies",
+        r#"a comma-separated list of IPs or CIDRs like "10.0.0.0/8, ::1""#,
+    ),
 ];
 
 fn expected(option: &str) -> &'static str {
@@ -675,9 +783,24 @@ fn to_usize(n: u64) -> Result<usize, UnitError> {
     usize::try_from(n).map_err(|_| UnitError::TooLarge)
 }
 
+/// Parses `10.0.0.1, 10.0.0.0/8, fd00::/8`; an address alone is one host.
+fn parse_proxies(value: &str) -> Option<Vec<IpNet>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .ok()
+                .or_else(|| item.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+        })
+        .collect()
+}
+
 /// A configuration value that does not read, or breaks its option's rule.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+
 pub enum ConfigError {
     /// `option` does not read as, or is not, its accepted form.
     #[error("{option} must be {expected}")]
@@ -994,6 +1117,45 @@ mod tests {
         let env: Vec<&str> = ENV_OPTIONS.iter().map(|(o, _)| *o).collect();
         let forms: Vec<&str> = FORMS.iter().map(|(o, _)| *o).collect();
         assert_eq!(env, forms);
+    }
+
+    #[test]
+    fn untrusted_peer_options_from_the_environment() {
+        let config = with(&[
+            ("handshake_timeout", "2s"),
+            ("max_per_ip", "20"),
+            ("handshake_rate", "10/s"),
+            ("trusted_proxies", "10.0.0.0/8, 127.0.0.1 ,::1"),
+        ])
+        .unwrap();
+        assert_eq!(config.handshake_timeout(), Duration::from_secs(2));
+        assert_eq!(config.max_per_ip(), 20);
+        assert_eq!(
+            config.handshake_rate(),
+            Some(RateLimit::new(10, Duration::from_secs(1)))
+        );
+        let proxies: Vec<String> = config
+            .trusted_proxies()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+        assert_eq!(Config::DEFAULT.handshake_timeout(), Duration::from_secs(10));
+        assert!(with(&[("handshake_timeout", "off")]).is_err());
+        assert_eq!(
+            with(&[("handshake_timeout", "0s")])
+                .unwrap_err()
+                .to_string(),
+            r#"CHAT_HANDSHAKE_TIMEOUT="0s": handshake_timeout must be a non-zero duration like "10s""#
+        );
+        assert!(with(&[("max_per_ip", "-1")]).is_err());
+        assert!(with(&[("handshake_rate", "0/s")]).is_err());
+        assert_eq!(
+            with(&[("trusted_proxies", "10.0.0.0/33")])
+                .unwrap_err()
+                .to_string(),
+            r#"CHAT_TRUSTED_PROXIES="10.0.0.0/33": trusted_proxies must be a comma-separated list of IPs or CIDRs like "10.0.0.0/8, ::1""#
+        );
     }
 
     #[test]

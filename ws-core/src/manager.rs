@@ -11,6 +11,7 @@ use crate::broadcast::{Broadcast, Target};
 use crate::config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
 use crate::connection::ConnId;
 use crate::connection::admission::Admission;
+use crate::connection::per_ip::PerIp;
 use crate::frame::Frame;
 use crate::protocol::{Outbound, Protocol};
 use crate::registry::{Limits, Registry};
@@ -123,7 +124,7 @@ impl<P: Protocol> Manager<P> {
             None => (None, None),
         };
         let inner = Arc::new(Inner {
-            admission: Admission::new(config.max_connections()),
+            admission: Admission::new(config.max_connections(), PerIp::new(&config)),
             registry: Arc::new(Registry::new(Limits::of(&config), link)),
             counters: Counters::new(P::NAME),
             kill: CancellationToken::new(),
@@ -419,6 +420,31 @@ impl<P: Protocol> ManagerBuilder<P> {
     /// See [`Config::with_max_room_name`].
     pub fn max_room_name(self, bytes: usize) -> Self {
         self.map(|c| c.with_max_room_name(bytes))
+    }
+
+    // ---- Untrusted peers: handshake deadline, per-IP limits. ----
+
+    /// See [`Config::with_handshake_timeout`].
+    pub fn handshake_timeout(self, timeout: Duration) -> Self {
+        self.map(|c| c.with_handshake_timeout(timeout))
+    }
+
+    /// See [`Config::with_max_per_ip`].
+    pub fn max_per_ip(self, max: usize) -> Self {
+        self.map(|c| c.with_max_per_ip(max))
+    }
+
+    /// See [`Config::with_handshake_rate`].
+    pub fn handshake_rate(self, rate: Option<RateLimit>) -> Self {
+        self.map(|c| c.with_handshake_rate(rate))
+    }
+
+    /// See [`Config::with_trusted_proxies`].
+    pub fn trusted_proxies(
+        self,
+        proxies: impl Into<std::borrow::Cow<'static, [ipnet::IpNet]>>,
+    ) -> Self {
+        self.map(|c| c.with_trusted_proxies(proxies))
     }
 
     /// Where sends go beyond this process; [`Backend::local`] by default.

@@ -89,8 +89,10 @@ impl<P: Protocol> TestServer<P> {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
+        let serve =
+            crate::serve(listener, router).handshake_timeout(manager.config().handshake_timeout());
         let task = tokio::spawn(async move {
-            let _ = crate::serve(listener, router).await;
+            let _ = serve.await;
         });
         Self {
             addr,

@@ -40,6 +40,9 @@ pub const OPTIONS: &[&str] = &[
     "stall_timeout",
     "max_rooms",
     "max_room_name",
+    "handshake_timeout",
+    "max_per_ip",
+    "handshake_rate",
     "module",
     "path",
 ];
@@ -103,6 +106,12 @@ pub struct Options {
     pub stall_timeout: Option<Setting<u64>>,
     pub max_rooms: Option<Setting<u64>>,
     pub max_room_name: Option<Setting<u64>>,
+    // Untrusted peers: the handshake deadline and the per-IP limits.
+    /// Milliseconds; never "off".
+    pub handshake_timeout: Option<Setting<u64>>,
+    pub max_per_ip: Option<Setting<u64>>,
+    /// `None` inside is `"off"`.
+    pub handshake_rate: Option<Setting<Option<Rate>>>,
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
@@ -227,6 +236,9 @@ impl Options {
             "stall_timeout" => self.stall_timeout = read(cx, &name, &value, duration),
             "max_rooms" => self.max_rooms = read(cx, &name, &value, units::parse_count),
             "max_room_name" => self.max_room_name = read(cx, &name, &value, units::parse_count),
+            "handshake_timeout" => self.handshake_timeout = read(cx, &name, &value, duration),
+            "max_per_ip" => self.max_per_ip = read(cx, &name, &value, units::parse_count),
+            "handshake_rate" => self.handshake_rate = read(cx, &name, &value, rate_or_off),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
             _ => unreachable!("every name in OPTIONS has an arm"),
@@ -281,6 +293,18 @@ impl Options {
         }
         if let Some(max) = &self.max_room_name {
             config = config.with_max_room_name(n(max));
+        }
+        if let Some(timeout) = &self.handshake_timeout {
+            config = config.with_handshake_timeout(Duration::from_millis(timeout.value));
+        }
+        if let Some(max) = &self.max_per_ip {
+            config = config.with_max_per_ip(n(max));
+        }
+        if let Some(rate) = &self.handshake_rate {
+            config = config.with_handshake_rate(
+                rate.value
+                    .map(|rate| RateLimit::new(rate.messages, Duration::from_millis(rate.per_ms))),
+            );
         }
         config
     }
@@ -775,6 +799,34 @@ mod tests {
     }
 
     #[test]
+    fn untrusted_peer_options() {
+        let (given, errors) = options(parse_quote! {
+            #[__ws_protocol(handshake_timeout = "5s", max_per_ip = 20, handshake_rate = "10/s")]
+        });
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(given.handshake_timeout.unwrap().value, 5_000);
+        assert_eq!(given.max_per_ip.unwrap().value, 20);
+        assert_eq!(
+            given.handshake_rate.unwrap().value,
+            Some(Rate {
+                messages: 10,
+                per_ms: 1_000
+            })
+        );
+        let (refused, errors) = options(parse_quote! {
+            #[__ws_protocol(handshake_timeout = "off", handshake_rate = "10 per second")]
+        });
+        assert!(refused.handshake_timeout.is_none());
+        assert_eq!(
+            errors,
+            [
+                "handshake_timeout must be a non-zero duration like \"10s\"",
+                "handshake_rate must be a rate of at least 1 handshake per non-zero period, like \"10/s\", or \"off\"",
+            ]
+        );
+    }
+
+    #[test]
     fn no_options() {
         let (options, errors) = options(parse_quote!(#[__ws_protocol()]));
         assert!(errors.is_empty());
@@ -793,7 +845,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `module`, `path`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `module`, `path`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

@@ -95,6 +95,9 @@ use proc_macro::TokenStream;
 /// | `stall_timeout`    | duration                                       | `"10s"`     | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
 /// | `max_rooms`        | integer                                        | `128`       | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails with `JoinError::TooManyRooms` (client code `too_many_rooms`) |
 /// | `max_room_name`    | integer (bytes)                                | `255`       | longest room name; `0` = unlimited; longer: `JoinError::RoomNameTooLong` (client code `room_name_too_long`) |
+/// | `handshake_timeout`| duration                                       | `"10s"`     | from accept to the 101, request head and `authenticate` included (`ws_core::serve` needs it too: `.handshake_timeout(..)`) |
+/// | `max_per_ip`       | integer                                        | `0`         | connections one client IP may hold; `0` = unlimited; past it HTTP 503 |
+/// | `handshake_rate`   | `"10/s"`, `"600/m"`, `"off"`                   | off         | handshakes per client IP; past it HTTP 429 |
 /// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
 /// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
 ///

@@ -5,24 +5,29 @@
 //! registry's user index ([`Registry::reserve`](crate::registry::Registry::reserve)),
 //! the one place that also sees a user set later by a handler.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
+use super::per_ip::PerIp;
+
 pub(crate) struct Admission {
     open: AtomicUsize,
     max: usize,
+    per_ip: PerIp,
     stopped: AtomicBool,
     /// Signalled whenever the last slot is released.
     drained: Notify,
 }
 
 impl Admission {
-    pub(crate) fn new(max: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize, per_ip: PerIp) -> Arc<Self> {
         Arc::new(Self {
             open: AtomicUsize::new(0),
             max,
+            per_ip,
             stopped: AtomicBool::new(false),
             drained: Notify::new(),
         })
@@ -42,7 +47,21 @@ impl Admission {
             .ok()?;
         Some(Slot {
             admission: Arc::clone(self),
+            ip: None,
         })
+    }
+
+    pub(crate) fn per_ip(&self) -> &PerIp {
+        &self.per_ip
+    }
+
+    /// Counts `slot` against `ip`'s cap; `false` when it is reached.
+    pub(crate) fn admit_ip(&self, slot: &mut Slot, ip: IpAddr) -> bool {
+        if !self.per_ip.admit(ip) {
+            return false;
+        }
+        slot.ip = Some(ip);
+        true
     }
 
     /// Connections currently holding a slot.
@@ -72,7 +91,10 @@ impl Admission {
         }
     }
 
-    fn release(&self) {
+    fn release(&self, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            self.per_ip.release(ip);
+        }
         if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.drained.notify_waiters();
         }
@@ -83,21 +105,27 @@ impl Admission {
 #[must_use = "dropping the slot frees it at once"]
 pub(crate) struct Slot {
     admission: Arc<Admission>,
+    ip: Option<IpAddr>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.admission.release();
+        self.admission.release(self.ip);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    fn off() -> PerIp {
+        PerIp::new(&Config::DEFAULT)
+    }
 
     #[test]
     fn cap_is_never_exceeded_and_slots_come_back() {
-        let admission = Admission::new(2);
+        let admission = Admission::new(2, off());
         let a = admission.try_admit().unwrap();
         let _b = admission.try_admit().unwrap();
         assert!(admission.try_admit().is_none());
@@ -108,7 +136,7 @@ mod tests {
 
     #[test]
     fn zero_means_unlimited() {
-        let admission = Admission::new(0);
+        let admission = Admission::new(0, off());
         let slots: Vec<_> = (0..1000).map(|_| admission.try_admit().unwrap()).collect();
         assert_eq!(admission.open(), 1000);
         drop(slots);

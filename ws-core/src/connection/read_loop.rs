@@ -142,12 +142,16 @@ async fn wait_for_writer(queue: &SendQueue, stall: Duration) -> Option<CloseInfo
 type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 
 fn limiter(limit: RateLimit) -> Limiter {
+    RateLimiter::direct(quota(limit))
+}
+
+/// `limit` as governor's quota: one cell every `per / messages`.
+pub(crate) fn quota(limit: RateLimit) -> Quota {
     let period = (limit.per() / limit.messages()).max(Duration::from_nanos(1));
     let burst = NonZeroU32::new(limit.burst()).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period)
+    Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-        .allow_burst(burst);
-    RateLimiter::direct(quota)
+        .allow_burst(burst)
 }
 
 /// The idle timeout as one timer per connection, moved only when it fires:

@@ -1,6 +1,7 @@
-//! The HTTP side: the WebSocket handshake is checked, a slot is reserved
-//! (503 past the cap, consuming nothing), the authentication hook runs, and
-//! only then is the 101 sent. All of it happens before the upgrade, so a
+//! The HTTP side: the WebSocket handshake is checked, the client IP's
+//! handshake rate (429) and a slot are checked and reserved (503 past a cap,
+//! consuming nothing), the authentication hook runs within what is left of
+//! `handshake_timeout`, and only then is the 101 sent. All of it happens before the upgrade, so a
 //! refused client never costs a task or a socket buffer.
 
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use hyper_util::rt::TokioIo;
+use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::manager::Manager;
 use crate::protocol::Route;
+use crate::serve::Accepted;
 
 /// The axum route that serves protocol `P` with `handler`.
 ///
@@ -64,16 +67,44 @@ where
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, _body) = request.into_parts();
-    let Some(slot) = manager.admission().try_admit() else {
+    // The request head took part of the handshake's time already.
+    let timeout = manager.config().handshake_timeout();
+    let deadline = parts
+        .extensions
+        .get::<Accepted>()
+        .map_or_else(Instant::now, |accepted| accepted.0)
+        + timeout;
+    let admission = manager.admission();
+    let ip = admission.per_ip().client_of(&parts);
+    if let Some(ip) = ip
+        && !admission.per_ip().allow_handshake(ip)
+    {
+        manager.counters().rejected();
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many handshakes from this address",
+        );
+    }
+    let Some(mut slot) = admission.try_admit() else {
         manager.counters().rejected();
         if manager.is_shutting_down() {
             return unavailable("shutting down");
         }
         return unavailable("connection limit reached");
     };
-    let user = match P::authenticate(&handler, &parts).await {
-        Ok(user) => user,
-        Err(response) => return response,
+    if let Some(ip) = ip
+        && !admission.admit_ip(&mut slot, ip)
+    {
+        manager.counters().rejected();
+        return unavailable("connection limit for this address reached");
+    }
+    let user = match timeout_at(deadline, P::authenticate(&handler, &parts)).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(response)) => return response,
+        Err(_) => {
+            manager.counters().rejected();
+            return unavailable("authentication timed out");
+        }
     };
     // The same cap as `Ctx::set_user`, counted in the same place.
     let seat = match user.map(|user| manager.registry().reserve(user)) {
@@ -162,8 +193,13 @@ fn handshake(request: &Request) -> Result<HeaderValue, Response> {
 
 /// 503 with `Retry-After`, so well-behaved clients back off.
 fn unavailable(why: &'static str) -> Response {
+    refused(StatusCode::SERVICE_UNAVAILABLE, why)
+}
+
+/// A refusal with `Retry-After`, so well-behaved clients back off.
+fn refused(status: StatusCode, why: &'static str) -> Response {
     (
-        StatusCode::SERVICE_UNAVAILABLE,
+        status,
         [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
         why,
     )

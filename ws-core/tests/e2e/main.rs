@@ -5,6 +5,7 @@ mod admission;
 mod closing;
 mod cluster;
 mod config;
+mod exhaustion;
 mod flow;
 mod frontend;
 mod invalid;

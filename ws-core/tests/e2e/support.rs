@@ -88,6 +88,10 @@ impl TestHandler for App {
         if query.contains("deny") {
             return Err((StatusCode::UNAUTHORIZED, "no entry").into_response());
         }
+        if query.contains("stall") {
+            // An authentication backend that never answers.
+            std::future::pending::<()>().await;
+        }
         Ok(query
             .split('&')
             .find_map(|kv| kv.strip_prefix("user="))
@@ -208,7 +212,10 @@ impl Server {
             .route("/health", health(manager.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(ws_core::serve(listener, router));
+        tokio::spawn(
+            ws_core::serve(listener, router)
+                .handshake_timeout(manager.config().handshake_timeout()),
+        );
         Server { addr, manager, app }
     }
 

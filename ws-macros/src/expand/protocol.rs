@@ -222,6 +222,26 @@ fn config(options: &Options) -> TokenStream {
             config.extend(quote!(.#setter(#n)));
         }
     }
+    // Untrusted peers: the handshake deadline and the per-IP limits.
+    if let Some(timeout) = &options.handshake_timeout {
+        let ms = number(timeout.value);
+        config.extend(quote!(.with_handshake_timeout(::core::time::Duration::from_millis(#ms))));
+    }
+    if let Some(max) = &options.max_per_ip {
+        let n = number(max.value);
+        config.extend(quote!(.with_max_per_ip(#n)));
+    }
+    if let Some(rate) = &options.handshake_rate {
+        let rate = match rate.value {
+            Some(rate) => {
+                let messages = Literal::u32_unsuffixed(rate.messages);
+                let per = Literal::u64_unsuffixed(rate.per_ms);
+                quote!(::core::option::Option::Some(#private::RateLimit::new(#messages, ::core::time::Duration::from_millis(#per))))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        config.extend(quote!(.with_handshake_rate(#rate)));
+    }
     config
 }
 

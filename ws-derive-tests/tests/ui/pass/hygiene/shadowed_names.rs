@@ -42,7 +42,8 @@ trait JsonSchema {}
                          on_invalid = "close", max_message_size = 1024, read_buffer = "1KiB",
                          write_buffer = "2 KiB", max_per_user = 2, max_connections = 0,
                          idle_timeout = "1h", module = "wire", max_rooms = 0,
-                         max_room_name = 32)]
+                         max_room_name = 32, handshake_timeout = "2s",
+                         max_per_ip = 3, handshake_rate = "10/s")]
 #[serde(tag = "type")]
 pub enum Shadowed {
     /// Fields named like the parameters of `route`.
@@ -126,6 +127,12 @@ fn main() {
     assert_eq!(config.max_connections(), 0);
     assert_eq!(config.max_rooms(), 0);
     assert_eq!(config.max_room_name(), 32);
+    assert_eq!(config.handshake_timeout(), ::core::time::Duration::from_secs(2));
+    assert_eq!(config.max_per_ip(), 3);
+    assert_eq!(
+        config.handshake_rate(),
+        ::core::option::Option::Some(::ws_core::RateLimit::new(10, ::core::time::Duration::from_secs(1)))
+    );
 
     let done: Shadowed = ::core::convert::From::from(wire::Done);
     assert_eq!(::ws_core::Protocol::message_type(&done), "Done");
