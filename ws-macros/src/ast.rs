@@ -5,7 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::{Attribute, DeriveInput, Field, Ident, LitStr, Path, Variant, Visibility};
 
-use crate::attr::{self, Direction, Options, SerdeRename};
+use crate::attr::{self, Direction, OPTIONS_ATTR, Options, SerdeRename};
 use crate::case::{self, RenameRule};
 use crate::ctxt::Ctxt;
 
@@ -23,6 +23,8 @@ pub struct Protocol<'a> {
     pub rename_all: Option<SerdeRename<RenameRule>>,
     /// How serde tags the variants on the wire.
     pub tagging: Tagging,
+    /// Container `#[serde(untagged)]`, refused by `check`.
+    pub untagged: Option<TokenStream>,
     /// Container `#[serde(deny_unknown_fields)]`, which the correlation id
     /// would trip over.
     pub deny_unknown_fields: Option<TokenStream>,
@@ -73,11 +75,22 @@ pub struct Message<'a> {
     /// The variant had no usable `#[ws(...)]`: it is reported, and expanded as
     /// both directions with a default handler so nothing else fails with it.
     pub lenient: bool,
+    /// `#[ws(reply = ..)]` without a direction: reported, and modelled as
+    /// `#[ws(client, reply = ..)]`.
+    pub implied_client: bool,
     /// The wire name when serializing; see `wire_de`.
     pub wire: String,
     /// The wire name when deserializing; `check` reports a difference.
     pub wire_de: String,
     pub rename: Option<SerdeRename<LitStr>>,
+    /// `#[serde(alias = "..")]`: more names that decode as this message.
+    pub aliases: Vec<LitStr>,
+    /// `#[serde(other)]` or `#[serde(untagged)]` on the variant: it would
+    /// decode inputs that no other variant does (refused by `check`).
+    pub catch_all: Option<TokenStream>,
+    /// `#[serde(skip)]`, `skip_serializing` or `skip_deserializing` on the
+    /// variant (refused by `check`).
+    pub skipped: Option<TokenStream>,
     /// The handler method, `snake_case` of the variant, spanned at the variant.
     pub method: Ident,
     /// Whether the handler trait gets this method; false when it collides
@@ -141,6 +154,7 @@ impl<'a> Protocol<'a> {
             _ if attr::serde_flag(&input.attrs, "untagged").is_some() => Tagging::Untagged,
             _ => Tagging::External,
         };
+        let untagged = attr::serde_flag(&input.attrs, "untagged");
         Some(Protocol {
             ident: &input.ident,
             vis: &input.vis,
@@ -153,6 +167,7 @@ impl<'a> Protocol<'a> {
                 .collect(),
             rename_all,
             tagging,
+            untagged,
             deny_unknown_fields: attr::serde_flag(&input.attrs, "deny_unknown_fields"),
             options,
             module,
@@ -199,6 +214,10 @@ impl<'a> Message<'a> {
             mut direction,
             reply,
         } = attr::variant_options(cx, &variant.attrs);
+        // `#[ws(reply = Pong)]` alone is a request without its `client`:
+        // reported, and modelled as the client message it was meant to be.
+        let implied_client = !direction.client && !direction.server && reply.is_some();
+        direction.client |= implied_client;
         let lenient = !direction.client && !direction.server;
         if lenient {
             direction = Direction {
@@ -231,9 +250,16 @@ impl<'a> Message<'a> {
             reply_to: None,
             doc: doc_text(&variant.attrs),
             lenient,
+            implied_client,
             wire,
             wire_de,
             rename,
+            aliases: attr::serde_aliases(&variant.attrs),
+            catch_all: attr::serde_flag(&variant.attrs, "other")
+                .or_else(|| attr::serde_flag(&variant.attrs, "untagged")),
+            skipped: ["skip", "skip_serializing", "skip_deserializing"]
+                .into_iter()
+                .find_map(|key| attr::serde_flag(&variant.attrs, key)),
             method,
             has_method: true,
         }
@@ -263,21 +289,36 @@ impl<'a> Message<'a> {
 
 /// The mistakes, among those serde rejects, that are cheap to foresee: an
 /// unknown `rename_all` rule, an internal tag named like a field, an internal
-/// tag on a tuple variant. Not all of serde's checks: the others still show
+/// tag on a tuple variant; and the derives that `#[ws_protocol]` left out
+/// (see [`SerdeSkip`]). Not all of serde's checks: the others still show
 /// follow-on errors after serde's own.
 fn serde_fails(attrs: &[Attribute], messages: &[Message]) -> bool {
-    if attr::serde_unknown_rename_rule(attrs) {
+    if attr::serde_unknown_rename_rule(attrs)
+        || attrs
+            .iter()
+            .any(|attr| attr.path().is_ident(SERDE_SKIP_ATTR))
+    {
         return true;
     }
     let Some(tag) = attr::serde_tag(attrs) else {
         return false;
     };
-    messages.iter().any(|message| match message.shape {
-        Shape::Tuple => message.fields.len() != 1,
-        Shape::Unit => false,
-        Shape::Named => message.fields.iter().any(|field| {
-            let renamed = attr::serde_rename(&field.attrs);
-            let names = match renamed {
+    !tag_conflicts(&tag, messages).is_empty()
+        || messages
+            .iter()
+            .any(|message| message.shape == Shape::Tuple && message.fields.len() != 1)
+}
+
+/// The fields named like the internal tag `tag` (after their renames), which
+/// serde refuses: the tag holds the wire name.
+pub fn tag_conflicts<'m, 'a>(
+    tag: &str,
+    messages: &'m [Message<'a>],
+) -> Vec<(&'m Message<'a>, &'a Field)> {
+    let mut conflicts = Vec::new();
+    for message in messages.iter().filter(|m| m.shape == Shape::Named) {
+        for field in &message.fields {
+            let names = match attr::serde_rename(&field.attrs) {
                 Some(rename) => [rename.serialize, rename.deserialize]
                     .into_iter()
                     .flatten()
@@ -285,9 +326,83 @@ fn serde_fails(attrs: &[Attribute], messages: &[Message]) -> bool {
                     .collect(),
                 None => field.ident.iter().map(unraw).collect::<Vec<_>>(),
             };
-            names.contains(&tag)
-        }),
+            if names.iter().any(|name| name == tag) {
+                conflicts.push((message, *field));
+            }
+        }
+    }
+    conflicts
+}
+
+/// Two messages that decode from the same name (wire name or alias): serde
+/// routes the name to the first, and its `Deserialize` would warn of the
+/// unreachable second beside `check`'s error.
+pub fn decoded_name_collision(messages: &[Message]) -> bool {
+    let mut seen = std::collections::BTreeMap::new();
+    messages.iter().enumerate().any(|(index, message)| {
+        let names = std::iter::once(message.wire_de.clone())
+            .chain(message.aliases.iter().map(LitStr::value))
+            .collect::<std::collections::BTreeSet<_>>();
+        names
+            .into_iter()
+            .any(|name| seen.insert(name, index).is_some())
     })
+}
+
+/// The marker the attribute step puts on the enum when it leaves serde's
+/// derives out; the derive then leaves out what needs them.
+pub const SERDE_SKIP_ATTR: &str = "__ws_serde_skipped";
+
+/// Which of serde's derives the attribute step leaves out, for inputs that
+/// `check` refuses and on which serde would add a worse error (a tag conflict,
+/// spanned at the whole attribute) or a warning (an unreachable wire name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SerdeSkip {
+    None,
+    Deserialize,
+    Both,
+}
+
+impl SerdeSkip {
+    /// Decided on the enum as written. Variants and fields under `cfg` are
+    /// left out: the derive sees them only once cfgs are applied, and must
+    /// come to the same verdict as this from less.
+    pub fn of(input: &DeriveInput) -> SerdeSkip {
+        let mut input = input.clone();
+        input
+            .attrs
+            .retain(|attr| !attr.path().is_ident(OPTIONS_ATTR));
+        let syn::Data::Enum(data) = &mut input.data else {
+            return SerdeSkip::None;
+        };
+        let has_cfg = |attrs: &[Attribute]| attrs.iter().any(|a| a.path().is_ident("cfg"));
+        data.variants = std::mem::take(&mut data.variants)
+            .into_iter()
+            .filter(|variant| !has_cfg(&variant.attrs))
+            .collect();
+        for variant in data.variants.iter_mut() {
+            if let syn::Fields::Named(fields) = &mut variant.fields {
+                fields.named = std::mem::take(&mut fields.named)
+                    .into_iter()
+                    .filter(|field| !has_cfg(&field.attrs))
+                    .collect();
+            }
+        }
+        // The model's own errors are the derive's to report.
+        let cx = Ctxt::new();
+        let verdict = match Protocol::from_ast(&cx, &input) {
+            Some(protocol) => match &protocol.tagging {
+                Tagging::Internal { tag } if !tag_conflicts(tag, &protocol.messages).is_empty() => {
+                    SerdeSkip::Both
+                }
+                _ if decoded_name_collision(&protocol.messages) => SerdeSkip::Deserialize,
+                _ => SerdeSkip::None,
+            },
+            None => SerdeSkip::None,
+        };
+        let _ = cx.check();
+        verdict
+    }
 }
 
 /// Doc, serde and schemars attributes: what a schema mirror keeps.

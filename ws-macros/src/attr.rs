@@ -647,15 +647,26 @@ pub fn serde_content(attrs: &[Attribute]) -> Option<String> {
     content
 }
 
-/// Whether a container `#[serde(...)]` holds the flag `key` (`untagged`,
-/// `deny_unknown_fields`); the tokens of the flag for error spans.
+/// Whether `#[serde(...)]` holds `key`, as a flag (`untagged`,
+/// `deny_unknown_fields`, `other`) or with a value (`skip_serializing_if = ..`);
+/// the tokens of the key for error spans.
 pub fn serde_flag(attrs: &[Attribute], key: &str) -> Option<TokenStream> {
     let mut found = None;
     for_each_serde_meta(attrs, key, |meta| {
         found = Some(meta.path.to_token_stream());
-        Ok(())
+        skip_value(meta.input)
     });
     found
+}
+
+/// Variant `#[serde(alias = "..")]`s: extra names accepted when decoding.
+pub fn serde_aliases(attrs: &[Attribute]) -> Vec<LitStr> {
+    let mut aliases = Vec::new();
+    for_each_serde_meta(attrs, "alias", |meta| {
+        aliases.push(meta.value()?.parse::<LitStr>()?);
+        Ok(())
+    });
+    aliases
 }
 
 /// Container `#[serde(tag = "..")]`: the internal tag's name.

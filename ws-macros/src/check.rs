@@ -12,9 +12,20 @@ use crate::ctxt::Ctxt;
 /// The hooks of the generated handler trait, which variants cannot shadow.
 pub const HOOKS: &[&str] = &["authenticate", "on_connect", "on_disconnect"];
 
+/// Wire names the framework sends frames under itself (ws-core's
+/// `ErrorFrame`, tagged `"type"` whatever the protocol's tag): a message
+/// named the same would be routed, and decoded by clients, as that frame.
+/// Clients decode a frame as the protocol first and as an `ErrorFrame`
+/// second, so the name is reserved in both directions and every tagging.
+pub const RESERVED_WIRE_NAMES: &[(&str, &str)] = &[(
+    "error",
+    "its error frames, `{\"type\":\"error\",\"code\":..,\"message\":..}`",
+)];
+
 pub fn check(cx: &Ctxt, protocol: &mut Protocol) {
     check_directions(cx, protocol);
     check_shapes(cx, protocol);
+    check_representation(cx, protocol);
     check_wire_names(cx, protocol);
     check_methods(cx, protocol);
     check_config(cx, protocol);
@@ -102,7 +113,8 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
         return;
     };
     match &protocol.tagging {
-        Tagging::External | Tagging::Untagged => cx.error_spanned_by(
+        Tagging::Untagged => {} // refused in `check_representation`
+        Tagging::External => cx.error_spanned_by(
             first,
             format!(
                 "`reply` needs a tagged enum, so that the correlation id `id` can go beside the tag; add `#[serde(tag = \"type\")]` to `{enum_name}`"
@@ -176,7 +188,16 @@ fn check_directions(cx: &Ctxt, protocol: &Protocol) {
             attr.path().is_ident("ws")
                 && !matches!(&attr.meta, syn::Meta::List(list) if list.tokens.is_empty())
         });
-        if message.lenient && !written {
+        if message.implied_client {
+            cx.error_spanned_by(
+                message.ident,
+                format!(
+                    "variant `{0}` has no direction: a variant with a `reply` is a request, which clients send; write `#[ws(client, reply = {1})]`",
+                    message.ident,
+                    message.reply.as_ref().map(ToString::to_string).unwrap_or_default(),
+                ),
+            );
+        } else if message.lenient && !written {
             cx.error_spanned_by(
                 message.ident,
                 format!(
@@ -203,6 +224,85 @@ fn check_shapes(cx: &Ctxt, protocol: &Protocol) {
                 format!(
                     "tuple variant `{0}` is not supported: a message has named fields or none; write `{0} {{ {example} }}`",
                     message.ident
+                ),
+            );
+        }
+    }
+}
+
+/// serde representations under which one input could decode as two
+/// messages, or as a message and the framework's own frames: routing by wire
+/// name needs every message to have exactly one.
+fn check_representation(cx: &Ctxt, protocol: &Protocol) {
+    if let Some(untagged) = &protocol.untagged {
+        let messages = &protocol.messages;
+        let fields = |m: &Message| {
+            let mut names: Vec<String> = m.field_idents().into_iter().map(ast::unraw).collect();
+            names.sort();
+            names
+        };
+        let twins = messages.iter().enumerate().find_map(|(i, a)| {
+            messages[i + 1..]
+                .iter()
+                .find(|b| fields(a) == fields(b))
+                .map(|b| (a, b))
+        });
+        let example = match twins {
+            Some((a, b)) => format!(
+                "`{}` and `{}` have the same fields, so every `{}` would be routed as `{}`",
+                a.ident, b.ident, b.ident, a.ident
+            ),
+            None => "variants with the same fields would all be routed as the first".to_owned(),
+        };
+        cx.error_spanned_by(
+            untagged,
+            format!(
+                "`untagged` makes routing ambiguous: serde decodes a message as the first variant whose fields match ({example}), and clients could decode the framework's error frames as a message; tag the enum with `#[serde(tag = \"type\")]`"
+            ),
+        );
+    }
+    if let Tagging::Internal { tag } = &protocol.tagging {
+        for (message, field) in ast::tag_conflicts(tag, &protocol.messages) {
+            let tokens = match attr::serde_rename(&field.attrs) {
+                Some(rename) => rename.tokens,
+                None => field.ident.to_token_stream(),
+            };
+            cx.error_spanned_by(
+                tokens,
+                format!(
+                    "field `{tag}` of `{}` has the name of the tag, which holds the message's wire name; give the field another name on the wire (`#[serde(rename = \"kind\")]` keeps its Rust name), or choose another `tag`",
+                    message.ident
+                ),
+            );
+        }
+    }
+    for message in &protocol.messages {
+        let name = message.ident;
+        if let Some(catch_all) = &message.catch_all {
+            let how = if catch_all.to_string() == "other" {
+                format!("`#[serde(other)]` routes every unknown message type to `{name}`")
+            } else {
+                format!(
+                    "`#[serde(untagged)]` on `{name}` routes to it every input that no other variant matches"
+                )
+            };
+            cx.error_spanned_by(
+                catch_all,
+                format!(
+                    "{how}: a misspelt `type` reaches its handler instead of an `invalid_message` error, and clients decode the framework's error frames as `{name}`; remove it, so that `{name}` has its own wire name"
+                ),
+            );
+        }
+        if let Some(skipped) = &message.skipped {
+            let effect = match skipped.to_string().as_str() {
+                "skip_serializing" => "sending it fails at run time",
+                "skip_deserializing" => "the peer's messages of this type are refused as unknown",
+                _ => "it can be neither sent nor received",
+            };
+            cx.error_spanned_by(
+                skipped,
+                format!(
+                    "`{skipped}` takes message `{name}` off the wire: {effect}; remove the attribute, or the variant"
                 ),
             );
         }
@@ -255,6 +355,58 @@ fn check_wire_names(cx: &Ctxt, protocol: &Protocol) {
             ),
             None => {
                 seen.insert(&message.wire, message);
+            }
+        }
+    }
+
+    for message in &protocol.messages {
+        let names = [&message.wire, &message.wire_de];
+        let reserved = RESERVED_WIRE_NAMES
+            .iter()
+            .find(|(name, _)| names.iter().any(|wire| wire.as_str() == *name));
+        if let Some((name, frames)) = reserved {
+            cx.error_spanned_by(
+                ast::wire_name_span(message),
+                format!(
+                    "wire name `{name}` of variant `{}` is reserved: the framework sends {frames}, and clients could not tell them from `{}`; rename the variant, or give it another wire name with `#[serde(rename = \"...\")]`",
+                    message.ident, message.ident
+                ),
+            );
+        }
+    }
+
+    // An alias is one more name a message decodes from: it must not be
+    // another message's, or serde routes the name to the first declared.
+    let mut decoded: BTreeMap<String, &Message> = protocol
+        .messages
+        .iter()
+        .map(|message| (message.wire_de.clone(), message))
+        .collect();
+    for message in &protocol.messages {
+        for alias in &message.aliases {
+            let name = alias.value();
+            if let Some((reserved, frames)) = RESERVED_WIRE_NAMES.iter().find(|(r, _)| *r == name) {
+                cx.error_spanned_by(
+                    alias,
+                    format!(
+                        "alias `{reserved}` of variant `{}` is reserved: the framework sends {frames}; remove the alias",
+                        message.ident
+                    ),
+                );
+                continue;
+            }
+            match decoded.get(&name) {
+                Some(other) if other.ident == message.ident => {}
+                Some(other) => cx.error_spanned_by(
+                    alias,
+                    format!(
+                        "alias `{name}` of variant `{}` is already a name of `{}`: an incoming `{name}` would be routed to only one of them; remove the alias, or rename one of the variants",
+                        message.ident, other.ident
+                    ),
+                ),
+                None => {
+                    decoded.insert(name, message);
+                }
             }
         }
     }
@@ -469,6 +621,52 @@ mod tests {
         let errors = errors(input);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].starts_with("field `id` of `Ping` collides"));
+    }
+
+    #[test]
+    fn representations_that_misroute() {
+        let input = parse_quote! {
+            #[serde(untagged)]
+            enum Chat { #[ws(client)] Join { room: String }, #[ws(client)] Leave { room: String } }
+        };
+        let untagged = errors(input);
+        assert_eq!(untagged.len(), 1, "{untagged:?}");
+        assert!(untagged[0].contains("`Join` and `Leave` have the same fields"));
+        let input = parse_quote! {
+            #[serde(tag = "type", rename_all = "snake_case")]
+            enum Chat {
+                #[ws(client)] #[serde(other)] Unknown,
+                #[ws(client)] #[serde(untagged)] Raw { text: String },
+                #[ws(client)] #[serde(skip_deserializing)] Hidden,
+                #[ws(server)] Error,
+                #[ws(client)] #[serde(alias = "unknown")] Other,
+                #[ws(client)] Notice { r#type: String },
+            }
+        };
+        let errors = errors(input);
+        let starts = [
+            "field `type` of `Notice`",
+            "`#[serde(other)]` routes every unknown message type to `Unknown`",
+            "`#[serde(untagged)]` on `Raw`",
+            "`skip_deserializing` takes message `Hidden` off the wire",
+            "wire name `error` of variant `Error` is reserved",
+            "alias `unknown` of variant `Other` is already a name of `Unknown`",
+        ];
+        assert_eq!(errors.len(), starts.len(), "{errors:?}");
+        for (error, start) in errors.iter().zip(starts) {
+            assert!(error.starts_with(start), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_reply_implies_no_direction() {
+        let input = parse_quote! {
+            #[serde(tag = "type")]
+            enum Chat { #[ws(reply = Pong)] Ping, #[ws(server)] Pong }
+        };
+        let errors = errors(input);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("write `#[ws(client, reply = Pong)]`"));
     }
 
     #[test]

@@ -136,6 +136,15 @@ use proc_macro::TokenStream;
 /// errors. `#[schemars(...)]` attributes on variants and fields go to the
 /// schema.
 ///
+/// Routing needs every message to decode from its own wire name and no other,
+/// so what would let two variants (or a variant and the framework's
+/// `{"type":"error",..}` frames) decode the same input is refused:
+/// `#[serde(untagged)]` on the enum or a variant, `#[serde(other)]`, an
+/// `alias` that is another variant's name, `skip` on a variant, and the wire
+/// name `error`, which the framework's error frames use. Internally
+/// (`tag = ".."`), adjacently (`tag`, `content`) and externally tagged enums
+/// are all unambiguous; the TypeScript client needs a tag.
+///
 /// # What is generated
 ///
 /// For `pub enum Chat`:
@@ -176,7 +185,13 @@ pub fn ws_protocol(args: TokenStream, input: TokenStream) -> TokenStream {
 /// The second half of `#[ws_protocol]`, which adds it to the enum: it sees the
 /// enum with cfgs applied and `#[ws]` attributes inert. Not for direct use.
 #[doc(hidden)]
-#[proc_macro_derive(WsProtocol, attributes(ws, schemars, __ws_protocol))]
+// `serde` too: the attribute step leaves serde's derives out of inputs on
+// which serde would only add to `check`'s error (`ast::SerdeSkip`), and the
+// enum's `#[serde]` attributes must stay inert without them.
+#[proc_macro_derive(
+    WsProtocol,
+    attributes(ws, schemars, serde, __ws_protocol, __ws_serde_skipped)
+)]
 pub fn derive_ws_protocol(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     expand::derive(&input).into()

@@ -107,12 +107,27 @@ fn method(protocol: &Protocol, message: &Message) -> TokenStream {
     let fn_token = quote_spanned!(name.span()=> fn);
     // A request returns its reply's struct, which the runtime sends back
     // with the request's correlation id.
-    let output = match message.reply_to {
-        Some(reply) => {
+    let output = match (message.reply_to, &message.reply) {
+        (Some(reply), _) => {
             let reply = protocol.messages[reply].ident;
             quote!(#private::HandlerResult<#module::#reply>)
         }
-        None => quote!(#private::HandlerResult),
+        // The `reply` is invalid (reported). It names a variant that is not
+        // a server message: the handler returns it as written. It names
+        // nothing: any type is accepted (rustc may add a
+        // `refining_impl_trait` warning), rather than a follow-on E0271.
+        (None, Some(reply)) => match protocol
+            .messages
+            .iter()
+            .find(|m| unraw(m.ident) == unraw(reply))
+        {
+            Some(named) => {
+                let named = named.ident;
+                quote!(#private::HandlerResult<#module::#named>)
+            }
+            None => quote!(#private::HandlerResult<impl ::core::marker::Sized>),
+        },
+        (None, None) => quote!(#private::HandlerResult),
     };
     let signature = quote! {
         #fn_token #method(

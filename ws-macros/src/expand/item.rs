@@ -48,15 +48,23 @@ pub fn ws_protocol(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let private = private();
     let serde_crate = "::ws_core::__private::serde";
+    let skip = ast::SerdeSkip::of(&item);
+    let serialize = (skip != ast::SerdeSkip::Both).then(|| quote!(#private::serde::Serialize,));
+    let deserialize = (skip == ast::SerdeSkip::None).then(|| quote!(#private::serde::Deserialize,));
+    let marker = (skip != ast::SerdeSkip::None).then(|| {
+        let marker = syn::Ident::new(ast::SERDE_SKIP_ATTR, proc_macro2::Span::call_site());
+        quote!(#[#marker])
+    });
     quote! {
         #errors
         #[derive(
-            #private::serde::Serialize,
-            #private::serde::Deserialize,
+            #serialize
+            #deserialize
             #private::WsProtocol
         )]
         #[serde(crate = #serde_crate)]
         #[__ws_protocol(#args)]
+        #marker
         #item
     }
 }

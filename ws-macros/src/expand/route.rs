@@ -23,15 +23,19 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
         }
         let method = &message.method;
         let (pattern, value) = bind_fields(protocol, message);
-        match message.reply_to {
-            Some(_) => quote! {
+        match (message.reply_to, &message.reply) {
+            (Some(_), _) => quote! {
                 #pattern => #private::reply(
                     ctx,
                     id,
                     <__H as #handler>::#method(handler, ctx, #value).await,
                 ),
             },
-            None => quote! {
+            // An invalid `reply` (reported; see `handler::method`).
+            (None, Some(_)) => quote! {
+                #pattern => <__H as #handler>::#method(handler, ctx, #value).await.map(|_| ()),
+            },
+            (None, None) => quote! {
                 #pattern => <__H as #handler>::#method(handler, ctx, #value).await,
             },
         }

@@ -16,9 +16,9 @@ impl ChatHandler for App {
         Ok(())
     }
 
-    // Without a valid reply the method returns `HandlerResult`.
-    async fn ping(&self, _ctx: &Ctx<Chat>, _msg: chat::Ping) -> HandlerResult {
-        Ok(())
+    // No follow-on error: the method returns the reply as declared.
+    async fn ping(&self, _ctx: &Ctx<Chat>, _msg: chat::Ping) -> HandlerResult<chat::Join> {
+        Ok(chat::Join { room: "r".into() })
     }
 }
 
