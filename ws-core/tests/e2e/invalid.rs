@@ -49,7 +49,7 @@ async fn malformed_messages_get_typed_errors_and_others_are_unaffected() {
         .await;
     assert_eq!(good.recv().await["text"], "unaffected");
     // Nothing forged reached the room.
-    good.silent().await;
+    good.quiet().await;
 }
 
 #[tokio::test]
