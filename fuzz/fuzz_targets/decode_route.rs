@@ -1,12 +1,17 @@
 //! Fuzzes the per-message path of the read loop: decode the JSON, check its
-//! direction, route it to the handler, apply the outcome. Any input must
-//! end in a result, never a panic.
+//! direction, route it to the handler, apply the outcome. Each input runs
+//! against a fresh manager with two socket-less connections in `lobby`, and
+//! must end in the outcome serde's verdict on the protocol enum calls for
+//! (refused, or the handler's effect), with the registry consistent after
+//! it and empty once the connections go.
 //!
 //! ```text
 //! cargo install cargo-fuzz
-//! cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run decode_route -- -max_total_time=60
+//! cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run decode_route corpus/decode_route seeds/decode_route \
+//!     -- -dict=json.dict -max_total_time=60
 //! ```
-//! (`RUSTC_BOOTSTRAP=1` lets the stable toolchain take the sanitizer flags.)
+//! (`RUSTC_BOOTSTRAP=1` lets the stable toolchain take the sanitizer flags.
+//! New inputs go to the ignored `corpus/`; `seeds/` is the committed start.)
 
 #![no_main]
 
@@ -24,7 +29,12 @@ pub enum Fuzz {
     #[ws(client)]
     Leave { room: String },
     #[ws(client)]
-    Say { room: String, text: String, n: Option<i64>, tags: Vec<String> },
+    Say {
+        room: String,
+        text: String,
+        n: Option<i64>,
+        tags: Vec<String>,
+    },
     #[ws(client)]
     Login { user: Option<String> },
     #[ws(client)]
@@ -49,7 +59,10 @@ impl FuzzHandler for App {
     }
 
     async fn say(&self, ctx: &Ctx<Fuzz>, msg: fuzz::Say) -> HandlerResult {
-        ctx.to_room(&msg.room).send(fuzz::Said { room: msg.room.clone(), text: msg.text })?;
+        ctx.to_room(&msg.room).send(fuzz::Said {
+            room: msg.room.clone(),
+            text: msg.text,
+        })?;
         Ok(())
     }
 
@@ -71,27 +84,76 @@ impl FuzzHandler for App {
     }
 }
 
-struct Harness {
-    runtime: tokio::runtime::Runtime,
-    conns: Detached<Fuzz>,
-    ctx: Ctx<Fuzz>,
-}
-
-static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let manager = Manager::<Fuzz>::new();
-    let conns = Detached::join(&manager, "lobby", 2);
-    let ctx = conns.ctx(0);
-    Harness { runtime, conns, ctx }
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 });
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let harness = &*HARNESS;
-    let _ = harness
-        .runtime
-        .block_on(decode_and_route(&harness.ctx, &App, text));
-    harness.conns.drain();
+    // A fresh harness per input: no room or user carried over.
+    let manager = Manager::<Fuzz>::new();
+    let conns = Detached::join(&manager, "lobby", 2);
+    let result = RUNTIME.block_on(decode_and_route(&conns.ctx(0), &App, text));
+    let queued = conns.drain();
+    let in_lobby = |room: &str| usize::from(room == "lobby");
+
+    match serde_json::from_str::<Fuzz>(text) {
+        Err(_) | Ok(Fuzz::Said { .. }) => {
+            assert!(result.is_err(), "accepted {text:?}");
+            assert_eq!(queued, 0, "a refused message had an effect");
+        }
+        Ok(message) => {
+            match message {
+                Fuzz::Join { room } => {
+                    result.unwrap();
+                    // Joined, or refused with one error frame (a bad room name).
+                    let joined = manager.room_size(&room) == 1 + in_lobby(&room);
+                    assert!(joined != (queued == 1), "join {room:?}: queued {queued}");
+                }
+                Fuzz::Leave { room } => {
+                    result.unwrap();
+                    assert_eq!(queued, 0);
+                    assert_eq!(manager.room_size("lobby"), 2 - in_lobby(&room));
+                }
+                Fuzz::Say { room, .. } => {
+                    result.unwrap();
+                    // Both lobby members, or nobody (an empty room).
+                    assert_eq!(queued, 2 * in_lobby(&room), "say to {room:?}");
+                }
+                Fuzz::Login { user } => {
+                    result.unwrap();
+                    let users = usize::from(user.is_some());
+                    // Logged in, or refused with one error frame.
+                    assert!(manager.users() == users || queued == 1);
+                    if let Some(user) = &user {
+                        assert!(manager.user_connections(user) == 1 || queued == 1);
+                    }
+                }
+                Fuzz::Refuse { close: true } => {
+                    assert_eq!(result.unwrap_err(), "close 4000: refused");
+                }
+                Fuzz::Refuse { close: false } => {
+                    result.unwrap();
+                    assert_eq!(queued, 1, "the error frame");
+                }
+                Fuzz::Echo { .. } => {
+                    result.unwrap();
+                    assert_eq!(queued, 1, "the echo");
+                }
+                Fuzz::Said { .. } => unreachable!("refused above"),
+            }
+        }
+    }
+    assert_eq!(manager.connections(), 2);
+    // Once the connections go, nothing of them is left in the registry.
+    drop(conns);
+    assert_eq!(
+        (manager.connections(), manager.rooms(), manager.users()),
+        (0, 0, 0),
+        "the registry kept something after {text:?}"
+    );
 });

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use ws_core::{Manager, Protocol, PubSubMode, RedisBackend};
 
-use crate::support::{Client, Server, Test};
+use crate::support::{Client, Server, Test, test};
 
 const HOW: &str = "the cluster tests need Redis: set REDIS_URL=redis://HOST:PORT/ \
                    or install redis-server (Debian: `apt-get install redis-server`)";
@@ -235,6 +235,42 @@ async fn next(client: &mut Client, kind: &str) -> Value {
     }
 }
 
+/// Asserts that nothing more reaches `clients` from any of `nodes`, by
+/// completed work rather than a time window: each node broadcasts a marker to
+/// everyone once the test's sends are done (each node must have a client,
+/// so that it subscribes to `all`). A node publishes in the order it
+/// sends, on one connection, and Redis forwards in that order, so anything
+/// stray or duplicated that a node sent earlier arrives before its marker.
+async fn quiet_everywhere(
+    redis: &Redis,
+    prefix: &str,
+    nodes: &[&Server],
+    clients: &mut [&mut Client],
+) {
+    redis
+        .until_subscribers(&all_channel(prefix), true, nodes.len())
+        .await;
+    for (i, node) in nodes.iter().enumerate() {
+        let marker = test::Said {
+            room: String::new(),
+            text: "marker".into(),
+            from: i as u64,
+        };
+        node.manager.to_all().send(marker).unwrap();
+    }
+    for client in clients.iter_mut() {
+        let mut seen = vec![false; nodes.len()];
+        while seen.contains(&false) {
+            let message = client.recv().await;
+            assert_eq!(
+                message["text"], "marker",
+                "expected nothing but the markers, got {message}"
+            );
+            seen[message["from"].as_u64().unwrap() as usize] = true;
+        }
+    }
+}
+
 async fn join_all(clients: &mut [&mut Client], room: &str) {
     for client in clients.iter_mut() {
         client.join(room).await;
@@ -270,16 +306,21 @@ async fn a_room_spans_two_nodes_and_each_member_gets_each_message_once() {
         assert_eq!(texts, [json!("from a"), json!("from b")]);
     }
     // Exactly once: nothing more for anyone, nothing for the outsider.
-    for client in [&mut a1, &mut a2, &mut b1, &mut b_outsider] {
-        client.silent().await;
-    }
+    quiet_everywhere(
+        &redis,
+        &prefix,
+        &[&a, &b],
+        &mut [&mut a1, &mut a2, &mut b1, &mut b_outsider],
+    )
+    .await;
     let (sa, sb) = (
         a.manager.backend_status().unwrap(),
         b.manager.backend_status().unwrap(),
     );
-    assert_eq!((sa.published, sb.published), (1, 1));
-    // Each node got the other's message, and dropped its own echo.
-    assert_eq!((sa.received, sb.received), (1, 1));
+    // One `said` and one marker each.
+    assert_eq!((sa.published, sb.published), (2, 2));
+    // Each node got the other's two, and dropped its own echoes.
+    assert_eq!((sa.received, sb.received), (2, 2));
     assert_eq!(sa.publish_failed + sb.publish_failed, 0);
     assert!(sb.lag.is_some_and(|lag| lag < Duration::from_secs(5)));
 }
@@ -304,9 +345,9 @@ async fn three_nodes_except_sender_skips_only_the_sender() {
     for client in &mut clients[1..] {
         assert_eq!(next(client, "said").await["text"], "others");
     }
-    for client in &mut clients {
-        client.silent().await;
-    }
+    let nodes: Vec<&Server> = nodes.iter().collect();
+    let mut clients: Vec<&mut Client> = clients.iter_mut().collect();
+    quiet_everywhere(&redis, &prefix, &nodes, &mut clients).await;
 }
 
 #[tokio::test]
@@ -336,9 +377,14 @@ async fn a_user_on_two_nodes_gets_each_message_once_per_connection() {
     for alice in [&mut alice_a, &mut alice_b] {
         assert_eq!(next(alice, "said").await["text"], "self");
     }
-    for client in [&mut alice_a, &mut alice_b, &mut bob] {
-        client.silent().await;
-    }
+    let nodes: Vec<&Server> = nodes.iter().collect();
+    quiet_everywhere(
+        &redis,
+        &prefix,
+        &nodes,
+        &mut [&mut alice_a, &mut alice_b, &mut bob],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -357,9 +403,9 @@ async fn to_all_reaches_every_connection_on_every_node_once() {
     for client in &mut clients {
         assert_eq!(next(client, "said").await["text"], "everyone");
     }
-    for client in &mut clients {
-        client.silent().await;
-    }
+    let nodes: Vec<&Server> = nodes.iter().collect();
+    let mut clients: Vec<&mut Client> = clients.iter_mut().collect();
+    quiet_everywhere(&redis, &prefix, &nodes, &mut clients).await;
 }
 
 #[tokio::test]
@@ -401,10 +447,19 @@ async fn messages_of_each_sender_arrive_in_order_on_other_nodes() {
         assert_eq!(seen.len(), 2);
         assert!(seen.values().all(|&n| n == N));
     }
+    // The senders stay connected, so each node keeps its `all` subscription.
+    let mut senders = Vec::new();
     for task in tasks {
-        task.await.unwrap();
+        senders.push(task.await.unwrap());
     }
-    reader.silent().await;
+    let nodes: Vec<&Server> = nodes.iter().collect();
+    quiet_everywhere(
+        &redis,
+        &prefix,
+        &nodes,
+        &mut [&mut reader, &mut local_reader],
+    )
+    .await;
 }
 
 async fn unsubscribes_when_the_last_local_member_leaves(mode: PubSubMode, sharded: bool) {
@@ -431,7 +486,14 @@ async fn unsubscribes_when_the_last_local_member_leaves(mode: PubSubMode, sharde
     // B keeps its subscription while one local member remains.
     b1.send(json!({"type": "leave", "room": "r"})).await;
     b1.sync().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // B's control task handles membership changes in order: once a later
+    // change (a join of `probe`) has reached Redis, a wrong unsubscribe of
+    // `r` would have reached it too.
+    b1.join("probe").await;
+    b1.sync().await;
+    redis
+        .until_subscribers(&room_channel(&prefix, "probe"), sharded, 1)
+        .await;
     assert_eq!(redis.subscribers(&room, sharded).await, 2);
     b2.send(json!({"type": "leave", "room": "r"})).await;
     b2.sync().await;

@@ -31,8 +31,10 @@ async fn room_fan_out_reaches_members_only_and_except_skips_the_sender() {
     for client in [&mut b, &mut c] {
         assert_eq!(client.recv().await["text"], "others");
     }
-    a.silent().await;
-    outsider.silent().await;
+    // Exactly once each; nothing for the sender or the outsider.
+    for client in [&mut a, &mut b, &mut c, &mut outsider] {
+        client.quiet().await;
+    }
 }
 
 #[tokio::test]
@@ -63,7 +65,7 @@ async fn a_user_with_two_connections_gets_a_user_message_on_both() {
         .await;
     assert_eq!(alice_1.recv().await["text"], "hi");
     assert_eq!(alice_2.recv().await["text"], "hi");
-    bob.silent().await;
+    bob.quiet().await;
 }
 
 #[tokio::test]
@@ -88,7 +90,7 @@ async fn set_user_keeps_the_user_index_in_step() {
         .send(json!({"type": "whisper", "user": "carol", "text": "stale"}))
         .await;
     other.sync().await;
-    anon.silent().await;
+    anon.quiet().await;
 }
 
 #[tokio::test]

@@ -80,6 +80,9 @@ pub enum Test {
 #[derive(Default)]
 pub struct App {
     pub disconnects: Mutex<Vec<Disconnect>>,
+    /// `join_later` tasks spawned, and those that have finished their join and login attempt.
+    pub joins_later_started: std::sync::atomic::AtomicUsize,
+    pub joins_later_done: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TestHandler for App {
@@ -175,11 +178,15 @@ impl TestHandler for App {
 
     async fn join_later(&self, ctx: &Ctx<Test>, msg: test::JoinLater) -> HandlerResult {
         let ctx = ctx.clone();
+        let done = Arc::clone(&self.joins_later_done);
+        self.joins_later_started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_micros(msg.delay_us)).await;
             // Either succeeds before the unregistration or fails after it.
             let _ = ctx.join(&msg.room);
             let _ = ctx.set_user(Some(UserId::from(msg.user)));
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         Ok(())
     }
@@ -333,6 +340,31 @@ impl Client {
                 panic!("expected silence, got {frame:?}");
             }
         }
+    }
+
+    /// The next frame of any kind; fails the test after [`WAIT`], naming
+    /// `what` was awaited, so a lost message is a failure, not a hang.
+    pub async fn next_frame(&mut self, what: &str) -> Option<Result<Message, tungstenite::Error>> {
+        match timeout(WAIT, self.ws.next()).await {
+            Ok(frame) => frame,
+            Err(_) => panic!("no frame within {WAIT:?} while waiting for {what}"),
+        }
+    }
+
+    /// Asserts nothing was queued for this client before a round trip
+    /// sent now: the server handles this client's messages in order and
+    /// queues to it in order, so anything already owed to it (by its own
+    /// earlier messages or by sends that have completed elsewhere) arrives
+    /// before the echo. A counter of completed work, not a time window.
+    pub async fn quiet(&mut self) {
+        const PROBE: &str = "quiet-probe";
+        self.send(json!({"type": "echo", "text": PROBE})).await;
+        let message = self.recv().await;
+        assert_eq!(
+            message,
+            json!({"type": "echo", "text": PROBE}),
+            "expected nothing before the probe's echo"
+        );
     }
 
     /// Reads until the close frame; its code and reason.

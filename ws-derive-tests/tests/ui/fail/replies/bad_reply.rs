@@ -6,7 +6,7 @@ pub enum Chat {
     /// No such variant.
     #[ws(client, reply = Joined)]
     Join { room: String },
-    /// A client-only variant cannot be a reply.
+    /// A client-only variant cannot be a reply (the server never sends it).
     #[ws(client, reply = Join)]
     Rejoin { room: String },
     /// Replies go on client messages.
