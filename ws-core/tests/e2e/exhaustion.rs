@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 use ws_core::Protocol;
 
-use crate::support::{Server, Test, WAIT, close_payload};
+use crate::support::{RawClient, Server, Test, WAIT, close_payload};
 
 /// Set in the environment of the server process.
 const CHILD: &str = "WS_E2E_SERVER_PROCESS";
@@ -459,4 +459,89 @@ async fn authenticate_counts_against_the_handshake_timeout() {
     assert_eq!(status, 503);
     assert_eq!(retry_after.as_deref(), Some("1"));
     server.until("the slot freed", |m| m.admitted() == 0).await;
+}
+
+/// Issue: 8 peers that each sent 300,000 pings and never read grew the
+/// release server from 4 MB to 320 MB: a pong was owed per ping. Now a peer
+/// is owed only the latest pong, so what reaches it is bounded by the
+/// socket buffers, and the server's memory does not grow with the pings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_is_owed_one_pong() {
+    const PEERS: usize = 8;
+    const PINGS: usize = 50_000;
+    let server = ServerProcess::start(&[]);
+    // A client-masked ping with a 125-byte payload (the most a control frame carries).
+    let mut ping = vec![0x89, 0x80 | 125, 1, 2, 3, 4];
+    ping.extend((0..125u8).map(|i| i ^ [1, 2, 3, 4][usize::from(i) % 4]));
+    let flood: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * PINGS)
+        .collect();
+    let mut peers = Vec::new();
+    for _ in 0..PEERS {
+        peers.push(RawClient::connect_with(server.addr, Some(4096)).await);
+    }
+    // An observer learns when each peer's pings were all read: the peer's
+    // `say` after them reaches the observer then (a connection's frames are
+    // handled in order).
+    let mut observer = crate::support::Client::connect(&format!("ws://{}/ws", server.addr)).await;
+    observer.join("flooded").await;
+    observer.sync().await;
+    let rss_before = server.rss();
+    for peer in &mut peers {
+        peer.stream.write_all(&flood).await.unwrap();
+        peer.send_text(r#"{"type":"say","room":"flooded","text":"done"}"#)
+            .await;
+        peer.send_text(r#"{"type":"echo","text":"after"}"#).await;
+    }
+    for _ in 0..PEERS {
+        assert_eq!(observer.recv().await["text"], "done");
+    }
+    // Every ping read, no pong read: the server holds all it owes.
+    let growth = server.rss().saturating_sub(rss_before);
+    let mut pongs = Vec::new();
+    for peer in &mut peers {
+        let mut count = 0usize;
+        loop {
+            let (opcode, payload) = peer.next_frame().await;
+            match opcode {
+                0xA => count += 1,
+                0x1 => {
+                    assert_eq!(payload, br#"{"type":"echo","text":"after"}"#);
+                    break;
+                }
+                other => panic!("unexpected opcode {other}"),
+            }
+        }
+        pongs.push(count);
+    }
+    // Owed a pong per ping, the peers would hold 8 x 50,000 pongs of 127
+    // bytes (plus a Bytes and its allocation each): over 50 MiB, less the
+    // few MiB per peer the kernel buffers (measured: +105 MiB at 100,000
+    // pings). Owed one, the server holds what it held before; 8 MiB leaves
+    // room for the allocator's slack after 50 MB of reads.
+    let bound = 8 * MIB;
+    eprintln!(
+        "{PEERS} x {PINGS} pings: pongs received {pongs:?}; server RSS +{} KiB (bound {} KiB)",
+        growth >> 10,
+        bound >> 10
+    );
+    assert!(growth < bound, "the server grew by {} KiB", growth >> 10);
+    // What reached each peer is bounded by the kernel's buffers between the
+    // two sockets (this client's receive buffer is 4 KiB; the server's send
+    // buffer at most the system's maximum), in 127-byte pongs.
+    let wmem: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let per_peer = ((wmem + 8192) / 127 + 1).min(PINGS / 2);
+    assert!(
+        pongs.iter().all(|&n| n <= per_peer),
+        "{pongs:?} pongs for {PINGS} pings each (bound {per_peer})"
+    );
 }
