@@ -2,6 +2,7 @@
 //! clients. One test binary, one module per concern.
 
 mod admission;
+mod claims;
 mod closing;
 mod cluster;
 mod config;
