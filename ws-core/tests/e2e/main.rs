@@ -12,6 +12,7 @@ mod frontend;
 mod invalid;
 mod overflow;
 mod peer_limits;
+mod reconnect;
 mod reliability;
 mod routing;
 mod schema;
