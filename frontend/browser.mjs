@@ -3,6 +3,8 @@
 //
 //   node frontend/browser.mjs http://127.0.0.1:PORT/ target/browser/chat.png
 //
+// An uncaught exception or unhandled rejection in a page fails the run.
+//
 // Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM), driven by
 // playwright-core; each run gets fresh, empty profiles.
 
@@ -16,6 +18,8 @@ if (!url || !screenshot) {
   process.exit(2);
 }
 const WAIT = 15_000;
+/** Uncaught errors of every page: any one fails the run. */
+const pageErrors = [];
 
 /** Waits until the server answers HTTP (it may still be starting). */
 async function reachable(deadline) {
@@ -45,7 +49,10 @@ async function join(browser, user, room) {
   const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
   const page = await context.newPage();
   page.on("console", (message) => console.log(`[${user}] ${message.text()}`));
-  page.on("pageerror", (error) => console.error(`[${user}] page error: ${error.message}`));
+  page.on("pageerror", (error) => {
+    console.error(`[${user}] page error: ${error.stack ?? error.message}`);
+    pageErrors.push(`[${user}] ${error.message}`);
+  });
   await page.goto(url);
   await page.fill("#connect input[name=user]", user);
   await page.fill("#connect input[name=room]", room);
@@ -90,6 +97,9 @@ try {
   await sees(bob, "ann: hello bob");
   await sees(ann, "bob: hello ann");
 
+  if (pageErrors.length > 0) {
+    throw new Error(`${pageErrors.length} page error(s): ${pageErrors.join("; ")}`);
+  }
   await mkdir(dirname(screenshot), { recursive: true });
   await ann.screenshot({ path: screenshot, fullPage: true });
   await bob.screenshot({ path: screenshot.replace(/\.png$/, "-bob.png"), fullPage: true });

@@ -6,8 +6,12 @@
 #   2. @asyncapi/parser validates both AsyncAPI documents;
 #   3. `tsc --strict` compiles chat.ts and rpc.ts against usage files
 #      (frontend/usage/) in which a wrong or loose type fails the build;
-#   4. the chat example's page in headless Chromium: two pages in one room
-#      exchange messages; screenshot in target/browser/chat.png.
+#   4. the generated clients run in Node (frontend/run/): `ChatClient`
+#      against the chat example, `RpcClient` against the request/reply
+#      protocol served by the e2e test `frontend::rpc_client_runs_in_node`;
+#   5. the chat example's page in headless Chromium: two pages in one room
+#      exchange messages, and a page error fails the run; screenshot in
+#      target/browser/chat.png.
 # Installs what it needs: npm packages from package-lock.json (`npm ci`), and
 # Debian's chromium if /usr/bin/chromium is missing (as root, or with sudo).
 # Run from anywhere: `bash frontend/check.sh`.
@@ -40,6 +44,41 @@ for dir in chat rpc; do
   echo "$dir: $(ls "$out/$dir" | tr '\n' ' ')compile"
 done
 
+echo "== generated clients in Node"
+# Compiled as they are, with small runners (frontend/run/) that import them;
+# the output is ES modules. Node has a global WebSocket from 22 on; Node 20
+# and 21 have it behind a flag.
+mkdir -p "$out/run/src"
+cp "$out/chat/chat.ts" "$out/rpc/rpc.ts" frontend/run/*.ts "$out/run/src/"
+frontend/node_modules/.bin/tsc --strict --target es2022 --lib es2022,dom \
+  --module esnext --moduleResolution bundler --outDir "$out/run/js" "$out/run/src"/*.ts
+echo '{"type":"module"}' >"$out/run/js/package.json"
+if ! node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)'; then
+  export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--experimental-websocket"
+fi
+cargo build -q --example chat
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+"$target/debug/examples/chat" --addr "127.0.0.1:$port" >"$out/chat-server.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+# Up to 60 s for the server to answer HTTP.
+node -e '
+  const up = async (url) => {
+    for (let i = 0; i < 600; i++) {
+      try { await fetch(url); return; } catch { await new Promise((r) => setTimeout(r, 100)); }
+    }
+    console.error(`${url} did not answer`);
+    process.exit(1);
+  };
+  up(process.argv[1]);' "http://127.0.0.1:$port/"
+node "$out/run/js/chat.run.js" "ws://127.0.0.1:$port/ws"
+# The e2e test serves the protocol and runs node; its last line must be the
+# runner's: a renamed test would otherwise pass by running nothing.
+rpc=$(WS_FRONTEND_RUN="$out/run/js/rpc.run.js" cargo test -q -p ws-core --test e2e -- \
+  --exact frontend::rpc_client_runs_in_node --nocapture 2>&1) || { echo "$rpc"; exit 1; }
+grep '^rpc: ' <<<"$rpc"
+grep -q '^rpc: all .* steps passed' <<<"$rpc" || { echo "$rpc"; echo "the RpcClient run did not run"; exit 1; }
+
 echo "== browser (headless Chromium)"
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$chromium" ]; then
@@ -49,10 +88,5 @@ if [ ! -x "$chromium" ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
-cargo build -q --example chat
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-"$target/debug/examples/chat" --addr "127.0.0.1:$port" >"$out/chat-server.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true' EXIT
 CHROMIUM="$chromium" node frontend/browser.mjs "http://127.0.0.1:$port/" "$target/browser/chat.png"
 echo "frontend checks passed"

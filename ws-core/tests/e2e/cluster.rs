@@ -22,9 +22,9 @@ const HOW: &str = "the cluster tests need Redis: set REDIS_URL=redis://HOST:PORT
 
 /// A Redis for one test: the one at `REDIS_URL`, or a `redis-server` this
 /// test started (and kills when dropped).
-struct Redis {
-    url: String,
-    port: u16,
+pub(crate) struct Redis {
+    pub(crate) url: String,
+    pub(crate) port: u16,
     child: Option<Child>,
 }
 
@@ -42,7 +42,7 @@ impl Redis {
     }
 
     /// A `redis-server` of our own on a free port, without persistence.
-    fn own() -> Redis {
+    pub(crate) fn own() -> Redis {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -57,7 +57,7 @@ impl Redis {
         redis
     }
 
-    fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         assert!(
             self.port != 0,
             "only a redis-server of our own can be started"
@@ -91,7 +91,7 @@ impl Redis {
         }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -152,7 +152,7 @@ impl Drop for Redis {
 }
 
 /// Keys and channels of each test apart, should tests share a `REDIS_URL`.
-fn prefix(test: &str) -> String {
+pub(crate) fn prefix(test: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
         "t{}-{}-{test}",
@@ -215,7 +215,7 @@ async fn node(redis: &Redis, prefix: &str) -> Server {
     node_with(redis, prefix, PubSubMode::Auto).await
 }
 
-async fn up(server: &Server) {
+pub(crate) async fn up(server: &Server) {
     server
         .until("the backend is up", |m| m.backend_status().unwrap().up)
         .await;

@@ -410,3 +410,32 @@ fn export_rpc_documents() {
     std::fs::write(dir.join("schema.json"), pretty(&Rpc::json_schema())).unwrap();
     std::fs::write(dir.join("rpc.ts"), Rpc::typescript()).unwrap();
 }
+
+/// Runs the generated `RpcClient` in Node against this protocol: with
+/// `WS_FRONTEND_RUN` naming the compiled `rpc.run.js` (frontend/run/,
+/// compiled by `frontend/check.sh`), `node` must exit 0. Without it, the
+/// test has nothing to run (plain `cargo test` has no compiled client).
+#[tokio::test]
+async fn rpc_client_runs_in_node() {
+    let Some(script) = std::env::var_os("WS_FRONTEND_RUN") else {
+        return;
+    };
+    let server = server().await;
+    let mut node = tokio::process::Command::new("node");
+    node.arg(&script).arg(server.url("")).kill_on_drop(true);
+    // The runner's own watchdog ends it after 60 s; this one covers a node
+    // that does not start at all.
+    let output = tokio::time::timeout(Duration::from_secs(90), node.output())
+        .await
+        .expect("node did not finish within 90 s")
+        .unwrap_or_else(|error| panic!("cannot run node {script:?}: {error}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "the RpcClient run failed ({}):\n{stdout}{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("rpc: all "), "{stdout}");
+}

@@ -2,6 +2,7 @@
 //! clients. One test binary, one module per concern.
 
 mod admission;
+mod claims;
 mod closing;
 mod cluster;
 mod config;
@@ -11,6 +12,7 @@ mod frontend;
 mod invalid;
 mod overflow;
 mod peer_limits;
+mod reconnect;
 mod reliability;
 mod routing;
 mod schema;
