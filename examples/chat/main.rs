@@ -22,10 +22,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ws_core::axum::response::Html;
 use ws_core::axum::{Router, routing::get};
-use ws_core::{Manager, endpoint};
+use ws_core::{CloseInfo, Manager, close_code, endpoint};
 
 mod app;
 mod protocol;
@@ -118,7 +119,7 @@ async fn main() {
     let handshake_timeout = manager.config().handshake_timeout();
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("index.html")) }))
-        .route("/ws", endpoint(manager, Arc::new(App)));
+        .route("/ws", endpoint(manager.clone(), Arc::new(App)));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {}: {e}", args.addr));
@@ -126,8 +127,22 @@ async fn main() {
         "chat listening on http://{}",
         listener.local_addr().expect("bound")
     );
+    // A deploy (SIGTERM) or Ctrl-C: stop admitting, send every client close
+    // 1012 (service restart: reconnect) after what is queued for it, drain
+    // for up to 10 s, and exit 0.
     ws_core::serve(listener, app)
         .handshake_timeout(handshake_timeout)
+        .with_graceful_shutdown(async move {
+            ws_core::shutdown_signal().await;
+            let restart = CloseInfo::new(close_code::SERVICE_RESTART, "server restarting");
+            let report = manager
+                .shutdown_with(restart, Duration::from_secs(10))
+                .await;
+            println!(
+                "chat stopped: {} connections closed, {} forcibly",
+                report.closed, report.forced
+            );
+        })
         .await
         .expect("server failed");
 }

@@ -18,6 +18,8 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
     /// 1011: the server met an unexpected condition (a handler panicked).
     pub const INTERNAL: u16 = 1011;
+    /// 1012: the server is restarting (a deploy); reconnect, with jitter.
+    pub const SERVICE_RESTART: u16 = 1012;
     /// 1013: try again later; sent to a client whose send queue overflowed.
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }

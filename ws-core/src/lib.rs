@@ -117,7 +117,7 @@ pub use protocol::{
     ClientMessage, MessageInfo, Outbound, Protocol, Request, Route, Tagging, Variant,
 };
 pub use registry::UserId;
-pub use serve::serve;
+pub use serve::{serve, shutdown_signal};
 pub use telemetry::Stats;
 
 /// Re-exported so users need no direct axum dependency for the basics.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::backend::{Backend, BackendError, BackendStatus, Channel, Local};
 use crate::broadcast::{Broadcast, Target};
+use crate::close::{CloseInfo, close_code};
 use crate::config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
 use crate::connection::ConnId;
 use crate::connection::admission::Admission;
@@ -51,6 +52,8 @@ pub(crate) struct Inner {
     /// Cancelled when a shutdown's deadline passes: every connection task
     /// still running ends at once.
     kill: CancellationToken,
+    /// The close frame of the shutdown, once one has begun.
+    closing: std::sync::OnceLock<CloseInfo>,
     admission: Arc<Admission>,
     registry: Arc<Registry>,
     counters: Counters,
@@ -128,6 +131,7 @@ impl<P: Protocol> Manager<P> {
             registry: Arc::new(Registry::new(Limits::of(&config), link)),
             counters: Counters::new(P::NAME),
             kill: CancellationToken::new(),
+            closing: std::sync::OnceLock::new(),
             config,
         });
         if let Some(spawn) = spawn {
@@ -239,7 +243,9 @@ impl<P: Protocol> Manager<P> {
     /// manager is left, and every slot is free.
     ///
     /// Serve the router with axum's graceful shutdown for the HTTP side; call
-    /// this for the WebSockets, which axum does not track once upgraded.
+    /// this for the WebSockets, which axum does not track once upgraded. For
+    /// a deploy, [`Manager::shutdown_with`] sends 1012 (service restart)
+    /// instead; see [`shutdown_signal`](crate::shutdown_signal).
     ///
     /// ```no_run
     /// # use std::time::Duration;
@@ -254,9 +260,33 @@ impl<P: Protocol> Manager<P> {
     /// # }
     /// ```
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        self.shutdown_with(
+            CloseInfo::new(close_code::GOING_AWAY, "server shutting down"),
+            deadline,
+        )
+        .await
+    }
+
+    /// [`Manager::shutdown`] with another close frame, e.g.
+    /// [`close_code::SERVICE_RESTART`] (1012) for a deploy, which tells
+    /// clients to reconnect (to another node, or this one once it is back).
+    /// A second call waits like the first but keeps the first's frame.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use ws_core::{ws_protocol, CloseInfo, Manager, close_code};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// # async fn run(manager: Manager<Chat>) {
+    /// let restart = CloseInfo::new(close_code::SERVICE_RESTART, "restarting");
+    /// manager.shutdown_with(restart, Duration::from_secs(10)).await;
+    /// # }
+    /// ```
+    pub async fn shutdown_with(&self, close: CloseInfo, deadline: Duration) -> ShutdownReport {
+        let closing = self.inner.closing.get_or_init(|| close).clone();
         let admission = &self.inner.admission;
         admission.stop();
-        let closing = crate::connection::shutdown_close();
         let conns = self.inner.registry.all();
         for conn in &conns {
             conn.queue.close(false, Some(closing.clone()));
@@ -285,6 +315,15 @@ impl<P: Protocol> Manager<P> {
     /// Whether [`Manager::shutdown`] has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.admission.is_stopped()
+    }
+
+    /// The close frame a connection gets when the manager shuts down.
+    pub(crate) fn shutdown_close(&self) -> CloseInfo {
+        self.inner
+            .closing
+            .get()
+            .cloned()
+            .unwrap_or_else(|| CloseInfo::new(close_code::GOING_AWAY, "server shutting down"))
     }
 
     pub(crate) async fn killed(&self) {
@@ -317,7 +356,7 @@ impl<P> fmt::Debug for Manager<P> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Connections that were sent close 1001.
+    /// Connections that were sent the shutdown's close frame.
     pub closed: usize,
     /// Connections still running at the deadline, ended without waiting.
     pub forced: usize,

@@ -214,3 +214,55 @@ async fn accept_error(error: io::Error) {
     tracing::error!(%error, "accept failed; retrying in 1 s");
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
+
+/// Completes when the process is asked to stop: SIGTERM (what a deploy or
+/// an orchestrator sends) or SIGINT (Ctrl-C).
+///
+/// The deploy one-liner: on the signal the manager stops admitting (503),
+/// sends every connection close 1012 (service restart: clients reconnect)
+/// after what is already queued for it, and waits up to a deadline; then the
+/// listener stops and `serve` returns, so `main` can exit 0.
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # use ws_core::{ws_protocol, CloseInfo, Manager, close_code};
+/// # #[ws_protocol]
+/// # #[serde(tag = "type")]
+/// # pub enum Chat { #[ws(server)] Notice { text: String } }
+/// # async fn run(app: axum::Router, manager: Manager<Chat>) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// ws_core::serve(listener, app)
+///     .with_graceful_shutdown(async move {
+///         ws_core::shutdown_signal().await;
+///         let restart = CloseInfo::new(close_code::SERVICE_RESTART, "server restarting");
+///         manager.shutdown_with(restart, Duration::from_secs(10)).await;
+///     })
+///     .await
+/// # }
+/// ```
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -107,7 +107,7 @@ pub(crate) async fn run<P, H>(
     if manager.is_shutting_down() {
         // Admitted just before the shutdown began, registered just after
         // it listed the connections to close.
-        conn.queue.close(false, Some(shutdown_close()));
+        conn.queue.close(false, Some(manager.shutdown_close()));
     }
     let ctx = Ctx::new(conn, manager);
 
@@ -115,7 +115,7 @@ pub(crate) async fn run<P, H>(
     // cleanup below still runs, once.
     let (peer_close, server_close) = tokio::select! {
         biased;
-        () = ctx.manager().killed() => (None, Some(shutdown_close())),
+        () = ctx.manager().killed() => (None, Some(ctx.manager().shutdown_close())),
         ends = converse(socket, &ctx, &*handler) => ends,
     };
 
@@ -138,10 +138,6 @@ pub(crate) async fn run<P, H>(
         tracing::error!(conn = %ctx.id(), "on_disconnect panicked");
     }
     drop(slot);
-}
-
-pub(crate) fn shutdown_close() -> CloseInfo {
-    CloseInfo::new(close_code::GOING_AWAY, "server shutting down")
 }
 
 /// The connection's conversation: `on_connect`, then the read loop and the

@@ -6,6 +6,7 @@ mod claims;
 mod closing;
 mod cluster;
 mod config;
+mod deploy;
 mod exhaustion;
 mod flow;
 mod frontend;
