@@ -28,6 +28,7 @@
 //! | `max_per_ip`         | `0`       | connections one client IP may hold; `0` = unlimited; past it: HTTP 503 |
 //! | `handshake_rate`     | off       | handshakes per client IP, e.g. `"10/s"`; past it: HTTP 429 |
 //! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client |
+//! | `allowed_origins`    | none      | builder and environment only: origins besides the server's own whose pages may connect (`*` = any); others get 403 |
 //!
 //! The defaults are [`Config::DEFAULT`]'s, and written nowhere else: the
 //! attribute emits only the options given, applied over it. How values are
@@ -203,6 +204,7 @@ pub struct Config {
     max_per_ip: usize,
     handshake_rate: Option<RateLimit>,
     trusted_proxies: Cow<'static, [IpNet]>,
+    allowed_origins: Cow<'static, [Cow<'static, str>]>,
 }
 
 impl Default for Config {
@@ -238,6 +240,7 @@ impl Config {
         max_per_ip: 0,
         handshake_rate: None,
         trusted_proxies: Cow::Borrowed(&[]),
+        allowed_origins: Cow::Borrowed(&[]),
     };
 
     /// Connections admitted at once; `0` means unlimited.
@@ -522,6 +525,34 @@ impl Config {
         &self.trusted_proxies
     }
 
+    /// Origins other than the server's own whose pages may open a socket.
+    /// A browser handshake (one with an `Origin` header) is accepted when
+    /// its origin names the host it asked for (`Host`, or `X-Forwarded-Host`
+    /// from a [trusted proxy](Self::with_trusted_proxies)) or matches an
+    /// entry here: an exact origin (`https://app.example`), every subdomain
+    /// over one scheme (`https://*.example.com`), or `*` for any. Otherwise
+    /// it gets 403 before the 101: without this check any site a logged-in
+    /// user visits could open a socket with their cookies. Clients that are
+    /// not browsers send no `Origin` and are not checked.
+    ///
+    /// ```
+    /// use ws_core::Config;
+    /// let config = Config::DEFAULT.with_allowed_origins(["https://app.example", "https://*.example.org"]);
+    /// assert_eq!(config.allowed_origins().len(), 2);
+    /// ```
+    pub fn with_allowed_origins<S: Into<Cow<'static, str>>>(
+        mut self,
+        origins: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.allowed_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Origins other than the server's own whose pages may open a socket.
+    pub fn allowed_origins(&self) -> &[Cow<'static, str>] {
+        &self.allowed_origins
+    }
+
     /// Overrides options from environment variables named `{prefix}{OPTION}`
     /// in upper case, e.g. `CHAT_MAX_CONNECTIONS=500`, `CHAT_ON_FULL=drop_oldest`,
     /// `CHAT_HEARTBEAT=10s`, `CHAT_MAX_MESSAGE_SIZE=1MiB`, in the grammar
@@ -706,6 +737,18 @@ const ENV_OPTIONS: &[(&str, fn(Config, &str) -> Result<Config, UnitError>)] = &[
     ("trusted_proxies", |c, v| {
         Ok(c.with_trusted_proxies(parse_proxies(v).ok_or(UnitError::Malformed)?))
     }),
+    ("allowed_origins", |c, v| {
+        let origins: Vec<String> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if origins.iter().any(|o| o != "*" && !o.contains("://")) {
+            return Err(UnitError::Malformed);
+        }
+        Ok(c.with_allowed_origins(origins))
+    }),
 ];
 
 /// The accepted form of each option, named in every error about it.
@@ -765,6 +808,10 @@ const FORMS: &[(&str, &str)] = &[
     (
         "trusted_proxies",
         r#"a comma-separated list of IPs or CIDRs like "10.0.0.0/8, ::1""#,
+    ),
+    (
+        "allowed_origins",
+        r#"a comma-separated list of origins like "https://app.example, https://*.example.org", or "*""#,
     ),
 ];
 

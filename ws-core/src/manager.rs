@@ -478,6 +478,14 @@ impl<P: Protocol> ManagerBuilder<P> {
         self.map(|c| c.with_handshake_rate(rate))
     }
 
+    /// See [`Config::with_allowed_origins`].
+    pub fn allowed_origins<S: Into<std::borrow::Cow<'static, str>>>(
+        self,
+        origins: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.map(|c| c.with_allowed_origins(origins))
+    }
+
     /// See [`Config::with_trusted_proxies`].
     pub fn trusted_proxies(
         self,

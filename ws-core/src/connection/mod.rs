@@ -6,6 +6,7 @@
 
 pub(crate) mod admission;
 pub(crate) mod io;
+pub(crate) mod origin;
 pub(crate) mod per_ip;
 pub(crate) mod queue;
 pub(crate) mod read_loop;

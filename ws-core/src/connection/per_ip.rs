@@ -62,6 +62,30 @@ impl PerIp {
         Some(client_ip(peer.ip(), &parts.headers, &self.trusted))
     }
 
+    /// The host the client asked for: `X-Forwarded-Host` (its right-most
+    /// value, set by the nearest proxy) when the peer is a trusted proxy,
+    /// else the `Host` header.
+    pub(crate) fn requested_host<'a>(&self, parts: &'a Parts) -> Option<&'a str> {
+        let from_proxy = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(peer)| {
+                self.trusted.iter().any(|net| net.contains(&peer.ip()))
+            });
+        let forwarded = from_proxy
+            .then(|| parts.headers.get("x-forwarded-host"))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .map(str::trim);
+        forwarded.or_else(|| {
+            parts
+                .headers
+                .get(axum::http::header::HOST)
+                .and_then(|value| value.to_str().ok())
+        })
+    }
+
     /// `false` when `ip` has started too many handshakes lately.
     pub(crate) fn allow_handshake(&self, ip: IpAddr) -> bool {
         let Some(rate) = &self.rate else {

@@ -75,6 +75,15 @@ where
         .map_or_else(Instant::now, |accepted| accepted.0)
         + timeout;
     let admission = manager.admission();
+    let host = admission.per_ip().requested_host(&parts);
+    if !super::origin::allowed(&parts.headers, host, manager.config().allowed_origins()) {
+        manager.counters().rejected();
+        return (
+            StatusCode::FORBIDDEN,
+            "origin not allowed; add it to `allowed_origins`",
+        )
+            .into_response();
+    }
     let ip = admission.per_ip().client_of(&parts);
     if let Some(ip) = ip
         && !admission.per_ip().allow_handshake(ip)
@@ -177,6 +186,15 @@ fn handshake(request: &Request) -> Result<HeaderValue, Response> {
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
         return Err(refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"));
     };
+    // RFC 6455 4.2.1: the base64 of 16 bytes.
+    use base64::Engine as _;
+    let key_bytes = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
+    if key_bytes.map_or(true, |bytes| bytes.len() != 16) {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "malformed Sec-WebSocket-Key; expected the base64 of 16 bytes",
+        ));
+    }
     if request
         .extensions()
         .get::<hyper::upgrade::OnUpgrade>()

@@ -11,6 +11,7 @@ mod exhaustion;
 mod flow;
 mod frontend;
 mod invalid;
+mod origin;
 mod overflow;
 mod peer_limits;
 mod reconnect;
