@@ -55,6 +55,11 @@ impl ConnId {
     pub fn get(self) -> u64 {
         self.0
     }
+
+    #[cfg(feature = "testing")]
+    pub(crate) fn from_raw(id: u64) -> Self {
+        Self(id)
+    }
 }
 
 impl fmt::Display for ConnId {
@@ -92,13 +97,14 @@ pub(crate) async fn run<P, H>(
     handler: Arc<H>,
     seat: Option<UserSeat>,
     slot: Slot,
+    id: ConnId,
 ) where
     P: Route<H>,
     H: Send + Sync + 'static,
 {
     let config = manager.config();
     let conn = Arc::new(Conn {
-        id: ConnId::next(),
+        id,
         queue: SendQueue::new(config.send_queue(), config.on_full()),
         membership: Mutex::new(Membership::default()),
     });

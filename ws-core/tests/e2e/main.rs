@@ -8,6 +8,7 @@ mod config;
 mod exhaustion;
 mod flow;
 mod frontend;
+mod harness;
 mod invalid;
 mod overflow;
 mod peer_limits;
