@@ -38,6 +38,9 @@ use writer::{CLOSE_GRACE, write_loop};
 
 /// A connection's id, unique within the process.
 ///
+/// The endpoint's 101 response carries it as an extension (not a header), so
+/// middleware such as an access log can name the connection it opened.
+///
 /// ```
 /// # use ws_core::ConnId;
 /// fn log(id: ConnId) -> String { format!("conn {id}") }
