@@ -22,7 +22,7 @@ const HOW: &str = "the cluster tests need Redis: set REDIS_URL=redis://HOST:PORT
 
 /// A Redis for one test: the one at `REDIS_URL`, or a `redis-server` this
 /// test started (and kills when dropped).
-struct Redis {
+pub(crate) struct Redis {
     url: String,
     port: u16,
     child: Option<Child>,
@@ -43,21 +43,30 @@ impl Redis {
 
     /// A `redis-server` of our own on a free port, without persistence.
     fn own() -> Redis {
+        let mut redis = Redis::not_started();
+        redis.start();
+        redis
+    }
+
+    /// A free port for a `redis-server` of our own, not started yet.
+    pub(crate) fn not_started() -> Redis {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut redis = Redis {
+        Redis {
             url: format!("redis://127.0.0.1:{port}/"),
             port,
             child: None,
-        };
-        redis.start();
-        redis
+        }
     }
 
-    fn start(&mut self) {
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn start(&mut self) {
         assert!(
             self.port != 0,
             "only a redis-server of our own can be started"

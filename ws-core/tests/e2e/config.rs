@@ -147,7 +147,7 @@ fn the_chat_example_exits_2_naming_the_variable() {
 
 /// `target/<profile>/examples/chat`, built with this test's profile if
 /// `cargo test` has not built it (it does unless run with `--test e2e`).
-fn chat_example() -> std::path::PathBuf {
+pub(crate) fn chat_example() -> std::path::PathBuf {
     let deps = std::env::current_exe().expect("test binary path");
     let profile_dir = deps
         .parent()

@@ -10,6 +10,7 @@ mod flow;
 mod frontend;
 mod harness;
 mod invalid;
+mod operating;
 mod overflow;
 mod peer_limits;
 mod reliability;
