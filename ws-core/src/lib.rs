@@ -84,6 +84,7 @@ mod context;
 pub mod correlation;
 mod error;
 mod frame;
+pub mod guide;
 mod handler;
 mod health;
 mod manager;
