@@ -57,7 +57,7 @@ pub enum ClientError {
     /// The server answered the opening handshake with an HTTP response
     /// other than 101 (e.g. 401 from `authenticate`, 503 at the cap).
     #[error("{} refused the connection with {}", .0.url, .0.status)]
-    Refused(Refusal),
+    Refused(Box<Refusal>),
     /// The connection could not be opened (no server, bad URL, bad handshake).
     #[error("cannot connect to {url}: {source}")]
     Connect {
@@ -135,12 +135,12 @@ impl ClientError {
         match error {
             tungstenite::Error::Http(response) => {
                 let (parts, body) = (*response).into_parts();
-                Self::Refused(Refusal {
+                Self::Refused(Box::new(Refusal {
                     url: url.to_owned(),
                     status: parts.status,
                     headers: parts.headers,
                     body: String::from_utf8_lossy(body.as_deref().unwrap_or_default()).into_owned(),
-                })
+                }))
             }
             other => Self::Connect {
                 url: url.to_owned(),

@@ -382,7 +382,7 @@ impl<P: Protocol> Connect<'_, P> {
         let url = self.server.url(&self.query);
         match self.try_client().await {
             Ok(_) => panic!("expected {url} to be refused"),
-            Err(ClientError::Refused(refusal)) => refusal,
+            Err(ClientError::Refused(refusal)) => *refusal,
             Err(error) => panic!("expected {url} to be refused with an HTTP status: {error}"),
         }
     }
