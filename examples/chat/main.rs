@@ -19,12 +19,21 @@
 //!   `{"type":"members","room":R,"count":N,"id":7}`.
 //!
 //! Connect with `?user=NAME` to be registered as user NAME.
+//!
+//! Operating it: logs go to stderr, filtered by `RUST_LOG` (default `info`;
+//! e.g. `RUST_LOG=ws_core=debug`), including a warning when the Redis
+//! backend goes down and again when it is back; `GET /health` answers 200 or
+//! 503 ([`ws_core::health`]); `GET /metrics` is the Prometheus text format
+//! of every metric in the README's table.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ws_core::axum::response::Html;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+use ws_core::axum::http::header;
+use ws_core::axum::response::{Html, IntoResponse};
 use ws_core::axum::{Router, routing::get};
 use ws_core::{CloseInfo, Manager, close_code, endpoint};
 
@@ -72,8 +81,46 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// A Prometheus recorder for the `metrics` facade, installed globally; it
+/// must be in place before the manager is built, which registers its
+/// metrics then. The exporter's own HTTP listener is not built: `/metrics` is
+/// a route of this app, rendered through the handle.
+fn init_metrics() -> PrometheusHandle {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("no other metrics recorder is installed");
+    // Histograms (rendered as summaries) age out their samples on upkeep.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    handle
+}
+
+async fn metrics_text(handle: PrometheusHandle) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+}
+
 #[tokio::main]
 async fn main() {
+    init_logging();
+    let prometheus = init_metrics();
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -119,6 +166,8 @@ async fn main() {
     let handshake_timeout = manager.config().handshake_timeout();
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("index.html")) }))
+        .route("/health", ws_core::health(manager.clone()))
+        .route("/metrics", get(move || metrics_text(prometheus.clone())))
         .route("/ws", endpoint(manager.clone(), Arc::new(App)));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -35,9 +35,11 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use axum::http::{HeaderMap, StatusCode};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -52,7 +54,11 @@ use crate::protocol::{ClientMessage, Protocol, Request, Variant};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The connection could not be opened (refused, HTTP error, bad URL).
+    /// The server answered the opening handshake with an HTTP response
+    /// other than 101 (e.g. 401 from `authenticate`, 503 at the cap).
+    #[error("{} refused the connection with {}", .0.url, .0.status)]
+    Refused(Box<Refusal>),
+    /// The connection could not be opened (no server, bad URL, bad handshake).
     #[error("cannot connect to {url}: {source}")]
     Connect {
         /// The URL given.
@@ -102,6 +108,48 @@ pub enum ClientError {
     Closed(Option<CloseInfo>),
 }
 
+/// The HTTP answer to an opening handshake that was refused.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// The URL given.
+    pub url: String,
+    /// The response's status, e.g. `401 Unauthorized`.
+    pub status: StatusCode,
+    /// The response's headers (`Retry-After`, `WWW-Authenticate`, ...).
+    pub headers: HeaderMap,
+    /// The response's body, lossily as UTF-8.
+    pub body: String,
+}
+
+impl ClientError {
+    /// The HTTP status a refused connection was answered with.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Refused(refusal) => Some(refusal.status),
+            _ => None,
+        }
+    }
+
+    fn connect(url: &str, error: tungstenite::Error) -> Self {
+        match error {
+            tungstenite::Error::Http(response) => {
+                let (parts, body) = (*response).into_parts();
+                Self::Refused(Box::new(Refusal {
+                    url: url.to_owned(),
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: String::from_utf8_lossy(body.as_deref().unwrap_or_default()).into_owned(),
+                }))
+            }
+            other => Self::Connect {
+                url: url.to_owned(),
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
 impl From<tungstenite::Error> for ClientError {
     fn from(error: tungstenite::Error) -> Self {
         match error {
@@ -127,6 +175,8 @@ pub struct Client<P> {
     next_id: u64,
     timeout: Duration,
     closed: Option<Option<CloseInfo>>,
+    /// The headers of the server's 101.
+    handshake: HeaderMap,
     protocol: PhantomData<fn() -> P>,
 }
 
@@ -134,22 +184,50 @@ impl<P: Protocol> Client<P> {
     /// How long [`request`](Self::request) waits by default.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-    /// Connects to `url` (`ws://host:port/path`).
+    /// Connects to `url` (`ws://host:port/path`). A server that answers
+    /// with another HTTP status than 101 gives [`ClientError::Refused`].
     pub async fn connect(url: &str) -> Result<Self, ClientError> {
-        let (ws, _response) = tokio_tungstenite::connect_async(url)
+        Self::connect_with_headers(url, HeaderMap::new()).await
+    }
+
+    /// [`connect`](Self::connect) with extra request headers, such as
+    /// `Authorization` or `Cookie`.
+    ///
+    /// ```no_run
+    /// # use ws_core::{client::Client, ws_protocol};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat { #[ws(client)] Join { room: String } }
+    /// use ws_core::axum::http::{HeaderMap, HeaderValue, header};
+    ///
+    /// # async fn run() -> Result<(), ws_core::client::ClientError> {
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(header::COOKIE, HeaderValue::from_static("session=abc"));
+    /// let client = Client::<Chat>::connect_with_headers("ws://127.0.0.1:3000/ws", headers).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with_headers(url: &str, headers: HeaderMap) -> Result<Self, ClientError> {
+        let mut request = url
+            .into_client_request()
+            .map_err(|error| ClientError::connect(url, error))?;
+        request.headers_mut().extend(headers);
+        let (ws, response) = tokio_tungstenite::connect_async(request)
             .await
-            .map_err(|source| ClientError::Connect {
-                url: url.to_owned(),
-                source: Box::new(source),
-            })?;
+            .map_err(|error| ClientError::connect(url, error))?;
         Ok(Self {
             ws,
             buffered: VecDeque::new(),
             next_id: 1,
             timeout: Self::DEFAULT_TIMEOUT,
             closed: None,
+            handshake: response.into_parts().0.headers,
             protocol: PhantomData,
         })
+    }
+
+    /// The headers of the server's 101 response (e.g. `Set-Cookie`).
+    pub fn handshake_headers(&self) -> &HeaderMap {
+        &self.handshake
     }
 
     /// Sets how long [`request`](Self::request) waits for a reply.

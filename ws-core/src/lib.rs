@@ -84,6 +84,7 @@ mod context;
 pub mod correlation;
 mod error;
 mod frame;
+pub mod guide;
 mod handler;
 mod health;
 mod manager;
@@ -120,7 +121,59 @@ pub use registry::UserId;
 pub use serve::{serve, shutdown_signal};
 pub use telemetry::Stats;
 
-/// Re-exported so users need no direct axum dependency for the basics.
+/// Re-exported so users need no direct axum dependency for the basics: the
+/// router, responses, and the extractors `Query`, `Json`, `Form`, `Path`,
+/// `State`, `MatchedPath` and `OriginalUri` (ws-core enables axum's `query`,
+/// `json`, `form`, `matched-path` and `original-uri` features; a server of
+/// its own is [`serve`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde::Deserialize;
+/// use ws_core::axum::extract::{Json, Query};
+/// use ws_core::axum::http::{StatusCode, request::Parts};
+/// use ws_core::axum::response::{IntoResponse, Response};
+/// use ws_core::axum::{Router, routing::get};
+/// use ws_core::{Ctx, HandlerResult, Manager, UserId, endpoint, ws_protocol};
+///
+/// #[ws_protocol]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Game {
+///     #[ws(client)]
+///     Ready {},
+/// }
+///
+/// #[derive(Deserialize)]
+/// struct Login {
+///     name: String,
+/// }
+///
+/// struct App;
+///
+/// impl GameHandler for App {
+///     async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+///         // The `Query` extractor on the upgrade request's URI.
+///         match Query::<Login>::try_from_uri(&request.uri) {
+///             Ok(Query(login)) => Ok(Some(UserId::from(login.name))),
+///             Err(rejection) => Err(rejection.into_response()),
+///         }
+///     }
+///
+///     async fn ready(&self, _ctx: &Ctx<Game>, _msg: game::Ready) -> HandlerResult {
+///         Ok(())
+///     }
+/// }
+///
+/// let manager = Manager::<Game>::new();
+/// let lobbies = manager.clone();
+/// let app: Router = Router::new()
+///     .route("/ws", endpoint(manager, Arc::new(App)))
+///     .route(
+///         "/lobbies",
+///         get(move || async move { Json(lobbies.rooms()) }),
+///     )
+///     .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }));
+/// ```
 pub use axum;
 
 #[cfg(feature = "macros")]

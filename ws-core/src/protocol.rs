@@ -215,10 +215,14 @@ impl MessageInfo {
 ///
 /// There is deliberately no implementation for `P` itself: a value of the
 /// enum could be a client-only message, and sending one must not compile.
+///
+/// The note names no example struct: `on_unimplemented` can only name
+/// `Self` and `P`, not the protocol's module or variants, and rustc's help
+/// lists the structs that do implement this trait right below it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a server message of `{P}`",
     label = "only variants marked `#[ws(server)]` can be sent",
-    note = "mark the variant `#[ws(server)]` (or `#[ws(client, server)]`) and send the generated struct, e.g. `chat::Said {{ .. }}`"
+    note = "mark the variant `#[ws(server)]` (or `#[ws(client, server)]`) and send its struct from the module `#[ws_protocol]` generated for `{P}`; the server messages of `{P}` are listed below"
 )]
 pub trait Outbound<P: Protocol> {
     /// Converts into the protocol's enum, ready to be encoded.
@@ -231,7 +235,7 @@ pub trait Outbound<P: Protocol> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a client message of `{P}`",
     label = "only variants marked `#[ws(client)]` can be sent by a client",
-    note = "mark the variant `#[ws(client)]` (or `#[ws(client, server)]`) and send the generated struct, e.g. `chat::Join {{ .. }}`"
+    note = "mark the variant `#[ws(client)]` (or `#[ws(client, server)]`) and send its struct from the module `#[ws_protocol]` generated for `{P}`; the client messages of `{P}` are listed below"
 )]
 pub trait ClientMessage<P: Protocol> {
     /// Converts into the protocol's enum, ready to be encoded.

@@ -40,6 +40,71 @@
 //! assert_eq!(client.expect::<chat::Said>().await.text, "hi");
 //! assert_eq!(client.ask(chat::Ping { n: 1 }).await.n, 2);
 //! client.refute_receive().await;
+//! client.close().await;
+//! # }
+//! ```
+//!
+//! Enable it for tests only:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! ws-core = { version = "0.1", features = ["testing"] }
+//! ```
+//!
+//! The app's own routes, request headers and refusals:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ws_core::axum::http::{HeaderMap, StatusCode, header, request::Parts};
+//! use ws_core::axum::response::{IntoResponse, Response};
+//! use ws_core::axum::{Router, routing::get};
+//! use ws_core::testing::TestServer;
+//! use ws_core::{Ctx, HandlerResult, Manager, UserId, ws_protocol};
+//!
+//! #[ws_protocol]
+//! #[serde(tag = "type", rename_all = "snake_case")]
+//! pub enum Lobby {
+//!     #[ws(client)]
+//!     Join { lobby: String },
+//!     #[ws(server)]
+//!     Starting { lobby: String },
+//! }
+//!
+//! struct App;
+//! impl LobbyHandler for App {
+//!     async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+//!         let cookie = request.headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+//!         match cookie.and_then(|c| c.strip_prefix("name=")) {
+//!             Some(name) => Ok(Some(UserId::from(name))),
+//!             None => Err(StatusCode::UNAUTHORIZED.into_response()),
+//!         }
+//!     }
+//!     async fn join(&self, ctx: &Ctx<Lobby>, msg: lobby::Join) -> HandlerResult {
+//!         ctx.join(&msg.lobby)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let manager = Manager::<Lobby>::new();
+//! let lobbies = manager.clone();
+//! let routes = Router::new().route("/lobbies", get(move || async move { lobbies.rooms().to_string() }));
+//! let server = TestServer::with_routes(manager, Arc::new(App), routes).await;
+//!
+//! let refusal = server.connect().refused().await;
+//! assert_eq!(refusal.status, StatusCode::UNAUTHORIZED);
+//!
+//! let mut ann = server.connect().cookie("name", "ann").client().await;
+//! ann.push(lobby::Join { lobby: "red".into() }).await;
+//! ann.refute_receive().await; // the join is handled: the next lookup sees it
+//! assert_eq!(server.manager().user_connections("ann"), 1);
+//! // The id handlers see as `ctx.id()`.
+//! server.manager().to_conn(ann.id()).send(lobby::Starting { lobby: "red".into() }).unwrap();
+//! assert_eq!(ann.expect::<lobby::Starting>().await.lobby, "red");
+//!
+//! let response = server.get("/lobbies").await;
+//! assert_eq!((response.status(), response.body().as_str()), (StatusCode::OK, "1"));
 //! # }
 //! ```
 
@@ -48,10 +113,14 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{self, HeaderMap, HeaderName, HeaderValue, Response, header};
+use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, Refusal};
 use crate::close::CloseInfo;
+use crate::connection::ConnId;
 use crate::connection::upgrade::endpoint;
 use crate::handler::ErrorFrame;
 use crate::manager::Manager;
@@ -64,7 +133,17 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long [`TestClient::refute_receive`] listens.
 pub const QUIET: Duration = Duration::from_millis(100);
 
-/// A protocol served on an ephemeral port of 127.0.0.1 at [`Protocol::PATH`];
+/// The response header through which the harness's server tells a
+/// [`TestClient`] its [`ConnId`]. The endpoint puts the id in the 101's
+/// extensions, which never reach the wire; only the harness's router copies
+/// it into this header, so production clients do not see their ids.
+const CONN_ID_HEADER: &str = "x-ws-core-test-conn-id";
+
+/// The largest body [`TestServer::request`] reads.
+const MAX_BODY: usize = 16 << 20;
+
+/// A protocol served on an ephemeral port of 127.0.0.1 at [`Protocol::PATH`],
+/// beside the app's own routes if given ([`with_routes`](Self::with_routes));
 /// the server stops when this is dropped.
 pub struct TestServer<P> {
     addr: SocketAddr,
@@ -82,7 +161,23 @@ impl<P: Protocol> TestServer<P> {
         P: Route<H>,
         H: Send + Sync + 'static,
     {
-        let router = axum::Router::new().route(P::PATH, endpoint(manager.clone(), handler));
+        Self::with_routes(manager, handler, axum::Router::new()).await
+    }
+
+    /// Serves `manager` with `handler` at [`Protocol::PATH`] and `routes`
+    /// beside it (e.g. the app's `GET /lobbies`; reach them with
+    /// [`get`](Self::get)).
+    ///
+    /// # Panics
+    /// If no port can be bound, or `routes` has a route at [`Protocol::PATH`].
+    pub async fn with_routes<H>(manager: Manager<P>, handler: Arc<H>, routes: axum::Router) -> Self
+    where
+        P: Route<H>,
+        H: Send + Sync + 'static,
+    {
+        let router = routes
+            .route(P::PATH, endpoint(manager.clone(), handler))
+            .layer(axum::middleware::map_response(expose_conn_id));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -121,7 +216,7 @@ impl<P: Protocol> TestServer<P> {
     /// # Panics
     /// If the connection is refused.
     pub async fn client(&self) -> TestClient<P> {
-        self.client_at("").await
+        self.connect().client().await
     }
 
     /// A connected client whose URL has `query` appended (`"?user=ann"`).
@@ -129,23 +224,166 @@ impl<P: Protocol> TestServer<P> {
     /// # Panics
     /// If the connection is refused.
     pub async fn client_at(&self, query: &str) -> TestClient<P> {
-        let url = self.url(query);
-        match Client::connect(&url).await {
-            Ok(client) => TestClient {
-                client: client.with_timeout(TIMEOUT),
-            },
+        self.connect().query(query).client().await
+    }
+
+    /// How a connect to this server with `query` is refused.
+    ///
+    /// # Panics
+    /// If the connection is accepted, or fails otherwise.
+    pub async fn refused(&self, query: &str) -> Refusal {
+        self.connect().query(query).refused().await
+    }
+
+    /// A connect to be made, with a query, headers and cookies.
+    pub fn connect(&self) -> Connect<'_, P> {
+        Connect {
+            server: self,
+            query: String::new(),
+            headers: HeaderMap::new(),
+            cookies: Vec::new(),
+        }
+    }
+
+    /// `GET path` on the server (the app's routes given to
+    /// [`with_routes`](Self::with_routes)); the response with its body as text.
+    ///
+    /// # Panics
+    /// If there is no answer within [`TIMEOUT`].
+    pub async fn get(&self, path: &str) -> Response<String> {
+        let request = http::Request::get(path)
+            .body(String::new())
+            .expect("a path is a valid URI");
+        self.request(request).await
+    }
+
+    /// Sends `request` (its URI a path, e.g. `/lobbies`) over a new HTTP/1.1
+    /// connection; the response with its body as text.
+    ///
+    /// # Panics
+    /// If there is no answer within [`TIMEOUT`], or the body is not read.
+    pub async fn request(&self, mut request: http::Request<String>) -> Response<String> {
+        let exchange = async {
+            let stream = tokio::net::TcpStream::connect(self.addr).await?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            let host = HeaderValue::from_str(&self.addr.to_string()).expect("an address is a host");
+            request.headers_mut().entry(header::HOST).or_insert(host);
+            let response = sender.send_request(request.map(Body::from)).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(response)
+        };
+        let response = match tokio::time::timeout(TIMEOUT, exchange).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => panic!("HTTP request failed: {error}"),
+            Err(_) => panic!("no HTTP response within {TIMEOUT:?}"),
+        };
+        let (parts, body) = response.into_parts();
+        let body =
+            match tokio::time::timeout(TIMEOUT, axum::body::to_bytes(Body::new(body), MAX_BODY))
+                .await
+            {
+                Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                Ok(Err(error)) => panic!("reading the HTTP body failed: {error}"),
+                Err(_) => panic!("no HTTP body within {TIMEOUT:?}"),
+            };
+        Response::from_parts(parts, body)
+    }
+}
+
+/// Copies the [`ConnId`] the endpoint put in a 101's extensions into
+/// [`CONN_ID_HEADER`].
+async fn expose_conn_id(mut response: axum::response::Response) -> axum::response::Response {
+    if let Some(id) = response.extensions().get::<ConnId>().copied() {
+        response
+            .headers_mut()
+            .insert(CONN_ID_HEADER, HeaderValue::from(id.get()));
+    }
+    response
+}
+
+/// A connect to a [`TestServer`] being set up: [`TestServer::connect`].
+#[must_use = "a connect does nothing until `client`, `try_client` or `refused`"]
+pub struct Connect<'a, P> {
+    server: &'a TestServer<P>,
+    query: String,
+    headers: HeaderMap,
+    cookies: Vec<String>,
+}
+
+impl<P: Protocol> Connect<'_, P> {
+    /// Appends `query` (`"?user=ann"`) to the URL.
+    pub fn query(mut self, query: &str) -> Self {
+        self.query.push_str(query);
+        self
+    }
+
+    /// Adds a request header.
+    ///
+    /// # Panics
+    /// If `name` or `value` is not a valid header name or value.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = HeaderName::try_from(name).unwrap_or_else(|e| panic!("header `{name}`: {e}"));
+        let value =
+            HeaderValue::try_from(value).unwrap_or_else(|e| panic!("header value `{value}`: {e}"));
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Adds a cookie (all of them travel in one `Cookie` header).
+    pub fn cookie(mut self, name: &str, value: &str) -> Self {
+        self.cookies.push(format!("{name}={value}"));
+        self
+    }
+
+    /// Connects; the client, or why it could not connect
+    /// ([`ClientError::Refused`] for an HTTP answer other than 101).
+    pub async fn try_client(self) -> Result<TestClient<P>, ClientError> {
+        let url = self.server.url(&self.query);
+        let mut headers = self.headers;
+        if !self.cookies.is_empty() {
+            let cookies = HeaderValue::try_from(self.cookies.join("; "))
+                .unwrap_or_else(|e| panic!("cookies: {e}"));
+            headers.append(header::COOKIE, cookies);
+        }
+        let connect = Client::connect_with_headers(&url, headers);
+        let client = match tokio::time::timeout(TIMEOUT, connect).await {
+            Ok(client) => client?,
+            Err(_) => panic!("no answer to the handshake within {TIMEOUT:?}"),
+        };
+        let id = client
+            .handshake_headers()
+            .get(CONN_ID_HEADER)
+            .and_then(|id| id.to_str().ok()?.parse().ok())
+            .map(ConnId::from_raw)
+            .expect("the harness's router names the connection in its 101");
+        Ok(TestClient {
+            client: client.with_timeout(TIMEOUT),
+            id,
+        })
+    }
+
+    /// A connected client.
+    ///
+    /// # Panics
+    /// If the connection is refused or fails.
+    pub async fn client(self) -> TestClient<P> {
+        match self.try_client().await {
+            Ok(client) => client,
             Err(error) => panic!("{error}"),
         }
     }
 
-    /// The error a connect to this server with `query` fails with.
+    /// The HTTP answer the connect is refused with.
     ///
     /// # Panics
-    /// If the connection is accepted.
-    pub async fn refused(&self, query: &str) -> ClientError {
-        match Client::<P>::connect(&self.url(query)).await {
-            Ok(_) => panic!("expected {} to be refused", self.url(query)),
-            Err(error) => error,
+    /// If the connection is accepted, or fails otherwise.
+    pub async fn refused(self) -> Refusal {
+        let url = self.server.url(&self.query);
+        match self.try_client().await {
+            Ok(_) => panic!("expected {url} to be refused"),
+            Err(ClientError::Refused(refusal)) => *refusal,
+            Err(error) => panic!("expected {url} to be refused with an HTTP status: {error}"),
         }
     }
 }
@@ -157,12 +395,48 @@ impl<P> Drop for TestServer<P> {
 }
 
 /// A [`Client`] with assertions; the client's own (fallible) methods are
-/// reachable through `Deref`.
+/// reachable through `Deref`, and those that read ([`recv`](Self::recv),
+/// [`closed`](Self::closed), `request`) give up after [`TIMEOUT`].
 pub struct TestClient<P> {
     client: Client<P>,
+    id: ConnId,
 }
 
 impl<P: Protocol> TestClient<P> {
+    /// The connection's id on the server, as handlers see it in
+    /// [`Ctx::id`](crate::Ctx::id): for `manager.to_conn(id)` and the like.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// [`Client::recv`] within [`TIMEOUT`] ([`ClientError::Timeout`] after).
+    pub async fn recv(&mut self) -> Result<P, ClientError> {
+        self.client.recv_timeout(TIMEOUT).await
+    }
+
+    /// [`Client::closed`] within [`TIMEOUT`] ([`ClientError::Timeout`] after).
+    pub async fn closed(&mut self) -> Result<Option<CloseInfo>, ClientError> {
+        match tokio::time::timeout(TIMEOUT, self.client.closed()).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Timeout {
+                what: "close frame".into(),
+                after: TIMEOUT,
+            }),
+        }
+    }
+
+    /// Closes the connection with 1000 and waits for the server's answer.
+    ///
+    /// # Panics
+    /// If the close fails, or the server does not answer within [`TIMEOUT`].
+    pub async fn close(self) {
+        match tokio::time::timeout(TIMEOUT, self.client.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => panic!("close failed: {error}"),
+            Err(_) => panic!("no answer to the close within {TIMEOUT:?}"),
+        }
+    }
+
     /// Sends `message`.
     ///
     /// # Panics

@@ -39,6 +39,9 @@ use writer::{CLOSE_GRACE, write_loop};
 
 /// A connection's id, unique within the process.
 ///
+/// The endpoint's 101 response carries it as an extension (not a header), so
+/// middleware such as an access log can name the connection it opened.
+///
 /// ```
 /// # use ws_core::ConnId;
 /// fn log(id: ConnId) -> String { format!("conn {id}") }
@@ -55,6 +58,11 @@ impl ConnId {
     /// The id as a number.
     pub fn get(self) -> u64 {
         self.0
+    }
+
+    #[cfg(feature = "testing")]
+    pub(crate) fn from_raw(id: u64) -> Self {
+        Self(id)
     }
 }
 
@@ -93,13 +101,14 @@ pub(crate) async fn run<P, H>(
     handler: Arc<H>,
     seat: Option<UserSeat>,
     slot: Slot,
+    id: ConnId,
 ) where
     P: Route<H>,
     H: Send + Sync + 'static,
 {
     let config = manager.config();
     let conn = Arc::new(Conn {
-        id: ConnId::next(),
+        id,
         queue: SendQueue::new(config.send_queue(), config.on_full()),
         membership: Mutex::new(Membership::default()),
     });

@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use super::ConnId;
 use crate::manager::Manager;
 use crate::protocol::Route;
 use crate::serve::Accepted;
@@ -125,14 +126,15 @@ where
         }
     };
     manager.counters().admitted();
+    let id = ConnId::next();
     tokio::spawn(async move {
         // A client that goes before the upgrade completes drops the slot
         // and the seat here.
         if let Ok(upgraded) = on_upgrade.await {
-            super::run(TokioIo::new(upgraded), manager, handler, seat, slot).await;
+            super::run(TokioIo::new(upgraded), manager, handler, seat, slot, id).await;
         }
     });
-    (
+    let mut response = (
         StatusCode::SWITCHING_PROTOCOLS,
         [
             (header::CONNECTION, HeaderValue::from_static("upgrade")),
@@ -140,7 +142,11 @@ where
             (header::SEC_WEBSOCKET_ACCEPT, accept),
         ],
     )
-        .into_response()
+        .into_response();
+    // For middleware (access logs, the test harness); an extension never
+    // reaches the wire.
+    response.extensions_mut().insert(id);
+    response
 }
 
 /// Checks the opening handshake (RFC 6455 4.2.1) and computes the accept

@@ -43,18 +43,27 @@ impl Redis {
 
     /// A `redis-server` of our own on a free port, without persistence.
     pub(crate) fn own() -> Redis {
+        let mut redis = Redis::not_started();
+        redis.start();
+        redis
+    }
+
+    /// A free port for a `redis-server` of our own, not started yet.
+    pub(crate) fn not_started() -> Redis {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut redis = Redis {
+        Redis {
             url: format!("redis://127.0.0.1:{port}/"),
             port,
             child: None,
-        };
-        redis.start();
-        redis
+        }
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
     pub(crate) fn start(&mut self) {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use ws_core::axum::http::StatusCode;
 use ws_core::client::ClientError;
 use ws_core::schema::{Direction, for_direction};
 use ws_core::testing::TestServer;
@@ -255,11 +256,9 @@ async fn the_harness_serves_at_the_protocol_path() {
     assert_eq!(Rpc::PATH, "/rpc");
     assert!(server.url("?x=1").ends_with("/rpc?x=1"));
     match ws_core::client::Client::<Rpc>::connect(&format!("ws://{}/ws", server.addr())).await {
-        Err(error @ ClientError::Connect { .. }) => {
-            assert!(
-                error.to_string().starts_with("cannot connect to ws://"),
-                "{error}"
-            );
+        // Nothing is served at /ws: an HTTP answer, so a typed refusal.
+        Err(error @ ClientError::Refused(_)) => {
+            assert_eq!(error.status(), Some(StatusCode::NOT_FOUND), "{error}");
         }
         other => panic!("expected a refused connect, got {:?}", other.map(|_| ())),
     }

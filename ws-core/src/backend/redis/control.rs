@@ -70,7 +70,9 @@ async fn keep_in_line(
                 Ok(true) => {
                     state.shared.set_up(true, ever_up);
                     if failing {
-                        tracing::info!(
+                        // A warning, as the loss was: an operator who
+                        // filters at `warn` sees that it ended.
+                        tracing::warn!(
                             channels = synced.subscribed.len(),
                             "redis backend: reconnected"
                         );
