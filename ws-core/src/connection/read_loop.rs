@@ -251,9 +251,13 @@ pub(crate) async fn route<P: Route<H>, H>(
     id: Option<u64>,
 ) -> Option<CloseInfo> {
     let message_type = message.message_type();
+    ctx.begin(id, message.reply_type());
     let outcome = AssertUnwindSafe(P::route(handler, ctx, message, id))
         .catch_unwind()
         .await;
+    // A request answered early has had its one answer: a later error goes
+    // without the id, which the client no longer waits on.
+    let id = id.filter(|_| !ctx.end().replied);
     match outcome {
         Ok(result) => outcome_with_id(ctx, message_type, result, id),
         Err(_) => {

@@ -9,6 +9,7 @@ mod exhaustion;
 mod flow;
 mod frontend;
 mod invalid;
+mod manager_api;
 mod overflow;
 mod peer_limits;
 mod reliability;
