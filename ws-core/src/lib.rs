@@ -110,7 +110,7 @@ pub mod __private;
 pub use backend::{Backend, BackendError, BackendStatus};
 #[cfg(feature = "redis")]
 pub use backend::{PubSubMode, RedisBackend};
-pub use broadcast::{Broadcast, Delivery};
+pub use broadcast::{Broadcast, Delivery, Excluded};
 pub use close::{CloseInfo, close_code};
 pub use config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use connection::ConnId;

@@ -1,11 +1,14 @@
 //! The broadcast and manager API a real application needs: early replies
-//! (`Ctx::reply`) and the per-connection order they rely on.
+//! (`Ctx::reply`) and the per-connection order they rely on; exclusions
+//! that add up and take rooms; closing other connections, users and rooms.
 
 use std::sync::Arc;
 
 use serde_json::json;
+use ws_core::axum::http::request::Parts;
+use ws_core::axum::response::Response;
 use ws_core::testing::TestServer;
-use ws_core::{Ctx, HandlerResult, Manager, ws_protocol};
+use ws_core::{ConnId, Ctx, HandlerResult, Manager, UserId, ws_protocol};
 
 use crate::support::Client;
 
@@ -29,6 +32,15 @@ pub enum Lobby {
     /// To the whole room, the newcomer included.
     #[ws(server)]
     Arrived { room: String, conn: u64 },
+    /// Asks for this connection's id.
+    #[ws(client, reply = You)]
+    Hello,
+    /// This connection's id.
+    #[ws(server)]
+    You { conn: u64 },
+    /// From the test, through the manager.
+    #[ws(server)]
+    Notice { text: String },
 }
 
 struct App;
@@ -45,6 +57,17 @@ impl App {
 }
 
 impl LobbyHandler for App {
+    async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+        let query = request.uri.query().unwrap_or("");
+        Ok(query.strip_prefix("user=").map(UserId::from))
+    }
+
+    async fn hello(&self, ctx: &Ctx<Lobby>, _msg: lobby::Hello) -> HandlerResult<lobby::You> {
+        Ok(lobby::You {
+            conn: ctx.id().get(),
+        })
+    }
+
     async fn join(&self, ctx: &Ctx<Lobby>, msg: lobby::Join) -> HandlerResult<lobby::Joined> {
         let joined = ctx.reply(lobby::Joined {
             room: msg.room.clone(),
@@ -131,14 +154,152 @@ async fn a_request_is_answered_once() {
 
 impl Client {
     /// Nothing more is owed to this client: a request sent now is the next
-    /// thing answered (the server handles a connection's messages in order).
-    async fn quiet_rpc(&mut self) {
-        self.send(json!({"type": "join", "room": "quiet-probe", "id": 999}))
-            .await;
+    /// thing answered (the server handles a connection's messages in order,
+    /// and a send by the test has queued before it returned).
+    async fn quiet_rpc(&mut self) -> u64 {
+        self.send(json!({"type": "hello", "id": 999})).await;
+        let you = self.recv().await;
         assert_eq!(
-            self.recv().await,
-            json!({"id": 999, "type": "joined", "room": "quiet-probe"}),
+            you["type"], "you",
             "expected nothing before the probe's reply"
         );
+        assert_eq!(you["id"], 999);
+        you["conn"].as_u64().unwrap()
     }
+}
+
+/// `n` clients of `server` (as `user`, if given) in `room`; their ids.
+async fn members(
+    server: &TestServer<Lobby>,
+    room: &str,
+    user: Option<&str>,
+    n: usize,
+) -> Vec<(Client, ConnId)> {
+    let query = user.map(|u| format!("?user={u}")).unwrap_or_default();
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        let mut client = Client::connect(&server.url(&query)).await;
+        client
+            .send(json!({"type": "join_late", "room": room}))
+            .await;
+        assert_eq!(client.recv().await["type"], "arrived");
+        assert_eq!(client.recv().await["type"], "joined");
+        let id = client.quiet_rpc().await;
+        clients.push((client, id));
+    }
+    // Each newcomer's arrival reached the members before it; drain those.
+    for (i, (client, _)) in clients.iter_mut().enumerate() {
+        for _ in i + 1..n {
+            assert_eq!(client.recv().await["type"], "arrived");
+        }
+    }
+    let ids = server.manager().room_members(room);
+    clients
+        .into_iter()
+        .map(|(client, n)| {
+            let id = *ids.iter().find(|id| id.get() == n).expect("a member");
+            (client, id)
+        })
+        .collect()
+}
+
+fn notice(text: &str) -> lobby::Notice {
+    lobby::Notice { text: text.into() }
+}
+
+/// Which of `clients` got the notice `text`, each then checked quiet.
+async fn got(clients: &mut [(Client, ConnId)], expected: &[bool], text: &str) {
+    for ((client, _), &expected) in clients.iter_mut().zip(expected) {
+        if expected {
+            assert_eq!(client.recv().await, json!({"type": "notice", "text": text}));
+        }
+        client.quiet_rpc().await;
+    }
+}
+
+#[tokio::test]
+async fn exclusions_add_up_and_take_rooms() {
+    let server = server().await;
+    let mut clients = members(&server, "r", None, 4).await;
+    // The last two also watch.
+    for (client, _) in &mut clients[2..] {
+        client
+            .send(json!({"type": "join_late", "room": "spectators"}))
+            .await;
+        assert_eq!(client.recv().await["type"], "arrived");
+        assert_eq!(client.recv().await["type"], "joined");
+    }
+    assert_eq!(clients[2].0.recv().await["type"], "arrived"); // the fourth's
+    let ids: Vec<ConnId> = clients.iter().map(|(_, id)| *id).collect();
+    let manager = server.manager();
+
+    let sent = manager
+        .to_room("r")
+        .except(ids[0])
+        .except(ids[1])
+        .send(notice("two ids"));
+    assert_eq!(sent.unwrap().queued, 2);
+    got(&mut clients, &[false, false, true, true], "two ids").await;
+
+    let sent = manager
+        .to_room("r")
+        .except("spectators")
+        .send(notice("a room"));
+    assert_eq!(sent.unwrap().queued, 2);
+    got(&mut clients, &[true, true, false, false], "a room").await;
+
+    let room = String::from("spectators");
+    let sent = manager
+        .to_all()
+        .except(ids[0])
+        .except(&room)
+        .send(notice("both"));
+    assert_eq!(sent.unwrap().queued, 1);
+    got(&mut clients, &[false, true, false, false], "both").await;
+
+    // A room that does not exist excludes nobody.
+    let sent = manager.to_room("r").except("nobody").send(notice("all"));
+    assert_eq!(sent.unwrap().queued, 4);
+    got(&mut clients, &[true, true, true, true], "all").await;
+}
+
+#[tokio::test]
+async fn a_connection_a_user_and_a_room_can_be_closed() {
+    let server = server().await;
+    let manager = server.manager();
+    let mut bobs = members(&server, "r", Some("bob"), 2).await;
+    let mut alices = members(&server, "r", Some("alice"), 2).await;
+    for (bob, _) in &mut bobs {
+        assert_eq!(bob.recv().await["type"], "arrived");
+        assert_eq!(bob.recv().await["type"], "arrived");
+    }
+
+    // One connection, by id, after what is queued for it.
+    manager.to_conn(alices[0].1).send(notice("before")).unwrap();
+    assert!(manager.close(alices[0].1, 4001, "kicked"));
+    assert_eq!(alices[0].0.recv().await["text"], "before");
+    assert_eq!(alices[0].0.closed().await, (4001, "kicked".into()));
+    // Already closing (or gone): nothing to close.
+    assert!(!manager.close(alices[0].1, 4001, "again"));
+
+    // Every connection of a user, and no one else's.
+    assert_eq!(manager.to_user("bob").close(4002, "taken over").unwrap(), 2);
+    for (bob, _) in &mut bobs {
+        assert_eq!(bob.closed().await, (4002, "taken over".into()));
+    }
+    alices[1].0.quiet_rpc().await;
+
+    // A room, minus one.
+    let mut watchers = members(&server, "w", None, 2).await;
+    let keep = watchers[1].1;
+    assert_eq!(
+        manager
+            .to_room("w")
+            .except(keep)
+            .close(4003, "closed")
+            .unwrap(),
+        1
+    );
+    assert_eq!(watchers[0].0.closed().await, (4003, "closed".into()));
+    watchers[1].0.quiet_rpc().await;
 }
