@@ -303,3 +303,139 @@ async fn a_connection_a_user_and_a_room_can_be_closed() {
     assert_eq!(watchers[0].0.closed().await, (4003, "closed".into()));
     watchers[1].0.quiet_rpc().await;
 }
+
+/// Every client message correlated: answered by an `ack`, an early reply or
+/// an error, with its `id`.
+#[ws_protocol(
+    path = "/game",
+    correlate = "all",
+    heartbeat = "off",
+    idle_timeout = "off"
+)]
+#[derive(Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Game {
+    /// Fails for the lobby `closed`.
+    #[ws(client)]
+    StartGame { lobby: String },
+    /// Answered early with `Started`.
+    #[ws(client)]
+    Ready { player: u32 },
+    /// The game started.
+    #[ws(server)]
+    Started { player: u32 },
+}
+
+struct GameApp;
+
+impl GameHandler for GameApp {
+    async fn start_game(&self, _ctx: &Ctx<Game>, msg: game::StartGame) -> HandlerResult {
+        if msg.lobby == "closed" {
+            return Err(ws_core::HandlerError::reply(
+                "lobby_closed",
+                "that lobby is closed",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn ready(&self, ctx: &Ctx<Game>, msg: game::Ready) -> HandlerResult {
+        ctx.reply(game::Started { player: msg.player })?;
+        Ok(())
+    }
+}
+
+async fn game() -> TestServer<Game> {
+    TestServer::start(Manager::<Game>::new(), Arc::new(GameApp)).await
+}
+
+#[tokio::test]
+async fn every_message_with_an_id_is_acked_or_refused_with_it() {
+    let server = game().await;
+    let mut client = Client::connect(&server.url("")).await;
+    client
+        .send(json!({"type": "start_game", "lobby": "a", "id": 3}))
+        .await;
+    assert_eq!(client.recv().await, json!({"type": "ack", "id": 3}));
+    client
+        .send(json!({"type": "start_game", "lobby": "closed", "id": 4}))
+        .await;
+    assert_eq!(
+        client.recv().await,
+        json!({"type": "error", "id": 4, "code": "lobby_closed", "message": "that lobby is closed"})
+    );
+    // Answered early: the reply carries the id, and there is no ack.
+    client
+        .send(json!({"type": "ready", "player": 1, "id": 5}))
+        .await;
+    assert_eq!(
+        client.recv().await,
+        json!({"id": 5, "type": "started", "player": 1})
+    );
+    // Without an id: no ack.
+    client
+        .send(json!({"type": "start_game", "lobby": "a"}))
+        .await;
+    // Refused before any handler: the error still carries the id.
+    client.send(json!({"type": "start_game", "id": 6})).await;
+    let error = client.recv().await;
+    assert_eq!(
+        (error["code"].clone(), error["id"].clone()),
+        (json!("invalid_message"), json!(6))
+    );
+    client
+        .send(json!({"type": "started", "player": 1, "id": 7}))
+        .await;
+    let error = client.recv().await;
+    assert_eq!(
+        (error["code"].clone(), error["id"].clone()),
+        (json!("wrong_direction"), json!(7))
+    );
+    // An id that is not an unsigned integer is refused, uncorrelated.
+    client
+        .send(json!({"type": "start_game", "lobby": "a", "id": "x"}))
+        .await;
+    let error = client.recv().await;
+    assert_eq!(error["code"], "invalid_message");
+    assert!(error.get("id").is_none(), "{error}");
+    client
+        .send(json!({"type": "start_game", "lobby": "a", "id": 8}))
+        .await;
+    assert_eq!(client.recv().await, json!({"type": "ack", "id": 8}));
+}
+
+#[tokio::test]
+async fn the_rust_client_sends_with_ack() {
+    let server = game().await;
+    let mut client = ws_core::client::Client::<Game>::connect(&server.url(""))
+        .await
+        .unwrap();
+    let acked = client
+        .send_with_ack(game::StartGame { lobby: "a".into() })
+        .await;
+    assert_eq!(acked.unwrap(), None);
+    let refused = client
+        .send_with_ack(game::StartGame {
+            lobby: "closed".into(),
+        })
+        .await;
+    match refused {
+        Err(ws_core::client::ClientError::Server(frame)) => assert_eq!(frame.code, "lobby_closed"),
+        other => panic!("expected the handler's error, got {other:?}"),
+    }
+    let early = client.send_with_ack(game::Ready { player: 2 }).await;
+    assert_eq!(early.unwrap(), Some(Game::Started { player: 2 }));
+}
+
+#[test]
+fn the_typescript_client_sends_with_ack() {
+    let ts = Game::typescript();
+    assert!(ts.contains("sendWithAck(message: ClientMessage"), "{ts}");
+    assert!(ts.contains("export interface AckFrame {"), "{ts}");
+    assert!(
+        ts.contains("export type ServerMessage = Started | ErrorFrame | AckFrame;"),
+        "{ts}"
+    );
+    // Not for protocols that correlate requests only.
+    assert!(!Lobby::typescript().contains("sendWithAck"));
+}
