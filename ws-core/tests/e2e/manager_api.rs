@@ -314,7 +314,7 @@ async fn a_connection_a_user_and_a_room_can_be_closed() {
 )]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Game {
+pub enum Arena {
     /// Fails for the lobby `closed`.
     #[ws(client)]
     StartGame { lobby: String },
@@ -328,8 +328,8 @@ pub enum Game {
 
 struct GameApp;
 
-impl GameHandler for GameApp {
-    async fn start_game(&self, _ctx: &Ctx<Game>, msg: game::StartGame) -> HandlerResult {
+impl ArenaHandler for GameApp {
+    async fn start_game(&self, _ctx: &Ctx<Arena>, msg: arena::StartGame) -> HandlerResult {
         if msg.lobby == "closed" {
             return Err(ws_core::HandlerError::reply(
                 "lobby_closed",
@@ -339,14 +339,14 @@ impl GameHandler for GameApp {
         Ok(())
     }
 
-    async fn ready(&self, ctx: &Ctx<Game>, msg: game::Ready) -> HandlerResult {
-        ctx.reply(game::Started { player: msg.player })?;
+    async fn ready(&self, ctx: &Ctx<Arena>, msg: arena::Ready) -> HandlerResult {
+        ctx.reply(arena::Started { player: msg.player })?;
         Ok(())
     }
 }
 
-async fn game() -> TestServer<Game> {
-    TestServer::start(Manager::<Game>::new(), Arc::new(GameApp)).await
+async fn game() -> TestServer<Arena> {
+    TestServer::start(Manager::<Arena>::new(), Arc::new(GameApp)).await
 }
 
 #[tokio::test]
@@ -407,15 +407,15 @@ async fn every_message_with_an_id_is_acked_or_refused_with_it() {
 #[tokio::test]
 async fn the_rust_client_sends_with_ack() {
     let server = game().await;
-    let mut client = ws_core::client::Client::<Game>::connect(&server.url(""))
+    let mut client = ws_core::client::Client::<Arena>::connect(&server.url(""))
         .await
         .unwrap();
     let acked = client
-        .send_with_ack(game::StartGame { lobby: "a".into() })
+        .send_with_ack(arena::StartGame { lobby: "a".into() })
         .await;
     assert_eq!(acked.unwrap(), None);
     let refused = client
-        .send_with_ack(game::StartGame {
+        .send_with_ack(arena::StartGame {
             lobby: "closed".into(),
         })
         .await;
@@ -423,13 +423,13 @@ async fn the_rust_client_sends_with_ack() {
         Err(ws_core::client::ClientError::Server(frame)) => assert_eq!(frame.code, "lobby_closed"),
         other => panic!("expected the handler's error, got {other:?}"),
     }
-    let early = client.send_with_ack(game::Ready { player: 2 }).await;
-    assert_eq!(early.unwrap(), Some(Game::Started { player: 2 }));
+    let early = client.send_with_ack(arena::Ready { player: 2 }).await;
+    assert_eq!(early.unwrap(), Some(Arena::Started { player: 2 }));
 }
 
 #[test]
 fn the_typescript_client_sends_with_ack() {
-    let ts = Game::typescript();
+    let ts = Arena::typescript();
     assert!(ts.contains("sendWithAck(message: ClientMessage"), "{ts}");
     assert!(ts.contains("export interface AckFrame {"), "{ts}");
     assert!(
