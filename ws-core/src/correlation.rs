@@ -105,12 +105,15 @@ pub(crate) fn ack_frame(id: u64) -> String {
 /// The id of an [`ack_frame`], if `text` is one.
 #[cfg_attr(not(feature = "client"), allow(dead_code))] // read by the client
 pub(crate) fn read_ack(text: &str) -> Option<u64> {
+    // serde does not check the tag of a tagged struct: compare it here.
     #[derive(Deserialize)]
-    #[serde(tag = "type", rename = "ack")]
-    struct Ack {
+    struct Ack<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
         id: u64,
     }
-    serde_json::from_str::<Ack>(text).ok().map(|ack| ack.id)
+    let ack = serde_json::from_str::<Ack<'_>>(text).ok()?;
+    (ack.kind == "ack").then_some(ack.id)
 }
 
 #[cfg(test)]
