@@ -236,6 +236,58 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         self.publish(remote, &frame, delivery)
     }
 
+    /// [`Broadcast::send`] for a producer that would rather wait than lose
+    /// messages: each local recipient whose queue is full is waited for
+    /// until its writer makes room (or it closes), instead of its overflow
+    /// policy being applied. Recipients are served in turn, so the slowest
+    /// reader paces the producer; wrap the call in a timeout to bound the
+    /// wait (a send cut short has reached some recipients only). With a
+    /// cluster backend, other nodes' recipients get the message as with
+    /// `send`, under their own policy.
+    ///
+    /// ```
+    /// use ws_core::{ws_protocol, ConnId, Manager};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Feed {
+    ///     #[ws(server)]
+    ///     Row { n: u64 },
+    /// }
+    ///
+    /// /// An export of 100,000 rows to one client, none dropped.
+    /// async fn export(manager: &Manager<Feed>, to: ConnId) -> Result<(), ws_core::SendError> {
+    ///     for n in 0..100_000 {
+    ///         let sent = manager.to_conn(to).send_waiting(feed::Row { n }).await?;
+    ///         if sent.closed > 0 || sent.queued == 0 {
+    ///             break; // the client went away
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn send_waiting(self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
+        let recipients = self.recipients();
+        let remote = self.remote();
+        if recipients.is_none() && remote.is_none() {
+            return Ok(Delivery::default());
+        }
+        let frame = Frame::encode(message)?;
+        let mut delivery = Delivery::default();
+        if let Some(recipients) = &recipients {
+            let skip = self.skip();
+            for conn in recipients.as_slice() {
+                if !skip.skips(conn.id) {
+                    delivery.count(conn.queue.push_waiting(frame.wire.clone()).await);
+                }
+            }
+            // Counted, but not timed: `ws_broadcast_seconds` is the cost of
+            // fanning out, and this time is mostly the readers' pace.
+            self.manager.counters().delivered(&delivery);
+        }
+        self.publish(remote, &frame, delivery)
+    }
+
     /// Queues an already encoded frame for every recipient.
     ///
     /// With a cluster backend the frame is also published for the other

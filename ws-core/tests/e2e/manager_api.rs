@@ -1,6 +1,7 @@
 //! The broadcast and manager API a real application needs: early replies
 //! (`Ctx::reply`) and the per-connection order they rely on; exclusions
-//! that add up and take rooms; closing other connections, users and rooms.
+//! that add up and take rooms; closing other connections, users and rooms;
+//! `correlate = "all"` acks; a waiting send for producers.
 
 use std::sync::Arc;
 
@@ -438,4 +439,100 @@ fn the_typescript_client_sends_with_ack() {
     );
     // Not for protocols that correlate requests only.
     assert!(!Lobby::typescript().contains("sendWithAck"));
+}
+
+/// A manager whose connections hold 4 frames and are evicted past them.
+async fn tight() -> TestServer<Lobby> {
+    let manager = Manager::<Lobby>::builder()
+        .send_queue(4)
+        .on_full(ws_core::Overflow::Close)
+        .build();
+    TestServer::start(manager, Arc::new(App)).await
+}
+
+/// The id of `client`'s connection, found through a room of its own.
+async fn own_id(server: &TestServer<Lobby>, client: &mut Client) -> ConnId {
+    let n = client.quiet_rpc().await;
+    let room = format!("own-{n}");
+    client
+        .send(json!({"type": "join_late", "room": room}))
+        .await;
+    assert_eq!(client.recv().await["type"], "arrived");
+    assert_eq!(client.recv().await["type"], "joined");
+    server.manager().room_members(&room)[0]
+}
+
+/// `n` as a notice of `size` bytes.
+fn numbered(n: u64, size: usize) -> lobby::Notice {
+    let mut text = format!("{n:08}");
+    text.extend(std::iter::repeat_n('.', size - 8));
+    lobby::Notice { text }
+}
+
+#[tokio::test]
+async fn a_waiting_send_paces_the_producer_instead_of_evicting() {
+    let server = tight().await;
+    let mut client = Client::connect(&server.url("")).await;
+    let id = own_id(&server, &mut client).await;
+    // 2,000 frames of 16 KiB (31 MiB) through a queue of 4: more than the
+    // socket buffers of loopback hold (a few MiB), and 500 times the queue,
+    // so a producer that did not wait for this reader would evict it (with
+    // `send` in place of `send_waiting`, this test fails with 1013).
+    const N: u64 = 2_000;
+    const SIZE: usize = 16 * 1024;
+    let manager = server.manager().clone();
+    let producer = tokio::spawn(async move {
+        let mut queued = 0;
+        for n in 0..N {
+            let sent = manager.to_conn(id).send_waiting(numbered(n, SIZE)).await;
+            queued += sent.unwrap().queued;
+        }
+        queued
+    });
+    for n in 0..N {
+        let notice = client.recv().await;
+        assert_eq!(notice["text"].as_str().unwrap()[..8], format!("{n:08}"));
+    }
+    assert_eq!(producer.await.unwrap(), N as usize);
+    assert_eq!(server.manager().stats().evicted, 0);
+    client.quiet_rpc().await;
+}
+
+#[tokio::test]
+async fn a_waiting_send_ends_when_its_recipient_closes() {
+    let server = tight().await;
+    let mut client = Client::connect(&server.url("")).await;
+    let id = own_id(&server, &mut client).await;
+    let manager = server.manager().clone();
+    let progress = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sent = Arc::clone(&progress);
+    // The client reads nothing: once the socket buffers and the queue are
+    // full (a few MiB; the limit below is 250 MiB), the producer waits.
+    let producer = tokio::spawn(async move {
+        for n in 0..1_000 {
+            let delivery = manager
+                .to_conn(id)
+                .send_waiting(numbered(n, 256 * 1024))
+                .await
+                .unwrap();
+            if delivery.queued == 0 {
+                return (n, delivery);
+            }
+            sent.store(n + 1, std::sync::atomic::Ordering::SeqCst);
+        }
+        panic!("a client that reads nothing took 250 MiB through a queue of 4");
+    });
+    crate::support::eventually("the producer has filled the queue", || {
+        progress.load(std::sync::atomic::Ordering::SeqCst) >= 4
+    })
+    .await;
+    // Closing the connection ends the wait.
+    assert!(server.manager().close(id, 4000, "bye"));
+    let (sent, delivery) = tokio::time::timeout(crate::support::WAIT, producer)
+        .await
+        .expect("the waiting send ended")
+        .unwrap();
+    assert!((4..1_000).contains(&sent), "{sent}");
+    assert_eq!(delivery.closed, 1);
+    assert_eq!(client.closed().await, (4000, "bye".into()));
 }
