@@ -1,5 +1,5 @@
 //! Sending to many: a target (a room, a user's connections, everyone, one
-//! connection), optionally minus one connection. The message is encoded
+//! connection), minus any connections and rooms excluded. Or closing them. The message is encoded
 //! once; each recipient's queue gets a pointer to the same bytes. The
 //! targets are collected first and no lock is held while enqueueing; a full
 //! queue is handled by its policy, never by waiting.
@@ -14,6 +14,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use smallvec::SmallVec;
+
+use crate::close::CloseInfo;
 use crate::connection::queue::Pushed;
 use crate::connection::{Conn, ConnId};
 use crate::error::SendError;
@@ -74,7 +77,66 @@ pub(crate) enum Target<'a> {
 pub struct Broadcast<'a, P> {
     manager: &'a Manager<P>,
     target: Target<'a>,
-    except: Option<ConnId>,
+    except: Except<'a>,
+}
+
+/// What [`Broadcast::except`] skips: one connection, or every member of a
+/// room. Built from a [`ConnId`] or a room's name.
+///
+/// ```
+/// # use ws_core::{ConnId, Excluded};
+/// fn by_id(id: ConnId) -> Excluded<'static> { id.into() }
+/// let room: Excluded<'_> = "spectators".into();
+/// assert_eq!(room, Excluded::Room("spectators"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Excluded<'a> {
+    /// This connection.
+    Conn(ConnId),
+    /// Every member of this room.
+    Room(&'a str),
+}
+
+impl From<ConnId> for Excluded<'_> {
+    fn from(id: ConnId) -> Self {
+        Self::Conn(id)
+    }
+}
+
+impl<'a> From<&'a str> for Excluded<'a> {
+    fn from(room: &'a str) -> Self {
+        Self::Room(room)
+    }
+}
+
+impl<'a> From<&'a String> for Excluded<'a> {
+    fn from(room: &'a String) -> Self {
+        Self::Room(room)
+    }
+}
+
+/// The exclusions of one send, inline: the common `except(ctx.id())`
+/// allocates nothing.
+#[derive(Default)]
+struct Except<'a> {
+    conns: SmallVec<[ConnId; 2]>,
+    rooms: SmallVec<[&'a str; 1]>,
+}
+
+/// The exclusions resolved against the registry for one delivery: the
+/// members of the excluded rooms, sorted, found once per send (and only by
+/// a send that excludes a room), not once per recipient.
+struct Skip<'e> {
+    conns: &'e [ConnId],
+    members: Vec<ConnId>,
+}
+
+impl Skip<'_> {
+    #[inline]
+    fn skips(&self, id: ConnId) -> bool {
+        self.conns.contains(&id)
+            || (!self.members.is_empty() && self.members.binary_search(&id).is_ok())
+    }
 }
 
 enum Recipients {
@@ -98,14 +160,57 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         Self {
             manager,
             target,
-            except: None,
+            except: Except::default(),
         }
     }
 
-    /// Skips connection `id` (typically the sender: `ctx.id()`).
-    pub fn except(mut self, id: ConnId) -> Self {
-        self.except = Some(id);
+    /// Skips a connection (typically the sender: `ctx.id()`), or every
+    /// member of a room (a room's name). Exclusions add up:
+    /// `.except(a).except(b)` skips both.
+    ///
+    /// A connection excluded by id is skipped on this node only (a
+    /// [`ConnId`] names a connection of this node, see there); a room
+    /// excluded by name is skipped on every node of a cluster.
+    ///
+    /// ```
+    /// use ws_core::{ws_protocol, Ctx, HandlerResult};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Game {
+    ///     #[ws(client)]
+    ///     Hint { lobby: String, text: String },
+    ///     #[ws(server)]
+    ///     Hinted { text: String },
+    /// }
+    ///
+    /// struct App;
+    /// impl GameHandler for App {
+    ///     async fn hint(&self, ctx: &Ctx<Game>, msg: game::Hint) -> HandlerResult {
+    ///         // Everyone in the lobby but the sender and the other team.
+    ///         ctx.to_room(&msg.lobby)
+    ///             .except(ctx.id())
+    ///             .except("team-red")
+    ///             .send(game::Hinted { text: msg.text })?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn except(mut self, excluded: impl Into<Excluded<'a>>) -> Self {
+        match excluded.into() {
+            Excluded::Conn(id) => self.except.conns.push(id),
+            Excluded::Room(room) => self.except.rooms.push(room),
+        }
         self
+    }
+
+    /// The exclusions, resolved for one delivery.
+    fn skip(&self) -> Skip<'_> {
+        let rooms = self.except.rooms.iter().copied();
+        Skip {
+            conns: &self.except.conns,
+            members: room_members(self.manager.registry(), rooms),
+        }
     }
 
     /// Encodes `message` once and queues it for every recipient.
@@ -128,6 +233,58 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             Some(recipients) => self.deliver(recipients, &frame, started),
             None => Delivery::default(),
         };
+        self.publish(remote, &frame, delivery)
+    }
+
+    /// [`Broadcast::send`] for a producer that would rather wait than lose
+    /// messages: each local recipient whose queue is full is waited for
+    /// until its writer makes room (or it closes), instead of its overflow
+    /// policy being applied. Recipients are served in turn, so the slowest
+    /// reader paces the producer; wrap the call in a timeout to bound the
+    /// wait (a send cut short has reached some recipients only). With a
+    /// cluster backend, other nodes' recipients get the message as with
+    /// `send`, under their own policy.
+    ///
+    /// ```
+    /// use ws_core::{ws_protocol, ConnId, Manager};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Feed {
+    ///     #[ws(server)]
+    ///     Row { n: u64 },
+    /// }
+    ///
+    /// /// An export of 100,000 rows to one client, none dropped.
+    /// async fn export(manager: &Manager<Feed>, to: ConnId) -> Result<(), ws_core::SendError> {
+    ///     for n in 0..100_000 {
+    ///         let sent = manager.to_conn(to).send_waiting(feed::Row { n }).await?;
+    ///         if sent.closed > 0 || sent.queued == 0 {
+    ///             break; // the client went away
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn send_waiting(self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
+        let recipients = self.recipients();
+        let remote = self.remote();
+        if recipients.is_none() && remote.is_none() {
+            return Ok(Delivery::default());
+        }
+        let frame = Frame::encode(message)?;
+        let mut delivery = Delivery::default();
+        if let Some(recipients) = &recipients {
+            let skip = self.skip();
+            for conn in recipients.as_slice() {
+                if !skip.skips(conn.id) {
+                    delivery.count(conn.queue.push_waiting(frame.wire.clone()).await);
+                }
+            }
+            // Counted, but not timed: `ws_broadcast_seconds` is the cost of
+            // fanning out, and this time is mostly the readers' pace.
+            self.manager.counters().delivered(&delivery);
+        }
         self.publish(remote, &frame, delivery)
     }
 
@@ -157,6 +314,75 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         self.publish(remote, frame, delivery)
     }
 
+    /// Closes every recipient with `code` and `reason` (at most 123 bytes:
+    /// longer is cut) once the frames already queued for it are written,
+    /// as [`Ctx::close`](crate::Ctx::close) does for a handler's own
+    /// connection; exclusions apply as for [`Broadcast::send`]. Returns the
+    /// number of this node's connections asked to close (those already
+    /// closing keep their first close frame, and are not counted).
+    ///
+    /// With a cluster backend, a room, a user or everyone is closed on
+    /// every node: a host kicks a player, a new login takes over a name,
+    /// an admin bans a user, wherever their connections are. A
+    /// [`ConnId`] names a connection of this node only, so
+    /// `to_conn(id).close(..)` (and [`Manager::close`]) closes it here or
+    /// nowhere.
+    ///
+    /// ```
+    /// use ws_core::{ws_protocol, Ctx, HandlerResult};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Game {
+    ///     #[ws(client)]
+    ///     Kick { player: String },
+    /// }
+    ///
+    /// struct App;
+    /// impl GameHandler for App {
+    ///     async fn kick(&self, ctx: &Ctx<Game>, msg: game::Kick) -> HandlerResult {
+    ///         // Every connection of the player, on every node.
+    ///         ctx.manager().to_user(&msg.player).close(4001, "kicked by the host")?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::Backend`] when the other nodes could not be told (the
+    /// backend is down or overloaded); this node's recipients are closed
+    /// regardless, and counted in the error's `delivered.queued`.
+    pub fn close(self, code: u16, reason: impl Into<String>) -> Result<usize, SendError> {
+        let close = CloseInfo::new(code, reason);
+        let closed = match self.recipients() {
+            Some(recipients) => close_each(recipients.as_slice(), &self.skip(), &close),
+            None => 0,
+        };
+        let Some(link) = self.remote() else {
+            return Ok(closed);
+        };
+        // A control frame carries at most 125 bytes: the code and 123 of
+        // the reason, cut on a character boundary.
+        let mut end = close.reason.len().min(123);
+        while !close.reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut payload = Vec::with_capacity(2 + end);
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(&close.reason.as_bytes()[..end]);
+        let frame = crate::frame::wire(crate::frame::OPCODE_CLOSE, &payload);
+        match link.publish(self.target, &frame, &self.except.rooms) {
+            Ok(()) => Ok(closed),
+            Err(error) => Err(SendError::Backend {
+                delivered: Delivery {
+                    queued: closed,
+                    ..Delivery::default()
+                },
+                error,
+            }),
+        }
+    }
+
     /// The cluster backend, when this target spans nodes.
     #[inline]
     fn remote(&self) -> Option<&'a crate::backend::Link> {
@@ -174,7 +400,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     ) -> Result<Delivery, SendError> {
         match remote {
             None => Ok(delivered),
-            Some(link) => match link.publish(self.target, &frame.wire) {
+            Some(link) => match link.publish(self.target, &frame.wire, &self.except.rooms) {
                 Ok(()) => Ok(delivered),
                 Err(error) => Err(SendError::Backend { delivered, error }),
             },
@@ -191,7 +417,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         };
         let only_except = match recipients.as_slice() {
             [] => true,
-            [one] => Some(one.id) == self.except,
+            [one] => self.except.conns.contains(&one.id),
             _ => false,
         };
         (!only_except).then_some(recipients)
@@ -201,31 +427,75 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         enqueue(
             recipients.as_slice(),
             &frame.wire,
-            self.except,
+            &self.skip(),
             self.manager.counters(),
             started,
         )
     }
 }
 
-/// Queues `frame` for every connection in `conns` but `except`, and counts.
+/// Asks every connection in `conns` but those `skip` skips to close; how
+/// many were open.
+fn close_each(conns: &[Arc<Conn>], skip: &Skip<'_>, close: &CloseInfo) -> usize {
+    let mut closed = 0;
+    for conn in conns {
+        if !skip.skips(conn.id) && !conn.queue.is_closing() {
+            conn.queue.close(false, Some(close.clone()));
+            closed += 1;
+        }
+    }
+    closed
+}
+
+/// The members of `rooms` on this node, sorted; no allocation for no rooms.
+fn room_members<'r>(registry: &Registry, rooms: impl Iterator<Item = &'r str>) -> Vec<ConnId> {
+    let mut members = Vec::new();
+    for room in rooms {
+        if let Some(room) = registry.room(room) {
+            members.extend(room.iter().map(|conn| conn.id));
+        }
+    }
+    members.sort_unstable();
+    members
+}
+
+/// Queues `frame` for every connection in `conns` but those `skip` skips,
+/// and counts.
 #[inline]
 fn enqueue(
     conns: &[Arc<Conn>],
     frame: &Wire,
-    except: Option<ConnId>,
+    skip: &Skip<'_>,
     counters: &Counters,
     started: Instant,
 ) -> Delivery {
     let mut delivery = Delivery::default();
     for conn in conns {
-        if Some(conn.id) != except {
+        if !skip.skips(conn.id) {
             delivery.count(conn.push(frame.clone()));
         }
     }
     counters.delivered(&delivery);
     counters.broadcast(conns.len(), started.elapsed());
     delivery
+}
+
+/// The code and reason of a close frame from another node (the envelope
+/// has checked it is one whole unmasked frame); `None` for a text frame.
+fn remote_close(frame: &Wire) -> Option<CloseInfo> {
+    let (&first, rest) = frame.split_first()?;
+    if first & 0x0f != crate::frame::OPCODE_CLOSE {
+        return None;
+    }
+    // A close payload is at most 125 bytes: a one-byte length.
+    let payload = rest.get(1..)?;
+    let code = payload
+        .first_chunk::<2>()
+        .map_or(crate::close::close_code::NORMAL, |code| {
+            u16::from_be_bytes(*code)
+        });
+    let reason = payload.get(2..).unwrap_or_default();
+    Some(CloseInfo::new(code, String::from_utf8_lossy(reason)))
 }
 
 /// Delivers a frame that another node sent to `target` to this node's
@@ -238,6 +508,7 @@ pub(crate) fn deliver_remote(
     counters: &Counters,
     target: Target<'_>,
     frame: &Wire,
+    except_rooms: &[String],
 ) -> Delivery {
     let started = Instant::now();
     let recipients = match target {
@@ -246,8 +517,20 @@ pub(crate) fn deliver_remote(
         Target::All => Some(Recipients::Many(registry.all())),
         Target::Conn(_) => None,
     };
-    match recipients {
-        Some(recipients) => enqueue(recipients.as_slice(), frame, None, counters, started),
-        None => Delivery::default(),
+    let Some(recipients) = recipients else {
+        return Delivery::default();
+    };
+    let skip = Skip {
+        conns: &[],
+        members: room_members(registry, except_rooms.iter().map(String::as_str)),
+    };
+    match remote_close(frame) {
+        // A close travels as a close frame: the recipients are closed, with
+        // their own close frame after what is queued for them.
+        Some(close) => Delivery {
+            queued: close_each(recipients.as_slice(), &skip, &close),
+            ..Delivery::default()
+        },
+        None => enqueue(recipients.as_slice(), frame, &skip, counters, started),
     }
 }

@@ -165,6 +165,8 @@ impl From<tungstenite::Error> for ClientError {
 enum Incoming<P> {
     Message(P, Option<u64>),
     Error(ErrorFrame, Option<u64>),
+    /// `{"type":"ack","id":..}` (`correlate = "all"`).
+    Ack(u64),
 }
 
 /// A typed client of protocol `P`.
@@ -254,13 +256,17 @@ impl<P: Protocol> Client<P> {
     /// The next message from the server; an [`ErrorFrame`] is
     /// [`ClientError::Server`]. Waits as long as it takes.
     pub async fn recv(&mut self) -> Result<P, ClientError> {
-        let incoming = match self.buffered.pop_front() {
-            Some(incoming) => incoming,
-            None => self.read().await?,
-        };
-        match incoming {
-            Incoming::Message(message, _) => Ok(message),
-            Incoming::Error(frame, _) => Err(ClientError::Server(frame)),
+        loop {
+            let incoming = match self.buffered.pop_front() {
+                Some(incoming) => incoming,
+                None => self.read().await?,
+            };
+            match incoming {
+                Incoming::Message(message, _) => return Ok(message),
+                Incoming::Error(frame, _) => return Err(ClientError::Server(frame)),
+                // An ack no one waits for any more (its wait timed out).
+                Incoming::Ack(_) => continue,
+            }
         }
     }
 
@@ -321,6 +327,46 @@ impl<P: Protocol> Client<P> {
                         }
                     });
                 }
+                Incoming::Error(frame, Some(got)) if got == id => {
+                    return Err(ClientError::Server(frame));
+                }
+                other => self.buffered.push_back(other),
+            }
+        }
+    }
+
+    /// Sends `message` with a fresh correlation id and waits, at most the
+    /// client's timeout, until the server has handled it, in a protocol
+    /// with `#[ws_protocol(correlate = "all")]`: `Ok(None)` for its `ack`,
+    /// `Ok(Some(reply))` when the handler answered early with
+    /// [`Ctx::reply`](crate::Ctx::reply), [`ClientError::Server`] when it
+    /// failed. Other messages that arrive meanwhile are kept for
+    /// [`recv`](Self::recv). (For a request, [`request`](Self::request)
+    /// returns its typed reply.)
+    pub async fn send_with_ack(
+        &mut self,
+        message: impl ClientMessage<P>,
+    ) -> Result<Option<P>, ClientError> {
+        let deadline = Instant::now() + self.timeout;
+        let message = message.into_client_message();
+        let message_type = message.message_type();
+        let id = self.next_id;
+        self.next_id += 1;
+        let json = serde_json::to_string(&message).map_err(ClientError::Encode)?;
+        self.send_text(correlation::with_id(json, id)).await?;
+        loop {
+            let incoming = match timeout_at(deadline, self.read()).await {
+                Ok(incoming) => incoming?,
+                Err(_) => {
+                    return Err(ClientError::Timeout {
+                        what: format!("ack of `{message_type}`"),
+                        after: self.timeout,
+                    });
+                }
+            };
+            match incoming {
+                Incoming::Ack(got) if got == id => return Ok(None),
+                Incoming::Message(reply, Some(got)) if got == id => return Ok(Some(reply)),
                 Incoming::Error(frame, Some(got)) if got == id => {
                     return Err(ClientError::Server(frame));
                 }
@@ -403,7 +449,7 @@ impl<P: Protocol> Client<P> {
 fn decode<P: Protocol>(text: &str) -> Result<Incoming<P>, ClientError> {
     match serde_json::from_str::<P>(text) {
         Ok(message) => {
-            let id = if message_is_reply::<P>(message.message_type()) {
+            let id = if P::CORRELATE_ALL || message_is_reply::<P>(message.message_type()) {
                 correlation::read_id(text).ok().flatten()
             } else {
                 None
@@ -415,10 +461,13 @@ fn decode<P: Protocol>(text: &str) -> Result<Incoming<P>, ClientError> {
                 frame,
                 correlation::read_id(text).ok().flatten(),
             )),
-            Err(_) => Err(ClientError::Decode {
-                text: text.to_owned(),
-                source,
-            }),
+            Err(_) => match correlation::read_ack(text).filter(|_| P::CORRELATE_ALL) {
+                Some(id) => Ok(Incoming::Ack(id)),
+                None => Err(ClientError::Decode {
+                    text: text.to_owned(),
+                    source,
+                }),
+            },
         },
     }
 }

@@ -7,16 +7,29 @@ use std::sync::Arc;
 use crate::broadcast::{Broadcast, Delivery};
 use crate::close::CloseInfo;
 use crate::connection::{Conn, ConnId};
-use crate::error::{JoinError, SendError, SetUserError};
+use parking_lot::Mutex;
+
+use crate::error::{JoinError, ReplyError, SendError, SetUserError};
 use crate::frame::Frame;
 use crate::handler::ErrorFrame;
 use crate::manager::Manager;
-use crate::protocol::{Outbound, Protocol};
+use crate::protocol::{Outbound, Protocol, Variant};
 use crate::registry::UserId;
 
 /// A handler's view of its connection. Cheap to clone; a clone may be moved
 /// into a spawned task and used after the handler returns (sends to a
 /// connection that has closed are dropped).
+///
+/// # Ordering
+/// A connection's messages are handled one at a time, in the order they
+/// arrived: the next message is not read until the handler of the previous
+/// one has returned. The frames a handler queues for its own connection
+/// ([`Ctx::send`], [`Ctx::reply`], a broadcast the connection is a member
+/// of) go out in the order they were queued, and a request's reply (the
+/// value its handler returns) is queued when the handler returns, after
+/// everything the handler sent. To have the reply go first (before a
+/// broadcast to the sender's room, or a replay), send it early with
+/// [`Ctx::reply`].
 ///
 /// ```
 /// use ws_core::{ws_protocol, Ctx, HandlerResult};
@@ -48,6 +61,22 @@ use crate::registry::UserId;
 pub struct Ctx<P> {
     conn: Arc<Conn>,
     manager: Manager<P>,
+    /// The message the handler given this `Ctx` is answering; a clone
+    /// answers none, so a task that outlives the handler cannot answer the
+    /// next message by mistake.
+    answering: Mutex<Answering>,
+}
+
+/// The message being handled, as far as replying to it goes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Answering {
+    active: bool,
+    /// Its correlation id, if it carried one.
+    id: Option<u64>,
+    /// The wire name of its declared reply, for a request.
+    reply: Option<&'static str>,
+    /// Answered early, with [`Ctx::reply`].
+    pub(crate) replied: bool,
 }
 
 impl<P> Clone for Ctx<P> {
@@ -55,13 +84,38 @@ impl<P> Clone for Ctx<P> {
         Self {
             conn: Arc::clone(&self.conn),
             manager: self.manager.clone(),
+            answering: Mutex::default(),
         }
     }
 }
 
 impl<P: Protocol> Ctx<P> {
     pub(crate) fn new(conn: Arc<Conn>, manager: Manager<P>) -> Self {
-        Self { conn, manager }
+        Self {
+            conn,
+            manager,
+            answering: Mutex::default(),
+        }
+    }
+
+    /// The read loop is about to run the handler of a message.
+    pub(crate) fn begin(&self, id: Option<u64>, reply: Option<&'static str>) {
+        *self.answering.lock() = Answering {
+            active: true,
+            id,
+            reply,
+            replied: false,
+        };
+    }
+
+    /// The handler has returned: what it answered.
+    pub(crate) fn end(&self) -> Answering {
+        std::mem::take(&mut *self.answering.lock())
+    }
+
+    /// Whether the message being handled has been answered early.
+    pub(crate) fn replied(&self) -> bool {
+        self.answering.lock().replied
     }
 
     pub(crate) fn conn(&self) -> &Arc<Conn> {
@@ -126,6 +180,90 @@ impl<P: Protocol> Ctx<P> {
     /// Sends a server message to this connection.
     pub fn send(&self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
         self.manager.to_conn(self.id()).send(message)
+    }
+
+    /// Answers the message being handled now, rather than when the handler
+    /// returns: the reply is queued at once, with the message's correlation
+    /// id, so it goes out before whatever the handler sends after it (a
+    /// broadcast to the sender's own room, a replay of history).
+    ///
+    /// For a request (`#[ws(client, reply = Members)]`), `message` must be
+    /// its declared reply. The message comes back, for the handler to
+    /// return: a request answered early is not answered again when its
+    /// handler returns, whatever value it returns, and an error it returns
+    /// afterwards reaches the client without the id (the request was
+    /// answered). For any other message, `reply` is [`Ctx::send`] with the
+    /// message's correlation id, if it carried one.
+    ///
+    /// Only the `Ctx` a handler was given replies, and only while the
+    /// handler runs (a clone moved into a task answers nothing).
+    ///
+    /// ```
+    /// use ws_core::{ws_protocol, Ctx, HandlerResult};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Lobby {
+    ///     #[ws(client, reply = Joined)]
+    ///     Join { room: String },
+    ///     #[ws(server)]
+    ///     Joined { room: String },
+    ///     #[ws(server)]
+    ///     Arrived { room: String },
+    /// }
+    ///
+    /// struct App;
+    /// impl LobbyHandler for App {
+    ///     async fn join(&self, ctx: &Ctx<Lobby>, msg: lobby::Join) -> HandlerResult<lobby::Joined> {
+    ///         ctx.join(&msg.room)?;
+    ///         // The sender gets `joined` (with its request's id) first...
+    ///         let joined = ctx.reply(lobby::Joined { room: msg.room.clone() })?;
+    ///         // ...then the `arrived` that the whole room gets, itself included.
+    ///         ctx.to_room(&msg.room).send(lobby::Arrived { room: msg.room.clone() })?;
+    ///         Ok(joined) // answered already: not sent again
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ReplyError::WrongType`] for a message other than the request's
+    /// declared reply, [`ReplyError::AlreadyReplied`] for a second reply,
+    /// [`ReplyError::NoRequest`] outside a handler's run, and
+    /// [`ReplyError::Send`] when the message cannot be encoded.
+    pub fn reply<R>(&self, message: R) -> Result<R, ReplyError>
+    where
+        R: Outbound<P> + Variant<P>,
+    {
+        let mut answering = self.answering.lock();
+        if !answering.active {
+            return Err(ReplyError::NoRequest);
+        }
+        if answering.replied {
+            return Err(ReplyError::AlreadyReplied);
+        }
+        if let Some(expected) = answering.reply
+            && expected != R::WIRE
+        {
+            return Err(ReplyError::WrongType {
+                expected,
+                found: R::WIRE,
+            });
+        }
+        let message = message.into_message();
+        let json = serde_json::to_string(&message).map_err(SendError::Encode)?;
+        let json = match answering.id {
+            Some(id) => crate::correlation::with_id(json, id),
+            None => json,
+        };
+        answering.replied = true;
+        drop(answering);
+        let pushed = self.conn.push_json(&json);
+        self.manager.counters().pushed(pushed);
+        // The enum was built from an `R` a moment ago.
+        R::from_message(message).map_err(|other| ReplyError::WrongType {
+            expected: R::WIRE,
+            found: other.message_type(),
+        })
     }
 
     /// Sends an encoded frame to this connection.

@@ -19,6 +19,27 @@
 //! request or reply variant with a field of that name, an untagged or
 //! externally tagged enum, and `deny_unknown_fields`.
 //!
+//! # Every message: `correlate = "all"`
+//! With `#[ws_protocol(correlate = "all")]`, any client message may carry an
+//! `id`, and is answered with it exactly once: by its declared reply, by a
+//! reply the handler sent early ([`Ctx::reply`](crate::Ctx::reply)), by an
+//! error frame (the handler's, or the refusal of a message that does not
+//! decode), or else by an acknowledgement that it was handled:
+//!
+//! ```text
+//! → {"type":"start_game","lobby":"a","id":3}
+//! ← {"type":"ack","id":3}               (or {"type":"error","id":3,"code":..,"message":..})
+//! ```
+//!
+//! It is opt-in per protocol, not the default, because `id` is a common
+//! field name: a protocol whose `kick { id }` means a player's id keeps
+//! compiling and meaning that. Opting in reserves the field `id` on every
+//! client message (and the wire name `ack`); `#[ws_protocol]` refuses a
+//! variant that uses either, naming the fix. The generated TypeScript client
+//! gets `sendWithAck`, the Rust client
+//! `send_with_ack`. A message without an `id` gets no ack; a message dropped
+//! by the rate limit is not read, so its error frame carries no id.
+//!
 //! ```
 //! use ws_core::correlation::{read_id, with_id};
 //! assert_eq!(with_id(r#"{"type":"pong","n":1}"#.into(), 7), r#"{"id":7,"type":"pong","n":1}"#);
@@ -75,6 +96,26 @@ pub(crate) fn error_frame(code: &str, message: &str, id: u64) -> String {
     serde_json::to_string(&Correlated { id, code, message }).unwrap_or_default()
 }
 
+/// The acknowledgement of a message that carried `id` and declares no
+/// reply (`correlate = "all"`): `{"type":"ack","id":id}`.
+pub(crate) fn ack_frame(id: u64) -> String {
+    format!("{{\"type\":\"ack\",\"id\":{id}}}")
+}
+
+/// The id of an [`ack_frame`], if `text` is one.
+#[cfg_attr(not(feature = "client"), allow(dead_code))] // read by the client
+pub(crate) fn read_ack(text: &str) -> Option<u64> {
+    // serde does not check the tag of a tagged struct: compare it here.
+    #[derive(Deserialize)]
+    struct Ack<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        id: u64,
+    }
+    let ack = serde_json::from_str::<Ack<'_>>(text).ok()?;
+    (ack.kind == "ack").then_some(ack.id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +128,13 @@ mod tests {
             with_id(r#"{"t":"pong","c":{"n":1}}"#.into(), 42),
             r#"{"id":42,"t":"pong","c":{"n":1}}"#
         );
+    }
+
+    #[test]
+    fn acks_round_trip() {
+        assert_eq!(ack_frame(9), r#"{"type":"ack","id":9}"#);
+        assert_eq!(read_ack(&ack_frame(9)), Some(9));
+        assert_eq!(read_ack(r#"{"type":"error","id":9}"#), None);
     }
 
     #[test]

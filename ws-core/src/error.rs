@@ -102,3 +102,28 @@ pub enum SetUserError {
         max: usize,
     },
 }
+
+/// A handler's early reply could not be sent ([`Ctx::reply`](crate::Ctx::reply)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// The message being handled is a request whose declared reply is
+    /// another message: a client waiting for `expected` would never match it.
+    #[error("the request is answered by `{expected}`, not by `{found}`")]
+    WrongType {
+        /// The wire name of the declared reply.
+        expected: &'static str,
+        /// The wire name of the message given.
+        found: &'static str,
+    },
+    /// The request has been answered already: each gets one reply.
+    #[error("the request has been answered already")]
+    AlreadyReplied,
+    /// No message is being handled through this `Ctx`: only the `Ctx` a
+    /// handler was given can reply, while the handler runs.
+    #[error("no message is being handled: only a handler's own `Ctx` can reply, while it runs")]
+    NoRequest,
+    /// The reply could not be encoded.
+    #[error(transparent)]
+    Send(#[from] SendError),
+}

@@ -68,6 +68,14 @@
 //! `connection::queue` (bounded, overflow policy) → `connection::writer`
 //! (coalesced writes, heartbeat, close frame). Rooms and users live in
 //! `registry`; sends to many in `broadcast`.
+//!
+//! # Ordering
+//! A connection's messages are handled one at a time, in the order they
+//! arrived: the next is not read before the previous one's handler has
+//! returned. The frames queued for one connection go out in the order they
+//! were queued, whoever queued them. A request's reply is queued when its
+//! handler returns, unless the handler answers early with [`Ctx::reply`];
+//! see [`Ctx`]'s section on ordering.
 
 #![warn(missing_docs)]
 
@@ -103,13 +111,13 @@ pub mod __private;
 pub use backend::{Backend, BackendError, BackendStatus};
 #[cfg(feature = "redis")]
 pub use backend::{PubSubMode, RedisBackend};
-pub use broadcast::{Broadcast, Delivery};
+pub use broadcast::{Broadcast, Delivery, Excluded};
 pub use close::{CloseInfo, close_code};
 pub use config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use connection::ConnId;
 pub use connection::upgrade::endpoint;
 pub use context::Ctx;
-pub use error::{ConnectionClosing, JoinError, SendError, SetUserError};
+pub use error::{ConnectionClosing, JoinError, ReplyError, SendError, SetUserError};
 pub use frame::Frame;
 pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
 pub use health::health;

@@ -168,6 +168,29 @@ impl<P: Protocol> Manager<P> {
         Broadcast::new(self, Target::Conn(id))
     }
 
+    /// Closes connection `id` of this node with `code` and `reason` once the
+    /// frames already queued for it are written; false if there is no such
+    /// open connection here. Short for `to_conn(id).close(code, reason)`.
+    ///
+    /// Closing by id is local on purpose: a [`ConnId`] is a counter of this
+    /// process, which another node cannot resolve. To close a connection
+    /// wherever it is, close its user ([`Broadcast::close`] on
+    /// [`Manager::to_user`]) or a room of its own.
+    ///
+    /// ```
+    /// # use ws_core::{ws_protocol, ConnId, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// fn ban(manager: &Manager<Chat>, id: ConnId) -> bool {
+    ///     manager.close(id, 4003, "banned")
+    /// }
+    /// ```
+    pub fn close(&self, id: ConnId, code: u16, reason: impl Into<String>) -> bool {
+        // No backend is involved for one connection, so no backend error.
+        matches!(self.to_conn(id).close(code, reason), Ok(1))
+    }
+
     /// Encodes `message` once, to send it many times with `send_frame`.
     pub fn encode(&self, message: impl Outbound<P>) -> Result<Frame<P>, crate::SendError> {
         Frame::encode(message)
@@ -193,6 +216,16 @@ impl<P: Protocol> Manager<P> {
     /// Members of `room`.
     pub fn room_size(&self, room: &str) -> usize {
         self.inner.registry.room_size(room)
+    }
+
+    /// This node's members of `room`, in no particular order: a snapshot,
+    /// for listing or kicking ([`Manager::close`]).
+    pub fn room_members(&self, room: &str) -> Vec<ConnId> {
+        self.inner
+            .registry
+            .room(room)
+            .map(|members| members.iter().map(|conn| conn.id).collect())
+            .unwrap_or_default()
     }
 
     /// Users with at least one connection (or one being admitted, between

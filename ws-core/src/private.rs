@@ -37,7 +37,12 @@ pub fn reply<P: Protocol, R: Outbound<P>>(
     id: ::core::option::Option<u64>,
     result: HandlerResult<R>,
 ) -> HandlerResult {
-    let message = result?.into_message();
+    let reply = result?;
+    // Answered early with `Ctx::reply`: each request gets one reply.
+    if ctx.replied() {
+        return Ok(());
+    }
+    let message = reply.into_message();
     let json = serde_json::to_string(&message).map_err(crate::SendError::Encode)?;
     let json = match id {
         Some(id) => crate::correlation::with_id(json, id),

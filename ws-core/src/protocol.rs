@@ -61,6 +61,10 @@ pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     const VERSION: &'static str;
     /// How serde tags the messages on the wire.
     const TAGGING: Tagging;
+    /// Whether every client message may carry a correlation id
+    /// (`correlate = "all"`), not only requests: see
+    /// [`correlation`](crate::correlation).
+    const CORRELATE_ALL: bool = false;
     /// Every message, in declaration order.
     const MESSAGES: &'static [MessageInfo];
 

@@ -45,6 +45,7 @@ pub const OPTIONS: &[&str] = &[
     "handshake_rate",
     "module",
     "path",
+    "correlate",
 ];
 
 /// The keys of `#[ws(...)]` on a variant.
@@ -68,6 +69,16 @@ pub enum Overflow {
 pub enum OnInvalid {
     Error,
     Close,
+}
+
+/// Which client messages carry a correlation id (`correlate = ".."`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correlate {
+    /// Requests (`reply = ..`) only: the default.
+    Requests,
+    /// Every client message: each is answered by its reply, an `ack` or an
+    /// error, with its `id`.
+    All,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +126,7 @@ pub struct Options {
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
+    pub correlate: Option<Setting<Correlate>>,
     /// The tokens of every option given, by name, for errors found later.
     pub given: BTreeMap<String, TokenStream>,
 }
@@ -212,6 +224,15 @@ impl Options {
                     "policy",
                     &value,
                     &[("error", OnInvalid::Error), ("close", OnInvalid::Close)],
+                );
+            }
+            "correlate" => {
+                self.correlate = choice(
+                    cx,
+                    &name,
+                    "choice",
+                    &value,
+                    &[("requests", Correlate::Requests), ("all", Correlate::All)],
                 );
             }
             "rate_limit" => self.rate_limit = read(cx, &name, &value, rate_or_off),
@@ -856,7 +877,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `module`, `path`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `module`, `path`, `correlate`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

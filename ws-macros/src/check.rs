@@ -104,24 +104,48 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
         message.reply_to = reply_to;
     }
 
-    let Some(first) = protocol
+    // With `correlate = "all"` every client message carries the id, and
+    // answers with `ack` frames: the option's value is what errors point at.
+    let correlate_all = protocol
+        .options
+        .correlate
+        .as_ref()
+        .filter(|c| c.value == attr::Correlate::All);
+    let first = protocol
         .messages
         .iter()
         .find(|m| m.reply_to.is_some())
         .and_then(|m| m.reply.as_ref())
-    else {
+        .map(ToTokens::to_token_stream);
+    let Some(first) = correlate_all.map(|c| c.tokens.clone()).or(first) else {
         return;
     };
+    if correlate_all.is_some() {
+        for message in &protocol.messages {
+            if [&message.wire, &message.wire_de]
+                .iter()
+                .any(|w| *w == "ack")
+            {
+                cx.error_spanned_by(
+                    ast::wire_name_span(message),
+                    format!(
+                        "wire name `ack` of variant `{0}` is reserved by `correlate = \"all\"`: the framework acknowledges messages with `{{\"type\":\"ack\",\"id\":..}}` frames; rename the variant, or give it another wire name with `#[serde(rename = \"...\")]`",
+                        message.ident
+                    ),
+                );
+            }
+        }
+    }
     match &protocol.tagging {
         Tagging::Untagged => {} // refused in `check_representation`
         Tagging::External => cx.error_spanned_by(
-            first,
+            &first,
             format!(
                 "`reply` needs a tagged enum, so that the correlation id `id` can go beside the tag; add `#[serde(tag = \"type\")]` to `{enum_name}`"
             ),
         ),
         Tagging::Internal { tag } if tag == "id" => cx.error_spanned_by(
-            first,
+            &first,
             "`id` is the correlation id of requests and replies and cannot be the tag; choose another `tag`",
         ),
         Tagging::Internal { .. } => {
@@ -131,7 +155,10 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
                 .filter_map(|m| m.reply_to)
                 .collect();
             for (index, message) in protocol.messages.iter().enumerate() {
-                if message.reply_to.is_none() && !correlated.contains(&index) {
+                let carries_id = message.reply_to.is_some()
+                    || correlated.contains(&index)
+                    || (correlate_all.is_some() && message.direction.client);
+                if !carries_id {
                     continue;
                 }
                 for field in &message.fields {
@@ -147,8 +174,13 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
                         cx.error_spanned_by(
                             tokens,
                             format!(
-                                "field `id` of `{}` collides with the correlation id that requests and replies carry beside the tag; rename the field (or keep its Rust name with `#[serde(rename = \"...\")]`)",
-                                message.ident
+                                "field `id` of `{}` collides with the correlation id that {} carry beside the tag; rename the field (or keep its Rust name with `#[serde(rename = \"...\")]`)",
+                                message.ident,
+                                if message.reply_to.is_some() || correlated.contains(&index) {
+                                    "requests and replies"
+                                } else {
+                                    "client messages of a protocol with `correlate = \"all\"`"
+                                }
                             ),
                         );
                     }

@@ -205,6 +205,8 @@ pub(crate) struct Outgoing {
     pub(crate) channel: Channel,
     /// The complete WebSocket frame, as this node's connections got it.
     pub(crate) wire: Wire,
+    /// Rooms whose members are skipped (empty: no allocation).
+    pub(crate) except_rooms: Box<[Arc<str>]>,
     /// Microseconds since the Unix epoch when it was sent, for the lag.
     pub(crate) sent_at: u64,
 }
@@ -261,7 +263,12 @@ impl Link {
     /// Hands an encoded frame to the publisher, for the other nodes' members
     /// of `target`. Never blocks; refused when the backend is down or its
     /// queue is full, and counted then.
-    pub(crate) fn publish(&self, target: Target<'_>, wire: &Wire) -> Result<(), BackendError> {
+    pub(crate) fn publish(
+        &self,
+        target: Target<'_>,
+        wire: &Wire,
+        except_rooms: &[&str],
+    ) -> Result<(), BackendError> {
         let channel = match target {
             Target::Room(room) => Channel::Room(Arc::from(room)),
             Target::User(user) => Channel::User(Arc::from(user)),
@@ -275,6 +282,7 @@ impl Link {
         let outgoing = Outgoing {
             channel,
             wire: wire.clone(),
+            except_rooms: except_rooms.iter().map(|&room| Arc::from(room)).collect(),
             sent_at: now_micros(),
         };
         self.outgoing.try_send(outgoing).map_err(|error| {
@@ -425,13 +433,19 @@ impl Local {
 
     /// Delivers a frame from another node to the local members of
     /// `target`; `None` once the manager is gone.
-    pub(crate) fn deliver(&self, target: Target<'_>, wire: &Wire) -> Option<Delivery> {
+    pub(crate) fn deliver(
+        &self,
+        target: Target<'_>,
+        wire: &Wire,
+        except_rooms: &[String],
+    ) -> Option<Delivery> {
         let inner = self.inner.upgrade()?;
         Some(crate::broadcast::deliver_remote(
             inner.registry(),
             inner.counters(),
             target,
             wire,
+            except_rooms,
         ))
     }
 

@@ -42,6 +42,11 @@ use writer::{CLOSE_GRACE, write_loop};
 /// The endpoint's 101 response carries it as an extension (not a header), so
 /// middleware such as an access log can name the connection it opened.
 ///
+/// Not unique across a cluster: it is a counter of this process, so sends
+/// and closes by id ([`Manager::to_conn`], [`Manager::close`]) act on this
+/// node only, where the id is known to be right. To reach a connection on
+/// any node, address its user or a room (`to_user(u).close(..)`).
+///
 /// ```
 /// # use ws_core::ConnId;
 /// fn log(id: ConnId) -> String { format!("conn {id}") }

@@ -66,6 +66,9 @@ pub(crate) struct SendQueue {
     /// outside the bound and the policy, rare, sent before queued data.
     control: Mutex<Vec<Wire>>,
     has_control: AtomicBool,
+    /// Producers waiting for room ([`SendQueue::push_waiting`]): notified
+    /// when the writer takes a frame from a full queue, and on close.
+    space: tokio::sync::Notify,
 }
 
 impl SendQueue {
@@ -82,6 +85,7 @@ impl SendQueue {
             close: Mutex::new(None),
             control: Mutex::new(Vec::new()),
             has_control: AtomicBool::new(false),
+            space: tokio::sync::Notify::new(),
         }
     }
 
@@ -151,6 +155,39 @@ impl SendQueue {
         outcome
     }
 
+    /// Queues `frame` once there is room for it, instead of applying the
+    /// overflow policy: for producers that would rather wait than drop or
+    /// evict. `Closed` if the connection closes first.
+    pub(crate) async fn push_waiting(&self, frame: Wire) -> Pushed {
+        loop {
+            let notified = self.space.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so a pop between the check and
+            // the wait still wakes it.
+            notified.as_mut().enable();
+            if self.state.load(Ordering::Acquire) != OPEN {
+                return Pushed::Closed;
+            }
+            // A compare-and-swap, not an add and undo: the length never
+            // reads above the capacity because of a waiting producer.
+            let mut len = self.len.load(Ordering::Acquire);
+            while len < self.capacity {
+                match self
+                    .len
+                    .compare_exchange(len, len + 1, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        self.frames.push(frame);
+                        self.writer.wake();
+                        return Pushed::Queued;
+                    }
+                    Err(actual) => len = actual,
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// The next frame for the writer.
     pub(crate) fn pop(&self) -> Option<Wire> {
         let frame = self.frames.pop()?;
@@ -158,6 +195,9 @@ impl SendQueue {
         self.taken.fetch_add(1, Ordering::Relaxed);
         if before == self.low_water() + 1 {
             self.reader.wake();
+        }
+        if before >= self.capacity {
+            self.space.notify_waiters();
         }
         Some(frame)
     }
@@ -213,6 +253,7 @@ impl SendQueue {
         if previous < next {
             self.writer.wake();
             self.reader.wake();
+            self.space.notify_waiters();
         }
     }
 

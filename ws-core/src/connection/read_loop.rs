@@ -96,6 +96,7 @@ where
                 close: close_code::UNSUPPORTED,
                 code: error_code::BINARY_NOT_SUPPORTED,
                 message: "binary frames are not supported; send JSON text".to_owned(),
+                id: None,
             },
             // Pings are answered by the protocol library; any frame counts
             // as activity for the idle timeout.
@@ -111,7 +112,7 @@ where
         };
         ctx.manager().counters().invalid();
         match config.on_invalid() {
-            OnInvalid::Error => ctx.send_error(refused.code, &refused.message),
+            OnInvalid::Error => send_error(ctx, refused.code, &refused.message, refused.id),
             OnInvalid::Close => {
                 return ReadEnd::Close(CloseInfo::new(refused.close, refused.message));
             }
@@ -208,14 +209,29 @@ pub(crate) struct Refused {
     close: u16,
     code: &'static str,
     pub(crate) message: String,
+    /// The correlation id it carried, in a protocol that correlates it.
+    id: Option<u64>,
+}
+
+/// Whether messages of `P` may carry a correlation id at all.
+fn correlates<P: crate::Protocol>() -> bool {
+    P::CORRELATE_ALL || P::MESSAGES.iter().any(|m| m.reply().is_some())
 }
 
 /// The message, and its correlation id if it declares a reply and has one.
 pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>), Refused> {
+    // A refusal answers with the id when one can be read (an error path:
+    // the second parse costs nothing on the way of valid messages).
+    let id_of = || {
+        correlates::<P>()
+            .then(|| correlation::read_id(text).ok().flatten())
+            .flatten()
+    };
     let message: P = serde_json::from_str(text).map_err(|error| Refused {
         close: close_code::INVALID_PAYLOAD,
         code: error_code::INVALID_MESSAGE,
         message: error.to_string(),
+        id: id_of(),
     })?;
     if !message.is_from_client() {
         return Err(Refused {
@@ -225,21 +241,24 @@ pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>),
                 "message type `{}` is sent by the server, not by clients",
                 message.message_type()
             ),
+            id: id_of(),
         });
     }
-    // Only requests pay for a second (shallow) parse.
-    let id = match message.reply_type() {
-        None => None,
-        Some(_) => correlation::read_id(text).map_err(|_| Refused {
-            close: close_code::INVALID_PAYLOAD,
-            code: error_code::INVALID_MESSAGE,
-            message: format!(
-                "`{}` of a `{}` message must be an unsigned integer",
-                correlation::FIELD,
-                message.message_type()
-            ),
-        })?,
-    };
+    // Only requests (or, with `correlate = "all"`, every message) pay for a
+    // second (shallow) parse.
+    if !P::CORRELATE_ALL && message.reply_type().is_none() {
+        return Ok((message, None));
+    }
+    let id = correlation::read_id(text).map_err(|_| Refused {
+        close: close_code::INVALID_PAYLOAD,
+        code: error_code::INVALID_MESSAGE,
+        message: format!(
+            "`{}` of a `{}` message must be an unsigned integer",
+            correlation::FIELD,
+            message.message_type()
+        ),
+        id: None,
+    })?;
     Ok((message, id))
 }
 
@@ -251,10 +270,23 @@ pub(crate) async fn route<P: Route<H>, H>(
     id: Option<u64>,
 ) -> Option<CloseInfo> {
     let message_type = message.message_type();
+    let request = message.reply_type().is_some();
+    ctx.begin(id, message.reply_type());
     let outcome = AssertUnwindSafe(P::route(handler, ctx, message, id))
         .catch_unwind()
         .await;
+    // A message answered early has had its one answer: a later error goes
+    // without the id, which the client no longer waits on.
+    let id = id.filter(|_| !ctx.end().replied);
     match outcome {
+        // A message with an id that is not a request is acknowledged
+        // (`correlate = "all"`): the client learns it was handled.
+        Ok(Ok(())) if !request && id.is_some() => {
+            let id = id.unwrap_or_default();
+            let pushed = ctx.conn().push_json(&correlation::ack_frame(id));
+            ctx.manager().counters().pushed(pushed);
+            None
+        }
         Ok(result) => outcome_with_id(ctx, message_type, result, id),
         Err(_) => {
             tracing::error!(conn = %ctx.id(), message_type, "handler panicked; closing with 1011");
@@ -280,15 +312,7 @@ fn outcome_with_id<P: crate::Protocol>(
     result: Result<(), HandlerError>,
     id: Option<u64>,
 ) -> Option<CloseInfo> {
-    let send_error = |code: &str, message: &str| match id {
-        None => ctx.send_error(code, message),
-        Some(id) => {
-            let pushed = ctx
-                .conn()
-                .push_json(&correlation::error_frame(code, message, id));
-            ctx.manager().counters().pushed(pushed);
-        }
-    };
+    let send_error = |code: &str, message: &str| send_error(ctx, code, message, id);
     match result {
         Ok(()) => None,
         Err(HandlerError::Reply { code, message }) => {
@@ -300,6 +324,20 @@ fn outcome_with_id<P: crate::Protocol>(
             tracing::error!(conn = %ctx.id(), during, %error, "handler failed");
             send_error(error_code::INTERNAL, "internal error");
             None
+        }
+    }
+}
+
+/// Queues an [`ErrorFrame`](crate::ErrorFrame), with the correlation id of
+/// the message it answers if it had one.
+fn send_error<P: crate::Protocol>(ctx: &Ctx<P>, code: &str, message: &str, id: Option<u64>) {
+    match id {
+        None => ctx.send_error(code, message),
+        Some(id) => {
+            let pushed = ctx
+                .conn()
+                .push_json(&correlation::error_frame(code, message, id));
+            ctx.manager().counters().pushed(pushed);
         }
     }
 }

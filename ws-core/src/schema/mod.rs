@@ -53,10 +53,12 @@ pub fn document<P: Protocol, C: JsonSchema, S: JsonSchema>() -> Value {
     let error = generator.subschema_for::<ErrorFrame>();
     let mut defs = generator.take_definitions(true);
     defs.insert("ClientMessage".into(), client.to_value());
-    defs.insert(
-        "ServerMessage".into(),
-        json!({ "anyOf": [server.to_value(), error.to_value()] }),
-    );
+    let mut server_any = vec![server.to_value(), error.to_value()];
+    if P::CORRELATE_ALL {
+        defs.insert("AckFrame".into(), ack_frame());
+        server_any.push(json!({ "$ref": "#/$defs/AckFrame" }));
+    }
+    defs.insert("ServerMessage".into(), json!({ "anyOf": server_any }));
     let mut document = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": P::NAME,
@@ -108,9 +110,30 @@ fn describe_error_frame(error: &mut Value) {
     }
 }
 
-/// The `id` property of requests, replies and error frames.
+/// The frame that acknowledges a client message with an id that declares
+/// no reply (`correlate = "all"`).
+fn ack_frame() -> Value {
+    json!({
+        "description": "The server handled the message that carried this correlation id (`correlate = \"all\"`).",
+        "type": "object",
+        "properties": {
+            "type": { "type": "string", "const": "ack" },
+            "id": {
+                "description": "Correlation id: the id of the message handled.",
+                "type": "integer",
+                "format": "uint64",
+                "minimum": 0,
+            },
+        },
+        "required": ["type", "id"],
+    })
+}
+
+/// The `id` property of requests, replies and error frames (and with
+/// `correlate = "all"`, of every client message).
 fn add_correlation<P: Protocol>(document: &mut Value) {
-    if !P::MESSAGES.iter().any(|m| m.reply().is_some()) || P::TAGGING.tag().is_none() {
+    let correlates = P::CORRELATE_ALL || P::MESSAGES.iter().any(|m| m.reply().is_some());
+    if !correlates || P::TAGGING.tag().is_none() {
         return;
     }
     for direction in [Direction::Client, Direction::Server] {
@@ -131,6 +154,11 @@ fn add_correlation<P: Protocol>(document: &mut Value) {
                 ),
                 (Direction::Server, _) if info.is_reply_in(P::MESSAGES) => (
                     "Correlation id: the id of the request this answers.".to_owned(),
+                    None,
+                ),
+                (Direction::Client, None) if P::CORRELATE_ALL => (
+                    "Correlation id: an `ack` (or an error) with the same id answers it."
+                        .to_owned(),
                     None,
                 ),
                 _ => continue,

@@ -133,7 +133,14 @@ pub fn module<P: Protocol>() -> String {
         out,
         "/** Messages the server sends; `ErrorFrame` when a message was refused or its handler failed. */\n\
          export type ServerMessage = {};\n",
-        union(&server, Some("ErrorFrame"))
+        union(
+            &server,
+            Some(if P::CORRELATE_ALL {
+                "ErrorFrame | AckFrame"
+            } else {
+                "ErrorFrame"
+            })
+        )
     );
     out.push_str("/** The reply each request declares, by the request's wire name. */\nexport interface Replies {\n");
     for MessageSchema { info, .. } in &client {
@@ -148,6 +155,9 @@ pub fn module<P: Protocol>() -> String {
         let mut tagged: Vec<String> = server.iter().map(|m| name_of(m.info.wire())).collect();
         if tag == "type" {
             tagged.push("ErrorFrame".to_owned());
+            if P::CORRELATE_ALL {
+                tagged.push("AckFrame".to_owned());
+            }
         }
         let tagged = if tagged.is_empty() {
             "never".to_owned()
@@ -158,6 +168,10 @@ pub fn module<P: Protocol>() -> String {
         out.push_str(
             &CLIENT
                 .replace("__CLIENT__", &class)
+                .replace(
+                    "__SEND_WITH_ACK__\n",
+                    if P::CORRELATE_ALL { SEND_WITH_ACK } else { "" },
+                )
                 .replace("__NAME__", P::NAME)
                 .replace("__TAGGED__", &tagged)
                 .replace("__TAG_KEY__", &property_name(tag))
@@ -256,6 +270,7 @@ export class __CLIENT__ {
     this.socket.send(JSON.stringify(message));
   }
 
+__SEND_WITH_ACK__
   /** Calls `handler` with every `type` message; returns a function that stops it. */
   on<T extends TaggedServerMessage[__TAG__]>(
     type: T,
@@ -336,6 +351,27 @@ export class __CLIENT__ {
     if (isError) this.errorHandlers.forEach((handler) => handler(parsed as ErrorFrame));
   }
 }
+"#;
+
+/// `sendWithAck`, for protocols with `correlate = "all"`.
+const SEND_WITH_ACK: &str = r#"  /**
+   * Sends a message with a fresh correlation `id` and resolves once the server
+   * has handled it: with its `ack`, or with the reply the handler sent early
+   * (`ctx.reply`). Rejects with `ServerError` if the handler failed, and with
+   * `RequestTimeout` after `timeoutMs`.
+   */
+  sendWithAck(message: ClientMessage, timeoutMs: number = this.timeoutMs): Promise<ServerMessage> {
+    const id = this.nextId++;
+    return new Promise<ServerMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RequestTimeout(message, timeoutMs));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.socket.send(JSON.stringify({ ...message, id }));
+    });
+  }
+
 "#;
 
 /// Type and interface names: variant names, then `Message`, then digits.

@@ -719,3 +719,72 @@ async fn without_a_backend_a_manager_reports_none_and_counts_locally() {
     assert!(server.manager.backend_status().is_none());
     assert_eq!(server.manager.cluster_room_size("r").await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn an_excluded_room_is_skipped_on_every_node() {
+    let redis = Redis::any();
+    let prefix = prefix("except-room");
+    let nodes = three_nodes(&redis, &prefix).await;
+    let mut clients = two_clients_each(&nodes).await;
+    for client in &mut clients {
+        client.join("r").await;
+        client.sync().await;
+    }
+    // One spectator on each of the other nodes.
+    for i in [3, 5] {
+        clients[i].join("spectators").await;
+        clients[i].sync().await;
+    }
+    redis
+        .until_subscribers(&room_channel(&prefix, "r"), true, 3)
+        .await;
+    redis
+        .until_subscribers(&room_channel(&prefix, "spectators"), true, 2)
+        .await;
+
+    let said = test::Said {
+        room: "r".into(),
+        text: "players only".into(),
+        from: 0,
+    };
+    let sent = nodes[0]
+        .manager
+        .to_room("r")
+        .except("spectators")
+        .send(said);
+    assert_eq!(sent.unwrap().queued, 2);
+    for i in [0, 1, 2, 4] {
+        assert_eq!(next(&mut clients[i], "said").await["text"], "players only");
+    }
+    let nodes: Vec<&Server> = nodes.iter().collect();
+    let mut clients: Vec<&mut Client> = clients.iter_mut().collect();
+    quiet_everywhere(&redis, &prefix, &nodes, &mut clients).await;
+}
+
+#[tokio::test]
+async fn closing_a_user_closes_its_connections_on_every_node() {
+    let redis = Redis::any();
+    let prefix = prefix("close-user");
+    let nodes = three_nodes(&redis, &prefix).await;
+    let mut alice_a = nodes[0].connect_as("alice").await;
+    let mut alice_b = nodes[1].connect_as("alice").await;
+    let mut bob = nodes[1].connect_as("bob").await;
+    // A client on the closing node, so that every node hears `all`.
+    let mut carol = nodes[2].connect_as("carol").await;
+    redis
+        .until_subscribers(&user_channel(&prefix, "alice"), true, 2)
+        .await;
+
+    // From a node without any of alice's connections.
+    let closed = nodes[2].manager.to_user("alice").close(4001, "banned");
+    assert_eq!(closed.unwrap(), 0);
+    for alice in [&mut alice_a, &mut alice_b] {
+        assert_eq!(alice.closed().await, (4001, "banned".into()));
+    }
+    for node in &nodes[..2] {
+        node.until("alice is gone", |m| m.user_connections("alice") == 0)
+            .await;
+    }
+    let nodes: Vec<&Server> = nodes.iter().collect();
+    quiet_everywhere(&redis, &prefix, &nodes[1..], &mut [&mut bob, &mut carol]).await;
+}

@@ -12,6 +12,7 @@ mod flow;
 mod frontend;
 mod harness;
 mod invalid;
+mod manager_api;
 mod operating;
 mod origin;
 mod overflow;

@@ -66,6 +66,11 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
         .path
         .as_ref()
         .map_or("/ws", |path| path.value.as_str());
+    let correlate_all = protocol
+        .options
+        .correlate
+        .as_ref()
+        .is_some_and(|c| c.value == crate::attr::Correlate::All);
     let doc = format!(
         "The JSON Schema of `{name}`: the messages of both directions, as \
          [`Protocol::json_schema`](::ws_core::Protocol::json_schema) documents."
@@ -89,6 +94,7 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
                 ::core::option::Option::None => "0.0.0",
             };
             const TAGGING: #private::Tagging = #tagging;
+            const CORRELATE_ALL: bool = #correlate_all;
             const MESSAGES: &'static [#private::MessageInfo] = &[#(#infos),*];
 
             fn message_type(&self) -> &'static str {

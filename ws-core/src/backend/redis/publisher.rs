@@ -74,6 +74,7 @@ impl ToRedisArgs for Envelope<'_> {
             &mut w,
             self.node,
             self.outgoing.sent_at,
+            &self.outgoing.except_rooms,
             &self.outgoing.wire,
         );
         let _ = w.flush();

@@ -32,7 +32,10 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut pushes: UnboundedRe
                 match envelope::read(payload) {
                     Ok(received) => {
                         state.shared.received(received.sent_at);
-                        if local.deliver(target, &received.wire).is_none() {
+                        if local
+                            .deliver(target, &received.wire, &received.except_rooms)
+                            .is_none()
+                        {
                             return; // the manager is gone
                         }
                     }
