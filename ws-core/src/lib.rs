@@ -86,6 +86,7 @@ mod error;
 mod frame;
 mod handler;
 mod health;
+pub mod history;
 mod manager;
 mod protocol;
 mod registry;

@@ -2,12 +2,14 @@
 //! clients. One test binary, one module per concern.
 
 mod admission;
+mod chat_example;
 mod closing;
 mod cluster;
 mod config;
 mod exhaustion;
 mod flow;
 mod frontend;
+mod history;
 mod invalid;
 mod overflow;
 mod peer_limits;
