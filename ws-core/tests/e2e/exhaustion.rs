@@ -250,13 +250,8 @@ async fn half_sent_handshakes_are_dropped() {
 /// A raw client past the handshake, with the streams split so that a
 /// flooding writer does not keep the close frame from being read.
 async fn raw_upgrade(addr: SocketAddr, extra_headers: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(upgrade_request(addr, extra_headers).as_bytes())
-        .await
-        .unwrap();
-    let head = read_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let (status, stream) = handshake_status(addr, extra_headers).await;
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
     stream
 }
 
