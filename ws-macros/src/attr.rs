@@ -907,7 +907,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `module`, `path`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",
@@ -988,7 +988,7 @@ mod tests {
         let err = cx.check().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown ws option `clinet`; expected one of: `client`, `server`, `reply`"
+            "unknown ws option `clinet`; expected one of: `client`, `server`, `reply`, `history`"
         );
     }
 
