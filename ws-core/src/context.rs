@@ -153,6 +153,7 @@ impl<P: Protocol> Ctx<P> {
     ///         Ok(()) // `joining` drops here: the replay begins
     ///     }
     /// }
+    /// # fn main() {}
     /// ```
     ///
     /// # Errors
