@@ -40,9 +40,11 @@ start_server() {
     PORT=$((PORT + 1))
     while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
     local addr="127.0.0.1:$PORT"
+    # History off: these are fan-out comparisons against the raw baseline
+    # (the chat example keeps 1,000 messages per room by default).
     case "$1" in
-        core) "$CHAT" --addr "$addr" --max-connections 20000 > "$OUT/server.log" 2>&1 & ;;
-        core-large) CHAT_MAX_MESSAGE_SIZE=2MiB "$BENCH" serve-core --addr "$addr" --max-connections 20000 > "$OUT/server.log" 2>&1 & ;;
+        core) "$CHAT" --addr "$addr" --max-connections 20000 --history 0 > "$OUT/server.log" 2>&1 & ;;
+        core-large) CHAT_MAX_MESSAGE_SIZE=2MiB "$BENCH" serve-core --addr "$addr" --max-connections 20000 --history 0 > "$OUT/server.log" 2>&1 & ;;
         naive) "$BENCH" serve-naive --addr "$addr" > "$OUT/server.log" 2>&1 & ;;
         naive-nodelay) "$BENCH" serve-naive --nodelay --addr "$addr" > "$OUT/server.log" 2>&1 & ;;
         raw) "$BENCH" serve-raw --addr "$addr" > "$OUT/server.log" 2>&1 & ;;

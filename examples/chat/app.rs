@@ -24,7 +24,16 @@ impl ChatHandler for App {
     }
 
     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-        ctx.join(&msg.room)?;
+        let joining = ctx.join_from(&msg.room, msg.since.as_ref())?;
+        let resume = joining.resume();
+        ctx.send(chat::Joined {
+            room: msg.room,
+            epoch: resume.epoch.to_string(),
+            offset: resume.offset,
+            recovered: resume.recovered,
+            reason: resume.reason,
+        })?;
+        // `joining` drops here: the replay, queued after `joined`, begins.
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example chat -- [--addr 127.0.0.1:3000] [--max-connections N] [--send-queue N]
-//!                                [--redis redis://127.0.0.1:6379/]
+//!                                [--redis redis://127.0.0.1:6379/] [--history N]
 //! ```
 //!
 //! With `--redis URL` (cargo feature `redis`), several chat processes
@@ -13,8 +13,19 @@
 //! Wire protocol (JSON text frames), so that any load tool can drive it:
 //! - client → `{"type":"join","room":R}`, `{"type":"leave","room":R}`,
 //!   `{"type":"say","room":R,"text":T}`, `{"type":"echo","text":T}`
-//! - server → `{"type":"said","room":R,"text":T,"from":F}` to every member of R
-//!   (the sender included), `{"type":"echo","text":T}` to the sender only.
+//! - server → `{"type":"said","room":R,"text":T,"from":F,"epoch":E,"offset":N}`
+//!   to every member of R (the sender included), `{"type":"echo","text":T}`
+//!   to the sender only.
+//! - every join is answered with
+//!   `{"type":"joined","room":R,"epoch":E,"offset":N,"recovered":B}`, N the
+//!   room's latest offset, before anything else of R.
+//!   `{"type":"join","room":R,"since":{"epoch":E,"offset":N}}` resumes: the
+//!   answer has `"recovered":true` and every `said` of R after N follows in
+//!   order, then the live ones; or `"recovered":false` with a `"reason"`
+//!   (`epoch_changed`, `too_far_behind`, `expired`) and only live ones.
+//!   History keeps 1,000 messages of 5 minutes per room; `--history N`
+//!   changes the count, and `--history 0` turns it off (no `epoch`, no
+//!   `offset` on `said`).
 //! - request/reply: `{"type":"count","room":R,"id":7}` is answered with
 //!   `{"type":"members","room":R,"count":N,"id":7}`.
 //!
@@ -47,6 +58,7 @@ struct Args {
     max_connections: Option<usize>,
     send_queue: Option<usize>,
     redis: Option<String>,
+    history: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
         max_connections: None,
         send_queue: None,
         redis: None,
+        history: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,8 +85,11 @@ fn parse_args() -> Result<Args, String> {
                 args.send_queue = Some(value()?.parse().map_err(|e| format!("--send-queue: {e}"))?)
             }
             "--redis" => args.redis = Some(value()?),
+            "--history" => {
+                args.history = Some(value()?.parse().map_err(|e| format!("--history: {e}"))?)
+            }
             "-h" | "--help" => {
-                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL]".into());
+                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--history N]".into());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
@@ -142,6 +158,9 @@ async fn main() {
     }
     if let Some(n) = args.send_queue {
         builder = builder.send_queue(n);
+    }
+    if let Some(n) = args.history {
+        builder = builder.history(n);
     }
     if let Some(url) = &args.redis {
         #[cfg(feature = "redis")]

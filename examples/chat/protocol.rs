@@ -1,9 +1,12 @@
 //! The chat example's protocol, shared with the `export_schema` example.
 
+use ws_core::history::{Position, Unrecovered};
 use ws_core::ws_protocol;
 
 /// The chat protocol.
 #[ws_protocol(
+    history = 1000,
+    history_ttl = "5m",
     max_connections = 10_000,
     send_queue = 256,
     on_full = "close",
@@ -14,9 +17,24 @@ use ws_core::ws_protocol;
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Chat {
-    /// Join a room (created on first join).
+    /// Join a room (created on first join); answered with `joined`. With
+    /// `since`, the position last processed, what was missed follows.
     #[ws(client)]
-    Join { room: String },
+    Join {
+        room: String,
+        since: Option<Position>,
+    },
+    /// The answer to `join`: the room's epoch and latest offset, and whether
+    /// every `said` after `since` follows (`recovered`), or why not.
+    #[ws(server)]
+    Joined {
+        room: String,
+        epoch: String,
+        offset: u64,
+        recovered: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<Unrecovered>,
+    },
     /// Leave a room (removed when empty).
     #[ws(client)]
     Leave { room: String },
@@ -32,8 +50,9 @@ pub enum Chat {
     /// The answer to `count`.
     #[ws(server)]
     Members { room: String, count: u64 },
-    /// Someone said something in a room you are in.
-    #[ws(server)]
+    /// Someone said something in a room you are in. Kept in the room's
+    /// history, with its `epoch` and `offset`.
+    #[ws(server, history)]
     Said {
         room: String,
         text: String,

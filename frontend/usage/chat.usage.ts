@@ -26,8 +26,8 @@ export async function chat(host: string): Promise<void> {
   client.send({ type: "join" });
   // @ts-expect-error `text` is a string
   client.send({ type: "echo", text: 1 });
-  // @ts-expect-error no message is called `joined`
-  client.on("joined", () => {});
+  // @ts-expect-error no message is called `welcome`
+  client.on("welcome", () => {});
   client.on("echo", (message) => {
     // @ts-expect-error an echo has no room
     console.log(message.room);

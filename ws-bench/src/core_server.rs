@@ -28,6 +28,7 @@ USAGE: ws-bench serve-core [--addr 127.0.0.1:3000] [options]
   --max-connections N      admission cap                           [the attribute's]
   --send-queue N           frames queued per connection            [the attribute's]
   --max-message-size BYTES largest inbound message                 [the attribute's]
+  --history N              messages kept per room; 0 = off         [the attribute's]
   --max-seconds S          exit after S seconds                    [3600]
 ";
 
@@ -40,6 +41,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
             "send-queue",
             "max-message-size",
             "max-seconds",
+            "history",
         ],
         &[],
         USAGE,
@@ -56,6 +58,9 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     }
     if let Some(n) = f.opt("max-message-size")? {
         builder = builder.max_message_size(n);
+    }
+    if let Some(n) = f.opt("history")? {
+        builder = builder.history(n);
     }
     let max = Duration::from_secs_f64(f.get("max-seconds", 3600.0f64)?);
     let manager = builder.build();

@@ -21,6 +21,7 @@ use crate::connection::queue::Pushed;
 use crate::connection::{Conn, ConnId};
 use crate::error::SendError;
 use crate::frame::{Frame, Wire};
+use crate::history::History;
 use crate::manager::Manager;
 use crate::protocol::{Outbound, Protocol};
 use crate::registry::{Members, Registry};
@@ -222,18 +223,24 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     /// error is [`SendError::Backend`], which holds this node's delivery:
     /// the local recipients got the message regardless.
     pub fn send(self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
+        let message = message.into_message();
+        if let Some((history, room)) = self.recording(message.is_recorded()) {
+            let body = crate::frame::encode_body(&message, crate::frame::STAMP_SPARE)
+                .map_err(SendError::Encode)?;
+            return self.send_recorded(history, room, body);
+        }
         let recipients = self.recipients();
         let remote = self.remote();
         if recipients.is_none() && remote.is_none() {
             return Ok(Delivery::default());
         }
         let started = Instant::now();
-        let frame = Frame::encode(message)?;
+        let frame = Frame::encode_message(&message)?;
         let delivery = match &recipients {
             Some(recipients) => self.deliver(recipients, &frame, started),
             None => Delivery::default(),
         };
-        self.publish(remote, &frame, delivery)
+        self.publish(remote, &frame.wire, delivery)
     }
 
     /// [`Broadcast::send`] for a producer that would rather wait than lose
@@ -285,7 +292,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             // fanning out, and this time is mostly the readers' pace.
             self.manager.counters().delivered(&delivery);
         }
-        self.publish(remote, &frame, delivery)
+        self.publish(remote, &frame.wire, delivery)
     }
 
     /// Queues an already encoded frame for every recipient.
@@ -306,12 +313,49 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     /// publish to the other nodes that could not be made, as
     /// [`Broadcast::send`] does.
     pub fn try_send_frame(self, frame: &Frame<P>) -> Result<Delivery, SendError> {
+        if let Some((history, room)) = self.recording(frame.recorded) {
+            // Encoded without a place in any stream: one copy to stamp it.
+            return self.send_recorded(history, room, crate::frame::reopen(&frame.wire));
+        }
         let delivery = match self.recipients() {
             Some(recipients) => self.deliver(&recipients, frame, Instant::now()),
             None => Delivery::default(),
         };
         let remote = self.remote();
-        self.publish(remote, frame, delivery)
+        self.publish(remote, &frame.wire, delivery)
+    }
+
+    /// The history and the room, when this send is kept in a room's
+    /// history; without history, one branch on an `Option`.
+    #[inline]
+    fn recording(&self, recorded: bool) -> Option<(&'a Arc<History>, &'a str)> {
+        match (self.manager.history(), self.target) {
+            (Some(history), Target::Room(room)) if recorded => Some((history, room)),
+            _ => None,
+        }
+    }
+
+    /// Gives the message the room's next offset, records it and queues it
+    /// for the members, in one step that no other message of the room can
+    /// interleave with: every member sees the room's offsets in order. The
+    /// message is recorded even when the room has no member here: a member
+    /// that is away resumes from the history.
+    fn send_recorded(
+        &self,
+        history: &History,
+        room: &str,
+        body: Vec<u8>,
+    ) -> Result<Delivery, SendError> {
+        let started = Instant::now();
+        let skip = self.skip();
+        let (delivery, wire) = history.record(room, body, |wire| {
+            match self.manager.registry().room(room) {
+                Some(members) => enqueue(&members, wire, &skip, self.manager.counters(), started),
+                None => Delivery::default(),
+            }
+        });
+        let remote = self.remote();
+        self.publish(remote, &wire, delivery)
     }
 
     /// Closes every recipient with `code` and `reason` (at most 123 bytes:
@@ -395,12 +439,12 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     fn publish(
         &self,
         remote: Option<&crate::backend::Link>,
-        frame: &Frame<P>,
+        frame: &Wire,
         delivered: Delivery,
     ) -> Result<Delivery, SendError> {
         match remote {
             None => Ok(delivered),
-            Some(link) => match link.publish(self.target, &frame.wire, &self.except.rooms) {
+            Some(link) => match link.publish(self.target, frame, &self.except.rooms) {
                 Ok(()) => Ok(delivered),
                 Err(error) => Err(SendError::Backend { delivered, error }),
             },

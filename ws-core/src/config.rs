@@ -27,6 +27,11 @@
 //! | `handshake_timeout`  | `"10s"`   | from accept to the 101, request head and `authenticate` included; later: dropped (head) or HTTP 503 (`authenticate`) |
 //! | `max_per_ip`         | `0`       | connections one client IP may hold; `0` = unlimited; past it: HTTP 503 |
 //! | `handshake_rate`     | off       | handshakes per client IP, e.g. `"10/s"`; past it: HTTP 429 |
+//! | `history`            | `0`       | messages kept per room for recovery (variants marked `#[ws(server, history)]`); `0` = off: see [`history`](crate::history) |
+//! | `history_ttl`        | `"off"`   | how old a kept message may get, e.g. `"5m"`; older: resuming gets `expired` |
+//! | `history_bytes`      | `"1MiB"`  | bytes of messages kept per room |
+//! | `history_memory`     | `"64MiB"` | bytes of messages kept per node, all rooms together (the oldest go first) |
+//! | `history_streams`    | `10_000`  | rooms with a history per node (the least recently written goes first, its epoch with it) |
 //! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client |
 //! | `allowed_origins`    | none      | builder and environment only: origins besides the server's own whose pages may connect (`*` = any); others get 403 |
 //!
@@ -205,6 +210,12 @@ pub struct Config {
     handshake_rate: Option<RateLimit>,
     trusted_proxies: Cow<'static, [IpNet]>,
     allowed_origins: Cow<'static, [Cow<'static, str>]>,
+    // Delivery guarantees: the history per stream and its bounds.
+    history: usize,
+    history_ttl: Option<Duration>,
+    history_bytes: usize,
+    history_memory: usize,
+    history_streams: usize,
 }
 
 impl Default for Config {
@@ -241,6 +252,14 @@ impl Config {
         handshake_rate: None,
         trusted_proxies: Cow::Borrowed(&[]),
         allowed_origins: Cow::Borrowed(&[]),
+        history: 0,
+        history_ttl: None,
+        // A room holds at most 16 messages of the default 64 KiB limit, and
+        // all rooms together 64 MiB: a peer that sends 1,000 × 64 KiB into
+        // each of many rooms evicts the oldest history, never grows memory.
+        history_bytes: 1 << 20,
+        history_memory: 64 << 20,
+        history_streams: 10_000,
     };
 
     /// Connections admitted at once; `0` means unlimited.
@@ -448,6 +467,10 @@ impl Config {
         refuse(self.write_buffer == 0, "write_buffer");
         refuse(self.stall_timeout.is_zero(), "stall_timeout");
         refuse(self.handshake_timeout.is_zero(), "handshake_timeout");
+        refuse(self.history_ttl.is_some_and(|d| d.is_zero()), "history_ttl");
+        refuse(self.history_bytes == 0, "history_bytes");
+        refuse(self.history_memory == 0, "history_memory");
+        refuse(self.history_streams == 0, "history_streams");
         if let Some(rate) = self.handshake_rate {
             refuse(
                 rate.messages == 0 || rate.per.is_zero() || rate.burst == 0,
@@ -652,6 +675,89 @@ impl Config {
     }
 }
 
+/// Delivery guarantees: how much history each room keeps for members that
+/// resume after a reconnect, and what all of it may hold on one node. See
+/// [`history`](crate::history).
+impl Config {
+    /// Messages kept per room; `0` (the default) turns history off, and
+    /// then it costs nothing. Only the variants marked
+    /// `#[ws(server, history)]` are kept, and only when sent to a room.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ws_core::Config;
+    /// let config = Config::DEFAULT
+    ///     .with_history(1000)
+    ///     .with_history_ttl(Some(Duration::from_secs(300)))
+    ///     .with_history_bytes(4 << 20)
+    ///     .with_history_memory(256 << 20)
+    ///     .with_history_streams(50_000);
+    /// assert_eq!(config.history(), 1000);
+    /// assert_eq!(config.history_ttl(), Some(Duration::from_secs(300)));
+    /// assert_eq!((config.history_bytes(), config.history_memory()), (4 << 20, 256 << 20));
+    /// assert_eq!(config.history_streams(), 50_000);
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub const fn with_history(mut self, messages: usize) -> Self {
+        self.history = messages;
+        self
+    }
+
+    /// How old a kept message may get; `None` (the default) keeps messages
+    /// until the other bounds push them out. A member resuming from a
+    /// message that expired is told `expired`.
+    pub const fn with_history_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.history_ttl = ttl;
+        self
+    }
+
+    /// Bytes of encoded messages kept per room (at least 1).
+    pub const fn with_history_bytes(mut self, bytes: usize) -> Self {
+        self.history_bytes = bytes;
+        self
+    }
+
+    /// Bytes of encoded messages kept per node, all rooms together (at
+    /// least 1); past it the oldest messages of any room go first.
+    pub const fn with_history_memory(mut self, bytes: usize) -> Self {
+        self.history_memory = bytes;
+        self
+    }
+
+    /// Rooms with a history per node (at least 1); past it the room written
+    /// least recently loses its history and its epoch, so members resuming
+    /// it are told `epoch_changed`.
+    pub const fn with_history_streams(mut self, max: usize) -> Self {
+        self.history_streams = max;
+        self
+    }
+
+    /// Messages kept per room; `0` is off.
+    pub const fn history(&self) -> usize {
+        self.history
+    }
+
+    /// How old a kept message may get; `None` is no limit.
+    pub const fn history_ttl(&self) -> Option<Duration> {
+        self.history_ttl
+    }
+
+    /// Bytes kept per room.
+    pub const fn history_bytes(&self) -> usize {
+        self.history_bytes
+    }
+
+    /// Bytes kept per node.
+    pub const fn history_memory(&self) -> usize {
+        self.history_memory
+    }
+
+    /// Rooms with a history per node.
+    pub const fn history_streams(&self) -> usize {
+        self.history_streams
+    }
+}
+
 /// How each option reads from a variable, in documentation order (a burst
 /// after its rate). Adding an option: one line here, one in [`FORMS`], and a
 /// rule in [`Config::errors`] if some values must be refused.
@@ -749,6 +855,21 @@ const ENV_OPTIONS: &[(&str, fn(Config, &str) -> Result<Config, UnitError>)] = &[
         }
         Ok(c.with_allowed_origins(origins))
     }),
+    ("history", |c, v| {
+        Ok(c.with_history(to_usize(units::parse_count(v)?)?))
+    }),
+    ("history_ttl", |c, v| {
+        Ok(c.with_history_ttl(units::or_off(v, units::parse_duration)?))
+    }),
+    ("history_bytes", |c, v| {
+        Ok(c.with_history_bytes(to_usize(units::parse_size(v)?)?))
+    }),
+    ("history_memory", |c, v| {
+        Ok(c.with_history_memory(to_usize(units::parse_size(v)?)?))
+    }),
+    ("history_streams", |c, v| {
+        Ok(c.with_history_streams(to_usize(units::parse_count(v)?)?))
+    }),
 ];
 
 /// The accepted form of each option, named in every error about it.
@@ -812,6 +933,17 @@ const FORMS: &[(&str, &str)] = &[
     (
         "allowed_origins",
         r#"a comma-separated list of origins like "https://app.example, https://*.example.org", or "*""#,
+    ),
+    (
+        "history",
+        r#"a whole number of messages like "1000", or 0 for off"#,
+    ),
+    ("history_ttl", r#"a non-zero duration like "5m" or "off""#),
+    ("history_bytes", r#"a non-zero size like "1MiB""#),
+    ("history_memory", r#"a non-zero size like "64MiB""#),
+    (
+        "history_streams",
+        r#"a whole number of rooms of at least 1, like "10_000""#,
     ),
 ];
 

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use crate::error::{JoinError, ReplyError, SendError, SetUserError};
 use crate::frame::Frame;
 use crate::handler::ErrorFrame;
+use crate::history::{Joining, Position};
 use crate::manager::Manager;
 use crate::protocol::{Outbound, Protocol, Variant};
 use crate::registry::UserId;
@@ -165,6 +166,60 @@ impl<P: Protocol> Ctx<P> {
     /// (e.g. [`error_code::TOO_MANY_ROOMS`](crate::error_code::TOO_MANY_ROOMS)).
     pub fn join(&self, room: &str) -> Result<bool, JoinError> {
         self.manager.registry().join(&self.conn, room)
+    }
+
+    /// Joins `room` as [`Ctx::join`] does, resuming from `since`, the
+    /// position the client last processed: what it missed is replayed
+    /// before the live messages, or the answer says why it cannot be. See
+    /// [`history`](crate::history).
+    ///
+    /// Queue the answer before dropping the returned [`Joining`]: the
+    /// replay (or, with nothing to replay, the join itself) starts when it
+    /// is dropped, so the answer goes out first and no live message of the
+    /// room precedes it.
+    ///
+    /// ```
+    /// use ws_core::history::Position;
+    /// use ws_core::{ws_protocol, Ctx, HandlerResult};
+    ///
+    /// #[ws_protocol(history = 1000, history_ttl = "5m")]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Chat {
+    ///     #[ws(client)]
+    ///     Join { room: String, since: Option<Position> },
+    ///     #[ws(server)]
+    ///     Joined { room: String, epoch: String, offset: u64, recovered: bool },
+    ///     #[ws(server, history)]
+    ///     Said { room: String, text: String },
+    /// }
+    ///
+    /// struct App;
+    /// impl ChatHandler for App {
+    ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
+    ///         let joining = ctx.join_from(&msg.room, msg.since.as_ref())?;
+    ///         let resume = joining.resume();
+    ///         ctx.send(chat::Joined {
+    ///             room: msg.room,
+    ///             epoch: resume.epoch.to_string(),
+    ///             offset: resume.offset,
+    ///             recovered: resume.recovered,
+    ///         })?;
+    ///         Ok(()) // `joining` drops here: the replay begins
+    ///     }
+    /// }
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Ctx::join`].
+    pub fn join_from(&self, room: &str, since: Option<&Position>) -> Result<Joining, JoinError> {
+        crate::history::join_from(
+            self.manager.history(),
+            self.manager.registry(),
+            &self.conn,
+            room,
+            since,
+        )
     }
 
     /// Leaves `room` (removed once empty); false if not a member.

@@ -5,6 +5,7 @@
 //! framing or copy.
 
 use std::fmt;
+use std::io::Write as _;
 use std::marker::PhantomData;
 
 use bytes::{Buf, Bytes};
@@ -50,9 +51,22 @@ fn put_header(room: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
 /// copy: the JSON is written after room for the longest header, and the
 /// header is put just before it.
 pub(crate) fn encode_json<T: Serialize>(value: &T) -> serde_json::Result<Wire> {
-    let mut buffer = Vec::with_capacity(128);
+    Ok(seal(encode_body(value, 0)?))
+}
+
+/// The JSON of `value` after room for the longest header, with `spare`
+/// bytes of capacity left for [`stamp`]: the first half of
+/// [`encode_json`], for a frame finished later.
+pub(crate) fn encode_body<T: Serialize>(value: &T, spare: usize) -> serde_json::Result<Vec<u8>> {
+    let mut buffer = Vec::with_capacity(128 + spare);
     buffer.resize(MAX_HEADER, 0);
     serde_json::to_writer(&mut buffer, value)?;
+    Ok(buffer)
+}
+
+/// A body of [`encode_body`] (or a copy of a frame's payload made by
+/// [`reopen`]) as a frame: the header is put just before the JSON.
+pub(crate) fn seal(mut buffer: Vec<u8>) -> Wire {
     let len = buffer.len() - MAX_HEADER;
     let mut room = [0u8; MAX_HEADER];
     let start = put_header(&mut room, OPCODE_TEXT, len);
@@ -60,7 +74,45 @@ pub(crate) fn encode_json<T: Serialize>(value: &T) -> serde_json::Result<Wire> {
     let mut frame = Bytes::from(buffer);
     // Moving the start keeps the vector's single owner (no shared header).
     frame.advance(start);
-    Ok(frame)
+    frame
+}
+
+/// The most bytes [`stamp`] adds: `,"epoch":"` (10), an epoch of at most
+/// [`MAX_EPOCH`] bytes, `","offset":` (11) and a `u64` (20 digits).
+pub(crate) const STAMP_SPARE: usize = 10 + MAX_EPOCH + 11 + 20;
+
+/// The longest epoch [`stamp`] is given.
+pub(crate) const MAX_EPOCH: usize = 40;
+
+/// Adds `"epoch":E,"offset":N` as the last members of the JSON object in a
+/// body of [`encode_body`], beside the tag of an internally or adjacently
+/// tagged message, and seals it. Written in place: with [`STAMP_SPARE`]
+/// bytes of spare capacity nothing is allocated.
+pub(crate) fn stamp(mut body: Vec<u8>, epoch: &str, offset: u64) -> Wire {
+    debug_assert!(epoch.len() <= MAX_EPOCH && !epoch.contains(['"', '\\']));
+    if body.last() == Some(&b'}') {
+        body.pop();
+        // `{}` takes no separator.
+        if body.len() > MAX_HEADER + 1 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"\"epoch\":\"");
+        body.extend_from_slice(epoch.as_bytes());
+        body.extend_from_slice(b"\",\"offset\":");
+        // Writing into a vector cannot fail.
+        let _ = write!(body, "{offset}");
+        body.push(b'}');
+    }
+    seal(body)
+}
+
+/// A frame's payload copied back into a body, for [`stamp`].
+pub(crate) fn reopen(frame: &[u8]) -> Vec<u8> {
+    let payload = &frame[payload_start(frame).min(frame.len())..];
+    let mut body = Vec::with_capacity(MAX_HEADER + payload.len() + STAMP_SPARE);
+    body.resize(MAX_HEADER, 0);
+    body.extend_from_slice(payload);
+    body
 }
 
 /// Where the payload of a frame made here starts.
@@ -98,15 +150,24 @@ pub(crate) fn wire(opcode: u8, payload: &[u8]) -> Wire {
 pub struct Frame<P> {
     /// The frame the writers send: header and JSON.
     pub(crate) wire: Wire,
+    /// Whether the message is one a stream's history records
+    /// (`#[ws(server, history)]`): sent to a room with history, it is
+    /// stamped with the room's epoch and offset.
+    pub(crate) recorded: bool,
     protocol: PhantomData<fn() -> P>,
 }
 
 impl<P: Protocol> Frame<P> {
     /// Serializes `message` once.
     pub fn encode(message: impl Outbound<P>) -> Result<Self, SendError> {
-        let wire = encode_json(&message.into_message()).map_err(SendError::Encode)?;
+        Self::encode_message(&message.into_message())
+    }
+
+    pub(crate) fn encode_message(message: &P) -> Result<Self, SendError> {
+        let wire = encode_json(message).map_err(SendError::Encode)?;
         Ok(Self {
             wire,
+            recorded: message.is_recorded(),
             protocol: PhantomData,
         })
     }
@@ -117,6 +178,7 @@ impl<P> Frame<P> {
     pub(crate) fn from_json(json: &str) -> Self {
         Self {
             wire: wire(OPCODE_TEXT, json.as_bytes()),
+            recorded: false,
             protocol: PhantomData,
         }
     }
@@ -132,6 +194,7 @@ impl<P> Clone for Frame<P> {
     fn clone(&self) -> Self {
         Self {
             wire: self.wire.clone(),
+            recorded: self.recorded,
             protocol: PhantomData,
         }
     }

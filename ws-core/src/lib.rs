@@ -95,6 +95,7 @@ mod frame;
 pub mod guide;
 mod handler;
 mod health;
+pub mod history;
 mod manager;
 mod protocol;
 mod registry;

@@ -14,6 +14,7 @@ use crate::connection::ConnId;
 use crate::connection::admission::Admission;
 use crate::connection::per_ip::PerIp;
 use crate::frame::Frame;
+use crate::history::History;
 use crate::protocol::{Outbound, Protocol};
 use crate::registry::{Limits, Registry};
 use crate::telemetry::{Counters, Stats};
@@ -57,6 +58,8 @@ pub(crate) struct Inner {
     admission: Arc<Admission>,
     registry: Arc<Registry>,
     counters: Counters,
+    /// The rooms' histories; `None` when `history` is 0.
+    history: Option<Arc<History>>,
 }
 
 #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
@@ -132,6 +135,8 @@ impl<P: Protocol> Manager<P> {
             counters: Counters::new(P::NAME),
             kill: CancellationToken::new(),
             closing: std::sync::OnceLock::new(),
+            history: crate::history::Limits::of(&config)
+                .map(|limits| Arc::new(History::new(limits))),
             config,
         });
         if let Some(spawn) = spawn {
@@ -374,6 +379,10 @@ impl<P: Protocol> Manager<P> {
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
     }
+
+    pub(crate) fn history(&self) -> Option<&Arc<History>> {
+        self.inner.history.as_ref()
+    }
 }
 
 impl<P> fmt::Debug for Manager<P> {
@@ -525,6 +534,33 @@ impl<P: Protocol> ManagerBuilder<P> {
         proxies: impl Into<std::borrow::Cow<'static, [ipnet::IpNet]>>,
     ) -> Self {
         self.map(|c| c.with_trusted_proxies(proxies))
+    }
+
+    // ---- Delivery guarantees: the history per room. ----
+
+    /// See [`Config::with_history`].
+    pub fn history(self, messages: usize) -> Self {
+        self.map(|c| c.with_history(messages))
+    }
+
+    /// See [`Config::with_history_ttl`].
+    pub fn history_ttl(self, ttl: Option<Duration>) -> Self {
+        self.map(|c| c.with_history_ttl(ttl))
+    }
+
+    /// See [`Config::with_history_bytes`].
+    pub fn history_bytes(self, bytes: usize) -> Self {
+        self.map(|c| c.with_history_bytes(bytes))
+    }
+
+    /// See [`Config::with_history_memory`].
+    pub fn history_memory(self, bytes: usize) -> Self {
+        self.map(|c| c.with_history_memory(bytes))
+    }
+
+    /// See [`Config::with_history_streams`].
+    pub fn history_streams(self, max: usize) -> Self {
+        self.map(|c| c.with_history_streams(max))
     }
 
     /// Where sends go beyond this process; [`Backend::local`] by default.

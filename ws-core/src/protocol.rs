@@ -79,6 +79,15 @@ pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     /// messages have their correlation id read: see [`correlation`](crate::correlation).
     fn reply_type(&self) -> Option<&'static str>;
 
+    /// Whether a stream's history records this message
+    /// (`#[ws(server, history)]`): sent to a room of a manager with
+    /// [`history`](crate::Config::with_history), it gets the room's `epoch`
+    /// and `offset` beside its tag, and is replayed to members that resume.
+    /// See [`history`](crate::history).
+    fn is_recorded(&self) -> bool {
+        false
+    }
+
     /// The JSON Schema of both directions: see [`schema`](crate::schema).
     fn json_schema() -> serde_json::Value;
 
@@ -156,6 +165,7 @@ pub struct MessageInfo {
     server: bool,
     reply: Option<&'static str>,
     description: Option<&'static str>,
+    recorded: bool,
 }
 
 impl MessageInfo {
@@ -175,7 +185,22 @@ impl MessageInfo {
             server,
             reply,
             description,
+            recorded: false,
         }
+    }
+
+    /// Marks the message as kept in a room's history (`#[ws(server, history)]`).
+    #[doc(hidden)]
+    pub const fn recorded(mut self) -> Self {
+        self.recorded = true;
+        self
+    }
+
+    /// Whether a room's history keeps it (`#[ws(server, history)]`): sent
+    /// to a room with history, it carries `epoch` and `offset` beside its
+    /// tag. See [`history`](crate::history).
+    pub const fn is_recorded(&self) -> bool {
+        self.recorded
     }
 
     /// The variant's Rust name.

@@ -66,6 +66,8 @@ pub struct Message<'a> {
     pub direction: Direction,
     /// `#[ws(reply = Pong)]` as written.
     pub reply: Option<Ident>,
+    /// `#[ws(history)]` as written: a room's history keeps this message.
+    pub history: Option<syn::Path>,
     /// The index in `Protocol::messages` of the reply, once `check` has
     /// resolved `reply` to a server message; `None` when there is no reply
     /// or it is invalid (reported).
@@ -213,6 +215,7 @@ impl<'a> Message<'a> {
         let attr::VariantOptions {
             mut direction,
             reply,
+            history,
         } = attr::variant_options(cx, &variant.attrs);
         // `#[ws(reply = Pong)]` alone is a request without its `client`:
         // reported, and modelled as the client message it was meant to be.
@@ -247,6 +250,7 @@ impl<'a> Message<'a> {
             fields,
             direction,
             reply,
+            history,
             reply_to: None,
             doc: doc_text(&variant.attrs),
             lenient,

@@ -43,13 +43,18 @@ pub const OPTIONS: &[&str] = &[
     "handshake_timeout",
     "max_per_ip",
     "handshake_rate",
+    "history",
+    "history_ttl",
+    "history_bytes",
+    "history_memory",
+    "history_streams",
     "module",
     "path",
     "correlate",
 ];
 
 /// The keys of `#[ws(...)]` on a variant.
-pub const WS_KEYS: &[&str] = &["client", "server", "reply"];
+pub const WS_KEYS: &[&str] = &["client", "server", "reply", "history"];
 
 /// An option's value with the tokens it came from, for error spans.
 #[derive(Clone, Debug)]
@@ -123,6 +128,13 @@ pub struct Options {
     pub max_per_ip: Option<Setting<u64>>,
     /// `None` inside is `"off"`.
     pub handshake_rate: Option<Setting<Option<Rate>>>,
+    // Delivery guarantees: the history per room and its bounds.
+    pub history: Option<Setting<u64>>,
+    /// Milliseconds; `None` inside is `"off"`.
+    pub history_ttl: Option<Setting<Option<u64>>>,
+    pub history_bytes: Option<Setting<u64>>,
+    pub history_memory: Option<Setting<u64>>,
+    pub history_streams: Option<Setting<u64>>,
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
@@ -260,6 +272,11 @@ impl Options {
             "handshake_timeout" => self.handshake_timeout = read(cx, &name, &value, duration),
             "max_per_ip" => self.max_per_ip = read(cx, &name, &value, units::parse_count),
             "handshake_rate" => self.handshake_rate = read(cx, &name, &value, rate_or_off),
+            "history" => self.history = read(cx, &name, &value, units::parse_count),
+            "history_ttl" => self.history_ttl = read(cx, &name, &value, duration_or_off),
+            "history_bytes" => self.history_bytes = read(cx, &name, &value, units::parse_size),
+            "history_memory" => self.history_memory = read(cx, &name, &value, units::parse_size),
+            "history_streams" => self.history_streams = read(cx, &name, &value, units::parse_count),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
             _ => unreachable!("every name in OPTIONS has an arm"),
@@ -326,6 +343,21 @@ impl Options {
                 rate.value
                     .map(|rate| RateLimit::new(rate.messages, Duration::from_millis(rate.per_ms))),
             );
+        }
+        if let Some(messages) = &self.history {
+            config = config.with_history(n(messages));
+        }
+        if let Some(ttl) = &self.history_ttl {
+            config = config.with_history_ttl(ms(ttl));
+        }
+        if let Some(bytes) = &self.history_bytes {
+            config = config.with_history_bytes(n(bytes));
+        }
+        if let Some(bytes) = &self.history_memory {
+            config = config.with_history_memory(n(bytes));
+        }
+        if let Some(max) = &self.history_streams {
+            config = config.with_history_streams(n(max));
         }
         config
     }
@@ -511,6 +543,9 @@ pub struct VariantOptions {
     pub direction: Direction,
     /// `reply = Variant`: the variant whose struct the handler returns.
     pub reply: Option<Ident>,
+    /// `history`: kept in a room's history, stamped with `epoch` and
+    /// `offset`; the path, for error spans.
+    pub history: Option<syn::Path>,
 }
 
 /// Reads the direction of the `#[ws(...)]` attributes of a variant.
@@ -523,6 +558,7 @@ pub fn variant_direction(cx: &Ctxt, attrs: &[Attribute]) -> Direction {
 pub fn variant_options(cx: &Ctxt, attrs: &[Attribute]) -> VariantOptions {
     let mut direction = Direction::default();
     let mut reply: Option<Ident> = None;
+    let mut history: Option<syn::Path> = None;
     for attr in attrs.iter().filter(|attr| attr.path().is_ident("ws")) {
         if !matches!(attr.meta, syn::Meta::List(_)) {
             cx.error_spanned_by(
@@ -534,6 +570,17 @@ pub fn variant_options(cx: &Ctxt, attrs: &[Attribute]) -> VariantOptions {
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("reply") {
                 return parse_reply(cx, &meta, &mut reply);
+            }
+            if meta.path.is_ident("history") {
+                if history.is_some() {
+                    cx.error_spanned_by(&meta.path, "duplicate ws option `history`");
+                }
+                history = Some(meta.path.clone());
+                if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                    skip_value(meta.input)?;
+                    cx.error_spanned_by(&meta.path, "`history` takes no value; the bounds are ws_protocol options: `#[ws_protocol(history = 1000, history_ttl = \"5m\")]`");
+                }
+                return Ok(());
             }
             let slot = if meta.path.is_ident("client") {
                 &mut direction.client
@@ -568,7 +615,11 @@ pub fn variant_options(cx: &Ctxt, attrs: &[Attribute]) -> VariantOptions {
             cx.syn_error(err);
         }
     }
-    VariantOptions { direction, reply }
+    VariantOptions {
+        direction,
+        reply,
+        history,
+    }
 }
 
 /// `reply = Pong`: the name of a variant of the same enum.
@@ -877,7 +928,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `module`, `path`, `correlate`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `correlate`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",
@@ -958,7 +1009,7 @@ mod tests {
         let err = cx.check().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown ws option `clinet`; expected one of: `client`, `server`, `reply`"
+            "unknown ws option `clinet`; expected one of: `client`, `server`, `reply`, `history`"
         );
     }
 

@@ -32,6 +32,76 @@ pub fn check(cx: &Ctxt, protocol: &mut Protocol) {
     check_rate(cx, protocol);
     check_module(cx, protocol);
     check_replies(cx, protocol);
+    check_history(cx, protocol);
+}
+
+/// A recorded message goes to clients with `epoch` and `offset` beside its
+/// tag: it is a server message of a tagged enum, and leaves those names to
+/// the framework.
+fn check_history(cx: &Ctxt, protocol: &Protocol) {
+    let enum_name = protocol.ident;
+    for message in &protocol.messages {
+        let Some(history) = &message.history else {
+            continue;
+        };
+        if !message.direction.server || message.lenient {
+            cx.error_spanned_by(
+                history,
+                format!(
+                    "`history` keeps what the server sends to a room; mark `{}` `#[ws(server, history)]`",
+                    message.ident
+                ),
+            );
+        }
+        match &protocol.tagging {
+            Tagging::External | Tagging::Untagged => cx.error_spanned_by(
+                history,
+                format!(
+                    "`history` needs a tagged enum, so that `epoch` and `offset` can go beside the tag; add `#[serde(tag = \"type\")]` to `{enum_name}`"
+                ),
+            ),
+            Tagging::Internal { tag } | Tagging::Adjacent { tag, .. }
+                if tag == "epoch" || tag == "offset" =>
+            {
+                cx.error_spanned_by(
+                    history,
+                    format!("`{tag}` is the stream position that `history` adds and cannot be the tag; choose another `tag`"),
+                )
+            }
+            _ => {}
+        }
+        if !matches!(protocol.tagging, Tagging::Internal { .. }) {
+            continue;
+        }
+        for field in &message.fields {
+            let wire = match attr::serde_rename(&field.attrs) {
+                Some(rename) => rename.serialize.map(|lit| lit.value()),
+                None => field.ident.as_ref().map(ast::unraw),
+            };
+            if let Some(name @ ("epoch" | "offset")) = wire.as_deref() {
+                let tokens = field
+                    .ident
+                    .as_ref()
+                    .map_or_else(|| field.to_token_stream(), ToTokens::to_token_stream);
+                cx.error_spanned_by(
+                    tokens,
+                    format!(
+                        "field `{name}` of `{}` collides with the stream position that `history` adds beside the tag; rename the field (or keep its Rust name with `#[serde(rename = \"...\")]`)",
+                        message.ident
+                    ),
+                );
+            }
+        }
+    }
+    if let (Some(deny), Some(_)) = (
+        &protocol.deny_unknown_fields,
+        protocol.messages.iter().find(|m| m.history.is_some()),
+    ) {
+        cx.error_spanned_by(
+            deny,
+            "`deny_unknown_fields` would refuse the `epoch` and `offset` that `history` adds; remove it, or the `history`",
+        );
+    }
 }
 
 /// `reply = X` names a server message; a protocol with replies has a tag for

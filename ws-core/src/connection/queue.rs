@@ -57,6 +57,8 @@ pub(crate) struct SendQueue {
     writer: AtomicWaker,
     /// The read loop, waiting for the writer to drain the queue.
     reader: AtomicWaker,
+    /// A history replay, waiting likewise (a waker holds one task).
+    replay: AtomicWaker,
     /// Frames the writer has taken, ever: its progress.
     taken: AtomicU64,
     state: AtomicU8,
@@ -80,6 +82,7 @@ impl SendQueue {
             policy,
             writer: AtomicWaker::new(),
             reader: AtomicWaker::new(),
+            replay: AtomicWaker::new(),
             taken: AtomicU64::new(0),
             state: AtomicU8::new(OPEN),
             close: Mutex::new(None),
@@ -195,6 +198,7 @@ impl SendQueue {
         self.taken.fetch_add(1, Ordering::Relaxed);
         if before == self.low_water() + 1 {
             self.reader.wake();
+            self.replay.wake();
         }
         if before >= self.capacity {
             self.space.notify_waiters();
@@ -214,6 +218,11 @@ impl SendQueue {
         self.capacity / 4
     }
 
+    /// Frames the queue holds before its overflow policy applies.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Whether the read loop should wait for the writer before it reads on.
     pub(crate) fn is_backed_up(&self) -> bool {
         self.len.load(Ordering::Acquire) >= self.high_water()
@@ -227,12 +236,22 @@ impl SendQueue {
     /// Waits until the writer has drained the queue to the low-water mark,
     /// or the queue is closing.
     pub(crate) async fn drained(&self) {
+        self.drained_for(&self.reader).await
+    }
+
+    /// [`SendQueue::drained`] for a history replay, which runs beside the
+    /// read loop and so waits with a waker of its own.
+    pub(crate) async fn replay_drained(&self) {
+        self.drained_for(&self.replay).await
+    }
+
+    async fn drained_for(&self, waker: &AtomicWaker) {
         let done = || self.len.load(Ordering::Acquire) <= self.low_water() || self.is_closing();
         poll_fn(|cx| {
             if done() {
                 return Poll::Ready(());
             }
-            self.reader.register(cx.waker());
+            waker.register(cx.waker());
             if done() {
                 Poll::Ready(())
             } else {
@@ -254,6 +273,7 @@ impl SendQueue {
             self.writer.wake();
             self.reader.wake();
             self.space.notify_waiters();
+            self.replay.wake();
         }
     }
 

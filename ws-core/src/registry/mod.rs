@@ -227,6 +227,28 @@ impl Registry {
         Ok(true)
     }
 
+    /// Whether [`Registry::join`] would take `conn` into `room` now: the
+    /// same checks, nothing joined. A resuming join answers before it joins.
+    pub(crate) fn check_join(&self, conn: &Conn, room: &str) -> Result<(), JoinError> {
+        let Limits {
+            max_rooms,
+            max_room_name,
+            ..
+        } = self.limits;
+        if max_room_name != 0 && room.len() > max_room_name {
+            return Err(JoinError::RoomNameTooLong { max: max_room_name });
+        }
+        let membership = conn.membership.lock();
+        if membership.closing {
+            return Err(ConnectionClosing.into());
+        }
+        let member = membership.rooms.iter().any(|r| &**r == room);
+        if !member && max_rooms != 0 && membership.rooms.len() >= max_rooms {
+            return Err(JoinError::TooManyRooms { max: max_rooms });
+        }
+        Ok(())
+    }
+
     /// Removes `conn` from `room`; false if it was not there.
     pub(crate) fn leave(&self, conn: &Conn, room: &str) -> bool {
         let mut membership = conn.membership.lock();

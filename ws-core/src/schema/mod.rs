@@ -75,6 +75,7 @@ pub fn document<P: Protocol, C: JsonSchema, S: JsonSchema>() -> Value {
         describe_error_frame(error);
     }
     add_correlation::<P>(&mut document);
+    add_positions::<P>(&mut document);
     document
 }
 
@@ -174,6 +175,46 @@ fn add_correlation<P: Protocol>(document: &mut Value) {
             error,
             "Correlation id: the id of the request that failed, when it carried one.",
         );
+    }
+}
+
+/// The `epoch` and `offset` of recorded messages (`#[ws(server, history)]`):
+/// optional, since they are present only when the message went to a room
+/// of a manager with history on. See [`history`](crate::history).
+fn add_positions<P: Protocol>(document: &mut Value) {
+    if !P::MESSAGES.iter().any(MessageInfo::is_recorded) || P::TAGGING.tag().is_none() {
+        return;
+    }
+    let Some(branches) = branches_mut::<P>(document, Direction::Server) else {
+        return;
+    };
+    let count = messages_of::<P>(Direction::Server).count();
+    for (index, info) in messages_of::<P>(Direction::Server).enumerate() {
+        if !info.is_recorded() {
+            continue;
+        }
+        let properties = position::<P>(branches, info, index, count)
+            .and_then(|position| branches.get_mut(position))
+            .and_then(|branch| branch.get_mut("properties"))
+            .and_then(Value::as_object_mut);
+        if let Some(properties) = properties {
+            properties.insert(
+                "epoch".into(),
+                json!({
+                    "description": "The history the offset counts in: it changes only when the room's history was lost. Present when the room keeps a history.",
+                    "type": "string",
+                }),
+            );
+            properties.insert(
+                "offset".into(),
+                json!({
+                    "description": "The message's place in the room's stream: +1 per message. Present when the room keeps a history.",
+                    "type": "integer",
+                    "format": "uint64",
+                    "minimum": 0,
+                }),
+            );
+        }
     }
 }
 

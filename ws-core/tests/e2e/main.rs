@@ -2,6 +2,7 @@
 //! clients. One test binary, one module per concern.
 
 mod admission;
+mod chat_example;
 mod claims;
 mod closing;
 mod cluster;
@@ -11,6 +12,7 @@ mod exhaustion;
 mod flow;
 mod frontend;
 mod harness;
+mod history;
 mod invalid;
 mod manager_api;
 mod operating;

@@ -51,7 +51,27 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
             let (client, server) = (message.direction.client, message.direction.server);
             let reply = reply_wire(message);
             let doc = some_str(message.doc.as_deref());
-            quote!(#private::MessageInfo::new(#variant, #wire, #client, #server, #reply, #doc))
+            let recorded = message.history.as_ref().map(|_| quote!(.recorded()));
+            quote!(#private::MessageInfo::new(#variant, #wire, #client, #server, #reply, #doc) #recorded)
+        });
+    // Only a protocol with recorded messages overrides the default `false`.
+    let recorded_fn = protocol
+        .messages
+        .iter()
+        .any(|message| message.history.is_some())
+        .then(|| {
+            let arms = protocol.messages.iter().map(|message| {
+                let variant = message.ident;
+                let recorded = message.history.is_some();
+                quote!(#ident::#variant { .. } => #recorded,)
+            });
+            quote! {
+                fn is_recorded(&self) -> bool {
+                    match *self {
+                        #(#arms)*
+                    }
+                }
+            }
         });
     let tagging = match &protocol.tagging {
         Tagging::Internal { tag } => quote!(#private::Tagging::Internal { tag: #tag }),
@@ -115,6 +135,8 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
                 }
             }
 
+            #recorded_fn
+
             fn json_schema() -> #private::serde_json::Value {
                 #private::schema_document::<Self, #client, #server>()
             }
@@ -161,6 +183,10 @@ fn config(options: &Options) -> TokenStream {
         (&options.max_message_size, quote!(with_max_message_size)),
         (&options.max_rooms, quote!(with_max_rooms)),
         (&options.max_room_name, quote!(with_max_room_name)),
+        (&options.history, quote!(with_history)),
+        (&options.history_bytes, quote!(with_history_bytes)),
+        (&options.history_memory, quote!(with_history_memory)),
+        (&options.history_streams, quote!(with_history_streams)),
     ];
     for (setting, setter) in counts {
         if let Some(setting) = setting {
@@ -183,6 +209,10 @@ fn config(options: &Options) -> TokenStream {
     if let Some(idle_timeout) = &options.idle_timeout {
         let after = duration(idle_timeout.value);
         config.extend(quote!(.with_idle_timeout(#after)));
+    }
+    if let Some(ttl) = &options.history_ttl {
+        let ttl = duration(ttl.value);
+        config.extend(quote!(.with_history_ttl(#ttl)));
     }
     if let Some(stall_timeout) = &options.stall_timeout {
         let ms = Literal::u64_unsuffixed(stall_timeout.value);

@@ -1,0 +1,79 @@
+//! The replay of one resuming join, paced by the connection's writer.
+
+use std::sync::Arc;
+
+use super::store::{History, Step};
+use crate::close::{CloseInfo, close_code};
+use crate::connection::Conn;
+use crate::registry::Registry;
+
+/// A replay of `room` after `cursor`, ending with the join of its live
+/// fan-out.
+pub(crate) struct CatchUp {
+    pub(crate) history: Arc<History>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) conn: Arc<Conn>,
+    pub(crate) room: Arc<str>,
+    pub(crate) epoch: Arc<str>,
+    pub(crate) cursor: u64,
+}
+
+impl CatchUp {
+    /// Joins at once when there is nothing to replay (the common case: no
+    /// task); otherwise replays in a task of its own.
+    pub(crate) fn start(self) {
+        match self.step(0) {
+            Step::Joined => {}
+            Step::Lost => self.overtaken(),
+            Step::Pending | Step::Batch(..) => {
+                tokio::spawn(self.run());
+            }
+        }
+    }
+
+    async fn run(mut self) {
+        // A batch fills the queue from its low-water mark (a quarter) to at
+        // most its high-water mark (a half): the replay never meets the
+        // overflow policy, and what others send keeps the other half.
+        let batch = (self.conn.queue.capacity() / 4).max(1);
+        loop {
+            self.conn.queue.replay_drained().await;
+            if self.conn.queue.is_closing() {
+                return;
+            }
+            match self.step(batch) {
+                Step::Joined => return,
+                Step::Lost => return self.overtaken(),
+                Step::Pending => {}
+                Step::Batch(frames, last) => {
+                    for frame in frames {
+                        self.conn.push(frame);
+                    }
+                    self.cursor = last;
+                }
+            }
+        }
+    }
+
+    fn step(&self, max: usize) -> Step {
+        self.history
+            .step(&self.room, &self.epoch, self.cursor, max, || {
+                // Checked when the join was answered; a connection closing
+                // since has no fan-out to join.
+                let _ = self.registry.join(&self.conn, &self.room);
+            })
+    }
+
+    /// Trimming overtook the replay: what the client was promised cannot be
+    /// delivered. Closing (after what is queued) makes it resume again, and
+    /// be told `too_far_behind`: no gap goes unreported.
+    fn overtaken(&self) {
+        self.conn.queue.close(
+            false,
+            Some(CloseInfo::new(
+                close_code::TRY_AGAIN_LATER,
+                "history overtook the replay; resume again",
+            )),
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! Delivery guarantees: a bounded history per room, stream offsets and
+//! epochs, and recovery after a reconnect.
+//!
+//! Without history, delivery is at most once: a message sent while a client
+//! is away is gone, and nobody is told. With `history = N` in
+//! `#[ws_protocol(...)]` (see [`Config::with_history`](crate::Config::with_history)),
+//! every room keeps its last messages of the variants marked
+//! `#[ws(server, history)]`, and each of them carries its place in the
+//! room's stream beside its tag:
+//!
+//! ```text
+//! {"type":"said","room":"lobby","text":"hi","from":"ann","epoch":"9f2c41d07a3b6e58-1","offset":42}
+//! ```
+//!
+//! - `offset` grows by exactly 1 per recorded message of the room, and every
+//!   member sees offsets in order (the offset is assigned, the message
+//!   recorded and queued for the members under one lock).
+//! - `epoch` names the history the offsets count in. It changes only when
+//!   that history is lost: the process restarted, or the room's history was
+//!   dropped to make room for another (`history_streams`). Trimming keeps it.
+//!
+//! A client that comes back joins with the position it last processed
+//! ([`Ctx::join_from`](crate::Ctx::join_from)). If the room still holds every
+//! later message, it is answered `recovered` and gets them all, in order,
+//! then the live messages, with no gap and no duplicate, including what is
+//! published while the replay runs. Otherwise it is told why
+//! ([`Unrecovered`]) and gets live messages from the room's current offset,
+//! so the application can reload its state.
+//!
+//! # Where it applies, and why
+//! Per server variant (`#[ws(server, history)]`) for every room, bounded per
+//! room and per node. A variant is the unit the schema can describe: the
+//! documents say exactly which messages carry `epoch` and `offset`. Rooms
+//! are created by name at run time, so opting rooms in one by one would need
+//! a registry of names the schema cannot see; the bounds make keeping every
+//! room's history safe instead: per room by count (`history`), age
+//! (`history_ttl`) and bytes (`history_bytes`), per node by bytes
+//! (`history_memory`, the oldest messages of any room go first) and rooms
+//! (`history_streams`).
+//!
+//! # Replay
+//! The replay is paced by the connection's writer: a batch of at most a
+//! quarter of the send queue is queued whenever the queue has drained to a
+//! quarter, so a replay never fills the queue, never triggers the overflow
+//! policy, and a client that reads is never evicted for it. The connection
+//! joins the room's live fan-out only once the replay has caught up with the
+//! room (under the same lock that assigns offsets), so live messages sent
+//! during the replay are delivered by the replay, after what came before
+//! them. A replay overtaken by trimming (a client reading slower than the
+//! room is written, for longer than the history lasts) ends the connection
+//! with close 1013; its next resume is answered `too_far_behind`.
+//!
+//! # Not covered (yet)
+//! Messages sent with `to_user`, `to_all` or to one connection are not
+//! recorded. With a cluster backend, live fan-out works as before (the
+//! stamped frame is published), but the history is this node's: a client
+//! that resumes on another node is answered `epoch_changed`.
+
+mod catch_up;
+mod store;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::connection::Conn;
+use crate::error::JoinError;
+use crate::registry::Registry;
+
+pub(crate) use store::History;
+
+/// A client's place in a room's stream: the epoch of the history it read,
+/// and the offset of the last message it processed.
+///
+/// ```
+/// # use ws_core::history::Position;
+/// let since: Position = serde_json::from_str(r#"{"epoch":"9f2c-1","offset":42}"#).unwrap();
+/// assert_eq!(since, Position { epoch: "9f2c-1".into(), offset: 42 });
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Position {
+    /// The `epoch` of the messages the client read.
+    pub epoch: String,
+    /// The `offset` of the last message it processed.
+    pub offset: u64,
+}
+
+/// Why a resume could not replay what the client missed.
+///
+/// ```
+/// # use ws_core::history::Unrecovered;
+/// assert_eq!(Unrecovered::TooFarBehind.as_str(), "too_far_behind");
+/// assert_eq!(serde_json::to_string(&Unrecovered::EpochChanged).unwrap(), r#""epoch_changed""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Unrecovered {
+    /// The history the position counts in is gone: the server restarted, or
+    /// the room's history was dropped (`history_streams`), or the position
+    /// is one this history never reached.
+    EpochChanged,
+    /// Messages after the position were trimmed by count or bytes
+    /// (`history`, `history_bytes`, `history_memory`), or history is off.
+    TooFarBehind,
+    /// Messages after the position were older than `history_ttl`.
+    Expired,
+}
+
+impl Unrecovered {
+    /// The reason as it goes on the wire: `epoch_changed`, `too_far_behind`
+    /// or `expired`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Unrecovered::EpochChanged => "epoch_changed",
+            Unrecovered::TooFarBehind => "too_far_behind",
+            Unrecovered::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for Unrecovered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The answer to a join: where the room's stream is, and whether what the
+/// client missed will be replayed.
+///
+/// The messages that follow the answer on the connection start at offset
+/// [`offset`](Self::offset)` + 1` when [`recovered`](Self::recovered), and
+/// otherwise at the first message published after the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resume {
+    /// The room's epoch; empty when history is off.
+    pub epoch: Arc<str>,
+    /// The room's latest offset (0 before its first recorded message, and
+    /// when history is off).
+    pub offset: u64,
+    /// Whether every message after the client's position follows.
+    pub recovered: bool,
+    /// Why not, when a position was given and could not be resumed.
+    pub reason: Option<Unrecovered>,
+}
+
+/// A join whose answer is known and whose replay has not begun; made by
+/// [`Ctx::join_from`](crate::Ctx::join_from).
+///
+/// Queue the answer with [`Joining::send`] (or anything else with
+/// [`Ctx::send`](crate::Ctx::send)), then drop it: the replay starts when it
+/// is dropped, so the answer reaches the client before the replayed frames.
+#[must_use = "the replay starts when the `Joining` is dropped; send the answer first"]
+pub struct Joining {
+    resume: Resume,
+    pending: Option<catch_up::CatchUp>,
+}
+
+impl Joining {
+    pub(crate) fn new(resume: Resume, pending: Option<catch_up::CatchUp>) -> Self {
+        Self { resume, pending }
+    }
+
+    /// Where the room is, and whether the client's messages will be replayed.
+    pub fn resume(&self) -> &Resume {
+        &self.resume
+    }
+}
+
+impl Drop for Joining {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.start();
+        }
+    }
+}
+
+impl fmt::Debug for Joining {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Joining")
+            .field("resume", &self.resume)
+            .finish()
+    }
+}
+
+/// Joins `conn` to `room` from `since`: the answer, and the replay (or the
+/// join) to run once the answer is queued.
+pub(crate) fn join_from(
+    history: Option<&Arc<History>>,
+    registry: &Arc<Registry>,
+    conn: &Arc<Conn>,
+    room: &str,
+    since: Option<&Position>,
+) -> Result<Joining, JoinError> {
+    let Some(history) = history else {
+        registry.join(conn, room)?;
+        let resume = Resume {
+            epoch: Arc::from(""),
+            offset: 0,
+            recovered: false,
+            reason: since.map(|_| Unrecovered::TooFarBehind),
+        };
+        return Ok(Joining::new(resume, None));
+    };
+    registry.check_join(conn, room)?;
+    let (resume, cursor) = history.resume(room, since);
+    if conn.membership.lock().rooms().iter().any(|r| &**r == room) {
+        // Already live in the room: nothing to replay, nothing to repeat.
+        let resume = Resume {
+            recovered: false,
+            ..resume
+        };
+        return Ok(Joining::new(resume, None));
+    }
+    let pending = catch_up::CatchUp {
+        history: Arc::clone(history),
+        registry: Arc::clone(registry),
+        conn: Arc::clone(conn),
+        room: Arc::from(room),
+        epoch: Arc::clone(&resume.epoch),
+        cursor,
+    };
+    Ok(Joining::new(resume, Some(pending)))
+}
+
+/// The store's bounds, read once from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) count: usize,
+    pub(crate) ttl: Option<std::time::Duration>,
+    pub(crate) stream_bytes: usize,
+    pub(crate) memory: usize,
+    pub(crate) streams: usize,
+}
+
+impl Limits {
+    pub(crate) fn of(config: &Config) -> Option<Self> {
+        (config.history() > 0).then(|| Limits {
+            count: config.history(),
+            ttl: config.history_ttl(),
+            stream_bytes: config.history_bytes(),
+            memory: config.history_memory(),
+            streams: config.history_streams(),
+        })
+    }
+}

@@ -1,0 +1,463 @@
+//! The history of every room of one node: bounded logs of stamped frames,
+//! and the indexes that find the oldest message and the least recently
+//! written room across all of them in O(log n).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::{Limits, Position, Resume, Unrecovered};
+use crate::frame::{self, Wire};
+
+/// The histories of one node's rooms.
+pub(crate) struct History {
+    limits: Limits,
+    /// Random per process: epochs of a restarted process never repeat.
+    nonce: u64,
+    store: Mutex<Store>,
+}
+
+#[derive(Default)]
+struct Store {
+    rooms: HashMap<Arc<str>, Log>,
+    /// Bytes of every log's frames.
+    bytes: usize,
+    /// The sequence number of each non-empty log's first entry: the first
+    /// key is the node's oldest message.
+    oldest: BTreeMap<u64, Arc<str>>,
+    /// The sequence number of each log's last write: the first key is the
+    /// room to drop when `history_streams` is reached.
+    written: BTreeMap<u64, Arc<str>>,
+    /// Counts records and creations: a total order of events on this node.
+    seq: u64,
+    /// Logs created, for their epochs.
+    created: u64,
+}
+
+struct Log {
+    epoch: Arc<str>,
+    /// The latest offset given (0: none yet).
+    head: u64,
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    /// This log's key in `Store::written`.
+    written: u64,
+    /// The highest offset removed by count or bytes, and by age.
+    trimmed_through: u64,
+    expired_through: u64,
+}
+
+struct Entry {
+    offset: u64,
+    seq: u64,
+    at: Instant,
+    wire: Wire,
+}
+
+impl Log {
+    fn first_offset(&self) -> u64 {
+        self.entries.front().map_or(self.head + 1, |e| e.offset)
+    }
+}
+
+/// What one step of a replay finds.
+pub(crate) enum Step {
+    /// Frames after the cursor, and the offset of the last of them.
+    Batch(Vec<Wire>, u64),
+    /// The cursor is the room's head: the connection was joined (or the
+    /// join failed, the connection closing).
+    Joined,
+    /// Frames after the cursor are gone (or the room's history was
+    /// replaced): the replay cannot go on.
+    Lost,
+    /// More to replay, and no room to queue it now.
+    Pending,
+}
+
+#[derive(Clone, Copy)]
+enum Removal {
+    Trimmed,
+    Expired,
+}
+
+impl History {
+    pub(crate) fn new(limits: Limits) -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // A fresh random key per `RandomState`, mixed with the clock in case
+        // the platform's randomness is weak.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        Self {
+            limits,
+            nonce: hasher.finish(),
+            store: Mutex::new(Store::default()),
+        }
+    }
+
+    /// Gives the next offset of `room` to `body` (an encoded message),
+    /// stamps and records it, and hands the frame to `deliver` before any
+    /// other message of the room can be: members see offsets in order.
+    pub(crate) fn record<T>(
+        &self,
+        room: &str,
+        body: Vec<u8>,
+        deliver: impl FnOnce(&Wire) -> T,
+    ) -> (T, Wire) {
+        let now = Instant::now();
+        let mut store = self.store.lock();
+        let seq = store.next_seq();
+        let (name, log) = self.log_mut(&mut store, room);
+        log.head += 1;
+        let offset = log.head;
+        let wire = frame::stamp(body, &log.epoch, offset);
+        let len = wire.len();
+        let delivered = deliver(&wire);
+        if log.entries.is_empty() {
+            store_oldest(&mut store, seq, &name);
+        }
+        let log = store.rooms.get_mut(&name).expect("just found");
+        let previous = std::mem::replace(&mut log.written, seq);
+        log.entries.push_back(Entry {
+            offset,
+            seq,
+            at: now,
+            wire: wire.clone(),
+        });
+        log.bytes += len;
+        store.bytes += len;
+        store.written.remove(&previous);
+        store.written.insert(seq, Arc::clone(&name));
+        // Per room: count and bytes.
+        loop {
+            let log = &store.rooms[&name];
+            if log.entries.len() <= self.limits.count && log.bytes <= self.limits.stream_bytes {
+                break;
+            }
+            store.pop_front(&name, Removal::Trimmed);
+        }
+        self.expire(&mut store, now);
+        // Per node: the oldest messages of any room go first.
+        while store.bytes > self.limits.memory {
+            let Some((_, oldest)) = store.oldest.first_key_value() else {
+                break;
+            };
+            let oldest = Arc::clone(oldest);
+            store.pop_front(&oldest, Removal::Trimmed);
+        }
+        (delivered, wire)
+    }
+
+    /// The answer to a join of `room` from `since`, and the offset the
+    /// replay starts after.
+    pub(crate) fn resume(&self, room: &str, since: Option<&Position>) -> (Resume, u64) {
+        let mut store = self.store.lock();
+        self.expire(&mut store, Instant::now());
+        let (_, log) = self.log_mut(&mut store, room);
+        let head = log.head;
+        let answer = |recovered, reason| Resume {
+            epoch: Arc::clone(&log.epoch),
+            offset: head,
+            recovered,
+            reason,
+        };
+        let Some(since) = since else {
+            return (answer(false, None), head);
+        };
+        if *since.epoch != *log.epoch || since.offset > head {
+            return (answer(false, Some(Unrecovered::EpochChanged)), head);
+        }
+        let next = since.offset + 1;
+        if next < log.first_offset() {
+            // Removal runs oldest first, so an offset above everything that
+            // count or bytes removed went by age.
+            let reason = if next > log.trimmed_through && next <= log.expired_through {
+                Unrecovered::Expired
+            } else {
+                Unrecovered::TooFarBehind
+            };
+            return (answer(false, Some(reason)), head);
+        }
+        (answer(true, None), since.offset)
+    }
+
+    /// The next step of a replay of `room` under `epoch` after `cursor`: at
+    /// most `max` frames, or, at the head, `join` run under the lock that
+    /// orders the room's messages, so that no message falls between the
+    /// replay and the live fan-out.
+    pub(crate) fn step(
+        &self,
+        room: &str,
+        epoch: &str,
+        cursor: u64,
+        max: usize,
+        join: impl FnOnce(),
+    ) -> Step {
+        let mut store = self.store.lock();
+        self.expire(&mut store, Instant::now());
+        let Some(log) = store.rooms.get(room).filter(|log| *log.epoch == *epoch) else {
+            return Step::Lost;
+        };
+        if cursor == log.head {
+            join();
+            return Step::Joined;
+        }
+        let first = log.first_offset();
+        if cursor + 1 < first {
+            return Step::Lost;
+        }
+        if max == 0 {
+            return Step::Pending;
+        }
+        let skip = usize::try_from(cursor + 1 - first).unwrap_or(usize::MAX);
+        let frames: Vec<Wire> = log
+            .entries
+            .iter()
+            .skip(skip)
+            .take(max)
+            .map(|entry| entry.wire.clone())
+            .collect();
+        let last = cursor + frames.len() as u64;
+        Step::Batch(frames, last)
+    }
+
+    /// Bytes of history held, all rooms together.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.store.lock().bytes
+    }
+
+    /// The log of `room`, created (and the least recently written one
+    /// dropped, past `history_streams`) if there is none.
+    fn log_mut<'s>(&self, store: &'s mut Store, room: &str) -> (Arc<str>, &'s mut Log) {
+        if let Some((name, _)) = store.rooms.get_key_value(room) {
+            let name = Arc::clone(name);
+            let log = store.rooms.get_mut(room).expect("just found");
+            return (name, log);
+        }
+        while store.rooms.len() >= self.limits.streams {
+            let Some((_, victim)) = store.written.pop_first() else {
+                break;
+            };
+            store.drop_log(&victim);
+        }
+        store.created += 1;
+        let seq = store.next_seq();
+        let name: Arc<str> = Arc::from(room);
+        let epoch = format!("{:016x}-{}", self.nonce, store.created);
+        debug_assert!(epoch.len() <= frame::MAX_EPOCH);
+        store.written.insert(seq, Arc::clone(&name));
+        let log = store.rooms.entry(Arc::clone(&name)).or_insert(Log {
+            epoch: Arc::from(epoch),
+            head: 0,
+            entries: VecDeque::new(),
+            bytes: 0,
+            written: seq,
+            trimmed_through: 0,
+            expired_through: 0,
+        });
+        (name, log)
+    }
+
+    /// Removes messages older than `history_ttl`, the oldest first.
+    fn expire(&self, store: &mut Store, now: Instant) {
+        let Some(ttl) = self.limits.ttl else {
+            return;
+        };
+        while let Some((_, name)) = store.oldest.first_key_value() {
+            let name = Arc::clone(name);
+            let old = store.rooms[&name]
+                .entries
+                .front()
+                .is_some_and(|entry| now.duration_since(entry.at) >= ttl);
+            if !old {
+                break;
+            }
+            store.pop_front(&name, Removal::Expired);
+        }
+    }
+}
+
+fn store_oldest(store: &mut Store, seq: u64, name: &Arc<str>) {
+    store.oldest.insert(seq, Arc::clone(name));
+}
+
+impl Store {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Removes the first message of `name`'s log, keeping the indexes.
+    fn pop_front(&mut self, name: &Arc<str>, why: Removal) {
+        let Some(log) = self.rooms.get_mut(name) else {
+            return;
+        };
+        let Some(entry) = log.entries.pop_front() else {
+            return;
+        };
+        log.bytes -= entry.wire.len();
+        match why {
+            Removal::Trimmed => log.trimmed_through = entry.offset,
+            Removal::Expired => log.expired_through = entry.offset,
+        }
+        let next = log.entries.front().map(|e| e.seq);
+        self.bytes -= entry.wire.len();
+        self.oldest.remove(&entry.seq);
+        if let Some(next) = next {
+            self.oldest.insert(next, Arc::clone(name));
+        }
+    }
+
+    /// Forgets `name`'s log, its epoch with it.
+    fn drop_log(&mut self, name: &Arc<str>) {
+        if let Some(log) = self.rooms.remove(name) {
+            self.bytes -= log.bytes;
+            if let Some(first) = log.entries.front() {
+                self.oldest.remove(&first.seq);
+            }
+            self.written.remove(&log.written);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits() -> Limits {
+        Limits {
+            count: 3,
+            ttl: None,
+            stream_bytes: 1 << 20,
+            memory: 1 << 20,
+            streams: 100,
+        }
+    }
+
+    fn body(text: &str) -> Vec<u8> {
+        frame::encode_body(&serde_json::json!({"type": "said", "text": text}), 64).unwrap()
+    }
+
+    fn payload(wire: &Wire) -> serde_json::Value {
+        serde_json::from_slice(&wire[2..]).unwrap()
+    }
+
+    fn record(history: &History, room: &str, text: &str) -> Wire {
+        history.record(room, body(text), |_| ()).1
+    }
+
+    fn at(history: &History, room: &str, since: Option<(&str, u64)>) -> Resume {
+        let since = since.map(|(epoch, offset)| Position {
+            epoch: epoch.into(),
+            offset,
+        });
+        history.resume(room, since.as_ref()).0
+    }
+
+    #[test]
+    fn offsets_count_per_room_and_frames_carry_them() {
+        let history = History::new(limits());
+        let a1 = payload(&record(&history, "a", "x"));
+        let b1 = payload(&record(&history, "b", "y"));
+        let a2 = payload(&record(&history, "a", "z"));
+        assert_eq!(
+            (a1["offset"].as_u64(), a2["offset"].as_u64()),
+            (Some(1), Some(2))
+        );
+        assert_eq!(b1["offset"], 1);
+        assert_eq!(a1["type"], "said");
+        assert_eq!(a1["epoch"], a2["epoch"]);
+        assert_ne!(a1["epoch"], b1["epoch"]);
+    }
+
+    #[test]
+    fn each_reason_is_told() {
+        let history = History::new(limits());
+        let epoch = at(&history, "a", None).epoch;
+        for n in 0..5 {
+            record(&history, "a", &n.to_string());
+        }
+        // Offsets 3..=5 are kept.
+        let resume = at(&history, "a", Some((&epoch, 2)));
+        assert!(resume.recovered && resume.offset == 5);
+        let resume = at(&history, "a", Some((&epoch, 1)));
+        assert_eq!(resume.reason, Some(Unrecovered::TooFarBehind));
+        let resume = at(&history, "a", Some(("other", 4)));
+        assert_eq!(resume.reason, Some(Unrecovered::EpochChanged));
+        let resume = at(&history, "a", Some((&epoch, 6)));
+        assert_eq!(resume.reason, Some(Unrecovered::EpochChanged));
+
+        let history = History::new(Limits {
+            ttl: Some(Duration::from_millis(1)),
+            ..limits()
+        });
+        let epoch = at(&history, "a", None).epoch;
+        record(&history, "a", "old");
+        std::thread::sleep(Duration::from_millis(5));
+        let resume = at(&history, "a", Some((&epoch, 0)));
+        assert_eq!(resume.reason, Some(Unrecovered::Expired));
+        assert_eq!(history.bytes(), 0);
+    }
+
+    #[test]
+    fn memory_and_streams_are_bounded() {
+        let history = History::new(Limits {
+            count: 1000,
+            memory: 10_000,
+            streams: 10,
+            ..limits()
+        });
+        for n in 0..1_000 {
+            record(&history, &format!("room{}", n % 50), &"x".repeat(100));
+            assert!(history.bytes() <= 10_000);
+            assert!(history.store.lock().rooms.len() <= 10);
+        }
+        let store = history.store.lock();
+        assert_eq!(
+            store.oldest.len(),
+            store
+                .rooms
+                .values()
+                .filter(|l| !l.entries.is_empty())
+                .count()
+        );
+        assert_eq!(store.written.len(), store.rooms.len());
+        assert_eq!(
+            store.bytes,
+            store.rooms.values().map(|l| l.bytes).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn a_replay_walks_to_the_head_then_joins() {
+        let history = History::new(limits());
+        let epoch = at(&history, "a", None).epoch;
+        for n in 0..3 {
+            record(&history, "a", &n.to_string());
+        }
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        loop {
+            match history.step("a", &epoch, cursor, 2, || seen.push(0)) {
+                Step::Batch(frames, last) => {
+                    seen.extend(
+                        frames
+                            .iter()
+                            .map(|f| payload(f)["offset"].as_u64().unwrap()),
+                    );
+                    cursor = last;
+                }
+                Step::Joined => break,
+                Step::Lost | Step::Pending => panic!("lost"),
+            }
+        }
+        assert_eq!(seen, [1, 2, 3, 0]);
+    }
+}
