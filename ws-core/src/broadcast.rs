@@ -11,70 +11,29 @@
 //! to one connection stays local: a [`ConnId`] names a connection of this
 //! node. Without a backend, the only cost is one branch on an `Option`.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::connection::queue::Pushed;
-use crate::connection::{Conn, ConnId};
+use crate::delivery::{Delivery, Target};
 use crate::error::SendError;
 use crate::frame::{Frame, Wire};
-use crate::manager::Manager;
+use crate::id::ConnId;
 use crate::protocol::{Outbound, Protocol};
-use crate::registry::{Members, Registry};
+use crate::registry::{Conn, Members, Registry};
 use crate::telemetry::Counters;
 
-/// What a send did, recipient by recipient.
-///
-/// ```
-/// # use ws_core::Delivery;
-/// fn all_queued(d: Delivery) -> bool { d.dropped == 0 && d.evicted == 0 }
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Delivery {
-    /// Recipients whose queue took the message.
-    pub queued: usize,
-    /// Recipients whose full queue discarded a message (`drop_newest`, `drop_oldest`).
-    pub dropped: usize,
-    /// Recipients closed because their queue was full (`close`).
-    pub evicted: usize,
-    /// Recipients already closing; nothing was queued for them.
-    pub closed: usize,
-}
-
-impl Delivery {
-    pub(crate) fn count(&mut self, pushed: Pushed) {
-        match pushed {
-            Pushed::Queued => self.queued += 1,
-            // The new message is queued, an old one was dropped.
-            Pushed::DroppedOldest => {
-                self.queued += 1;
-                self.dropped += 1;
-            }
-            Pushed::DroppedNewest => self.dropped += 1,
-            Pushed::Evicted => self.evicted += 1,
-            Pushed::Closed => self.closed += 1,
-        }
-    }
-}
-
-/// Where a [`Broadcast`] goes.
-#[derive(Clone, Copy)]
-pub(crate) enum Target<'a> {
-    Conn(ConnId),
-    Room(&'a str),
-    User(&'a str),
-    All,
-}
-
 /// A send to a room, a user, everyone or one connection; built by
-/// [`Manager::to_room`], [`Manager::to_user`], [`Manager::to_all`],
-/// [`Manager::to_conn`] and [`Ctx::to_room`](crate::Ctx::to_room).
+/// [`Manager::to_room`](crate::Manager::to_room), [`Manager::to_user`](crate::Manager::to_user),
+/// [`Manager::to_all`](crate::Manager::to_all), [`Manager::to_conn`](crate::Manager::to_conn)
+/// and [`Ctx::to_room`](crate::Ctx::to_room).
 #[must_use = "a broadcast does nothing until `.send(message)`"]
 pub struct Broadcast<'a, P> {
-    manager: &'a Manager<P>,
+    registry: &'a Registry,
+    counters: &'a Counters,
     target: Target<'a>,
     except: Option<ConnId>,
+    protocol: PhantomData<fn() -> P>,
 }
 
 enum Recipients {
@@ -94,11 +53,13 @@ impl Recipients {
 }
 
 impl<'a, P: Protocol> Broadcast<'a, P> {
-    pub(crate) fn new(manager: &'a Manager<P>, target: Target<'a>) -> Self {
+    pub(crate) fn new(registry: &'a Registry, counters: &'a Counters, target: Target<'a>) -> Self {
         Self {
-            manager,
+            registry,
+            counters,
             target,
             except: None,
+            protocol: PhantomData,
         }
     }
 
@@ -162,7 +123,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     fn remote(&self) -> Option<&'a crate::backend::Link> {
         match self.target {
             Target::Conn(_) => None,
-            _ => self.manager.registry().backend(),
+            _ => self.registry.backend(),
         }
     }
 
@@ -182,7 +143,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     }
 
     fn recipients(&self) -> Option<Recipients> {
-        let registry = self.manager.registry();
+        let registry = self.registry;
         let recipients = match self.target {
             Target::Conn(id) => Recipients::One(registry.get(id)?),
             Target::Room(room) => Recipients::Group(registry.room(room)?),
@@ -202,7 +163,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             recipients.as_slice(),
             &frame.wire,
             self.except,
-            self.manager.counters(),
+            self.counters,
             started,
         )
     }
@@ -232,6 +193,17 @@ fn enqueue(
 /// members of it: the same snapshots and queues as a local send, and no
 /// except (an except names a connection of the sending node). The frame
 /// arrives complete, so its bytes are shared as they came, with no copy.
+/// Sends to a connection already in hand (a handler's own, through its
+/// [`Ctx`](crate::Ctx)): no lookup, counted as a send to one connection.
+pub(crate) fn to_one(
+    conn: &Arc<Conn>,
+    frame: &Wire,
+    counters: &Counters,
+    started: Instant,
+) -> Delivery {
+    enqueue(std::slice::from_ref(conn), frame, None, counters, started)
+}
+
 #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
 pub(crate) fn deliver_remote(
     registry: &Registry,

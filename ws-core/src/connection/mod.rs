@@ -1,89 +1,35 @@
 //! One connection's life, in the order of the data path:
 //! [`upgrade`] (auth, admission, 101) → [`read_loop`] (decode, route,
-//! handler) → [`queue`] (bounded, overflow policy) → [`writer`] (coalesced
+//! handler) → [`queue`](crate::queue) (bounded, overflow policy) → [`writer`] (coalesced
 //! writes, heartbeat, close frame). This module ties them together and owns
 //! the cleanup, which the guards make exactly-once.
 
-pub(crate) mod admission;
 pub(crate) mod io;
-pub(crate) mod per_ip;
-pub(crate) mod queue;
 pub(crate) mod read_loop;
 pub(crate) mod upgrade;
 pub(crate) mod writer;
 
-use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::admission::Slot;
 use crate::close::{CloseInfo, close_code};
 use crate::context::Ctx;
-use crate::frame::Wire;
 use crate::handler::{Disconnect, HandlerError};
-use crate::manager::Manager;
-use crate::protocol::Route;
-use crate::registry::{Membership, UserSeat};
-use admission::Slot;
+use crate::id::ConnId;
+use crate::manager::{Manager, shutdown_close};
+use crate::queue::SendQueue;
+use crate::registry::{Conn, Membership, UserSeat};
+use crate::route::Route;
 use io::{Io, ReadSide};
-use queue::{Pushed, SendQueue};
 use read_loop::{ReadEnd, handler_outcome, read_loop};
 use tokio::time::timeout;
 use writer::{CLOSE_GRACE, write_loop};
-
-/// A connection's id, unique within the process.
-///
-/// ```
-/// # use ws_core::ConnId;
-/// fn log(id: ConnId) -> String { format!("conn {id}") }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(u64);
-
-impl ConnId {
-    pub(crate) fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        Self(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// The id as a number.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-/// The state of one connection that senders and the registry share.
-pub(crate) struct Conn {
-    pub(crate) id: ConnId,
-    pub(crate) queue: SendQueue,
-    pub(crate) membership: Mutex<Membership>,
-}
-
-impl Conn {
-    pub(crate) fn push(&self, frame: Wire) -> Pushed {
-        self.queue.push(frame)
-    }
-
-    /// Frames `json` (one copy) and queues it: for the frames one connection
-    /// gets on its own, such as errors and replies.
-    pub(crate) fn push_json(&self, json: &str) -> Pushed {
-        self.queue.push(crate::frame::wire(
-            crate::frame::OPCODE_TEXT,
-            json.as_bytes(),
-        ))
-    }
-}
 
 /// Drives an upgraded connection to its end, then cleans up once.
 pub(crate) async fn run<P, H>(
@@ -138,10 +84,6 @@ pub(crate) async fn run<P, H>(
         tracing::error!(conn = %ctx.id(), "on_disconnect panicked");
     }
     drop(slot);
-}
-
-pub(crate) fn shutdown_close() -> CloseInfo {
-    CloseInfo::new(close_code::GOING_AWAY, "server shutting down")
 }
 
 /// The connection's conversation: `on_connect`, then the read loop and the
@@ -201,13 +143,5 @@ where
         // The writer ends first when the socket fails or the server closes
         // (overflow, shutdown): the reader has nothing left to do.
         sent = &mut writer => (None, sent),
-    }
-}
-
-impl fmt::Debug for Conn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Conn")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
     }
 }

@@ -15,7 +15,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::manager::Manager;
-use crate::protocol::Route;
+use crate::route::Route;
 use crate::serve::Accepted;
 
 /// The axum route that serves protocol `P` with `handler`.
