@@ -800,7 +800,6 @@ fn parse_proxies(value: &str) -> Option<Vec<IpNet>> {
 /// A configuration value that does not read, or breaks its option's rule.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-
 pub enum ConfigError {
     /// `option` does not read as, or is not, its accepted form.
     #[error("{option} must be {expected}")]

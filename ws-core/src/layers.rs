@@ -256,12 +256,10 @@ fn paths(text: &str, prefix: &str) -> Vec<(String, Vec<String>)> {
                 .split("::")
                 .map(str::to_owned)
                 .collect();
-            if let Some((first, tail)) = segments.split_first() {
-                if !first.is_empty() {
-                    let mut all = vec![first.clone()];
-                    all.extend(tail.iter().cloned());
-                    found.push((first.clone(), all));
-                }
+            if let Some((first, _)) = segments.split_first()
+                && !first.is_empty()
+            {
+                found.push((first.clone(), segments.clone()));
             }
         }
     }

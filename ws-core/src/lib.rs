@@ -65,7 +65,7 @@
 //! # The data path
 //! `connection::upgrade` (handshake, admission, auth, 101) →
 //! `connection::read_loop` (decode, route, handler) →
-//! `connection::queue` (bounded, overflow policy) → `connection::writer`
+//! `queue` (bounded, overflow policy) → `connection::writer`
 //! (coalesced writes, heartbeat, close frame). Rooms and users live in
 //! `registry`; sends to many in `broadcast`.
 

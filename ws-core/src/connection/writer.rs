@@ -300,8 +300,7 @@ mod tests {
         socket.lift();
         let sent = writer.await.expect("a close frame");
         assert_eq!(sent.code, 1013);
-        let bytes = std::mem::take(&mut socket.0.lock().taken);
-        bytes
+        std::mem::take(&mut socket.0.lock().taken)
     }
 
     /// An abort at every byte offset of a batch: the frame on the wire is
