@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::connection::queue::SendQueue;
 use crate::connection::read_loop::{decode, route};
-use crate::connection::{Conn, ConnId};
 use crate::context::Ctx;
+use crate::id::ConnId;
 use crate::manager::Manager;
-use crate::protocol::{Protocol, Route};
-use crate::registry::{Membership, Registration};
+use crate::protocol::Protocol;
+use crate::queue::SendQueue;
+use crate::registry::{Conn, Membership, Registration};
+use crate::route::Route;
 
 /// Connections registered with a manager and joined to a room, without
 /// sockets: frames sent to them stay in their queues until [`drain`](Self::drain).

@@ -11,74 +11,35 @@
 //! to one connection stays local: a [`ConnId`] names a connection of this
 //! node. Without a backend, the only cost is one branch on an `Option`.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
 use smallvec::SmallVec;
 
 use crate::close::CloseInfo;
-use crate::connection::queue::Pushed;
-use crate::connection::{Conn, ConnId};
+use crate::delivery::{Delivery, Target};
 use crate::error::SendError;
 use crate::frame::{Frame, Wire};
 use crate::history::History;
-use crate::manager::Manager;
+use crate::id::ConnId;
 use crate::protocol::{Outbound, Protocol};
-use crate::registry::{Members, Registry};
+use crate::registry::{Conn, Members, Registry};
 use crate::telemetry::Counters;
 
-/// What a send did, recipient by recipient.
-///
-/// ```
-/// # use ws_core::Delivery;
-/// fn all_queued(d: Delivery) -> bool { d.dropped == 0 && d.evicted == 0 }
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Delivery {
-    /// Recipients whose queue took the message.
-    pub queued: usize,
-    /// Recipients whose full queue discarded a message (`drop_newest`, `drop_oldest`).
-    pub dropped: usize,
-    /// Recipients closed because their queue was full (`close`).
-    pub evicted: usize,
-    /// Recipients already closing; nothing was queued for them.
-    pub closed: usize,
-}
-
-impl Delivery {
-    pub(crate) fn count(&mut self, pushed: Pushed) {
-        match pushed {
-            Pushed::Queued => self.queued += 1,
-            // The new message is queued, an old one was dropped.
-            Pushed::DroppedOldest => {
-                self.queued += 1;
-                self.dropped += 1;
-            }
-            Pushed::DroppedNewest => self.dropped += 1,
-            Pushed::Evicted => self.evicted += 1,
-            Pushed::Closed => self.closed += 1,
-        }
-    }
-}
-
-/// Where a [`Broadcast`] goes.
-#[derive(Clone, Copy)]
-pub(crate) enum Target<'a> {
-    Conn(ConnId),
-    Room(&'a str),
-    User(&'a str),
-    All,
-}
-
 /// A send to a room, a user, everyone or one connection; built by
-/// [`Manager::to_room`], [`Manager::to_user`], [`Manager::to_all`],
-/// [`Manager::to_conn`] and [`Ctx::to_room`](crate::Ctx::to_room).
+/// [`Manager::to_room`](crate::Manager::to_room), [`Manager::to_user`](crate::Manager::to_user),
+/// [`Manager::to_all`](crate::Manager::to_all), [`Manager::to_conn`](crate::Manager::to_conn)
+/// and [`Ctx::to_room`](crate::Ctx::to_room).
 #[must_use = "a broadcast does nothing until `.send(message)`"]
 pub struct Broadcast<'a, P> {
-    manager: &'a Manager<P>,
+    registry: &'a Registry,
+    counters: &'a Counters,
+    /// The rooms' histories, for a recorded message; `None` without history.
+    history: Option<&'a Arc<History>>,
     target: Target<'a>,
     except: Except<'a>,
+    protocol: PhantomData<fn() -> P>,
 }
 
 /// What [`Broadcast::except`] skips: one connection, or every member of a
@@ -157,11 +118,19 @@ impl Recipients {
 }
 
 impl<'a, P: Protocol> Broadcast<'a, P> {
-    pub(crate) fn new(manager: &'a Manager<P>, target: Target<'a>) -> Self {
+    pub(crate) fn new(
+        registry: &'a Registry,
+        counters: &'a Counters,
+        history: Option<&'a Arc<History>>,
+        target: Target<'a>,
+    ) -> Self {
         Self {
-            manager,
+            registry,
+            counters,
+            history,
             target,
             except: Except::default(),
+            protocol: PhantomData,
         }
     }
 
@@ -210,7 +179,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let rooms = self.except.rooms.iter().copied();
         Skip {
             conns: &self.except.conns,
-            members: room_members(self.manager.registry(), rooms),
+            members: room_members(self.registry, rooms),
         }
     }
 
@@ -290,7 +259,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             }
             // Counted, but not timed: `ws_broadcast_seconds` is the cost of
             // fanning out, and this time is mostly the readers' pace.
-            self.manager.counters().delivered(&delivery);
+            self.counters.delivered(&delivery);
         }
         self.publish(remote, &frame.wire, delivery)
     }
@@ -329,7 +298,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     /// history; without history, one branch on an `Option`.
     #[inline]
     fn recording(&self, recorded: bool) -> Option<(&'a Arc<History>, &'a str)> {
-        match (self.manager.history(), self.target) {
+        match (self.history, self.target) {
             (Some(history), Target::Room(room)) if recorded => Some((history, room)),
             _ => None,
         }
@@ -348,11 +317,9 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     ) -> Result<Delivery, SendError> {
         let started = Instant::now();
         let skip = self.skip();
-        let (delivery, wire) = history.record(room, body, |wire| {
-            match self.manager.registry().room(room) {
-                Some(members) => enqueue(&members, wire, &skip, self.manager.counters(), started),
-                None => Delivery::default(),
-            }
+        let (delivery, wire) = history.record(room, body, |wire| match self.registry.room(room) {
+            Some(members) => enqueue(&members, wire, &skip, self.counters, started),
+            None => Delivery::default(),
         });
         let remote = self.remote();
         self.publish(remote, &wire, delivery)
@@ -369,7 +336,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     /// every node: a host kicks a player, a new login takes over a name,
     /// an admin bans a user, wherever their connections are. A
     /// [`ConnId`] names a connection of this node only, so
-    /// `to_conn(id).close(..)` (and [`Manager::close`]) closes it here or
+    /// `to_conn(id).close(..)` (and [`Manager::close`](crate::Manager::close)) closes it here or
     /// nowhere.
     ///
     /// ```
@@ -432,7 +399,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     fn remote(&self) -> Option<&'a crate::backend::Link> {
         match self.target {
             Target::Conn(_) => None,
-            _ => self.manager.registry().backend(),
+            _ => self.registry.backend(),
         }
     }
 
@@ -452,7 +419,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     }
 
     fn recipients(&self) -> Option<Recipients> {
-        let registry = self.manager.registry();
+        let registry = self.registry;
         let recipients = match self.target {
             Target::Conn(id) => Recipients::One(registry.get(id)?),
             Target::Room(room) => Recipients::Group(registry.room(room)?),
@@ -472,7 +439,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             recipients.as_slice(),
             &frame.wire,
             &self.skip(),
-            self.manager.counters(),
+            self.counters,
             started,
         )
     }
@@ -540,6 +507,21 @@ fn remote_close(frame: &Wire) -> Option<CloseInfo> {
         });
     let reason = payload.get(2..).unwrap_or_default();
     Some(CloseInfo::new(code, String::from_utf8_lossy(reason)))
+}
+
+/// Sends to a connection already in hand (a handler's own, through its
+/// [`Ctx`](crate::Ctx)): no lookup, counted as a send to one connection.
+pub(crate) fn to_one(
+    conn: &Arc<Conn>,
+    frame: &Wire,
+    counters: &Counters,
+    started: Instant,
+) -> Delivery {
+    let skip = Skip {
+        conns: &[],
+        members: Vec::new(),
+    };
+    enqueue(std::slice::from_ref(conn), frame, &skip, counters, started)
 }
 
 /// Delivers a frame that another node sent to `target` to this node's

@@ -3,19 +3,21 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::broadcast::{Broadcast, Delivery};
-use crate::close::CloseInfo;
-use crate::connection::{Conn, ConnId};
 use parking_lot::Mutex;
 
+use crate::broadcast::{Broadcast, to_one};
+use crate::close::CloseInfo;
+use crate::delivery::Delivery;
 use crate::error::{JoinError, ReplyError, SendError, SetUserError};
 use crate::frame::Frame;
 use crate::handler::ErrorFrame;
 use crate::history::{Joining, Position};
+use crate::id::{ConnId, UserId};
 use crate::manager::Manager;
 use crate::protocol::{Outbound, Protocol, Variant};
-use crate::registry::UserId;
+use crate::registry::Conn;
 
 /// A handler's view of its connection. Cheap to clone; a clone may be moved
 /// into a spawned task and used after the handler returns (sends to a
@@ -234,7 +236,14 @@ impl<P: Protocol> Ctx<P> {
 
     /// Sends a server message to this connection.
     pub fn send(&self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
-        self.manager.to_conn(self.id()).send(message)
+        let started = Instant::now();
+        let frame = Frame::encode(message)?;
+        Ok(to_one(
+            &self.conn,
+            &frame.wire,
+            self.manager.counters(),
+            started,
+        ))
     }
 
     /// Answers the message being handled now, rather than when the handler
@@ -323,7 +332,12 @@ impl<P: Protocol> Ctx<P> {
 
     /// Sends an encoded frame to this connection.
     pub fn send_frame(&self, frame: &Frame<P>) -> Delivery {
-        self.manager.to_conn(self.id()).send_frame(frame)
+        to_one(
+            &self.conn,
+            &frame.wire,
+            self.manager.counters(),
+            Instant::now(),
+        )
     }
 
     /// A broadcast to `room` (add [`Broadcast::except`] to skip this connection).

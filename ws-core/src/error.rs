@@ -12,10 +12,10 @@ pub enum SendError {
     #[error("delivered on this node ({} queued), but not to other nodes: {error}", delivered.queued)]
     Backend {
         /// What the local delivery did; it happened regardless.
-        delivered: crate::broadcast::Delivery,
+        delivered: crate::delivery::Delivery,
         /// Why the other nodes were not reached.
         #[source]
-        error: crate::backend::BackendError,
+        error: BackendError,
     },
 }
 
@@ -126,4 +126,27 @@ pub enum ReplyError {
     /// The reply could not be encoded.
     #[error(transparent)]
     Send(#[from] SendError),
+}
+
+/// Why a backend could not do what was asked. The local delivery of a send
+/// has happened regardless (see [`SendError::Backend`](crate::SendError::Backend)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The backend is not connected (it reconnects in the background): the
+    /// message did not reach the other nodes.
+    #[error("the cluster backend is unavailable; the message reached this node's connections only")]
+    Unavailable,
+    /// More messages are waiting to be published than the backend's queue
+    /// holds (`RedisBackend::publish_queue`): this one was not queued.
+    #[error(
+        "the cluster backend's publish queue is full; the message reached this node's connections only"
+    )]
+    Overloaded,
+    /// The backend's configuration is invalid (e.g. a malformed URL).
+    #[error("invalid backend configuration: {0}")]
+    Config(String),
+    /// The backend answered a query with an error.
+    #[error("the cluster backend failed: {0}")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::close::CloseInfo;
 use crate::error::{ConnectionClosing, JoinError, SetUserError};
-use crate::registry::UserId;
+use crate::id::UserId;
 
 /// What a handler returns.
 pub type HandlerResult<T = ()> = Result<T, HandlerError>;

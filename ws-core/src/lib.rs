@@ -65,7 +65,7 @@
 //! # The data path
 //! `connection::upgrade` (handshake, admission, auth, 101) →
 //! `connection::read_loop` (decode, route, handler) →
-//! `connection::queue` (bounded, overflow policy) → `connection::writer`
+//! `queue` (bounded, overflow policy) → `connection::writer`
 //! (coalesced writes, heartbeat, close frame). Rooms and users live in
 //! `registry`; sends to many in `broadcast`.
 //!
@@ -78,8 +78,25 @@
 //! see [`Ctx`]'s section on ordering.
 
 #![warn(missing_docs)]
+// No unsafe code in the library; its tests get `deny`, so that one that
+// needs it (e.g. `std::env::set_var`) says so with a reviewed `allow`.
+#![cfg_attr(not(test), forbid(unsafe_code))]
+#![cfg_attr(test, deny(unsafe_code))]
 
+// Layers, bottom to top; a module uses only modules of the layers below it
+// (the test in `layers` fails on a cycle among top-level modules):
+// 1. leaf types: `close`, `config`, `correlation`, `id`, `rate`, `delivery`,
+//    `error`, `handler`, `protocol` (with `schema`), `frame`, `telemetry`;
+// 2. the data structures: `queue`; `backend`, which owns the trait
+//    `backend::Node` that the manager implements; `registry` (with `Conn`);
+//    `admission`; `history`, the rooms' streams (on the registry);
+//    `broadcast`, the fan-out (on the registry and the history);
+// 3. `manager`, `context`, `route`, then `serve` and `health`;
+// 4. `connection`, the connection task, on top (and `bench`, `client`,
+//    `testing`, `__private` beside it).
+mod admission;
 mod backend;
+#[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
 mod broadcast;
@@ -90,16 +107,22 @@ mod config;
 mod connection;
 mod context;
 pub mod correlation;
+mod delivery;
 mod error;
 mod frame;
 pub mod guide;
 mod handler;
 mod health;
 pub mod history;
+mod id;
+#[cfg(test)]
+mod layers;
 mod manager;
 mod protocol;
+mod queue;
+mod rate;
 mod registry;
-pub mod schema;
+mod route;
 mod serve;
 pub mod telemetry;
 #[cfg(feature = "testing")]
@@ -109,24 +132,24 @@ pub mod testing;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use backend::{Backend, BackendError, BackendStatus};
+pub use backend::{Backend, BackendStatus};
 #[cfg(feature = "redis")]
 pub use backend::{PubSubMode, RedisBackend};
-pub use broadcast::{Broadcast, Delivery, Excluded};
+pub use broadcast::{Broadcast, Excluded};
 pub use close::{CloseInfo, close_code};
 pub use config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
-pub use connection::ConnId;
 pub use connection::upgrade::endpoint;
 pub use context::Ctx;
-pub use error::{ConnectionClosing, JoinError, ReplyError, SendError, SetUserError};
+pub use delivery::Delivery;
+pub use error::{BackendError, ConnectionClosing, JoinError, ReplyError, SendError, SetUserError};
 pub use frame::Frame;
 pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
 pub use health::health;
+pub use id::{ConnId, UserId};
 pub use manager::{Manager, ManagerBuilder, ShutdownReport};
-pub use protocol::{
-    ClientMessage, MessageInfo, Outbound, Protocol, Request, Route, Tagging, Variant,
-};
-pub use registry::UserId;
+pub use protocol::schema;
+pub use protocol::{ClientMessage, MessageInfo, Outbound, Protocol, Request, Tagging, Variant};
+pub use route::Route;
 pub use serve::{serve, shutdown_signal};
 pub use telemetry::Stats;
 

@@ -3,18 +3,19 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::backend::{Backend, BackendError, BackendStatus, Channel, Local};
-use crate::broadcast::{Broadcast, Target};
+use crate::admission::Admission;
+use crate::admission::per_ip::PerIp;
+use crate::backend::{Backend, BackendError, BackendStatus, Channel, Local, Node};
+use crate::broadcast::{Broadcast, deliver_remote};
 use crate::close::{CloseInfo, close_code};
 use crate::config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
-use crate::connection::ConnId;
-use crate::connection::admission::Admission;
-use crate::connection::per_ip::PerIp;
-use crate::frame::Frame;
+use crate::delivery::{Delivery, Target};
+use crate::frame::{Frame, Wire};
 use crate::history::History;
+use crate::id::ConnId;
 use crate::protocol::{Outbound, Protocol};
 use crate::registry::{Limits, Registry};
 use crate::telemetry::{Counters, Stats};
@@ -62,14 +63,42 @@ pub(crate) struct Inner {
     history: Option<Arc<History>>,
 }
 
+/// What a cluster backend's tasks see of the manager.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
-impl Inner {
-    pub(crate) fn registry(&self) -> &Registry {
-        &self.registry
+impl Node for Inner {
+    fn deliver(&self, target: Target<'_>, wire: &Wire, except_rooms: &[String]) -> Delivery {
+        deliver_remote(&self.registry, &self.counters, target, wire, except_rooms)
     }
 
-    pub(crate) fn counters(&self) -> &Counters {
-        &self.counters
+    fn size(&self, channel: &Channel) -> usize {
+        let registry = &self.registry;
+        match channel {
+            Channel::Room(room) => registry.room_size(room),
+            Channel::User(user) => registry.user_size(user),
+            Channel::All => registry.connection_count(),
+        }
+    }
+
+    fn channels(&self) -> Vec<(Channel, usize)> {
+        let registry = &self.registry;
+        let mut channels: Vec<(Channel, usize)> = Vec::new();
+        channels.extend(
+            registry
+                .rooms_sized()
+                .into_iter()
+                .map(|(r, n)| (Channel::Room(r), n)),
+        );
+        channels.extend(
+            registry
+                .users_sized()
+                .into_iter()
+                .map(|(u, n)| (Channel::User(u), n)),
+        );
+        let all = registry.connection_count();
+        if all > 0 {
+            channels.push((Channel::All, all));
+        }
+        channels
     }
 }
 
@@ -140,7 +169,9 @@ impl<P: Protocol> Manager<P> {
             config,
         });
         if let Some(spawn) = spawn {
-            spawn(Local::new(Arc::downgrade(&inner)));
+            // The backend holds the manager as its `Node`, weakly.
+            let node: Weak<Inner> = Arc::downgrade(&inner);
+            spawn(Local::new(node));
         }
         Self {
             inner,
@@ -153,24 +184,35 @@ impl<P: Protocol> Manager<P> {
         &self.inner.config
     }
 
+    /// A send to `target`, with what a fan-out needs of the manager.
+    fn broadcast<'a>(&'a self, target: Target<'a>) -> Broadcast<'a, P> {
+        let inner = &self.inner;
+        Broadcast::new(
+            &inner.registry,
+            &inner.counters,
+            inner.history.as_ref(),
+            target,
+        )
+    }
+
     /// Sends to every connection in `room`.
     pub fn to_room<'a>(&'a self, room: &'a str) -> Broadcast<'a, P> {
-        Broadcast::new(self, Target::Room(room))
+        self.broadcast(Target::Room(room))
     }
 
     /// Sends to every connection of `user`.
     pub fn to_user<'a>(&'a self, user: &'a str) -> Broadcast<'a, P> {
-        Broadcast::new(self, Target::User(user))
+        self.broadcast(Target::User(user))
     }
 
     /// Sends to every connection.
     pub fn to_all(&self) -> Broadcast<'_, P> {
-        Broadcast::new(self, Target::All)
+        self.broadcast(Target::All)
     }
 
     /// Sends to one connection.
     pub fn to_conn(&self, id: ConnId) -> Broadcast<'_, P> {
-        Broadcast::new(self, Target::Conn(id))
+        self.broadcast(Target::Conn(id))
     }
 
     /// Closes connection `id` of this node with `code` and `reason` once the

@@ -11,11 +11,12 @@ pub use axum::response::Response;
 pub use crate::config::{Config, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use crate::context::Ctx;
 pub use crate::handler::{Disconnect, HandlerError, HandlerResult};
+pub use crate::id::UserId;
+pub use crate::protocol::schema::document as schema_document;
 pub use crate::protocol::{
-    ClientMessage, MessageInfo, Outbound, Protocol, Request, Route, Tagging, Variant,
+    ClientMessage, MessageInfo, Outbound, Protocol, Request, Tagging, Variant,
 };
-pub use crate::registry::UserId;
-pub use crate::schema::document as schema_document;
+pub use crate::route::Route;
 
 /// The hidden half of `#[ws_protocol]`, which the attribute adds to the enum.
 #[cfg(feature = "macros")]

@@ -36,8 +36,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram};
 
-use crate::broadcast::Delivery;
-use crate::connection::queue::Pushed;
+use crate::delivery::{Delivery, Pushed};
 
 /// The metric names, for dashboards and tests.
 pub mod metric {

@@ -120,11 +120,12 @@ use tokio::task::JoinHandle;
 
 use crate::client::{Client, ClientError, Refusal};
 use crate::close::CloseInfo;
-use crate::connection::ConnId;
 use crate::connection::upgrade::endpoint;
 use crate::handler::ErrorFrame;
+use crate::id::ConnId;
 use crate::manager::Manager;
-use crate::protocol::{ClientMessage, Protocol, Request, Route, Variant};
+use crate::protocol::{ClientMessage, Protocol, Request, Variant};
+use crate::route::Route;
 
 /// How long the assertions wait for a message; generous, so that only a
 /// broken test waits this long.

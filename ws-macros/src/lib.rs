@@ -14,6 +14,11 @@
 //! values are read by the same grammar and refused by the same
 //! `Config::validate` as the builder's and the environment's.
 
+// As in ws-core: no unsafe code; tests get `deny`, so one that needs it
+// says so with a reviewed `allow`.
+#![cfg_attr(not(test), forbid(unsafe_code))]
+#![cfg_attr(test, deny(unsafe_code))]
+
 mod ast;
 mod attr;
 mod case;

@@ -43,9 +43,9 @@ use futures_util::future::BoxFuture;
 use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::{Notify, mpsc};
 
-use crate::broadcast::{Delivery, Target};
+use crate::delivery::{Delivery, Target};
+pub use crate::error::BackendError;
 use crate::frame::Wire;
-use crate::manager::Inner;
 use crate::telemetry::metric;
 
 #[cfg(feature = "redis")]
@@ -138,29 +138,6 @@ impl From<RedisBackend> for Backend {
             kind: Kind::Redis(Box::new(redis)),
         }
     }
-}
-
-/// Why a backend could not do what was asked. The local delivery of a send
-/// has happened regardless (see [`SendError::Backend`](crate::SendError::Backend)).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BackendError {
-    /// The backend is not connected (it reconnects in the background): the
-    /// message did not reach the other nodes.
-    #[error("the cluster backend is unavailable; the message reached this node's connections only")]
-    Unavailable,
-    /// More messages are waiting to be published than the backend's queue
-    /// holds (`RedisBackend::publish_queue`): this one was not queued.
-    #[error(
-        "the cluster backend's publish queue is full; the message reached this node's connections only"
-    )]
-    Overloaded,
-    /// The backend's configuration is invalid (e.g. a malformed URL).
-    #[error("invalid backend configuration: {0}")]
-    Config(String),
-    /// The backend answered a query with an error.
-    #[error("the cluster backend failed: {0}")]
-    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A cluster backend's health and counters, from
@@ -413,22 +390,35 @@ impl Shared {
     }
 }
 
+/// The node a backend serves, as the backend's tasks need it: the layer
+/// above (the manager) implements it, so that this layer calls up without
+/// naming it, as a tokio task calls its scheduler through `task::Schedule`.
+pub(crate) trait Node: Send + Sync {
+    /// Delivers a frame from another node to the local members of `target`
+    /// but those of `except_rooms`.
+    fn deliver(&self, target: Target<'_>, wire: &Wire, except_rooms: &[String]) -> Delivery;
+    /// Local connections in `channel` now (for `All`: every connection).
+    fn size(&self, channel: &Channel) -> usize;
+    /// Every channel with local members now, with their sizes.
+    fn channels(&self) -> Vec<(Channel, usize)>;
+}
+
 /// The node's side, for the backend's tasks: what arrived from other nodes
 /// goes in here, and the channels needed now come out. Holds the manager
 /// weakly: once every handle on the manager is gone, the tasks end.
 #[derive(Clone)]
 pub(crate) struct Local {
-    inner: Weak<Inner>,
+    node: Weak<dyn Node>,
 }
 
 impl Local {
-    pub(crate) fn new(inner: Weak<Inner>) -> Self {
-        Self { inner }
+    pub(crate) fn new(node: Weak<dyn Node>) -> Self {
+        Self { node }
     }
 
     /// Whether the manager still exists.
     pub(crate) fn is_alive(&self) -> bool {
-        self.inner.strong_count() > 0
+        self.node.strong_count() > 0
     }
 
     /// Delivers a frame from another node to the local members of
@@ -439,51 +429,19 @@ impl Local {
         wire: &Wire,
         except_rooms: &[String],
     ) -> Option<Delivery> {
-        let inner = self.inner.upgrade()?;
-        Some(crate::broadcast::deliver_remote(
-            inner.registry(),
-            inner.counters(),
-            target,
-            wire,
-            except_rooms,
-        ))
+        Some(self.node.upgrade()?.deliver(target, wire, except_rooms))
     }
 
     /// Local connections in `channel` now (for `All`: every connection);
     /// `None` once the manager is gone.
     pub(crate) fn size(&self, channel: &Channel) -> Option<usize> {
-        let inner = self.inner.upgrade()?;
-        let registry = inner.registry();
-        Some(match channel {
-            Channel::Room(room) => registry.room_size(room),
-            Channel::User(user) => registry.user_size(user),
-            Channel::All => registry.connection_count(),
-        })
+        Some(self.node.upgrade()?.size(channel))
     }
 
     /// Every channel with local members now, with their sizes; `None` once
     /// the manager is gone.
     pub(crate) fn channels(&self) -> Option<Vec<(Channel, usize)>> {
-        let inner = self.inner.upgrade()?;
-        let registry = inner.registry();
-        let mut channels: Vec<(Channel, usize)> = Vec::new();
-        channels.extend(
-            registry
-                .rooms_sized()
-                .into_iter()
-                .map(|(r, n)| (Channel::Room(r), n)),
-        );
-        channels.extend(
-            registry
-                .users_sized()
-                .into_iter()
-                .map(|(u, n)| (Channel::User(u), n)),
-        );
-        let all = registry.connection_count();
-        if all > 0 {
-            channels.push((Channel::All, all));
-        }
-        Some(channels)
+        Some(self.node.upgrade()?.channels())
     }
 }
 

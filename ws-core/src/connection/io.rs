@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf};
 
-use super::Conn;
+use crate::registry::Conn;
 
 pub(crate) type Io = TokioIo<hyper::upgrade::Upgraded>;
 

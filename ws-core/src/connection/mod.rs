@@ -1,103 +1,36 @@
 //! One connection's life, in the order of the data path:
 //! [`upgrade`] (auth, admission, 101) → [`read_loop`] (decode, route,
-//! handler) → [`queue`] (bounded, overflow policy) → [`writer`] (coalesced
+//! handler) → [`queue`](crate::queue) (bounded, overflow policy) → [`writer`] (coalesced
 //! writes, heartbeat, close frame). This module ties them together and owns
 //! the cleanup, which the guards make exactly-once.
 
-pub(crate) mod admission;
 pub(crate) mod io;
 pub(crate) mod origin;
-pub(crate) mod per_ip;
-pub(crate) mod queue;
 pub(crate) mod read_loop;
 pub(crate) mod upgrade;
 pub(crate) mod writer;
 
-use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::admission::Slot;
 use crate::close::{CloseInfo, close_code};
 use crate::context::Ctx;
-use crate::frame::Wire;
 use crate::handler::{Disconnect, HandlerError};
+use crate::id::ConnId;
 use crate::manager::Manager;
-use crate::protocol::Route;
-use crate::registry::{Membership, UserSeat};
-use admission::Slot;
+use crate::queue::SendQueue;
+use crate::registry::{Conn, Membership, UserSeat};
+use crate::route::Route;
 use io::{Io, ReadSide};
-use queue::{Pushed, SendQueue};
 use read_loop::{ReadEnd, handler_outcome, read_loop};
 use tokio::time::timeout;
 use writer::{CLOSE_GRACE, write_loop};
-
-/// A connection's id, unique within the process.
-///
-/// The endpoint's 101 response carries it as an extension (not a header), so
-/// middleware such as an access log can name the connection it opened.
-///
-/// Not unique across a cluster: it is a counter of this process, so sends
-/// and closes by id ([`Manager::to_conn`], [`Manager::close`]) act on this
-/// node only, where the id is known to be right. To reach a connection on
-/// any node, address its user or a room (`to_user(u).close(..)`).
-///
-/// ```
-/// # use ws_core::ConnId;
-/// fn log(id: ConnId) -> String { format!("conn {id}") }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(u64);
-
-impl ConnId {
-    pub(crate) fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        Self(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// The id as a number.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-
-    #[cfg(feature = "testing")]
-    pub(crate) fn from_raw(id: u64) -> Self {
-        Self(id)
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-/// The state of one connection that senders and the registry share.
-pub(crate) struct Conn {
-    pub(crate) id: ConnId,
-    pub(crate) queue: SendQueue,
-    pub(crate) membership: Mutex<Membership>,
-}
-
-impl Conn {
-    pub(crate) fn push(&self, frame: Wire) -> Pushed {
-        self.queue.push(frame)
-    }
-
-    /// Frames `json` (one copy) and queues it: for the frames one connection
-    /// gets on its own, such as errors and replies.
-    pub(crate) fn push_json(&self, json: &str) -> Pushed {
-        self.queue.push(crate::frame::wire(
-            crate::frame::OPCODE_TEXT,
-            json.as_bytes(),
-        ))
-    }
-}
 
 /// Drives an upgraded connection to its end, then cleans up once.
 pub(crate) async fn run<P, H>(
@@ -212,13 +145,5 @@ where
         // The writer ends first when the socket fails or the server closes
         // (overflow, shutdown): the reader has nothing left to do.
         sent = &mut writer => (None, sent),
-    }
-}
-
-impl fmt::Debug for Conn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Conn")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
     }
 }

@@ -2,24 +2,24 @@
 //! (so a connection's messages are handled in the order they arrived), with
 //! the idle timeout and every inbound failure mapped to a close code.
 
-use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use governor::RateLimiter;
 use governor::clock::DefaultClock;
 use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::queue::SendQueue;
 use crate::close::{CloseInfo, close_code};
 use crate::config::{OnInvalid, OnRateLimit, RateLimit};
 use crate::context::Ctx;
 use crate::correlation;
 use crate::handler::{HandlerError, error_code};
-use crate::protocol::Route;
+use crate::queue::SendQueue;
+use crate::rate::quota;
+use crate::route::Route;
 
 /// Why the read loop stopped.
 #[derive(Debug)]
@@ -144,15 +144,6 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 
 fn limiter(limit: RateLimit) -> Limiter {
     RateLimiter::direct(quota(limit))
-}
-
-/// `limit` as governor's quota: one cell every `per / messages`.
-pub(crate) fn quota(limit: RateLimit) -> Quota {
-    let period = (limit.per() / limit.messages()).max(Duration::from_nanos(1));
-    let burst = NonZeroU32::new(limit.burst()).unwrap_or(NonZeroU32::MIN);
-    Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-        .allow_burst(burst)
 }
 
 /// The idle timeout as one timer per connection, moved only when it fires:

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::ConnId;
 use crate::manager::Manager;
-use crate::protocol::Route;
+use crate::route::Route;
 use crate::serve::Accepted;
 
 /// The axum route that serves protocol `P` with `handler`.

@@ -10,9 +10,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
 use super::io::{Batch, write_all};
-use super::queue::{Ending, SendQueue};
 use crate::close::CloseInfo;
 use crate::frame::{OPCODE_CLOSE, OPCODE_PING, wire};
+use crate::queue::{Ending, SendQueue};
 
 /// How long a closing writer may take to send its close frame to a peer
 /// that does not read; after that the socket is dropped.
@@ -155,8 +155,8 @@ mod tests {
     use super::{truncate_reason, write_loop};
     use crate::close::CloseInfo;
     use crate::config::Overflow;
-    use crate::connection::queue::SendQueue;
     use crate::frame::{OPCODE_TEXT, wire};
+    use crate::queue::SendQueue;
 
     #[test]
     fn reasons_fit_a_control_frame() {

@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use super::store::{History, Step};
 use crate::close::{CloseInfo, close_code};
-use crate::connection::Conn;
-use crate::registry::Registry;
+use crate::registry::{Conn, Registry};
 
 /// A replay of `room` after `cursor`, ending with the join of its live
 /// fan-out.

@@ -65,9 +65,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::connection::Conn;
 use crate::error::JoinError;
-use crate::registry::Registry;
+use crate::registry::{Conn, Registry};
 
 pub(crate) use store::History;
 

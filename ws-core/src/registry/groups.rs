@@ -16,7 +16,8 @@ use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 
-use crate::connection::{Conn, ConnId};
+use super::Conn;
+use crate::id::ConnId;
 
 /// The members of one group, as a broadcast sees them.
 pub(crate) type Members = Arc<[Arc<Conn>]>;

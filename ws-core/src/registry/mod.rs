@@ -22,78 +22,21 @@
 //! handler ([`Registry::set_user`]) meet the same cap, and a connection
 //! that changes user moves its count with it.
 
+mod conn;
 mod groups;
 
-use std::borrow::Borrow;
-use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use dashmap::DashMap;
 
+pub(crate) use conn::Conn;
 use groups::Groups;
 pub(crate) use groups::Members;
 
 use crate::backend::{Channel, Link};
 use crate::config::Config;
-use crate::connection::{Conn, ConnId};
 use crate::error::{ConnectionClosing, JoinError, SetUserError};
-
-/// The identity of the user behind a connection, as set by the
-/// authentication hook or [`Ctx::set_user`](crate::Ctx::set_user).
-///
-/// ```
-/// use ws_core::UserId;
-/// let alice = UserId::from("alice");
-/// assert_eq!(alice.as_str(), "alice");
-/// assert_eq!(alice, UserId::from(String::from("alice")));
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(Arc<str>);
-
-impl UserId {
-    /// The id as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for UserId {
-    fn from(id: &str) -> Self {
-        Self(Arc::from(id))
-    }
-}
-
-impl From<String> for UserId {
-    fn from(id: String) -> Self {
-        Self(Arc::from(id))
-    }
-}
-
-impl Deref for UserId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Borrow<str> for UserId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use crate::id::{ConnId, UserId};
 
 /// A connection's place in the indexes, guarded by its own lock.
 #[derive(Default)]
@@ -416,7 +359,7 @@ impl Drop for Registration {
 mod tests {
     use super::*;
     use crate::config::Overflow;
-    use crate::connection::queue::SendQueue;
+    use crate::queue::SendQueue;
     use parking_lot::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

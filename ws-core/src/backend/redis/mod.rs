@@ -48,7 +48,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{BackendError, Channel, Link, Local, Remote, Shared, Started};
-use crate::broadcast::Target;
+use crate::delivery::Target;
 
 /// Which pub/sub commands the Redis backend uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use ipnet::IpNet;
 
 use crate::config::Config;
+use crate::rate::quota;
 
 /// The rate limiter's map is pruned after this many handshakes, so it holds
 /// at most the IPs seen within one refill of a bucket plus this many.
@@ -37,7 +38,7 @@ impl PerIp {
             open: DashMap::new(),
             rate: config
                 .handshake_rate()
-                .map(|rate| RateLimiter::keyed(super::read_loop::quota(rate))),
+                .map(|rate| RateLimiter::keyed(quota(rate))),
             checks: AtomicUsize::new(0),
             trusted: config.trusted_proxies().to_vec(),
         }

@@ -4,18 +4,18 @@
 //! generic over them. They are public so that bounds in signatures such as
 //! [`endpoint`](crate::endpoint) can be read, and so that rustc's errors can
 //! name them with a hint (`#[diagnostic::on_unimplemented]`).
+//!
+//! The documents derived from their metadata ([`schema`]: JSON Schema,
+//! AsyncAPI, TypeScript) live here too: [`Protocol::asyncapi`] and
+//! [`Protocol::typescript`] produce them, so the trait and its documents
+//! are one layer (re-exported as `ws_core::schema`).
 
-use std::future::Future;
+pub mod schema;
 
-use axum::http::request::Parts;
-use axum::response::Response;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
-use crate::context::Ctx;
-use crate::handler::{Disconnect, HandlerResult};
-use crate::registry::UserId;
 
 /// A protocol: one enum holding the messages of both directions.
 ///
@@ -94,13 +94,13 @@ pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     /// The AsyncAPI 3.0 document of the protocol: see
     /// [`schema::asyncapi`](crate::schema::asyncapi).
     fn asyncapi() -> serde_json::Value {
-        crate::schema::asyncapi::document::<Self>()
+        schema::asyncapi::document::<Self>()
     }
 
     /// TypeScript definitions and a typed client for the protocol: see
     /// [`schema::typescript`](crate::schema::typescript).
     fn typescript() -> String {
-        crate::schema::typescript::module::<Self>()
+        schema::typescript::module::<Self>()
     }
 }
 
@@ -297,45 +297,4 @@ pub trait Variant<P: Protocol>: Sized {
 
     /// The struct if `message` is this variant, else the message back.
     fn from_message(message: P) -> Result<Self, P>;
-}
-
-/// Routes decoded client messages of `Self` to the handler `H`.
-///
-/// Implemented by `#[ws_protocol]` for every `H` that implements the
-/// generated `{Enum}Handler` trait.
-#[diagnostic::on_unimplemented(
-    message = "`{H}` does not handle the messages of `{Self}`",
-    label = "`{H}` must implement the handler trait generated for `{Self}`",
-    note = "implement `{Self}Handler` for `{H}`: one async method per `#[ws(client)]` variant"
-)]
-pub trait Route<H>: Protocol {
-    /// Calls the handler method of `message`'s variant. A message that
-    /// declares a reply has it sent with the correlation id `id` (see
-    /// [`correlation`](crate::correlation)); errors are the caller's to apply.
-    fn route<'a>(
-        handler: &'a H,
-        ctx: &'a Ctx<Self>,
-        message: Self,
-        id: Option<u64>,
-    ) -> impl Future<Output = HandlerResult> + Send + 'a;
-
-    /// Runs before the 101 response; `Err` is sent as the HTTP answer,
-    /// `Ok(Some(user))` registers the connection under `user`.
-    fn authenticate<'a>(
-        handler: &'a H,
-        request: &'a Parts,
-    ) -> impl Future<Output = Result<Option<UserId>, Response>> + Send + 'a;
-
-    /// Runs once the connection is registered, before its first message.
-    fn on_connect<'a>(
-        handler: &'a H,
-        ctx: &'a Ctx<Self>,
-    ) -> impl Future<Output = HandlerResult> + Send + 'a;
-
-    /// Runs once when the connection has ended and left every room.
-    fn on_disconnect<'a>(
-        handler: &'a H,
-        ctx: &'a Ctx<Self>,
-        disconnect: &'a Disconnect,
-    ) -> impl Future<Output = ()> + Send + 'a;
 }

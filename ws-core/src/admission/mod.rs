@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
-use super::per_ip::PerIp;
+pub(crate) mod per_ip;
+
+use per_ip::PerIp;
 
 pub(crate) struct Admission {
     open: AtomicUsize,

@@ -17,22 +17,8 @@ use parking_lot::Mutex;
 
 use crate::close::{CloseInfo, close_code};
 use crate::config::Overflow;
+use crate::delivery::Pushed;
 use crate::frame::Wire;
-
-/// What became of one pushed frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pushed {
-    /// Queued for the writer.
-    Queued,
-    /// The queue was full: this frame was discarded (`drop_newest`).
-    DroppedNewest,
-    /// The queue was full: the oldest frame was discarded for this one.
-    DroppedOldest,
-    /// The queue was full: the connection is being closed (`close`).
-    Evicted,
-    /// The connection is closing; nothing was queued.
-    Closed,
-}
 
 const OPEN: u8 = 0;
 /// Send what is queued, then the close frame.
