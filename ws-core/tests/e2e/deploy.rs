@@ -28,6 +28,9 @@ async fn sigterm_closes_clients_with_1012_and_exits_0() {
         .to_owned();
     let mut client = Client::connect(&format!("ws://{addr}/ws?user=ann")).await;
     client.join("deploy").await;
+    // The example answers a join with `joined` (its history contract).
+    let joined = client.recv().await;
+    assert_eq!(joined["type"], "joined", "{joined}");
     client
         .send(json!({"type": "say", "room": "deploy", "text": "before"}))
         .await;

@@ -105,6 +105,9 @@ async fn metrics_and_health_of_the_chat_example() {
     // Traffic, so that every counter and histogram has a sample.
     let mut ann = Client::connect(&format!("ws://{}/ws?user=ann", chat.addr)).await;
     ann.send(json!({"type": "join", "room": "r"})).await;
+    // The example answers a join with `joined` (its history contract).
+    let joined = ann.recv().await;
+    assert_eq!(joined["type"], "joined", "{joined}");
     ann.send(json!({"type": "say", "room": "r", "text": "hi"}))
         .await;
     assert_eq!(ann.recv().await["text"], "hi");
