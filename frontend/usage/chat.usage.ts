@@ -54,6 +54,10 @@ export function describe(message: ServerMessage): string {
       return `${message.room}: ${message.count}`;
     case "error":
       return `${message.code}: ${message.message}`;
+    case "joined":
+      return message.recovered
+        ? `${message.room}: resumed at ${message.epoch}/${message.offset}`
+        : `${message.room}: joined at ${message.offset}${message.reason ? ` (${message.reason})` : ""}`;
   }
 }
 
