@@ -38,14 +38,16 @@
 pub mod per_connection_state {}
 
 /// Listing and kicking members: the manager counts (`room_size`,
-/// `user_connections`, `rooms`), a connection knows its own rooms
-/// ([`Ctx::rooms`](crate::Ctx::rooms)) and closes itself with
-/// [`Ctx::close`](crate::Ctx::close).
+/// `user_connections`, `rooms`) and lists a room's members on this node
+/// ([`Manager::room_members`](crate::Manager::room_members)); a connection
+/// knows its own rooms ([`Ctx::rooms`](crate::Ctx::rooms)).
 ///
-/// **Will change**: `manager.close(conn_id, code, reason)` and
-/// `manager.to_user(u).close(..)` close another connection; until then a
-/// host tells the player with a message and the player's own connection
-/// acts on it, as below.
+/// Closing another connection: [`Manager::close`](crate::Manager::close)
+/// closes one by its [`ConnId`](crate::ConnId), on this node only (an id is
+/// a counter of this process); [`Broadcast::close`](crate::Broadcast::close)
+/// closes every connection of a target, so `to_user(u).close(..)` reaches a
+/// user's connections on every node with Redis. A connection closes itself
+/// with [`Ctx::close`](crate::Ctx::close).
 ///
 /// ```
 /// use ws_core::{Ctx, HandlerResult, ws_protocol};
@@ -56,13 +58,18 @@ pub mod per_connection_state {}
 ///     #[ws(client)]
 ///     Join { lobby: String },
 ///     #[ws(client, reply = Members)]
-///     Count { lobby: String },
+///     List { lobby: String },
 ///     #[ws(server)]
-///     Members { count: u64 },
+///     Members { ids: Vec<u64> },
+///     /// The host removes one connection ...
 ///     #[ws(client)]
-///     Kick { user: String },
-///     #[ws(server)]
-///     Kicked {},
+///     Kick { lobby: String, conn: u64 },
+///     /// ... or bans a user, on every node.
+///     #[ws(client)]
+///     Ban { user: String },
+///     /// The host ends the lobby: everyone in it but the host leaves.
+///     #[ws(client)]
+///     Disband { lobby: String },
 /// }
 ///
 /// struct App;
@@ -71,12 +78,24 @@ pub mod per_connection_state {}
 ///         ctx.join(&msg.lobby)?;
 ///         Ok(())
 ///     }
-///     async fn count(&self, ctx: &Ctx<Lobby>, msg: lobby::Count) -> HandlerResult<lobby::Members> {
-///         Ok(lobby::Members { count: ctx.manager().room_size(&msg.lobby) as u64 })
+///     async fn list(&self, ctx: &Ctx<Lobby>, msg: lobby::List) -> HandlerResult<lobby::Members> {
+///         let members = ctx.manager().room_members(&msg.lobby);
+///         Ok(lobby::Members { ids: members.iter().map(|id| id.get()).collect() })
 ///     }
 ///     async fn kick(&self, ctx: &Ctx<Lobby>, msg: lobby::Kick) -> HandlerResult {
+///         let manager = ctx.manager();
+///         if let Some(id) = manager.room_members(&msg.lobby).into_iter().find(|id| id.get() == msg.conn) {
+///             manager.close(id, 4001, "kicked by the host");
+///         }
+///         Ok(())
+///     }
+///     async fn ban(&self, ctx: &Ctx<Lobby>, msg: lobby::Ban) -> HandlerResult {
 ///         // Every connection of that user, on every node with Redis.
-///         ctx.manager().to_user(&msg.user).send(lobby::Kicked {})?;
+///         ctx.manager().to_user(&msg.user).close(4003, "banned")?;
+///         Ok(())
+///     }
+///     async fn disband(&self, ctx: &Ctx<Lobby>, msg: lobby::Disband) -> HandlerResult {
+///         ctx.to_room(&msg.lobby).except(ctx.id()).close(4000, "lobby disbanded")?;
 ///         Ok(())
 ///     }
 /// }
@@ -114,39 +133,64 @@ pub mod members {}
 /// ```
 pub mod authentication {}
 
-/// Correlated errors and acks: a variant with `reply = ...` is a request;
-/// the client puts an `"id"` beside the tag and gets the reply, or the error
-/// frame, with the same id (see [`correlation`](crate::correlation)). An
-/// error is `Err(HandlerError::reply(code, message))`; an ack is a reply
-/// with no fields.
-///
-/// **Will change**: any client message carrying a correlation id gets its
-/// error and an optional ack with the id, and server-to-client requests get
-/// typed replies.
+/// Correlated errors and acks (see [`correlation`](crate::correlation)):
+/// a variant with `reply = ...` is a request; the client puts an `"id"`
+/// beside the tag and gets the reply, or the error frame, with the same id.
+/// With `#[ws_protocol(correlate = "all")]` every client message may carry
+/// an `id` and is answered with it exactly once: by an early
+/// [`Ctx::reply`](crate::Ctx::reply), by the error frame if its handler
+/// fails (`Err(HandlerError::reply(code, message))`), or else by
+/// `{"type":"ack","id":..}`. The Rust client waits for that answer with
+/// `ws_core::client::Client::send_with_ack` (feature `client`), the
+/// generated TypeScript client with `sendWithAck`.
 ///
 /// ```
-/// use ws_core::{Ctx, HandlerError, HandlerResult, ws_protocol};
+/// use std::sync::Arc;
+/// use ws_core::client::ClientError;
+/// use ws_core::testing::TestServer;
+/// use ws_core::{Ctx, HandlerError, HandlerResult, Manager, ws_protocol};
 ///
-/// #[ws_protocol]
+/// #[ws_protocol(correlate = "all")]
+/// #[derive(Debug, PartialEq)]
 /// #[serde(tag = "type", rename_all = "snake_case")]
 /// pub enum Game {
-///     /// `{"type":"start_game","id":3}` → `{"type":"started","id":3}`,
-///     /// or `{"type":"error","code":"not_host",...,"id":3}`.
-///     #[ws(client, reply = Started)]
-///     StartGame {},
+///     /// `{"type":"start_game","id":3}` → `{"type":"ack","id":3}`,
+///     /// or `{"type":"error","id":3,"code":"not_host",...}`.
+///     #[ws(client)]
+///     StartGame { host: bool },
+///     /// Answered early with `Seated`, in place of the ack.
+///     #[ws(client)]
+///     Sit { seat: u32 },
 ///     #[ws(server)]
-///     Started {},
+///     Seated { seat: u32 },
 /// }
 ///
 /// struct App;
 /// impl GameHandler for App {
-///     async fn start_game(&self, ctx: &Ctx<Game>, _msg: game::StartGame) -> HandlerResult<game::Started> {
-///         if ctx.user().is_none() {
+///     async fn start_game(&self, _ctx: &Ctx<Game>, msg: game::StartGame) -> HandlerResult {
+///         if !msg.host {
 ///             return Err(HandlerError::reply("not_host", "only the host starts the game"));
 ///         }
-///         Ok(game::Started {})
+///         Ok(())
+///     }
+///     async fn sit(&self, ctx: &Ctx<Game>, msg: game::Sit) -> HandlerResult {
+///         ctx.reply(game::Seated { seat: msg.seat })?;
+///         Ok(())
 ///     }
 /// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let server = TestServer::start(Manager::<Game>::new(), Arc::new(App)).await;
+/// let mut client = server.client().await.into_inner();
+/// assert_eq!(client.send_with_ack(game::StartGame { host: true }).await.unwrap(), None);
+/// match client.send_with_ack(game::StartGame { host: false }).await {
+///     Err(ClientError::Server(error)) => assert_eq!(error.code, "not_host"),
+///     other => panic!("{other:?}"),
+/// }
+/// let seated = client.send_with_ack(game::Sit { seat: 2 }).await.unwrap();
+/// assert_eq!(seated, Some(Game::Seated { seat: 2 }));
+/// # }
 /// ```
 pub mod errors_and_acks {}
 
@@ -214,31 +258,49 @@ pub mod scaling_out_with_redis {}
 /// time, in the order the messages arrived; frames to one connection are
 /// delivered in the order they were queued. A request's reply is queued
 /// when its handler **returns**, so a broadcast the handler sent to a room
-/// the sender is in reaches the sender before its own reply.
-///
-/// **Will change**: a handler can reply early (`ctx.reply(..)`), before its
-/// broadcasts.
+/// the sender is in reaches the sender before its own reply, unless the
+/// handler replies early with [`Ctx::reply`](crate::Ctx::reply): the reply
+/// is queued at once, with the request's id, and is not sent again when
+/// the handler returns. A producer outside any handler that would rather
+/// wait for queue space than drop or evict awaits
+/// [`Broadcast::send_waiting`](crate::Broadcast::send_waiting).
 ///
 /// ```
-/// use ws_core::{Ctx, HandlerResult, ws_protocol};
+/// use std::sync::Arc;
+/// use ws_core::testing::TestServer;
+/// use ws_core::{Ctx, HandlerResult, Manager, ws_protocol};
 ///
 /// #[ws_protocol]
+/// #[derive(Debug, PartialEq)]
 /// #[serde(tag = "type", rename_all = "snake_case")]
 /// pub enum Chat {
-///     #[ws(client, reply = Said)]
-///     Say { room: String, text: String },
+///     #[ws(client, reply = Joined)]
+///     Join { room: String },
 ///     #[ws(server)]
-///     Said { text: String },
+///     Joined { room: String },
+///     #[ws(server)]
+///     Arrived { room: String },
 /// }
 ///
 /// struct App;
 /// impl ChatHandler for App {
-///     async fn say(&self, ctx: &Ctx<Chat>, msg: chat::Say) -> HandlerResult<chat::Said> {
-///         // The sender gets this broadcast first ...
-///         ctx.to_room(&msg.room).send(chat::Said { text: msg.text.clone() })?;
-///         // ... and then the reply, with the request's id.
-///         Ok(chat::Said { text: msg.text })
+///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult<chat::Joined> {
+///         ctx.join(&msg.room)?;
+///         // The sender gets its reply first ...
+///         let joined = ctx.reply(chat::Joined { room: msg.room.clone() })?;
+///         // ... then the broadcast that the whole room gets, itself included.
+///         ctx.to_room(&msg.room).send(chat::Arrived { room: msg.room.clone() })?;
+///         Ok(joined) // answered already: not sent again
 ///     }
 /// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let server = TestServer::start(Manager::<Chat>::new(), Arc::new(App)).await;
+/// let mut client = server.client().await;
+/// assert_eq!(client.ask(chat::Join { room: "a".into() }).await.room, "a");
+/// assert_eq!(client.expect::<chat::Arrived>().await.room, "a");
+/// client.refute_receive().await;
+/// # }
 /// ```
 pub mod ordering_and_reply_timing {}

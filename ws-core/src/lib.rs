@@ -86,7 +86,8 @@
 // Layers, bottom to top; a module uses only modules of the layers below it
 // (the test in `layers` fails on a cycle among top-level modules):
 // 1. leaf types: `close`, `config`, `correlation`, `id`, `rate`, `delivery`,
-//    `error`, `handler`, `protocol` (with `schema`), `frame`, `telemetry`;
+//    `error`, `handler`, `hook`, `protocol` (with `schema`), `frame`,
+//    `telemetry`;
 // 2. the data structures: `queue`; `backend`, which owns the trait
 //    `backend::Node` that the manager implements; `registry` (with `Conn`);
 //    `admission`; `history`, the rooms' streams (on the registry);
@@ -114,6 +115,7 @@ pub mod guide;
 mod handler;
 mod health;
 pub mod history;
+pub mod hook;
 mod id;
 #[cfg(test)]
 mod layers;

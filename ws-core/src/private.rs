@@ -11,6 +11,7 @@ pub use axum::response::Response;
 pub use crate::config::{Config, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use crate::context::Ctx;
 pub use crate::handler::{Disconnect, HandlerError, HandlerResult};
+pub use crate::hook::{Authenticate, OnConnect, OnDisconnect};
 pub use crate::id::UserId;
 pub use crate::protocol::schema::document as schema_document;
 pub use crate::protocol::{

@@ -364,6 +364,59 @@ fn asyncapi_links_requests_and_replies() {
     assert_refs_resolve(&doc, &doc);
 }
 
+/// With `correlate = "all"`, AsyncAPI lists the `ack` as the JSON Schema and
+/// TypeScript do: a message with `AckFrame` as its payload, sent, and the
+/// reply of every client message that declares none.
+#[test]
+fn asyncapi_lists_the_ack_with_correlate_all() {
+    use crate::manager_api::Arena;
+    let doc = Arena::asyncapi();
+    let messages = &doc["components"]["messages"];
+    let ack = &messages["ack"];
+    assert_eq!(ack["title"], "AckFrame", "{ack}");
+    assert_eq!(ack["payload"], Arena::json_schema()["$defs"]["AckFrame"]);
+    assert_eq!(ack["payload"]["properties"]["type"]["const"], "ack");
+    assert_eq!(
+        ack["correlationId"]["$ref"],
+        "#/components/correlationIds/id"
+    );
+    assert_eq!(
+        doc["channels"]["Arena"]["messages"]["ack"]["$ref"],
+        "#/components/messages/ack"
+    );
+    let send_ack = &doc["operations"]["sendAck"];
+    assert_eq!(send_ack["action"], "send");
+    assert_eq!(
+        send_ack["messages"][0]["$ref"],
+        "#/channels/Arena/messages/ack"
+    );
+    assert_eq!(
+        doc["operations"]["receiveStartGame"]["reply"]["messages"][0]["$ref"],
+        "#/channels/Arena/messages/ack"
+    );
+    // Every client message carries the id, and so does the error frame.
+    assert_eq!(
+        messages["start_game"]["correlationId"]["$ref"],
+        "#/components/correlationIds/id"
+    );
+    assert_eq!(
+        messages["error"]["correlationId"]["$ref"],
+        "#/components/correlationIds/id"
+    );
+    assert_eq!(
+        doc["components"]["correlationIds"]["id"]["location"],
+        "$message.payload#/id"
+    );
+    // Inlined as the ack's payload, not also a shared schema.
+    assert!(doc["components"]["schemas"]["AckFrame"].is_null());
+
+    // Without `correlate = "all"`, no ack.
+    let doc = Rpc::asyncapi();
+    assert!(doc["components"]["messages"]["ack"].is_null());
+    assert!(doc["operations"]["sendAck"].is_null());
+    assert!(doc["operations"]["receiveNote"]["reply"].is_null());
+}
+
 fn assert_refs_resolve(doc: &Value, value: &Value) {
     match value {
         Value::Object(object) => {

@@ -1,6 +1,7 @@
 //! The `{Enum}Handler` trait: one method per client message, plus the hooks
 //! with default bodies. A method left out of an impl is rustc's own E0046,
-//! naming it.
+//! naming it. A hook returns `impl OnConnect<P> + Send` (`ws_core::hook`),
+//! so an impl whose hook has the wrong output is told the hook's signature.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -52,12 +53,7 @@ pub fn handler_trait(protocol: &Protocol) -> TokenStream {
             fn authenticate(
                 &self,
                 request: &#private::Parts,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<
-                    ::core::option::Option<#private::UserId>,
-                    #private::Response,
-                >,
-            > + ::core::marker::Send {
+            ) -> impl #private::Authenticate + ::core::marker::Send {
                 let _ = request;
                 async { ::core::result::Result::Ok(::core::option::Option::None) }
             }
@@ -69,7 +65,7 @@ pub fn handler_trait(protocol: &Protocol) -> TokenStream {
             fn on_connect(
                 &self,
                 ctx: &#private::Ctx<#ident>,
-            ) -> impl ::core::future::Future<Output = #private::HandlerResult> + ::core::marker::Send {
+            ) -> impl #private::OnConnect<#ident> + ::core::marker::Send {
                 let _ = ctx;
                 async { ::core::result::Result::Ok(()) }
             }
@@ -81,7 +77,7 @@ pub fn handler_trait(protocol: &Protocol) -> TokenStream {
                 &self,
                 ctx: &#private::Ctx<#ident>,
                 disconnect: &#private::Disconnect,
-            ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+            ) -> impl #private::OnDisconnect<#ident> + ::core::marker::Send {
                 let _ = (ctx, disconnect);
                 async {}
             }

@@ -8,6 +8,9 @@
 //! sends, [`ErrorFrame`](crate::ErrorFrame) included. A message that declares
 //! a reply gets an operation `reply` naming it, and both carry the
 //! correlation id `$message.payload#/id` (see [`correlation`](crate::correlation)).
+//! With `correlate = "all"`, every client message carries it, the `ack`
+//! message (its payload the `AckFrame` schema) is sent, and a message that
+//! declares no reply gets the `ack` as its operation's `reply`.
 //!
 //! ```text
 //! {
@@ -61,6 +64,7 @@ pub fn document<P: Protocol>() -> Value {
     let client = messages::<P>(&schema, Direction::Client);
     let server = messages::<P>(&schema, Direction::Server);
     let has_replies = P::MESSAGES.iter().any(|m| m.reply().is_some());
+    let correlates = has_replies || P::CORRELATE_ALL;
 
     // One message per wire name; a message of both directions once.
     let mut ids = Ids::default();
@@ -81,11 +85,17 @@ pub fn document<P: Protocol>() -> Value {
         }
         let id = message_id(info);
         wire_ids.insert(info.wire().to_owned(), id.clone().into());
-        let correlated = info.reply().is_some() || info.is_reply_in(P::MESSAGES);
+        let correlated = info.reply().is_some()
+            || info.is_reply_in(P::MESSAGES)
+            || (P::CORRELATE_ALL && client.iter().any(|c| c.info.wire() == info.wire()));
         add(&id, message(info, schema.as_ref(), correlated));
     }
     let error_id = ids.get("error");
-    add(&error_id, error_message(&schema, has_replies));
+    add(&error_id, error_message(&schema, correlates));
+    let ack_id = P::CORRELATE_ALL.then(|| ids.get("ack"));
+    if let Some(ack_id) = &ack_id {
+        add(ack_id, ack_message(&schema));
+    }
 
     let channel_ref = json!({ "$ref": format!("#/channels/{channel}") });
     let message_ref = |id: &str| json!({ "$ref": format!("#/channels/{channel}/messages/{id}") });
@@ -114,10 +124,15 @@ pub fn document<P: Protocol>() -> Value {
                 if let Some(description) = info.description() {
                     op["summary"] = summary(description).into();
                 }
-                if let Some(reply) = info.reply().filter(|_| action == "receive") {
+                let reply = match (action, info.reply(), &ack_id) {
+                    ("receive", Some(reply), _) => Some(id_of(reply)),
+                    ("receive", None, Some(ack_id)) => Some(ack_id.clone()),
+                    _ => None,
+                };
+                if let Some(reply) = reply {
                     op["reply"] = json!({
                         "channel": channel_ref,
-                        "messages": [message_ref(&id_of(reply))],
+                        "messages": [message_ref(&reply)],
                     });
                 }
             }
@@ -132,11 +147,26 @@ pub fn document<P: Protocol>() -> Value {
         operation("send", Some(info), &id_of(info.wire()));
     }
     operation("send", None, &error_id);
+    if let Some(ack_id) = &ack_id {
+        let mut key = "sendAck".to_owned();
+        while !operation_ids.insert(key.clone()) {
+            key.push('_');
+        }
+        operations.insert(
+            key,
+            json!({
+                "action": "send",
+                "channel": channel_ref,
+                "messages": [message_ref(ack_id)],
+                "summary": "A client message that carried an id was handled.",
+            }),
+        );
+    }
 
     let mut schemas = Map::new();
     for (name, mut def) in shared_defs::<P>(&schema) {
-        if name == "ErrorFrame" {
-            continue; // inlined as the error message's payload
+        if name == "ErrorFrame" || name == "AckFrame" {
+            continue; // inlined as the error and ack messages' payloads
         }
         rewrite_refs(&mut def);
         schemas.insert(name, def);
@@ -159,10 +189,15 @@ pub fn document<P: Protocol>() -> Value {
         channel_object["description"] = text.into();
     }
     let mut components_object = json!({ "messages": components, "schemas": schemas });
-    if has_replies {
+    if correlates {
+        let description = if P::CORRELATE_ALL {
+            "The `id` a client puts in a message; the reply, the error frame or the `ack` carries the same `id`."
+        } else {
+            "The `id` a client puts in a request; the reply, or the error frame, carries the same `id`."
+        };
         components_object["correlationIds"] = json!({
             "id": {
-                "description": "The `id` a client puts in a request; the reply, or the error frame, carries the same `id`.",
+                "description": description,
                 "location": "$message.payload#/id",
             }
         });
@@ -217,6 +252,23 @@ fn error_message(schema: &Value, correlated: bool) -> Value {
         message["correlationId"] = json!({ "$ref": "#/components/correlationIds/id" });
     }
     message
+}
+
+/// The `ack` message (`correlate = "all"`), its payload the `AckFrame` schema.
+fn ack_message(schema: &Value) -> Value {
+    let mut payload = schema
+        .pointer("/$defs/AckFrame")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    rewrite_refs(&mut payload);
+    json!({
+        "name": "ack",
+        "title": "AckFrame",
+        "summary": "A client message that carried an id was handled.",
+        "contentType": "application/json",
+        "payload": payload,
+        "correlationId": { "$ref": "#/components/correlationIds/id" },
+    })
 }
 
 /// `#/$defs/X` to `#/components/schemas/X`, and no `$schema` inside.

@@ -1,0 +1,50 @@
+//! The futures that the generated handler trait's hooks return.
+//!
+//! Each hook of `{Enum}Handler` returns `impl OnConnect<P> + Send` (and so
+//! on) rather than `impl Future<Output = ..> + Send`: the same futures, as
+//! every future of the right output implements these traits, but an impl
+//! whose hook returns something else is told which signature the hook has,
+//! at its return type, instead of rustc's raw type mismatch on an
+//! `impl Future`.
+
+use std::future::Future;
+
+use axum::response::Response;
+
+use crate::handler::HandlerResult;
+use crate::id::UserId;
+
+/// The future `authenticate` returns: any future of
+/// `Result<Option<UserId>, Response>`.
+#[diagnostic::on_unimplemented(
+    message = "the hook `authenticate` has the wrong signature",
+    label = "`authenticate` returns `Result<Option<UserId>, Response>`",
+    note = "expected `async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response>`\n(`Parts` and `Response` from `ws_core::axum::http::request` and `ws_core::axum::response`; `Ok(None)` accepts anonymously)"
+)]
+pub trait Authenticate: Future<Output = Result<Option<UserId>, Response>> {}
+
+#[diagnostic::do_not_recommend]
+impl<F: Future<Output = Result<Option<UserId>, Response>>> Authenticate for F {}
+
+/// The future `on_connect` of protocol `P` returns: any future of
+/// [`HandlerResult`].
+#[diagnostic::on_unimplemented(
+    message = "the hook `on_connect` has the wrong signature",
+    label = "`on_connect` returns `HandlerResult`",
+    note = "expected `async fn on_connect(&self, ctx: &Ctx<{P}>) -> HandlerResult` (an error closes the connection)"
+)]
+pub trait OnConnect<P>: Future<Output = HandlerResult> {}
+
+#[diagnostic::do_not_recommend]
+impl<P, F: Future<Output = HandlerResult>> OnConnect<P> for F {}
+
+/// The future `on_disconnect` of protocol `P` returns: any future of `()`.
+#[diagnostic::on_unimplemented(
+    message = "the hook `on_disconnect` has the wrong signature",
+    label = "`on_disconnect` returns nothing",
+    note = "expected `async fn on_disconnect(&self, ctx: &Ctx<{P}>, disconnect: &Disconnect)` (the connection is gone: there is no one to tell of an error)"
+)]
+pub trait OnDisconnect<P>: Future<Output = ()> {}
+
+#[diagnostic::do_not_recommend]
+impl<P, F: Future<Output = ()>> OnDisconnect<P> for F {}

@@ -1,0 +1,26 @@
+// `on_connect` returns a `HandlerResult` (an error closes the connection);
+// leaving it out, or returning the user, is a wrong signature.
+use ws_core::axum::http::request::Parts;
+use ws_core::{Ctx, HandlerResult, UserId, ws_protocol};
+
+#[ws_protocol]
+pub enum Game {
+    #[ws(client)]
+    Start { lobby: String },
+}
+
+struct App;
+
+impl GameHandler for App {
+    async fn start(&self, _ctx: &Ctx<Game>, _msg: game::Start) -> HandlerResult {
+        Ok(())
+    }
+
+    async fn authenticate(&self, _request: &Parts) -> Option<UserId> {
+        None
+    }
+
+    async fn on_connect(&self, _ctx: &Ctx<Game>) {}
+}
+
+fn main() {}
