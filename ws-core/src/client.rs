@@ -295,7 +295,6 @@ impl<P: Protocol> Client<P> {
         request: R,
         after: Duration,
     ) -> Result<R::Reply, ClientError> {
-        let deadline = Instant::now() + after;
         let message = request.into_client_message();
         let (request_type, expected) = (
             message.message_type(),
@@ -303,35 +302,20 @@ impl<P: Protocol> Client<P> {
                 .reply_type()
                 .unwrap_or(<R::Reply as Variant<P>>::WIRE),
         );
-        let id = self.next_id;
-        self.next_id += 1;
-        let json = serde_json::to_string(&message).map_err(ClientError::Encode)?;
-        self.send_text(correlation::with_id(json, id)).await?;
-        loop {
-            let incoming = match timeout_at(deadline, self.read()).await {
-                Ok(incoming) => incoming?,
-                Err(_) => {
-                    return Err(ClientError::Timeout {
-                        what: format!("reply to `{request_type}`"),
-                        after,
-                    });
+        let what = format!("reply to `{request_type}`");
+        match self.correlated(message, what, after).await? {
+            Some(reply) => <R::Reply as Variant<P>>::from_message(reply).map_err(|other| {
+                ClientError::UnexpectedReply {
+                    request: request_type,
+                    expected,
+                    got: other.message_type(),
                 }
-            };
-            match incoming {
-                Incoming::Message(reply, Some(got)) if got == id => {
-                    return <R::Reply as Variant<P>>::from_message(reply).map_err(|other| {
-                        ClientError::UnexpectedReply {
-                            request: request_type,
-                            expected,
-                            got: other.message_type(),
-                        }
-                    });
-                }
-                Incoming::Error(frame, Some(got)) if got == id => {
-                    return Err(ClientError::Server(frame));
-                }
-                other => self.buffered.push_back(other),
-            }
+            }),
+            None => Err(ClientError::UnexpectedReply {
+                request: request_type,
+                expected,
+                got: "ack",
+            }),
         }
     }
 
@@ -347,9 +331,23 @@ impl<P: Protocol> Client<P> {
         &mut self,
         message: impl ClientMessage<P>,
     ) -> Result<Option<P>, ClientError> {
-        let deadline = Instant::now() + self.timeout;
         let message = message.into_client_message();
-        let message_type = message.message_type();
+        let what = format!("ack of `{}`", message.message_type());
+        let after = self.timeout;
+        self.correlated(message, what, after).await
+    }
+
+    /// Sends `message` with a fresh correlation id and waits up to `after`
+    /// for the one answer with that id: `Ok(None)` for an ack, a message, or
+    /// the error frame as [`ClientError::Server`]. Other messages that
+    /// arrive meanwhile are kept for [`recv`](Self::recv).
+    async fn correlated(
+        &mut self,
+        message: P,
+        what: String,
+        after: Duration,
+    ) -> Result<Option<P>, ClientError> {
+        let deadline = Instant::now() + after;
         let id = self.next_id;
         self.next_id += 1;
         let json = serde_json::to_string(&message).map_err(ClientError::Encode)?;
@@ -357,12 +355,7 @@ impl<P: Protocol> Client<P> {
         loop {
             let incoming = match timeout_at(deadline, self.read()).await {
                 Ok(incoming) => incoming?,
-                Err(_) => {
-                    return Err(ClientError::Timeout {
-                        what: format!("ack of `{message_type}`"),
-                        after: self.timeout,
-                    });
-                }
+                Err(_) => return Err(ClientError::Timeout { what, after }),
             };
             match incoming {
                 Incoming::Ack(got) if got == id => return Ok(None),

@@ -143,25 +143,11 @@ impl Registry {
 
     /// Adds `conn` to `room`; `Ok(false)` if it was already there.
     pub(crate) fn join(&self, conn: &Arc<Conn>, room: &str) -> Result<bool, JoinError> {
-        let Limits {
-            max_rooms,
-            max_room_name,
-            ..
-        } = self.limits;
-        if max_room_name != 0 && room.len() > max_room_name {
-            return Err(JoinError::RoomNameTooLong { max: max_room_name });
-        }
         // Counted under the connection's own lock: its joins cannot race
         // each other past the limit.
         let mut membership = conn.membership.lock();
-        if membership.closing {
-            return Err(ConnectionClosing.into());
-        }
-        if membership.rooms.iter().any(|r| &**r == room) {
+        if self.admits(&membership, room)? {
             return Ok(false);
-        }
-        if max_rooms != 0 && membership.rooms.len() >= max_rooms {
-            return Err(JoinError::TooManyRooms { max: max_rooms });
         }
         let name: Arc<str> = Arc::from(room);
         self.rooms.add(&name, conn);
@@ -173,6 +159,12 @@ impl Registry {
     /// Whether [`Registry::join`] would take `conn` into `room` now: the
     /// same checks, nothing joined. A resuming join answers before it joins.
     pub(crate) fn check_join(&self, conn: &Conn, room: &str) -> Result<(), JoinError> {
+        self.admits(&conn.membership.lock(), room).map(drop)
+    }
+
+    /// The limits a join must keep; `Ok(true)` when the connection is a
+    /// member already (never refused).
+    fn admits(&self, membership: &Membership, room: &str) -> Result<bool, JoinError> {
         let Limits {
             max_rooms,
             max_room_name,
@@ -181,15 +173,16 @@ impl Registry {
         if max_room_name != 0 && room.len() > max_room_name {
             return Err(JoinError::RoomNameTooLong { max: max_room_name });
         }
-        let membership = conn.membership.lock();
         if membership.closing {
             return Err(ConnectionClosing.into());
         }
-        let member = membership.rooms.iter().any(|r| &**r == room);
-        if !member && max_rooms != 0 && membership.rooms.len() >= max_rooms {
+        if membership.rooms.iter().any(|r| &**r == room) {
+            return Ok(true);
+        }
+        if max_rooms != 0 && membership.rooms.len() >= max_rooms {
             return Err(JoinError::TooManyRooms { max: max_rooms });
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Removes `conn` from `room`; false if it was not there.
