@@ -48,7 +48,11 @@ await run("chat", [
   ["on handlers fire", async () => {
     ann.send({ type: "say", room, text: "one" });
     await until("both see `one`", () => annSaid.length === 1 && bobSaid.length === 1);
-    same(bobSaid[0], { type: "said", room, text: "one", from: "ann" }, "bob's said");
+    // History is on in the chat example: a said carries its room's epoch
+    // and offset, the first of a fresh room being 1.
+    const { epoch, offset, ...said } = bobSaid[0];
+    same(said, { type: "said", room, text: "one", from: "ann" }, "bob's said");
+    check(typeof epoch === "string" && offset === 1, "bob's said has the room's epoch and offset 1");
   }],
   ["and stop after unsubscribing", async () => {
     const stop = bob.on("said", (message) => bobStopped.push(message));
