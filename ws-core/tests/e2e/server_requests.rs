@@ -198,3 +198,33 @@ async fn a_request_goes_to_one_connection() {
         .request(asks::AreYouReady { round: 5 }, WAIT);
     assert!(matches!(ask.await, Err(RequestError::NotOneConnection)));
 }
+
+#[tokio::test]
+async fn the_rust_client_answers_with_on_request() {
+    let (server, mut ids) = server().await;
+    let mut client = ws_core::client::Client::<Asks>::connect(&server.url(""))
+        .await
+        .unwrap();
+    let id = timeout(WAIT, ids.recv()).await.unwrap().unwrap();
+    client.on_request(|asked: asks::AreYouReady| asks::Ready {
+        ready: asked.round == 1,
+    });
+    // The server's first request and the client's first request both have
+    // id 1: the client answers the one and gets the reply of the other.
+    let ask = server
+        .manager()
+        .to_conn(id)
+        .request(asks::AreYouReady { round: 1 }, WAIT);
+    let pong = client
+        .request_timeout(asks::Ping { n: 8 }, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(pong.n, 8);
+    assert!(timeout(WAIT, ask).await.unwrap().unwrap().ready);
+    // Through `Ctx::request` too; the request never reaches `recv`.
+    client.send(asks::Start).await.unwrap();
+    assert_eq!(
+        client.recv_timeout(WAIT).await.unwrap(),
+        Asks::Verdict { ready: Some(false) }
+    );
+}
