@@ -6,7 +6,8 @@
 //   node rpc.run.js ws://127.0.0.1:PORT/rpc
 //
 // Request ids, `ServerError`, `RequestTimeout`, `on` and its unsubscribe,
-// and a close rejecting what is pending.
+// `onRequest` answering a request of the server, and a close rejecting what
+// is pending.
 
 import { RequestTimeout, RpcClient, ServerError, type Noted, type Pong } from "./rpc.js";
 import { check, rejection, run, same, until, urlArgument } from "./harness.js";
@@ -67,6 +68,16 @@ await run("rpc", [
     same(notes.map((n) => n.text), ["before the reply", "a", "b"], "the handler still subscribed");
     same(more.map((n) => n.text), ["a"], "the handler stopped after `a`");
     same(pongs.length, 1, "the pong handler stopped too");
+  }],
+  ["onRequest answers a request of the server, with its id", async () => {
+    const stop = client.onRequest("give", async (request) => ({ type: "given", n: request.hint * 2 }));
+    const got: Noted[] = [];
+    const stopNotes = client.on("noted", (message) => got.push(message));
+    client.send({ type: "ask_me", hint: 21 });
+    await until("the server's note of the answer", () => got.length === 1);
+    same(got[0]?.text, "given 42", "the answer reached the waiting request");
+    stopNotes();
+    stop();
   }],
   ["a close rejects the pending request", async () => {
     const error = await rejection(client.request({ type: "refuse", how: "close" }), "refuse close");

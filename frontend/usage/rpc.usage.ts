@@ -21,6 +21,15 @@ export async function rpc(client: RpcClient): Promise<number> {
   // @ts-expect-error `pong` is a server message
   await client.request({ type: "pong", n: 1 });
 
+  // A request of the server is answered with its declared answer.
+  const stopAnswering: () => void = client.onRequest("give", (request) => ({ type: "given", n: request.hint }));
+  client.onRequest("give", async () => ({ type: "given", n: 1 }));
+  // @ts-expect-error the answer to `give` is a `Given`, whose `n` is a number
+  client.onRequest("give", () => ({ type: "given", n: "1" }));
+  // @ts-expect-error `pong` is not a request of the server
+  client.onRequest("pong", () => ({ type: "given", n: 1 }));
+  stopAnswering();
+
   try {
     await client.request({ type: "refuse", how: "reply" });
   } catch (error) {

@@ -43,6 +43,7 @@ impl<P: Protocol> Detached<P> {
                 id: ConnId::next(),
                 queue: SendQueue::new(config.send_queue(), config.on_full()),
                 membership: Mutex::new(Membership::default()),
+                requests: Mutex::default(),
             });
             registrations.push(manager.registry().register(Arc::clone(&conn), None));
             manager

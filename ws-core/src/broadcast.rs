@@ -19,7 +19,7 @@ use smallvec::SmallVec;
 
 use crate::close::CloseInfo;
 use crate::delivery::{Delivery, Target};
-use crate::error::SendError;
+use crate::error::{RequestError, SendError};
 use crate::frame::{Frame, Wire};
 use crate::history::History;
 use crate::id::ConnId;
@@ -262,6 +262,48 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             self.counters.delivered(&delivery);
         }
         self.publish(remote, &frame.wire, delivery)
+    }
+
+    /// Sends a request of the server (`#[ws(server, reply = Answer)]`) to
+    /// the connection of [`Manager::to_conn`](crate::Manager::to_conn) and
+    /// waits for its typed answer, as [`Ctx::request`](crate::Ctx::request)
+    /// does; [`RequestError::NotOneConnection`] for any other target, and
+    /// [`RequestError::Closed`] if the connection is not open on this node.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ws_core::{ws_protocol, ConnId, Manager, RequestError};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Game {
+    ///     #[ws(server, reply = Ready)]
+    ///     AreYouReady,
+    ///     #[ws(client)]
+    ///     Ready { ready: bool },
+    /// }
+    ///
+    /// async fn ready(manager: &Manager<Game>, player: ConnId) -> Result<bool, RequestError> {
+    ///     let answer = manager.to_conn(player).request(game::AreYouReady, Duration::from_secs(5));
+    ///     Ok(answer.await?.ready)
+    /// }
+    /// ```
+    pub fn request<M>(
+        self,
+        message: M,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<Output = Result<M::Reply, RequestError>> + Send + 'static
+    where
+        M: crate::protocol::ServerRequest<P> + 'static,
+        M::Reply: Send + 'static,
+    {
+        let conn = match self.target {
+            Target::Conn(id) => self.registry.get(id).ok_or(RequestError::Closed),
+            _ => Err(RequestError::NotOneConnection),
+        };
+        let sent =
+            conn.map(|conn| crate::request::request::<P, M>(conn, self.counters, message, timeout));
+        async move { sent?.await }
     }
 
     /// Queues an already encoded frame for every recipient.

@@ -5,6 +5,8 @@
 //! [`Client::request`] sends a message that declares a reply with a fresh
 //! correlation id and returns the reply's struct ([`Request::Reply`]).
 //! An [`ErrorFrame`] from the server is [`ClientError::Server`].
+//! [`Client::on_request`] answers requests of the server
+//! (`#[ws(server, reply = Answer)]`, see [`request`](crate::request)).
 //!
 //! ```no_run
 //! use ws_core::client::Client;
@@ -31,7 +33,7 @@
 //! One task drives a client (`&mut self`): a request reads frames until its
 //! reply arrives, and keeps the other frames, in order, for `recv`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -48,7 +50,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::close::CloseInfo;
 use crate::correlation;
 use crate::handler::ErrorFrame;
-use crate::protocol::{ClientMessage, Protocol, Request, Variant};
+use crate::protocol::{ClientMessage, Protocol, Request, ServerRequest, Variant};
 
 /// What went wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -179,8 +181,14 @@ pub struct Client<P> {
     closed: Option<Option<CloseInfo>>,
     /// The headers of the server's 101.
     handshake: HeaderMap,
+    /// `on_request` handlers, by the wire name of the request of the server.
+    answers: HashMap<&'static str, Answerer<P>>,
     protocol: PhantomData<fn() -> P>,
 }
+
+/// An `on_request` handler: the answer to a request it takes, or the
+/// message back if it is not its request.
+type Answerer<P> = Box<dyn FnMut(P) -> Result<P, P> + Send>;
 
 impl<P: Protocol> Client<P> {
     /// How long [`request`](Self::request) waits by default.
@@ -220,6 +228,7 @@ impl<P: Protocol> Client<P> {
             ws,
             buffered: VecDeque::new(),
             next_id: 1,
+            answers: HashMap::new(),
             timeout: Self::DEFAULT_TIMEOUT,
             closed: None,
             handshake: response.into_parts().0.headers,
@@ -368,6 +377,42 @@ impl<P: Protocol> Client<P> {
         }
     }
 
+    /// Answers every request of the server of type `M`
+    /// (`#[ws(server, reply = Answer)]`) with what `answer` returns, sent
+    /// with the request's id; replaces an earlier handler of `M`. Requests
+    /// are answered while the client reads (in [`recv`](Self::recv),
+    /// [`request`](Self::request), ...), and never reach `recv`; a request
+    /// without a handler does, without its id (the server's request times
+    /// out).
+    ///
+    /// ```no_run
+    /// # use ws_core::{client::Client, ws_protocol};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Game {
+    /// #     #[ws(server, reply = Ready)] AreYouReady { round: u32 },
+    /// #     #[ws(client)] Ready { ready: bool },
+    /// #     #[ws(server)] Start,
+    /// # }
+    /// # async fn run() -> Result<(), ws_core::client::ClientError> {
+    /// let mut client = Client::<Game>::connect("ws://127.0.0.1:3000/ws").await?;
+    /// client.on_request(|asked: game::AreYouReady| game::Ready { ready: asked.round > 0 });
+    /// let start = client.recv().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_request<M, F>(&mut self, mut answer: F) -> &mut Self
+    where
+        M: ServerRequest<P> + Variant<P> + 'static,
+        M::Reply: ClientMessage<P>,
+        F: FnMut(M) -> M::Reply + Send + 'static,
+    {
+        let answerer: Answerer<P> = Box::new(move |message: P| {
+            M::from_message(message).map(|request| answer(request).into_client_message())
+        });
+        self.answers.insert(<M as Variant<P>>::WIRE, answerer);
+        self
+    }
+
     /// Waits for the server to close the connection; its close frame.
     /// Messages that arrive first are kept for [`recv`](Self::recv).
     pub async fn closed(&mut self) -> Result<Option<CloseInfo>, ClientError> {
@@ -434,15 +479,45 @@ impl<P: Protocol> Client<P> {
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
-            return decode::<P>(text.as_str());
+            let incoming = decode::<P>(text.as_str())?;
+            let Incoming::Message(message, id) = incoming else {
+                return Ok(incoming);
+            };
+            if !is_server_request::<P>(message.message_type()) {
+                return Ok(Incoming::Message(message, id));
+            }
+            // The server chose this id: it is not one of ours, so it must
+            // not reach the matching of replies by id.
+            let (Some(id), Some(answerer)) = (id, self.answers.get_mut(message.message_type()))
+            else {
+                return Ok(Incoming::Message(message, None));
+            };
+            match answerer(message) {
+                Ok(answer) => {
+                    let json = serde_json::to_string(&answer).map_err(ClientError::Encode)?;
+                    self.send_text(correlation::with_id(json, id)).await?;
+                }
+                Err(message) => return Ok(Incoming::Message(message, None)),
+            }
         }
     }
+}
+
+/// Whether `wire` names a request of the server (`#[ws(server, reply = ..)]`).
+fn is_server_request<P: Protocol>(wire: &str) -> bool {
+    P::MESSAGES
+        .iter()
+        .any(|m| m.wire() == wire && !m.is_client() && m.reply().is_some())
 }
 
 fn decode<P: Protocol>(text: &str) -> Result<Incoming<P>, ClientError> {
     match serde_json::from_str::<P>(text) {
         Ok(message) => {
-            let id = if P::CORRELATE_ALL || message_is_reply::<P>(message.message_type()) {
+            let wire = message.message_type();
+            let id = if P::CORRELATE_ALL
+                || message_is_reply::<P>(wire)
+                || is_server_request::<P>(wire)
+            {
                 correlation::read_id(text).ok().flatten()
             } else {
                 None

@@ -246,6 +246,68 @@ impl<P: Protocol> Ctx<P> {
         ))
     }
 
+    /// Sends a request of the server (`#[ws(server, reply = Answer)]`) to
+    /// this connection and returns the wait for the client's typed answer,
+    /// which fails after `timeout`, when the connection closes, or at once
+    /// if the queue is full: see [`request`](crate::request) for the wire.
+    ///
+    /// The request is queued when this is called; the returned future owns
+    /// what it needs (`'static`), so it can be spawned. **Spawn it when
+    /// calling from a handler or hook**: a connection's messages are handled
+    /// one at a time, and the answer is one of them, so a handler that
+    /// awaits the answer of its own connection waits for the timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ws_core::{ws_protocol, Ctx, HandlerResult};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Game {
+    ///     #[ws(client)]
+    ///     Leave,
+    ///     /// The server asks; the client answers with `Confirmed`.
+    ///     #[ws(server, reply = Confirmed)]
+    ///     Confirm { question: String },
+    ///     #[ws(client)]
+    ///     Confirmed { yes: bool },
+    ///     #[ws(server)]
+    ///     Bye,
+    /// }
+    ///
+    /// struct App;
+    ///
+    /// // `Confirmed` answers a request: it has no handler method.
+    /// impl GameHandler for App {
+    ///     async fn leave(&self, ctx: &Ctx<Game>, _: game::Leave) -> HandlerResult {
+    ///         let ask = ctx.request(game::Confirm { question: "quit?".into() }, Duration::from_secs(10));
+    ///         let ctx = ctx.clone();
+    ///         tokio::spawn(async move {
+    ///             if let Ok(game::Confirmed { yes: true }) = ask.await {
+    ///                 let _ = ctx.send(game::Bye);
+    ///             }
+    ///         });
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn request<M>(
+        &self,
+        message: M,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<Output = Result<M::Reply, crate::error::RequestError>> + Send + 'static
+    where
+        M: crate::protocol::ServerRequest<P> + 'static,
+        M::Reply: Send + 'static,
+    {
+        crate::request::request::<P, M>(
+            Arc::clone(&self.conn),
+            self.manager.counters(),
+            message,
+            timeout,
+        )
+    }
+
     /// Answers the message being handled now, rather than when the handler
     /// returns: the reply is queued at once, with the message's correlation
     /// id, so it goes out before whatever the handler sends after it (a

@@ -19,6 +19,31 @@ pub enum SendError {
     },
 }
 
+/// A request of the server ([`Ctx::request`](crate::Ctx::request)) got no
+/// answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The client did not answer within the timeout. An answer that comes
+    /// later is refused with an `unexpected_reply` error frame.
+    #[error("the client did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The connection ended (or is not open on this node) before the answer
+    /// came.
+    #[error("the connection closed before it answered")]
+    Closed,
+    /// The connection's send queue was full: the request was not sent.
+    #[error("the connection's send queue is full; the request was not sent")]
+    QueueFull,
+    /// The request could not be encoded as JSON.
+    #[error("the request could not be encoded as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// [`Broadcast::request`](crate::Broadcast::request) on a target that is
+    /// not one connection ([`Manager::to_conn`](crate::Manager::to_conn)).
+    #[error("a request goes to one connection: use `to_conn(id).request(..)`")]
+    NotOneConnection,
+}
+
 /// The connection has started closing: it can no longer join rooms or
 /// change its user.
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]

@@ -145,6 +145,10 @@ pub mod error_code {
     /// A handler passed on [`ConnectionClosing`](crate::ConnectionClosing)
     /// (the client will most likely not see it).
     pub const CONNECTION_CLOSING: &str = "connection_closing";
+    /// An answer to a request of the server (`#[ws(server, reply = ..)]`)
+    /// that no request waits for: its id is unknown, was already answered,
+    /// timed out, or expects another answer. The frame carries the id.
+    pub const UNEXPECTED_REPLY: &str = "unexpected_reply";
 }
 
 /// Why a connection ended, given to the `on_disconnect` hook.

@@ -124,6 +124,7 @@ mod protocol;
 mod queue;
 mod rate;
 mod registry;
+pub mod request;
 mod route;
 mod serve;
 pub mod telemetry;
@@ -143,14 +144,18 @@ pub use config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimi
 pub use connection::upgrade::endpoint;
 pub use context::Ctx;
 pub use delivery::Delivery;
-pub use error::{BackendError, ConnectionClosing, JoinError, ReplyError, SendError, SetUserError};
+pub use error::{
+    BackendError, ConnectionClosing, JoinError, ReplyError, RequestError, SendError, SetUserError,
+};
 pub use frame::Frame;
 pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
 pub use health::health;
 pub use id::{ConnId, UserId};
 pub use manager::{Manager, ManagerBuilder, ShutdownReport};
 pub use protocol::schema;
-pub use protocol::{ClientMessage, MessageInfo, Outbound, Protocol, Request, Tagging, Variant};
+pub use protocol::{
+    ClientMessage, MessageInfo, Outbound, Protocol, Request, ServerRequest, Tagging, Variant,
+};
 pub use route::Route;
 pub use serve::{serve, shutdown_signal};
 pub use telemetry::Stats;

@@ -15,7 +15,7 @@ pub use crate::hook::{Authenticate, OnConnect, OnDisconnect};
 pub use crate::id::UserId;
 pub use crate::protocol::schema::document as schema_document;
 pub use crate::protocol::{
-    ClientMessage, MessageInfo, Outbound, Protocol, Request, Tagging, Variant,
+    ClientMessage, MessageInfo, Outbound, Protocol, Request, ServerRequest, Tagging, Variant,
 };
 pub use crate::route::Route;
 

@@ -112,6 +112,10 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
         .server_messages()
         .map(|m| format!("`{}`", m.ident))
         .collect();
+    let client_variants: Vec<String> = protocol
+        .client_messages()
+        .map(|m| format!("`{}`", m.ident))
+        .collect();
     let mut resolved = Vec::with_capacity(protocol.messages.len());
     for message in &protocol.messages {
         let Some(reply) = &message.reply else {
@@ -122,23 +126,24 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
             resolved.push(None); // reported already
             continue;
         }
-        if !message.direction.client {
-            cx.error_spanned_by(
-                reply,
-                format!(
-                    "`reply` goes on a client message, and `{}` is not `#[ws(client)]`: the client sends the request, the server the reply",
-                    message.ident
-                ),
-            );
-            resolved.push(None);
-            continue;
-        }
+        // A server-only variant is a request of the server to the client
+        // (`ctx.request`), answered by a client message.
+        let server_request = !message.direction.client;
         let target = protocol
             .messages
             .iter()
             .position(|m| ast::unraw(m.ident) == ast::unraw(reply));
         let Some(target) = target else {
-            let expected = if server_variants.is_empty() {
+            let expected = if server_request {
+                if client_variants.is_empty() {
+                    format!("`{enum_name}` has no `#[ws(client)]` variant")
+                } else {
+                    format!(
+                        "expected one of the `#[ws(client)]` variants: {}",
+                        client_variants.join(", ")
+                    )
+                }
+            } else if server_variants.is_empty() {
                 format!("`{enum_name}` has no `#[ws(server)]` variant")
             } else {
                 format!(
@@ -158,7 +163,17 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
             resolved.push(None);
             continue;
         }
-        if !target_message.direction.server {
+        if server_request && !target_message.direction.client {
+            cx.error_spanned_by(
+                reply,
+                format!(
+                    "`{reply}` cannot answer a request of the server: clients do not send it; name a `#[ws(client)]` variant (or mark `{reply}` `#[ws(client, server)]`)"
+                ),
+            );
+            resolved.push(None);
+            continue;
+        }
+        if !server_request && !target_message.direction.server {
             cx.error_spanned_by(
                 reply,
                 format!(
@@ -170,8 +185,13 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
         }
         resolved.push(Some(target));
     }
-    for (message, reply_to) in protocol.messages.iter_mut().zip(resolved) {
-        message.reply_to = reply_to;
+    for (message, reply_to) in protocol.messages.iter_mut().zip(&resolved) {
+        message.reply_to = *reply_to;
+    }
+    // The answer to a request of the server completes the request that
+    // waits for it; it is never routed, so its variant gets no method.
+    for index in server_request_replies(protocol) {
+        protocol.messages[index].has_method = false;
     }
 
     // With `correlate = "all"` every client message carries the id, and
@@ -265,6 +285,17 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
             "`deny_unknown_fields` would refuse the correlation id `id` that requests and replies carry; remove it, or the `reply`",
         );
     }
+}
+
+/// The client variants that answer requests of the server
+/// (`#[ws(server, reply = Answer)]`).
+pub fn server_request_replies(protocol: &Protocol) -> Vec<usize> {
+    protocol
+        .messages
+        .iter()
+        .filter(|m| !m.direction.client)
+        .filter_map(|m| m.reply_to)
+        .collect()
 }
 
 /// A burst means nothing without a rate to burst above.

@@ -49,6 +49,7 @@ pub(crate) async fn run<P, H>(
         id,
         queue: SendQueue::new(config.send_queue(), config.on_full()),
         membership: Mutex::new(Membership::default()),
+        requests: Mutex::default(),
     });
     let registration = manager.registry().register(Arc::clone(&conn), seat);
     manager.counters().connection_opened();

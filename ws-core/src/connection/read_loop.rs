@@ -86,6 +86,10 @@ where
         }
         let refused = match message {
             Message::Text(text) => match decode::<P>(&text) {
+                Ok((message, id)) if message.answers_server_request() => {
+                    answer(ctx, message, id);
+                    continue;
+                }
                 Ok((message, id)) => match route(ctx, handler, message, id).await {
                     Some(close) => return ReadEnd::Close(close),
                     None => continue,
@@ -237,7 +241,7 @@ pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>),
     }
     // Only requests (or, with `correlate = "all"`, every message) pay for a
     // second (shallow) parse.
-    if !P::CORRELATE_ALL && message.reply_type().is_none() {
+    if !P::CORRELATE_ALL && message.reply_type().is_none() && !message.answers_server_request() {
         return Ok((message, None));
     }
     let id = correlation::read_id(text).map_err(|_| Refused {
@@ -251,6 +255,17 @@ pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>),
         id: None,
     })?;
     Ok((message, id))
+}
+
+/// Hands an answer to the request of the server that waits for it, or
+/// refuses it: see [`request`](crate::request).
+fn answer<P: crate::Protocol>(ctx: &Ctx<P>, message: P, id: Option<u64>) {
+    let wire = message.message_type();
+    if ctx.conn().answer(id, wire, message) {
+        return;
+    }
+    let text = format!("no request of the server waits for this `{wire}` answer");
+    send_error(ctx, error_code::UNEXPECTED_REPLY, &text, id);
 }
 
 /// Runs the handler; `Some` when the connection must close.

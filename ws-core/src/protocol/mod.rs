@@ -79,6 +79,14 @@ pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     /// messages have their correlation id read: see [`correlation`](crate::correlation).
     fn reply_type(&self) -> Option<&'static str>;
 
+    /// Whether this client message answers a request of the server
+    /// (`#[ws(server, reply = Answer)]` on some server variant): such a
+    /// message completes the request that waits for it and is never routed
+    /// to the handler. See [`Ctx::request`](crate::Ctx::request).
+    fn answers_server_request(&self) -> bool {
+        false
+    }
+
     /// Whether a stream's history records this message
     /// (`#[ws(server, history)]`): sent to a room of a manager with
     /// [`history`](crate::Config::with_history), it gets the room's `epoch`
@@ -281,6 +289,20 @@ pub trait ClientMessage<P: Protocol> {
 )]
 pub trait Request<P: Protocol>: ClientMessage<P> {
     /// The generated struct of the reply's variant.
+    type Reply: Variant<P>;
+}
+
+/// A request the server sends to a client (`#[ws(server, reply = Answer)]`):
+/// the generated struct of the server variant, whose answer is the client
+/// variant `Reply`. Sent with [`Ctx::request`](crate::Ctx::request) or
+/// [`Broadcast::request`](crate::Broadcast::request).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a request of the server in `{P}`",
+    label = "this message declares no reply",
+    note = "declare the client's answer on the server variant: `#[ws(server, reply = Answer)]`"
+)]
+pub trait ServerRequest<P: Protocol>: Outbound<P> {
+    /// The generated struct of the client variant that answers it.
     type Reply: Variant<P>;
 }
 

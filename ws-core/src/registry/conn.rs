@@ -2,9 +2,12 @@
 //! The connection task in [`connection`](crate::connection) drives it; every
 //! layer below that holds it as an `Arc<Conn>`.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 
 use parking_lot::Mutex;
+use tokio::sync::oneshot;
 
 use super::Membership;
 use crate::delivery::Pushed;
@@ -17,7 +20,40 @@ pub(crate) struct Conn {
     pub(crate) id: ConnId,
     pub(crate) queue: SendQueue,
     pub(crate) membership: Mutex<Membership>,
+    /// The requests of the server that wait for this client's answer
+    /// (`ctx.request`); allocated by the first one.
+    pub(crate) requests: Mutex<Requests>,
 }
+
+/// The requests a connection has been sent and not yet answered.
+#[derive(Default)]
+pub(crate) enum Requests {
+    /// None sent yet: no table.
+    #[default]
+    Unused,
+    Open(Box<Waiting>),
+    /// The connection has ended: a new request fails at once.
+    Closed,
+}
+
+/// The table of waiting requests, and the next id to give out.
+#[derive(Default)]
+pub(crate) struct Waiting {
+    next: u64,
+    by_id: HashMap<u64, Waiter>,
+}
+
+/// One waiting request: the wire name of the answer it expects, and where
+/// to deliver the decoded answer (the protocol's enum, as `Box<dyn Any>`,
+/// because `Conn` does not know the protocol).
+pub(crate) struct Waiter {
+    answer: &'static str,
+    tx: oneshot::Sender<Box<dyn Any + Send>>,
+}
+
+/// A waiting request's receiving end; `None` from [`Conn::wait_for`] when
+/// the connection has ended.
+pub(crate) type Answer = oneshot::Receiver<Box<dyn Any + Send>>;
 
 impl Conn {
     pub(crate) fn push(&self, frame: Wire) -> Pushed {
@@ -31,6 +67,65 @@ impl Conn {
             crate::frame::OPCODE_TEXT,
             json.as_bytes(),
         ))
+    }
+}
+
+impl Conn {
+    /// Registers a request that expects the answer `answer` (a wire name):
+    /// its id, and the receiver of the answer. `None` once the connection
+    /// has ended.
+    pub(crate) fn wait_for(&self, answer: &'static str) -> Option<(u64, Answer)> {
+        let mut requests = self.requests.lock();
+        let waiting = match &mut *requests {
+            Requests::Closed => return None,
+            Requests::Open(waiting) => waiting,
+            Requests::Unused => {
+                *requests = Requests::Open(Box::default());
+                let Requests::Open(waiting) = &mut *requests else {
+                    unreachable!("just opened")
+                };
+                waiting
+            }
+        };
+        waiting.next += 1;
+        let id = waiting.next;
+        let (tx, rx) = oneshot::channel();
+        waiting.by_id.insert(id, Waiter { answer, tx });
+        Some((id, rx))
+    }
+
+    /// Forgets request `id` (answered, timed out or abandoned): a late
+    /// answer is then unexpected.
+    pub(crate) fn forget(&self, id: u64) {
+        if let Requests::Open(waiting) = &mut *self.requests.lock() {
+            waiting.by_id.remove(&id);
+        }
+    }
+
+    /// Hands `message` (of wire name `wire`) to the request `id` that waits
+    /// for it; false if no request of this connection waits for it.
+    pub(crate) fn answer<M: Any + Send>(&self, id: Option<u64>, wire: &str, message: M) -> bool {
+        let Some(id) = id else { return false };
+        let mut requests = self.requests.lock();
+        let Requests::Open(waiting) = &mut *requests else {
+            return false;
+        };
+        if waiting.by_id.get(&id).is_none_or(|w| w.answer != wire) {
+            return false;
+        }
+        let Some(waiter) = waiting.by_id.remove(&id) else {
+            return false;
+        };
+        // A waiter that gave up meanwhile (its future was dropped) still
+        // counts as matched: the answer was expected when it came.
+        let _ = waiter.tx.send(Box::new(message));
+        true
+    }
+
+    /// Ends every waiting request (their receivers see the connection
+    /// closed) and refuses new ones.
+    pub(crate) fn close_requests(&self) {
+        *self.requests.lock() = Requests::Closed;
     }
 }
 

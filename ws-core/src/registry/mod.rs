@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-pub(crate) use conn::Conn;
+pub(crate) use conn::{Answer, Conn};
 use groups::Groups;
 pub(crate) use groups::Members;
 
@@ -281,6 +281,8 @@ impl Registry {
     }
 
     fn unregister(&self, conn: &Conn) -> (Option<UserId>, Vec<Arc<str>>) {
+        // Requests of the server can no longer be answered.
+        conn.close_requests();
         let (user, rooms) = {
             let mut membership = conn.membership.lock();
             membership.closing = true;
@@ -361,6 +363,7 @@ mod tests {
             id: ConnId::next(),
             queue: SendQueue::new(4, Overflow::Close),
             membership: Mutex::new(Membership::default()),
+            requests: Mutex::default(),
         })
     }
 

@@ -56,6 +56,15 @@ pub enum Rpc {
     /// Both directions, and its own reply.
     #[ws(client, server, reply = Echo)]
     Echo { text: String },
+    /// A request of the server: the client answers with `given`.
+    #[ws(server, reply = Given)]
+    Give { hint: u32 },
+    /// The answer to `give`.
+    #[ws(client)]
+    Given { n: u32 },
+    /// Has the server ask `give`; the outcome comes back as a note.
+    #[ws(client)]
+    AskMe { hint: u32 },
 }
 
 struct App;
@@ -96,6 +105,20 @@ impl RpcHandler for App {
 
     async fn echo(&self, _ctx: &Ctx<Rpc>, msg: rpc::Echo) -> HandlerResult<rpc::Echo> {
         Ok(msg)
+    }
+
+    async fn ask_me(&self, ctx: &Ctx<Rpc>, msg: rpc::AskMe) -> HandlerResult {
+        // Spawned: the answer is a later message of this connection.
+        let ask = ctx.request(rpc::Give { hint: msg.hint }, Duration::from_secs(5));
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let text = match ask.await {
+                Ok(given) => format!("given {}", given.n),
+                Err(error) => error.to_string(),
+            };
+            let _ = ctx.send(rpc::Noted { text });
+        });
+        Ok(())
     }
 }
 
@@ -431,6 +454,38 @@ fn assert_refs_resolve(doc: &Value, value: &Value) {
     }
 }
 
+/// A request of the server carries the `id` in both documents, and its
+/// operation names the client's answer as its reply.
+#[test]
+fn documents_describe_requests_of_the_server() {
+    let schema = Rpc::json_schema();
+    let text = schema.to_string();
+    assert!(
+        text.contains("Correlation id, chosen by the server: the client answers with `given`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Correlation id: the id of the request of the server this answers."),
+        "{text}"
+    );
+    let doc = Rpc::asyncapi();
+    let give = &doc["operations"]["sendGive"];
+    assert_eq!(give["action"], "send");
+    assert_eq!(
+        give["reply"]["messages"][0]["$ref"],
+        "#/channels/Rpc/messages/given"
+    );
+    for message in ["give", "given"] {
+        assert_eq!(
+            doc["components"]["messages"][message]["correlationId"]["$ref"],
+            "#/components/correlationIds/id",
+            "{message}"
+        );
+    }
+    // No handler method for the answer: it is never routed.
+    assert!(doc["operations"]["receiveGiven"]["reply"].is_null());
+}
+
 #[test]
 fn typescript_types_the_requests() {
     let ts = Rpc::typescript();
@@ -438,8 +493,11 @@ fn typescript_types_the_requests() {
         "export const PATH = \"/rpc\";",
         "/** Answered with `n + 1`. */\nexport interface Ping {\n  type: \"ping\";\n",
         "  id?: number;\n",
-        "export type ClientMessage = Ping | Add | Slow | Refuse | Chatty | Note | Echo;",
-        "export type ServerMessage = Pong | Sum | Noted | Echo | ErrorFrame;",
+        "export type ClientMessage = Ping | Add | Slow | Refuse | Chatty | Note | Echo | Given | AskMe;",
+        "export type ServerMessage = Pong | Sum | Noted | Echo | Give | ErrorFrame;",
+        "export interface Answers {\n  give: Given;\n}",
+        "onRequest<T extends keyof Answers>(",
+        "static readonly serverRequests: ReadonlySet<unknown> = new Set<unknown>([\"give\"]);",
         "export interface Replies {\n  ping: Pong;\n  add: Sum;\n  slow: Pong;\n  refuse: Pong;\n  chatty: Pong;\n  echo: Echo;\n}",
         "export class RpcClient {",
         "request<T extends keyof Replies>(",

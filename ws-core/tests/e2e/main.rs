@@ -23,5 +23,6 @@ mod reconnect;
 mod reliability;
 mod routing;
 mod schema;
+mod server_requests;
 mod support;
 mod telemetry;

@@ -85,7 +85,20 @@ pub fn outbounds(protocol: &Protocol) -> TokenStream {
     let module = &protocol.module;
     let outbounds = protocol.server_messages().map(|message| {
         let name = message.ident;
+        // A request of the server (`#[ws(server, reply = Answer)]`).
+        let request = message
+            .reply_to
+            .filter(|_| !message.direction.client)
+            .map(|reply| {
+                let reply = protocol.messages[reply].ident;
+                quote! {
+                    impl #private::ServerRequest<#ident> for #module::#name {
+                        type Reply = #module::#reply;
+                    }
+                }
+            });
         quote! {
+            #request
             impl #private::Outbound<#ident> for #module::#name {
                 #[inline]
                 fn into_message(self) -> #ident {

@@ -36,10 +36,36 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
     let reply_wire = |message: &crate::ast::Message| {
         some_str(message.reply_to.map(|i| protocol.messages[i].wire.as_str()))
     };
+    // Requests of clients only: a request of the server is never decoded
+    // as a client message.
     let reply_arms = protocol.messages.iter().map(|message| {
         let variant = message.ident;
-        let reply = reply_wire(message);
+        let reply = if message.direction.client {
+            reply_wire(message)
+        } else {
+            some_str(None)
+        };
         quote!(#ident::#variant { .. } => #reply,)
+    });
+    // Only a protocol whose server makes requests overrides the default `false`.
+    let answers = crate::check::server_request_replies(protocol);
+    let answers_fn = (!answers.is_empty()).then(|| {
+        let arms = protocol
+            .messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                let variant = message.ident;
+                let answer = answers.contains(&index);
+                quote!(#ident::#variant { .. } => #answer,)
+            });
+        quote! {
+            fn answers_server_request(&self) -> bool {
+                match *self {
+                    #(#arms)*
+                }
+            }
+        }
     });
     let infos = protocol
         .messages
@@ -136,6 +162,8 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
             }
 
             #recorded_fn
+
+            #answers_fn
 
             fn json_schema() -> #private::serde_json::Value {
                 #private::schema_document::<Self, #client, #server>()

@@ -126,6 +126,8 @@ pub fn document<P: Protocol>() -> Value {
                 }
                 let reply = match (action, info.reply(), &ack_id) {
                     ("receive", Some(reply), _) => Some(id_of(reply)),
+                    // A request of the server, answered by the client.
+                    ("send", Some(reply), _) if !info.is_client() => Some(id_of(reply)),
                     ("receive", None, Some(ack_id)) => Some(ack_id.clone()),
                     _ => None,
                 };

@@ -153,6 +153,17 @@ fn add_correlation<P: Protocol>(document: &mut Value) {
                     format!("Correlation id: the `{reply}` reply (or error) carries the same id."),
                     Some(reply),
                 ),
+                // A request of the server (`#[ws(server, reply = Answer)]`).
+                (Direction::Server, Some(reply)) if !info.is_client() => (
+                    format!(
+                        "Correlation id, chosen by the server: the client answers with `{reply}` and the same id."
+                    ),
+                    Some(reply),
+                ),
+                (Direction::Client, None) if info.is_reply_in(P::MESSAGES) => (
+                    "Correlation id: the id of the request of the server this answers.".to_owned(),
+                    None,
+                ),
                 (Direction::Server, _) if info.is_reply_in(P::MESSAGES) => (
                     "Correlation id: the id of the request this answers.".to_owned(),
                     None,

@@ -11,12 +11,14 @@
 //!   as JSDoc;
 //! - `ClientMessage` and `ServerMessage`, discriminated unions of each
 //!   direction (`ServerMessage` includes `ErrorFrame`);
-//! - `Replies`, request wire name → reply type;
+//! - `Replies`, request wire name → reply type; `Answers`, the same for
+//!   requests of the server (`#[ws(server, reply = Answer)]`), when it has any;
 //! - for tagged enums, a client class (`ChatClient`) over the browser's
 //!   `WebSocket`: `connect`, `send(ClientMessage)`, `on(type, handler)` with
 //!   the handler's argument narrowed to that message, `request(message)`
 //!   returning a `Promise` of the declared reply (correlated by `id`, with a
-//!   timeout), `onError` and `close`.
+//!   timeout), `onRequest(type, handler)` answering requests of the server
+//!   with what the (async) handler returns, `onError` and `close`.
 //!
 //! The file needs the `ES2020` and `DOM` libraries (`tsc --target es2020`).
 
@@ -149,6 +151,20 @@ pub fn module<P: Protocol>() -> String {
         }
     }
     out.push_str("}\n");
+    // Requests of the server (`#[ws(server, reply = Answer)]`), answered by
+    // `onRequest` handlers.
+    let server_requests: Vec<(&str, &str)> = server
+        .iter()
+        .filter(|m| !m.info.is_client())
+        .filter_map(|m| Some((m.info.wire(), m.info.reply()?)))
+        .collect();
+    if !server_requests.is_empty() {
+        out.push_str("\n/** The answer each request of the server expects, by the request's wire name. */\nexport interface Answers {\n");
+        for (wire, answer) in &server_requests {
+            let _ = writeln!(out, "  {}: {};", property_name(wire), name_of(answer));
+        }
+        out.push_str("}\n");
+    }
 
     if let Some(tag) = P::TAGGING.tag() {
         // The tag the client dispatches on; `ErrorFrame` is tagged `type`.
@@ -167,11 +183,29 @@ pub fn module<P: Protocol>() -> String {
         out.push('\n');
         out.push_str(
             &CLIENT
-                .replace("__CLIENT__", &class)
                 .replace(
                     "__SEND_WITH_ACK__\n",
                     if P::CORRELATE_ALL { SEND_WITH_ACK } else { "" },
                 )
+                .replace(
+                    "__ON_REQUEST__\n",
+                    &if server_requests.is_empty() {
+                        String::new()
+                    } else {
+                        let wires: Vec<String> =
+                            server_requests.iter().map(|(w, _)| json_str(w)).collect();
+                        ON_REQUEST.replace("__REQUESTS__", &wires.join(", "))
+                    },
+                )
+                .replace(
+                    "__ANSWER_REQUEST__\n",
+                    if server_requests.is_empty() {
+                        ""
+                    } else {
+                        ANSWER_REQUEST
+                    },
+                )
+                .replace("__CLIENT__", &class)
                 .replace("__NAME__", P::NAME)
                 .replace("__TAGGED__", &tagged)
                 .replace("__TAG_KEY__", &property_name(tag))
@@ -271,6 +305,7 @@ export class __CLIENT__ {
   }
 
 __SEND_WITH_ACK__
+__ON_REQUEST__
   /** Calls `handler` with every `type` message; returns a function that stops it. */
   on<T extends TaggedServerMessage[__TAG__]>(
     type: T,
@@ -334,6 +369,7 @@ __SEND_WITH_ACK__
     const fields = parsed as Record<string, unknown>;
     const isError = fields["type"] === "error" && typeof fields["code"] === "string";
     const id = fields["id"];
+__ANSWER_REQUEST__
     if (typeof id === "number") {
       const pending = this.pending.get(id);
       if (pending !== undefined) {
@@ -372,6 +408,59 @@ const SEND_WITH_ACK: &str = r#"  /**
     });
   }
 
+"#;
+
+/// `onRequest`, for protocols whose server makes requests
+/// (`#[ws(server, reply = Answer)]`). `__REQUESTS__` is their wire names.
+const ON_REQUEST: &str = r#"  private readonly requestHandlers = new Map<string, (request: TaggedServerMessage) => unknown>();
+  private static readonly serverRequests: ReadonlySet<unknown> = new Set<unknown>([__REQUESTS__]);
+
+  /**
+   * Answers every `type` request of the server with what `handler` returns
+   * (or resolves to), sent with the request's `id`; returns a function that
+   * stops it. One handler per type: a second replaces the first. A handler
+   * that throws sends nothing, and so does a request without a handler (it
+   * goes to `on`): the server's request times out.
+   */
+  onRequest<T extends keyof Answers>(
+    type: T,
+    handler: (request: Extract<TaggedServerMessage, { __TAG_KEY__: T }>) => Answers[T] | Promise<Answers[T]>,
+  ): () => void {
+    const registered = handler as unknown as (request: TaggedServerMessage) => unknown;
+    this.requestHandlers.set(type, registered);
+    return () => {
+      if (this.requestHandlers.get(type) === registered) this.requestHandlers.delete(type);
+    };
+  }
+
+  private answerRequest(request: TaggedServerMessage, tag: string, id: unknown): void {
+    const handler = this.requestHandlers.get(tag);
+    if (handler === undefined || typeof id !== "number") {
+      this.handlers.get(tag)?.forEach((listener) => listener(request));
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(request))
+      .then(
+        (answer) => {
+          if (this.socket.readyState === WebSocket.OPEN) {
+            this.socket.send(JSON.stringify({ ...(answer as object), id }));
+          }
+        },
+        () => undefined,
+      );
+  }
+
+"#;
+
+/// The `dispatch` step that sends requests of the server to `onRequest`
+/// before replies are matched by id: the server chooses these ids, so one
+/// may equal the id of a request of this client.
+const ANSWER_REQUEST: &str = r#"    const requested = fields[__TAG__];
+    if (typeof requested === "string" && __CLIENT__.serverRequests.has(requested)) {
+      this.answerRequest(parsed as TaggedServerMessage, requested, id);
+      return;
+    }
 "#;
 
 /// Type and interface names: variant names, then `Message`, then digits.

@@ -9,7 +9,7 @@ pub enum Chat {
     /// A client-only variant cannot be a reply (the server never sends it).
     #[ws(client, reply = Join)]
     Rejoin { room: String },
-    /// Replies go on client messages.
+    /// A request of the server is answered by a client message.
     #[ws(server, reply = Said)]
     Kicked,
     /// Not a variant name.
