@@ -194,6 +194,37 @@ impl<'a> Protocol<'a> {
     pub fn struct_messages(&self) -> impl Iterator<Item = &Message<'a>> {
         self.messages.iter().filter(|m| m.shape != Shape::Tuple)
     }
+
+    /// The server message a misspelt `reply = ..` most likely meant: the
+    /// only one, or the one within a third of the name's length in edits.
+    pub fn closest_server_message(&self, name: &Ident) -> Option<&Message<'a>> {
+        let name = unraw(name).to_string();
+        let mut servers = self.server_messages();
+        if let (Some(only), None) = (servers.next(), servers.next()) {
+            return Some(only);
+        }
+        self.server_messages()
+            .map(|m| (edits(&name, &unraw(m.ident).to_string()), m))
+            .filter(|(d, _)| *d <= (name.len() / 3).max(1))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, m)| m)
+    }
+}
+
+/// The Levenshtein distance between `a` and `b`, case-insensitive.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.to_lowercase().chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 impl<'a> Message<'a> {

@@ -151,9 +151,15 @@ fn check_replies(cx: &Ctxt, protocol: &mut Protocol) {
                     server_variants.join(", ")
                 )
             };
+            let guess = if server_request {
+                None
+            } else {
+                protocol.closest_server_message(reply)
+            };
+            let hint = guess.map_or(String::new(), |m| format!(" (did you mean `{}`?)", m.ident));
             cx.error_spanned_by(
                 reply,
-                format!("no variant `{reply}` in `{enum_name}` to reply with; {expected}"),
+                format!("no variant `{reply}` in `{enum_name}` to reply with{hint}; {expected}"),
             );
             resolved.push(None);
             continue;

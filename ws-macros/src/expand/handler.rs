@@ -110,12 +110,15 @@ fn method(protocol: &Protocol, message: &Message) -> TokenStream {
         }
         // The `reply` is invalid (reported). It names a variant that is not
         // a server message: the handler returns it as written. It names
-        // nothing: any type is accepted (rustc may add a
-        // `refining_impl_trait` warning), rather than a follow-on E0271.
+        // nothing: the server message the error suggests, so a handler
+        // written as meant compiles clean; with no suggestion any type is
+        // accepted (rustc may add a `refining_impl_trait` warning), rather
+        // than a follow-on E0271.
         (None, Some(reply)) => match protocol
             .messages
             .iter()
             .find(|m| unraw(m.ident) == unraw(reply))
+            .or_else(|| protocol.closest_server_message(reply))
         {
             Some(named) => {
                 let named = named.ident;
