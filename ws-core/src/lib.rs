@@ -215,5 +215,21 @@ pub use telemetry::Stats;
 /// ```
 pub use axum;
 
+/// The `schemars` (1.x) that the generated schemas use. Types nested in
+/// messages need its `JsonSchema` next to serde's derives: depend on
+/// `schemars = "1"` and `#[derive(Serialize, Deserialize, JsonSchema)]`,
+/// or derive through this re-export with
+/// `#[schemars(crate = "ws_core::schemars")]`.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use ws_core::schemars::JsonSchema;
+///
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// #[schemars(crate = "ws_core::schemars")]
+/// pub struct Role { pub name: String }
+/// ```
+pub use schemars;
+
 #[cfg(feature = "macros")]
 pub use ws_macros::ws_protocol;
