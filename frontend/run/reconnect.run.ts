@@ -87,7 +87,7 @@ await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
 const cut = () => live.forEach((socket) => socket.destroy());
 
 const room = `resume-${Date.now()}`;
-const policy = { initialDelayMs: 100, maxDelayMs: 1_000 };
+const policy = { initialDelayMs: 100, maxDelayMs: 1_000, openTimeoutMs: 2_000 };
 let ann: ChatClient;
 let pub: ChatClient;
 const lines: string[] = [];

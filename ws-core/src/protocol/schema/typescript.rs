@@ -250,6 +250,12 @@ export interface ReconnectPolicy {
   maxDelayMs?: number;
   /** Failed attempts in a row before the client gives up and is `closed` (default unbounded). */
   maxAttempts?: number;
+  /**
+   * How long an attempt may take to open before it counts as failed, in
+   * milliseconds (default 10000): a handshake a stopping server never answers
+   * must not stall the reconnecting.
+   */
+  openTimeoutMs?: number;
   /** Whether a close with `code` is retried (default: it is in {@link RECONNECT_CODES}). */
   retry?: (code: number) => boolean;
 }
@@ -315,6 +321,7 @@ export class __CLIENT__ {
   private connection: ConnectionState;
   private closing = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryPending = false;
   private readonly url: string;
   private readonly policy: Required<ReconnectPolicy> | undefined;
   private readonly pending = new Map<number, Pending>();
@@ -334,6 +341,7 @@ __RESUME_FIELDS__
         initialDelayMs: policy.initialDelayMs ?? 500,
         maxDelayMs: policy.maxDelayMs ?? 30000,
         maxAttempts: policy.maxAttempts ?? Infinity,
+        openTimeoutMs: policy.openTimeoutMs ?? 10000,
         retry: policy.retry ?? ((code) => RECONNECT_CODES.has(code)),
       };
     this.current = socket;
@@ -444,7 +452,8 @@ __RESUME_METHODS__
   close(code?: number, reason?: string): void {
     this.closing = true;
     clearTimeout(this.retryTimer);
-    if (this.current.readyState === 3) this.change({ state: "closed", code, reason });
+    // Between attempts, no socket is left to report the close.
+    if (this.retryPending || this.current.readyState === 3) this.change({ state: "closed", code, reason });
     else this.current.close(code, reason);
   }
 
@@ -461,9 +470,19 @@ __RESUME_METHODS__
   /** Follows `socket`; `attempt` is the reconnect attempt it is, if one. */
   private watch(socket: WebSocket, attempt: number | undefined): void {
     let opened = socket.readyState === 1;
+    let abandoned = false;
+    const policy = this.policy;
+    const openTimer = attempt === undefined || policy === undefined
+      ? undefined
+      : setTimeout(() => {
+        abandoned = true;
+        socket.close();
+        if (!this.closing) this.schedule(policy, attempt + 1, { code: 1006, reason: "open timed out" });
+      }, policy.openTimeoutMs);
     socket.addEventListener("open", () => {
       opened = true;
-      if (socket !== this.current) return;
+      clearTimeout(openTimer);
+      if (socket !== this.current || abandoned) return;
       this.change({ state: "open" });
       if (attempt !== undefined) this.reconnectHandlers.forEach((handler) => handler());
     });
@@ -471,7 +490,8 @@ __RESUME_METHODS__
       if (socket === this.current) this.dispatch(event.data);
     });
     socket.addEventListener("close", (event: CloseEvent) => {
-      if (socket !== this.current) return;
+      clearTimeout(openTimer);
+      if (socket !== this.current || abandoned) return;
       const error = new Error(`connection closed (${event.code} ${event.reason})`);
       this.pending.forEach((pending) => {
         clearTimeout(pending.timer);
@@ -479,7 +499,6 @@ __RESUME_METHODS__
       });
       this.pending.clear();
       const cause = { code: event.code, reason: event.reason };
-      const policy = this.policy;
       if (this.closing || policy === undefined) return this.change({ state: "closed", ...cause });
       if (!opened) {
         // A failed reconnect backs off further; a failed first connect is `connect`'s to report.
@@ -497,7 +516,9 @@ __RESUME_METHODS__
     if (attempt >= policy.maxAttempts) return this.change({ state: "closed", ...cause });
     const delayMs = Math.random() * Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** attempt);
     this.change({ state: "reconnecting", ...cause, attempt, delayMs });
+    this.retryPending = true;
     this.retryTimer = setTimeout(() => {
+      this.retryPending = false;
       if (this.closing) return;
       const socket = new WebSocket(this.url);
       this.current = socket;
