@@ -1,18 +1,26 @@
 // The chat example's page in real headless Chromium: two pages join one
 // room and each sees what the other says; a screenshot is written.
 //
-//   node frontend/browser.mjs http://127.0.0.1:PORT/ target/browser/chat.png
+//   node frontend/browser.mjs http://127.0.0.1:PORT/ target/browser/chat.png [CHAT_BINARY]
+//
+// With the chat example's binary, the page's reconnecting is run too, on a
+// chat server this script starts: one page reaches it through a TCP proxy
+// that drops its connection (no close frame) while the other speaks, and
+// then the server is restarted (SIGTERM: close 1012). The page shows
+// "reconnecting…", then every line once, in order.
 //
 // An uncaught exception or unhandled rejection in a page fails the run.
 //
 // Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM), driven by
 // playwright-core; each run gets fresh, empty profiles.
 
+import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
+import { createServer, connect } from "node:net";
 import { dirname } from "node:path";
 import { chromium } from "playwright-core";
 
-const [url, screenshot] = process.argv.slice(2);
+const [url, screenshot, binary] = process.argv.slice(2);
 if (!url || !screenshot) {
   console.error("usage: node browser.mjs URL SCREENSHOT.png");
   process.exit(2);
@@ -22,7 +30,7 @@ const WAIT = 15_000;
 const pageErrors = [];
 
 /** Waits until the server answers HTTP (it may still be starting). */
-async function reachable(deadline) {
+async function reachable(deadline, url = process.argv[2]) {
   for (;;) {
     try {
       const response = await fetch(url);
@@ -44,7 +52,7 @@ function sees(page, text) {
   );
 }
 
-async function join(browser, user, room) {
+async function join(browser, user, room, url = process.argv[2]) {
   // A context per user: separate, empty storage, as two people would have.
   const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
   const page = await context.newPage();
@@ -104,6 +112,82 @@ try {
   await ann.screenshot({ path: screenshot, fullPage: true });
   await bob.screenshot({ path: screenshot.replace(/\.png$/, "-bob.png"), fullPage: true });
   console.log(`two pages exchanged messages in one room; wrote ${screenshot}`);
+  if (binary) await reconnecting(browser);
 } finally {
   await browser.close();
+}
+
+/** The lines of `said` in a page's log, in order. */
+function said(page) {
+  return page.evaluate(() => [...document.querySelectorAll("#log .said")].map((p) => p.innerText));
+}
+
+async function reconnecting(browser) {
+  const port = await new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  let server;
+  const start = async () => {
+    server = spawn(binary, ["--addr", `127.0.0.1:${port}`], { stdio: "ignore" });
+    await reachable(Date.now() + 60_000, `http://127.0.0.1:${port}/`);
+  };
+  // One upstream connection per page connection; `cut` drops them all.
+  const live = new Set();
+  const proxy = createServer((client) => {
+    const upstream = connect(port, "127.0.0.1");
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      live.delete(client);
+    };
+    live.add(client);
+    client.on("error", drop);
+    upstream.on("error", drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  try {
+    await start();
+    const ann = await join(browser, "ann", "resume", `http://127.0.0.1:${proxy.address().port}/`);
+    const bob = await join(browser, "bob", "resume", `http://127.0.0.1:${port}/`);
+    await say(bob, "b1");
+    await sees(ann, "bob: b1");
+    for (const socket of live) socket.destroy();
+    // Said while ann's page is away or rejoining: the replay brings them.
+    for (const text of ["b2", "b3", "b4", "b5"]) await say(bob, text);
+    await sees(ann, "reconnecting… (1006)");
+    await sees(ann, "bob: b5");
+    await sees(ann, "rejoined resume");
+    const lines = await said(ann);
+    const expected = ["b1", "b2", "b3", "b4", "b5"].map((text) => `bob: ${text}`);
+    if (JSON.stringify(lines) !== JSON.stringify(expected)) {
+      throw new Error(`after the drop ann's page shows ${JSON.stringify(lines)}, expected ${JSON.stringify(expected)}`);
+    }
+    console.log("a page resumed after its connection dropped: every line once, in order");
+
+    const exited = new Promise((resolve) => server.once("exit", resolve));
+    server.kill("SIGTERM");
+    if ((await exited) !== 0) throw new Error("the chat server did not exit 0 on SIGTERM");
+    await sees(ann, "reconnecting… (1012)");
+    await sees(bob, "reconnecting… (1012)");
+    await start();
+    // A new process has a new history: the page says what may be lost.
+    await sees(ann, "epoch_changed");
+    await say(bob, "after the restart");
+    await sees(ann, "bob: after the restart");
+    await say(ann, "ann is back");
+    await sees(bob, "ann: ann is back");
+    if (pageErrors.length > 0) {
+      throw new Error(`${pageErrors.length} page error(s): ${pageErrors.join("; ")}`);
+    }
+    await ann.screenshot({ path: screenshot.replace(/\.png$/, "-reconnect.png"), fullPage: true });
+    console.log("the pages reconnected after a restart of the chat server (1012) and went on");
+  } finally {
+    server?.kill("SIGTERM");
+    proxy.close();
+  }
 }

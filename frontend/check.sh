@@ -9,9 +9,12 @@
 #   4. the generated clients run in Node (frontend/run/): `ChatClient`
 #      against the chat example, `RpcClient` against the request/reply
 #      protocol served by the e2e test `frontend::rpc_client_runs_in_node`;
+#      and `ChatClient` reconnecting and resuming after a dropped TCP
+#      connection and after a restart of the chat example (SIGTERM, 1012);
 #   5. the chat example's page in headless Chromium: two pages in one room
-#      exchange messages, and a page error fails the run; screenshot in
-#      target/browser/chat.png.
+#      exchange messages, and a page error fails the run; then the page
+#      reconnects after its connection drops and after the chat server is
+#      restarted; screenshots in target/browser/.
 # Installs what it needs: npm packages from package-lock.json (`npm ci`), and
 # Debian's chromium if /usr/bin/chromium is missing (as root, or with sudo).
 # Run from anywhere: `bash frontend/check.sh`.
@@ -72,6 +75,8 @@ node -e '
   };
   up(process.argv[1]);' "http://127.0.0.1:$port/"
 node "$out/run/js/chat.run.js" "ws://127.0.0.1:$port/ws"
+# Starts a chat server of its own, to cut connections and restart it.
+node "$out/run/js/reconnect.run.js" "$target/debug/examples/chat"
 # The e2e test serves the protocol and runs node; its last line must be the
 # runner's: a renamed test would otherwise pass by running nothing.
 rpc=$(WS_FRONTEND_RUN="$out/run/js/rpc.run.js" cargo test -q -p ws-core --test e2e -- \
@@ -88,5 +93,6 @@ if [ ! -x "$chromium" ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
-CHROMIUM="$chromium" node frontend/browser.mjs "http://127.0.0.1:$port/" "$target/browser/chat.png"
+CHROMIUM="$chromium" node frontend/browser.mjs "http://127.0.0.1:$port/" "$target/browser/chat.png" \
+  "$target/debug/examples/chat"
 echo "frontend checks passed"

@@ -3,7 +3,17 @@
 // must be an error, so types that are too loose fail the build as well as
 // types that are wrong.
 
-import { ChatClient, PATH, type ClientMessage, type Members, type Said, type ServerMessage } from "./chat";
+import {
+  ChatClient,
+  PATH,
+  RECONNECT_CODES,
+  type ClientMessage,
+  type ConnectionState,
+  type Members,
+  type Said,
+  type ServerMessage,
+  type StreamPosition,
+} from "./chat";
 
 export async function chat(host: string): Promise<void> {
   const client = await ChatClient.connect(`ws://${host}${PATH}`, { timeoutMs: 2000 });
@@ -40,6 +50,24 @@ export async function chat(host: string): Promise<void> {
   await client.request({ type: "echo", text: "x" });
   // @ts-expect-error the reply of `count` is `members`, which has no `text`
   console.log((await client.request({ type: "count", room: "r" })).text);
+  // Reconnecting and resuming.
+  const resuming = await ChatClient.connect(`ws://${host}${PATH}`, {
+    reconnect: { initialDelayMs: 100, maxDelayMs: 5000, maxAttempts: 10, retry: (code) => code !== 4001 },
+  });
+  resuming.onReconnect(() => resuming.send({ type: "join", room: "lobby", since: resuming.since("lobby") }));
+  resuming.onRecovery(({ room, recovered, reason }) => console.log(room, recovered, reason));
+  resuming.onState(({ state, code }) => {
+    const now: ConnectionState = state;
+    console.log(now, code);
+  });
+  const position: StreamPosition | undefined = resuming.since("lobby");
+  console.log(position?.epoch, position?.offset, RECONNECT_CODES.has(1012));
+  // @ts-expect-error no state is called `reconnected`
+  const wrong: ConnectionState = "reconnected";
+  console.log(wrong);
+  // @ts-expect-error `reconnect` is a policy or false
+  await ChatClient.connect("ws://x", { reconnect: true });
+  await ChatClient.connect("ws://x", { reconnect: false });
   client.close(1000, "bye");
 }
 

@@ -18,7 +18,15 @@
 //!   the handler's argument narrowed to that message, `request(message)`
 //!   returning a `Promise` of the declared reply (correlated by `id`, with a
 //!   timeout), `onRequest(type, handler)` answering requests of the server
-//!   with what the (async) handler returns, `onError` and `close`.
+//!   with what the (async) handler returns, `onError` and `close`. It
+//!   reconnects by itself after a drop (`ReconnectPolicy`: exponential backoff with full jitter, capped;
+//!   `RECONNECT_CODES` lists the close codes it retries), reports its
+//!   `ConnectionState` to `onState`, and calls `onReconnect` handlers, where
+//!   the application rejoins;
+//! - for protocols with recorded messages (`#[ws(server, history)]`), the
+//!   client also tracks the last `epoch` and `offset` seen per room
+//!   (`since(room)`, the position a rejoin sends) and reports each join's
+//!   outcome (`recovered`, `reason`) to `onRecovery`.
 //!
 //! The file needs the `ES2020` and `DOM` libraries (`tsc --target es2020`).
 
@@ -53,6 +61,9 @@ use crate::protocol::{Protocol, Tagging};
 /// assert!(ts.contains("export type ServerMessage = Pong | ErrorFrame;"));
 /// assert!(ts.contains("  ping: Pong;"));
 /// assert!(ts.contains("export class ChatClient {"));
+/// assert!(ts.contains("onReconnect(handler: () => void)"));
+/// // No recorded messages: no position tracking.
+/// assert!(!ts.contains("since(room: string)"));
 /// ```
 pub fn module<P: Protocol>() -> String {
     let schema = P::json_schema();
@@ -69,6 +80,12 @@ pub fn module<P: Protocol>() -> String {
         "ClientOptions",
         "ServerError",
         "RequestTimeout",
+        "ReconnectPolicy",
+        "RECONNECT_CODES",
+        "ConnectionState",
+        "StateChange",
+        "StreamPosition",
+        "Recovery",
         "PATH",
         class.as_str(),
     ] {
@@ -180,7 +197,13 @@ pub fn module<P: Protocol>() -> String {
         } else {
             tagged.join(" | ")
         };
+        let resume = P::MESSAGES
+            .iter()
+            .any(crate::protocol::MessageInfo::is_recorded);
         out.push('\n');
+        if resume {
+            out.push_str(RESUME_TYPES);
+        }
         out.push_str(
             &CLIENT
                 .replace(
@@ -204,6 +227,15 @@ pub fn module<P: Protocol>() -> String {
                     } else {
                         ANSWER_REQUEST
                     },
+                )
+                .replace(
+                    "__RESUME_FIELDS__\n",
+                    if resume { RESUME_FIELDS } else { "" },
+                )
+                .replace("__RESUME_TRACK__", if resume { RESUME_TRACK } else { "" })
+                .replace(
+                    "__RESUME_METHODS__\n",
+                    if resume { RESUME_METHODS } else { "" },
                 )
                 .replace("__CLIENT__", &class)
                 .replace("__NAME__", P::NAME)
@@ -235,6 +267,57 @@ export type TaggedServerMessage = __TAGGED__;
 export interface ClientOptions {
   /** How long `request` waits for its reply, in milliseconds (default 10000). */
   timeoutMs?: number;
+  /** When and how fast to reconnect after a drop; `false` never reconnects. */
+  reconnect?: ReconnectPolicy | false;
+}
+
+/**
+ * How the client reconnects: exponential backoff with full jitter, capped.
+ * Attempt `n` (0 first) waits a uniformly random time in
+ * `[0, min(maxDelayMs, initialDelayMs * 2 ** n))`; the count restarts once a
+ * connection opens.
+ */
+export interface ReconnectPolicy {
+  /** The bound of the first attempt's delay, in milliseconds (default 500). */
+  initialDelayMs?: number;
+  /** The cap of the delay bound, in milliseconds (default 30000). */
+  maxDelayMs?: number;
+  /** Failed attempts in a row before the client gives up and is `closed` (default unbounded). */
+  maxAttempts?: number;
+  /**
+   * How long an attempt may take to open before it counts as failed, in
+   * milliseconds (default 10000): a handshake a stopping server never answers
+   * must not stall the reconnecting.
+   */
+  openTimeoutMs?: number;
+  /** Whether a close with `code` is retried (default: it is in {@link RECONNECT_CODES}). */
+  retry?: (code: number) => boolean;
+}
+
+/**
+ * The close codes after which the client reconnects by default: 1001 (going
+ * away) and 1012 (service restart), which a server sends when it stops or
+ * deploys, and 1006 (the connection dropped without a close frame) are
+ * retried at once, with jitter; 1011 (internal error), 1013 (try again
+ * later) and 1014 (bad gateway) after a longer backoff. Never after `close()`,
+ * nor after 1000 (the server meant it), 1008 (policy), 1002, 1003, 1007,
+ * 1009 and 1010 (the same traffic would fail again), or an application code
+ * 4000-4999: the application decides.
+ */
+export const RECONNECT_CODES: ReadonlySet<number> = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
+
+/** Where the client's connection is; `reconnecting` between a drop and the next open. */
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+
+/** A change of {@link ConnectionState}, with the close that caused it and the next attempt. */
+export interface StateChange {
+  state: ConnectionState;
+  /** The close code and reason that left `open` (or the failed attempt). */
+  code?: number;
+  reason?: string;
+  /** When reconnecting: the attempt (0 first) and its delay in milliseconds. */
+  attempt?: number;
+  delayMs?: number;
 }
 
 /** The server refused a request, or its handler failed. */
@@ -259,27 +342,74 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** A typed client of the `__NAME__` protocol over a browser `WebSocket`. */
+/**
+ * A typed client of the `__NAME__` protocol over a browser `WebSocket`. It
+ * reconnects to the same URL by itself (see {@link ReconnectPolicy}); what
+ * was pending is rejected at the drop, and `onReconnect` handlers rejoin.
+ */
 export class __CLIENT__ {
   /** How long `request` waits by default, in milliseconds. */
   timeoutMs: number;
   private nextId = 1;
+  private current: WebSocket;
+  private connection: ConnectionState;
+  private closing = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryPending = false;
+  private readonly url: string;
+  private readonly policy: Required<ReconnectPolicy> | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, Set<(message: TaggedServerMessage) => void>>();
   private readonly errorHandlers = new Set<(error: ErrorFrame) => void>();
-
-  /** Wraps an open (or opening) socket. */
-  constructor(readonly socket: WebSocket, options: ClientOptions = {}) {
+  private readonly stateHandlers = new Set<(change: StateChange) => void>();
+  private readonly reconnectHandlers = new Set<() => void>();
+__RESUME_FIELDS__
+  /** Wraps an open (or opening) socket; reconnects to its URL. */
+  constructor(socket: WebSocket, options: ClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10000;
-    socket.addEventListener("message", (event: MessageEvent) => this.dispatch(event.data));
-    socket.addEventListener("close", (event: CloseEvent) => {
-      const error = new Error(`connection closed (${event.code} ${event.reason})`);
-      this.pending.forEach((pending) => {
-        clearTimeout(pending.timer);
-        pending.reject(error);
-      });
-      this.pending.clear();
-    });
+    this.url = socket.url;
+    const policy = options.reconnect ?? {};
+    this.policy = policy === false
+      ? undefined
+      : {
+        initialDelayMs: policy.initialDelayMs ?? 500,
+        maxDelayMs: policy.maxDelayMs ?? 30000,
+        maxAttempts: policy.maxAttempts ?? Infinity,
+        openTimeoutMs: policy.openTimeoutMs ?? 10000,
+        retry: policy.retry ?? ((code) => RECONNECT_CODES.has(code)),
+      };
+    this.current = socket;
+    this.connection = socket.readyState === 1 ? "open" : "connecting";
+    this.watch(socket, undefined);
+  }
+
+  /** The current socket (a new one after each reconnect). */
+  get socket(): WebSocket {
+    return this.current;
+  }
+
+  /** Where the connection is. */
+  get state(): ConnectionState {
+    return this.connection;
+  }
+
+  /** Calls `handler` at each change of {@link state}; returns a function that stops it. */
+  onState(handler: (change: StateChange) => void): () => void {
+    this.stateHandlers.add(handler);
+    return () => {
+      this.stateHandlers.delete(handler);
+    };
+  }
+
+  /**
+   * Calls `handler` each time a reconnect has opened, before any message of
+   * the new connection is dispatched: the place to rejoin rooms.
+   */
+  onReconnect(handler: () => void): () => void {
+    this.reconnectHandlers.add(handler);
+    return () => {
+      this.reconnectHandlers.delete(handler);
+    };
   }
 
   /** Opens a socket to `url` (e.g. `ws://host` + `PATH`) and resolves once it is open. */
@@ -299,13 +429,14 @@ export class __CLIENT__ {
     });
   }
 
-  /** Sends a message. */
+  /** Sends a message; throws unless the connection is open (a reconnect drops nothing silently). */
   send(message: ClientMessage): void {
-    this.socket.send(JSON.stringify(message));
+    this.transmit(message);
   }
 
 __SEND_WITH_ACK__
 __ON_REQUEST__
+__RESUME_METHODS__
   /** Calls `handler` with every `type` message; returns a function that stops it. */
   on<T extends TaggedServerMessage[__TAG__]>(
     type: T,
@@ -348,13 +479,86 @@ __ON_REQUEST__
         reject,
         timer,
       });
-      this.socket.send(JSON.stringify({ ...message, id }));
+      this.transmit({ ...message, id });
     });
   }
 
-  /** Closes the socket. */
+  /** Closes the connection for good: no reconnect follows. */
   close(code?: number, reason?: string): void {
-    this.socket.close(code, reason);
+    this.closing = true;
+    clearTimeout(this.retryTimer);
+    // Between attempts, no socket is left to report the close.
+    if (this.retryPending || this.current.readyState === 3) this.change({ state: "closed", code, reason });
+    else this.current.close(code, reason);
+  }
+
+  private transmit(message: object): void {
+    if (this.current.readyState !== 1) throw new Error(`not connected (${this.connection})`);
+    this.current.send(JSON.stringify(message));
+  }
+
+  private change(change: StateChange): void {
+    this.connection = change.state;
+    this.stateHandlers.forEach((handler) => handler(change));
+  }
+
+  /** Follows `socket`; `attempt` is the reconnect attempt it is, if one. */
+  private watch(socket: WebSocket, attempt: number | undefined): void {
+    let opened = socket.readyState === 1;
+    let abandoned = false;
+    const policy = this.policy;
+    const openTimer = attempt === undefined || policy === undefined
+      ? undefined
+      : setTimeout(() => {
+        abandoned = true;
+        socket.close();
+        if (!this.closing) this.schedule(policy, attempt + 1, { code: 1006, reason: "open timed out" });
+      }, policy.openTimeoutMs);
+    socket.addEventListener("open", () => {
+      opened = true;
+      clearTimeout(openTimer);
+      if (socket !== this.current || abandoned) return;
+      this.change({ state: "open" });
+      if (attempt !== undefined) this.reconnectHandlers.forEach((handler) => handler());
+    });
+    socket.addEventListener("message", (event: MessageEvent) => {
+      if (socket === this.current) this.dispatch(event.data);
+    });
+    socket.addEventListener("close", (event: CloseEvent) => {
+      clearTimeout(openTimer);
+      if (socket !== this.current || abandoned) return;
+      const error = new Error(`connection closed (${event.code} ${event.reason})`);
+      this.pending.forEach((pending) => {
+        clearTimeout(pending.timer);
+        pending.reject(error);
+      });
+      this.pending.clear();
+      const cause = { code: event.code, reason: event.reason };
+      if (this.closing || policy === undefined) return this.change({ state: "closed", ...cause });
+      if (!opened) {
+        // A failed reconnect backs off further; a failed first connect is `connect`'s to report.
+        if (attempt === undefined) return this.change({ state: "closed", ...cause });
+        return this.schedule(policy, attempt + 1, cause);
+      }
+      if (!policy.retry(event.code)) return this.change({ state: "closed", ...cause });
+      // A restart or a drop: at once (with jitter); an error or overload: later.
+      const now = event.code === 1001 || event.code === 1006 || event.code === 1012;
+      this.schedule(policy, now ? 0 : 2, cause);
+    });
+  }
+
+  private schedule(policy: Required<ReconnectPolicy>, attempt: number, cause: { code: number; reason: string }): void {
+    if (attempt >= policy.maxAttempts) return this.change({ state: "closed", ...cause });
+    const delayMs = Math.random() * Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** attempt);
+    this.change({ state: "reconnecting", ...cause, attempt, delayMs });
+    this.retryPending = true;
+    this.retryTimer = setTimeout(() => {
+      this.retryPending = false;
+      if (this.closing) return;
+      const socket = new WebSocket(this.url);
+      this.current = socket;
+      this.watch(socket, attempt);
+    }, delayMs);
   }
 
   private dispatch(data: unknown): void {
@@ -367,7 +571,7 @@ __ON_REQUEST__
     }
     if (typeof parsed !== "object" || parsed === null) return;
     const fields = parsed as Record<string, unknown>;
-    const isError = fields["type"] === "error" && typeof fields["code"] === "string";
+__RESUME_TRACK__    const isError = fields["type"] === "error" && typeof fields["code"] === "string";
     const id = fields["id"];
 __ANSWER_REQUEST__
     if (typeof id === "number") {
@@ -389,6 +593,80 @@ __ANSWER_REQUEST__
 }
 "#;
 
+/// The types of resuming, for protocols with recorded messages
+/// (`#[ws(server, history)]`).
+const RESUME_TYPES: &str = r#"
+/** A place in a room's history: its epoch and the last offset processed. */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
+/**
+ * How a (re)join went, from the server's answer to it (a message with the
+ * room, `epoch`, `offset` and `recovered`): `recovered` when every message
+ * after the position sent follows; else `reason` says why not
+ * (`epoch_changed`, `too_far_behind`, `expired`), and none when no position
+ * was sent.
+ */
+export interface Recovery {
+  room: string;
+  recovered: boolean;
+  reason?: string;
+  epoch: string;
+  offset: number;
+}
+"#;
+
+/// The fields of the position tracker.
+const RESUME_FIELDS: &str = r#"  private readonly positions = new Map<string, StreamPosition>();
+  private readonly recoveryHandlers = new Set<(recovery: Recovery) => void>();
+"#;
+
+/// The tracking in `dispatch`: the room is the message's `room` field.
+const RESUME_TRACK: &str = r#"    const room = fields["room"];
+    const epoch = fields["epoch"];
+    const offset = fields["offset"];
+    if (typeof room === "string" && typeof epoch === "string" && typeof offset === "number") {
+      const recovered = fields["recovered"];
+      if (typeof recovered === "boolean") {
+        // After a recovered join the replay moves the position; after a
+        // failed one only what follows the room's head comes.
+        if (!recovered) this.positions.set(room, { epoch, offset });
+        const reason = typeof fields["reason"] === "string" ? fields["reason"] : undefined;
+        const recovery: Recovery = { room, recovered, epoch, offset, ...(reason === undefined ? {} : { reason }) };
+        this.recoveryHandlers.forEach((handler) => handler(recovery));
+      } else {
+        this.positions.set(room, { epoch, offset });
+      }
+    }
+"#;
+
+/// The position API.
+const RESUME_METHODS: &str = r#"  /**
+   * The last position seen in `room`: the `since` of a rejoin, so that the
+   * server replays what was missed. Tracked from every message that names
+   * a `room` and carries `epoch` and `offset`.
+   */
+  since(room: string): StreamPosition | undefined {
+    return this.positions.get(room);
+  }
+
+  /** Forgets `room`'s position (after leaving it). */
+  forget(room: string): void {
+    this.positions.delete(room);
+  }
+
+  /** Calls `handler` with the outcome of each (re)join; returns a function that stops it. */
+  onRecovery(handler: (recovery: Recovery) => void): () => void {
+    this.recoveryHandlers.add(handler);
+    return () => {
+      this.recoveryHandlers.delete(handler);
+    };
+  }
+
+"#;
+
 /// `sendWithAck`, for protocols with `correlate = "all"`.
 const SEND_WITH_ACK: &str = r#"  /**
    * Sends a message with a fresh correlation `id` and resolves once the server
@@ -404,7 +682,7 @@ const SEND_WITH_ACK: &str = r#"  /**
         reject(new RequestTimeout(message, timeoutMs));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.socket.send(JSON.stringify({ ...message, id }));
+      this.transmit({ ...message, id });
     });
   }
 
