@@ -29,6 +29,7 @@
 //! the presence TTL.
 
 mod control;
+mod history;
 mod presence;
 mod publisher;
 mod subscriber;
