@@ -198,7 +198,7 @@ impl<P: Protocol> Ctx<P> {
     /// struct App;
     /// impl ChatHandler for App {
     ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-    ///         let joining = ctx.join_from(&msg.room, msg.since.as_ref())?;
+    ///         let joining = ctx.join_from(&msg.room, msg.since.as_ref()).await?;
     ///         let resume = joining.resume();
     ///         ctx.send(chat::Joined {
     ///             room: msg.room,
@@ -214,7 +214,11 @@ impl<P: Protocol> Ctx<P> {
     ///
     /// # Errors
     /// As [`Ctx::join`].
-    pub fn join_from(&self, room: &str, since: Option<&Position>) -> Result<Joining, JoinError> {
+    pub async fn join_from(
+        &self,
+        room: &str,
+        since: Option<&Position>,
+    ) -> Result<Joining, JoinError> {
         crate::history::join_from(
             self.manager.history(),
             self.manager.registry(),
@@ -222,6 +226,7 @@ impl<P: Protocol> Ctx<P> {
             room,
             since,
         )
+        .await
     }
 
     /// Leaves `room` (removed once empty); false if not a member.

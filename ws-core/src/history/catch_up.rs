@@ -15,6 +15,9 @@ pub(crate) struct CatchUp {
     pub(crate) room: Arc<str>,
     pub(crate) epoch: Arc<str>,
     pub(crate) cursor: u64,
+    /// Already a member, its live messages held back by the history (a
+    /// cluster's fan-out): caught up, it is released instead of joined.
+    pub(crate) held: bool,
 }
 
 impl CatchUp {
@@ -56,10 +59,14 @@ impl CatchUp {
 
     fn step(&self, max: usize) -> Step {
         self.history
-            .step(&self.room, &self.epoch, self.cursor, max, || {
-                // Checked when the join was answered; a connection closing
-                // since has no fan-out to join.
-                let _ = self.registry.join(&self.conn, &self.room);
+            .step(&self.room, &self.epoch, self.cursor, max, |held| {
+                if self.held {
+                    held.retain(|&id| id != self.conn.id);
+                } else {
+                    // Checked when the join was answered; a connection
+                    // closing since has no fan-out to join.
+                    let _ = self.registry.join(&self.conn, &self.room);
+                }
             })
     }
 

@@ -260,4 +260,8 @@ fn subscribed(state: &State, synced: &Synced) {
         .channels
         .store(n, std::sync::atomic::Ordering::Relaxed);
     state.shared.channels(n);
+    if state.history.is_some() {
+        state.listening.lock().clone_from(&synced.subscribed);
+        state.listening_changed.notify_waiters();
+    }
 }

@@ -29,32 +29,23 @@
 //! receiving node stamps the body once (`"epoch":E,"offset":N` beside the
 //! tag) and shares the frame among its members.
 
-#![cfg_attr(not(test), allow(dead_code))] // not wired into the broadcasts yet
-
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use redis::aio::ConnectionLike;
-use redis::{RedisResult, Script, Value};
+use redis::{RedisResult, Script, ScriptInvocation, ToRedisArgs, Value};
 
 use super::Names;
+use crate::backend::{HistoryBounds, Outcome, Read};
 
 /// Envelope version of a recorded message.
 pub(crate) const VERSION_RECORDED: u8 = 3;
 
-/// The bounds of a room's stream in Redis.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Bounds {
-    /// Messages kept at least (`MAXLEN ~` may keep a few more).
-    pub(crate) count: usize,
-    /// How long a message is kept at most; `None`: by count only.
-    pub(crate) ttl: Option<Duration>,
-}
+/// The bounds of a room's stream in Redis: `MAXLEN ~ count` may keep a
+/// few more messages, and `ttl` trims by age.
+pub(crate) type Bounds = HistoryBounds;
 
-impl Bounds {
-    fn ttl_ms(&self) -> u128 {
-        self.ttl.map_or(0, |ttl| ttl.as_millis().max(1))
-    }
+fn ttl_ms(bounds: &Bounds) -> u128 {
+    bounds.ttl.map_or(0, |ttl| ttl.as_millis().max(1))
 }
 
 /// The keys of one room's history.
@@ -148,52 +139,53 @@ pub(crate) fn fresh_epoch() -> String {
     format!("{:016x}", crate::backend::node_id())
 }
 
-/// What [`read`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Read {
-    pub(crate) epoch: String,
-    /// The room's latest offset.
-    pub(crate) head: u64,
-    pub(crate) outcome: Outcome,
+/// The script call that records `body` (a message's JSON) in `room`'s
+/// stream and publishes it on `channel` after `header`, as one atomic step;
+/// it answers the message's epoch and offset.
+pub(crate) fn record_call(
+    names: &Names,
+    room: &str,
+    bounds: Bounds,
+    publish: &str,
+    channel: impl ToRedisArgs,
+    header: &[u8],
+    body: &[u8],
+) -> ScriptInvocation<'static> {
+    let keys = names.history(room);
+    let mut call = RECORD.prepare_invoke();
+    call.key(&keys.epoch)
+        .key(&keys.offset)
+        .key(&keys.stream)
+        .arg(fresh_epoch())
+        .arg(bounds.count.max(1))
+        .arg(ttl_ms(&bounds).to_string())
+        .arg(publish)
+        .arg(channel)
+        .arg(header)
+        .arg(body);
+    call
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// No position was given.
-    Fresh,
-    /// The bodies of the messages after the position, in offset order.
-    Recovered(Vec<Vec<u8>>),
-    EpochChanged,
-    TooFarBehind,
-}
-
-/// Records `body` (a message's JSON) in `room`'s stream and publishes it on
-/// `channel` after `header`, as one atomic step; its epoch and offset.
-#[allow(clippy::too_many_arguments)]
+/// [`record_call`], called, publishing on the channel `ch`.
+#[cfg(test)]
 pub(crate) async fn record(
     conn: &mut impl ConnectionLike,
     names: &Names,
     room: &str,
     bounds: Bounds,
-    publish: &str,
-    channel: &[u8],
-    header: &[u8],
     body: &[u8],
 ) -> RedisResult<(String, u64)> {
-    let keys = names.history(room);
-    RECORD
-        .key(&keys.epoch)
-        .key(&keys.offset)
-        .key(&keys.stream)
-        .arg(fresh_epoch())
-        .arg(bounds.count.max(1))
-        .arg(bounds.ttl_ms().to_string())
-        .arg(publish)
-        .arg(channel)
-        .arg(header)
-        .arg(body)
-        .invoke_async(conn)
-        .await
+    record_call(
+        names,
+        room,
+        bounds,
+        "PUBLISH",
+        "ch",
+        &[VERSION_RECORDED],
+        body,
+    )
+    .invoke_async(conn)
+    .await
 }
 
 /// Answers a resume of `room` from `since` (epoch, offset), replaying at
@@ -265,6 +257,8 @@ mod tests {
     use std::net::TcpListener;
     use std::process::{Child, Command, Stdio};
 
+    use std::time::Duration;
+
     use redis::aio::MultiplexedConnection;
 
     use super::*;
@@ -319,18 +313,9 @@ mod tests {
 
     async fn say(conn: &mut MultiplexedConnection, names: &Names, n: u64) -> (String, u64) {
         let body = format!(r#"{{"type":"said","text":"{n}"}}"#);
-        record(
-            conn,
-            names,
-            "lobby",
-            BOUNDS,
-            "PUBLISH",
-            b"ch",
-            &[VERSION_RECORDED],
-            body.as_bytes(),
-        )
-        .await
-        .unwrap()
+        record(conn, names, "lobby", BOUNDS, body.as_bytes())
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
@@ -438,19 +423,10 @@ mod tests {
         let mut epoch = String::new();
         for n in 0..2000u64 {
             let body = format!(r#"{{"n":{n}}}"#);
-            epoch = record(
-                &mut conn,
-                &names,
-                "r",
-                bounds,
-                "PUBLISH",
-                b"ch",
-                b"",
-                body.as_bytes(),
-            )
-            .await
-            .unwrap()
-            .0;
+            epoch = record(&mut conn, &names, "r", bounds, body.as_bytes())
+                .await
+                .unwrap()
+                .0;
         }
         let len: usize = redis::cmd("XLEN")
             .arg(names.history("r").stream)

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use redis::{RedisWrite, ToRedisArgs};
 use tokio::sync::mpsc::Receiver;
 
-use super::{State, commands};
-use crate::backend::{Outgoing, envelope};
+use super::{State, commands, history};
+use crate::backend::{Channel, Outgoing, envelope};
 
 /// Messages per pipeline at most.
 const BATCH: usize = 512;
@@ -18,6 +18,9 @@ pub(super) async fn run(state: Arc<State>, mut queue: Receiver<Outgoing>) {
     let node = state.shared.node;
     let mut batch = Vec::with_capacity(BATCH);
     let mut failing = false;
+    // Whether the history script is in Redis's cache: a pipeline does not
+    // load it itself. Loaded again after a failure (Redis restarted).
+    let mut loaded = false;
     loop {
         let received = tokio::select! {
             biased;
@@ -31,13 +34,47 @@ pub(super) async fn run(state: Arc<State>, mut queue: Receiver<Outgoing>) {
             (Some(mut conn), Some(sharded)) => {
                 let publish = commands(sharded).2;
                 let mut pipe = redis::pipe();
+                let mut records = false;
                 for outgoing in &batch {
+                    if outgoing.recorded {
+                        if let (Some(bounds), Channel::Room(room)) =
+                            (state.history, &outgoing.channel)
+                        {
+                            let mut header = [0u8; envelope::HEADER];
+                            header[0] = history::VERSION_RECORDED;
+                            header[1..9].copy_from_slice(&node.to_le_bytes());
+                            header[9..17].copy_from_slice(&outgoing.sent_at.to_le_bytes());
+                            let call = history::record_call(
+                                &state.names,
+                                room,
+                                bounds,
+                                publish,
+                                state.names.channel(&outgoing.channel),
+                                &header,
+                                &outgoing.wire,
+                            );
+                            pipe.invoke_script(&call).ignore();
+                            records = true;
+                        }
+                        continue;
+                    }
                     pipe.cmd(publish)
                         .arg(state.names.channel(&outgoing.channel))
                         .arg(Envelope { node, outgoing })
                         .ignore();
                 }
-                pipe.exec_async(&mut conn).await.map_err(|e| e.to_string())
+                let load = async {
+                    if records && !loaded {
+                        history::RECORD
+                            .prepare_invoke()
+                            .load_async(&mut conn)
+                            .await?;
+                    }
+                    pipe.exec_async(&mut conn).await
+                };
+                let result = load.await.map_err(|e| e.to_string());
+                loaded = result.is_ok() && (loaded || records);
+                result
             }
             _ => Err("not connected".to_owned()),
         };
