@@ -330,6 +330,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             // Not recorded in the cluster: this node's members get it under
             // this node's own epoch, and the sender is told.
             let (delivered, _) = self.record_locally(history, room, body);
+            history.diverge(room);
             return Err(SendError::Backend { delivered, error });
         }
         let (delivered, wire) = self.record_locally(history, room, body);

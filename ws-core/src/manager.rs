@@ -81,6 +81,19 @@ impl Node for Inner {
             .unwrap_or_default()
     }
 
+    fn diverged(&self) -> Vec<Arc<str>> {
+        self.history
+            .as_ref()
+            .map(|history| history.diverged())
+            .unwrap_or_default()
+    }
+
+    fn converged(&self, rooms: &[Arc<str>]) {
+        if let Some(history) = &self.history {
+            history.converged(rooms);
+        }
+    }
+
     fn size(&self, channel: &Channel) -> usize {
         let registry = &self.registry;
         match channel {

@@ -498,6 +498,11 @@ pub(crate) trait Node: Send + Sync {
     /// Delivers a recorded message of `room` (its JSON `body`, at `offset`
     /// of `epoch`) to the local members, in the order of the offsets.
     fn deliver_recorded(&self, room: &str, epoch: &str, offset: u64, body: &[u8]) -> Delivery;
+    /// Rooms recorded on this node alone while the backend was out of
+    /// reach: their history in the backend must get a new epoch.
+    fn diverged(&self) -> Vec<Arc<str>>;
+    /// The backend's histories of `rooms` got a new epoch.
+    fn converged(&self, rooms: &[Arc<str>]);
 }
 
 /// The node's side, for the backend's tasks: what arrived from other nodes
@@ -542,6 +547,21 @@ impl Local {
                 .upgrade()?
                 .deliver_recorded(room, epoch, offset, body),
         )
+    }
+
+    /// See [`Node::diverged`]; empty once the manager is gone.
+    pub(crate) fn diverged(&self) -> Vec<Arc<str>> {
+        self.node
+            .upgrade()
+            .map(|node| node.diverged())
+            .unwrap_or_default()
+    }
+
+    /// See [`Node::converged`].
+    pub(crate) fn converged(&self, rooms: &[Arc<str>]) {
+        if let Some(node) = self.node.upgrade() {
+            node.converged(rooms);
+        }
     }
 
     /// Local connections in `channel` now (for `All`: every connection);

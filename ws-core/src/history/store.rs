@@ -2,7 +2,7 @@
 //! and the indexes that find the oldest message and the least recently
 //! written room across all of them in O(log n).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,6 +35,9 @@ struct Store {
     seq: u64,
     /// Logs created, for their epochs.
     created: u64,
+    /// Rooms recorded here alone while the cluster backend was out of
+    /// reach: their history in the cluster misses those messages.
+    diverged: HashSet<Arc<str>>,
 }
 
 struct Log {
@@ -198,6 +201,32 @@ impl History {
         }
         for (offset, wire) in later {
             self.keep(&mut store, &name, offset, wire, now);
+        }
+    }
+
+    /// `room` was recorded here alone: its history in the cluster must not
+    /// be resumed from any more.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster only
+    pub(crate) fn diverge(&self, room: &str) {
+        let mut store = self.store.lock();
+        if !store.diverged.contains(room) {
+            store.diverged.insert(Arc::from(room));
+        }
+    }
+
+    /// The rooms [`History::diverge`]d since the last
+    /// [`History::converged`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster only
+    pub(crate) fn diverged(&self) -> Vec<Arc<str>> {
+        self.store.lock().diverged.iter().cloned().collect()
+    }
+
+    /// The cluster's histories of `rooms` were ended (a new epoch follows).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster only
+    pub(crate) fn converged(&self, rooms: &[Arc<str>]) {
+        let mut store = self.store.lock();
+        for room in rooms {
+            store.diverged.remove(room);
         }
     }
 

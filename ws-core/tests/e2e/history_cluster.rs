@@ -13,18 +13,27 @@ use crate::cluster::{Redis, prefix};
 use crate::history::{assert_said, cut, join};
 use crate::support::Client;
 
-/// A chat node with the Redis backend, once it is connected.
+/// A chat node with the Redis backend, once it is connected. It notices a
+/// Redis that stopped answering within a few hundred milliseconds.
 async fn node(redis: &Redis, prefix: &str) -> (SocketAddr, Manager<Chat>) {
-    let backend = RedisBackend::new(redis.url()).unwrap().prefix(prefix);
+    let backend = RedisBackend::new(redis.url())
+        .unwrap()
+        .prefix(prefix)
+        .presence_ttl(Duration::from_millis(300))
+        .response_timeout(Duration::from_millis(200));
     let node = serve(|b| b.backend(backend)).await;
     until_up(&node.1).await;
     node
 }
 
 async fn until_up(manager: &Manager<Chat>) {
+    until(manager, true).await;
+}
+
+async fn until(manager: &Manager<Chat>, up: bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !manager.backend_status().unwrap().up {
-        assert!(Instant::now() < deadline, "the backend did not come up");
+    while manager.backend_status().unwrap().up != up {
+        assert!(Instant::now() < deadline, "the backend is not up={up}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -120,4 +129,48 @@ async fn a_redis_flush_or_restart_makes_a_resume_report_epoch_changed() {
     assert_eq!(joined["recovered"], false, "{joined}");
     assert_eq!(joined["reason"], "epoch_changed", "{joined}");
     assert_ne!(joined["epoch"], json!(flushed));
+}
+
+/// While Redis is unreachable (stopped: it keeps its data), a node goes on
+/// delivering to its own members under an epoch of its own; when Redis
+/// returns, the room's history there is ended, so a client that resumes
+/// from before the outage (and so missed what was said during it) is
+/// answered `epoch_changed`, never a silent `recovered`.
+#[tokio::test]
+async fn during_a_redis_outage_a_node_delivers_locally_and_the_history_after_it_is_new() {
+    let redis = Redis::own();
+    let prefix = prefix("outage");
+    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_owned();
+    let (mut bob, _) = join(nodes[1].0, "lobby", None).await;
+    ann.send(json!({"type": "say", "room": "lobby", "text": "0"}))
+        .await;
+    assert_said(&ann.recv().await, &epoch, 1);
+    assert_said(&bob.recv().await, &epoch, 1);
+    cut(bob);
+
+    redis.signal("STOP");
+    until(&nodes[0].1, false).await;
+    ann.send(json!({"type": "say", "room": "lobby", "text": "1"}))
+        .await;
+    // The sender is also told that the cluster did not get it.
+    let said = loop {
+        let frame = ann.recv().await;
+        if frame["type"] == "said" {
+            break frame;
+        }
+        assert_eq!(frame["type"], "error", "{frame}");
+    };
+    assert_eq!(said["text"], "1", "{said}");
+    assert_ne!(said["epoch"], json!(epoch), "a node-local epoch: {said}");
+    redis.signal("CONT");
+    for (_, manager) in &nodes {
+        until_up(manager).await;
+    }
+
+    let (_bob, joined) = join(nodes[1].0, "lobby", Some((&epoch, 1))).await;
+    assert_eq!(joined["recovered"], false, "{joined}");
+    assert_eq!(joined["reason"], "epoch_changed", "{joined}");
+    assert_ne!(joined["epoch"], json!(epoch), "{joined}");
 }

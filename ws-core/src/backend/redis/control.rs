@@ -66,6 +66,13 @@ async fn keep_in_line(
                 () = state.stop.cancelled() => return,
                 resynced = resync(state, local, &mut conn, &mut synced) => resynced,
             };
+            // A resync sent before Redis stopped answering may complete
+            // only once it answers again: what was recorded alone in the
+            // meantime is handled before the node counts as up.
+            let resynced = match resynced {
+                Ok(true) => converge(state, local, &mut conn).await.map(|()| true),
+                other => other,
+            };
             match resynced {
                 Ok(true) => {
                     state.shared.set_up(true, ever_up);
@@ -124,7 +131,13 @@ async fn keep_in_line(
                 }
                 let mut pipe = redis::pipe();
                 presence::refresh(&mut pipe, &state.names, state.shared.node, state.presence_ttl);
-                if let Err(error) = pipe.exec_async(&mut conn).await {
+                let beat = async {
+                    pipe.exec_async(&mut conn).await?;
+                    // A send that found the backend down just as it came
+                    // back up recorded alone: handled within a beat.
+                    converge(state, local, &mut conn).await
+                };
+                if let Err(error) = beat.await {
                     tracing::warn!(%error, "redis backend: heartbeat failed");
                     state.lose();
                 }
@@ -202,6 +215,29 @@ async fn resync(
     synced.subscribed = needed.into_keys().collect();
     subscribed(state, synced);
     Ok(true)
+}
+
+/// Ends the history in Redis of each room this node recorded alone while
+/// Redis was out of reach: it misses those messages. The next record makes
+/// a new epoch, and a resume from before is told `epoch_changed`.
+async fn converge(
+    state: &State,
+    local: &Local,
+    conn: &mut ConnectionManager,
+) -> redis::RedisResult<()> {
+    let diverged = local.diverged();
+    if diverged.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for room in &diverged {
+        pipe.cmd("DEL")
+            .arg(state.names.history(room).epoch)
+            .ignore();
+    }
+    pipe.exec_async(conn).await?;
+    local.converged(&diverged);
+    Ok(())
 }
 
 /// Handles a batch of changed channels in one pipeline. `Ok(false)` once the

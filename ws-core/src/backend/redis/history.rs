@@ -50,7 +50,7 @@ fn ttl_ms(bounds: &Bounds) -> u128 {
 
 /// The keys of one room's history.
 pub(crate) struct Keys {
-    epoch: String,
+    pub(super) epoch: String,
     offset: String,
     stream: String,
 }
