@@ -26,7 +26,10 @@ impl CatchUp {
     pub(crate) fn start(self) {
         match self.step(0) {
             Step::Joined => {}
-            Step::Lost => self.overtaken(),
+            Step::Lost => {
+                self.release();
+                self.overtaken();
+            }
             Step::Pending | Step::Batch(..) => {
                 tokio::spawn(self.run());
             }
@@ -41,11 +44,14 @@ impl CatchUp {
         loop {
             self.conn.queue.replay_drained().await;
             if self.conn.queue.is_closing() {
-                return;
+                return self.release();
             }
             match self.step(batch) {
                 Step::Joined => return,
-                Step::Lost => return self.overtaken(),
+                Step::Lost => {
+                    self.release();
+                    return self.overtaken();
+                }
                 Step::Pending => {}
                 Step::Batch(frames, last) => {
                     for frame in frames {
@@ -68,6 +74,14 @@ impl CatchUp {
                     let _ = self.registry.join(&self.conn, &self.room);
                 }
             })
+    }
+
+    /// A replay that ends early no longer holds its connection's live
+    /// messages back (it is closing anyway): the room forgets it.
+    fn release(&self) {
+        if self.held {
+            self.history.release(&self.room, self.conn.id);
+        }
     }
 
     /// Trimming overtook the replay: what the client was promised cannot be

@@ -245,7 +245,6 @@ impl History {
         log.held.push(conn);
     }
 
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
     pub(crate) fn release(&self, room: &str, conn: ConnId) {
         if let Some(log) = self.store.lock().rooms.get_mut(room) {
             log.held.retain(|&held| held != conn);

@@ -174,3 +174,47 @@ async fn during_a_redis_outage_a_node_delivers_locally_and_the_history_after_it_
     assert_eq!(joined["reason"], "epoch_changed", "{joined}");
     assert_ne!(joined["epoch"], json!(epoch), "{joined}");
 }
+
+/// Two nodes publishing into one room at once: the offsets are one
+/// sequence, 1 to 2 × 300 with no gap or repeat, and members on both nodes
+/// see the same messages in the same order.
+#[tokio::test]
+async fn two_nodes_publishing_at_once_give_one_sequence_seen_alike_everywhere() {
+    const EACH: u64 = 300;
+    let redis = Redis::own();
+    let prefix = prefix("two-writers");
+    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_owned();
+    let (mut bob, _) = join(nodes[1].0, "lobby", None).await;
+    let writers: Vec<_> = nodes
+        .iter()
+        .map(|(addr, _)| {
+            let addr = *addr;
+            tokio::spawn(async move {
+                let mut client = Client::connect(&format!("ws://{addr}/ws")).await;
+                for n in 0..EACH {
+                    client
+                        .send(
+                            json!({"type": "say", "room": "lobby", "text": format!("{addr}/{n}")}),
+                        )
+                        .await;
+                }
+                client
+            })
+        })
+        .collect();
+    let mut seen = [Vec::new(), Vec::new()];
+    for (member, seen) in [&mut ann, &mut bob].into_iter().zip(&mut seen) {
+        for offset in 1..=2 * EACH {
+            let said = member.recv().await;
+            assert_eq!(said["epoch"], json!(epoch), "{said}");
+            assert_eq!(said["offset"], offset, "a gap or a repeat: {said}");
+            seen.push(said["text"].clone());
+        }
+    }
+    assert_eq!(seen[0], seen[1], "both nodes deliver Redis's order");
+    for writer in writers {
+        let _ = writer.await.unwrap();
+    }
+}
