@@ -81,6 +81,17 @@ impl Node for Inner {
             .unwrap_or_default()
     }
 
+    fn record_alone(&self, room: &str, body: &[u8]) -> Delivery {
+        let Some(history) = &self.history else {
+            return Delivery::default();
+        };
+        let (delivered, _) = history.record(room, crate::frame::body_of(body), |wire| {
+            crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, &[])
+        });
+        history.diverge(room);
+        delivered
+    }
+
     fn diverged(&self) -> Vec<Arc<str>> {
         self.history
             .as_ref()

@@ -498,6 +498,9 @@ pub(crate) trait Node: Send + Sync {
     /// Delivers a recorded message of `room` (its JSON `body`, at `offset`
     /// of `epoch`) to the local members, in the order of the offsets.
     fn deliver_recorded(&self, room: &str, epoch: &str, offset: u64, body: &[u8]) -> Delivery;
+    /// Records a message of `room` (its JSON `body`) that the backend could
+    /// not take on this node alone, and delivers it to the local members.
+    fn record_alone(&self, room: &str, body: &[u8]) -> Delivery;
     /// Rooms recorded on this node alone while the backend was out of
     /// reach: their history in the backend must get a new epoch.
     fn diverged(&self) -> Vec<Arc<str>>;
@@ -547,6 +550,11 @@ impl Local {
                 .upgrade()?
                 .deliver_recorded(room, epoch, offset, body),
         )
+    }
+
+    /// See [`Node::record_alone`]; `None` once the manager is gone.
+    pub(crate) fn record_alone(&self, room: &str, body: &[u8]) -> Option<Delivery> {
+        Some(self.node.upgrade()?.record_alone(room, body))
     }
 
     /// See [`Node::diverged`]; empty once the manager is gone.

@@ -211,7 +211,11 @@ impl RedisBackend {
                 Ok(conn) => {
                     *state.conn.lock() = Some(conn.clone());
                     tokio::spawn(subscriber::run(Arc::clone(&state), local.clone(), push_rx));
-                    tokio::spawn(publisher::run(Arc::clone(&state), outgoing_rx));
+                    tokio::spawn(publisher::run(
+                        Arc::clone(&state),
+                        local.clone(),
+                        outgoing_rx,
+                    ));
                     tokio::spawn(control::run(state, local, conn, changes_rx));
                 }
                 Err(error) => tracing::error!(%error, "redis backend: cannot start"),

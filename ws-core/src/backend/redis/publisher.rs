@@ -9,12 +9,12 @@ use redis::{RedisWrite, ToRedisArgs};
 use tokio::sync::mpsc::Receiver;
 
 use super::{State, commands, history};
-use crate::backend::{Channel, Outgoing, envelope};
+use crate::backend::{Channel, Local, Outgoing, envelope};
 
 /// Messages per pipeline at most.
 const BATCH: usize = 512;
 
-pub(super) async fn run(state: Arc<State>, mut queue: Receiver<Outgoing>) {
+pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Outgoing>) {
     let node = state.shared.node;
     let mut batch = Vec::with_capacity(BATCH);
     let mut failing = false;
@@ -91,6 +91,17 @@ pub(super) async fn run(state: Arc<State>, mut queue: Receiver<Outgoing>) {
                 }
                 failing = true;
                 state.lose();
+                // A recorded message is delivered from Redis, to this node
+                // too: not recorded there (or not known to be), it is
+                // recorded and delivered here alone, under this node's own
+                // epoch, rather than lost without a word. Should the script
+                // have run after all, members here see it twice, under two
+                // epochs, and the room's epoch in Redis is ended on return.
+                for outgoing in &batch {
+                    if let (true, Channel::Room(room)) = (outgoing.recorded, &outgoing.channel) {
+                        local.record_alone(room, &outgoing.wire);
+                    }
+                }
             }
         }
         batch.clear();
