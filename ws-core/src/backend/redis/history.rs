@@ -100,14 +100,22 @@ return {epoch, offset}
 
 /// KEYS: epoch, offset, stream. ARGV: a fresh epoch (used only if the room
 /// has none), the client's epoch and offset (both empty: no position), the
-/// most messages to replay. Returns `{epoch, head, outcome, body...}`.
+/// most messages to replay, the age bound in ms (0: none).
+/// Returns `{epoch, head, outcome, body...}`.
 pub(crate) static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
+  -- Made by a join: it goes with the room's messages, should none follow
+  -- (a peer joining many names leaves nothing behind for longer).
+  local ttl = tonumber(ARGV[5])
+  if ttl > 0 then
+    redis.call('SET', KEYS[1], epoch, 'PX', ttl)
+  else
+    redis.call('SET', KEYS[1], epoch)
+  end
   redis.call('DEL', KEYS[2], KEYS[3])
 end
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -196,6 +204,7 @@ pub(crate) async fn read(
     room: &str,
     since: Option<(&str, u64)>,
     max: usize,
+    bounds: Bounds,
 ) -> RedisResult<Read> {
     let keys = names.history(room);
     let (epoch, offset) = match since {
@@ -210,6 +219,7 @@ pub(crate) async fn read(
         .arg(epoch)
         .arg(offset)
         .arg(max)
+        .arg(ttl_ms(&bounds).to_string())
         .invoke_async(conn)
         .await?;
     parse_read(reply).ok_or_else(|| {
@@ -370,30 +380,51 @@ mod tests {
 
         // Replay: everything after a position, in order, the same on any
         // connection (node).
-        let read_at = read(&mut listener, &names, "lobby", Some((&epoch, 395)), 100)
-            .await
-            .unwrap();
+        let read_at = read(
+            &mut listener,
+            &names,
+            "lobby",
+            Some((&epoch, 395)),
+            100,
+            BOUNDS,
+        )
+        .await
+        .unwrap();
         assert_eq!(read_at.head, 400);
         let Outcome::Recovered(bodies) = read_at.outcome else {
             panic!("{read_at:?}")
         };
         assert_eq!(bodies.len(), 5);
-        let fresh = read(&mut listener, &names, "lobby", None, 100)
+        let fresh = read(&mut listener, &names, "lobby", None, 100, BOUNDS)
             .await
             .unwrap();
         assert_eq!((fresh.epoch.as_str(), fresh.head), (&*epoch, 400));
         assert_eq!(fresh.outcome, Outcome::Fresh);
-        let behind = read(&mut listener, &names, "lobby", Some((&epoch, 10)), 100)
-            .await
-            .unwrap();
+        let behind = read(
+            &mut listener,
+            &names,
+            "lobby",
+            Some((&epoch, 10)),
+            100,
+            BOUNDS,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             behind.outcome,
             Outcome::TooFarBehind,
             "past the replay bound"
         );
-        let ahead = read(&mut listener, &names, "lobby", Some((&epoch, 401)), 100)
-            .await
-            .unwrap();
+        let ahead = read(
+            &mut listener,
+            &names,
+            "lobby",
+            Some((&epoch, 401)),
+            100,
+            BOUNDS,
+        )
+        .await
+        .unwrap();
         assert_eq!(ahead.outcome, Outcome::EpochChanged, "never reached");
 
         // A flush loses the history: a new epoch, offsets from 1 again, and
@@ -402,9 +433,16 @@ mod tests {
             .exec_async(&mut listener)
             .await
             .unwrap();
-        let lost = read(&mut listener, &names, "lobby", Some((&epoch, 400)), 100)
-            .await
-            .unwrap();
+        let lost = read(
+            &mut listener,
+            &names,
+            "lobby",
+            Some((&epoch, 400)),
+            100,
+            BOUNDS,
+        )
+        .await
+        .unwrap();
         assert_eq!(lost.outcome, Outcome::EpochChanged);
         assert_ne!(lost.epoch, epoch);
         let (after, offset) = say(&mut listener, &names, 0).await;
@@ -436,11 +474,11 @@ mod tests {
         // `MAXLEN ~` trims whole macro nodes (100 entries by default): at
         // least 10 kept, at most 10 plus one node's worth.
         assert!((10..=10 + 100).contains(&len), "{len}");
-        let read_at = read(&mut conn, &names, "r", Some((&epoch, 1)), 5000)
+        let read_at = read(&mut conn, &names, "r", Some((&epoch, 1)), 5000, BOUNDS)
             .await
             .unwrap();
         assert_eq!(read_at.outcome, Outcome::TooFarBehind);
-        let read_at = read(&mut conn, &names, "r", Some((&epoch, 1990)), 5000)
+        let read_at = read(&mut conn, &names, "r", Some((&epoch, 1990)), 5000, BOUNDS)
             .await
             .unwrap();
         let Outcome::Recovered(bodies) = read_at.outcome else {

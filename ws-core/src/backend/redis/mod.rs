@@ -352,7 +352,8 @@ impl Remote for State {
             let since = since
                 .as_ref()
                 .map(|(epoch, offset)| (epoch.as_str(), *offset));
-            history::read(&mut conn, &self.names, &room, since, max)
+            let bounds = self.history.ok_or(BackendError::Unavailable)?;
+            history::read(&mut conn, &self.names, &room, since, max, bounds)
                 .await
                 .map_err(|error| BackendError::Failed(Box::new(error)))
         }
