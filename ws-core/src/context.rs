@@ -180,6 +180,12 @@ impl<P: Protocol> Ctx<P> {
     /// is dropped, so the answer goes out first and no live message of the
     /// room precedes it.
     ///
+    /// With the Redis backend the room's history is in Redis, so a client
+    /// resumes the same on any node: the join waits until this node listens
+    /// to the room, then for one script that reads the room's stream. With
+    /// Redis out of reach, the answer is this node's (`epoch_changed` for a
+    /// position).
+    ///
     /// ```
     /// use ws_core::history::Position;
     /// use ws_core::{ws_protocol, Ctx, HandlerResult};
