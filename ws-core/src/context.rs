@@ -183,8 +183,8 @@ impl<P: Protocol> Ctx<P> {
     /// With the Redis backend the room's history is in Redis, so a client
     /// resumes the same on any node: the join waits until this node listens
     /// to the room, then for one script that reads the room's stream. With
-    /// Redis out of reach, the answer is this node's (`epoch_changed` for a
-    /// position).
+    /// Redis out of reach, the answer is this node's own history's (which
+    /// holds only what this node recorded alone, under its own epoch).
     ///
     /// ```
     /// use ws_core::history::Position;
