@@ -24,7 +24,7 @@ impl ChatHandler for App {
     }
 
     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-        let joining = ctx.join_from(&msg.room, msg.since.as_ref())?;
+        let joining = ctx.join_from(&msg.room, msg.since.as_ref()).await?;
         let resume = joining.resume();
         ctx.send(chat::Joined {
             room: msg.room,

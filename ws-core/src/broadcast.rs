@@ -357,14 +357,36 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         room: &str,
         body: Vec<u8>,
     ) -> Result<Delivery, SendError> {
+        #[cfg(feature = "redis")]
+        if let Some(link) = self.registry.backend().filter(|link| link.keeps_history()) {
+            let error = if link.records() {
+                // Delivered here too when Redis publishes it: in the order
+                // of the offsets Redis gave, whichever node sent each.
+                match link.record(room, crate::frame::json_of(&body)) {
+                    Ok(()) => return Ok(Delivery::default()),
+                    Err(error) => error,
+                }
+            } else {
+                crate::error::BackendError::Unavailable
+            };
+            // Not recorded in the cluster: this node's members get it under
+            // this node's own epoch, and the sender is told.
+            let (delivered, _) = self.record_locally(history, room, body);
+            history.diverge(room);
+            return Err(SendError::Backend { delivered, error });
+        }
+        let (delivered, wire) = self.record_locally(history, room, body);
+        let remote = self.remote();
+        self.publish(remote, &wire, delivered)
+    }
+
+    fn record_locally(&self, history: &History, room: &str, body: Vec<u8>) -> (Delivery, Wire) {
         let started = Instant::now();
         let skip = self.skip();
-        let (delivery, wire) = history.record(room, body, |wire| match self.registry.room(room) {
+        history.record(room, body, |wire| match self.registry.room(room) {
             Some(members) => enqueue(&members, wire, &skip, self.counters, started),
             None => Delivery::default(),
-        });
-        let remote = self.remote();
-        self.publish(remote, &wire, delivery)
+        })
     }
 
     /// Closes every recipient with `code` and `reason` (at most 123 bytes:
@@ -564,6 +586,27 @@ pub(crate) fn to_one(
         members: Vec::new(),
     };
     enqueue(std::slice::from_ref(conn), frame, &skip, counters, started)
+}
+
+/// Delivers a recorded message of `room`, stamped with its place in the
+/// cluster's history, to this node's members but those `held` (resuming).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+pub(crate) fn deliver_recorded(
+    registry: &Registry,
+    counters: &Counters,
+    room: &str,
+    frame: &Wire,
+    held: &[ConnId],
+) -> Delivery {
+    let started = Instant::now();
+    let Some(members) = registry.room(room) else {
+        return Delivery::default();
+    };
+    let skip = Skip {
+        conns: held,
+        members: Vec::new(),
+    };
+    enqueue(&members, frame, &skip, counters, started)
 }
 
 /// Delivers a frame that another node sent to `target` to this node's

@@ -180,6 +180,12 @@ impl<P: Protocol> Ctx<P> {
     /// is dropped, so the answer goes out first and no live message of the
     /// room precedes it.
     ///
+    /// With the Redis backend the room's history is in Redis, so a client
+    /// resumes the same on any node: the join waits until this node listens
+    /// to the room, then for one script that reads the room's stream. With
+    /// Redis out of reach, the answer is this node's own history's (which
+    /// holds only what this node recorded alone, under its own epoch).
+    ///
     /// ```
     /// use ws_core::history::Position;
     /// use ws_core::{ws_protocol, Ctx, HandlerResult};
@@ -198,7 +204,7 @@ impl<P: Protocol> Ctx<P> {
     /// struct App;
     /// impl ChatHandler for App {
     ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-    ///         let joining = ctx.join_from(&msg.room, msg.since.as_ref())?;
+    ///         let joining = ctx.join_from(&msg.room, msg.since.as_ref()).await?;
     ///         let resume = joining.resume();
     ///         ctx.send(chat::Joined {
     ///             room: msg.room,
@@ -214,7 +220,11 @@ impl<P: Protocol> Ctx<P> {
     ///
     /// # Errors
     /// As [`Ctx::join`].
-    pub fn join_from(&self, room: &str, since: Option<&Position>) -> Result<Joining, JoinError> {
+    pub async fn join_from(
+        &self,
+        room: &str,
+        since: Option<&Position>,
+    ) -> Result<Joining, JoinError> {
         crate::history::join_from(
             self.manager.history(),
             self.manager.registry(),
@@ -222,6 +232,7 @@ impl<P: Protocol> Ctx<P> {
             room,
             since,
         )
+        .await
     }
 
     /// Leaves `room` (removed once empty); false if not a member.

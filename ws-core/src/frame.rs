@@ -106,6 +106,20 @@ pub(crate) fn stamp(mut body: Vec<u8>, epoch: &str, offset: u64) -> Wire {
     seal(body)
 }
 
+/// A message's JSON copied into a body, for [`stamp`].
+pub(crate) fn body_of(json: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(MAX_HEADER + json.len() + STAMP_SPARE);
+    body.resize(MAX_HEADER, 0);
+    body.extend_from_slice(json);
+    body
+}
+
+/// The JSON of a body of [`encode_body`], as a shared buffer (one copy).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // sent to cluster backends only
+pub(crate) fn json_of(body: &[u8]) -> Wire {
+    Bytes::copy_from_slice(&body[MAX_HEADER..])
+}
+
 /// A frame's payload copied back into a body, for [`stamp`].
 pub(crate) fn reopen(frame: &[u8]) -> Vec<u8> {
     let payload = &frame[payload_start(frame).min(frame.len())..];

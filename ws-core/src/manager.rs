@@ -70,6 +70,41 @@ impl Node for Inner {
         deliver_remote(&self.registry, &self.counters, target, wire, except_rooms)
     }
 
+    fn deliver_recorded(&self, room: &str, epoch: &str, offset: u64, body: &[u8]) -> Delivery {
+        let Some(history) = &self.history else {
+            return Delivery::default();
+        };
+        history
+            .mirror(room, epoch, offset, body, |wire, held| {
+                crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, held)
+            })
+            .unwrap_or_default()
+    }
+
+    fn record_alone(&self, room: &str, body: &[u8]) -> Delivery {
+        let Some(history) = &self.history else {
+            return Delivery::default();
+        };
+        let (delivered, _) = history.record(room, crate::frame::body_of(body), |wire| {
+            crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, &[])
+        });
+        history.diverge(room);
+        delivered
+    }
+
+    fn diverged(&self) -> Vec<Arc<str>> {
+        self.history
+            .as_ref()
+            .map(|history| history.diverged())
+            .unwrap_or_default()
+    }
+
+    fn converged(&self, rooms: &[Arc<str>]) {
+        if let Some(history) = &self.history {
+            history.converged(rooms);
+        }
+    }
+
     fn size(&self, channel: &Channel) -> usize {
         let registry = &self.registry;
         match channel {
@@ -154,7 +189,12 @@ impl<P: Protocol> Manager<P> {
         if let Err(error) = config.validate() {
             panic!("invalid ws_core::Config: {error}");
         }
-        let (link, spawn) = match backend.start(P::NAME) {
+        let bounds =
+            crate::history::Limits::of(&config).map(|limits| crate::backend::HistoryBounds {
+                count: limits.count,
+                ttl: limits.ttl,
+            });
+        let (link, spawn) = match backend.start(P::NAME, bounds) {
             Some(started) => (Some(started.link), Some(started.spawn)),
             None => (None, None),
         };

@@ -103,14 +103,19 @@ impl Backend {
 
     /// Starts the backend for a manager of `protocol`: the link the registry
     /// and the broadcasts use, and the tasks to spawn once the manager exists.
-    pub(crate) fn start(self, protocol: &'static str) -> Option<Started> {
+    /// With `history`, the rooms' histories live in the backend.
+    pub(crate) fn start(
+        self,
+        protocol: &'static str,
+        history: Option<HistoryBounds>,
+    ) -> Option<Started> {
         match self.kind {
             Kind::Local => {
-                let _ = protocol;
+                let _ = (protocol, history);
                 None
             }
             #[cfg(feature = "redis")]
-            Kind::Redis(redis) => Some(redis.start(protocol)),
+            Kind::Redis(redis) => Some(redis.start(protocol, history)),
         }
     }
 }
@@ -186,6 +191,39 @@ pub(crate) struct Outgoing {
     pub(crate) except_rooms: Box<[Arc<str>]>,
     /// Microseconds since the Unix epoch when it was sent, for the lag.
     pub(crate) sent_at: u64,
+    /// A message for the room's history: `wire` is its JSON body, not yet
+    /// stamped; the backend gives it its offset, records and publishes it
+    /// in one step, and every node (this one too) delivers it from there.
+    pub(crate) recorded: bool,
+}
+
+/// The bounds of a room's history kept by a cluster backend.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HistoryBounds {
+    /// Messages kept at least.
+    pub(crate) count: usize,
+    /// How long a message is kept at most.
+    pub(crate) ttl: Option<Duration>,
+}
+
+/// A cluster backend's answer to a resume: the room's epoch and latest
+/// offset, and what follows.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Read {
+    pub(crate) epoch: String,
+    pub(crate) head: u64,
+    pub(crate) outcome: Outcome,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// No position was given.
+    Fresh,
+    /// The bodies (JSON, not stamped) of the messages after the position,
+    /// in offset order.
+    Recovered(Vec<Vec<u8>>),
+    EpochChanged,
+    TooFarBehind,
 }
 
 /// What a started backend gives the manager.
@@ -205,10 +243,21 @@ pub(crate) trait Remote: Send + Sync {
     fn sharded(&self) -> Option<bool>;
     /// See [`BackendStatus::channels`].
     fn channels(&self) -> usize;
+    /// Answers a resume of `room` from `since` with at most `max` messages,
+    /// once this node listens to the room's channel: every message after
+    /// the answer's head arrives on it.
+    fn read(
+        self: Arc<Self>,
+        room: Arc<str>,
+        since: Option<(String, u64)>,
+        max: usize,
+    ) -> BoxFuture<'static, Result<Read, BackendError>>;
 }
 
 /// The registry's and the broadcasts' handle on a cluster backend.
 pub(crate) struct Link {
+    /// Whether the rooms' histories live in the backend.
+    keeps_history: bool,
     changes: mpsc::UnboundedSender<Channel>,
     outgoing: mpsc::Sender<Outgoing>,
     shared: Arc<Shared>,
@@ -217,12 +266,14 @@ pub(crate) struct Link {
 
 impl Link {
     pub(crate) fn new(
+        keeps_history: bool,
         changes: mpsc::UnboundedSender<Channel>,
         outgoing: mpsc::Sender<Outgoing>,
         shared: Arc<Shared>,
         remote: Arc<dyn Remote>,
     ) -> Self {
         Self {
+            keeps_history,
             changes,
             outgoing,
             shared,
@@ -261,7 +312,50 @@ impl Link {
             wire: wire.clone(),
             except_rooms: except_rooms.iter().map(|&room| Arc::from(room)).collect(),
             sent_at: now_micros(),
+            recorded: false,
         };
+        self.send(outgoing)
+    }
+
+    /// Whether the rooms' histories live in the backend.
+    pub(crate) fn keeps_history(&self) -> bool {
+        self.keeps_history
+    }
+
+    /// Whether the backend keeps the rooms' histories, and is up: a
+    /// recorded message goes through [`Link::record`] then.
+    pub(crate) fn records(&self) -> bool {
+        self.keeps_history && self.shared.is_up()
+    }
+
+    /// Hands the JSON `body` of a message for `room`'s history to the
+    /// publisher, which records it in the cluster and publishes it to every
+    /// node, this one too. Never blocks.
+    pub(crate) fn record(&self, room: &str, body: Wire) -> Result<(), BackendError> {
+        if !self.shared.is_up() {
+            self.shared.publish_failed(1);
+            return Err(BackendError::Unavailable);
+        }
+        self.send(Outgoing {
+            channel: Channel::Room(Arc::from(room)),
+            wire: body,
+            except_rooms: Box::new([]),
+            sent_at: now_micros(),
+            recorded: true,
+        })
+    }
+
+    /// See [`Remote::read`].
+    pub(crate) fn read(
+        &self,
+        room: &str,
+        since: Option<(String, u64)>,
+        max: usize,
+    ) -> BoxFuture<'static, Result<Read, BackendError>> {
+        Arc::clone(&self.remote).read(Arc::from(room), since, max)
+    }
+
+    fn send(&self, outgoing: Outgoing) -> Result<(), BackendError> {
         self.outgoing.try_send(outgoing).map_err(|error| {
             self.shared.publish_failed(1);
             match error {
@@ -401,6 +495,17 @@ pub(crate) trait Node: Send + Sync {
     fn size(&self, channel: &Channel) -> usize;
     /// Every channel with local members now, with their sizes.
     fn channels(&self) -> Vec<(Channel, usize)>;
+    /// Delivers a recorded message of `room` (its JSON `body`, at `offset`
+    /// of `epoch`) to the local members, in the order of the offsets.
+    fn deliver_recorded(&self, room: &str, epoch: &str, offset: u64, body: &[u8]) -> Delivery;
+    /// Records a message of `room` (its JSON `body`) that the backend could
+    /// not take on this node alone, and delivers it to the local members.
+    fn record_alone(&self, room: &str, body: &[u8]) -> Delivery;
+    /// Rooms recorded on this node alone while the backend was out of
+    /// reach: their history in the backend must get a new epoch.
+    fn diverged(&self) -> Vec<Arc<str>>;
+    /// The backend's histories of `rooms` got a new epoch.
+    fn converged(&self, rooms: &[Arc<str>]);
 }
 
 /// The node's side, for the backend's tasks: what arrived from other nodes
@@ -430,6 +535,41 @@ impl Local {
         except_rooms: &[String],
     ) -> Option<Delivery> {
         Some(self.node.upgrade()?.deliver(target, wire, except_rooms))
+    }
+
+    /// See [`Node::deliver_recorded`]; `None` once the manager is gone.
+    pub(crate) fn deliver_recorded(
+        &self,
+        room: &str,
+        epoch: &str,
+        offset: u64,
+        body: &[u8],
+    ) -> Option<Delivery> {
+        Some(
+            self.node
+                .upgrade()?
+                .deliver_recorded(room, epoch, offset, body),
+        )
+    }
+
+    /// See [`Node::record_alone`]; `None` once the manager is gone.
+    pub(crate) fn record_alone(&self, room: &str, body: &[u8]) -> Option<Delivery> {
+        Some(self.node.upgrade()?.record_alone(room, body))
+    }
+
+    /// See [`Node::diverged`]; empty once the manager is gone.
+    pub(crate) fn diverged(&self) -> Vec<Arc<str>> {
+        self.node
+            .upgrade()
+            .map(|node| node.diverged())
+            .unwrap_or_default()
+    }
+
+    /// See [`Node::converged`].
+    pub(crate) fn converged(&self, rooms: &[Arc<str>]) {
+        if let Some(node) = self.node.upgrade() {
+            node.converged(rooms);
+        }
     }
 
     /// Local connections in `channel` now (for `All`: every connection);

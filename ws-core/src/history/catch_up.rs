@@ -15,6 +15,9 @@ pub(crate) struct CatchUp {
     pub(crate) room: Arc<str>,
     pub(crate) epoch: Arc<str>,
     pub(crate) cursor: u64,
+    /// Already a member, its live messages held back by the history (a
+    /// cluster's fan-out): caught up, it is released instead of joined.
+    pub(crate) held: bool,
 }
 
 impl CatchUp {
@@ -23,7 +26,10 @@ impl CatchUp {
     pub(crate) fn start(self) {
         match self.step(0) {
             Step::Joined => {}
-            Step::Lost => self.overtaken(),
+            Step::Lost => {
+                self.release();
+                self.overtaken();
+            }
             Step::Pending | Step::Batch(..) => {
                 tokio::spawn(self.run());
             }
@@ -38,11 +44,14 @@ impl CatchUp {
         loop {
             self.conn.queue.replay_drained().await;
             if self.conn.queue.is_closing() {
-                return;
+                return self.release();
             }
             match self.step(batch) {
                 Step::Joined => return,
-                Step::Lost => return self.overtaken(),
+                Step::Lost => {
+                    self.release();
+                    return self.overtaken();
+                }
                 Step::Pending => {}
                 Step::Batch(frames, last) => {
                     for frame in frames {
@@ -56,11 +65,23 @@ impl CatchUp {
 
     fn step(&self, max: usize) -> Step {
         self.history
-            .step(&self.room, &self.epoch, self.cursor, max, || {
-                // Checked when the join was answered; a connection closing
-                // since has no fan-out to join.
-                let _ = self.registry.join(&self.conn, &self.room);
+            .step(&self.room, &self.epoch, self.cursor, max, |held| {
+                if self.held {
+                    held.retain(|&id| id != self.conn.id);
+                } else {
+                    // Checked when the join was answered; a connection
+                    // closing since has no fan-out to join.
+                    let _ = self.registry.join(&self.conn, &self.room);
+                }
             })
+    }
+
+    /// A replay that ends early no longer holds its connection's live
+    /// messages back (it is closing anyway): the room forgets it.
+    fn release(&self) {
+        if self.held {
+            self.history.release(&self.room, self.conn.id);
+        }
     }
 
     /// Trimming overtook the replay: what the client was promised cannot be

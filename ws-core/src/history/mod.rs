@@ -50,13 +50,22 @@
 //! room is written, for longer than the history lasts) ends the connection
 //! with close 1013; its next resume is answered `too_far_behind`.
 //!
+//! # Across nodes
+//! With the Redis backend, the rooms' histories live in Redis (see the
+//! backend's `history` module): a recorded message gets its offset from
+//! Redis and is recorded in a Redis Stream and published, in one script;
+//! every node, the sending one too, delivers it as Redis published it, so
+//! offsets agree across nodes and come in order. A resume reads the stream,
+//! so a client recovers the same on any node. While Redis is unreachable, a
+//! node records and delivers locally under an epoch of its own.
+//!
 //! # Not covered (yet)
 //! Messages sent with `to_user`, `to_all` or to one connection are not
-//! recorded. With a cluster backend, live fan-out works as before (the
-//! stamped frame is published), but the history is this node's: a client
-//! that resumes on another node is answered `epoch_changed`.
+//! recorded.
 
 mod catch_up;
+#[cfg(feature = "redis")]
+mod cluster;
 mod store;
 
 use std::fmt;
@@ -186,13 +195,19 @@ impl fmt::Debug for Joining {
 
 /// Joins `conn` to `room` from `since`: the answer, and the replay (or the
 /// join) to run once the answer is queued.
-pub(crate) fn join_from(
+pub(crate) async fn join_from(
     history: Option<&Arc<History>>,
     registry: &Arc<Registry>,
     conn: &Arc<Conn>,
     room: &str,
     since: Option<&Position>,
 ) -> Result<Joining, JoinError> {
+    #[cfg(feature = "redis")]
+    if let (Some(history), Some(link)) = (history, registry.backend())
+        && link.records()
+    {
+        return cluster::join_from(history, link, registry, conn, room, since).await;
+    }
     let Some(history) = history else {
         registry.join(conn, room)?;
         let resume = Resume {
@@ -220,6 +235,7 @@ pub(crate) fn join_from(
         room: Arc::from(room),
         epoch: Arc::clone(&resume.epoch),
         cursor,
+        held: false,
     };
     Ok(Joining::new(resume, Some(pending)))
 }

@@ -2,7 +2,7 @@
 //! and the indexes that find the oldest message and the least recently
 //! written room across all of them in O(log n).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::{Limits, Position, Resume, Unrecovered};
 use crate::frame::{self, Wire};
+use crate::id::ConnId;
 
 /// The histories of one node's rooms.
 pub(crate) struct History {
@@ -34,6 +35,9 @@ struct Store {
     seq: u64,
     /// Logs created, for their epochs.
     created: u64,
+    /// Rooms recorded here alone while the cluster backend was out of
+    /// reach: their history in the cluster misses those messages.
+    diverged: HashSet<Arc<str>>,
 }
 
 struct Log {
@@ -47,6 +51,12 @@ struct Log {
     /// The highest offset removed by count or bytes, and by age.
     trimmed_through: u64,
     expired_through: u64,
+    /// Whether the offsets come from a cluster backend (and this log is
+    /// this node's copy of the room's history there).
+    remote: bool,
+    /// Members of the room whose replay has not caught up yet: the live
+    /// fan-out of a cluster skips them, their replay delivers instead.
+    held: Vec<ConnId>,
 }
 
 struct Entry {
@@ -111,37 +121,166 @@ impl History {
     ) -> (T, Wire) {
         let now = Instant::now();
         let mut store = self.store.lock();
-        let seq = store.next_seq();
         let (name, log) = self.log_mut(&mut store, room);
-        log.head += 1;
-        let offset = log.head;
-        let wire = frame::stamp(body, &log.epoch, offset);
-        let len = wire.len();
-        let delivered = deliver(&wire);
-        if log.entries.is_empty() {
-            store_oldest(&mut store, seq, &name);
+        if log.remote {
+            // The cluster backend is out of reach: this node goes on under
+            // an epoch of its own, which no position in the cluster's
+            // history can be mistaken for.
+            let epoch = self.local_epoch(&mut store);
+            store.restart(&name, &epoch, 0, false);
         }
         let log = store.rooms.get_mut(&name).expect("just found");
+        let offset = log.head + 1;
+        let wire = frame::stamp(body, &log.epoch, offset);
+        let delivered = deliver(&wire);
+        self.keep(&mut store, &name, offset, wire.clone(), now);
+        (delivered, wire)
+    }
+
+    /// Takes a message of `room` whose place a cluster backend gave (its
+    /// JSON `payload`, at `offset` of `epoch`) into this node's copy of the
+    /// room's history, and hands the stamped frame to `deliver`, with the
+    /// members to skip, before any later one: members see offsets in order.
+    /// `None` for a message already taken (by a resume's read).
+    pub(crate) fn mirror<T>(
+        &self,
+        room: &str,
+        epoch: &str,
+        offset: u64,
+        payload: &[u8],
+        deliver: impl FnOnce(&Wire, &[ConnId]) -> T,
+    ) -> Option<T> {
+        let now = Instant::now();
+        let mut store = self.store.lock();
+        let (name, log) = self.log_mut(&mut store, room);
+        let same = log.remote && *log.epoch == *epoch;
+        if same && offset <= log.head {
+            return None;
+        }
+        if !same || offset != log.head + 1 {
+            // A history this node had not followed up to here: its copy
+            // starts at this message (a resume further back reads Redis).
+            store.restart(&name, epoch, offset - 1, true);
+        }
+        let wire = frame::stamp(frame::body_of(payload), epoch, offset);
+        let delivered = deliver(&wire, &store.rooms[&name].held);
+        self.keep(&mut store, &name, offset, wire, now);
+        Some(delivered)
+    }
+
+    /// Makes this node's copy of `room`'s history hold `bodies` (JSON, from
+    /// offset `from` on) up to `head` of `epoch`, as a cluster backend read
+    /// them, keeping what arrived live after `head`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) fn seed(&self, room: &str, epoch: &str, head: u64, from: u64, bodies: Vec<Vec<u8>>) {
+        let now = Instant::now();
+        let mut store = self.store.lock();
+        let (name, log) = self.log_mut(&mut store, room);
+        let same = log.remote && *log.epoch == *epoch;
+        if same && log.first_offset() <= from && log.head >= head {
+            return; // this node followed the room: it has all of it
+        }
+        let later: Vec<(u64, Wire)> = if same {
+            log.entries
+                .iter()
+                .filter(|entry| entry.offset > head)
+                .map(|entry| (entry.offset, entry.wire.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        store.restart(&name, epoch, from - 1, true);
+        for (offset, body) in (from..).zip(bodies) {
+            let wire = frame::stamp(frame::body_of(&body), epoch, offset);
+            self.keep(&mut store, &name, offset, wire, now);
+        }
+        let log = &store.rooms[&name];
+        if log.head < head {
+            // Nothing to replay: the copy starts after the head.
+            store.restart(&name, epoch, head, true);
+        }
+        for (offset, wire) in later {
+            self.keep(&mut store, &name, offset, wire, now);
+        }
+    }
+
+    /// `room` was recorded here alone: its history in the cluster must not
+    /// be resumed from any more.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster only
+    pub(crate) fn diverge(&self, room: &str) {
+        let mut store = self.store.lock();
+        if !store.diverged.contains(room) {
+            store.diverged.insert(Arc::from(room));
+        }
+    }
+
+    /// The rooms [`History::diverge`]d since the last
+    /// [`History::converged`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster only
+    pub(crate) fn diverged(&self) -> Vec<Arc<str>> {
+        self.store.lock().diverged.iter().cloned().collect()
+    }
+
+    /// The cluster's histories of `rooms` were ended (a new epoch follows).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster only
+    pub(crate) fn converged(&self, rooms: &[Arc<str>]) {
+        let mut store = self.store.lock();
+        for room in rooms {
+            store.diverged.remove(room);
+        }
+    }
+
+    /// The most messages one resume replays: the history's count.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) fn replay_max(&self) -> usize {
+        self.limits.count
+    }
+
+    /// Holds `conn`'s live messages of `room` back until its replay
+    /// releases it (see [`History::step`]).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) fn hold(&self, room: &str, conn: ConnId) {
+        let mut store = self.store.lock();
+        let (_, log) = self.log_mut(&mut store, room);
+        log.held.push(conn);
+    }
+
+    pub(crate) fn release(&self, room: &str, conn: ConnId) {
+        if let Some(log) = self.store.lock().rooms.get_mut(room) {
+            log.held.retain(|&held| held != conn);
+        }
+    }
+
+    /// Records the stamped `wire` at `offset` of `name`'s log, the log's
+    /// head from now on, and trims.
+    fn keep(&self, store: &mut Store, name: &Arc<str>, offset: u64, wire: Wire, now: Instant) {
+        let seq = store.next_seq();
+        let len = wire.len();
+        if store.rooms[name].entries.is_empty() {
+            store_oldest(store, seq, name);
+        }
+        let log = store.rooms.get_mut(name).expect("just found");
+        log.head = offset;
         let previous = std::mem::replace(&mut log.written, seq);
         log.entries.push_back(Entry {
             offset,
             seq,
             at: now,
-            wire: wire.clone(),
+            wire,
         });
         log.bytes += len;
         store.bytes += len;
         store.written.remove(&previous);
-        store.written.insert(seq, Arc::clone(&name));
+        store.written.insert(seq, Arc::clone(name));
         // Per room: count and bytes.
         loop {
-            let log = &store.rooms[&name];
+            let log = &store.rooms[name];
             if log.entries.len() <= self.limits.count && log.bytes <= self.limits.stream_bytes {
                 break;
             }
-            store.pop_front(&name, Removal::Trimmed);
+            store.pop_front(name, Removal::Trimmed);
         }
-        self.expire(&mut store, now);
+        self.expire(store, now);
         // Per node: the oldest messages of any room go first.
         while store.bytes > self.limits.memory {
             let Some((_, oldest)) = store.oldest.first_key_value() else {
@@ -150,7 +289,13 @@ impl History {
             let oldest = Arc::clone(oldest);
             store.pop_front(&oldest, Removal::Trimmed);
         }
-        (delivered, wire)
+    }
+
+    fn local_epoch(&self, store: &mut Store) -> String {
+        store.created += 1;
+        let epoch = format!("{:016x}-{}", self.nonce, store.created);
+        debug_assert!(epoch.len() <= frame::MAX_EPOCH);
+        epoch
     }
 
     /// The answer to a join of `room` from `since`, and the offset the
@@ -196,15 +341,15 @@ impl History {
         epoch: &str,
         cursor: u64,
         max: usize,
-        join: impl FnOnce(),
+        join: impl FnOnce(&mut Vec<ConnId>),
     ) -> Step {
         let mut store = self.store.lock();
         self.expire(&mut store, Instant::now());
-        let Some(log) = store.rooms.get(room).filter(|log| *log.epoch == *epoch) else {
+        let Some(log) = store.rooms.get_mut(room).filter(|log| *log.epoch == *epoch) else {
             return Step::Lost;
         };
         if cursor == log.head {
-            join();
+            join(&mut log.held);
             return Step::Joined;
         }
         let first = log.first_offset();
@@ -246,11 +391,9 @@ impl History {
             };
             store.drop_log(&victim);
         }
-        store.created += 1;
+        let epoch = self.local_epoch(store);
         let seq = store.next_seq();
         let name: Arc<str> = Arc::from(room);
-        let epoch = format!("{:016x}-{}", self.nonce, store.created);
-        debug_assert!(epoch.len() <= frame::MAX_EPOCH);
         store.written.insert(seq, Arc::clone(&name));
         let log = store.rooms.entry(Arc::clone(&name)).or_insert(Log {
             epoch: Arc::from(epoch),
@@ -260,6 +403,8 @@ impl History {
             written: seq,
             trimmed_through: 0,
             expired_through: 0,
+            remote: false,
+            held: Vec::new(),
         });
         (name, log)
     }
@@ -312,6 +457,33 @@ impl Store {
         if let Some(next) = next {
             self.oldest.insert(next, Arc::clone(name));
         }
+    }
+
+    /// Starts `name`'s log again, empty, at `head` of `epoch`; it keeps
+    /// the members it holds.
+    fn restart(&mut self, name: &Arc<str>, epoch: &str, head: u64, remote: bool) {
+        let held = self
+            .rooms
+            .get_mut(name)
+            .map(|log| std::mem::take(&mut log.held))
+            .unwrap_or_default();
+        self.drop_log(name);
+        let seq = self.next_seq();
+        self.written.insert(seq, Arc::clone(name));
+        self.rooms.insert(
+            Arc::clone(name),
+            Log {
+                epoch: Arc::from(epoch),
+                head,
+                entries: VecDeque::new(),
+                bytes: 0,
+                written: seq,
+                trimmed_through: head,
+                expired_through: 0,
+                remote,
+                held,
+            },
+        );
     }
 
     /// Forgets `name`'s log, its epoch with it.
@@ -445,7 +617,7 @@ mod tests {
         let mut cursor = 0;
         let mut seen = Vec::new();
         loop {
-            match history.step("a", &epoch, cursor, 2, || seen.push(0)) {
+            match history.step("a", &epoch, cursor, 2, |_| seen.push(0)) {
                 Step::Batch(frames, last) => {
                     seen.extend(
                         frames

@@ -100,6 +100,18 @@ impl Redis {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to our `redis-server`: stopped, it
+    /// keeps its data and its connections, and answers nothing.
+    pub(crate) fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a redis-server of our own");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
     pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -14,7 +14,11 @@ use crate::support::Client;
 
 /// Connects and joins `room`, from `since` if given; the client and the
 /// `joined` answer, which must be the first frame.
-async fn join(addr: SocketAddr, room: &str, since: Option<(&str, u64)>) -> (Client, Value) {
+pub(crate) async fn join(
+    addr: SocketAddr,
+    room: &str,
+    since: Option<(&str, u64)>,
+) -> (Client, Value) {
     let mut client = Client::connect(&format!("ws://{addr}/ws")).await;
     let mut message = json!({"type": "join", "room": room});
     if let Some((epoch, offset)) = since {
@@ -29,7 +33,7 @@ async fn join(addr: SocketAddr, room: &str, since: Option<(&str, u64)>) -> (Clie
 
 /// Cuts the TCP connection without a close frame (a reset), as a network
 /// failure does.
-fn cut(client: Client) {
+pub(crate) fn cut(client: Client) {
     if let MaybeTlsStream::Plain(tcp) = client.ws.get_ref() {
         tcp.set_zero_linger().unwrap();
     }
@@ -69,7 +73,7 @@ impl Publisher {
 }
 
 /// The `said` with `offset` of `epoch`, the `offset - 1`th text published.
-fn assert_said(said: &Value, epoch: &str, offset: u64) {
+pub(crate) fn assert_said(said: &Value, epoch: &str, offset: u64) {
     assert_eq!(said["type"], "said", "{said}");
     assert_eq!(said["epoch"], epoch, "{said}");
     assert_eq!(said["offset"], offset, "a gap or a duplicate: {said}");

@@ -13,6 +13,7 @@ mod flow;
 mod frontend;
 mod harness;
 mod history;
+mod history_cluster;
 mod invalid;
 mod manager_api;
 mod operating;

@@ -66,6 +66,13 @@ async fn keep_in_line(
                 () = state.stop.cancelled() => return,
                 resynced = resync(state, local, &mut conn, &mut synced) => resynced,
             };
+            // A resync sent before Redis stopped answering may complete
+            // only once it answers again: what was recorded alone in the
+            // meantime is handled before the node counts as up.
+            let resynced = match resynced {
+                Ok(true) => converge(state, local, &mut conn).await.map(|()| true),
+                other => other,
+            };
             match resynced {
                 Ok(true) => {
                     state.shared.set_up(true, ever_up);
@@ -124,7 +131,13 @@ async fn keep_in_line(
                 }
                 let mut pipe = redis::pipe();
                 presence::refresh(&mut pipe, &state.names, state.shared.node, state.presence_ttl);
-                if let Err(error) = pipe.exec_async(&mut conn).await {
+                let beat = async {
+                    pipe.exec_async(&mut conn).await?;
+                    // A send that found the backend down just as it came
+                    // back up recorded alone: handled within a beat.
+                    converge(state, local, &mut conn).await
+                };
+                if let Err(error) = beat.await {
                     tracing::warn!(%error, "redis backend: heartbeat failed");
                     state.lose();
                 }
@@ -204,6 +217,29 @@ async fn resync(
     Ok(true)
 }
 
+/// Ends the history in Redis of each room this node recorded alone while
+/// Redis was out of reach: it misses those messages. The next record makes
+/// a new epoch, and a resume from before is told `epoch_changed`.
+async fn converge(
+    state: &State,
+    local: &Local,
+    conn: &mut ConnectionManager,
+) -> redis::RedisResult<()> {
+    let diverged = local.diverged();
+    if diverged.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for room in &diverged {
+        pipe.cmd("DEL")
+            .arg(state.names.history(room).epoch)
+            .ignore();
+    }
+    pipe.exec_async(conn).await?;
+    local.converged(&diverged);
+    Ok(())
+}
+
 /// Handles a batch of changed channels in one pipeline. `Ok(false)` once the
 /// manager is gone.
 async fn apply(
@@ -260,4 +296,8 @@ fn subscribed(state: &State, synced: &Synced) {
         .channels
         .store(n, std::sync::atomic::Ordering::Relaxed);
     state.shared.channels(n);
+    if state.history.is_some() {
+        state.listening.lock().clone_from(&synced.subscribed);
+        state.listening_changed.notify_waiters();
+    }
 }

@@ -29,10 +29,12 @@
 //! the presence TTL.
 
 mod control;
+mod history;
 mod presence;
 mod publisher;
 mod subscriber;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
@@ -44,10 +46,10 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, RedisWrite, ToRedisArgs};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{BackendError, Channel, Link, Local, Remote, Shared, Started};
+use super::{BackendError, Channel, HistoryBounds, Link, Local, Read, Remote, Shared, Started};
 use crate::delivery::Target;
 
 /// Which pub/sub commands the Redis backend uses.
@@ -162,7 +164,7 @@ impl RedisBackend {
         self
     }
 
-    pub(crate) fn start(self, protocol: &'static str) -> Started {
+    pub(crate) fn start(self, protocol: &'static str, history: Option<HistoryBounds>) -> Started {
         let shared = Arc::new(Shared::new(protocol));
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         let (outgoing_tx, outgoing_rx) = mpsc::channel(self.publish_queue);
@@ -180,8 +182,13 @@ impl RedisBackend {
             shared: Arc::clone(&shared),
             presence_ttl: self.presence_ttl,
             reconnect_max: self.reconnect_max,
+            history,
+            listening: Mutex::new(HashSet::new()),
+            listening_changed: Notify::new(),
+            response_timeout: self.response_timeout,
         });
         let link = Link::new(
+            history.is_some(),
             changes_tx,
             outgoing_tx,
             shared,
@@ -204,7 +211,11 @@ impl RedisBackend {
                 Ok(conn) => {
                     *state.conn.lock() = Some(conn.clone());
                     tokio::spawn(subscriber::run(Arc::clone(&state), local.clone(), push_rx));
-                    tokio::spawn(publisher::run(Arc::clone(&state), outgoing_rx));
+                    tokio::spawn(publisher::run(
+                        Arc::clone(&state),
+                        local.clone(),
+                        outgoing_rx,
+                    ));
                     tokio::spawn(control::run(state, local, conn, changes_rx));
                 }
                 Err(error) => tracing::error!(%error, "redis backend: cannot start"),
@@ -246,9 +257,33 @@ pub(super) struct State {
     shared: Arc<Shared>,
     presence_ttl: Duration,
     reconnect_max: Duration,
+    /// The bounds of the rooms' histories, when they live in Redis.
+    history: Option<HistoryBounds>,
+    /// The channels subscribed to on the current connection, as the control
+    /// task last confirmed them, for a resume to wait on.
+    listening: Mutex<HashSet<Channel>>,
+    listening_changed: Notify,
+    response_timeout: Duration,
 }
 
 impl State {
+    /// Waits until the control task has subscribed to `channel` (at most the
+    /// response timeout): what is published from then on reaches this node.
+    async fn listening(&self, channel: &Channel) -> Result<(), BackendError> {
+        let deadline = tokio::time::Instant::now() + self.response_timeout;
+        loop {
+            let changed = self.listening_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.listening.lock().contains(channel) {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(BackendError::Unavailable);
+            }
+        }
+    }
+
     fn conn(&self) -> Option<ConnectionManager> {
         self.conn.lock().clone()
     }
@@ -300,6 +335,29 @@ impl Remote for State {
 
     fn channels(&self) -> usize {
         self.channels.load(Ordering::Relaxed)
+    }
+
+    fn read(
+        self: Arc<Self>,
+        room: Arc<str>,
+        since: Option<(String, u64)>,
+        max: usize,
+    ) -> BoxFuture<'static, Result<Read, BackendError>> {
+        async move {
+            // Subscribed first: every message recorded after the read's
+            // head then reaches this node, on the same connection, after
+            // the read's answer.
+            self.listening(&Channel::Room(Arc::clone(&room))).await?;
+            let mut conn = self.conn().ok_or(BackendError::Unavailable)?;
+            let since = since
+                .as_ref()
+                .map(|(epoch, offset)| (epoch.as_str(), *offset));
+            let bounds = self.history.ok_or(BackendError::Unavailable)?;
+            history::read(&mut conn, &self.names, &room, since, max, bounds)
+                .await
+                .map_err(|error| BackendError::Failed(Box::new(error)))
+        }
+        .boxed()
     }
 }
 

@@ -8,16 +8,19 @@ use std::sync::Arc;
 use redis::{RedisWrite, ToRedisArgs};
 use tokio::sync::mpsc::Receiver;
 
-use super::{State, commands};
-use crate::backend::{Outgoing, envelope};
+use super::{State, commands, history};
+use crate::backend::{Channel, Local, Outgoing, envelope};
 
 /// Messages per pipeline at most.
 const BATCH: usize = 512;
 
-pub(super) async fn run(state: Arc<State>, mut queue: Receiver<Outgoing>) {
+pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Outgoing>) {
     let node = state.shared.node;
     let mut batch = Vec::with_capacity(BATCH);
     let mut failing = false;
+    // Whether the history script is in Redis's cache: a pipeline does not
+    // load it itself. Loaded again after a failure (Redis restarted).
+    let mut loaded = false;
     loop {
         let received = tokio::select! {
             biased;
@@ -31,13 +34,47 @@ pub(super) async fn run(state: Arc<State>, mut queue: Receiver<Outgoing>) {
             (Some(mut conn), Some(sharded)) => {
                 let publish = commands(sharded).2;
                 let mut pipe = redis::pipe();
+                let mut records = false;
                 for outgoing in &batch {
+                    if outgoing.recorded {
+                        if let (Some(bounds), Channel::Room(room)) =
+                            (state.history, &outgoing.channel)
+                        {
+                            let mut header = [0u8; envelope::HEADER];
+                            header[0] = history::VERSION_RECORDED;
+                            header[1..9].copy_from_slice(&node.to_le_bytes());
+                            header[9..17].copy_from_slice(&outgoing.sent_at.to_le_bytes());
+                            let call = history::record_call(
+                                &state.names,
+                                room,
+                                bounds,
+                                publish,
+                                state.names.channel(&outgoing.channel),
+                                &header,
+                                &outgoing.wire,
+                            );
+                            pipe.invoke_script(&call).ignore();
+                            records = true;
+                        }
+                        continue;
+                    }
                     pipe.cmd(publish)
                         .arg(state.names.channel(&outgoing.channel))
                         .arg(Envelope { node, outgoing })
                         .ignore();
                 }
-                pipe.exec_async(&mut conn).await.map_err(|e| e.to_string())
+                let load = async {
+                    if records && !loaded {
+                        history::RECORD
+                            .prepare_invoke()
+                            .load_async(&mut conn)
+                            .await?;
+                    }
+                    pipe.exec_async(&mut conn).await
+                };
+                let result = load.await.map_err(|e| e.to_string());
+                loaded = result.is_ok() && (loaded || records);
+                result
             }
             _ => Err("not connected".to_owned()),
         };
@@ -54,6 +91,17 @@ pub(super) async fn run(state: Arc<State>, mut queue: Receiver<Outgoing>) {
                 }
                 failing = true;
                 state.lose();
+                // A recorded message is delivered from Redis, to this node
+                // too: not recorded there (or not known to be), it is
+                // recorded and delivered here alone, under this node's own
+                // epoch, rather than lost without a word. Should the script
+                // have run after all, members here see it twice, under two
+                // epochs, and the room's epoch in Redis is ended on return.
+                for outgoing in &batch {
+                    if let (true, Channel::Room(room)) = (outgoing.recorded, &outgoing.channel) {
+                        local.record_alone(room, &outgoing.wire);
+                    }
+                }
             }
         }
         batch.clear();
