@@ -314,8 +314,13 @@ impl Client {
 
     /// The next text frame as JSON; fails the test after [`WAIT`].
     pub async fn recv(&mut self) -> Value {
+        self.recv_within(WAIT).await
+    }
+
+    /// [`Client::recv`] for work that takes the server longer than [`WAIT`].
+    pub async fn recv_within(&mut self, wait: Duration) -> Value {
         loop {
-            let frame = timeout(WAIT, self.ws.next())
+            let frame = timeout(wait, self.ws.next())
                 .await
                 .expect("no message within the wait")
                 .expect("stream ended")
