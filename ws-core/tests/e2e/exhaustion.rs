@@ -466,15 +466,18 @@ async fn authenticate_counts_against_the_handshake_timeout() {
 /// is owed only the latest pong, so what reaches it is bounded by the
 /// socket buffers, and the server's memory does not grow with the pings.
 ///
-/// Ignored in the suite for now: about one run in ten, a flooded peer's own
-/// frames after its flood (the `say`, the echo) are handled only once that
-/// peer starts reading, which here means never, and the test waits in vain.
-/// The server is idle meanwhile (about 35 ms of CPU in 6 s), so a wake-up of
-/// the connection's read side seems to be lost while its write side is
-/// blocked on pongs; an open finding. The memory bound holds every time. Run
-/// it with `cargo test -p ws-core --test e2e -- --ignored a_ping_flood`.
+/// Ignored in the suite for now: about one run in ten, the flood's tail and
+/// the peer's `say` after it reach the server only seconds later. `ss`
+/// during such a stall: the server has read all it got (Recv-Q 0) and is
+/// idle; the client still holds 1.7 MB of its flood unsent, window-limited,
+/// and both sockets are in retransmission back-off (rto 3.2 s, cwnd 1). The
+/// likely cause is this test's 4 KiB client receive buffer against 64 KiB
+/// loopback segments (pongs dropped, acks lost with them), not the server;
+/// a buffer large enough to avoid it lets the kernel absorb the pongs the
+/// test must see owed. To be redesigned. Run it with
+/// `cargo test -p ws-core --test e2e -- --ignored a_ping_flood`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open finding: a flooded peer's later frames can wait until it reads (a lost read wake-up)"]
+#[ignore = "stalls in TCP back-off about one run in ten (a 4 KiB client receive buffer on loopback); to be redesigned"]
 async fn a_ping_flood_is_owed_one_pong() {
     const PEERS: usize = 8;
     const PINGS: usize = 50_000;
