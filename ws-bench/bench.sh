@@ -19,46 +19,20 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
 
-cargo build --release -q -p ws-bench --bin ws-bench
-cargo build --release -q -p ws-core --example chat
-BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
-CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat
+# shellcheck source=ws-bench/servers.sh
+source ws-bench/servers.sh
 
-SERVER_PID=
-stop_server() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-    fi
-}
-trap stop_server EXIT
-
-# start_server KIND: a fresh server on a fresh port; sets SERVER_PID and URL.
+# start_server KIND: a fresh server of that kind; sets SERVER_PID and URL.
 start_server() {
-    # The next port nothing listens on (other services may hold some).
-    PORT=$((PORT + 1))
-    while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
-    local addr="127.0.0.1:$PORT"
     # History off: these are fan-out comparisons against the raw baseline
     # (the chat example keeps 1,000 messages per room by default).
     case "$1" in
-        core) "$CHAT" --addr "$addr" --max-connections 20000 --history 0 > "$OUT/server.log" 2>&1 & ;;
-        core-large) CHAT_MAX_MESSAGE_SIZE=2MiB "$BENCH" serve-core --addr "$addr" --max-connections 20000 --history 0 > "$OUT/server.log" 2>&1 & ;;
-        naive) "$BENCH" serve-naive --addr "$addr" > "$OUT/server.log" 2>&1 & ;;
-        naive-nodelay) "$BENCH" serve-naive --nodelay --addr "$addr" > "$OUT/server.log" 2>&1 & ;;
-        raw) "$BENCH" serve-raw --addr "$addr" > "$OUT/server.log" 2>&1 & ;;
+        core) start "$CHAT" --max-connections 20000 --history 0 ;;
+        core-large) CHAT_MAX_MESSAGE_SIZE=2MiB start "$BENCH" serve-core --max-connections 20000 --history 0 ;;
+        naive) start "$BENCH" serve-naive ;;
+        naive-nodelay) start "$BENCH" serve-naive --nodelay ;;
+        raw) start "$BENCH" serve-raw ;;
     esac
-    SERVER_PID=$!
-    URL="ws://$addr/ws"
-    for _ in $(seq 100); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server $1 did not start" >&2
-    cat "$OUT/server.log" >&2
-    exit 1
 }
 
 # run KIND LABEL COMMAND ARGS...: one run on a fresh server.

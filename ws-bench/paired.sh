@@ -20,33 +20,15 @@ mkdir -p "$OUT"
 RESULTS="$OUT/paired.jsonl"
 : > "$RESULTS"
 
-cargo build --release -q -p ws-bench --bin ws-bench
-cargo build --release -q -p ws-core --example chat
-BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
-NEW=${NEW:-${CARGO_TARGET_DIR:-target}/release/examples/chat}
-
-SERVER_PID=
-stop_server() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-    fi
-}
-trap stop_server EXIT
+# shellcheck source=ws-bench/servers.sh
+source ws-bench/servers.sh
+NEW=${NEW:-$CHAT}
 
 # run BINARY LABEL ROUND CLIENTS MESSAGES: one fan-out run on a fresh server.
 run() {
-    PORT=$((PORT + 1))
-    while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
-    "$1" --addr "127.0.0.1:$PORT" --max-connections 20000 > "$OUT/server.log" 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-        sleep 0.05
-    done
+    start "$1" --max-connections 20000
     timeout 600 "$BENCH" fanout --clients "$4" --messages "$5" --size 100 \
-        --url "ws://127.0.0.1:$PORT/ws" --server-pid "$SERVER_PID" --label "$2 r$3" >> "$RESULTS"
+        --url "$URL" --server-pid "$SERVER_PID" --label "$2 r$3" >> "$RESULTS"
     stop_server
 }
 
