@@ -201,7 +201,10 @@ mod tests {
     fn a_short_absence_is_no_event_and_a_long_one_is_a_leave() {
         let room: Arc<str> = Arc::from("r");
         let mut t = Tracker::default();
-        assert!(t.sample(&room, users(&["a", "b"])).is_none(), "first: silent");
+        assert!(
+            t.sample(&room, users(&["a", "b"])).is_none(),
+            "first: silent"
+        );
         let d = t.sample(&room, users(&["a", "b", "c"])).unwrap();
         assert_eq!(names(&d), (vec!["c"], vec![]));
         // b missing once (a reconnect): nothing.

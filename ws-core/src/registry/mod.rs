@@ -240,8 +240,7 @@ impl Registry {
                 self.present.remove(room, &old.0);
             }
             if let Some(new) = &user {
-                self.present
-                    .add(room, &new.0, membership.presence.as_ref());
+                self.present.add(room, &new.0, membership.presence.as_ref());
             }
             self.changed(|| Channel::Room(Arc::clone(room)));
         }

@@ -22,7 +22,6 @@ pub(crate) struct Seen {
     pub(crate) info: Option<Arc<str>>,
 }
 
-
 #[derive(Default)]
 pub(crate) struct Rooms {
     map: DashMap<Arc<str>, BTreeMap<Arc<str>, Seen>>,

@@ -1,0 +1,250 @@
+//! Presence on the chat example as run in production: several processes
+//! sharing a Redis, real sockets, a process killed with SIGKILL. Checks
+//! the `who`/`present` wire contract, that a dead node's users leave
+//! presence within its presence TTL, and that the debounce of presence
+//! events hides a second tab and a quick reconnect.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::timeout;
+
+use crate::cluster::Redis;
+use crate::config::chat_example;
+use crate::support::{Client, WAIT};
+
+/// The presence TTL the nodes run with: the bound on a dead node's users.
+const TTL_MS: u64 = 1000;
+
+/// A chat example process; killed (SIGKILL) when dropped.
+struct Node {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Node {
+    async fn start(redis: &Redis, extra: &[&str]) -> Node {
+        let ttl = TTL_MS.to_string();
+        let mut child = Command::new(chat_example())
+            .args(["--addr", "127.0.0.1:0", "--redis", redis.url()])
+            .args(["--presence-ttl", &ttl])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run the chat example");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = timeout(WAIT, stdout.next_line())
+            .await
+            .expect("the chat example did not start within the wait")
+            .unwrap()
+            .expect("the chat example exited before listening");
+        let addr = line
+            .strip_prefix("chat listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .parse()
+            .unwrap();
+        Node { child, addr }
+    }
+
+    /// A tab of `user`, in `room` (its `joined` read).
+    async fn tab(&self, user: &str, room: &str) -> Client {
+        let mut client = Client::connect(&format!("ws://{}/ws?user={user}", self.addr)).await;
+        client.join(room).await;
+        loop {
+            let message = client.recv().await;
+            if message["type"] == "joined" {
+                return client;
+            }
+        }
+    }
+
+    /// SIGKILL: no close, no withdrawal, nothing said to Redis.
+    async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+/// Asks `who` and returns the `present` answer, skipping anything else.
+async fn who(client: &mut Client, room: &str, id: u64) -> Value {
+    client
+        .send(json!({"type": "who", "room": room, "id": id}))
+        .await;
+    loop {
+        let message = client.recv().await;
+        if message["type"] == "present" {
+            return message;
+        }
+    }
+}
+
+/// The `users` of `present` answers until they equal `expected`; fails
+/// after the wait, showing the last answer.
+async fn who_until(client: &mut Client, room: &str, expected: Value) -> Value {
+    let mut last = Value::Null;
+    for id in 1..=500u64 {
+        last = who(client, room, id).await;
+        assert_eq!(
+            last,
+            json!({"type": "present", "room": room, "users": last["users"], "id": id}),
+            "the exact shape of `present`"
+        );
+        if last["users"] == expected {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("`who` never showed {expected}; last: {last}");
+}
+
+fn user(name: &str, connections: u64) -> Value {
+    json!({"user": name, "connections": connections})
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The expiry times (ms since the epoch) of the live nodes' presence.
+async fn node_expiries(redis: &Redis) -> Vec<u64> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let scored: Vec<(u64, u64)> = redis::cmd("ZRANGE")
+        .arg("ws:Chat:nodes")
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    scored.into_iter().map(|(_, at)| at).collect()
+}
+
+#[tokio::test]
+async fn who_spans_two_nodes_and_a_sigkilled_nodes_users_go_within_its_ttl() {
+    let redis = Redis::own();
+    let a = Node::start(&redis, &[]).await;
+    let b = Node::start(&redis, &[]).await;
+    // Three users with two tabs each: alice on A, carol on B, bob on both.
+    let mut tabs = vec![
+        a.tab("alice", "lobby").await,
+        a.tab("alice", "lobby").await,
+        a.tab("bob", "lobby").await,
+        b.tab("bob", "lobby").await,
+        b.tab("carol", "lobby").await,
+        b.tab("carol", "lobby").await,
+    ];
+    let everyone = json!([user("alice", 2), user("bob", 2), user("carol", 2)]);
+    who_until(&mut tabs[0], "lobby", everyone.clone()).await;
+    who_until(&mut tabs[5], "lobby", everyone).await;
+    // Another room, and nobody's room, answer with what they hold.
+    who_until(&mut tabs[0], "nowhere", json!([])).await;
+
+    let killed_at = now_ms();
+    b.kill().await;
+    // The bound, from Redis's own state rather than a stopwatch: every
+    // node's presence expires at most one TTL after its last heartbeat,
+    // and the killed node's last one was before the kill.
+    for expiry in node_expiries(&redis).await {
+        assert!(
+            expiry <= killed_at + TTL_MS + 50,
+            "a node's presence outlives the kill by more than its TTL: {expiry} > {killed_at} + {TTL_MS}"
+        );
+    }
+    // A reader ignores a node whose expiry has passed: B's users go.
+    who_until(
+        &mut tabs[0],
+        "lobby",
+        json!([user("alice", 2), user("bob", 1)]),
+    )
+    .await;
+    drop(tabs);
+}
+
+/// The `presence_diff` messages `client` gets until one has `user` in its
+/// `key` (`joined` or `left`), appended to `diffs`.
+async fn diffs_until(client: &mut Client, key: &str, user: &str, diffs: &mut Vec<Value>) {
+    loop {
+        let message = client.recv().await;
+        if message["type"] != "presence_diff" {
+            continue;
+        }
+        let done = names(&message, key).contains(&json!(user));
+        diffs.push(message);
+        if done {
+            return;
+        }
+    }
+}
+
+/// The user names in a diff's `joined` or `left`.
+fn names(diff: &Value, key: &str) -> Vec<Value> {
+    diff[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.get("user").cloned().unwrap_or_else(|| u.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_second_tab_or_a_quick_reconnect_is_no_presence_event() {
+    const WINDOW: &str = "1000";
+    let redis = Redis::own();
+    let a = Node::start(&redis, &["--presence-events", WINDOW]).await;
+    let b = Node::start(&redis, &["--presence-events", WINDOW]).await;
+    // Bob is in before alice's node starts sampling: its first sample, which
+    // announces nothing, holds him.
+    let mut bob1 = b.tab("bob", "lobby").await;
+    let bob2 = b.tab("bob", "lobby").await;
+    who_until(&mut bob1, "lobby", json!([user("bob", 2)])).await;
+    let mut alice = a.tab("alice", "lobby").await;
+
+    // A second tab closes for good, and the other reconnects at once:
+    // bob is never away for a window.
+    drop(bob2);
+    drop(bob1);
+    // A client's reconnect back-off: long enough that a sample of alice's
+    // node likely falls in the gap (which a debounce must ride out), well
+    // short of the window.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let bob = b.tab("bob", "lobby").await;
+
+    // Then dave comes and goes for good: the events that must arrive,
+    // after any bob's noise would have.
+    let dave = b.tab("dave", "lobby").await;
+    let mut diffs = Vec::new();
+    diffs_until(&mut alice, "joined", "dave", &mut diffs).await;
+    drop(dave);
+    diffs_until(&mut alice, "left", "dave", &mut diffs).await;
+    for diff in &diffs {
+        assert_eq!(diff["room"], "lobby", "{diff}");
+        assert!(
+            !names(diff, "left").contains(&json!("bob"))
+                && !names(diff, "joined").contains(&json!("bob")),
+            "bob's second tab or reconnect made noise: {diffs:?}"
+        );
+    }
+    // A genuine arrival carries the user's connections.
+    let arrival = diffs
+        .iter()
+        .find(|d| names(d, "joined").contains(&json!("dave")))
+        .unwrap();
+    assert!(
+        arrival["joined"]
+            .as_array()
+            .unwrap()
+            .contains(&user("dave", 1)),
+        "{arrival}"
+    );
+    drop(bob);
+}
