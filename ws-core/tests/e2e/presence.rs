@@ -248,3 +248,66 @@ async fn a_second_tab_or_a_quick_reconnect_is_no_presence_event() {
     );
     drop(bob);
 }
+
+/// The cost of presence events for a room of N: 200 users enter one by
+/// one, then leave one by one, with events on. Sent to every member per
+/// join and leave they would be 80,400 messages; batched per window, each
+/// window in which something changed costs one message per member, so the
+/// total is at most N × (windows with a change), and a window of quiet
+/// costs nothing. Prints the figures for BENCHMARKS.md.
+#[tokio::test]
+async fn presence_events_cost_one_message_per_member_per_changed_window() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::chat_example::protocol::{PresentUser, chat};
+    use crate::chat_example::serve;
+
+    const N: usize = 200;
+    let (addr, manager) = serve(|builder| builder).await;
+    let windows = Arc::new(AtomicUsize::new(0));
+    {
+        let windows = Arc::clone(&windows);
+        assert!(manager.presence_events(
+            "crowd",
+            Duration::from_millis(50),
+            move |diff: ws_core::presence::PresenceDiff| {
+                windows.fetch_add(1, Ordering::Relaxed);
+                chat::PresenceDiff {
+                    room: diff.room.to_string(),
+                    joined: diff
+                        .joined
+                        .iter()
+                        .map(|p| PresentUser {
+                            user: p.user.to_string(),
+                            connections: p.connections as u64,
+                        })
+                        .collect(),
+                    left: diff.left.iter().map(ToString::to_string).collect(),
+                }
+            }
+        ));
+    }
+    let before = manager.stats().queued;
+    let mut clients = Vec::new();
+    for i in 0..N {
+        let mut client = Client::connect(&format!("ws://{addr}/ws?user=u{i:03}")).await;
+        client.join("crowd").await;
+        assert_eq!(client.recv().await["type"], "joined");
+        clients.push(client);
+    }
+    for client in clients {
+        drop(client);
+    }
+    crate::support::eventually("everyone gone", || manager.room_size("crowd") == 0).await;
+    // The leaves of the last members reach no one: the room is empty.
+    let events = manager.stats().queued - before - N as u64;
+    let windows = windows.load(Ordering::Relaxed);
+    println!(
+        "presence events, room of {N} entering then leaving one by one: \
+         {events} messages in {windows} windows with a change \
+         (naive per join and leave: 80,400)"
+    );
+    assert!(events <= (N * windows) as u64);
+    assert!(events < 80_400);
+}
