@@ -43,12 +43,12 @@ impl Rooms {
 
     /// One connection of `user` fewer in `room`.
     pub(crate) fn remove(&self, room: &str, user: &str) {
-        if let Some(mut users) = self.map.get_mut(room) {
-            if let Some(seen) = users.get_mut(user) {
-                seen.connections -= 1;
-                if seen.connections == 0 {
-                    users.remove(user);
-                }
+        if let Some(mut users) = self.map.get_mut(room)
+            && let Some(seen) = users.get_mut(user)
+        {
+            seen.connections -= 1;
+            if seen.connections == 0 {
+                users.remove(user);
             }
         }
         self.map.remove_if(room, |_, users| users.is_empty());
@@ -56,10 +56,10 @@ impl Rooms {
 
     /// `user`'s info in `room` is now `info`.
     pub(crate) fn set_info(&self, room: &str, user: &str, info: Option<&Arc<str>>) {
-        if let Some(mut users) = self.map.get_mut(room) {
-            if let Some(seen) = users.get_mut(user) {
-                seen.info = info.cloned();
-            }
+        if let Some(mut users) = self.map.get_mut(room)
+            && let Some(seen) = users.get_mut(user)
+        {
+            seen.info = info.cloned();
         }
     }
 
