@@ -41,13 +41,15 @@ impl ChatHandler for App {
         let joining = ctx.join_from(&msg.room, msg.since.as_ref()).await?;
         let resume = joining.resume();
         if let Some(window) = PRESENCE_EVENTS.get() {
-            // On for the room at its first join on this node; a no-op after.
+            // On for the room at its first join on this node (its baseline taken
+            // before `joined`); a no-op after.
             ctx.manager()
                 .presence_events(&msg.room, *window, |diff| chat::PresenceDiff {
                     room: diff.room.to_string(),
                     joined: diff.joined.iter().map(present_user).collect(),
                     left: diff.left.iter().map(ToString::to_string).collect(),
-                });
+                })
+                .await;
         }
         ctx.send(chat::Joined {
             room: msg.room,

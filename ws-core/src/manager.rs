@@ -467,9 +467,11 @@ impl<P: Protocol> Manager<P> {
     /// so nothing more crosses between nodes. A member who arrives learns
     /// who is there with [`Manager::presence`], then follows the events.
     ///
-    /// `make` runs on a task of its own (spawned here, so call this inside
-    /// a Tokio runtime); the message is sent to this node's members only,
-    /// not recorded in a history.
+    /// It returns once the baseline is taken (a cluster read with a
+    /// cluster backend), if the room has members here: a member told it
+    /// joined after this hears of changes from then on. `make` runs on a
+    /// task of its own (spawned here); the message is sent to this node's
+    /// members only, not recorded in a history.
     ///
     /// ```
     /// use std::time::Duration;
@@ -485,18 +487,20 @@ impl<P: Protocol> Manager<P> {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let manager = Manager::<Chat>::new();
-    /// let on = manager.presence_events("lobby", Duration::from_secs(2), |diff: PresenceDiff| {
-    ///     chat::PresenceDiff {
-    ///         room: diff.room.to_string(),
-    ///         joined: diff.joined.iter().map(|p| p.user.to_string()).collect(),
-    ///         left: diff.left.iter().map(|u| u.to_string()).collect(),
-    ///     }
-    /// });
+    /// let on = manager
+    ///     .presence_events("lobby", Duration::from_secs(2), |diff: PresenceDiff| {
+    ///         chat::PresenceDiff {
+    ///             room: diff.room.to_string(),
+    ///             joined: diff.joined.iter().map(|p| p.user.to_string()).collect(),
+    ///             left: diff.left.iter().map(|u| u.to_string()).collect(),
+    ///         }
+    ///     })
+    ///     .await;
     /// assert!(on);
     /// assert!(manager.stop_presence_events("lobby"));
     /// # }
     /// ```
-    pub fn presence_events<M, F>(&self, room: &str, window: Duration, make: F) -> bool
+    pub async fn presence_events<M, F>(&self, room: &str, window: Duration, make: F) -> bool
     where
         M: Outbound<P>,
         F: Fn(PresenceDiff) -> M + Send + 'static,
@@ -512,35 +516,30 @@ impl<P: Protocol> Manager<P> {
         }
         let window = window.max(Duration::from_millis(10));
         let weak = Arc::downgrade(&self.inner);
+        // The baseline before returning: whoever is in the room now is no
+        // news to a member who was told `joined` after this.
+        let mut tracker = presence::Tracker::default();
+        if let Sampled::Now(now) = sample(&weak, &room).await {
+            let _ = tracker.sample(&room, now);
+        }
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(window);
+            let start = tokio::time::Instant::now() + window;
+            let mut tick = tokio::time::interval_at(start, window);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut tracker = presence::Tracker::default();
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                let Some(inner) = weak.upgrade() else { return };
-                if inner.registry.room_size(&room) == 0 {
-                    // Nobody here to tell: start afresh when someone is.
-                    tracker = presence::Tracker::default();
-                    continue;
-                }
-                let now = match inner.registry.backend() {
-                    None => inner.registry.presence_all(&room),
-                    Some(link) => {
-                        let read = link.presence(Arc::clone(&room));
-                        // Not kept alive by a read that waits on Redis.
-                        drop(inner);
-                        match read.await {
-                            Ok(now) => now,
-                            Err(error) => {
-                                tracing::debug!(%error, %room, "presence events: cluster read failed");
-                                continue;
-                            }
-                        }
+                let now = match sample(&weak, &room).await {
+                    Sampled::Gone => return,
+                    Sampled::Empty => {
+                        // Nobody here to tell: start afresh when someone is.
+                        tracker = presence::Tracker::default();
+                        continue;
                     }
+                    Sampled::Failed => continue,
+                    Sampled::Now(now) => now,
                 };
                 let Some(diff) = tracker.sample(&room, now) else {
                     continue;
@@ -686,6 +685,39 @@ impl<P: Protocol> Manager<P> {
 
     pub(crate) fn history(&self) -> Option<&Arc<History>> {
         self.inner.history.as_ref()
+    }
+}
+
+/// A sample of who is in a room, for its presence events.
+enum Sampled {
+    /// The manager is gone.
+    Gone,
+    /// No member on this node: nobody to tell.
+    Empty,
+    /// The cluster could not be read this time.
+    Failed,
+    Now(Vec<crate::backend::Entry>),
+}
+
+async fn sample(weak: &Weak<Inner>, room: &Arc<str>) -> Sampled {
+    let Some(inner) = weak.upgrade() else {
+        return Sampled::Gone;
+    };
+    if inner.registry.room_size(room) == 0 {
+        return Sampled::Empty;
+    }
+    let Some(link) = inner.registry.backend() else {
+        return Sampled::Now(inner.registry.presence_all(room));
+    };
+    let read = link.presence(Arc::clone(room));
+    // Not kept alive by a read that waits on Redis.
+    drop(inner);
+    match read.await {
+        Ok(now) => Sampled::Now(now),
+        Err(error) => {
+            tracing::debug!(%error, %room, "presence events: cluster read failed");
+            Sampled::Failed
+        }
     }
 }
 
