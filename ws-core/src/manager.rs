@@ -374,6 +374,28 @@ impl<P: Protocol> Manager<P> {
         }
     }
 
+    /// Sets the presence info of connection `id` of this node, as
+    /// [`Ctx::set_presence`](crate::Ctx::set_presence) does from its
+    /// handlers: for a status changed elsewhere (an admin, a job).
+    /// `Ok(false)` if no such connection is registered here.
+    ///
+    /// # Errors
+    /// When `info` cannot be serialized to JSON.
+    pub fn set_presence<T: serde::Serialize + ?Sized>(
+        &self,
+        id: ConnId,
+        info: &T,
+    ) -> Result<bool, serde_json::Error> {
+        let Some(conn) = self.inner.registry.get(id) else {
+            return Ok(false);
+        };
+        let json = serde_json::to_string(info)?;
+        self.inner
+            .registry
+            .set_presence(&conn, Some(Arc::from(json)));
+        Ok(true)
+    }
+
     /// Who is in `room`: the first [`presence::PAGE`] users by name, each
     /// with its connection count and info; across the cluster with a
     /// cluster backend. See [`presence`](crate::presence).

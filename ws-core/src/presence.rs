@@ -7,7 +7,7 @@
 //! any `Serialize` value set with [`Ctx::set_presence`](crate::Ctx::set_presence),
 //! kept as JSON (so it crosses nodes as it is) and read back typed with
 //! [`Present::info`]. A user with several connections shows the info its
-//! connection set last.
+//! connection set last (across nodes: the info of one of the nodes).
 //!
 //! Costs: [`Manager::presence_count`](crate::Manager::presence_count) is
 //! `O(1)` and local. A listing is a page of at most [`MAX_PAGE`] users in

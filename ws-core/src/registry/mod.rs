@@ -249,7 +249,10 @@ impl Registry {
     }
 
     /// Sets `conn`'s presence info (JSON); its user's entry in each of its
-    /// rooms takes it.
+    /// rooms takes it. The one place a connection's info enters presence
+    /// (`Ctx::set_presence` and `Manager::set_presence` call it): a typed
+    /// per-connection session would call it where the session is created
+    /// and replaced, with the info it derives.
     pub(crate) fn set_presence(&self, conn: &Conn, info: Option<Arc<str>>) {
         let mut membership = conn.membership.lock();
         if membership.presence == info {
