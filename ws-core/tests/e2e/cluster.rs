@@ -119,7 +119,7 @@ impl Redis {
         }
     }
 
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         self.start();
     }
