@@ -204,25 +204,28 @@ fn names(diff: &Value, key: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_second_tab_or_a_quick_reconnect_is_no_presence_event() {
-    const WINDOW: &str = "1000";
+    const WINDOW_MS: u64 = 1000;
+    let window = WINDOW_MS.to_string();
     let redis = Redis::own();
-    let a = Node::start(&redis, &["--presence-events", WINDOW]).await;
-    let b = Node::start(&redis, &["--presence-events", WINDOW]).await;
+    let a = Node::start(&redis, &["--presence-events", &window]).await;
+    let b = Node::start(&redis, &["--presence-events", &window]).await;
     // Bob is in (in Redis) before alice joins: her node takes the room's
     // baseline, which announces nothing and holds him, before `joined`.
     let mut bob1 = b.tab("bob", "lobby").await;
     let bob2 = b.tab("bob", "lobby").await;
     who_until(&mut bob1, "lobby", json!([user("bob", 2)])).await;
     let mut alice = a.tab("alice", "lobby").await;
+    // Alice's node samples one window after its baseline, taken just before
+    // her `joined`: bob's gap below is placed around that sample, so an
+    // undebounced tracker would see him gone.
+    let baseline = tokio::time::Instant::now();
+    tokio::time::sleep_until(baseline + Duration::from_millis(WINDOW_MS * 8 / 10)).await;
 
-    // A second tab closes for good, and the other reconnects at once:
-    // bob is never away for a window.
+    // A second tab closes for good, and the other reconnects after a
+    // client's back-off, well short of the window.
     drop(bob2);
     drop(bob1);
-    // A client's reconnect back-off: long enough that a sample of alice's
-    // node likely falls in the gap (which a debounce must ride out), well
-    // short of the window.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(WINDOW_MS * 4 / 10)).await;
     let bob = b.tab("bob", "lobby").await;
 
     // Then dave comes and goes for good: the events that must arrive,
