@@ -1,11 +1,25 @@
 //! The chat example's handlers, shared with `ws-bench` (which includes this
 //! file and `protocol.rs` by path).
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::Response;
 use ws_core::{Ctx, Disconnect, HandlerResult, UserId};
 
-use super::protocol::{Chat, ChatHandler, chat};
+use super::protocol::{Chat, ChatHandler, PresentUser, chat};
+
+/// The window of the rooms' presence events; unset (the default), none are
+/// sent.
+pub static PRESENCE_EVENTS: OnceLock<Duration> = OnceLock::new();
+
+fn present_user(present: &ws_core::presence::Present) -> PresentUser {
+    PresentUser {
+        user: present.user.to_string(),
+        connections: present.connections as u64,
+    }
+}
 
 /// The chat's handlers. Shared with `ws-bench serve-core` and its benches,
 /// so the benchmarks measure exactly this work.
@@ -26,6 +40,17 @@ impl ChatHandler for App {
     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
         let joining = ctx.join_from(&msg.room, msg.since.as_ref()).await?;
         let resume = joining.resume();
+        if let Some(window) = PRESENCE_EVENTS.get() {
+            // On for the room at its first join on this node (its baseline taken
+            // before `joined`); a no-op after.
+            ctx.manager()
+                .presence_events(&msg.room, *window, |diff| chat::PresenceDiff {
+                    room: diff.room.to_string(),
+                    joined: diff.joined.iter().map(present_user).collect(),
+                    left: diff.left.iter().map(ToString::to_string).collect(),
+                })
+                .await;
+        }
         ctx.send(chat::Joined {
             room: msg.room,
             epoch: resume.epoch.to_string(),
@@ -65,6 +90,14 @@ impl ChatHandler for App {
         Ok(chat::Members {
             room: msg.room,
             count,
+        })
+    }
+
+    async fn who(&self, ctx: &Ctx<Chat>, msg: chat::Who) -> HandlerResult<chat::Present> {
+        let page = ctx.presence(&msg.room).await?;
+        Ok(chat::Present {
+            room: msg.room,
+            users: page.users.iter().map(present_user).collect(),
         })
     }
 

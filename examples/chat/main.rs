@@ -4,11 +4,14 @@
 //! ```text
 //! cargo run --example chat -- [--addr 127.0.0.1:3000] [--max-connections N] [--send-queue N]
 //!                                [--redis redis://127.0.0.1:6379/] [--history N]
+//!                                [--presence-events MS] [--presence-ttl MS]
 //! ```
 //!
 //! With `--redis URL` (cargo feature `redis`), several chat processes
 //! sharing one Redis behave as one chat: rooms and users span them, each
-//! process keeping its own limits.
+//! process keeping its own limits. A process that dies without a word
+//! (SIGKILL) drops out of `who` within its presence TTL (`--presence-ttl
+//! MS`, default 15 s).
 //!
 //! Wire protocol (JSON text frames), so that any load tool can drive it:
 //! - client → `{"type":"join","room":R}`, `{"type":"leave","room":R}`,
@@ -27,7 +30,14 @@
 //!   changes the count, and `--history 0` turns it off (no `epoch`, no
 //!   `offset` on `said`).
 //! - request/reply: `{"type":"count","room":R,"id":7}` is answered with
-//!   `{"type":"members","room":R,"count":N,"id":7}`.
+//!   `{"type":"members","room":R,"count":N,"id":7}`, and
+//!   `{"type":"who","room":R,"id":8}` with
+//!   `{"type":"present","room":R,"users":[{"user":U,"connections":C},...],"id":8}`
+//!   (users by name, at most 100; across nodes with `--redis`).
+//! - with `--presence-events MS`, the members of a room get
+//!   `{"type":"presence_diff","room":R,"joined":[{"user":U,"connections":C}],"left":[U]}`
+//!   at most once per window of MS milliseconds, when someone came or went;
+//!   a user away for less than the window is no event.
 //!
 //! Connect with `?user=NAME` to be registered as user NAME.
 //!
@@ -59,6 +69,8 @@ struct Args {
     send_queue: Option<usize>,
     redis: Option<String>,
     history: Option<usize>,
+    presence_events: Option<Duration>,
+    presence_ttl: Option<Duration>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -68,6 +80,8 @@ fn parse_args() -> Result<Args, String> {
         send_queue: None,
         redis: None,
         history: None,
+        presence_events: None,
+        presence_ttl: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,8 +102,20 @@ fn parse_args() -> Result<Args, String> {
             "--history" => {
                 args.history = Some(value()?.parse().map_err(|e| format!("--history: {e}"))?)
             }
+            "--presence-events" => {
+                let ms: u64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--presence-events: {e}"))?;
+                args.presence_events = Some(Duration::from_millis(ms));
+            }
+            "--presence-ttl" => {
+                let ms: u64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--presence-ttl: {e}"))?;
+                args.presence_ttl = Some(Duration::from_millis(ms));
+            }
             "-h" | "--help" => {
-                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--history N]".into());
+                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--history N] [--presence-events MS] [--presence-ttl MS]".into());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
@@ -165,16 +191,23 @@ async fn main() {
     if let Some(url) = &args.redis {
         #[cfg(feature = "redis")]
         {
-            builder = builder.redis(url).unwrap_or_else(|error| {
+            let mut redis = ws_core::RedisBackend::new(url).unwrap_or_else(|error| {
                 eprintln!("--redis: {error}");
                 std::process::exit(2);
             });
+            if let Some(ttl) = args.presence_ttl {
+                redis = redis.presence_ttl(ttl);
+            }
+            builder = builder.backend(redis);
         }
         #[cfg(not(feature = "redis"))]
         {
             eprintln!("--redis {url}: no Redis backend in this build (ws-core feature `redis`)");
             std::process::exit(2);
         }
+    }
+    if let Some(window) = args.presence_events {
+        let _ = app::PRESENCE_EVENTS.set(window);
     }
     // A refused value (`CHAT_HEARTBEAT=0s`, `--send-queue 0`) is a usage
     // error: say which and how to fix it, and exit 2 as for a bad flag.

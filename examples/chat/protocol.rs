@@ -1,7 +1,18 @@
 //! The chat example's protocol, shared with the `export_schema` example.
 
+use serde::{Deserialize, Serialize};
 use ws_core::history::{Position, Unrecovered};
+use ws_core::schemars::{self, JsonSchema};
 use ws_core::ws_protocol;
+
+/// A user in a room, in `present` and `presence_diff`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(crate = "schemars")]
+pub struct PresentUser {
+    pub user: String,
+    /// The user's connections in the room (across nodes with `--redis`).
+    pub connections: u64,
+}
 
 /// The chat protocol.
 #[ws_protocol(
@@ -50,6 +61,26 @@ pub enum Chat {
     /// The answer to `count`.
     #[ws(server)]
     Members { room: String, count: u64 },
+    /// Ask who is in a room, by user (across nodes with `--redis`);
+    /// answered with `present`.
+    #[ws(client, reply = Present)]
+    Who { room: String },
+    /// The answer to `who`: the room's first 100 users by name, each with
+    /// its connection count.
+    #[ws(server)]
+    Present {
+        room: String,
+        users: Vec<PresentUser>,
+    },
+    /// With `--presence-events MS`: the users who came to and went from a
+    /// room you are in, at most one message per window; a user away for
+    /// less than the window (a second tab, a reconnect) is no event.
+    #[ws(server)]
+    PresenceDiff {
+        room: String,
+        joined: Vec<PresentUser>,
+        left: Vec<String>,
+    },
     /// Someone said something in a room you are in. Kept in the room's
     /// history, with its `epoch` and `offset`.
     #[ws(server, history)]

@@ -10,6 +10,8 @@ import {
   type ClientMessage,
   type ConnectionState,
   type Members,
+  type Present,
+  type PresentUser,
   type Said,
   type ServerMessage,
   type StreamPosition,
@@ -48,6 +50,11 @@ export async function chat(host: string): Promise<void> {
   console.log(members.room, count);
   // @ts-expect-error `echo` declares no reply
   await client.request({ type: "echo", text: "x" });
+  // `who` is a request too: its reply lists users with their connections.
+  const present: Present = await client.request({ type: "who", room: "lobby" }, 1000);
+  const tabs: number = present.users[0]?.connections ?? 0;
+  const first: PresentUser | undefined = present.users[0];
+  console.log(present.room, tabs, first?.user);
   // @ts-expect-error the reply of `count` is `members`, which has no `text`
   console.log((await client.request({ type: "count", room: "r" })).text);
   // Reconnecting and resuming.
@@ -86,6 +93,10 @@ export function describe(message: ServerMessage): string {
       return message.recovered
         ? `${message.room}: resumed at ${message.epoch}/${message.offset}`
         : `${message.room}: joined at ${message.offset}${message.reason ? ` (${message.reason})` : ""}`;
+    case "present":
+      return `${message.room}: ${message.users.map((u) => `${u.user} x${u.connections}`).join(", ")}`;
+    case "presence_diff":
+      return `${message.room}: +${message.joined.map((u) => u.user).join(",")} -${message.left.join(",")}`;
   }
 }
 
@@ -95,4 +106,5 @@ export const sent: ClientMessage[] = [
   { type: "say", room: "r", text: "t" },
   { type: "echo", text: "e" },
   { type: "count", room: "r" },
+  { type: "who", room: "r" },
 ];

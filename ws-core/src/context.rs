@@ -10,12 +10,13 @@ use parking_lot::Mutex;
 use crate::broadcast::{Broadcast, to_one};
 use crate::close::CloseInfo;
 use crate::delivery::Delivery;
-use crate::error::{JoinError, ReplyError, SendError, SetUserError};
+use crate::error::{BackendError, JoinError, ReplyError, SendError, SetUserError};
 use crate::frame::Frame;
 use crate::handler::ErrorFrame;
 use crate::history::{Joining, Position};
 use crate::id::{ConnId, UserId};
 use crate::manager::Manager;
+use crate::presence::Presence;
 use crate::protocol::{Outbound, Protocol, Variant};
 use crate::registry::Conn;
 
@@ -154,6 +155,32 @@ impl<P: Protocol> Ctx<P> {
     /// [`error_code::TOO_MANY_USER_CONNECTIONS`](crate::error_code::TOO_MANY_USER_CONNECTIONS).
     pub fn set_user(&self, user: Option<UserId>) -> Result<(), SetUserError> {
         self.manager.registry().set_user(&self.conn, user)
+    }
+
+    /// Sets this connection's presence info: its user's entry in the
+    /// presence of each room it is in (now and later) carries it, as JSON,
+    /// until it is set again. A user with several connections shows the
+    /// info set last. See [`Manager::presence`] for an example.
+    ///
+    /// # Errors
+    /// When `info` cannot be serialized to JSON.
+    pub fn set_presence<T: serde::Serialize + ?Sized>(
+        &self,
+        info: &T,
+    ) -> Result<(), serde_json::Error> {
+        let json = serde_json::to_string(info)?;
+        self.manager
+            .registry()
+            .set_presence(&self.conn, Some(Arc::from(json)));
+        Ok(())
+    }
+
+    /// Who is in `room`; see [`Manager::presence`].
+    ///
+    /// # Errors
+    /// As [`Manager::presence`].
+    pub async fn presence(&self, room: &str) -> Result<Presence, BackendError> {
+        self.manager.presence(room).await
     }
 
     /// Joins `room`, creating it; `Ok(false)` if already a member.

@@ -120,6 +120,7 @@ mod id;
 #[cfg(test)]
 mod layers;
 mod manager;
+pub mod presence;
 mod protocol;
 mod queue;
 mod rate;

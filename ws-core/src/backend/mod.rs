@@ -237,6 +237,9 @@ pub(crate) struct Started {
 pub(crate) trait Remote: Send + Sync {
     /// Connections in `channel`'s room or user across the cluster.
     fn count(&self, channel: Channel) -> BoxFuture<'static, Result<usize, BackendError>>;
+    /// Every user in `room` on every live node, by name, with their
+    /// connections summed and an info.
+    fn presence(&self, room: Arc<str>) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>>;
     /// Leaves the cluster: withdraws this node's presence, stops the tasks.
     fn close(&self) -> BoxFuture<'static, ()>;
     /// See [`BackendStatus::sharded`].
@@ -391,7 +394,18 @@ impl Link {
     pub(crate) fn close(&self) -> BoxFuture<'static, ()> {
         self.remote.close()
     }
+
+    /// See [`Remote::presence`].
+    pub(crate) fn presence(
+        &self,
+        room: Arc<str>,
+    ) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>> {
+        self.remote.presence(room)
+    }
 }
+
+/// A user in a room: name, connections, info (JSON).
+pub(crate) type Entry = (Arc<str>, usize, Option<Arc<str>>);
 
 /// State the link and the backend's tasks share: health and counters.
 pub(crate) struct Shared {
@@ -495,6 +509,8 @@ pub(crate) trait Node: Send + Sync {
     fn size(&self, channel: &Channel) -> usize;
     /// Every channel with local members now, with their sizes.
     fn channels(&self) -> Vec<(Channel, usize)>;
+    /// Every user of `room` on this node, by name.
+    fn presence(&self, room: &str) -> Vec<Entry>;
     /// Delivers a recorded message of `room` (its JSON `body`, at `offset`
     /// of `epoch`) to the local members, in the order of the offsets.
     fn deliver_recorded(&self, room: &str, epoch: &str, offset: u64, body: &[u8]) -> Delivery;
@@ -576,6 +592,12 @@ impl Local {
     /// `None` once the manager is gone.
     pub(crate) fn size(&self, channel: &Channel) -> Option<usize> {
         Some(self.node.upgrade()?.size(channel))
+    }
+
+    /// Every user of `room` on this node, by name; `None` once the manager
+    /// is gone.
+    pub(crate) fn presence(&self, room: &str) -> Option<Vec<Entry>> {
+        Some(self.node.upgrade()?.presence(room))
     }
 
     /// Every channel with local members now, with their sizes; `None` once

@@ -24,6 +24,7 @@
 
 mod conn;
 mod groups;
+mod presence;
 
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub(crate) struct Membership {
     closing: bool,
     user: Option<UserId>,
     rooms: Vec<Arc<str>>,
+    /// The presence info (JSON) set with `Ctx::set_presence`.
+    presence: Option<Arc<str>>,
 }
 
 impl Membership {
@@ -79,6 +82,8 @@ pub(crate) struct Registry {
     conns: DashMap<ConnId, Arc<Conn>>,
     rooms: Groups,
     users: Groups,
+    /// Who is in each room, by user.
+    present: presence::Rooms,
     limits: Limits,
     /// The cluster backend, if any.
     backend: Option<Link>,
@@ -151,6 +156,10 @@ impl Registry {
         }
         let name: Arc<str> = Arc::from(room);
         self.rooms.add(&name, conn);
+        if let Some(user) = &membership.user {
+            self.present
+                .add(&name, &user.0, membership.presence.as_ref());
+        }
         self.changed(|| Channel::Room(Arc::clone(&name)));
         membership.rooms.push(name);
         Ok(true)
@@ -193,6 +202,9 @@ impl Registry {
         };
         let name = membership.rooms.swap_remove(at);
         self.rooms.remove(room, conn.id);
+        if let Some(user) = &membership.user {
+            self.present.remove(room, &user.0);
+        }
         self.changed(|| Channel::Room(name));
         true
     }
@@ -223,8 +235,57 @@ impl Registry {
             self.users.remove(old, conn.id);
             self.changed(|| Channel::User(Arc::clone(&old.0)));
         }
+        for room in &membership.rooms {
+            if let Some(old) = &membership.user {
+                self.present.remove(room, &old.0);
+            }
+            if let Some(new) = &user {
+                self.present.add(room, &new.0, membership.presence.as_ref());
+            }
+            self.changed(|| Channel::Room(Arc::clone(room)));
+        }
         membership.user = user;
         Ok(())
+    }
+
+    /// Sets `conn`'s presence info (JSON); its user's entry in each of its
+    /// rooms takes it. The one place a connection's info enters presence
+    /// (`Ctx::set_presence` and `Manager::set_presence` call it): a typed
+    /// per-connection session would call it where the session is created
+    /// and replaced, with the info it derives.
+    pub(crate) fn set_presence(&self, conn: &Conn, info: Option<Arc<str>>) {
+        let mut membership = conn.membership.lock();
+        if membership.presence == info {
+            return;
+        }
+        if let Some(user) = &membership.user {
+            for room in &membership.rooms {
+                self.present.set_info(room, &user.0, info.as_ref());
+                self.changed(|| Channel::Room(Arc::clone(room)));
+            }
+        }
+        membership.presence = info;
+    }
+
+    /// Distinct users in `room` on this node.
+    pub(crate) fn room_users(&self, room: &str) -> usize {
+        self.present.users(room)
+    }
+
+    /// Up to `limit` users of `room` on this node after `after`, by name.
+    pub(crate) fn presence_page(
+        &self,
+        room: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<crate::backend::Entry> {
+        self.present.page(room, after, limit)
+    }
+
+    /// Every user of `room` on this node, for a cluster backend's copy.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+    pub(crate) fn presence_all(&self, room: &str) -> Vec<crate::backend::Entry> {
+        self.present.all(room)
     }
 
     pub(crate) fn get(&self, id: ConnId) -> Option<Arc<Conn>> {
@@ -293,6 +354,9 @@ impl Registry {
         };
         for room in &rooms {
             self.rooms.remove(room, conn.id);
+            if let Some(user) = &user {
+                self.present.remove(room, &user.0);
+            }
             self.changed(|| Channel::Room(Arc::clone(room)));
         }
         if let Some(user) = &user {
@@ -398,6 +462,9 @@ mod tests {
         assert_eq!(registry.room_count(), 0);
         assert_eq!(registry.user_count(), 0);
         assert_eq!(registry.connection_count(), 0);
+        for k in 0..5 {
+            assert_eq!(registry.room_users(&format!("room{k}")), 0, "presence too");
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Redis {
         }
     }
 
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         self.start();
     }
@@ -232,7 +232,7 @@ async fn two_clients_each(nodes: &[Server]) -> Vec<Client> {
     clients
 }
 
-async fn node(redis: &Redis, prefix: &str) -> Server {
+pub(crate) async fn node(redis: &Redis, prefix: &str) -> Server {
     node_with(redis, prefix, PubSubMode::Auto).await
 }
 
@@ -292,7 +292,7 @@ async fn quiet_everywhere(
     }
 }
 
-async fn join_all(clients: &mut [&mut Client], room: &str) {
+pub(crate) async fn join_all(clients: &mut [&mut Client], room: &str) {
     for client in clients.iter_mut() {
         client.join(room).await;
         client.sync().await;

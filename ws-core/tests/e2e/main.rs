@@ -20,6 +20,7 @@ mod operating;
 mod origin;
 mod overflow;
 mod peer_limits;
+mod presence;
 mod reconnect;
 mod reliability;
 mod routing;

@@ -31,6 +31,51 @@ struct Synced {
     subscribed: HashSet<Channel>,
     /// Local counts written into the presence hash.
     presence: HashMap<Channel, usize>,
+    /// Per room, the fields written into this node's copy of who is in it.
+    users: HashMap<Arc<str>, HashMap<Arc<str>, String>>,
+}
+
+/// Adds to `pipe` what brings this node's copy of who is in `room` from
+/// `written` to `now` (only the fields that changed), and notes it.
+fn write_users(
+    pipe: &mut redis::Pipeline,
+    state: &State,
+    room: &Arc<str>,
+    now: Vec<crate::backend::Entry>,
+    written: &mut HashMap<Arc<str>, HashMap<Arc<str>, String>>,
+) {
+    let old = written.remove(room).unwrap_or_default();
+    let now: HashMap<Arc<str>, String> = now
+        .into_iter()
+        .map(|(user, n, info)| (user, presence::value(n, info.as_deref())))
+        .collect();
+    let key = state.names.present(state.shared.node, room);
+    let gone: Vec<&Arc<str>> = old.keys().filter(|u| !now.contains_key(*u)).collect();
+    if !gone.is_empty() {
+        pipe.cmd("HDEL").arg(&key);
+        for user in gone {
+            pipe.arg(&**user);
+        }
+        pipe.ignore();
+    }
+    let changed: Vec<(&Arc<str>, &String)> = now
+        .iter()
+        .filter(|(user, value)| old.get(*user) != Some(*value))
+        .collect();
+    if !changed.is_empty() {
+        pipe.cmd("HSET").arg(&key);
+        for (user, value) in changed {
+            pipe.arg(&**user).arg(value);
+        }
+        pipe.ignore();
+        pipe.cmd("PEXPIRE")
+            .arg(&key)
+            .arg(state.presence_ttl.as_millis() as u64)
+            .ignore();
+    }
+    if !now.is_empty() {
+        written.insert(Arc::clone(room), now);
+    }
 }
 
 pub(super) async fn run(
@@ -131,6 +176,13 @@ async fn keep_in_line(
                 }
                 let mut pipe = redis::pipe();
                 presence::refresh(&mut pipe, &state.names, state.shared.node, state.presence_ttl);
+                // O(rooms with users on this node) per beat, one pipeline.
+                for room in synced.users.keys() {
+                    pipe.cmd("PEXPIRE")
+                        .arg(state.names.present(state.shared.node, room))
+                        .arg(state.presence_ttl.as_millis() as u64)
+                        .ignore();
+                }
                 let beat = async {
                     pipe.exec_async(&mut conn).await?;
                     // A send that found the backend down just as it came
@@ -204,8 +256,23 @@ async fn resync(
         }
         pipe.ignore();
     }
+    // Who is in each room, rewritten whole: the copies of the last
+    // connection may be stale or expired.
+    for room in synced.users.keys() {
+        pipe.cmd("DEL").arg(names.present(node, room)).ignore();
+    }
+    let mut users = HashMap::new();
+    for channel in needed.keys() {
+        if let Channel::Room(room) = channel {
+            let Some(now) = local.presence(room) else {
+                return Ok(false);
+            };
+            write_users(&mut pipe, state, room, now, &mut users);
+        }
+    }
     presence::refresh(&mut pipe, names, node, state.presence_ttl);
     pipe.exec_async(conn).await?;
+    synced.users = users;
 
     synced.presence = needed
         .iter()
@@ -264,6 +331,12 @@ async fn apply(
         } else if n == 0 && synced.subscribed.remove(&channel) {
             pipe.cmd(unsubscribe).arg(names.channel(&channel)).ignore();
             dropped.push(channel.clone());
+        }
+        if let Channel::Room(room) = &channel {
+            let Some(now) = local.presence(room) else {
+                return Ok(false);
+            };
+            write_users(&mut pipe, state, room, now, &mut synced.users);
         }
         if let Some(field) = Names::field(&channel) {
             let written = synced.presence.get(&channel).copied().unwrap_or(0);

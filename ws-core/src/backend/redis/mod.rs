@@ -49,7 +49,9 @@ use redis::{IntoConnectionInfo, ProtocolVersion, RedisWrite, ToRedisArgs};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{BackendError, Channel, HistoryBounds, Link, Local, Read, Remote, Shared, Started};
+use super::{
+    BackendError, Channel, Entry, HistoryBounds, Link, Local, Read, Remote, Shared, Started,
+};
 use crate::delivery::Target;
 
 /// Which pub/sub commands the Redis backend uses.
@@ -315,6 +317,16 @@ impl Remote for State {
         .boxed()
     }
 
+    fn presence(&self, room: Arc<str>) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>> {
+        let conn = self.conn();
+        let names = self.names.clone();
+        async move {
+            let conn = conn.ok_or(BackendError::Unavailable)?;
+            presence::users(conn, &names, &room).await
+        }
+        .boxed()
+    }
+
     fn close(&self) -> BoxFuture<'static, ()> {
         self.stop.cancel();
         self.shared.set_up(false, false);
@@ -396,6 +408,11 @@ impl Names {
 
     fn presence(&self, node: u64) -> String {
         format!("{}presence:{node}", self.base)
+    }
+
+    /// A node's copy of who is in `room`.
+    fn present(&self, node: u64, room: &str) -> String {
+        format!("{}present:{node}:{room}", self.base)
     }
 
     fn nodes(&self) -> String {

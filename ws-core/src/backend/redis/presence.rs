@@ -7,13 +7,23 @@
 //! stops refreshing, so its score falls behind the clock (it is ignored at
 //! once) and its hash expires. A count reads the live nodes, then their
 //! fields, in two round trips.
+//!
+//! Who is in a room: each node also keeps, per room it has users in, a hash
+//! `present:{node}:{room}` of user -> `"{connections}"` or
+//! `"{connections} {info JSON}"`, written by the control task when the room
+//! changes (only the fields that changed) and expired with the same TTL and
+//! heartbeat. A listing reads the live nodes, then each one's hash of the
+//! room, in two round trips, and sums a user's connections over the nodes.
 
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
 use super::Names;
-use crate::backend::{BackendError, Channel, now_micros};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::backend::{BackendError, Channel, Entry, now_micros};
 
 /// Milliseconds since the Unix epoch.
 pub(super) fn now_millis() -> u64 {
@@ -80,4 +90,58 @@ pub(super) async fn withdraw(mut conn: ConnectionManager, names: &Names, node: u
     if !matches!(done, Ok(Ok(()))) {
         tracing::debug!("redis backend: presence not withdrawn; it expires by itself");
     }
+}
+
+/// The value of a user's field in a node's copy of a room.
+pub(super) fn value(connections: usize, info: Option<&str>) -> String {
+    match info {
+        Some(info) => format!("{connections} {info}"),
+        None => connections.to_string(),
+    }
+}
+
+fn parse(value: &str) -> Option<(usize, Option<&str>)> {
+    match value.split_once(' ') {
+        Some((n, info)) => Some((n.parse().ok()?, Some(info))),
+        None => Some((value.parse().ok()?, None)),
+    }
+}
+
+/// Every user of `room` on every live node, by name.
+pub(super) async fn users(
+    mut conn: ConnectionManager,
+    names: &Names,
+    room: &str,
+) -> Result<Vec<Entry>, BackendError> {
+    let failed = |error: redis::RedisError| BackendError::Failed(Box::new(error));
+    let nodes: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
+        .arg(names.nodes())
+        .arg(now_millis())
+        .arg("+inf")
+        .query_async(&mut conn)
+        .await
+        .map_err(failed)?;
+    if nodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for node in &nodes {
+        pipe.cmd("HGETALL").arg(names.present(*node, room));
+    }
+    let copies: Vec<Vec<(String, String)>> = pipe.query_async(&mut conn).await.map_err(failed)?;
+    let mut merged: BTreeMap<String, (usize, Option<Arc<str>>)> = BTreeMap::new();
+    for (user, value) in copies.into_iter().flatten() {
+        let Some((n, info)) = parse(&value) else {
+            continue;
+        };
+        let entry = merged.entry(user).or_insert((0, None));
+        entry.0 += n;
+        if entry.1.is_none() {
+            entry.1 = info.map(Arc::from);
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .map(|(user, (n, info))| (Arc::from(user), n, info))
+        .collect())
 }
