@@ -4,6 +4,7 @@
 mod admission;
 mod chat_example;
 mod claims;
+mod client_reconnect;
 mod closing;
 mod cluster;
 mod config;
