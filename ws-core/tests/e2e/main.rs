@@ -26,5 +26,6 @@ mod reliability;
 mod routing;
 mod schema;
 mod server_requests;
+mod storm;
 mod support;
 mod telemetry;
