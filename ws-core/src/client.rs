@@ -32,6 +32,30 @@
 //!
 //! One task drives a client (`&mut self`): a request reads frames until its
 //! reply arrives, and keeps the other frames, in order, for `recv`.
+//!
+//! # Reconnecting and resuming
+//! [`Client::connect`] connects once. [`Client::builder`] makes a client
+//! that reconnects by itself after a drop that is not a deliberate close,
+//! as the generated TypeScript client does: exponential backoff with full
+//! jitter, capped ([`ReconnectPolicy`]); 1001 and 1012 (a server stopping
+//! or deploying) and a drop without a close frame are retried at once.
+//! Its state ([`ConnectionState`]) is a [`watch`] ([`Client::state`]) and
+//! comes, in order with the messages, from [`Client::next_event`].
+//!
+//! For protocols with recorded messages (`#[ws(server, history)]`, see
+//! [`history`](crate::history)) it tracks the rooms it is in and the last
+//! `epoch` and `offset` seen in each, and after a reconnect sends each
+//! room's [rejoin](ClientBuilder::rejoin) message with that position, so
+//! that the server replays what was missed; each answer is an
+//! [`Event::Recovery`] (`recovered`, or the [`Unrecovered`] reason).
+//! Recorded messages at or before a room's last offset are dropped, so
+//! none reaches the application twice. Conventions, as the TypeScript
+//! client's: a recorded message names its room in a `room` field; a join's
+//! answer has `room`, `epoch`, `offset` and `recovered` (the chat
+//! example's `joined`).
+//!
+//! A request or ack awaited when the connection drops fails with
+//! [`ClientError::Interrupted`]: whether the server handled it is unknown.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
