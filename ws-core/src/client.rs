@@ -461,12 +461,14 @@ impl<P: Protocol> ClientBuilder<P> {
     /// ```no_run
     /// # use ws_core::ws_protocol;
     /// use ws_core::client::{Client, Event};
-    /// use ws_core::history::{Position, Unrecovered};
     /// # #[ws_protocol(history = 100)]
     /// # #[serde(tag = "type", rename_all = "snake_case")]
     /// # pub enum Chat {
-    /// #     #[ws(client)] Join { room: String, since: Option<Position> },
-    /// #     #[ws(server)] Joined { room: String, epoch: String, offset: u64, recovered: bool, reason: Option<Unrecovered> },
+    /// #     #[ws(client)] Join { room: String, since: Option<ws_core::history::Position> },
+    /// #     #[ws(server)] Joined {
+    /// #         room: String, epoch: String, offset: u64, recovered: bool,
+    /// #         reason: Option<ws_core::history::Unrecovered>,
+    /// #     },
     /// #     #[ws(server, history)] Said { room: String, text: String },
     /// # }
     ///
