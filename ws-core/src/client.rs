@@ -32,15 +32,45 @@
 //!
 //! One task drives a client (`&mut self`): a request reads frames until its
 //! reply arrives, and keeps the other frames, in order, for `recv`.
+//!
+//! # Reconnecting and resuming
+//! [`Client::connect`] connects once. [`Client::builder`] makes a client
+//! that reconnects by itself after a drop that is not a deliberate close,
+//! as the generated TypeScript client does: exponential backoff with full
+//! jitter, capped ([`ReconnectPolicy`]); 1001 and 1012 (a server stopping
+//! or deploying) and a drop without a close frame are retried at once.
+//! Its state ([`ConnectionState`]) is a [`watch`] ([`Client::state`]) and
+//! comes, in order with the messages, from [`Client::next_event`].
+//!
+//! For protocols with recorded messages (`#[ws(server, history)]`, see
+//! [`history`](crate::history)) it tracks the rooms it is in and the last
+//! `epoch` and `offset` seen in each, and after a reconnect sends each
+//! room's [rejoin](ClientBuilder::rejoin) message with that position, so
+//! that the server replays what was missed; each answer is an
+//! [`Event::Recovery`] (`recovered`, or the [`Unrecovered`] reason).
+//! Recorded messages at or before a room's last offset are dropped, so
+//! none reaches the application twice. Conventions, as the TypeScript
+//! client's: a recorded message names its room in a `room` field; a join's
+//! answer has `room`, `epoch`, `offset` and `recovered` (the chat
+//! example's `joined`).
+//!
+//! A request or ack awaited when the connection drops fails with
+//! [`ClientError::Interrupted`]: whether the server handled it is unknown.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout_at};
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -50,6 +80,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::close::CloseInfo;
 use crate::correlation;
 use crate::handler::ErrorFrame;
+use crate::history::{Position, Unrecovered};
 use crate::protocol::{ClientMessage, Protocol, Request, ServerRequest, Variant};
 
 /// What went wrong talking to a server.
@@ -108,6 +139,15 @@ pub enum ClientError {
     /// The connection is closed; the server's close frame, if it sent one.
     #[error("the connection is closed{}", match .0 { Some(c) => format!(" ({} {})", c.code, c.reason), None => String::new() })]
     Closed(Option<CloseInfo>),
+    /// The connection dropped while a reply or an ack was awaited (or a
+    /// message was being sent); whether the server handled the message is
+    /// unknown. A client with a [`ReconnectPolicy`] reconnects on its next
+    /// use.
+    #[error("the connection dropped{}", match .0 { Some(c) => format!(" ({} {})", c.code, c.reason), None => String::new() })]
+    Interrupted(Option<CloseInfo>),
+    /// [`Client::join`] needs a rejoin hook ([`ClientBuilder::rejoin`]).
+    #[error("`join` needs a rejoin hook: set one with `ClientBuilder::rejoin`")]
+    NoRejoin,
 }
 
 /// The HTTP answer to an opening handshake that was refused.
@@ -163,12 +203,384 @@ impl From<tungstenite::Error> for ClientError {
     }
 }
 
+/// The close codes after which a client with a [`ReconnectPolicy`]
+/// reconnects by default, as the TypeScript client does: 1001 (going away)
+/// and 1012 (service restart), which a server sends when it stops or
+/// deploys, and 1006 (the connection dropped without a close frame) are
+/// retried at once, with jitter; 1011 (internal error), 1013 (try again
+/// later) and 1014 (bad gateway) after a longer backoff. Never after
+/// [`Client::close`], nor after 1000 (the server meant it), 1008 (policy),
+/// 1002, 1003, 1007, 1009 and 1010 (the same traffic would fail again), or
+/// an application code 4000-4999: the application decides.
+pub const RECONNECT_CODES: [u16; 6] = [1001, 1006, 1011, 1012, 1013, 1014];
+
+/// The codes retried at once (attempt 0): a restart or a drop, not an error.
+const RETRY_AT_ONCE: [u16; 3] = [1001, 1006, 1012];
+
+/// When and how fast a client reconnects after its connection dropped:
+/// exponential backoff with full jitter, capped.
+///
+/// Attempt `n` (0 first) waits a uniformly random time in
+/// `[0, min(max_delay, initial_delay × 2ⁿ))`. A drop by 1001, 1006 or 1012
+/// starts at attempt 0; another retried code (1011, 1013, 1014) at attempt
+/// 2, so an overloaded server is not asked again at once. Full jitter
+/// spreads a crowd that was cut at once (a deploy, a network blip) over the
+/// whole window instead of sending it back in one wave. A handshake refused
+/// with 5xx, 408 or 429 (e.g. 503 at the server's `max_connections`) is a
+/// failed attempt and backs off further; another refusal (401, 403, 404)
+/// would fail again, and ends the client.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_core::client::ReconnectPolicy;
+///
+/// let policy = ReconnectPolicy::default()
+///     .initial_delay(Duration::from_millis(100))
+///     .max_delay(Duration::from_secs(5))
+///     .max_attempts(Some(20));
+/// assert_eq!(policy.delay_bound(0), Duration::from_millis(100));
+/// assert_eq!(policy.delay_bound(3), Duration::from_millis(800));
+/// assert_eq!(policy.delay_bound(10), Duration::from_secs(5));
+/// assert!(policy.retries(1012) && !policy.retries(1000));
+/// ```
+#[derive(Clone)]
+pub struct ReconnectPolicy {
+    initial_delay: Duration,
+    max_delay: Duration,
+    max_attempts: Option<u32>,
+    open_timeout: Duration,
+    retry: Arc<dyn Fn(u16) -> bool + Send + Sync>,
+}
+
+impl Default for ReconnectPolicy {
+    /// 500 ms first bound, capped at 30 s, attempts unbounded, 10 s to open,
+    /// [`RECONNECT_CODES`] retried: the TypeScript client's defaults.
+    fn default() -> Self {
+        Self {
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_attempts: None,
+            open_timeout: Duration::from_secs(10),
+            retry: Arc::new(|code| RECONNECT_CODES.contains(&code)),
+        }
+    }
+}
+
+impl fmt::Debug for ReconnectPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReconnectPolicy")
+            .field("initial_delay", &self.initial_delay)
+            .field("max_delay", &self.max_delay)
+            .field("max_attempts", &self.max_attempts)
+            .field("open_timeout", &self.open_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReconnectPolicy {
+    /// The bound of the first attempt's delay (default 500 ms).
+    #[must_use]
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.initial_delay = delay;
+        self
+    }
+
+    /// The cap of the delay bound (default 30 s).
+    #[must_use]
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// Attempts in a row that may fail before the client gives up and is
+    /// [`ConnectionState::Closed`]; `None` (the default) never gives up.
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: Option<u32>) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// How long an attempt may take to open before it counts as failed
+    /// (default 10 s): a handshake a stopping server never answers must not
+    /// stall the reconnecting.
+    #[must_use]
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = timeout;
+        self
+    }
+
+    /// Which close codes are retried (default: those in
+    /// [`RECONNECT_CODES`]); a drop without a close frame is 1006.
+    #[must_use]
+    pub fn retry(mut self, retry: impl Fn(u16) -> bool + Send + Sync + 'static) -> Self {
+        self.retry = Arc::new(retry);
+        self
+    }
+
+    /// Whether a close with `code` is retried.
+    pub fn retries(&self, code: u16) -> bool {
+        (self.retry)(code)
+    }
+
+    /// The bound of attempt `attempt`'s delay: `min(max_delay, initial_delay × 2^attempt)`.
+    pub fn delay_bound(&self, attempt: u32) -> Duration {
+        self.initial_delay
+            .saturating_mul(2u32.saturating_pow(attempt.min(31)))
+            .min(self.max_delay)
+    }
+}
+
+/// Where a client's connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// The first handshake is under way.
+    Connecting,
+    /// Connected.
+    Open,
+    /// Between a drop and the next open: waiting out a delay, or opening.
+    Reconnecting,
+    /// For good: closed by [`Client::close`], by the server with a code
+    /// that is not retried, or given up after
+    /// [`ReconnectPolicy::max_attempts`].
+    Closed,
+}
+
+/// A change of [`ConnectionState`], with its cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StateChange {
+    /// The new state.
+    pub state: ConnectionState,
+    /// The close that left [`Open`](ConnectionState::Open), or what failed
+    /// the last attempt (1006 with the error as reason for a connection
+    /// that could not be opened or dropped without a close frame).
+    pub close: Option<CloseInfo>,
+    /// When [`Reconnecting`](ConnectionState::Reconnecting): the attempt
+    /// (0 first, see [`ReconnectPolicy`]).
+    pub attempt: Option<u32>,
+    /// When [`Reconnecting`](ConnectionState::Reconnecting): the delay
+    /// before this attempt.
+    pub delay: Option<Duration>,
+}
+
+impl StateChange {
+    fn new(state: ConnectionState, close: Option<CloseInfo>) -> Self {
+        Self {
+            state,
+            close,
+            attempt: None,
+            delay: None,
+        }
+    }
+}
+
+/// How a (re)join went, from the server's answer to it: a message with
+/// the `room`, `epoch`, `offset` and `recovered` fields (the chat example's
+/// `joined`; see [`history`](crate::history)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// The room.
+    pub room: String,
+    /// Whether every recorded message after the position sent follows.
+    pub recovered: bool,
+    /// Why not, when a position was sent and could not be resumed; `None`
+    /// for a join without one. After `recovered: false` the application
+    /// reloads the room's state: only messages after
+    /// [`offset`](Self::offset) follow.
+    pub reason: Option<Unrecovered>,
+    /// The room's epoch (empty when the server keeps no history).
+    pub epoch: String,
+    /// The room's latest offset when the server answered.
+    pub offset: u64,
+}
+
+/// What [`Client::next_event`] returns: a message, or what happened to the
+/// connection, in the order it happened.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event<P> {
+    /// A message from the server.
+    Message(P),
+    /// The connection changed state (after the first open).
+    State(StateChange),
+    /// A join was answered; the answer itself follows as a
+    /// [`Message`](Event::Message).
+    Recovery(Recovery),
+}
+
+/// The message that (re)joins a room, from the room and the position last
+/// seen in it.
+type Rejoin<P> = Box<dyn FnMut(&str, Option<Position>) -> P + Send>;
+
+/// A [`Client`] to configure before it connects; made by
+/// [`Client::builder`]. It reconnects by itself ([`ReconnectPolicy`], on by
+/// default) and, with a [`rejoin`](Self::rejoin) hook, rejoins its rooms
+/// from the last positions it saw.
+#[must_use = "a builder connects only when `connect` is awaited"]
+pub struct ClientBuilder<P> {
+    url: String,
+    headers: HeaderMap,
+    timeout: Duration,
+    policy: Option<ReconnectPolicy>,
+    rejoin: Option<Rejoin<P>>,
+}
+
+impl<P: Protocol> ClientBuilder<P> {
+    /// Extra request headers of every handshake, such as `Authorization`
+    /// or `Cookie`.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// How long [`Client::request`] waits by default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The reconnect policy (default: [`ReconnectPolicy::default`]).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Connects once, as [`Client::connect`] does: a drop ends the client.
+    pub fn no_reconnect(mut self) -> Self {
+        self.policy = None;
+        self
+    }
+
+    /// How to rejoin a room after a reconnect: the framework does not know
+    /// the application's join message, so `rejoin` makes it from the room
+    /// and the last position seen in it (`None` when the room keeps no
+    /// history or nothing was seen yet). [`Client::join`] uses it too.
+    ///
+    /// ```no_run
+    /// # use ws_core::ws_protocol;
+    /// use ws_core::client::{Client, Event};
+    /// # #[ws_protocol(history = 100)]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat {
+    /// #     #[ws(client)] Join { room: String, since: Option<ws_core::history::Position> },
+    /// #     #[ws(server)] Joined {
+    /// #         room: String, epoch: String, offset: u64, recovered: bool,
+    /// #         reason: Option<ws_core::history::Unrecovered>,
+    /// #     },
+    /// #     #[ws(server, history)] Said { room: String, text: String },
+    /// # }
+    ///
+    /// # async fn run() -> Result<(), ws_core::client::ClientError> {
+    /// let mut client = Client::<Chat>::builder("ws://127.0.0.1:3000/ws")
+    ///     .rejoin(|room, since| chat::Join { room: room.to_owned(), since })
+    ///     .connect()
+    ///     .await?;
+    /// client.join("lobby").await?;
+    /// loop {
+    ///     match client.next_event().await? {
+    ///         Event::Message(Chat::Said { text, .. }) => println!("{text}"),
+    ///         Event::Recovery(r) if !r.recovered => println!("reload {} ({:?})", r.room, r.reason),
+    ///         Event::State(change) => println!("{:?}", change.state),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn rejoin<M, F>(mut self, mut rejoin: F) -> Self
+    where
+        M: ClientMessage<P>,
+        F: FnMut(&str, Option<Position>) -> M + Send + 'static,
+    {
+        self.rejoin = Some(Box::new(move |room: &str, since: Option<Position>| {
+            rejoin(room, since).into_client_message()
+        }));
+        self
+    }
+
+    /// Opens the first connection. A first connection that fails is an
+    /// error (the URL may be wrong); the policy applies to later drops.
+    pub async fn connect(self) -> Result<Client<P>, ClientError> {
+        let (ws, handshake) = open(&self.url, &self.headers).await?;
+        let (state, _) = watch::channel(ConnectionState::Open);
+        Ok(Client {
+            ws,
+            buffered: VecDeque::new(),
+            ahead: None,
+            next_id: 1,
+            answers: HashMap::new(),
+            timeout: self.timeout,
+            closed: None,
+            handshake,
+            url: self.url,
+            headers: self.headers,
+            policy: self.policy,
+            rejoin: self.rejoin,
+            rooms: BTreeMap::new(),
+            tracks: P::MESSAGES.iter().any(|m| m.is_recorded()),
+            dropped: None,
+            state,
+            seed: std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+                | 1,
+            protocol: PhantomData,
+        })
+    }
+}
+
+/// Opens a connection: the socket and the headers of the server's 101.
+async fn open(
+    url: &str,
+    headers: &HeaderMap,
+) -> Result<(WebSocketStream<MaybeTlsStream<TcpStream>>, HeaderMap), ClientError> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|error| ClientError::connect(url, error))?;
+    request.headers_mut().extend(headers.clone());
+    let (ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|error| ClientError::connect(url, error))?;
+    Ok((ws, response.into_parts().0.headers))
+}
+
+/// Whether a refused handshake may succeed later: the server is
+/// overloaded, restarting or rate limiting, not refusing this client.
+fn refusal_is_temporary(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+}
+
+/// The fields of a frame that place it in a room's stream.
+#[derive(Deserialize)]
+struct Place {
+    room: Option<String>,
+    epoch: Option<String>,
+    offset: Option<u64>,
+    recovered: Option<bool>,
+    reason: Option<serde_json::Value>,
+}
+
+/// What the position tracking makes of a frame.
+enum Tracked {
+    Keep,
+    /// A recorded message at or before the room's last position: a
+    /// duplicate, dropped.
+    Duplicate,
+    /// The answer to a join.
+    Answer(Recovery),
+}
+
 /// A frame from the server, decoded, with its correlation id.
 enum Incoming<P> {
     Message(P, Option<u64>),
     Error(ErrorFrame, Option<u64>),
     /// `{"type":"ack","id":..}` (`correlate = "all"`).
     Ack(u64),
+    State(StateChange),
+    Recovery(Recovery),
 }
 
 /// A typed client of protocol `P`.
@@ -183,6 +595,25 @@ pub struct Client<P> {
     handshake: HeaderMap,
     /// `on_request` handlers, by the wire name of the request of the server.
     answers: HashMap<&'static str, Answerer<P>>,
+    /// A frame decoded with the one `read` returned, returned next.
+    ahead: Option<Incoming<P>>,
+    /// What a reconnect opens again.
+    url: String,
+    headers: HeaderMap,
+    /// `None`: a drop ends the client.
+    policy: Option<ReconnectPolicy>,
+    rejoin: Option<Rejoin<P>>,
+    /// The rooms joined, with the last position seen in each (`None` while
+    /// unknown, or when the room keeps no history).
+    rooms: BTreeMap<String, Option<Position>>,
+    /// Whether the protocol has recorded messages, whose positions are tracked.
+    tracks: bool,
+    /// The connection dropped (with this close, if any) and is to be opened
+    /// again on the next use.
+    dropped: Option<Option<CloseInfo>>,
+    state: watch::Sender<ConnectionState>,
+    /// The jitter's random state (xorshift).
+    seed: u64,
     protocol: PhantomData<fn() -> P>,
 }
 
@@ -217,23 +648,25 @@ impl<P: Protocol> Client<P> {
     /// # Ok(()) }
     /// ```
     pub async fn connect_with_headers(url: &str, headers: HeaderMap) -> Result<Self, ClientError> {
-        let mut request = url
-            .into_client_request()
-            .map_err(|error| ClientError::connect(url, error))?;
-        request.headers_mut().extend(headers);
-        let (ws, response) = tokio_tungstenite::connect_async(request)
+        Self::builder(url)
+            .headers(headers)
+            .no_reconnect()
+            .connect()
             .await
-            .map_err(|error| ClientError::connect(url, error))?;
-        Ok(Self {
-            ws,
-            buffered: VecDeque::new(),
-            next_id: 1,
-            answers: HashMap::new(),
+    }
+
+    /// A client to configure: it reconnects by itself after a drop
+    /// ([`ReconnectPolicy`], on by default) and rejoins its rooms from the
+    /// last positions it saw ([`ClientBuilder::rejoin`]). See
+    /// [`next_event`](Self::next_event).
+    pub fn builder(url: &str) -> ClientBuilder<P> {
+        ClientBuilder {
+            url: url.to_owned(),
+            headers: HeaderMap::new(),
             timeout: Self::DEFAULT_TIMEOUT,
-            closed: None,
-            handshake: response.into_parts().0.headers,
-            protocol: PhantomData,
-        })
+            policy: Some(ReconnectPolicy::default()),
+            rejoin: None,
+        }
     }
 
     /// The headers of the server's 101 response (e.g. `Set-Cookie`).
@@ -258,25 +691,126 @@ impl<P: Protocol> Client<P> {
     /// Sends a text frame as it is, e.g. to test how a server answers a
     /// malformed message.
     pub async fn send_text(&mut self, text: impl Into<String>) -> Result<(), ClientError> {
-        self.ws.send(Message::text(text.into())).await?;
-        Ok(())
+        if self.dropped.is_some() {
+            self.reconnect().await?;
+        }
+        match self.ws.send(Message::text(text.into())).await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.interrupted(error.into())),
+        }
     }
 
     /// The next message from the server; an [`ErrorFrame`] is
-    /// [`ClientError::Server`]. Waits as long as it takes.
+    /// [`ClientError::Server`]. Waits as long as it takes; a client with a
+    /// [`ReconnectPolicy`] reconnects meanwhile if it must (what happened
+    /// is in [`next_event`](Self::next_event) and [`state`](Self::state)).
     pub async fn recv(&mut self) -> Result<P, ClientError> {
+        loop {
+            if let Event::Message(message) = self.next_event().await? {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// The next message or event: [`Event::State`] when the connection
+    /// drops, reconnects or ends, [`Event::Recovery`] when a join is
+    /// answered, in the order they happened. An [`ErrorFrame`] is
+    /// [`ClientError::Server`].
+    ///
+    /// With a [`ReconnectPolicy`] a drop that is not a deliberate close is
+    /// followed by reconnect attempts, right here: the client reconnects
+    /// while it is driven (by `next_event`, [`recv`](Self::recv) or a
+    /// send). Once open again it sends the [rejoin](ClientBuilder::rejoin)
+    /// message of each room it is in, with the last position it saw there,
+    /// so that the server replays what was missed; recorded messages at or
+    /// before a room's last position (a replay overlapping what arrived) are
+    /// dropped, so none reaches the application twice.
+    pub async fn next_event(&mut self) -> Result<Event<P>, ClientError> {
         loop {
             let incoming = match self.buffered.pop_front() {
                 Some(incoming) => incoming,
-                None => self.read().await?,
+                None if self.dropped.is_some() => {
+                    match self.reconnect().await {
+                        // Dropped again while rejoining: the next round
+                        // reconnects and rejoins again.
+                        Ok(()) | Err(ClientError::Interrupted(_)) => continue,
+                        Err(error) => return Err(error),
+                    }
+                }
+                None => match self.read().await {
+                    Ok(incoming) => incoming,
+                    // A close for good is reported as an event first.
+                    Err(error) => match self.on_read_error(error) {
+                        Some(error) if self.buffered.is_empty() => return Err(error),
+                        _ => continue,
+                    },
+                },
             };
             match incoming {
-                Incoming::Message(message, _) => return Ok(message),
+                Incoming::Message(message, _) => return Ok(Event::Message(message)),
                 Incoming::Error(frame, _) => return Err(ClientError::Server(frame)),
                 // An ack no one waits for any more (its wait timed out).
                 Incoming::Ack(_) => continue,
+                Incoming::State(change) => return Ok(Event::State(change)),
+                Incoming::Recovery(recovery) => return Ok(Event::Recovery(recovery)),
             }
         }
+    }
+
+    /// The connection's state, to watch from any task.
+    ///
+    /// ```no_run
+    /// # use ws_core::{client::{Client, ConnectionState}, ws_protocol};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat { #[ws(client)] Join { room: String } }
+    /// # async fn run() -> Result<(), ws_core::client::ClientError> {
+    /// let client = Client::<Chat>::builder("ws://127.0.0.1:3000/ws").connect().await?;
+    /// let mut state = client.state();
+    /// tokio::spawn(async move {
+    ///     while state.changed().await.is_ok() {
+    ///         if *state.borrow() == ConnectionState::Reconnecting {
+    ///             eprintln!("reconnecting…");
+    ///         }
+    ///     }
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
+        self.state.subscribe()
+    }
+
+    /// The last position seen in `room`: the `since` of a rejoin. Tracked
+    /// from every recorded message (`#[ws(server, history)]`) that names a
+    /// `room` and carries `epoch` and `offset`, and from join answers.
+    pub fn since(&self, room: &str) -> Option<&Position> {
+        self.rooms.get(room).and_then(Option::as_ref)
+    }
+
+    /// The rooms the client rejoins after a reconnect: those it
+    /// [`join`](Self::join)ed, got a join answer or a recorded message of.
+    pub fn rooms(&self) -> impl Iterator<Item = &str> {
+        self.rooms.keys().map(String::as_str)
+    }
+
+    /// Forgets `room` and its position, after leaving it: it is not
+    /// rejoined any more.
+    pub fn forget(&mut self, room: &str) {
+        self.rooms.remove(room);
+    }
+
+    /// Joins `room` with the [rejoin](ClientBuilder::rejoin) message, from
+    /// the last position seen in it if any, and remembers it, so that it is
+    /// rejoined after each reconnect even if the connection drops before
+    /// the answer. The answer comes as [`Event::Recovery`], then as a
+    /// message.
+    pub async fn join(&mut self, room: &str) -> Result<(), ClientError> {
+        let since = self.since(room).cloned();
+        let rejoin = self.rejoin.as_mut().ok_or(ClientError::NoRejoin)?;
+        let message = rejoin(room, since);
+        self.rooms.entry(room.to_owned()).or_insert(None);
+        let json = serde_json::to_string(&message).map_err(ClientError::Encode)?;
+        self.send_text(json).await
     }
 
     /// [`recv`](Self::recv), failing with [`ClientError::Timeout`] after `after`.
@@ -363,7 +897,13 @@ impl<P: Protocol> Client<P> {
         self.send_text(correlation::with_id(json, id)).await?;
         loop {
             let incoming = match timeout_at(deadline, self.read()).await {
-                Ok(incoming) => incoming?,
+                Ok(Ok(incoming)) => incoming,
+                Ok(Err(error)) => {
+                    return Err(match self.on_read_error(error) {
+                        Some(error) => error,
+                        None => ClientError::Interrupted(self.dropped.clone().flatten()),
+                    });
+                }
                 Err(_) => return Err(ClientError::Timeout { what, after }),
             };
             match incoming {
@@ -426,10 +966,15 @@ impl<P: Protocol> Client<P> {
     }
 
     /// Closes the connection with 1000 and waits for the server's answer.
+    /// A deliberate close: no reconnect follows, and the state is
+    /// [`ConnectionState::Closed`].
     pub async fn close(mut self) -> Result<(), ClientError> {
-        if self.closed.is_some() {
+        let normal = CloseInfo::new(1000, "");
+        self.state.send_replace(ConnectionState::Closed);
+        if self.closed.is_some() || self.dropped.is_some() {
             return Ok(());
         }
+        self.closed = Some(Some(normal));
         let frame = CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),
@@ -455,6 +1000,9 @@ impl<P: Protocol> Client<P> {
 
     /// The next data frame, decoded.
     async fn read(&mut self) -> Result<Incoming<P>, ClientError> {
+        if let Some(incoming) = self.ahead.take() {
+            return Ok(incoming);
+        }
         if let Some(info) = &self.closed {
             return Err(ClientError::Closed(info.clone()));
         }
@@ -483,6 +1031,16 @@ impl<P: Protocol> Client<P> {
             let Incoming::Message(message, id) = incoming else {
                 return Ok(incoming);
             };
+            if self.tracks {
+                match self.track(text.as_str(), &message) {
+                    Tracked::Keep => {}
+                    Tracked::Duplicate => continue,
+                    Tracked::Answer(recovery) => {
+                        self.ahead = Some(Incoming::Message(message, id));
+                        return Ok(Incoming::Recovery(recovery));
+                    }
+                }
+            }
             if !is_server_request::<P>(message.message_type()) {
                 return Ok(Incoming::Message(message, id));
             }
@@ -498,6 +1056,193 @@ impl<P: Protocol> Client<P> {
                     self.send_text(correlation::with_id(json, id)).await?;
                 }
                 Err(message) => return Ok(Incoming::Message(message, None)),
+            }
+        }
+    }
+
+    /// Reports a failed read: `None` when the client reconnects (the drop
+    /// is recorded for the next use), else the error to return. With a
+    /// policy, a drop that is not retried ends the client with an
+    /// [`Event::State`] of [`ConnectionState::Closed`].
+    fn on_read_error(&mut self, error: ClientError) -> Option<ClientError> {
+        let close = match &error {
+            ClientError::Closed(info) => info.clone(),
+            ClientError::WebSocket(source) => Some(CloseInfo::new(1006, source.to_string())),
+            _ => return Some(error),
+        };
+        let Some(policy) = &self.policy else {
+            self.state.send_replace(ConnectionState::Closed);
+            return Some(error);
+        };
+        // Given up, or closed by the server for good: no more attempts.
+        if *self.state.borrow() == ConnectionState::Closed {
+            return Some(error);
+        }
+        if policy.retries(close.as_ref().map_or(1006, |c| c.code)) {
+            self.closed = None;
+            self.dropped = Some(close);
+            return None;
+        }
+        self.closed = Some(close.clone());
+        self.change(StateChange::new(ConnectionState::Closed, close));
+        Some(error)
+    }
+
+    /// A send that failed: the connection dropped, or is closed.
+    fn interrupted(&mut self, error: ClientError) -> ClientError {
+        match self.on_read_error(error) {
+            Some(error) => error,
+            None => ClientError::Interrupted(self.dropped.clone().flatten()),
+        }
+    }
+
+    /// Records a change of state for [`state`](Self::state) and
+    /// [`next_event`](Self::next_event).
+    fn change(&mut self, change: StateChange) {
+        self.state.send_replace(change.state);
+        self.buffered.push_back(Incoming::State(change));
+    }
+
+    /// A uniformly random duration in `[0, bound)` (xorshift64*; jitter
+    /// needs spread, not secrecy).
+    fn jitter(&mut self, bound: Duration) -> Duration {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let unit =
+            (self.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+        bound.mul_f64(unit)
+    }
+
+    /// Opens the connection again after a drop, backing off by the policy,
+    /// and rejoins the rooms. Gives up (the client is closed) after
+    /// `max_attempts` failures, or at once when the server refuses this
+    /// client for good (a 4xx other than 408 and 429).
+    async fn reconnect(&mut self) -> Result<(), ClientError> {
+        let Some(mut close) = self.dropped.take() else {
+            return Ok(());
+        };
+        let Some(policy) = self.policy.clone() else {
+            self.closed = Some(close.clone());
+            return Err(ClientError::Closed(close));
+        };
+        // Answers the server's close frame, if it sent one, so that it need
+        // not wait for the answer until its timeout; a dead socket fails at
+        // once, and one that does not take the bytes is not waited for.
+        // The old socket is replaced only once a new one is open: end it
+        // now (FIN), so that the server frees its connection meanwhile.
+        let _ = timeout(Duration::from_secs(1), async {
+            let _ = self.ws.close(None).await;
+            let _ = self.ws.get_mut().shutdown().await;
+        })
+        .await;
+        let code = close.as_ref().map_or(1006, |c| c.code);
+        let mut attempt = if RETRY_AT_ONCE.contains(&code) { 0 } else { 2 };
+        let mut failures = 0u32;
+        loop {
+            if policy.max_attempts.is_some_and(|max| failures >= max) {
+                self.closed = Some(close.clone());
+                self.change(StateChange::new(ConnectionState::Closed, close));
+                return Ok(());
+            }
+            let delay = self.jitter(policy.delay_bound(attempt));
+            self.change(StateChange {
+                state: ConnectionState::Reconnecting,
+                close: close.clone(),
+                attempt: Some(attempt),
+                delay: Some(delay),
+            });
+            tokio::time::sleep(delay).await;
+            let error = match timeout(policy.open_timeout, open(&self.url, &self.headers)).await {
+                Ok(Ok((ws, handshake))) => {
+                    self.ws = ws;
+                    self.handshake = handshake;
+                    self.closed = None;
+                    self.ahead = None;
+                    self.change(StateChange::new(ConnectionState::Open, None));
+                    return self.rejoin_all().await;
+                }
+                Ok(Err(ClientError::Refused(refusal))) if !refusal_is_temporary(refusal.status) => {
+                    let why = CloseInfo::new(1006, format!("refused with {}", refusal.status));
+                    self.closed = Some(Some(why.clone()));
+                    self.change(StateChange::new(ConnectionState::Closed, Some(why)));
+                    return Err(ClientError::Refused(refusal));
+                }
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no open within {:?}", policy.open_timeout),
+            };
+            close = Some(CloseInfo::new(1006, error));
+            attempt = attempt.saturating_add(1);
+            failures += 1;
+        }
+    }
+
+    /// Sends the rejoin message of every room, from its last position.
+    async fn rejoin_all(&mut self) -> Result<(), ClientError> {
+        let Some(rejoin) = self.rejoin.as_mut() else {
+            return Ok(());
+        };
+        let messages: Vec<P> = self
+            .rooms
+            .iter()
+            .map(|(room, since)| rejoin(room, since.clone()))
+            .collect();
+        for message in messages {
+            let json = serde_json::to_string(&message).map_err(ClientError::Encode)?;
+            if let Err(error) = self.ws.send(Message::text(json)).await {
+                // Dropped again before the rejoins went out: the next use
+                // reconnects and sends them all again.
+                return Err(self.interrupted(error.into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows the room positions a frame reveals.
+    fn track(&mut self, text: &str, message: &P) -> Tracked {
+        let Ok(Place {
+            room: Some(room),
+            epoch: Some(epoch),
+            offset: Some(offset),
+            recovered,
+            reason,
+        }) = serde_json::from_str::<Place>(text)
+        else {
+            return Tracked::Keep;
+        };
+        let position = (!epoch.is_empty()).then(|| Position {
+            epoch: epoch.clone(),
+            offset,
+        });
+        if let Some(recovered) = recovered {
+            if recovered {
+                // The replay moves the position from where it was.
+                self.rooms.entry(room.clone()).or_insert(None);
+            } else {
+                // Only what follows the room's head comes.
+                self.rooms.insert(room.clone(), position);
+            }
+            let reason = reason.and_then(|r| serde_json::from_value::<Unrecovered>(r).ok());
+            return Tracked::Answer(Recovery {
+                room,
+                recovered,
+                reason,
+                epoch,
+                offset,
+            });
+        }
+        if !message.is_recorded() {
+            return Tracked::Keep;
+        }
+        match self.rooms.get_mut(&room) {
+            Some(Some(last)) if last.epoch == epoch && offset <= last.offset => Tracked::Duplicate,
+            Some(last) => {
+                *last = position;
+                Tracked::Keep
+            }
+            None => {
+                self.rooms.insert(room, position);
+                Tracked::Keep
             }
         }
     }

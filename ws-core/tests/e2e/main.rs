@@ -4,6 +4,7 @@
 mod admission;
 mod chat_example;
 mod claims;
+mod client_reconnect;
 mod closing;
 mod cluster;
 mod config;
@@ -26,5 +27,6 @@ mod reliability;
 mod routing;
 mod schema;
 mod server_requests;
+mod storm;
 mod support;
 mod telemetry;

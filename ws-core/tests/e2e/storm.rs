@@ -1,0 +1,411 @@
+//! A reconnect storm (issue 10, test 4): 5,000 reconnecting
+//! `ws_core::client` clients, in this process, are cut at once when the
+//! chat server (another process, its rooms' history in a `redis-server`) is
+//! killed and started again on the same port. They reconnect with the
+//! client library's jittered backoff and resume: all recover, with every
+//! message exactly once and in order; the new server never holds more
+//! connections than its admission cap, and its RSS stays within a bound
+//! derived below.
+//!
+//! The load is this test process, the server a child (this test binary
+//! re-run as [`server_process`]), so that the server's RSS and connections
+//! are its own.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+use ws_core::client::{Client, ConnectionState, Event, ReconnectPolicy};
+use ws_core::{Manager, RedisBackend, endpoint};
+
+use crate::chat_example::protocol::{Chat, chat};
+use crate::cluster::{Redis, prefix};
+
+/// Set in the environment of the server process, with its options.
+const CHILD: &str = "WS_E2E_STORM_SERVER";
+const REDIS: &str = "WS_E2E_STORM_REDIS";
+const PREFIX: &str = "WS_E2E_STORM_PREFIX";
+const ADDR: &str = "WS_E2E_STORM_ADDR";
+const CAP: &str = "WS_E2E_STORM_CAP";
+const LISTENING: &str = "storm server listening on ";
+const PEAK: &str = "storm server peak connections ";
+
+const CLIENTS: usize = 5_000;
+const ROOMS: usize = 10;
+/// Messages per room before the cut, and after it.
+const BEFORE: u64 = 20;
+const AFTER: u64 = 20;
+/// The server's admission cap: every subscriber and the publisher, no more.
+const MAX_CONNECTIONS: usize = CLIENTS + 1;
+/// First connects per wave.
+const WAVE: usize = 500;
+
+/// Not a test on its own: the chat server the storm starts, kills and
+/// starts again. It listens only once its Redis backend is up, so that no
+/// join is answered before the rooms' history is reachable; it prints the
+/// peak of its admitted connections at each line on its standard input.
+#[test]
+#[ignore = "the server process of the storm test, which starts it itself"]
+fn server_process() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    rlimit::increase_nofile_limit(u64::MAX).expect("raise the open-files limit");
+    let env = |name: &str| std::env::var(name).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // Under the storm's burst of resumes (one history read in Redis
+        // each), replies on a debug build of a 2-core machine can take
+        // longer than the default 2 s, after which the node counts Redis
+        // as lost and answers `epoch_changed` (reported, not a silent
+        // gap; measured: about 900 of 5,000). The storm is about the
+        // clients and the admission cap, so the node waits longer.
+        let backend = RedisBackend::new(&env(REDIS))
+            .unwrap()
+            .prefix(env(PREFIX))
+            .response_timeout(Duration::from_secs(20));
+        let manager = Manager::<Chat>::builder()
+            .max_connections(env(CAP).parse().unwrap())
+            .backend(backend)
+            .build();
+        while !manager.backend_status().is_some_and(|s| s.up) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let peak = Arc::new(AtomicUsize::new(0));
+        {
+            let (manager, peak) = (manager.clone(), Arc::clone(&peak));
+            tokio::spawn(async move {
+                loop {
+                    peak.fetch_max(manager.admitted(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            });
+        }
+        let router = ws_core::axum::Router::new().route(
+            "/ws",
+            endpoint(manager.clone(), Arc::new(crate::chat_example::app::App)),
+        );
+        let listener = tokio::net::TcpListener::bind(env(ADDR)).await.unwrap();
+        println!("{LISTENING}{}", listener.local_addr().unwrap());
+        tokio::spawn(ws_core::serve(listener, router));
+        let mut lines = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|n| n > 0)
+        });
+        while let Ok(Ok(true)) = (&mut lines).await {
+            println!("{PEAK}{}", peak.load(Ordering::Relaxed));
+            lines = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map(|n| n > 0)
+            });
+        }
+    });
+}
+
+/// The chat server in a child process, on a given address.
+struct ServerProcess {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    fn start(redis: &Redis, prefix: &str, addr: SocketAddr) -> ServerProcess {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "storm::server_process", "--ignored"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env(REDIS, redis.url())
+            .env(PREFIX, prefix)
+            .env(ADDR, addr.to_string())
+            .env(CAP, MAX_CONNECTIONS.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line);
+            }
+        });
+        let server = ServerProcess {
+            child,
+            stdin,
+            lines,
+        };
+        server.wait_for(LISTENING);
+        server
+    }
+
+    /// The rest of the first line that holds `marker` (libtest prints the
+    /// test's name on the same line).
+    fn wait_for(&self, marker: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("the server process did not say {marker:?}"));
+            if let Some((_, rest)) = line.split_once(marker) {
+                return rest.to_owned();
+            }
+        }
+    }
+
+    fn peak_connections(&mut self) -> usize {
+        self.stdin.write_all(b"report\n").unwrap();
+        self.stdin.flush().unwrap();
+        self.wait_for(PEAK).parse().unwrap()
+    }
+
+    /// The process's peak RSS (`VmHWM`), in bytes.
+    fn peak_rss(&self) -> usize {
+        status_kib(self.child.id(), "VmHWM:") << 10
+    }
+
+    fn rss(&self) -> usize {
+        status_kib(self.child.id(), "VmRSS:") << 10
+    }
+
+    /// SIGKILL: the kernel resets every connection at once.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status_kib(pid: u32, field: &str) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+const MIB: usize = 1 << 20;
+
+/// What one subscriber saw.
+struct Seen {
+    /// Held until every subscriber is done, so that the server's peak of
+    /// connections is all of them.
+    client: Client<Chat>,
+    recoveries: Vec<(bool, Option<ws_core::history::Unrecovered>)>,
+    /// Reconnect attempts (a refused or failed one counts too).
+    attempts: usize,
+}
+
+fn room(i: usize) -> String {
+    format!("storm-{}", i % ROOMS)
+}
+
+/// One subscriber: joins its room, then reads until it has every message,
+/// each the next one; `received[room]` is the most any of the room's
+/// subscribers has.
+async fn subscriber(
+    addr: SocketAddr,
+    i: usize,
+    connected: Arc<AtomicUsize>,
+    received: Arc<Vec<AtomicU64>>,
+) -> Seen {
+    let mut client = Client::<Chat>::builder(&format!("ws://{addr}/ws"))
+        .reconnect(ReconnectPolicy::default())
+        .rejoin(|room, since| chat::Join {
+            room: room.to_owned(),
+            since,
+        })
+        .connect()
+        .await
+        .unwrap_or_else(|error| panic!("subscriber {i}: {error}"));
+    client.join(&room(i)).await.unwrap();
+    let mut recoveries = Vec::new();
+    let mut attempts = 0;
+    let mut next = 0u64;
+    let mut joined = false;
+    while next < BEFORE + AFTER {
+        match client.next_event().await.unwrap() {
+            Event::Message(Chat::Said { text, .. }) => {
+                assert_eq!(
+                    text,
+                    next.to_string(),
+                    "subscriber {i}: a gap or a duplicate"
+                );
+                next += 1;
+                received[i % ROOMS].fetch_max(next, Ordering::Relaxed);
+            }
+            Event::Recovery(recovery) if !joined => {
+                assert_eq!((recovery.recovered, recovery.reason), (false, None));
+                joined = true;
+                connected.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Recovery(recovery) => {
+                recoveries.push((recovery.recovered, recovery.reason));
+            }
+            Event::State(change) => {
+                if change.state == ConnectionState::Reconnecting {
+                    attempts += 1;
+                }
+                assert_ne!(
+                    change.state,
+                    ConnectionState::Closed,
+                    "subscriber {i} gave up"
+                );
+            }
+            _ => {}
+        }
+    }
+    Seen {
+        client,
+        recoveries,
+        attempts,
+    }
+}
+
+/// Says `n` messages into every room, numbered from `from`, then waits
+/// until the server has handled them (a `count` request is answered after
+/// what was sent before it).
+async fn publish(addr: SocketAddr, from: u64, n: u64) {
+    let mut publisher = Client::<Chat>::connect(&format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    for k in from..from + n {
+        for r in 0..ROOMS {
+            publisher
+                .send(chat::Say {
+                    room: room(r),
+                    text: k.to_string(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    publisher
+        .request(chat::Count { room: room(0) })
+        .await
+        .unwrap();
+    publisher.close().await.unwrap();
+}
+
+/// Issue 10, test 4. The storm is real (5,000 clients cut at once, the
+/// server restarted) and bounded for CI by the clients' default policy:
+/// the first attempts fall within 500 ms, and doubling windows spread the
+/// ones a not yet listening server refused.
+///
+/// The RSS bound, above a fresh server's RSS before any client: each
+/// admitted connection holds its task, socket state and 1 KiB read buffer
+/// (5.45 KiB per idle connection measured, BENCHMARKS.md), its queue of at
+/// most `send_queue` (256) shared frames (16 B each, 4 KiB) and, while it
+/// is upgrading, hyper's buffers (8 KiB): under 20 KiB, counted as 32 KiB.
+/// Admission caps the connections at `MAX_CONNECTIONS`, so their share is
+/// at most `MAX_CONNECTIONS × 32 KiB` (160 MiB). The history is 10 rooms ×
+/// 40 messages of under 200 B (80 KiB, within `history_memory`), and the
+/// allocator and runtime take up to 16 MiB more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_clients_cut_at_once_all_recover() {
+    rlimit::increase_nofile_limit(u64::MAX).expect("raise the open-files limit");
+    let redis = Redis::own();
+    let prefix = prefix("storm");
+    let addr: SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let server = ServerProcess::start(&redis, &prefix, addr);
+    // The fresh server's RSS; the restarted one is the same program.
+    let rss_before = server.rss();
+
+    let connected = Arc::new(AtomicUsize::new(0));
+    let received = Arc::new((0..ROOMS).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
+
+    let mut subscribers = JoinSet::new();
+    // Connected in waves: a storm of first connects would only measure the
+    // listen backlog.
+    for wave in 0..CLIENTS / WAVE {
+        for i in wave * WAVE..(wave + 1) * WAVE {
+            subscribers.spawn(subscriber(
+                addr,
+                i,
+                Arc::clone(&connected),
+                Arc::clone(&received),
+            ));
+        }
+        while connected.load(Ordering::Relaxed) < (wave + 1) * WAVE {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    publish(addr, 0, BEFORE).await;
+    // Every message before the cut is in the history once one member of
+    // each room has it (it is recorded as it is published); most others
+    // are still reading when the server dies.
+    while received.iter().any(|r| r.load(Ordering::Relaxed) < BEFORE) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    server.kill();
+    let mut server = ServerProcess::start(&redis, &prefix, addr);
+    publish(addr, BEFORE, AFTER).await;
+
+    let mut attempts = Vec::new();
+    let mut clients = Vec::new();
+    let all = async {
+        while let Some(seen) = subscribers.join_next().await {
+            let seen = seen.unwrap();
+            assert_eq!(
+                seen.recoveries,
+                [(true, None)],
+                "every subscriber recovers once"
+            );
+            attempts.push(seen.attempts);
+            clients.push(seen.client);
+        }
+    };
+    timeout(Duration::from_secs(120), all)
+        .await
+        .expect("every subscriber got every message within 2 minutes");
+
+    assert_eq!(attempts.len(), CLIENTS);
+
+    let peak = server.peak_connections();
+    assert!(
+        peak <= MAX_CONNECTIONS,
+        "{peak} connections admitted, cap {MAX_CONNECTIONS}"
+    );
+    let rss_peak = server.peak_rss();
+    let bound = MAX_CONNECTIONS * 32 * 1024 + 16 * MIB;
+    let growth = rss_peak.saturating_sub(rss_before);
+    attempts.sort_unstable();
+    println!(
+        "storm: {CLIENTS} clients recovered; attempts per client p50 {} max {}; \
+         server peak connections {peak}; RSS {} KiB fresh, peak +{} KiB (bound +{} KiB)",
+        attempts[CLIENTS / 2],
+        attempts[CLIENTS - 1],
+        rss_before >> 10,
+        growth >> 10,
+        bound >> 10
+    );
+    assert!(
+        growth <= bound,
+        "the server's RSS grew by {} KiB in the storm; bound {} KiB",
+        growth >> 10,
+        bound >> 10
+    );
+}
