@@ -188,6 +188,7 @@ impl RedisBackend {
             listening: Mutex::new(HashSet::new()),
             listening_changed: Notify::new(),
             response_timeout: self.response_timeout,
+            reads: tokio::sync::Semaphore::new(READS_IN_FLIGHT),
         });
         let link = Link::new(
             history.is_some(),
@@ -241,6 +242,10 @@ impl fmt::Debug for RedisBackend {
     }
 }
 
+/// See [`State::reads`]: enough to keep Redis busy (a read is one script
+/// call), few enough that a heartbeat queued behind them answers at once.
+const READS_IN_FLIGHT: usize = 16;
+
 const UNKNOWN: u8 = 0;
 const SHARDED: u8 = 1;
 const CLASSIC: u8 = 2;
@@ -266,6 +271,11 @@ pub(super) struct State {
     listening: Mutex<HashSet<Channel>>,
     listening_changed: Notify,
     response_timeout: Duration,
+    /// History reads in flight on the shared connection at most. A burst of
+    /// resumes (a reconnect storm: one read each) then queues here, not on
+    /// the connection, where it would hold heartbeats and publishes past the
+    /// response timeout and make the node count Redis as lost.
+    reads: tokio::sync::Semaphore,
 }
 
 impl State {
@@ -365,6 +375,11 @@ impl Remote for State {
                 .as_ref()
                 .map(|(epoch, offset)| (epoch.as_str(), *offset));
             let bounds = self.history.ok_or(BackendError::Unavailable)?;
+            let _turn = self
+                .reads
+                .acquire()
+                .await
+                .map_err(|_| BackendError::Unavailable)?;
             history::read(&mut conn, &self.names, &room, since, max, bounds)
                 .await
                 .map_err(|error| BackendError::Failed(Box::new(error)))
