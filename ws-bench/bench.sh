@@ -57,7 +57,10 @@ run() {
     local kind=$1 label=$2
     shift 2
     start_server "$kind"
-    timeout 600 "$BENCH" "$@" --url "$URL" --server-pid "$SERVER_PID" --label "$label" >> "$RESULTS"
+    # A failed run is reported and leaves its cell empty; the others go on.
+    if ! timeout 600 "$BENCH" "$@" --url "$URL" --server-pid "$SERVER_PID" --label "$label" >> "$RESULTS"; then
+        echo "FAILED: $label $*" >&2
+    fi
     stop_server
 }
 

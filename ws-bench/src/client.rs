@@ -5,9 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
-use serde_json::Value;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub type Ws = WebSocketStream<TcpStream>;

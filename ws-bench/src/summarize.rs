@@ -121,21 +121,36 @@ pub fn table(runs: &[Value]) -> String {
     }
     // Columns: core first, then the baselines and peers present, in a
     // fixed order (unknown labels last, by name); a ratio core/X for each.
-    const ORDER: &[&str] = &["core", "naive", "naive-nodelay", "raw", "tungstenite", "socketio"];
+    const ORDER: &[&str] = &[
+        "core",
+        "naive",
+        "naive-nodelay",
+        "raw",
+        "tungstenite",
+        "socketio",
+    ];
     let mut columns: Vec<String> = groups
         .values()
         .flat_map(|labels| labels.keys().cloned())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    columns.sort_by_key(|l| (ORDER.iter().position(|o| o == l).unwrap_or(ORDER.len()), l.clone()));
+    columns.sort_by_key(|l| {
+        (
+            ORDER.iter().position(|o| o == l).unwrap_or(ORDER.len()),
+            l.clone(),
+        )
+    });
     let others: Vec<&String> = columns.iter().filter(|l| *l != "core").collect();
     let mut out = String::new();
     let _ = writeln!(
         out,
         "| bench | workload | metric | {} | {}runs |",
         columns.join(" | "),
-        others.iter().map(|l| format!("core/{l} | ")).collect::<String>()
+        others
+            .iter()
+            .map(|l| format!("core/{l} | "))
+            .collect::<String>()
     );
     let _ = writeln!(
         out,
@@ -224,6 +239,9 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("| lost | 0.000 | 7.000 |"), "{table}");
-        assert!(table.starts_with("| bench | workload | metric | core | naive | core/naive | runs |"), "{table}");
+        assert!(
+            table.starts_with("| bench | workload | metric | core | naive | core/naive | runs |"),
+            "{table}"
+        );
     }
 }

@@ -101,7 +101,10 @@ async fn connection(stream: TcpStream, hub: Arc<Hub>) {
         match inbound {
             Inbound::Join { room } => {
                 let mut rooms = hub.rooms.lock().unwrap_or_else(|e| e.into_inner());
-                rooms.entry(room.clone()).or_default().insert(id, tx.clone());
+                rooms
+                    .entry(room.clone())
+                    .or_default()
+                    .insert(id, tx.clone());
                 joined.push(room);
             }
             Inbound::Leave { room } => {
