@@ -4,8 +4,13 @@
 # raw baseline, each workload RUNS times on a fresh server, then the table of
 # medians and ratios. Loopback only; every run is bounded in count and time.
 #
-#   bash ws-bench/bench.sh              # RUNS=3, about 10 minutes on 2 cores
+#   bash ws-bench/bench.sh              # RUNS=3, about 16 minutes on 2 cores
 #   RUNS=5 OUT=/tmp/wsb bash ws-bench/bench.sh
+#   PEERS=0 bash ws-bench/bench.sh      # without the peers (no socketioxide build)
+#
+# The peers a Rust user would pick instead run beside them (ws-bench feature
+# `peers`): a plain tokio-tungstenite hub and socketioxide, the latter driven
+# in the load tool's Socket.IO mode (a /socket.io/ URL).
 #
 # The steady figures are the server's CPU time per unit of work (read from
 # /proc/PID/stat): wall-clock rates move with whatever else the machine runs.
@@ -18,6 +23,13 @@ PORT=${PORT:-3400}
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
+
+PEERS=${PEERS:-1}
+KINDS="core naive raw"
+if [[ "$PEERS" != 0 ]]; then
+    export WS_BENCH_FEATURES=peers
+    KINDS="$KINDS tungstenite socketio"
+fi
 
 # shellcheck source=ws-bench/servers.sh
 source ws-bench/servers.sh
@@ -32,6 +44,11 @@ start_server() {
         naive) start "$BENCH" serve-naive ;;
         naive-nodelay) start "$BENCH" serve-naive --nodelay ;;
         raw) start "$BENCH" serve-raw ;;
+        tungstenite) start "$BENCH" serve-tungstenite ;;
+        socketio)
+            start "$BENCH" serve-socketio
+            URL="ws://127.0.0.1:$PORT/socket.io/"
+            ;;
     esac
 }
 
@@ -40,14 +57,17 @@ run() {
     local kind=$1 label=$2
     shift 2
     start_server "$kind"
-    timeout 600 "$BENCH" "$@" --url "$URL" --server-pid "$SERVER_PID" --label "$label" >> "$RESULTS"
+    # A failed run is reported and leaves its cell empty; the others go on.
+    if ! timeout 600 "$BENCH" "$@" --url "$URL" --server-pid "$SERVER_PID" --label "$label" >> "$RESULTS"; then
+        echo "FAILED: $label $*" >&2
+    fi
     stop_server
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; runs: $RUNS" >&2
 for i in $(seq "$RUNS"); do
     echo "--- round $i of $RUNS" >&2
-    for kind in core naive raw; do
+    for kind in $KINDS; do
         run "$kind" "$kind" fanout --clients 100 --messages 20000 --size 100
         run "$kind" "$kind" fanout --clients 1000 --messages 2000 --size 100
         run "$kind" "$kind" echo --clients 50 --seconds 5

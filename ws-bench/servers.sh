@@ -2,7 +2,7 @@
 # time on a fresh loopback port, stopped when the script exits.
 # Needs OUT and PORT set; sets BENCH, CHAT, SERVER_PID and URL.
 
-cargo build --release -q -p ws-bench --bin ws-bench
+cargo build --release -q -p ws-bench --bin ws-bench ${WS_BENCH_FEATURES:+--features "$WS_BENCH_FEATURES"}
 cargo build --release -q -p ws-core --example chat
 BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
 CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -16,6 +17,9 @@ pub type Ws = WebSocketStream<TcpStream>;
 pub struct Target {
     pub url: String,
     pub addr: SocketAddr,
+    /// A `/socket.io/` path: the server speaks Socket.IO (Engine.IO v4 over
+    /// a WebSocket), and the chat messages travel as its events.
+    pub socketio: bool,
 }
 
 impl Target {
@@ -41,10 +45,81 @@ impl Target {
             ));
         }
         let port: u16 = port.parse().map_err(|e| format!("`{url}`: port: {e}"))?;
+        let path = rest.find('/').map_or("/", |at| &rest[at..]);
+        let socketio = path.starts_with("/socket.io/");
+        let url = if socketio && !path.contains("EIO=") {
+            format!("ws://{authority}/socket.io/?EIO=4&transport=websocket")
+        } else {
+            url.to_owned()
+        };
         Ok(Self {
-            url: url.to_owned(),
+            url,
             addr: SocketAddr::new(ip, port),
+            socketio,
         })
+    }
+
+    /// The text of a client message, in this server's dialect: the chat
+    /// protocol's JSON object, or that object as a Socket.IO event
+    /// (`42["say",{...}]`).
+    fn message(&self, event: &str, body: Value) -> String {
+        if self.socketio {
+            format!("42{}", serde_json::json!([event, body]))
+        } else {
+            let mut body = body;
+            body["type"] = Value::String(event.to_owned());
+            body.to_string()
+        }
+    }
+
+    pub fn join(&self, room: &str) -> String {
+        self.message("join", serde_json::json!({"room": room}))
+    }
+
+    pub fn say(&self, room: &str, text: &str) -> String {
+        self.message("say", serde_json::json!({"room": room, "text": text}))
+    }
+
+    pub fn echo(&self, text: &str) -> String {
+        self.message("echo", serde_json::json!({"text": text}))
+    }
+}
+
+/// An Engine.IO ping (`2`) is answered with a pong (`3`), or the server
+/// drops the connection after its ping timeout.
+pub fn is_engineio_ping(text: &str) -> bool {
+    text == "2"
+}
+
+/// Opens the Socket.IO session of a new connection: the Engine.IO open
+/// packet (`0{...}`), then a connect to the default namespace (`40`),
+/// answered by `40{...}`.
+async fn socketio_handshake(ws: &mut Ws) -> Result<(), String> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let next_text = async |ws: &mut Ws| loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(text),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("closed during the Socket.IO handshake".to_owned()),
+        }
+    };
+    let open = next_text(ws).await?;
+    if !open.starts_with('0') {
+        return Err(format!("expected an Engine.IO open packet, got {open}"));
+    }
+    ws.send(Message::Text("40".into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        let text = next_text(ws).await?;
+        if text.starts_with("40") {
+            return Ok(());
+        }
+        if text.starts_with("44") {
+            return Err(format!("namespace refused: {text}"));
+        }
     }
 }
 
@@ -126,10 +201,13 @@ pub async fn connect(
             .write_buffer_size(0)
             .max_message_size(Some(64 << 20))
             .max_frame_size(Some(64 << 20));
-        let (ws, _) =
+        let (mut ws, _) =
             tokio_tungstenite::client_async_with_config(target.url.as_str(), stream, Some(config))
                 .await
                 .map_err(|e| format!("handshake: {e}"))?;
+        if target.socketio {
+            socketio_handshake(&mut ws).await?;
+        }
         Ok(ws)
     };
     tokio::time::timeout(within, attempt)
@@ -177,6 +255,23 @@ mod tests {
         assert!(Target::parse("ws://localhost:1/ws").is_ok());
         assert!(Target::parse("ws://10.0.0.1:3000/ws").is_err());
         assert!(Target::parse("http://127.0.0.1:3000/").is_err());
+    }
+
+    #[test]
+    fn socketio_targets_speak_events() {
+        let plain = Target::parse("ws://127.0.0.1:3000/ws").unwrap();
+        assert!(!plain.socketio);
+        assert_eq!(
+            serde_json::from_str::<Value>(&plain.join("r")).unwrap(),
+            serde_json::json!({"type": "join", "room": "r"})
+        );
+        let sio = Target::parse("ws://127.0.0.1:3004/socket.io/").unwrap();
+        assert!(sio.socketio);
+        assert_eq!(
+            sio.url,
+            "ws://127.0.0.1:3004/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(sio.say("r", "hi"), r#"42["say",{"room":"r","text":"hi"}]"#);
     }
 
     #[test]

@@ -80,7 +80,7 @@ async fn run(
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(clients);
     for mut ws in sockets {
-        let frame = client::echo(&text);
+        let frame = target.echo(&text);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;

@@ -145,7 +145,7 @@ async fn run(o: Opts) -> Result<Value, String> {
                 Duration::from_secs(10),
             )
             .await?;
-            ready(&mut ws, &room).await?;
+            ready(&mut ws, &target, &room).await?;
             Ok::<Ws, String>(ws)
         }));
     }
@@ -279,12 +279,13 @@ async fn run(o: Opts) -> Result<Value, String> {
     Ok(out)
 }
 
-/// Joins `room`, then waits for an echo: once it arrives the join is in force.
-pub async fn ready(ws: &mut Ws, room: &str) -> Result<(), String> {
-    ws.send(Message::Text(client::join(room).into()))
+/// Joins `room` (in `target`'s dialect), then waits for an echo: once it
+/// arrives the join is in force.
+pub async fn ready(ws: &mut Ws, target: &Target, room: &str) -> Result<(), String> {
+    ws.send(Message::Text(target.join(room).into()))
         .await
         .map_err(|e| e.to_string())?;
-    ws.send(Message::Text(client::echo("ready").into()))
+    ws.send(Message::Text(target.echo("ready").into()))
         .await
         .map_err(|e| e.to_string())?;
     let wait = async {
@@ -337,7 +338,7 @@ async fn publish(ws: Ws, o: &Opts, shared: &Shared, deadline: Instant) -> Publis
                 text.push('x');
             }
             if sink
-                .send(Message::Text(client::say(&o.room, &text).into()))
+                .send(Message::Text(o.target.say(&o.room, &text).into()))
                 .await
                 .is_err()
             {
@@ -421,6 +422,10 @@ async fn subscribe(
             _ = stop.changed() => break,
         };
         let text = match frame {
+            Some(Ok(Message::Text(text))) if client::is_engineio_ping(&text) => {
+                let _ = ws.send(Message::Text("3".into())).await;
+                continue;
+            }
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                 out.ended_early = out.received < messages;

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::{ArgError, Flags};
 use crate::client::{self, Sources, Target};
@@ -78,7 +79,7 @@ async fn run(
                     client::connect(&target, sources.source(i), 4096, Duration::from_secs(20))
                         .await?;
                 if let Some(room) = join {
-                    crate::fanout::ready(&mut ws, &room).await?;
+                    crate::fanout::ready(&mut ws, &target, &room).await?;
                 }
                 ws
             };
@@ -89,6 +90,9 @@ async fn run(
                     tokio::select! {
                         _ = stop.changed() => break,
                         frame = ws.next() => match frame {
+                            Some(Ok(Message::Text(text))) if client::is_engineio_ping(&text) => {
+                                let _ = ws.send(Message::Text("3".into())).await;
+                            }
                             Some(Ok(_)) => {}
                             _ => {
                                 dropped.fetch_add(1, Ordering::Relaxed);

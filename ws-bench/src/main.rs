@@ -15,6 +15,8 @@ mod fanout;
 mod idle;
 mod large;
 mod naive;
+#[cfg(feature = "peers")]
+mod peers;
 #[path = "../../examples/chat/protocol.rs"]
 mod protocol;
 mod raw;
@@ -47,6 +49,9 @@ Servers (run until killed or --max-seconds):
   serve-core   the chat example's protocol and handler on ws-core, configurable
   serve-naive  baseline: axum WebSocketUpgrade + a tokio broadcast per room
   serve-raw    baseline: no framework, pre-encoded frames straight to sockets
+  serve-tungstenite  peer (feature `peers`): a plain tokio-tungstenite hub
+  serve-socketio     peer (feature `peers`): socketioxide; load commands
+               speak Socket.IO to a ws://HOST:PORT/socket.io/ URL
 
 Reports:
   summarize    a Markdown table (medians, ratios) from the JSON lines of runs
@@ -82,6 +87,10 @@ fn main() {
         "serve-core" => core_server::parse(rest),
         "serve-naive" => naive::parse(rest),
         "serve-raw" => raw::parse(rest),
+        #[cfg(feature = "peers")]
+        "serve-tungstenite" => peers::tungstenite::parse(rest),
+        #[cfg(feature = "peers")]
+        "serve-socketio" => peers::socketio::parse(rest),
         "summarize" => summarize::parse(rest),
         "-h" | "--help" | "help" => Err(ArgError::Help(USAGE)),
         other => Err(ArgError::Bad(format!(

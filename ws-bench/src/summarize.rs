@@ -12,7 +12,7 @@ use crate::args::ArgError;
 
 pub const USAGE: &str = "\
 ws-bench summarize: prints a Markdown table from the JSON lines of runs made
-with --label (core, naive, naive-nodelay, raw): medians per label, the worst run for loss and
+with --label (core, naive, naive-nodelay, raw, tungstenite, socketio): medians per label, the worst run for loss and
 failures, and the ratios core/naive and core/raw.
 
 USAGE: ws-bench summarize FILE... (JSON lines; other lines are skipped)
@@ -119,12 +119,45 @@ pub fn table(runs: &[Value]) -> String {
             .or_default()
             .push(run);
     }
+    // Columns: core first, then the baselines and peers present, in a
+    // fixed order (unknown labels last, by name); a ratio core/X for each.
+    const ORDER: &[&str] = &[
+        "core",
+        "naive",
+        "naive-nodelay",
+        "raw",
+        "tungstenite",
+        "socketio",
+    ];
+    let mut columns: Vec<String> = groups
+        .values()
+        .flat_map(|labels| labels.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    columns.sort_by_key(|l| {
+        (
+            ORDER.iter().position(|o| o == l).unwrap_or(ORDER.len()),
+            l.clone(),
+        )
+    });
+    let others: Vec<&String> = columns.iter().filter(|l| *l != "core").collect();
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| bench | workload | metric | core | naive | naive-nodelay | raw | core/naive | core/naive-nodelay | core/raw | runs |"
+        "| bench | workload | metric | {} | {}runs |",
+        columns.join(" | "),
+        others
+            .iter()
+            .map(|l| format!("core/{l} | "))
+            .collect::<String>()
     );
-    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|{}{}---|",
+        "---:|".repeat(columns.len()),
+        "---:|".repeat(others.len())
+    );
     for ((bench, workload), labels) in &groups {
         let (_, metrics) = layout(bench);
         for (metric, agg) in metrics {
@@ -147,12 +180,6 @@ pub fn table(runs: &[Value]) -> String {
                     Agg::Worst => xs[xs.len() - 1],
                 })
             };
-            let (core, naive, nodelay, raw) = (
-                value("core"),
-                value("naive"),
-                value("naive-nodelay"),
-                value("raw"),
-            );
             let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (Some(a), Some(b)) if b != 0.0 && matches!(agg, Agg::Median) => {
                     format!("{:.2}x", a / b)
@@ -160,6 +187,7 @@ pub fn table(runs: &[Value]) -> String {
                 _ => "".to_owned(),
             };
             let cell = |x: Option<f64>| x.map_or("".to_owned(), fmt);
+            let core = value("core");
             let runs = labels
                 .iter()
                 .map(|(l, r)| format!("{l}:{}", r.len()))
@@ -167,14 +195,16 @@ pub fn table(runs: &[Value]) -> String {
                 .join(" ");
             let _ = writeln!(
                 out,
-                "| {bench} | {workload} | {metric} | {} | {} | {} | {} | {} | {} | {} | {runs} |",
-                cell(core),
-                cell(naive),
-                cell(nodelay),
-                cell(raw),
-                ratio(core, naive),
-                ratio(core, nodelay),
-                ratio(core, raw),
+                "| {bench} | {workload} | {metric} | {} | {}{runs} |",
+                columns
+                    .iter()
+                    .map(|l| cell(value(l)))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                others
+                    .iter()
+                    .map(|l| format!("{} | ", ratio(core, value(l))))
+                    .collect::<String>(),
             );
         }
     }
@@ -205,9 +235,13 @@ mod tests {
         ];
         let table = super::table(&runs);
         assert!(
-            table.contains("| server_cpu_us_per_delivery | 0.500 | 2.000 |  |  | 0.25x |"),
+            table.contains("| server_cpu_us_per_delivery | 0.500 | 2.000 | 0.25x |"),
             "{table}"
         );
         assert!(table.contains("| lost | 0.000 | 7.000 |"), "{table}");
+        assert!(
+            table.starts_with("| bench | workload | metric | core | naive | core/naive | runs |"),
+            "{table}"
+        );
     }
 }
