@@ -37,17 +37,19 @@ use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::error::UrlError;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::close::CloseInfo;
+use crate::codec::Codec;
 use crate::correlation;
 use crate::handler::ErrorFrame;
 use crate::protocol::{ClientMessage, Protocol, Request, ServerRequest, Variant};
@@ -173,6 +175,8 @@ enum Incoming<P> {
 
 /// A typed client of protocol `P`.
 pub struct Client<P> {
+    /// What frames are encoded in, both ways.
+    codec: Codec,
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Frames read while waiting for a reply, for `recv`.
     buffered: VecDeque<Incoming<P>>,
@@ -217,14 +221,51 @@ impl<P: Protocol> Client<P> {
     /// # Ok(()) }
     /// ```
     pub async fn connect_with_headers(url: &str, headers: HeaderMap) -> Result<Self, ClientError> {
+        Self::connect_with(url, headers, Codec::Json).await
+    }
+
+    /// [`connect_with_headers`](Self::connect_with_headers) speaking
+    /// `codec`: [`Codec::MessagePack`] asks for the protocol's MessagePack
+    /// subprotocol (`chat.v1.msgpack`, see [`Codec`]) and then sends and
+    /// receives binary MessagePack frames; the typed API is the same. A
+    /// server that does not select the subprotocol fails the connection
+    /// ([`ClientError::Connect`]). [`Codec::Json`] asks for nothing.
+    ///
+    /// ```no_run
+    /// # use ws_core::{client::Client, ws_protocol, Codec};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat { #[ws(client)] Join { room: String } }
+    /// # async fn run() -> Result<(), ws_core::client::ClientError> {
+    /// let url = "ws://127.0.0.1:3000/ws";
+    /// let mut client = Client::<Chat>::connect_with(url, Default::default(), Codec::MessagePack).await?;
+    /// assert_eq!(client.codec(), Codec::MessagePack);
+    /// client.send(chat::Join { room: "lobby".into() }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with(
+        url: &str,
+        headers: HeaderMap,
+        codec: Codec,
+    ) -> Result<Self, ClientError> {
         let mut request = url
             .into_client_request()
             .map_err(|error| ClientError::connect(url, error))?;
         request.headers_mut().extend(headers);
+        if codec != Codec::Json {
+            let name = codec.subprotocol(P::SUBPROTOCOL);
+            let name = HeaderValue::from_str(&name).map_err(|_| {
+                ClientError::connect(url, tungstenite::Error::Url(UrlError::UnableToConnect(name)))
+            })?;
+            request
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, name);
+        }
         let (ws, response) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|error| ClientError::connect(url, error))?;
         Ok(Self {
+            codec,
             ws,
             buffered: VecDeque::new(),
             next_id: 1,
@@ -234,6 +275,11 @@ impl<P: Protocol> Client<P> {
             handshake: response.into_parts().0.headers,
             protocol: PhantomData,
         })
+    }
+
+    /// The codec this client speaks (see [`connect_with`](Self::connect_with)).
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 
     /// The headers of the server's 101 response (e.g. `Set-Cookie`).
@@ -258,7 +304,18 @@ impl<P: Protocol> Client<P> {
     /// Sends a text frame as it is, e.g. to test how a server answers a
     /// malformed message.
     pub async fn send_text(&mut self, text: impl Into<String>) -> Result<(), ClientError> {
-        self.ws.send(Message::text(text.into())).await?;
+        let text = text.into();
+        let frame = match self.codec {
+            Codec::Json => Message::text(text),
+            Codec::MessagePack => {
+                let mut packed = Vec::with_capacity(text.len());
+                crate::codec::pack_into(text.as_bytes(), &mut packed).map_err(|error| {
+                    ClientError::Encode(<serde_json::Error as serde::ser::Error>::custom(error))
+                })?;
+                Message::binary(packed)
+            }
+        };
+        self.ws.send(frame).await?;
         Ok(())
     }
 
@@ -466,20 +523,35 @@ impl<P: Protocol> Client<P> {
                     return Err(ClientError::Closed(None));
                 }
             };
-            let text = match frame {
-                Message::Text(text) => text,
+            let unpacked;
+            let text = match &frame {
+                Message::Text(text) => text.as_str(),
+                Message::Binary(bytes) if self.codec == Codec::MessagePack => {
+                    match crate::codec::unpack(bytes) {
+                        Ok(json) => {
+                            unpacked = json;
+                            unpacked.as_str()
+                        }
+                        Err(error) => {
+                            let text = String::from_utf8_lossy(bytes).into_owned();
+                            return Err(decode_error(text, &error.to_string()));
+                        }
+                    }
+                }
                 Message::Binary(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    let text = String::from_utf8_lossy(bytes).into_owned();
                     return Err(decode_error(text, "binary frame"));
                 }
                 Message::Close(frame) => {
-                    let info = frame.map(|f| CloseInfo::new(f.code.into(), f.reason.as_str()));
+                    let info = frame
+                        .as_ref()
+                        .map(|f| CloseInfo::new(f.code.into(), f.reason.as_str()));
                     self.closed = Some(info.clone());
                     return Err(ClientError::Closed(info));
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
-            let incoming = decode::<P>(text.as_str())?;
+            let incoming = decode::<P>(text)?;
             let Incoming::Message(message, id) = incoming else {
                 return Ok(incoming);
             };
