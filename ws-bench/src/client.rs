@@ -193,8 +193,14 @@ pub fn packed_text_field(frame: &[u8]) -> Option<&[u8]> {
     let (len, rest) = match marker {
         0xa0..=0xbf => (usize::from(marker & 0x1f), rest),
         0xd9 => (usize::from(*rest.first()?), rest.get(1..)?),
-        0xda => (usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)), rest.get(2..)?),
-        0xdb => (u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize, rest.get(4..)?),
+        0xda => (
+            usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            rest.get(2..)?,
+        ),
+        0xdb => (
+            u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize,
+            rest.get(4..)?,
+        ),
         _ => return None,
     };
     rest.get(..len)
@@ -234,7 +240,8 @@ mod tests {
     fn finds_the_packed_text() {
         for len in [3, 40, 300, 70_000] {
             let text = "7 123 ".to_owned() + &"x".repeat(len);
-            let value = serde_json::json!({"type": "said", "room": "r", "text": text, "from": "#1"});
+            let value =
+                serde_json::json!({"type": "said", "room": "r", "text": text, "from": "#1"});
             let mut packed = Vec::new();
             // The server's transcoding: JSON objects become named maps.
             use serde::Serialize as _;

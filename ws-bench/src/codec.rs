@@ -27,8 +27,10 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     let f = Flags::parse(args, &["sample", "rounds"], &[], USAGE)?;
     let path: String = f.required("sample")?;
     let rounds: u32 = f.get("rounds", 20_000u32)?.max(1);
-    let sample = std::fs::read_to_string(&path).map_err(|e| ArgError::Bad(format!("{path}: {e}")))?;
-    let object: Value = serde_json::from_str(&sample).map_err(|e| ArgError::Bad(format!("{path}: {e}")))?;
+    let sample =
+        std::fs::read_to_string(&path).map_err(|e| ArgError::Bad(format!("{path}: {e}")))?;
+    let object: Value =
+        serde_json::from_str(&sample).map_err(|e| ArgError::Bad(format!("{path}: {e}")))?;
     let said = json!({
         "type": "said", "room": "bench", "text": format!("1 1764505980127000000 {}", object),
         "from": "#12", "epoch": "5f0c1a2b", "offset": 1234,
@@ -37,11 +39,16 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     for (name, value) in [("object", &object), ("said_text", &said)] {
         let json = serde_json::to_vec(value).map_err(|e| ArgError::Bad(e.to_string()))?;
         let packed = pack(&json)?;
-        let back: Value = rmp_serde::from_slice(&packed).map_err(|e| ArgError::Bad(e.to_string()))?;
+        let back: Value =
+            rmp_serde::from_slice(&packed).map_err(|e| ArgError::Bad(e.to_string()))?;
         if &back != value {
-            return Err(ArgError::Bad(format!("{name}: MessagePack did not round-trip")));
+            return Err(ArgError::Bad(format!(
+                "{name}: MessagePack did not round-trip"
+            )));
         }
-        let json_ns = time(rounds, || serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0));
+        let json_ns = time(rounds, || {
+            serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0)
+        });
         let pack_ns = time(rounds, || pack(&json).map(|v| v.len()).unwrap_or(0));
         let (json_frame, packed_frame) = (framed(json.len()), framed(packed.len()));
         eprintln!(

@@ -121,7 +121,11 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     opts.offered = match opts.codec.as_str() {
         "json" => None,
         "msgpack" => Some(format!("{base}.msgpack")),
-        other => return Err(ArgError::Bad(format!("--codec {other}: expected json or msgpack"))),
+        other => {
+            return Err(ArgError::Bad(format!(
+                "--codec {other}: expected json or msgpack"
+            )));
+        }
     };
     tokio::runtime::Runtime::new()
         .map_err(|e| ArgError::Bad(e.to_string()))?

@@ -42,9 +42,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::UrlError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::error::UrlError;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -255,7 +255,10 @@ impl<P: Protocol> Client<P> {
         if codec != Codec::Json {
             let name = codec.subprotocol(P::SUBPROTOCOL);
             let name = HeaderValue::from_str(&name).map_err(|_| {
-                ClientError::connect(url, tungstenite::Error::Url(UrlError::UnableToConnect(name)))
+                ClientError::connect(
+                    url,
+                    tungstenite::Error::Url(UrlError::UnableToConnect(name)),
+                )
             })?;
             request
                 .headers_mut()

@@ -129,7 +129,10 @@ pub(crate) fn unpack(bytes: &[u8]) -> Result<String, InvalidMessagePack> {
     serde_transcode::transcode(&mut from, &mut to).map_err(|e| invalid(&e))?;
     drop(from);
     if !rest.is_empty() {
-        return Err(invalid(&format_args!("{} bytes after the message", rest.len())));
+        return Err(invalid(&format_args!(
+            "{} bytes after the message",
+            rest.len()
+        )));
     }
     // serde_json writes UTF-8 only (MessagePack strings that are not UTF-8
     // fail above).
@@ -155,11 +158,11 @@ mod tests {
         let mut packed = Vec::new();
         pack_into(br#"{"a":"b"}"#, &mut packed).unwrap();
         for bad in [
-            &packed[..packed.len() - 1],             // truncated
-            &[packed.as_slice(), b"\xc0"].concat(),  // trailing
-            b"\xc1",                                 // never used
-            b"\x81\xc4\x01a\x01",                    // a binary key
-            &[0x91; 200],                            // too deep
+            &packed[..packed.len() - 1],            // truncated
+            &[packed.as_slice(), b"\xc0"].concat(), // trailing
+            b"\xc1",                                // never used
+            b"\x81\xc4\x01a\x01",                   // a binary key
+            &[0x91; 200],                           // too deep
             b"",
         ] {
             assert!(unpack(bad).is_err(), "{bad:?}");
@@ -169,9 +172,22 @@ mod tests {
     #[test]
     fn negotiation_takes_the_first_known_name() {
         let base = "chat.v1";
-        assert_eq!(Codec::negotiate(base, "chat.v1.msgpack"), Some(Codec::MessagePack));
-        assert_eq!(Codec::negotiate(base, " x , chat.v1.json ,chat.v1.msgpack"), Some(Codec::Json));
-        for none in ["", "chat.v1", "chat.v1.", "chat.v1.xml", "chat.v10.json", "chat.v1msgpack"] {
+        assert_eq!(
+            Codec::negotiate(base, "chat.v1.msgpack"),
+            Some(Codec::MessagePack)
+        );
+        assert_eq!(
+            Codec::negotiate(base, " x , chat.v1.json ,chat.v1.msgpack"),
+            Some(Codec::Json)
+        );
+        for none in [
+            "",
+            "chat.v1",
+            "chat.v1.",
+            "chat.v1.xml",
+            "chat.v10.json",
+            "chat.v1msgpack",
+        ] {
             assert_eq!(Codec::negotiate(base, none), None, "{none}");
         }
     }

@@ -87,46 +87,49 @@ where
         }
         let unpacked;
         let refused = 'refused: {
-            let text = match &message {
-                Message::Text(text) => text.as_str(),
-                // A MessagePack message is decoded as the JSON it transcodes
-                // to: the same typed decoding, errors and correlation ids.
-                Message::Binary(bytes) if ctx.conn().codec == Codec::MessagePack => {
-                    match crate::codec::unpack(bytes) {
-                        Ok(json) => {
-                            unpacked = json;
-                            unpacked.as_str()
+            let text =
+                match &message {
+                    Message::Text(text) => text.as_str(),
+                    // A MessagePack message is decoded as the JSON it transcodes
+                    // to: the same typed decoding, errors and correlation ids.
+                    Message::Binary(bytes) if ctx.conn().codec == Codec::MessagePack => {
+                        match crate::codec::unpack(bytes) {
+                            Ok(json) => {
+                                unpacked = json;
+                                unpacked.as_str()
+                            }
+                            Err(error) => {
+                                break 'refused Refused {
+                                    close: close_code::INVALID_PAYLOAD,
+                                    code: error_code::INVALID_MESSAGE,
+                                    message: error.to_string(),
+                                    id: None,
+                                };
+                            }
                         }
-                        Err(error) => break 'refused Refused {
-                            close: close_code::INVALID_PAYLOAD,
-                            code: error_code::INVALID_MESSAGE,
-                            message: error.to_string(),
-                            id: None,
-                        },
                     }
-                }
-                Message::Binary(_) => {
-                    break 'refused Refused {
-                        close: close_code::UNSUPPORTED,
-                        code: error_code::BINARY_NOT_SUPPORTED,
-                        message: "binary frames are not supported; send JSON text, or \
+                    Message::Binary(_) => {
+                        break 'refused Refused {
+                            close: close_code::UNSUPPORTED,
+                            code: error_code::BINARY_NOT_SUPPORTED,
+                            message: "binary frames are not supported; send JSON text, or \
                                   negotiate MessagePack in Sec-WebSocket-Protocol"
-                            .to_owned(),
-                        id: None,
-                    };
-                }
-                // Pings are answered by the protocol library; any frame
-                // counts as activity for the idle timeout.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue 'frames,
-                Message::Close(frame) => {
-                    // Lets the protocol library write its close reply, which
-                    // reaches the writer as a control frame.
-                    let _ = stream.flush().await;
-                    return ReadEnd::PeerClosed(frame.as_ref().map(|frame| {
-                        CloseInfo::new(frame.code.into(), frame.reason.as_str())
-                    }));
-                }
-            };
+                                .to_owned(),
+                            id: None,
+                        };
+                    }
+                    // Pings are answered by the protocol library; any frame
+                    // counts as activity for the idle timeout.
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue 'frames,
+                    Message::Close(frame) => {
+                        // Lets the protocol library write its close reply, which
+                        // reaches the writer as a control frame.
+                        let _ = stream.flush().await;
+                        return ReadEnd::PeerClosed(frame.as_ref().map(|frame| {
+                            CloseInfo::new(frame.code.into(), frame.reason.as_str())
+                        }));
+                    }
+                };
             match decode::<P>(text) {
                 Ok((message, id)) if message.answers_server_request() => {
                     answer(ctx, message, id);

@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::Membership;
-use crate::delivery::Pushed;
 use crate::codec::Codec;
+use crate::delivery::Pushed;
 use crate::frame::Wire;
 use crate::id::ConnId;
 use crate::queue::SendQueue;

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use ws_core::client::{Client as TypedClient, ClientError};
 use ws_core::{Codec, OnInvalid};
@@ -71,7 +71,12 @@ impl Packed {
 
     /// The next frame's raw MessagePack.
     async fn recv_raw(&mut self) -> Vec<u8> {
-        match timeout(WAIT, self.ws.next()).await.unwrap().unwrap().unwrap() {
+        match timeout(WAIT, self.ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
             Message::Binary(bytes) => bytes.to_vec(),
             other => panic!("expected a MessagePack frame, got {other:?}"),
         }
@@ -140,16 +145,29 @@ async fn every_frame_kind_round_trips_in_messagepack() {
     // a message at all; the error of a request carries its id.
     ann.send(json!({"type": "nope"})).await;
     let error = ann.recv().await;
-    assert_eq!((error["type"].as_str(), error["code"].as_str()), (Some("error"), Some("invalid_message")));
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("error"), Some("invalid_message"))
+    );
     ann.send(json!({"type": "count", "id": 8})).await;
     let error = ann.recv().await;
-    assert_eq!((error["code"].as_str(), error["id"].as_u64()), (Some("invalid_message"), Some(8)));
-    for bad in [&b"\xc1"[..], b"\x82\xa4type", b"\x81\xc4\x01a\x01", b"\xa4echo\xc0"] {
+    assert_eq!(
+        (error["code"].as_str(), error["id"].as_u64()),
+        (Some("invalid_message"), Some(8))
+    );
+    for bad in [
+        &b"\xc1"[..],
+        b"\x82\xa4type",
+        b"\x81\xc4\x01a\x01",
+        b"\xa4echo\xc0",
+    ] {
         ann.ws.send(Message::binary(bad.to_vec())).await.unwrap();
         let error = ann.recv().await;
         assert_eq!(error["code"], "invalid_message", "for {bad:?}: {error}");
         assert!(
-            error["message"].as_str().is_some_and(|m| m.contains("MessagePack")),
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("MessagePack")),
             "{error}"
         );
     }
@@ -166,9 +184,16 @@ async fn every_frame_kind_round_trips_in_messagepack() {
     bob.send(json!({"type": "join", "room": "lobby", "since": {"epoch": epoch, "offset": 0}}))
         .await;
     let joined = bob.recv().await;
-    assert_eq!((joined["type"].as_str(), joined["recovered"].as_bool()), (Some("joined"), Some(true)), "{joined}");
+    assert_eq!(
+        (joined["type"].as_str(), joined["recovered"].as_bool()),
+        (Some("joined"), Some(true)),
+        "{joined}"
+    );
     let replayed = bob.recv().await;
-    assert_eq!((replayed["text"].as_str(), replayed["offset"].as_u64()), (Some("hi"), Some(1)));
+    assert_eq!(
+        (replayed["text"].as_str(), replayed["offset"].as_u64()),
+        (Some("hi"), Some(1))
+    );
 }
 
 /// A room of JSON and MessagePack members: each gets its own codec, and the
@@ -190,7 +215,9 @@ async fn a_mixed_room_is_encoded_once_per_codec_in_use() {
         packs.push(packed);
     }
     let mut json_only = Client::connect(&format!("ws://{addr}/ws")).await;
-    json_only.send(json!({"type": "join", "room": "plain"})).await;
+    json_only
+        .send(json!({"type": "join", "room": "plain"}))
+        .await;
     json_only.recv().await;
 
     let before = manager.stats().packed;
@@ -204,7 +231,10 @@ async fn a_mixed_room_is_encoded_once_per_codec_in_use() {
         }
         for client in &mut packs {
             let said = client.recv().await;
-            assert_eq!((said["type"].as_str(), said["text"].as_str()), (Some("said"), Some(text.as_str())));
+            assert_eq!(
+                (said["type"].as_str(), said["text"].as_str()),
+                (Some("said"), Some(text.as_str()))
+            );
         }
     }
     assert_eq!(manager.stats().packed - before, 5, "once per broadcast");
@@ -239,7 +269,10 @@ async fn negotiation_selects_an_offered_name_or_none() {
     for offered in [None, Some("chat.v2.msgpack, graphql-ws")] {
         let (head, mut ws) = raw_handshake(addr, offered).await;
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        assert!(!head.to_ascii_lowercase().contains("sec-websocket-protocol"), "{head}");
+        assert!(
+            !head.to_ascii_lowercase().contains("sec-websocket-protocol"),
+            "{head}"
+        );
         ws.send(Message::text(r#"{"type":"echo","text":"json"}"#))
             .await
             .unwrap();
@@ -248,11 +281,15 @@ async fn negotiation_selects_an_offered_name_or_none() {
             other => panic!("expected a text frame, got {other:?}"),
         }
         // Binary frames are not MessagePack on a JSON connection.
-        ws.send(Message::binary(rmp_serde::to_vec_named(&json!({"type": "echo", "text": "x"})).unwrap()))
-            .await
-            .unwrap();
+        ws.send(Message::binary(
+            rmp_serde::to_vec_named(&json!({"type": "echo", "text": "x"})).unwrap(),
+        ))
+        .await
+        .unwrap();
         match timeout(WAIT, ws.next()).await.unwrap() {
-            Some(Ok(Message::Text(text))) => assert!(text.contains("binary_not_supported"), "{text}"),
+            Some(Ok(Message::Text(text))) => {
+                assert!(text.contains("binary_not_supported"), "{text}")
+            }
             other => panic!("expected a text frame, got {other:?}"),
         }
     }
@@ -265,7 +302,9 @@ async fn raw_handshake(
     offered: Option<&str>,
 ) -> (String, WebSocketStream<TcpStream>) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let protocol = offered.map_or(String::new(), |o| format!("Sec-WebSocket-Protocol: {o}\r\n"));
+    let protocol = offered.map_or(String::new(), |o| {
+        format!("Sec-WebSocket-Protocol: {o}\r\n")
+    });
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{protocol}\r\n"
@@ -305,18 +344,28 @@ async fn malformed_messagepack_closes_with_1007_under_on_invalid_close() {
 async fn the_rust_client_speaks_messagepack() {
     let (addr, _manager) = serve(|b| b).await;
     let url = format!("ws://{addr}/ws");
-    let mut client = TypedClient::<Chat>::connect_with(&url, Default::default(), Codec::MessagePack)
-        .await
-        .unwrap();
+    let mut client =
+        TypedClient::<Chat>::connect_with(&url, Default::default(), Codec::MessagePack)
+            .await
+            .unwrap();
     assert_eq!(client.codec(), Codec::MessagePack);
     assert_eq!(
         client.handshake_headers()["sec-websocket-protocol"],
         "chat.v1.msgpack"
     );
-    client.send(chat::Join { room: "r".into(), since: None }).await.unwrap();
+    client
+        .send(chat::Join {
+            room: "r".into(),
+            since: None,
+        })
+        .await
+        .unwrap();
     assert!(matches!(client.recv().await.unwrap(), Chat::Joined { .. }));
     client
-        .send(chat::Say { room: "r".into(), text: "typed".into() })
+        .send(chat::Say {
+            room: "r".into(),
+            text: "typed".into(),
+        })
         .await
         .unwrap();
     match client.recv().await.unwrap() {
@@ -337,9 +386,13 @@ async fn the_rust_client_speaks_messagepack() {
     client.close().await.unwrap();
 
     // A server that does not speak the codec asked for fails the connect.
-    let error = TypedClient::<crate::support::Test>::connect_with(&url, Default::default(), Codec::MessagePack)
-        .await
-        .err()
-        .expect("no subprotocol selected");
+    let error = TypedClient::<crate::support::Test>::connect_with(
+        &url,
+        Default::default(),
+        Codec::MessagePack,
+    )
+    .await
+    .err()
+    .expect("no subprotocol selected");
     assert!(matches!(error, ClientError::Connect { .. }), "{error}");
 }
