@@ -35,6 +35,8 @@ use crate::config::Config;
 /// }
 ///
 /// assert_eq!(Ping::NAME, "Ping");
+/// // Clients ask for `ping.v1.json` or `ping.v1.msgpack` (see `Codec`).
+/// assert_eq!(Ping::SUBPROTOCOL, "ping.v1");
 /// assert_eq!(Ping::CONFIG.send_queue(), 32);
 /// assert_eq!(Ping::Ping { n: 1 }.message_type(), "ping");
 /// assert!(Ping::Ping { n: 1 }.is_from_client());
