@@ -11,6 +11,8 @@
 #      protocol served by the e2e test `frontend::rpc_client_runs_in_node`;
 #      and `ChatClient` reconnecting and resuming after a dropped TCP
 #      connection and after a restart of the chat example (SIGTERM, 1012);
+#      and `ChatClient` speaking MessagePack (@msgpack/msgpack) beside a
+#      JSON one;
 #   5. the chat example's page in headless Chromium: two pages in one room
 #      exchange messages, and a page error fails the run; then the page
 #      reconnects after its connection drops and after the chat server is
@@ -53,6 +55,9 @@ echo "== generated clients in Node"
 # and 21 have it behind a flag.
 mkdir -p "$out/run/src"
 cp "$out/chat/chat.ts" "$out/rpc/rpc.ts" frontend/run/*.ts "$out/run/src/"
+# The runners import npm packages (@msgpack/msgpack): tsc and node find them
+# here, whatever the target directory.
+ln -sfn "$root/frontend/node_modules" "$out/run/node_modules"
 frontend/node_modules/.bin/tsc --strict --target es2022 --lib es2022,dom \
   --module esnext --moduleResolution bundler --outDir "$out/run/js" "$out/run/src"/*.ts
 echo '{"type":"module"}' >"$out/run/js/package.json"
@@ -75,6 +80,7 @@ node -e '
   };
   up(process.argv[1]);' "http://127.0.0.1:$port/"
 node "$out/run/js/chat.run.js" "ws://127.0.0.1:$port/ws"
+node "$out/run/js/msgpack.run.js" "ws://127.0.0.1:$port/ws"
 # Starts a chat server of its own, to cut connections and restart it.
 node "$out/run/js/reconnect.run.js" "$target/debug/examples/chat"
 # The e2e test serves the protocol and runs node; its last line must be the

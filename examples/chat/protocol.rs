@@ -23,7 +23,9 @@ pub struct PresentUser {
     on_full = "close",
     max_message_size = "64KiB",
     heartbeat = "30s",
-    idle_timeout = "60s"
+    idle_timeout = "60s",
+    // Clients ask for `chat.v1.json` or `chat.v1.msgpack` (or nothing: JSON).
+    subprotocol = "chat.v1"
 )]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]

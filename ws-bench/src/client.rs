@@ -178,6 +178,18 @@ pub async fn connect(
     read_buffer: usize,
     within: Duration,
 ) -> Result<Ws, String> {
+    connect_offering(target, source, read_buffer, within, None).await
+}
+
+/// [`connect`] asking for the subprotocol `offered` (e.g. `chat.v1.msgpack`);
+/// fails if the server does not select it.
+pub async fn connect_offering(
+    target: &Target,
+    source: Option<Ipv4Addr>,
+    read_buffer: usize,
+    within: Duration,
+    offered: Option<&str>,
+) -> Result<Ws, String> {
     let attempt = async {
         let socket = match target.addr {
             SocketAddr::V4(_) => TcpSocket::new_v4(),
@@ -201,8 +213,20 @@ pub async fn connect(
             .write_buffer_size(0)
             .max_message_size(Some(64 << 20))
             .max_frame_size(Some(64 << 20));
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let mut request = target
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| format!("request: {e}"))?;
+        if let Some(offered) = offered {
+            let value = offered.parse().map_err(|e| format!("subprotocol: {e}"))?;
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", value);
+        }
         let (mut ws, _) =
-            tokio_tungstenite::client_async_with_config(target.url.as_str(), stream, Some(config))
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
                 .await
                 .map_err(|e| format!("handshake: {e}"))?;
         if target.socketio {
@@ -235,6 +259,30 @@ pub fn text_field(frame: &str) -> Option<&str> {
     let start = frame.find("\"text\":\"")? + 8;
     let len = frame[start..].find('"')?;
     Some(&frame[start..start + len])
+}
+
+/// The `text` field of a server frame in MessagePack (a map with the key
+/// `text` and a string value), found without decoding the frame: the
+/// string's bytes. Keys are the JSON's field names, so `text` is the fixstr
+/// `\xa4text`; `None` if absent.
+pub fn packed_text_field(frame: &[u8]) -> Option<&[u8]> {
+    let at = frame.windows(5).position(|w| w == b"\xa4text")? + 5;
+    let rest = &frame[at..];
+    let (&marker, rest) = rest.split_first()?;
+    let (len, rest) = match marker {
+        0xa0..=0xbf => (usize::from(marker & 0x1f), rest),
+        0xd9 => (usize::from(*rest.first()?), rest.get(1..)?),
+        0xda => (
+            usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            rest.get(2..)?,
+        ),
+        0xdb => (
+            u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize,
+            rest.get(4..)?,
+        ),
+        _ => return None,
+    };
+    rest.get(..len)
 }
 
 /// Raises the soft open-files limit to the hard limit; returns the new soft limit.
@@ -282,6 +330,23 @@ mod tests {
         let big = Sources::plan(200_000, &target);
         assert!(big.addresses(200_000) > 1);
         assert_eq!(big.source(0), Some(Ipv4Addr::new(127, 0, 0, 2)));
+    }
+
+    #[test]
+    fn finds_the_packed_text() {
+        for len in [3, 40, 300, 70_000] {
+            let text = "7 123 ".to_owned() + &"x".repeat(len);
+            let value =
+                serde_json::json!({"type": "said", "room": "r", "text": text, "from": "#1"});
+            let mut packed = Vec::new();
+            // The server's transcoding: JSON objects become named maps.
+            use serde::Serialize as _;
+            value
+                .serialize(&mut rmp_serde::Serializer::new(&mut packed))
+                .unwrap();
+            assert_eq!(packed_text_field(&packed), Some(text.as_bytes()));
+        }
+        assert_eq!(packed_text_field(b"\x81\xa4type\xa1x"), None);
     }
 
     #[test]

@@ -32,6 +32,12 @@ USAGE: ws-bench fanout --url ws://127.0.0.1:3000/ws [options]
   --size BYTES        length of each message's text                  [100]
   --window W          messages in flight to the slowest subscriber   [128]
   --room R            room name                                      [bench]
+  --codec C           json | msgpack: the subscribers' codec, asked for
+                      as the subprotocol <--subprotocol>.msgpack      [json]
+  --subprotocol B     the protocol's subprotocol base name           [chat.v1]
+  --text-file F       each text is \"<seq> <nanos> \" and the content of F
+                      (compacted if JSON, e.g. ws-bench/samples/message-2k.json),
+                      not padding; --size is then ignored
   --server-pid PID    read the server's CPU time and RSS from /proc/PID
   --connect-concurrency K  connects at once while setting up         [100]
   --drain-timeout S   give up on missing messages after S seconds
@@ -47,6 +53,9 @@ const FLAGS: &[&str] = &[
     "size",
     "window",
     "room",
+    "codec",
+    "subprotocol",
+    "text-file",
     "server-pid",
     "connect-concurrency",
     "drain-timeout",
@@ -62,6 +71,11 @@ struct Opts {
     size: usize,
     window: u64,
     room: String,
+    /// The subprotocol the subscribers ask for; `None`: JSON, no header.
+    offered: Option<String>,
+    codec: String,
+    /// The body of every text after its sequence and time, if given.
+    body: Option<String>,
     server_pid: Option<u32>,
     concurrency: usize,
     drain_timeout: Duration,
@@ -83,10 +97,35 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
         size: f.get("size", 100usize)?,
         window: f.get("window", 128u64)?.max(1),
         room: f.get("room", "bench".to_owned())?,
+        offered: None,
+        codec: f.get("codec", "json".to_owned())?,
+        body: match f.opt::<String>("text-file")? {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ArgError::Bad(format!("--text-file {path}: {e}")))?;
+                // A JSON sample is sent as a client would: compact.
+                Some(match serde_json::from_str::<Value>(&text) {
+                    Ok(json) => json.to_string(),
+                    Err(_) => text.trim_end().to_owned(),
+                })
+            }
+            None => None,
+        },
         server_pid: f.opt("server-pid")?,
         concurrency: f.get("connect-concurrency", 100usize)?.max(1),
         drain_timeout: Duration::from_secs_f64(f.get("drain-timeout", 3.0f64)?),
         max_time: Duration::from_secs_f64(f.get("max-seconds", 300.0f64)?),
+    };
+    let mut opts = opts;
+    let base = f.get("subprotocol", "chat.v1".to_owned())?;
+    opts.offered = match opts.codec.as_str() {
+        "json" => None,
+        "msgpack" => Some(format!("{base}.msgpack")),
+        other => {
+            return Err(ArgError::Bad(format!(
+                "--codec {other}: expected json or msgpack"
+            )));
+        }
     };
     tokio::runtime::Runtime::new()
         .map_err(|e| ArgError::Bad(e.to_string()))?
@@ -106,6 +145,8 @@ struct Shared {
 #[derive(Default)]
 struct Outcome {
     received: u64,
+    /// Bytes of the frames counted in `received`, headers included.
+    bytes: u64,
     reordered: u64,
     duplicates: u64,
     latencies: Vec<u64>,
@@ -136,13 +177,15 @@ async fn run(o: Opts) -> Result<Value, String> {
             _ => o.target.clone(),
         };
         let (room, sem) = (o.room.clone(), Arc::clone(&sem));
+        let offered = o.offered.clone();
         joins.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
-            let mut ws = client::connect(
+            let mut ws = client::connect_offering(
                 &target,
                 sources.source(i),
                 64 * 1024,
                 Duration::from_secs(10),
+                offered.as_deref(),
             )
             .await?;
             ready(&mut ws, &target, &room).await?;
@@ -211,6 +254,7 @@ async fn run(o: Opts) -> Result<Value, String> {
     let server = watch.report(outcomes.iter().map(|x| x.received).sum(), "delivery");
 
     let received: u64 = outcomes.iter().map(|x| x.received).sum();
+    let bytes: u64 = outcomes.iter().map(|x| x.bytes).sum();
     let expected = published.sent * o.clients as u64;
     let lost = expected.saturating_sub(received);
     let reordered: u64 = outcomes.iter().map(|x| x.reordered).sum();
@@ -237,7 +281,10 @@ async fn run(o: Opts) -> Result<Value, String> {
         "clients": o.clients,
         "messages": o.messages,
         "sent": published.sent,
-        "size": o.size,
+        "size": o.body.as_ref().map_or(o.size, String::len),
+        "codec": o.codec,
+        "text_file": o.body.is_some(),
+        "bytes_per_delivery": if received > 0 { (bytes as f64 / received as f64).round() } else { 0.0 },
         "window": o.window,
         "expected": expected,
         "deliveries": received,
@@ -264,7 +311,7 @@ async fn run(o: Opts) -> Result<Value, String> {
         "fanout {} clients x {} msgs of {} B: {} deliveries in {:.2}s = {:.0}/s; latency p50 {:.0} us, p99 {:.0} us, max {:.0} us; lost {}, reordered {}{}",
         o.clients,
         published.sent,
-        o.size,
+        o.body.as_ref().map_or(o.size, String::len),
         received,
         elapsed_s,
         rate,
@@ -292,6 +339,9 @@ pub async fn ready(ws: &mut Ws, target: &Target, room: &str) -> Result<(), Strin
         while let Some(frame) = ws.next().await {
             match frame.map_err(|e| e.to_string())? {
                 Message::Text(text) if text.contains("\"echo\"") => return Ok(()),
+                Message::Binary(bytes) if bytes.windows(5).any(|w| w == b"\xa4echo") => {
+                    return Ok(());
+                }
                 Message::Close(frame) => return Err(format!("closed by the server: {frame:?}")),
                 _ => {}
             }
@@ -334,8 +384,13 @@ async fn publish(ws: Ws, o: &Opts, shared: &Shared, deadline: Instant) -> Publis
             text.clear();
             use std::fmt::Write as _;
             let _ = write!(text, "{seq} {} ", now_nanos());
-            while text.len() < o.size {
-                text.push('x');
+            match &o.body {
+                Some(body) => text.push_str(body),
+                None => {
+                    while text.len() < o.size {
+                        text.push('x');
+                    }
+                }
             }
             if sink
                 .send(Message::Text(o.target.say(&o.room, &text).into()))
@@ -421,20 +476,30 @@ async fn subscribe(
             frame = ws.next() => frame,
             _ = stop.changed() => break,
         };
-        let text = match frame {
+        let now;
+        let (found, len) = match frame {
             Some(Ok(Message::Text(text))) if client::is_engineio_ping(&text) => {
                 let _ = ws.send(Message::Text("3".into())).await;
                 continue;
             }
-            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Text(text))) => {
+                now = now_nanos();
+                (client::text_field(&text).and_then(parse_text), text.len())
+            }
+            Some(Ok(Message::Binary(bytes))) => {
+                now = now_nanos();
+                // Only the sequence and the time are read: a prefix.
+                let text = client::packed_text_field(&bytes)
+                    .map(|t| String::from_utf8_lossy(&t[..t.len().min(48)]).into_owned());
+                (text.as_deref().and_then(parse_text), bytes.len())
+            }
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                 out.ended_early = out.received < messages;
                 break;
             }
             Some(Ok(_)) => continue,
         };
-        let now = now_nanos();
-        let Some((seq, sent)) = client::text_field(&text).and_then(parse_text) else {
+        let Some((seq, sent)) = found else {
             continue;
         };
         if seq >= messages {
@@ -447,6 +512,7 @@ async fn subscribe(
         }
         seen[word] |= bit;
         out.received += 1;
+        out.bytes += (len + frame_header(len)) as u64;
         out.latencies.push(now.saturating_sub(sent));
         out.last_nanos = now;
         match max_seq {
@@ -468,6 +534,15 @@ async fn subscribe(
     shared.open.notify_one();
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
     out
+}
+
+/// The header of a server (unmasked) frame of `len` bytes.
+fn frame_header(len: usize) -> usize {
+    match len {
+        0..=125 => 2,
+        126..=0xffff => 4,
+        _ => 10,
+    }
 }
 
 /// `"<seq> <nanos> ..."` → (seq, nanos).

@@ -8,6 +8,7 @@ mod args;
 #[path = "../../examples/chat/app.rs"]
 mod app;
 mod client;
+mod codec;
 mod connect;
 mod core_server;
 mod echo;
@@ -44,6 +45,7 @@ Load (one JSON line on stdout per run, a human summary on stderr):
   connect      N connects, K at a time: connections/s, failures
   idle         hold N idle connections: server RSS per connection
   large        one large message to N clients: the server's peak RSS rise
+  codec        one message's bytes in JSON and MessagePack, ns per encoding
 
 Servers (run until killed or --max-seconds):
   serve-core   the chat example's protocol and handler on ws-core, configurable
@@ -80,6 +82,7 @@ fn main() {
     let rest = &rest[..];
     let result = match command {
         "fanout" => fanout::parse(rest),
+        "codec" => codec::parse(rest),
         "echo" => echo::parse(rest),
         "connect" => connect::parse(rest),
         "idle" => idle::parse(rest),

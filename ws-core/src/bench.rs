@@ -44,6 +44,7 @@ impl<P: Protocol> Detached<P> {
                 queue: SendQueue::new(config.send_queue(), config.on_full()),
                 membership: Mutex::new(Membership::default()),
                 requests: Mutex::default(),
+                codec: crate::codec::Codec::Json,
             });
             registrations.push(manager.registry().register(Arc::clone(&conn), None));
             manager

@@ -252,10 +252,15 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let mut delivery = Delivery::default();
         if let Some(recipients) = &recipients {
             let skip = self.skip();
+            let mut packed = None;
             for conn in recipients.as_slice() {
                 if !skip.skips(conn.id) {
-                    delivery.count(conn.queue.push_waiting(frame.wire.clone()).await);
+                    let wire = conn.encoded(&frame.wire, &mut packed);
+                    delivery.count(conn.queue.push_waiting(wire).await);
                 }
+            }
+            if packed.is_some() {
+                self.counters.packed();
             }
             // Counted, but not timed: `ws_broadcast_seconds` is the cost of
             // fanning out, and this time is mostly the readers' pace.
@@ -545,10 +550,16 @@ fn enqueue(
     started: Instant,
 ) -> Delivery {
     let mut delivery = Delivery::default();
+    // Made by the first MessagePack recipient, shared by the others; a
+    // send with none costs a comparison per recipient.
+    let mut packed = None;
     for conn in conns {
         if !skip.skips(conn.id) {
-            delivery.count(conn.push(frame.clone()));
+            delivery.count(conn.queue.push(conn.encoded(frame, &mut packed)));
         }
+    }
+    if packed.is_some() {
+        counters.packed();
     }
     counters.delivered(&delivery);
     counters.broadcast(conns.len(), started.elapsed());

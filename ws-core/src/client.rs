@@ -64,7 +64,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
@@ -72,12 +72,14 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::UrlError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::close::CloseInfo;
+use crate::codec::Codec;
 use crate::correlation;
 use crate::handler::ErrorFrame;
 use crate::history::{Position, Unrecovered};
@@ -422,6 +424,7 @@ type Rejoin<P> = Box<dyn FnMut(&str, Option<Position>) -> P + Send>;
 pub struct ClientBuilder<P> {
     url: String,
     headers: HeaderMap,
+    codec: Codec,
     timeout: Duration,
     policy: Option<ReconnectPolicy>,
     rejoin: Option<Rejoin<P>>,
@@ -432,6 +435,14 @@ impl<P: Protocol> ClientBuilder<P> {
     /// or `Cookie`.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         self.headers.extend(headers);
+        self
+    }
+
+    /// The codec to speak: [`Codec::MessagePack`] asks for the protocol's
+    /// MessagePack subprotocol (e.g. `chat.v1.msgpack`, see [`Codec`]) on
+    /// every handshake; [`Codec::Json`] (the default) asks for nothing.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
         self
     }
 
@@ -502,9 +513,10 @@ impl<P: Protocol> ClientBuilder<P> {
     /// Opens the first connection. A first connection that fails is an
     /// error (the URL may be wrong); the policy applies to later drops.
     pub async fn connect(self) -> Result<Client<P>, ClientError> {
-        let (ws, handshake) = open(&self.url, &self.headers).await?;
+        let (ws, handshake) = open::<P>(&self.url, &self.headers, self.codec).await?;
         let (state, _) = watch::channel(ConnectionState::Open);
         Ok(Client {
+            codec: self.codec,
             ws,
             buffered: VecDeque::new(),
             ahead: None,
@@ -531,14 +543,29 @@ impl<P: Protocol> ClientBuilder<P> {
 }
 
 /// Opens a connection: the socket and the headers of the server's 101.
-async fn open(
+/// A codec other than JSON is asked for as the protocol's subprotocol; a
+/// server that does not select it fails the handshake.
+async fn open<P: Protocol>(
     url: &str,
     headers: &HeaderMap,
+    codec: Codec,
 ) -> Result<(WebSocketStream<MaybeTlsStream<TcpStream>>, HeaderMap), ClientError> {
     let mut request = url
         .into_client_request()
         .map_err(|error| ClientError::connect(url, error))?;
     request.headers_mut().extend(headers.clone());
+    if codec != Codec::Json {
+        let name = codec.subprotocol(P::SUBPROTOCOL);
+        let name = HeaderValue::from_str(&name).map_err(|_| {
+            ClientError::connect(
+                url,
+                tungstenite::Error::Url(UrlError::UnableToConnect(name)),
+            )
+        })?;
+        request
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_PROTOCOL, name);
+    }
     let (ws, response) = tokio_tungstenite::connect_async(request)
         .await
         .map_err(|error| ClientError::connect(url, error))?;
@@ -585,6 +612,8 @@ enum Incoming<P> {
 
 /// A typed client of protocol `P`.
 pub struct Client<P> {
+    /// What frames are encoded in, both ways.
+    codec: Codec,
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Frames read while waiting for a reply, for `recv`.
     buffered: VecDeque<Incoming<P>>,
@@ -648,11 +677,59 @@ impl<P: Protocol> Client<P> {
     /// # Ok(()) }
     /// ```
     pub async fn connect_with_headers(url: &str, headers: HeaderMap) -> Result<Self, ClientError> {
+        Self::connect_with(url, headers, Codec::Json).await
+    }
+
+    /// [`connect_with_headers`](Self::connect_with_headers) speaking
+    /// `codec`: [`Codec::MessagePack`] asks for the protocol's MessagePack
+    /// subprotocol (`chat.v1.msgpack`, see [`Codec`]) and then sends and
+    /// receives binary MessagePack frames; the typed API is the same. A
+    /// server that does not select the subprotocol fails the connection
+    /// ([`ClientError::Connect`]). [`Codec::Json`] asks for nothing. With
+    /// reconnects: [`ClientBuilder::codec`].
+    ///
+    /// ```no_run
+    /// # use ws_core::{client::Client, ws_protocol, Codec};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat { #[ws(client)] Join { room: String } }
+    /// # async fn run() -> Result<(), ws_core::client::ClientError> {
+    /// let url = "ws://127.0.0.1:3000/ws";
+    /// let mut client = Client::<Chat>::connect_with(url, Default::default(), Codec::MessagePack).await?;
+    /// assert_eq!(client.codec(), Codec::MessagePack);
+    /// client.send(chat::Join { room: "lobby".into() }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with(
+        url: &str,
+        headers: HeaderMap,
+        codec: Codec,
+    ) -> Result<Self, ClientError> {
         Self::builder(url)
             .headers(headers)
+            .codec(codec)
             .no_reconnect()
             .connect()
             .await
+    }
+
+    /// The codec this client speaks (see [`connect_with`](Self::connect_with)).
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// A client message's frame in this client's codec.
+    fn frame(&self, text: String) -> Result<Message, ClientError> {
+        match self.codec {
+            Codec::Json => Ok(Message::text(text)),
+            Codec::MessagePack => {
+                let mut packed = Vec::with_capacity(text.len());
+                crate::codec::pack_into(text.as_bytes(), &mut packed).map_err(|error| {
+                    ClientError::Encode(<serde_json::Error as serde::ser::Error>::custom(error))
+                })?;
+                Ok(Message::binary(packed))
+            }
+        }
     }
 
     /// A client to configure: it reconnects by itself after a drop
@@ -663,6 +740,7 @@ impl<P: Protocol> Client<P> {
         ClientBuilder {
             url: url.to_owned(),
             headers: HeaderMap::new(),
+            codec: Codec::Json,
             timeout: Self::DEFAULT_TIMEOUT,
             policy: Some(ReconnectPolicy::default()),
             rejoin: None,
@@ -694,7 +772,8 @@ impl<P: Protocol> Client<P> {
         if self.dropped.is_some() {
             self.reconnect().await?;
         }
-        match self.ws.send(Message::text(text.into())).await {
+        let frame = self.frame(text.into())?;
+        match self.ws.send(frame).await {
             Ok(()) => Ok(()),
             Err(error) => Err(self.interrupted(error.into())),
         }
@@ -1014,25 +1093,40 @@ impl<P: Protocol> Client<P> {
                     return Err(ClientError::Closed(None));
                 }
             };
-            let text = match frame {
-                Message::Text(text) => text,
+            let unpacked;
+            let text = match &frame {
+                Message::Text(text) => text.as_str(),
+                Message::Binary(bytes) if self.codec == Codec::MessagePack => {
+                    match crate::codec::unpack(bytes) {
+                        Ok(json) => {
+                            unpacked = json;
+                            unpacked.as_str()
+                        }
+                        Err(error) => {
+                            let text = String::from_utf8_lossy(bytes).into_owned();
+                            return Err(decode_error(text, &error.to_string()));
+                        }
+                    }
+                }
                 Message::Binary(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    let text = String::from_utf8_lossy(bytes).into_owned();
                     return Err(decode_error(text, "binary frame"));
                 }
                 Message::Close(frame) => {
-                    let info = frame.map(|f| CloseInfo::new(f.code.into(), f.reason.as_str()));
+                    let info = frame
+                        .as_ref()
+                        .map(|f| CloseInfo::new(f.code.into(), f.reason.as_str()));
                     self.closed = Some(info.clone());
                     return Err(ClientError::Closed(info));
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
-            let incoming = decode::<P>(text.as_str())?;
+            let incoming = decode::<P>(text)?;
             let Incoming::Message(message, id) = incoming else {
                 return Ok(incoming);
             };
             if self.tracks {
-                match self.track(text.as_str(), &message) {
+                match self.track(text, &message) {
                     Tracked::Keep => {}
                     Tracked::Duplicate => continue,
                     Tracked::Answer(recovery) => {
@@ -1153,7 +1247,12 @@ impl<P: Protocol> Client<P> {
                 delay: Some(delay),
             });
             tokio::time::sleep(delay).await;
-            let error = match timeout(policy.open_timeout, open(&self.url, &self.headers)).await {
+            let error = match timeout(
+                policy.open_timeout,
+                open::<P>(&self.url, &self.headers, self.codec),
+            )
+            .await
+            {
                 Ok(Ok((ws, handshake))) => {
                     self.ws = ws;
                     self.handshake = handshake;
@@ -1189,7 +1288,8 @@ impl<P: Protocol> Client<P> {
             .collect();
         for message in messages {
             let json = serde_json::to_string(&message).map_err(ClientError::Encode)?;
-            if let Err(error) = self.ws.send(Message::text(json)).await {
+            let frame = self.frame(json)?;
+            if let Err(error) = self.ws.send(frame).await {
                 // Dropped again before the rejoins went out: the next use
                 // reconnects and sends them all again.
                 return Err(self.interrupted(error.into()));

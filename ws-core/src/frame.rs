@@ -18,6 +18,7 @@ use crate::protocol::{Outbound, Protocol};
 pub(crate) type Wire = Bytes;
 
 pub(crate) const OPCODE_TEXT: u8 = 0x1;
+pub(crate) const OPCODE_BINARY: u8 = 0x2;
 pub(crate) const OPCODE_CLOSE: u8 = 0x8;
 pub(crate) const OPCODE_PING: u8 = 0x9;
 
@@ -66,10 +67,14 @@ pub(crate) fn encode_body<T: Serialize>(value: &T, spare: usize) -> serde_json::
 
 /// A body of [`encode_body`] (or a copy of a frame's payload made by
 /// [`reopen`]) as a frame: the header is put just before the JSON.
-pub(crate) fn seal(mut buffer: Vec<u8>) -> Wire {
+pub(crate) fn seal(buffer: Vec<u8>) -> Wire {
+    seal_as(buffer, OPCODE_TEXT)
+}
+
+fn seal_as(mut buffer: Vec<u8>, opcode: u8) -> Wire {
     let len = buffer.len() - MAX_HEADER;
     let mut room = [0u8; MAX_HEADER];
-    let start = put_header(&mut room, OPCODE_TEXT, len);
+    let start = put_header(&mut room, opcode, len);
     buffer[..MAX_HEADER].copy_from_slice(&room);
     let mut frame = Bytes::from(buffer);
     // Moving the start keeps the vector's single owner (no shared header).
@@ -135,6 +140,33 @@ fn payload_start(frame: &[u8]) -> usize {
         Some(126) => 4,
         Some(127) => 10,
         _ => 2,
+    }
+}
+
+/// A JSON text frame made here, as the MessagePack binary frame a
+/// connection that chose [`Codec::MessagePack`](crate::Codec) is sent; any
+/// other frame as it is. One allocation, written in place like
+/// [`encode_json`].
+pub(crate) fn pack(frame: &Wire) -> Wire {
+    if frame.first() != Some(&(0x80 | OPCODE_TEXT)) {
+        return frame.clone();
+    }
+    let json = &frame[payload_start(frame).min(frame.len())..];
+    // MessagePack is rarely longer than the JSON it comes from.
+    let mut body = Vec::with_capacity(MAX_HEADER + json.len());
+    body.resize(MAX_HEADER, 0);
+    match crate::codec::pack_into(json, &mut body) {
+        Ok(()) => seal_as(body, OPCODE_BINARY),
+        Err(error) => {
+            // Only JSON nested past serde_json's depth limit gets here: the
+            // peer is told, in its codec, rather than sent a text frame.
+            tracing::warn!(%error, "a message could not be sent as MessagePack");
+            let mut body = vec![0; MAX_HEADER];
+            let json = br#"{"type":"error","code":"internal","message":"a message could not be encoded as MessagePack"}"#;
+            // This fixed JSON always transcodes.
+            let _ = crate::codec::pack_into(json, &mut body);
+            seal_as(body, OPCODE_BINARY)
+        }
     }
 }
 
@@ -241,6 +273,26 @@ mod tests {
             assert_eq!(length, len);
             assert_eq!(frame.len(), header + len);
         }
+    }
+
+    #[test]
+    fn packing_a_json_frame_makes_one_binary_frame_of_messagepack() {
+        for len in [10, 300, 70_000] {
+            let json = serde_json::json!({"type": "said", "text": "b".repeat(len)});
+            let frame = encode_json(&json).unwrap();
+            let packed = pack(&frame);
+            let payload = &packed[payload_start(&packed)..];
+            let mut expected = Vec::new();
+            crate::codec::pack_into(json.to_string().as_bytes(), &mut expected).unwrap();
+            assert_eq!(packed, wire(OPCODE_BINARY, &expected));
+            assert_eq!(crate::codec::unpack(payload).unwrap(), json.to_string());
+        }
+        let ping = wire(OPCODE_PING, b"");
+        assert_eq!(pack(&ping), ping);
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        let error = pack(&wire(OPCODE_TEXT, deep.as_bytes()));
+        let error = crate::codec::unpack(&error[payload_start(&error)..]).unwrap();
+        assert!(error.contains(r#""code":"internal""#), "{error}");
     }
 
     #[test]

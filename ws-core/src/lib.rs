@@ -104,6 +104,7 @@ mod broadcast;
 #[cfg(feature = "client")]
 pub mod client;
 mod close;
+mod codec;
 mod config;
 mod connection;
 mod context;
@@ -141,6 +142,7 @@ pub use backend::{Backend, BackendStatus};
 pub use backend::{PubSubMode, RedisBackend};
 pub use broadcast::{Broadcast, Excluded};
 pub use close::{CloseInfo, close_code};
+pub use codec::{Codec, InvalidMessagePack};
 pub use config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use connection::upgrade::endpoint;
 pub use context::Ctx;

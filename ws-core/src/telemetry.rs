@@ -15,6 +15,7 @@
 //! | `ws_messages_dropped_total` | counter | frames discarded by `drop_newest`/`drop_oldest` |
 //! | `ws_messages_rate_limited_total` | counter | inbound messages over the rate limit |
 //! | `ws_messages_invalid_total` | counter | inbound messages that did not decode |
+//! | `ws_messages_packed_total` | counter | sends encoded as MessagePack: once per send however many MessagePack connections receive it (see [`Codec`](crate::Codec)) |
 //! | `ws_send_queue_depth` | histogram | frames a writer found queued when it woke |
 //! | `ws_broadcast_recipients` | histogram | recipients of each send |
 //! | `ws_broadcast_seconds` | histogram | time to encode and enqueue one send |
@@ -56,6 +57,9 @@ pub mod metric {
     pub const RATE_LIMITED: &str = "ws_messages_rate_limited_total";
     /// Counter: inbound messages that did not decode.
     pub const INVALID: &str = "ws_messages_invalid_total";
+    /// Counter: sends encoded as MessagePack, once per send whatever the
+    /// number of MessagePack recipients.
+    pub const PACKED: &str = "ws_messages_packed_total";
     /// Histogram: frames a writer found queued when it woke.
     pub const QUEUE_DEPTH: &str = "ws_send_queue_depth";
     /// Histogram: recipients of each send.
@@ -99,6 +103,11 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Inbound messages that did not decode.
     pub invalid: u64,
+    /// Sends and broadcasts encoded as MessagePack: once per send, however
+    /// many MessagePack connections receive it, and never for a send that
+    /// reaches none. Frames a connection alone is sent (errors, replies,
+    /// a history replay) are not counted.
+    pub packed: u64,
 }
 
 /// One counter, kept locally for [`Stats`] and forwarded to `metrics`.
@@ -135,6 +144,7 @@ pub(crate) struct Counters {
     evicted: Tally,
     rate_limited: Tally,
     invalid: Tally,
+    packed: Tally,
     connections: Gauge,
     queue_depth: Histogram,
     recipients: Histogram,
@@ -152,6 +162,7 @@ impl Counters {
             evicted: tally(metric::EVICTED),
             rate_limited: tally(metric::RATE_LIMITED),
             invalid: tally(metric::INVALID),
+            packed: tally(metric::PACKED),
             connections: metrics::gauge!(metric::CONNECTIONS, "protocol" => protocol),
             queue_depth: metrics::histogram!(metric::QUEUE_DEPTH, "protocol" => protocol),
             recipients: metrics::histogram!(metric::BROADCAST_RECIPIENTS, "protocol" => protocol),
@@ -173,6 +184,10 @@ impl Counters {
 
     pub(crate) fn invalid(&self) {
         self.invalid.add(1);
+    }
+
+    pub(crate) fn packed(&self) {
+        self.packed.add(1);
     }
 
     pub(crate) fn connection_opened(&self) {
@@ -215,6 +230,7 @@ impl Counters {
             evicted: self.evicted.get(),
             rate_limited: self.rate_limited.get(),
             invalid: self.invalid.get(),
+            packed: self.packed.get(),
         }
     }
 }

@@ -50,6 +50,7 @@ pub const OPTIONS: &[&str] = &[
     "history_streams",
     "module",
     "path",
+    "subprotocol",
     "correlate",
 ];
 
@@ -138,6 +139,9 @@ pub struct Options {
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
+    /// The base of the subprotocol names (`chat.v1`: `chat.v1.json`,
+    /// `chat.v1.msgpack`).
+    pub subprotocol: Option<Setting<String>>,
     pub correlate: Option<Setting<Correlate>>,
     /// The tokens of every option given, by name, for errors found later.
     pub given: BTreeMap<String, TokenStream>,
@@ -279,6 +283,7 @@ impl Options {
             "history_streams" => self.history_streams = read(cx, &name, &value, units::parse_count),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
+            "subprotocol" => self.subprotocol = subprotocol(cx, &value),
             _ => unreachable!("every name in OPTIONS has an arm"),
         }
         Ok(())
@@ -521,6 +526,32 @@ fn path(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
         }
         Some(Lit::Str(lit)) => {
             cx.error_spanned_by(lit, format!("invalid path `{}`; {EXPECTED}", lit.value()));
+            None
+        }
+        _ => {
+            cx.error_spanned_by(&value.tokens, EXPECTED);
+            None
+        }
+    }
+}
+
+/// A subprotocol name is an HTTP token (RFC 6455 4.1, RFC 7230 3.2.6):
+/// visible ASCII but separators; the codec's suffix follows a dot.
+fn subprotocol(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
+    const EXPECTED: &str = "expected a subprotocol base name with a version, e.g. `subprotocol = \"chat.v1\"` (clients then ask for `chat.v1.json` or `chat.v1.msgpack`)";
+    let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+    match &value.lit {
+        Some(Lit::Str(lit)) if !lit.value().is_empty() && lit.value().chars().all(token) => {
+            Some(value.setting(lit.value()))
+        }
+        Some(Lit::Str(lit)) => {
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "invalid subprotocol `{}`: a subprotocol name is a token (no spaces, commas or separators); {EXPECTED}",
+                    lit.value()
+                ),
+            );
             None
         }
         _ => {
@@ -928,7 +959,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `correlate`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

@@ -105,6 +105,7 @@ use proc_macro::TokenStream;
 /// | `handshake_rate`   | `"10/s"`, `"600/m"`, `"off"`                   | off         | handshakes per client IP; past it HTTP 429 |
 /// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
 /// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
+/// | `subprotocol`      | an HTTP token, e.g. `"chat.v1"`                | snake case of the enum and `.v1`: `Chat` → `"chat.v1"` | the base of the `Sec-WebSocket-Protocol` names: clients ask for `chat.v1.json` or `chat.v1.msgpack` (see `ws_core::Codec`) |
 /// | `correlate`        | `"requests"`, `"all"`                          | `"requests"`| which client messages carry a correlation `id`: with `"all"`, every one, answered by its reply, an `ack` or an error with the `id` (see `ws_core::correlation`) |
 ///
 /// A *size* is an integer number of bytes (`65536`) or a string: digits

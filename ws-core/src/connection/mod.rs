@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::admission::Slot;
 use crate::close::{CloseInfo, close_code};
+use crate::codec::Codec;
 use crate::context::Ctx;
 use crate::handler::{Disconnect, HandlerError};
 use crate::id::ConnId;
@@ -40,6 +41,7 @@ pub(crate) async fn run<P, H>(
     seat: Option<UserSeat>,
     slot: Slot,
     id: ConnId,
+    codec: Codec,
 ) where
     P: Route<H>,
     H: Send + Sync + 'static,
@@ -50,6 +52,7 @@ pub(crate) async fn run<P, H>(
         queue: SendQueue::new(config.send_queue(), config.on_full()),
         membership: Mutex::new(Membership::default()),
         requests: Mutex::default(),
+        codec,
     });
     let registration = manager.registry().register(Arc::clone(&conn), seat);
     manager.counters().connection_opened();

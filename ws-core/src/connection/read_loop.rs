@@ -13,6 +13,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::close::{CloseInfo, close_code};
+use crate::codec::Codec;
 use crate::config::{OnInvalid, OnRateLimit, RateLimit};
 use crate::context::Ctx;
 use crate::correlation;
@@ -41,7 +42,7 @@ where
     let limiter = config.rate_limit().map(limiter);
     let mut idle = config.idle_timeout().map(Idle::new);
     let queue = &ctx.conn().queue;
-    loop {
+    'frames: loop {
         if queue.is_backed_up() {
             if let Some(close) = Box::pin(wait_for_writer(queue, config.stall_timeout())).await {
                 return ReadEnd::Close(close);
@@ -84,34 +85,61 @@ where
                 }
             }
         }
-        let refused = match message {
-            Message::Text(text) => match decode::<P>(&text) {
+        let unpacked;
+        let refused = 'refused: {
+            let text =
+                match &message {
+                    Message::Text(text) => text.as_str(),
+                    // A MessagePack message is decoded as the JSON it transcodes
+                    // to: the same typed decoding, errors and correlation ids.
+                    Message::Binary(bytes) if ctx.conn().codec == Codec::MessagePack => {
+                        match crate::codec::unpack(bytes) {
+                            Ok(json) => {
+                                unpacked = json;
+                                unpacked.as_str()
+                            }
+                            Err(error) => {
+                                break 'refused Refused {
+                                    close: close_code::INVALID_PAYLOAD,
+                                    code: error_code::INVALID_MESSAGE,
+                                    message: error.to_string(),
+                                    id: None,
+                                };
+                            }
+                        }
+                    }
+                    Message::Binary(_) => {
+                        break 'refused Refused {
+                            close: close_code::UNSUPPORTED,
+                            code: error_code::BINARY_NOT_SUPPORTED,
+                            message: "binary frames are not supported; send JSON text, or \
+                                  negotiate MessagePack in Sec-WebSocket-Protocol"
+                                .to_owned(),
+                            id: None,
+                        };
+                    }
+                    // Pings are answered by the protocol library; any frame
+                    // counts as activity for the idle timeout.
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue 'frames,
+                    Message::Close(frame) => {
+                        // Lets the protocol library write its close reply, which
+                        // reaches the writer as a control frame.
+                        let _ = stream.flush().await;
+                        return ReadEnd::PeerClosed(frame.as_ref().map(|frame| {
+                            CloseInfo::new(frame.code.into(), frame.reason.as_str())
+                        }));
+                    }
+                };
+            match decode::<P>(text) {
                 Ok((message, id)) if message.answers_server_request() => {
                     answer(ctx, message, id);
-                    continue;
+                    continue 'frames;
                 }
                 Ok((message, id)) => match route(ctx, handler, message, id).await {
                     Some(close) => return ReadEnd::Close(close),
-                    None => continue,
+                    None => continue 'frames,
                 },
                 Err(refused) => refused,
-            },
-            Message::Binary(_) => Refused {
-                close: close_code::UNSUPPORTED,
-                code: error_code::BINARY_NOT_SUPPORTED,
-                message: "binary frames are not supported; send JSON text".to_owned(),
-                id: None,
-            },
-            // Pings are answered by the protocol library; any frame counts
-            // as activity for the idle timeout.
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-            Message::Close(frame) => {
-                // Lets the protocol library write its close reply, which
-                // reaches the writer as a control frame.
-                let _ = stream.flush().await;
-                return ReadEnd::PeerClosed(
-                    frame.map(|frame| CloseInfo::new(frame.code.into(), frame.reason.as_str())),
-                );
             }
         };
         ctx.manager().counters().invalid();

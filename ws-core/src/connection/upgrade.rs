@@ -15,7 +15,9 @@ use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::ConnId;
+use crate::codec::Codec;
 use crate::manager::Manager;
+use crate::protocol::Protocol;
 use crate::route::Route;
 use crate::serve::Accepted;
 
@@ -66,6 +68,7 @@ where
         Ok(accept) => accept,
         Err(refusal) => return refusal,
     };
+    let selected = codec::<P>(request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, _body) = request.into_parts();
     // The request head took part of the handshake's time already.
@@ -131,7 +134,9 @@ where
         // A client that goes before the upgrade completes drops the slot
         // and the seat here.
         if let Ok(upgraded) = on_upgrade.await {
-            super::run(TokioIo::new(upgraded), manager, handler, seat, slot, id).await;
+            let codec = selected.unwrap_or_default();
+            let socket = TokioIo::new(upgraded);
+            super::run(socket, manager, handler, seat, slot, id, codec).await;
         }
     });
     let mut response = (
@@ -143,10 +148,29 @@ where
         ],
     )
         .into_response();
+    if let Some(codec) = selected {
+        // A name the client offered, so a valid header value.
+        if let Ok(name) = HeaderValue::from_str(&codec.subprotocol(P::SUBPROTOCOL)) {
+            response
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, name);
+        }
+    }
     // For middleware (access logs, the test harness); an extension never
     // reaches the wire.
     response.extensions_mut().insert(id);
     response
+}
+
+/// The codec of the first subprotocol offered that `P` speaks (see
+/// [`Codec`]); `None` when none is offered or none is known, and the
+/// connection speaks JSON without selecting a subprotocol.
+fn codec<P: Protocol>(headers: &axum::http::HeaderMap) -> Option<Codec> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|offered| Codec::negotiate(P::SUBPROTOCOL, offered))
 }
 
 /// Checks the opening handshake (RFC 6455 4.2.1) and computes the accept

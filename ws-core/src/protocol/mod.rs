@@ -35,6 +35,8 @@ use crate::config::Config;
 /// }
 ///
 /// assert_eq!(Ping::NAME, "Ping");
+/// // Clients ask for `ping.v1.json` or `ping.v1.msgpack` (see `Codec`).
+/// assert_eq!(Ping::SUBPROTOCOL, "ping.v1");
 /// assert_eq!(Ping::CONFIG.send_queue(), 32);
 /// assert_eq!(Ping::Ping { n: 1 }.message_type(), "ping");
 /// assert!(Ping::Ping { n: 1 }.is_from_client());
@@ -56,6 +58,11 @@ pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     /// the AsyncAPI channel's address, and where
     /// `ws_core::testing::TestServer` serves it.
     const PATH: &'static str;
+    /// The base of the protocol's subprotocol names (`subprotocol =
+    /// "chat.v1"`; by default the enum's name in snake case and `.v1`): a
+    /// client asks for `chat.v1.json` or `chat.v1.msgpack` in
+    /// `Sec-WebSocket-Protocol`. See [`Codec`](crate::Codec).
+    const SUBPROTOCOL: &'static str;
     /// The version of the crate that declares the protocol
     /// (`CARGO_PKG_VERSION`), the AsyncAPI document's `info.version`.
     const VERSION: &'static str;

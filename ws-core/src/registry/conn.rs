@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::Membership;
+use crate::codec::Codec;
 use crate::delivery::Pushed;
 use crate::frame::Wire;
 use crate::id::ConnId;
@@ -23,6 +24,9 @@ pub(crate) struct Conn {
     /// The requests of the server that wait for this client's answer
     /// (`ctx.request`); allocated by the first one.
     pub(crate) requests: Mutex<Requests>,
+    /// The codec negotiated in the handshake: what every frame sent to this
+    /// connection is encoded in.
+    pub(crate) codec: Codec,
 }
 
 /// The requests a connection has been sent and not yet answered.
@@ -56,14 +60,30 @@ pub(crate) struct Waiter {
 pub(crate) type Answer = oneshot::Receiver<Box<dyn Any + Send>>;
 
 impl Conn {
+    /// Queues a frame of JSON made here, in this connection's codec: for
+    /// a frame this connection alone is sent (a send to many shares one
+    /// encoding per codec instead, see `broadcast::enqueue`).
     pub(crate) fn push(&self, frame: Wire) -> Pushed {
-        self.queue.push(frame)
+        self.queue.push(self.encoded(&frame, &mut None))
+    }
+
+    /// `frame` in this connection's codec; `packed` keeps its MessagePack
+    /// across the recipients of one send, so it is made at most once, and
+    /// only if a recipient uses it.
+    #[inline]
+    pub(crate) fn encoded(&self, frame: &Wire, packed: &mut Option<Wire>) -> Wire {
+        match self.codec {
+            Codec::Json => frame.clone(),
+            Codec::MessagePack => packed
+                .get_or_insert_with(|| crate::frame::pack(frame))
+                .clone(),
+        }
     }
 
     /// Frames `json` (one copy) and queues it: for the frames one connection
     /// gets on its own, such as errors and replies.
     pub(crate) fn push_json(&self, json: &str) -> Pushed {
-        self.queue.push(crate::frame::wire(
+        self.push(crate::frame::wire(
             crate::frame::OPCODE_TEXT,
             json.as_bytes(),
         ))

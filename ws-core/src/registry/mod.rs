@@ -428,6 +428,7 @@ mod tests {
             queue: SendQueue::new(4, Overflow::Close),
             membership: Mutex::new(Membership::default()),
             requests: Mutex::default(),
+            codec: crate::codec::Codec::Json,
         })
     }
 

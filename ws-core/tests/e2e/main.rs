@@ -17,6 +17,7 @@ mod history;
 mod history_cluster;
 mod invalid;
 mod manager_api;
+mod msgpack;
 mod operating;
 mod origin;
 mod overflow;

@@ -112,6 +112,12 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
         .path
         .as_ref()
         .map_or("/ws", |path| path.value.as_str());
+    // The default base name: the enum's name and version 1 (`Chat` ->
+    // `chat.v1`); a protocol that changes incompatibly sets `chat.v2`.
+    let subprotocol = protocol.options.subprotocol.as_ref().map_or_else(
+        || format!("{}.v1", crate::case::to_snake_case(&name)),
+        |base| base.value.clone(),
+    );
     let correlate_all = protocol
         .options
         .correlate
@@ -135,6 +141,7 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
             const CONFIG: #private::Config = #config;
             const DESCRIPTION: ::core::option::Option<&'static str> = #description;
             const PATH: &'static str = #path;
+            const SUBPROTOCOL: &'static str = #subprotocol;
             const VERSION: &'static str = match ::core::option_env!("CARGO_PKG_VERSION") {
                 ::core::option::Option::Some(version) => version,
                 ::core::option::Option::None => "0.0.0",

@@ -28,6 +28,13 @@
 //!   (`since(room)`, the position a rejoin sends) and reports each join's
 //!   outcome (`recovered`, `reason`) to `onRecovery`.
 //!
+//! - `SUBPROTOCOL`, the protocol's subprotocol base name, and
+//!   `BinaryCodec`: given one in `ClientOptions.msgpack` (e.g. `{ encode,
+//!   decode }` of the npm package `@msgpack/msgpack`), the client asks for
+//!   `<SUBPROTOCOL>.msgpack` and, if the server selects it, sends and
+//!   receives MessagePack (see `ws_core::Codec`); the module itself imports
+//!   nothing.
+//!
 //! The file needs the `ES2020` and `DOM` libraries (`tsc --target es2020`).
 
 use std::collections::BTreeSet;
@@ -237,6 +244,7 @@ pub fn module<P: Protocol>() -> String {
                     "__RESUME_METHODS__\n",
                     if resume { RESUME_METHODS } else { "" },
                 )
+                .replace("__SUBPROTOCOL__", &json_str(P::SUBPROTOCOL))
                 .replace("__CLIENT__", &class)
                 .replace("__NAME__", P::NAME)
                 .replace("__TAGGED__", &tagged)
@@ -263,10 +271,28 @@ pub fn module<P: Protocol>() -> String {
 const CLIENT: &str = r#"/** Server messages that `on` can select by their tag. */
 export type TaggedServerMessage = __TAGGED__;
 
+/** The base of the protocol's subprotocol names: `<SUBPROTOCOL>.json`, `<SUBPROTOCOL>.msgpack`. */
+export const SUBPROTOCOL = __SUBPROTOCOL__;
+
+/**
+ * A MessagePack implementation, e.g. the npm package `@msgpack/msgpack`:
+ * `import { encode, decode } from "@msgpack/msgpack"` and pass `{ encode, decode }`.
+ */
+export interface BinaryCodec {
+  encode(value: unknown): Uint8Array;
+  decode(data: Uint8Array): unknown;
+}
+
 /** Options of {@link __CLIENT__}. */
 export interface ClientOptions {
   /** How long `request` waits for its reply, in milliseconds (default 10000). */
   timeoutMs?: number;
+  /**
+   * Speak MessagePack with this codec: the client asks for
+   * `<SUBPROTOCOL>.msgpack`, and uses it if the server selects it (JSON
+   * otherwise). Objects are maps keyed by field name: the same types.
+   */
+  msgpack?: BinaryCodec;
   /** When and how fast to reconnect after a drop; `false` never reconnects. */
   reconnect?: ReconnectPolicy | false;
 }
@@ -357,6 +383,7 @@ export class __CLIENT__ {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retryPending = false;
   private readonly url: string;
+  private readonly msgpack: BinaryCodec | undefined;
   private readonly policy: Required<ReconnectPolicy> | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, Set<(message: TaggedServerMessage) => void>>();
@@ -368,6 +395,7 @@ __RESUME_FIELDS__
   constructor(socket: WebSocket, options: ClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10000;
     this.url = socket.url;
+    this.msgpack = options.msgpack;
     const policy = options.reconnect ?? {};
     this.policy = policy === false
       ? undefined
@@ -381,6 +409,11 @@ __RESUME_FIELDS__
     this.current = socket;
     this.connection = socket.readyState === 1 ? "open" : "connecting";
     this.watch(socket, undefined);
+  }
+
+  /** Whether the connection speaks MessagePack (the server selected it). */
+  get binary(): boolean {
+    return this.msgpack !== undefined && this.current.protocol === `${SUBPROTOCOL}.msgpack`;
   }
 
   /** The current socket (a new one after each reconnect). */
@@ -415,7 +448,7 @@ __RESUME_FIELDS__
   /** Opens a socket to `url` (e.g. `ws://host` + `PATH`) and resolves once it is open. */
   static connect(url: string | URL, options: ClientOptions = {}): Promise<__CLIENT__> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url);
+      const socket = __CLIENT__.open(url, options.msgpack);
       const failed = () => reject(new Error(`cannot connect to ${String(url)}`));
       socket.addEventListener("error", failed, { once: true });
       socket.addEventListener(
@@ -427,6 +460,14 @@ __RESUME_FIELDS__
         { once: true },
       );
     });
+  }
+
+  /** A socket asking for MessagePack when given a codec. */
+  private static open(url: string | URL, msgpack: BinaryCodec | undefined): WebSocket {
+    if (msgpack === undefined) return new WebSocket(url);
+    const socket = new WebSocket(url, [`${SUBPROTOCOL}.msgpack`]);
+    socket.binaryType = "arraybuffer";
+    return socket;
   }
 
   /** Sends a message; throws unless the connection is open (a reconnect drops nothing silently). */
@@ -494,7 +535,8 @@ __RESUME_METHODS__
 
   private transmit(message: object): void {
     if (this.current.readyState !== 1) throw new Error(`not connected (${this.connection})`);
-    this.current.send(JSON.stringify(message));
+    if (this.binary && this.msgpack !== undefined) this.current.send(this.msgpack.encode(message));
+    else this.current.send(JSON.stringify(message));
   }
 
   private change(change: StateChange): void {
@@ -555,17 +597,18 @@ __RESUME_METHODS__
     this.retryTimer = setTimeout(() => {
       this.retryPending = false;
       if (this.closing) return;
-      const socket = new WebSocket(this.url);
+      const socket = __CLIENT__.open(this.url, this.msgpack);
       this.current = socket;
       this.watch(socket, attempt);
     }, delayMs);
   }
 
   private dispatch(data: unknown): void {
-    if (typeof data !== "string") return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(data);
+      if (typeof data === "string") parsed = JSON.parse(data);
+      else if (data instanceof ArrayBuffer && this.msgpack !== undefined) parsed = this.msgpack.decode(new Uint8Array(data));
+      else return;
     } catch {
       return;
     }
@@ -722,7 +765,7 @@ const ON_REQUEST: &str = r#"  private readonly requestHandlers = new Map<string,
       .then(
         (answer) => {
           if (this.socket.readyState === WebSocket.OPEN) {
-            this.socket.send(JSON.stringify({ ...(answer as object), id }));
+            this.transmit({ ...(answer as object), id });
           }
         },
         () => undefined,
