@@ -6,6 +6,11 @@ use super::store::{History, Step};
 use crate::close::{CloseInfo, close_code};
 use crate::registry::{Conn, Registry};
 
+/// How often, and how many times, a replay at the head of a node's copy
+/// checks whether the live fan-out caught up (5 s in all).
+const BEHIND_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+const BEHIND_WAITS: u32 = 5_000;
+
 /// A replay of `room` after `cursor`, ending with the join of its live
 /// fan-out.
 pub(crate) struct CatchUp {
@@ -30,7 +35,7 @@ impl CatchUp {
                 self.release();
                 self.overtaken();
             }
-            Step::Pending | Step::Batch(..) => {
+            Step::Pending | Step::Behind | Step::Batch(..) => {
                 tokio::spawn(self.run());
             }
         }
@@ -41,6 +46,7 @@ impl CatchUp {
         // most its high-water mark (a half): the replay never meets the
         // overflow policy, and what others send keeps the other half.
         let batch = (self.conn.queue.capacity() / 4).max(1);
+        let mut behind = 0u32;
         loop {
             self.conn.queue.replay_drained().await;
             if self.conn.queue.is_closing() {
@@ -53,6 +59,18 @@ impl CatchUp {
                     return self.overtaken();
                 }
                 Step::Pending => {}
+                Step::Behind => {
+                    // The node's subscription is a few messages behind
+                    // Redis: a wait of milliseconds. One that never comes
+                    // (the link lost them) ends like a lost replay, so the
+                    // client resumes again and is told where it stands.
+                    behind += 1;
+                    if behind > BEHIND_WAITS {
+                        self.release();
+                        return self.overtaken();
+                    }
+                    tokio::time::sleep(BEHIND_POLL).await;
+                }
                 Step::Batch(frames, last) => {
                     for frame in frames {
                         self.conn.push(frame);
