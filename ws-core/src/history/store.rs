@@ -18,6 +18,8 @@ pub(crate) struct History {
     /// Random per process: epochs of a restarted process never repeat.
     nonce: u64,
     store: Mutex<Store>,
+    /// Woken when a cluster copy's live fan-out moves (see [`Step::Behind`]).
+    live_moved: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -115,6 +117,7 @@ impl History {
             limits,
             nonce: hasher.finish(),
             store: Mutex::new(Store::default()),
+            live_moved: tokio::sync::Notify::new(),
         }
     }
 
@@ -171,7 +174,15 @@ impl History {
             let wire = frame::stamp(frame::body_of(payload), epoch, offset);
             let delivered = deliver(&wire, &log.held);
             log.live = offset;
+            drop(store);
+            self.live_moved.notify_waiters();
             return Some(delivered);
+        }
+        if same && log.live < log.head {
+            // The subscription is past the copy's head: what the read
+            // brought and it did not was published before this node
+            // listened, when no member here followed live.
+            log.live = log.head;
         }
         if !same || offset != log.head + 1 {
             // A history this node had not followed up to here: its copy
@@ -184,6 +195,8 @@ impl History {
         if let Some(log) = store.rooms.get_mut(&name) {
             log.live = offset;
         }
+        drop(store);
+        self.live_moved.notify_waiters();
         Some(delivered)
     }
 
@@ -191,7 +204,19 @@ impl History {
     /// offset `from` on) up to `head` of `epoch`, as a cluster backend read
     /// them, keeping what arrived live after `head`.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
-    pub(crate) fn seed(&self, room: &str, epoch: &str, head: u64, from: u64, bodies: Vec<Vec<u8>>) {
+    ///
+    /// `members` counts the room's members on this node (called under the
+    /// history's lock): those beyond the held ones follow live, and are
+    /// still owed what the read brought before the subscription did.
+    pub(crate) fn seed(
+        &self,
+        room: &str,
+        epoch: &str,
+        head: u64,
+        from: u64,
+        bodies: Vec<Vec<u8>>,
+        members: impl FnOnce() -> usize,
+    ) {
         let now = Instant::now();
         let mut store = self.store.lock();
         let (name, log) = self.log_mut(&mut store, room);
@@ -199,9 +224,12 @@ impl History {
         if same && log.first_offset() <= from && log.head >= head {
             return; // this node followed the room: it has all of it
         }
-        // What the live fan-out has had stays had; a copy of another epoch
-        // had no live members to hand the read messages to.
-        let live = if same { log.live } else { head };
+        // What the live fan-out has had stays had. With no member here
+        // following live (or a copy of another epoch) nobody is owed the
+        // read messages, and the subscription may never bring them: it
+        // began with the first member.
+        let followers = members() > log.held.len();
+        let live = if same && followers { log.live } else { head };
         let later: Vec<(u64, Wire)> = if same {
             log.entries
                 .iter()
@@ -253,6 +281,13 @@ impl History {
         for room in rooms {
             store.diverged.remove(room);
         }
+    }
+
+    /// Completes when a cluster copy's live fan-out moves; create it before
+    /// the [`History::step`] that found [`Step::Behind`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) fn live_moved(&self) -> tokio::sync::futures::Notified<'_> {
+        self.live_moved.notified()
     }
 
     /// The most messages one resume replays: the history's count.
@@ -684,7 +719,7 @@ mod tests {
         // A resumer on this node reads offsets 2 and 3 from Redis first.
         let resumer = ConnId::from_raw(7);
         history.hold("a", resumer);
-        history.seed("a", "E", 3, 2, vec![body(2), body(3)]);
+        history.seed("a", "E", 3, 2, vec![body(2), body(3)], || 2);
         let step =
             |cursor| history.step("a", "E", cursor, 8, |held| held.retain(|&c| c != resumer));
         let Step::Batch(frames, 3) = step(1) else {
@@ -701,5 +736,15 @@ mod tests {
         assert!(matches!(step(3), Step::Joined));
         assert!(live(4, &mut skipped).is_some());
         assert!(skipped.is_empty(), "the resumer follows live from 4 on");
+
+        // With no member here following live, nobody is owed what the read
+        // brought (the subscription began after it): the resumer joins at
+        // the head at once.
+        let other = ConnId::from_raw(8);
+        history.hold("b", other);
+        history.seed("b", "E", 5, 4, vec![body(4), body(5)], || 1);
+        let step = |cursor| history.step("b", "E", cursor, 8, |held| held.retain(|&c| c != other));
+        assert!(matches!(step(3), Step::Batch(_, 5)));
+        assert!(matches!(step(5), Step::Joined));
     }
 }
