@@ -156,6 +156,10 @@ struct Outcome {
     replayed: u64,
     /// Cut to `joined`, ns.
     resume_ns: Vec<u64>,
+    /// Cut to the WebSocket handshake's end, ns.
+    connect_ns: Vec<u64>,
+    /// Connections the server closed, by close code (1006: no close frame).
+    closes: BTreeMap<u16, u64>,
     /// Cut to the first replayed frame, ns (resumes that replayed anything).
     replay_ns: Vec<u64>,
     /// Ended before reaching the room's last offset.
@@ -257,6 +261,17 @@ async fn run(o: Arc<Opts>) -> Result<Value, String> {
         .flat_map(|x| x.replay_ns.iter().copied())
         .collect();
     let resume = Percentiles::from_nanos(&mut resume_ns);
+    let mut connect_ns: Vec<u64> = outcomes
+        .iter()
+        .flat_map(|x| x.connect_ns.iter().copied())
+        .collect();
+    let connect = Percentiles::from_nanos(&mut connect_ns);
+    let mut closes = BTreeMap::<String, u64>::new();
+    for x in &outcomes {
+        for (code, n) in &x.closes {
+            *closes.entry(code.to_string()).or_default() += n;
+        }
+    }
     let replay = Percentiles::from_nanos(&mut replay_ns);
     let ms = |us: f64| round(us / 1e3);
     let delivered_pct = if expected > 0 {
@@ -291,6 +306,9 @@ async fn run(o: Arc<Opts>) -> Result<Value, String> {
         "connect_failures": sum(|x| x.connect_failures),
         "replayed": sum(|x| x.replayed),
         "resumes_with_replay": replay_ns.len(),
+        "server_closes_by_code": closes,
+        "connect_p50_ms": ms(connect.p50),
+        "connect_p99_ms": ms(connect.p99),
         "resume_p50_ms": ms(resume.p50),
         "resume_p99_ms": ms(resume.p99),
         "resume_max_ms": ms(resume.max),
@@ -336,6 +354,8 @@ async fn run(o: Arc<Opts>) -> Result<Value, String> {
 
 /// The server's answer to a join: `{"type":"joined",...}`.
 struct Joined {
+    /// When the WebSocket handshake was done.
+    connected: Instant,
     epoch: String,
     offset: u64,
     recovered: bool,
@@ -351,6 +371,7 @@ async fn join(
     since: Option<(&str, u64)>,
 ) -> Result<(Ws, Joined), String> {
     let mut ws = client::connect(target, source, 64 * 1024, Duration::from_secs(10)).await?;
+    let connected = Instant::now();
     let mut message = json!({"type": "join", "room": room});
     if let Some((epoch, offset)) = since {
         message["since"] = json!({"epoch": epoch, "offset": offset});
@@ -371,6 +392,7 @@ async fn join(
                         return Err(format!("no epoch: does the server keep history? {text}"));
                     }
                     return Ok(Joined {
+                        connected,
                         epoch,
                         offset: v["offset"].as_u64().ok_or("`joined` without an offset")?,
                         recovered: v["recovered"] == true,
@@ -525,7 +547,15 @@ async fn subscribe(
                 continue;
             }
             Event::Frame(Some(Ok(_))) => continue,
-            Event::Frame(_) => out.server_closes += 1,
+            Event::Frame(frame) => {
+                out.server_closes += 1;
+                let code = match frame {
+                    Some(Ok(Message::Close(Some(close)))) => u16::from(close.code),
+                    Some(Ok(Message::Close(None))) => 1005,
+                    _ => 1006,
+                };
+                *out.closes.entry(code).or_default() += 1;
+            }
             Event::Cut => {
                 next_cut = Some(cut_at + o.cut_every);
                 out.cuts += 1;
@@ -553,6 +583,8 @@ async fn subscribe(
                 Ok((conn, joined)) => {
                     out.resumes += 1;
                     out.resume_ns.push(cut_at.elapsed().as_nanos() as u64);
+                    out.connect_ns
+                        .push(joined.connected.duration_since(cut_at).as_nanos() as u64);
                     ws = Some(conn);
                     last_resume = Some((Instant::now(), max, joined.offset, node));
                     if joined.recovered {
