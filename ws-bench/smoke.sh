@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A seconds-long check that the load tool works against the chat example:
-# fanout (20 clients x 200 messages), echo (2 s) and connect (200), each
-# required to report no loss and no failure; and the server's memory under
+# fanout (20 clients x 200 messages), echo (2 s), connect (200) and drops
+# (20 subscribers cut every 0.5 s for 2 s), each required to report no loss
+# and no failure; and the server's memory under
 # one 1 MB message to 2,000 recipients, measured on the server process alone.
 # Exits non-zero on any failure.
 set -euo pipefail
@@ -65,6 +66,15 @@ expect "$out" peak_reset true
 rise=$(grep -o '"server_peak_rise_mib":[0-9.]*' <<< "$out" | cut -d: -f2)
 [ -n "$rise" ] || fail "no server_peak_rise_mib in $out"
 awk -v r="$rise" 'BEGIN { exit !(r < 32) }' || fail "server peak RSS rose by $rise MiB for one 1 MB broadcast to 2,000; bound 32 MiB"
+
+# Delivery under drops, tiny: 20 subscribers each cut (TCP reset) every
+# 0.5 s for 2 s while 100 messages/s arrive, resuming with `since`.
+out=$(timeout 60 "$BENCH" drops --url "$URL" --clients 20 --rate 100 --seconds 2 --cut-every 0.5)
+echo "$out"
+expect "$out" delivered_pct 100.0
+expect "$out" duplicates 0
+expect "$out" recovered_false 0
+expect "$out" errors 0
 
 "$BENCH" --help > /dev/null
 echo "smoke: ok"

@@ -11,6 +11,7 @@ mod client;
 mod codec;
 mod connect;
 mod core_server;
+mod drops;
 mod echo;
 mod fanout;
 mod idle;
@@ -46,6 +47,9 @@ Load (one JSON line on stdout per run, a human summary on stderr):
   idle         hold N idle connections: server RSS per connection
   large        one large message to N clients: the server's peak RSS rise
   codec        one message's bytes in JSON and MessagePack, ns per encoding
+  drops        N subscribers, a publisher at a fixed rate, every subscriber's
+               connection cut every K s and resumed with `since`: share
+               delivered, duplicates, recovery latency p50/p99
 
 Servers (run until killed or --max-seconds):
   serve-core   the chat example's protocol and handler on ws-core, configurable
@@ -87,6 +91,7 @@ fn main() {
         "connect" => connect::parse(rest),
         "idle" => idle::parse(rest),
         "large" => large::parse(rest),
+        "drops" => drops::parse(rest),
         "serve-core" => core_server::parse(rest),
         "serve-naive" => naive::parse(rest),
         "serve-raw" => raw::parse(rest),

@@ -6,6 +6,11 @@ use super::store::{History, Step};
 use crate::close::{CloseInfo, close_code};
 use crate::registry::{Conn, Registry};
 
+/// How long a replay at the head of a node's copy waits for the live
+/// fan-out to get there (normally the milliseconds by which this node's
+/// subscription trails Redis).
+const BEHIND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A replay of `room` after `cursor`, ending with the join of its live
 /// fan-out.
 pub(crate) struct CatchUp {
@@ -30,7 +35,7 @@ impl CatchUp {
                 self.release();
                 self.overtaken();
             }
-            Step::Pending | Step::Batch(..) => {
+            Step::Pending | Step::Behind | Step::Batch(..) => {
                 tokio::spawn(self.run());
             }
         }
@@ -41,11 +46,17 @@ impl CatchUp {
         // most its high-water mark (a half): the replay never meets the
         // overflow policy, and what others send keeps the other half.
         let batch = (self.conn.queue.capacity() / 4).max(1);
+        let history = Arc::clone(&self.history);
+        let mut behind_since = None;
         loop {
             self.conn.queue.replay_drained().await;
             if self.conn.queue.is_closing() {
                 return self.release();
             }
+            // Before the step: a move of the fan-out after it still wakes.
+            let moved = history.live_moved();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
             match self.step(batch) {
                 Step::Joined => return,
                 Step::Lost => {
@@ -53,6 +64,18 @@ impl CatchUp {
                     return self.overtaken();
                 }
                 Step::Pending => {}
+                Step::Behind => {
+                    // The node's subscription is a few messages behind
+                    // Redis. A wait that never ends (the link lost them)
+                    // ends like a lost replay: the client resumes again and
+                    // is told where it stands.
+                    let since = *behind_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() > BEHIND_WAIT {
+                        self.release();
+                        return self.overtaken();
+                    }
+                    let _ = tokio::time::timeout(BEHIND_WAIT / 50, moved).await;
+                }
                 Step::Batch(frames, last) => {
                     for frame in frames {
                         self.conn.push(frame);

@@ -69,7 +69,9 @@ pub(super) async fn join_from(
             Vec::new(),
         ),
     };
-    history.seed(room, &read.epoch, read.head, cursor + 1, bodies);
+    history.seed(room, &read.epoch, read.head, cursor + 1, bodies, || {
+        registry.room_size(room)
+    });
     let epoch: Arc<str> = Arc::from(read.epoch);
     let resume = Resume {
         epoch: Arc::clone(&epoch),

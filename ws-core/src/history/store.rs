@@ -18,6 +18,8 @@ pub(crate) struct History {
     /// Random per process: epochs of a restarted process never repeat.
     nonce: u64,
     store: Mutex<Store>,
+    /// Woken when a cluster copy's live fan-out moves (see [`Step::Behind`]).
+    live_moved: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -57,6 +59,11 @@ struct Log {
     /// Members of the room whose replay has not caught up yet: the live
     /// fan-out of a cluster skips them, their replay delivers instead.
     held: Vec<ConnId>,
+    /// Of a cluster's copy: the latest offset handed to the live fan-out.
+    /// A resume's read can bring the copy's head past it (Redis answers
+    /// the read before this node's subscription brings the same messages),
+    /// and the members that follow live still need those messages.
+    live: u64,
 }
 
 struct Entry {
@@ -84,6 +91,9 @@ pub(crate) enum Step {
     Lost,
     /// More to replay, and no room to queue it now.
     Pending,
+    /// Replayed to the head of this node's copy, which a resume's read
+    /// brought past the live fan-out: join once the fan-out is there.
+    Behind,
 }
 
 #[derive(Clone, Copy)]
@@ -107,6 +117,7 @@ impl History {
             limits,
             nonce: hasher.finish(),
             store: Mutex::new(Store::default()),
+            live_moved: tokio::sync::Notify::new(),
         }
     }
 
@@ -154,8 +165,24 @@ impl History {
         let mut store = self.store.lock();
         let (name, log) = self.log_mut(&mut store, room);
         let same = log.remote && *log.epoch == *epoch;
-        if same && offset <= log.head {
+        if same && offset <= log.live {
             return None;
+        }
+        if same && offset <= log.head {
+            // Read by a resume before it came here: in the copy already,
+            // not yet with the members that follow live.
+            let wire = frame::stamp(frame::body_of(payload), epoch, offset);
+            let delivered = deliver(&wire, &log.held);
+            log.live = offset;
+            drop(store);
+            self.live_moved.notify_waiters();
+            return Some(delivered);
+        }
+        if same && log.live < log.head {
+            // The subscription is past the copy's head: what the read
+            // brought and it did not was published before this node
+            // listened, when no member here followed live.
+            log.live = log.head;
         }
         if !same || offset != log.head + 1 {
             // A history this node had not followed up to here: its copy
@@ -165,6 +192,11 @@ impl History {
         let wire = frame::stamp(frame::body_of(payload), epoch, offset);
         let delivered = deliver(&wire, &store.rooms[&name].held);
         self.keep(&mut store, &name, offset, wire, now);
+        if let Some(log) = store.rooms.get_mut(&name) {
+            log.live = offset;
+        }
+        drop(store);
+        self.live_moved.notify_waiters();
         Some(delivered)
     }
 
@@ -172,7 +204,19 @@ impl History {
     /// offset `from` on) up to `head` of `epoch`, as a cluster backend read
     /// them, keeping what arrived live after `head`.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
-    pub(crate) fn seed(&self, room: &str, epoch: &str, head: u64, from: u64, bodies: Vec<Vec<u8>>) {
+    ///
+    /// `members` counts the room's members on this node (called under the
+    /// history's lock): those beyond the held ones follow live, and are
+    /// still owed what the read brought before the subscription did.
+    pub(crate) fn seed(
+        &self,
+        room: &str,
+        epoch: &str,
+        head: u64,
+        from: u64,
+        bodies: Vec<Vec<u8>>,
+        members: impl FnOnce() -> usize,
+    ) {
         let now = Instant::now();
         let mut store = self.store.lock();
         let (name, log) = self.log_mut(&mut store, room);
@@ -180,6 +224,12 @@ impl History {
         if same && log.first_offset() <= from && log.head >= head {
             return; // this node followed the room: it has all of it
         }
+        // What the live fan-out has had stays had. With no member here
+        // following live (or a copy of another epoch) nobody is owed the
+        // read messages, and the subscription may never bring them: it
+        // began with the first member.
+        let followers = members() > log.held.len();
+        let live = if same && followers { log.live } else { head };
         let later: Vec<(u64, Wire)> = if same {
             log.entries
                 .iter()
@@ -201,6 +251,9 @@ impl History {
         }
         for (offset, wire) in later {
             self.keep(&mut store, &name, offset, wire, now);
+        }
+        if let Some(log) = store.rooms.get_mut(&name) {
+            log.live = live.min(log.head);
         }
     }
 
@@ -228,6 +281,13 @@ impl History {
         for room in rooms {
             store.diverged.remove(room);
         }
+    }
+
+    /// Completes when a cluster copy's live fan-out moves; create it before
+    /// the [`History::step`] that found [`Step::Behind`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) fn live_moved(&self) -> tokio::sync::futures::Notified<'_> {
+        self.live_moved.notified()
     }
 
     /// The most messages one resume replays: the history's count.
@@ -349,6 +409,11 @@ impl History {
             return Step::Lost;
         };
         if cursor == log.head {
+            if log.remote && log.live < log.head {
+                // Joined now, the live fan-out would hand it what it just
+                // replayed: it waits until the fan-out is at the head.
+                return Step::Behind;
+            }
             join(&mut log.held);
             return Step::Joined;
         }
@@ -405,6 +470,7 @@ impl History {
             expired_through: 0,
             remote: false,
             held: Vec::new(),
+            live: 0,
         });
         (name, log)
     }
@@ -482,6 +548,7 @@ impl Store {
                 expired_through: 0,
                 remote,
                 held,
+                live: head,
             },
         );
     }
@@ -627,9 +694,57 @@ mod tests {
                     cursor = last;
                 }
                 Step::Joined => break,
-                Step::Lost | Step::Pending => panic!("lost"),
+                Step::Lost | Step::Pending | Step::Behind => panic!("lost"),
             }
         }
         assert_eq!(seen, [1, 2, 3, 0]);
+    }
+
+    /// A resume's read can reach Redis's head before this node's
+    /// subscription brings the same messages. Those still go to the members
+    /// that follow live (found by `ws-bench drops` on two nodes: every
+    /// member of the node missed them), and the resumer, which replayed
+    /// them, joins the live fan-out only once it is there: none twice.
+    #[test]
+    fn a_resume_read_ahead_of_the_subscription_still_reaches_live_members() {
+        let history = History::new(limits());
+        let body = |n: u64| body(&n.to_string());
+        let live = |offset: u64, held: &mut Vec<ConnId>| {
+            history.mirror("a", "E", offset, &body(offset), |_, skip| {
+                *held = skip.to_vec();
+            })
+        };
+        let mut skipped = Vec::new();
+        assert!(live(1, &mut skipped).is_some());
+        // A resumer on this node reads offsets 2 and 3 from Redis first.
+        let resumer = ConnId::from_raw(7);
+        history.hold("a", resumer);
+        history.seed("a", "E", 3, 2, vec![body(2), body(3)], || 2);
+        let step =
+            |cursor| history.step("a", "E", cursor, 8, |held| held.retain(|&c| c != resumer));
+        let Step::Batch(frames, 3) = step(1) else {
+            panic!("the replay holds 2 and 3")
+        };
+        assert_eq!(frames.len(), 2);
+        assert!(matches!(step(3), Step::Behind), "2 and 3 not yet live here");
+        // The subscription brings 2 and 3: the live members get them, the
+        // resumer (still held) does not.
+        assert!(live(2, &mut skipped).is_some());
+        assert_eq!(skipped, [resumer]);
+        assert!(live(3, &mut skipped).is_some());
+        assert!(live(3, &mut skipped).is_none(), "once only");
+        assert!(matches!(step(3), Step::Joined));
+        assert!(live(4, &mut skipped).is_some());
+        assert!(skipped.is_empty(), "the resumer follows live from 4 on");
+
+        // With no member here following live, nobody is owed what the read
+        // brought (the subscription began after it): the resumer joins at
+        // the head at once.
+        let other = ConnId::from_raw(8);
+        history.hold("b", other);
+        history.seed("b", "E", 5, 4, vec![body(4), body(5)], || 1);
+        let step = |cursor| history.step("b", "E", cursor, 8, |held| held.retain(|&c| c != other));
+        assert!(matches!(step(3), Step::Batch(_, 5)));
+        assert!(matches!(step(5), Step::Joined));
     }
 }

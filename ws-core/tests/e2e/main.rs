@@ -9,6 +9,7 @@ mod closing;
 mod cluster;
 mod config;
 mod deploy;
+mod drops;
 mod exhaustion;
 mod flow;
 mod frontend;

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Delivery under drops: the figures of BENCHMARKS.md's "Delivery under
+# drops" section. The release chat example (history on: 1,000 messages of
+# 5 minutes per room), N subscribers, a publisher at a fixed rate, every
+# subscriber cut (TCP reset, no close frame) once per K seconds and resuming
+# with `since`. Loopback only; every run bounded.
+#
+#   bash ws-bench/drops.sh                  # RUNS=1, about 2 minutes
+#   RUNS=3 CLIENTS=1000 RATE=200 DURATION=20 bash ws-bench/drops.sh
+#
+# one-node:  one chat process.
+# two-nodes: two chat processes sharing a redis-server of this script's own
+#            (no persistence); subscribers start alternating between them
+#            and each resumes on the other node; the publisher is on A.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-1}
+CLIENTS=${CLIENTS:-1000}
+RATE=${RATE:-200}
+DURATION=${DURATION:-20}
+CUT_EVERY=${CUT_EVERY:-5}
+EXTRA=${EXTRA:-}
+OUT=${OUT:-target/ws-bench-drops}
+PORT=${PORT:-3700}
+mkdir -p "$OUT"
+RESULTS="$OUT/drops.jsonl"
+: > "$RESULTS"
+
+command -v redis-server > /dev/null || { echo "needs redis-server (apt-get install redis-server)" >&2; exit 1; }
+cargo build --release -q -p ws-bench --bin ws-bench
+cargo build --release -q -p ws-core --example chat
+BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
+CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat
+
+PIDS=()
+stop_all() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
+    PIDS=()
+}
+trap stop_all EXIT
+
+free_port() {
+    PORT=$((PORT + 1))
+    while (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; do PORT=$((PORT + 1)); done
+}
+
+wait_port() {
+    for _ in $(seq 100); do
+        if (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    exit 1
+}
+
+# run LABEL: one drops run on a fresh set-up.
+run() {
+    local label=$1 url url2=() redis=()
+    if [[ $label == two-nodes ]]; then
+        free_port
+        local redis_port=$PORT
+        redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+            --loglevel warning > "$OUT/redis.log" 2>&1 &
+        PIDS+=($!)
+        wait_port "$redis_port"
+        redis=(--redis "redis://127.0.0.1:$redis_port/")
+    fi
+    for node in a b; do
+        [[ $node == b && $label != two-nodes ]] && break
+        free_port
+        "$CHAT" --addr "127.0.0.1:$PORT" --max-connections 20000 "${redis[@]}" > "$OUT/chat-$node.log" 2>&1 &
+        PIDS+=($!)
+        wait_port "$PORT"
+        if [[ $node == a ]]; then url="ws://127.0.0.1:$PORT/ws"; else url2=(--url2 "ws://127.0.0.1:$PORT/ws"); fi
+    done
+    [[ $label == two-nodes ]] && sleep 0.3 # the backends connect
+    # shellcheck disable=SC2086 # EXTRA is a list of flags
+    "$BENCH" drops --url "$url" "${url2[@]}" --clients "$CLIENTS" --rate "$RATE" \
+        --seconds "$DURATION" --cut-every "$CUT_EVERY" --label "$label" $EXTRA \
+        >> "$RESULTS" 2>> "$OUT/drops.log"
+    stop_all
+    tail -n 1 "$OUT/drops.log" >&2
+}
+
+for round in $(seq "$RUNS"); do
+    echo "round $round/$RUNS" >&2
+    run one-node
+    run two-nodes
+done
+
+python3 - "$RESULTS" << 'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| set-up | clients | rate/s | cuts | delivered | % | duplicates | out of order | recovered=false | replayed frames | cut→joined p50 / p99 ms | cut→first replayed p50 / p99 ms |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for r in rows:
+    print(f"| {r['label']} | {r['clients']:,} | {r['rate']:,.0f} | {r['cuts']:,} | {r['delivered']:,} / {r['expected']:,} | "
+          f"{r['delivered_pct']}% | {r['duplicates']} | {r['out_of_order']} | {r['recovered_false']} | "
+          f"{r['replayed']:,} in {r['resumes_with_replay']:,} resumes | {r['resume_p50_ms']} / {r['resume_p99_ms']} | "
+          f"{r['replay_p50_ms']} / {r['replay_p99_ms']} |")
+EOF
+echo "raw results: $RESULTS" >&2
