@@ -1,7 +1,7 @@
 //! The chat example's protocol, shared with the `export_schema` example.
 
 use ws_core::history::{Position, Unrecovered};
-use ws_core::ws_protocol;
+use ws_core::{UserId, ws_protocol};
 
 /// The chat protocol.
 #[ws_protocol(
@@ -12,7 +12,9 @@ use ws_core::ws_protocol;
     on_full = "close",
     max_message_size = "64KiB",
     heartbeat = "30s",
-    idle_timeout = "60s"
+    idle_timeout = "60s",
+    // The session is the user of `?user=NAME`, or none.
+    session = Option<UserId>
 )]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -61,7 +61,7 @@
 //! use ws_core::testing::TestServer;
 //! use ws_core::{Ctx, HandlerResult, Manager, UserId, ws_protocol};
 //!
-//! #[ws_protocol]
+//! #[ws_protocol(session = Option<UserId>)]
 //! #[serde(tag = "type", rename_all = "snake_case")]
 //! pub enum Lobby {
 //!     #[ws(client)]
@@ -72,7 +72,7 @@
 //!
 //! struct App;
 //! impl LobbyHandler for App {
-//!     async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+//!     async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Option<UserId>, Response> {
 //!         let cookie = request.headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
 //!         match cookie.and_then(|c| c.strip_prefix("name=")) {
 //!             Some(name) => Ok(Some(UserId::from(name))),

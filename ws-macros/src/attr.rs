@@ -51,6 +51,7 @@ pub const OPTIONS: &[&str] = &[
     "module",
     "path",
     "correlate",
+    "session",
 ];
 
 /// The keys of `#[ws(...)]` on a variant.
@@ -139,6 +140,8 @@ pub struct Options {
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
     pub correlate: Option<Setting<Correlate>>,
+    /// The connection's session type (`session = Claims`); `None` is `()`.
+    pub session: Option<syn::Type>,
     /// The tokens of every option given, by name, for errors found later.
     pub given: BTreeMap<String, TokenStream>,
 }
@@ -202,6 +205,22 @@ impl Options {
         if !seen.insert(name.clone()) {
             cx.error_spanned_by(&meta.path, format!("duplicate ws_protocol option `{name}`"));
             return skip_value(meta.input);
+        }
+        if name == "session" {
+            // A type, which may hold commas (`Map<K, V>`): parsed whole
+            // rather than cut at the next comma.
+            if !meta.input.peek(Token![=]) {
+                cx.error_spanned_by(
+                    &meta.path,
+                    "expected a type: `session = Claims` (a type implementing `ws_core::Session`)",
+                );
+                return skip_value(meta.input);
+            }
+            meta.input.parse::<Token![=]>()?;
+            let ty: syn::Type = meta.input.parse()?;
+            self.given.insert(name, ty.to_token_stream());
+            self.session = Some(ty);
+            return Ok(());
         }
         let Some(value) = parse_value(cx, meta, &name)? else {
             return Ok(());
@@ -279,6 +298,8 @@ impl Options {
             "history_streams" => self.history_streams = read(cx, &name, &value, units::parse_count),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
+            // Parsed above, as a type.
+            "session" => {}
             _ => unreachable!("every name in OPTIONS has an arm"),
         }
         Ok(())
