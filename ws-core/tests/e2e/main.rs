@@ -25,5 +25,6 @@ mod reliability;
 mod routing;
 mod schema;
 mod server_requests;
+mod session;
 mod support;
 mod telemetry;
