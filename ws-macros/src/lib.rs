@@ -85,7 +85,7 @@ use proc_macro::TokenStream;
 /// | option             | value                                          | default     | meaning |
 /// |--------------------|------------------------------------------------|-------------|---------|
 /// | `max_connections`  | integer                                        | `10_000`    | connections admitted at once; `0` = unlimited |
-/// | `max_per_user`     | integer                                        | `0`         | connections one user may hold, whether its user came from `authenticate` (HTTP 503 past it) or `ctx.set_user` (`SetUserError::TooManyConnections`); `0` = unlimited |
+/// | `max_per_user`     | integer                                        | `0`         | connections one user (the session's `Session::user`) may hold, whether its session came from `authenticate` (HTTP 503 past it) or `ctx.set_session` (`SetUserError::TooManyConnections`); `0` = unlimited |
 /// | `send_queue`       | integer, at least 1                            | `256`       | frames queued per connection |
 /// | `on_full`          | `"close"`, `"drop_newest"`, `"drop_oldest"`    | `"close"`   | when a connection's queue is full |
 /// | `max_message_size` | size                                           | `"64KiB"`   | largest inbound message |
@@ -106,6 +106,7 @@ use proc_macro::TokenStream;
 /// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
 /// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
 /// | `correlate`        | `"requests"`, `"all"`                          | `"requests"`| which client messages carry a correlation `id`: with `"all"`, every one, answered by its reply, an `ack` or an error with the `id` (see `ws_core::correlation`) |
+/// | `session`          | a type implementing `ws_core::Session`         | `()`        | the connection's session: returned by `authenticate` (required unless `()`), read by `ctx.session()`, replaced by `ctx.set_session`; its `user()` is the connection's user |
 ///
 /// A *size* is an integer number of bytes (`65536`) or a string: digits
 /// (with `_`), optional spaces and an optional unit `KiB`, `MiB`, `GiB`

@@ -39,6 +39,14 @@ impl GameHandler for Explicit {
         Ok(())
     }
 
+    fn authenticate(
+        &self,
+        _request: &mut Parts,
+        _state: &(),
+    ) -> impl std::future::Future<Output = Result<Option<UserId>, Response>> + Send {
+        async { Ok(None) }
+    }
+
     fn on_connect(
         &self,
         _ctx: &Ctx<Game>,
