@@ -55,8 +55,10 @@ pub struct ConnectionClosing;
 /// A handler can pass it on with `?`: the client then gets an
 /// [`ErrorFrame`](crate::ErrorFrame) whose code says which limit it hit
 /// ([`error_code::TOO_MANY_ROOMS`](crate::error_code::TOO_MANY_ROOMS),
-/// [`error_code::ROOM_NAME_TOO_LONG`](crate::error_code::ROOM_NAME_TOO_LONG)),
-/// not `internal`.
+/// [`error_code::ROOM_NAME_TOO_LONG`](crate::error_code::ROOM_NAME_TOO_LONG))
+/// or that the application refused it
+/// ([`error_code::JOIN_REFUSED`](crate::error_code::JOIN_REFUSED)), not
+/// `internal`.
 ///
 /// ```
 /// use ws_core::{ws_protocol, Ctx, HandlerError, HandlerResult, JoinError};

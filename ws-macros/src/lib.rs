@@ -174,16 +174,20 @@ use proc_macro::TokenStream;
 /// - `Chat::json_schema()`, the JSON Schema of both directions;
 ///   `Chat::asyncapi()`, its AsyncAPI 3.0 document; `Chat::typescript()`,
 ///   TypeScript definitions and a typed client;
-/// - `pub trait ChatHandler: Send + Sync + 'static`, with one method per
+/// - `pub trait ChatHandler<S = ()>: Send + Sync + 'static` (`S`: the state
+///   of the router the endpoint is mounted on), with one method per
 ///   `client` variant in order, named in snake case (`JoinRoom` →
 ///   `join_room`):
 ///   `fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> impl Future<Output = HandlerResult> + Send`
 ///   (`HandlerResult<chat::Pong>` for a variant with `reply = Pong`)
-///   (implement it with `async fn`), and the hooks `authenticate`,
-///   `on_connect` and `on_disconnect`, which have default bodies. A variant
-///   whose method would be named like a hook is an error;
-/// - `impl<H: ChatHandler> Route<H> for Chat`, through which ws-core calls the
-///   handler.
+///   (implement it with `async fn`), and the hooks
+///   `authenticate(&self, request: &mut Parts, state: &S) -> Result<Session, Response>`
+///   (axum's extractors run on `request` and `state`; a default only when
+///   the session is `()`), `authorize_join`, `on_connect` and
+///   `on_disconnect`, which have default bodies. A variant whose method
+///   would be named like a hook is an error;
+/// - `impl<H: ChatHandler<S>, S> Route<H, S> for Chat`, through which ws-core
+///   calls the handler.
 #[proc_macro_attribute]
 pub fn ws_protocol(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::item::ws_protocol(args.into(), input.into()).into()
