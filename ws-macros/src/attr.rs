@@ -930,6 +930,18 @@ mod tests {
         );
     }
 
+    /// A type's own commas (`Map<K, V>`) do not end the option.
+    #[test]
+    fn session_is_a_whole_type() {
+        let (options, errors) = options(parse_quote! {
+            #[__ws_protocol(session = Map<String, Vec<u8>>, send_queue = 8)]
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let session = options.session.as_ref().unwrap();
+        assert_eq!(quote::quote!(#session).to_string(), "Map < String , Vec < u8 > >");
+        assert_eq!(options.send_queue.unwrap().value, 8);
+    }
+
     #[test]
     fn no_options() {
         let (options, errors) = options(parse_quote!(#[__ws_protocol()]));
@@ -949,7 +961,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `correlate`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `correlate`, `session`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",
