@@ -48,6 +48,15 @@ pub enum Fuzz {
 struct App;
 
 impl FuzzHandler for App {
+    // Never called: the connections are socket-less, anonymous at first.
+    async fn authenticate(
+        &self,
+        _: &mut ws_core::axum::http::request::Parts,
+        _: &(),
+    ) -> Result<Option<UserId>, ws_core::axum::response::Response> {
+        Ok(None)
+    }
+
     async fn join(&self, ctx: &Ctx<Fuzz>, msg: fuzz::Join) -> HandlerResult {
         ctx.join(&msg.room)?;
         Ok(())

@@ -938,7 +938,10 @@ mod tests {
         });
         assert!(errors.is_empty(), "{errors:?}");
         let session = options.session.as_ref().unwrap();
-        assert_eq!(quote::quote!(#session).to_string(), "Map < String , Vec < u8 > >");
+        assert_eq!(
+            quote::quote!(#session).to_string(),
+            "Map < String , Vec < u8 > >"
+        );
         assert_eq!(options.send_queue.unwrap().value, 8);
     }
 
