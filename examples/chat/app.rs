@@ -4,8 +4,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use ws_core::axum::extract::{FromRequestParts, Query};
 use ws_core::axum::http::request::Parts;
-use ws_core::axum::response::Response;
+use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::{Ctx, Disconnect, HandlerResult, UserId};
 
 use super::protocol::{Chat, ChatHandler, PresentUser, chat};
@@ -26,12 +27,22 @@ fn present_user(present: &ws_core::presence::Present) -> PresentUser {
 pub struct App;
 
 impl ChatHandler for App {
-    async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
-        // A real server checks a token here; the demo trusts `?user=NAME`.
-        let user = request
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("user=")))
+    async fn authenticate(
+        &self,
+        request: &mut Parts,
+        state: &(),
+    ) -> Result<Option<UserId>, Response> {
+        // A real server checks a token here (see the `auth` example); the
+        // demo trusts `?user=NAME`. The query as pairs, not a struct: the
+        // first `user` wins and other parameters are ignored, as a struct's
+        // duplicate-field error would not allow.
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let user = pairs
+            .into_iter()
+            .find(|(key, _)| key == "user")
+            .map(|(_, name)| name)
             .filter(|name| !name.is_empty())
             .map(UserId::from);
         Ok(user)

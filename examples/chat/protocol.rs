@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use ws_core::history::{Position, Unrecovered};
 use ws_core::schemars::{self, JsonSchema};
-use ws_core::ws_protocol;
+use ws_core::{UserId, ws_protocol};
 
 /// A user in a room, in `present` and `presence_diff`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -25,7 +25,9 @@ pub struct PresentUser {
     heartbeat = "30s",
     idle_timeout = "60s",
     // Clients ask for `chat.v1.json` or `chat.v1.msgpack` (or nothing: JSON).
-    subprotocol = "chat.v1"
+    subprotocol = "chat.v1",
+    // The session is the user of `?user=NAME`, or none.
+    session = Option<UserId>
 )]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]

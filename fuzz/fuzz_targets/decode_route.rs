@@ -19,9 +19,9 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use ws_core::bench::{Detached, decode_and_route};
-use ws_core::{Ctx, HandlerError, HandlerResult, Manager, ws_protocol};
+use ws_core::{Ctx, HandlerError, HandlerResult, Manager, UserId, ws_protocol};
 
-#[ws_protocol(send_queue = 64, on_full = "drop_oldest")]
+#[ws_protocol(send_queue = 64, on_full = "drop_oldest", session = Option<UserId>)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Fuzz {
     #[ws(client)]
@@ -48,6 +48,15 @@ pub enum Fuzz {
 struct App;
 
 impl FuzzHandler for App {
+    // Never called: the connections are socket-less, anonymous at first.
+    async fn authenticate(
+        &self,
+        _: &mut ws_core::axum::http::request::Parts,
+        _: &(),
+    ) -> Result<Option<UserId>, ws_core::axum::response::Response> {
+        Ok(None)
+    }
+
     async fn join(&self, ctx: &Ctx<Fuzz>, msg: fuzz::Join) -> HandlerResult {
         ctx.join(&msg.room)?;
         Ok(())
@@ -67,7 +76,7 @@ impl FuzzHandler for App {
     }
 
     async fn login(&self, ctx: &Ctx<Fuzz>, msg: fuzz::Login) -> HandlerResult {
-        ctx.set_user(msg.user.map(Into::into))?;
+        ctx.set_session(msg.user.map(UserId::from))?;
         Ok(())
     }
 

@@ -31,7 +31,10 @@ pub struct Detached<P> {
     _registrations: Vec<Registration>,
 }
 
-impl<P: Protocol> Detached<P> {
+impl<P: Protocol> Detached<P>
+where
+    P::Session: Default,
+{
     /// Registers `n` socket-less connections with `manager`, each with a
     /// send queue as the manager's configuration says, all joined to `room`.
     pub fn join(manager: &Manager<P>, room: &str, n: usize) -> Self {
@@ -42,7 +45,9 @@ impl<P: Protocol> Detached<P> {
             let conn = Arc::new(Conn {
                 id: ConnId::next(),
                 queue: SendQueue::new(config.send_queue(), config.on_full()),
-                membership: Mutex::new(Membership::default()),
+                membership: Mutex::new(Membership::new(crate::session::erase(
+                    P::Session::default(),
+                ))),
                 requests: Mutex::default(),
                 codec: crate::codec::Codec::Json,
             });
@@ -83,7 +88,7 @@ impl<P: Protocol> Detached<P> {
 
     /// A handler context for connection `i`, as the read loop gives handlers.
     pub fn ctx(&self, i: usize) -> Ctx<P> {
-        Ctx::new(Arc::clone(&self.conns[i]), self.manager.clone())
+        Ctx::new(Arc::clone(&self.conns[i]), self.manager.clone(), None)
     }
 }
 
@@ -95,7 +100,7 @@ where
     P: Route<H>,
 {
     let (message, id) = decode::<P>(text).map_err(|refused| refused.message)?;
-    match route(ctx, handler, message, id).await {
+    match route::<P, H, ()>(ctx, handler, message, id).await {
         None => Ok(()),
         Some(close) => Err(format!("close {}: {}", close.code, close.reason)),
     }

@@ -9,7 +9,7 @@
 //! | attribute option     | default   | meaning |
 //! |----------------------|-----------|---------|
 //! | `max_connections`    | `10_000`  | connections admitted at once; `0` = unlimited; past it: HTTP 503 |
-//! | `max_per_user`       | `0`       | connections one user may hold; `0` = unlimited; past it: HTTP 503 at admission, [`SetUserError::TooManyConnections`](crate::SetUserError) from `ctx.set_user` |
+//! | `max_per_user`       | `0`       | connections one user may hold; `0` = unlimited; past it: HTTP 503 at admission, [`SetUserError::TooManyConnections`](crate::SetUserError) from `ctx.set_session` |
 //! | `send_queue`         | `256`     | frames queued per connection (at least 1) |
 //! | `on_full`            | `"close"` | when a queue is full: `"close"` (close 1013), `"drop_newest"`, `"drop_oldest"` |
 //! | `max_message_size`   | `"64KiB"` | largest inbound message; larger: close 1009 |
@@ -272,7 +272,7 @@ impl Config {
     ///
     /// One count per user on this node, whichever way the user was set: past
     /// it, a connect whose `authenticate` names the user gets HTTP 503, and
-    /// [`Ctx::set_user`](crate::Ctx::set_user) fails with
+    /// [`Ctx::set_session`](crate::Ctx::set_session) fails with
     /// [`SetUserError::TooManyConnections`](crate::SetUserError::TooManyConnections).
     /// A connection that changes user moves its count.
     pub const fn with_max_per_user(mut self, max: usize) -> Self {

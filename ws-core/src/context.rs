@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::broadcast::{Broadcast, to_one};
 use crate::close::CloseInfo;
 use crate::delivery::Delivery;
-use crate::error::{BackendError, JoinError, ReplyError, SendError, SetUserError};
+use crate::error::{BackendError, JoinError, JoinRefused, ReplyError, SendError, SetUserError};
 use crate::frame::Frame;
 use crate::handler::ErrorFrame;
 use crate::history::{Joining, Position};
@@ -19,6 +19,7 @@ use crate::manager::Manager;
 use crate::presence::Presence;
 use crate::protocol::{Outbound, Protocol, Variant};
 use crate::registry::Conn;
+use crate::session::{Session, erase, typed};
 
 /// A handler's view of its connection. Cheap to clone; a clone may be moved
 /// into a spawned task and used after the handler returns (sends to a
@@ -65,10 +66,20 @@ use crate::registry::Conn;
 pub struct Ctx<P> {
     conn: Arc<Conn>,
     manager: Manager<P>,
+    /// The handler's `authorize_join`, which every join of this connection
+    /// passes; `None` for the benchmarks' socket-less connections.
+    gate: Option<Arc<dyn JoinGate<P>>>,
     /// The message the handler given this `Ctx` is answering; a clone
     /// answers none, so a task that outlives the handler cannot answer the
     /// next message by mistake.
     answering: Mutex<Answering>,
+}
+
+/// The application's check of a join: the handler's `authorize_join`, which
+/// this layer reaches through a trait it owns because the handler's type is
+/// known only to the connection's task above it.
+pub(crate) trait JoinGate<P>: Send + Sync {
+    fn authorize(&self, ctx: &Ctx<P>, room: &str) -> Result<(), JoinRefused>;
 }
 
 /// The message being handled, as far as replying to it goes.
@@ -88,16 +99,22 @@ impl<P> Clone for Ctx<P> {
         Self {
             conn: Arc::clone(&self.conn),
             manager: self.manager.clone(),
+            gate: self.gate.clone(),
             answering: Mutex::default(),
         }
     }
 }
 
 impl<P: Protocol> Ctx<P> {
-    pub(crate) fn new(conn: Arc<Conn>, manager: Manager<P>) -> Self {
+    pub(crate) fn new(
+        conn: Arc<Conn>,
+        manager: Manager<P>,
+        gate: Option<Arc<dyn JoinGate<P>>>,
+    ) -> Self {
         Self {
             conn,
             manager,
+            gate,
             answering: Mutex::default(),
         }
     }
@@ -136,25 +153,102 @@ impl<P: Protocol> Ctx<P> {
         &self.manager
     }
 
-    /// The user this connection belongs to.
+    /// The user this connection belongs to: its session's
+    /// [`Session::user`], as it was when the session was set.
     pub fn user(&self) -> Option<UserId> {
         self.conn.membership.lock().user().cloned()
     }
 
-    /// Sets (or clears) the connection's user; the user index follows, so
-    /// [`Manager::to_user`] reaches this connection under its new user at once,
-    /// and the connection counts against the new user's
+    /// The connection's session: what `authenticate` returned, or what a
+    /// handler last gave [`Ctx::set_session`]. A snapshot: a reference
+    /// count, taken under the connection's own lock and released at once,
+    /// so it may be held across `.await`s while the session is replaced.
+    ///
+    /// ```
+    /// use ws_core::axum::http::request::Parts;
+    /// use ws_core::axum::response::Response;
+    /// use ws_core::{ws_protocol, Ctx, HandlerError, HandlerResult, Session, UserId};
+    ///
+    /// /// Anonymous until a `sign_in` message.
+    /// #[derive(Default)]
+    /// pub struct Visitor {
+    ///     pub user: Option<UserId>,
+    ///     pub admin: bool,
+    /// }
+    ///
+    /// impl Session for Visitor {
+    ///     fn user(&self) -> Option<UserId> {
+    ///         self.user.clone()
+    ///     }
+    /// }
+    ///
+    /// #[ws_protocol(session = Visitor)]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Admin {
+    ///     #[ws(client)]
+    ///     SignIn { name: String, password: String },
+    ///     #[ws(client)]
+    ///     Purge { room: String },
+    /// }
+    ///
+    /// struct App;
+    /// impl AdminHandler for App {
+    ///     async fn authenticate(&self, _: &mut Parts, _: &()) -> Result<Visitor, Response> {
+    ///         Ok(Visitor::default())
+    ///     }
+    ///
+    ///     async fn sign_in(&self, ctx: &Ctx<Admin>, msg: admin::SignIn) -> HandlerResult {
+    ///         if msg.password != "hunter2" {
+    ///             return Err(HandlerError::reply("bad_password", "try again"));
+    ///         }
+    ///         let admin = msg.name == "root";
+    ///         ctx.set_session(Visitor { user: Some(msg.name.into()), admin })?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn purge(&self, ctx: &Ctx<Admin>, msg: admin::Purge) -> HandlerResult {
+    ///         if !ctx.session().admin {
+    ///             return Err(HandlerError::reply("forbidden", "admins only"));
+    ///         }
+    ///         ctx.manager().to_room(&msg.room).close(4000, "purged")?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn session(&self) -> Arc<P::Session> {
+        let session = Arc::clone(self.conn.membership.lock().session());
+        // A connection of `P` is created with a session of `P`'s type.
+        typed(session).expect("a connection holds its protocol's session type")
+    }
+
+    /// Replaces the connection's session (after a login message, say): the
+    /// user index follows the new session's [`Session::user`], so
+    /// [`Manager::to_user`] reaches this connection under its new user at
+    /// once, and the connection counts against the new user's
     /// [`max_per_user`](crate::Config::with_max_per_user) and no longer
-    /// against the old one's.
+    /// against the old one's. Rooms, history positions and the send queue
+    /// are untouched. Synchronous: no lock is held across an `.await`.
     ///
     /// # Errors
     /// [`SetUserError::TooManyConnections`] when the new user holds its cap
-    /// of connections already (the connection keeps its old user), and
+    /// of connections already (the connection keeps its old session), and
     /// [`SetUserError::Closing`] once the connection is closing. Passed on
     /// with `?`, the first reaches the client as an error frame with code
     /// [`error_code::TOO_MANY_USER_CONNECTIONS`](crate::error_code::TOO_MANY_USER_CONNECTIONS).
-    pub fn set_user(&self, user: Option<UserId>) -> Result<(), SetUserError> {
-        self.manager.registry().set_user(&self.conn, user)
+    pub fn set_session(&self, session: P::Session) -> Result<(), SetUserError> {
+        let user = session.user();
+        self.manager
+            .registry()
+            .set_session(&self.conn, user, erase(session))
+    }
+
+    /// Asks the handler's `authorize_join` whether this connection may join
+    /// `room`.
+    fn authorize(&self, room: &str) -> Result<(), JoinError> {
+        match &self.gate {
+            Some(gate) => gate.authorize(self, room).map_err(JoinError::from),
+            None => Ok(()),
+        }
     }
 
     /// Sets this connection's presence info: its user's entry in the
@@ -190,10 +284,14 @@ impl<P: Protocol> Ctx<P> {
     /// [`max_rooms`](crate::Config::with_max_rooms) rooms already,
     /// [`JoinError::RoomNameTooLong`] when `room` is longer than
     /// [`max_room_name`](crate::Config::with_max_room_name) bytes, and
-    /// [`JoinError::Closing`] once the connection is closing. Passed on with
+    /// [`JoinError::Closing`] once the connection is closing, and
+    /// [`JoinError::Refused`] when the handler's `authorize_join` hook
+    /// refuses it (asked on every join, before the limits). Passed on with
     /// `?`, each reaches the client as an error frame with its own code
-    /// (e.g. [`error_code::TOO_MANY_ROOMS`](crate::error_code::TOO_MANY_ROOMS)).
+    /// (e.g. [`error_code::TOO_MANY_ROOMS`](crate::error_code::TOO_MANY_ROOMS),
+    /// [`error_code::JOIN_REFUSED`](crate::error_code::JOIN_REFUSED)).
     pub fn join(&self, room: &str) -> Result<bool, JoinError> {
+        self.authorize(room)?;
         self.manager.registry().join(&self.conn, room)
     }
 
@@ -245,6 +343,10 @@ impl<P: Protocol> Ctx<P> {
     /// # fn main() {}
     /// ```
     ///
+    /// The handler's `authorize_join` hook is asked first, as for
+    /// [`Ctx::join`]: a refused connection neither joins nor replays
+    /// anything of the room's history.
+    ///
     /// # Errors
     /// As [`Ctx::join`].
     pub async fn join_from(
@@ -252,6 +354,7 @@ impl<P: Protocol> Ctx<P> {
         room: &str,
         since: Option<&Position>,
     ) -> Result<Joining, JoinError> {
+        self.authorize(room)?;
         crate::history::join_from(
             self.manager.history(),
             self.manager.registry(),

@@ -55,8 +55,10 @@ pub struct ConnectionClosing;
 /// A handler can pass it on with `?`: the client then gets an
 /// [`ErrorFrame`](crate::ErrorFrame) whose code says which limit it hit
 /// ([`error_code::TOO_MANY_ROOMS`](crate::error_code::TOO_MANY_ROOMS),
-/// [`error_code::ROOM_NAME_TOO_LONG`](crate::error_code::ROOM_NAME_TOO_LONG)),
-/// not `internal`.
+/// [`error_code::ROOM_NAME_TOO_LONG`](crate::error_code::ROOM_NAME_TOO_LONG))
+/// or that the application refused it
+/// ([`error_code::JOIN_REFUSED`](crate::error_code::JOIN_REFUSED)), not
+/// `internal`.
 ///
 /// ```
 /// use ws_core::{ws_protocol, Ctx, HandlerError, HandlerResult, JoinError};
@@ -105,9 +107,49 @@ pub enum JoinError {
         /// The limit, in bytes.
         max: usize,
     },
+    /// The application's `authorize_join` hook refused the join.
+    #[error(transparent)]
+    Refused(#[from] JoinRefused),
 }
 
-/// A connection's user could not be set ([`Ctx::set_user`](crate::Ctx::set_user)).
+/// The application's refusal of a join, returned by the handler's
+/// `authorize_join` hook; [`Ctx::join`](crate::Ctx::join) and
+/// [`Ctx::join_from`](crate::Ctx::join_from) fail with it as
+/// [`JoinError::Refused`], and a handler that passes that on with `?` sends
+/// the client an [`ErrorFrame`](crate::ErrorFrame) with code
+/// [`error_code::JOIN_REFUSED`](crate::error_code::JOIN_REFUSED) and this
+/// reason as its message.
+///
+/// ```
+/// use ws_core::{HandlerError, JoinError, JoinRefused};
+///
+/// let refused = JoinRefused::new("members only");
+/// assert_eq!(refused.reason(), "members only");
+/// let error = HandlerError::from(JoinError::from(refused));
+/// assert!(matches!(error, HandlerError::Reply { code, message } if code == "join_refused" && message == "members only"));
+/// ```
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{reason}")]
+pub struct JoinRefused {
+    reason: std::borrow::Cow<'static, str>,
+}
+
+impl JoinRefused {
+    /// A refusal that tells the client `reason`.
+    pub fn new(reason: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+
+    /// What the client is told.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// A connection's session could not be set ([`Ctx::set_session`](crate::Ctx::set_session)):
+/// its user could not take the connection.
 ///
 /// A handler can pass it on with `?`: the client then gets an
 /// [`ErrorFrame`](crate::ErrorFrame) with code

@@ -103,31 +103,73 @@ pub mod per_connection_state {}
 pub mod members {}
 
 /// Authentication with extractors: `authenticate` gets the upgrade
-/// request's head; axum's extractors that work on a URI or headers apply
-/// (`Query::try_from_uri`), and any response refuses the connection.
-/// See [`axum`](crate::axum) for a complete example, and
-/// `ws_core::testing::Connect::header` and `cookie` for testing it.
+/// request's head (`&mut Parts`) and the router's state, so any axum
+/// `FromRequestParts<S>` extractor runs in it, axum's own (`Query`,
+/// `HeaderMap`, a cookie jar) or the application's; its rejection, or any
+/// response, refuses the connection before the 101. What it returns is the
+/// connection's session ([`Session`](crate::Session)). See
+/// [`axum`](crate::axum) and `examples/auth` (a JWT) for complete examples,
+/// and `ws_core::testing::TestServer::with_state`, `Connect::header` and
+/// `cookie` for testing it.
+///
+/// Where a browser's token travels: the `WebSocket` constructor sets no
+/// headers, so a browser sends a cookie (of the page's own origin, which
+/// `allowed_origins` checks) or puts the token in the URL (`?token=`,
+/// which access logs keep: make it short-lived).
 ///
 /// ```
-/// use ws_core::axum::extract::Query;
+/// use ws_core::axum::extract::{FromRef, FromRequestParts, Query};
 /// use ws_core::axum::http::{StatusCode, header, request::Parts};
 /// use ws_core::axum::response::{IntoResponse, Response};
-/// use ws_core::UserId;
+/// use ws_core::{HandlerResult, Ctx, UserId, ws_protocol};
 ///
-/// #[derive(serde::Deserialize)]
-/// struct Token { token: String }
+/// /// The one token this server accepts, in the router's state.
+/// #[derive(Clone)]
+/// struct AppState { secret: String }
 ///
-/// fn user_of(request: &Parts) -> Result<Option<UserId>, Response> {
-///     let bearer = request.headers.get(header::AUTHORIZATION)
-///         .and_then(|v| v.to_str().ok()?.strip_prefix("Bearer ").map(str::to_owned));
-///     let token = match bearer {
-///         Some(token) => token,
-///         None => Query::<Token>::try_from_uri(&request.uri)
-///             .map_err(IntoResponse::into_response)?.0.token,
-///     };
-///     match token.as_str() {
-///         "secret" => Ok(Some(UserId::from("ann"))),
-///         _ => Err(StatusCode::UNAUTHORIZED.into_response()),
+/// /// The application's own extractor: the user of a valid token.
+/// struct Bearer(UserId);
+///
+/// impl<S: Send + Sync> FromRequestParts<S> for Bearer
+/// where
+///     AppState: FromRef<S>,
+/// {
+///     type Rejection = Response;
+///
+///     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+///         #[derive(serde::Deserialize)]
+///         struct Token { token: String }
+///         let header = parts.headers.get(header::AUTHORIZATION)
+///             .and_then(|v| v.to_str().ok()?.strip_prefix("Bearer ").map(str::to_owned));
+///         let token = match header {
+///             Some(token) => token,
+///             None => Query::<Token>::from_request_parts(parts, state).await
+///                 .map_err(IntoResponse::into_response)?.0.token,
+///         };
+///         match token == AppState::from_ref(state).secret {
+///             true => Ok(Bearer(UserId::from("ann"))),
+///             false => Err(StatusCode::UNAUTHORIZED.into_response()),
+///         }
+///     }
+/// }
+///
+/// #[ws_protocol(session = UserId)]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Game {
+///     #[ws(client)]
+///     Ready {},
+/// }
+///
+/// struct App;
+/// impl GameHandler<AppState> for App {
+///     async fn authenticate(&self, request: &mut Parts, state: &AppState) -> Result<UserId, Response> {
+///         let Bearer(user) = Bearer::from_request_parts(request, state).await?;
+///         Ok(user)
+///     }
+///
+///     async fn ready(&self, ctx: &Ctx<Game>, _: game::Ready) -> HandlerResult {
+///         assert!(ctx.user().is_some(), "every connection is a user's");
+///         Ok(())
 ///     }
 /// }
 /// ```

@@ -88,6 +88,7 @@ fn refusal(error: &dyn Any) -> Option<&'static str> {
             JoinError::Closing(_) => error_code::CONNECTION_CLOSING,
             JoinError::TooManyRooms { .. } => error_code::TOO_MANY_ROOMS,
             JoinError::RoomNameTooLong { .. } => error_code::ROOM_NAME_TOO_LONG,
+            JoinError::Refused(_) => error_code::JOIN_REFUSED,
         });
     }
     if let Some(error) = error.downcast_ref::<SetUserError>() {
@@ -139,6 +140,10 @@ pub mod error_code {
     /// A handler passed on [`JoinError::RoomNameTooLong`](crate::JoinError::RoomNameTooLong):
     /// the name is over `max_room_name` bytes.
     pub const ROOM_NAME_TOO_LONG: &str = "room_name_too_long";
+    /// A handler passed on [`JoinError::Refused`](crate::JoinError::Refused):
+    /// the application's `authorize_join` hook refused the join; the
+    /// message is the hook's reason.
+    pub const JOIN_REFUSED: &str = "join_refused";
     /// A handler passed on [`SetUserError::TooManyConnections`](crate::SetUserError::TooManyConnections):
     /// the user holds `max_per_user` connections already.
     pub const TOO_MANY_USER_CONNECTIONS: &str = "too_many_user_connections";

@@ -12,19 +12,18 @@ use std::future::Future;
 use axum::response::Response;
 
 use crate::handler::HandlerResult;
-use crate::id::UserId;
 
-/// The future `authenticate` returns: any future of
-/// `Result<Option<UserId>, Response>`.
+/// The future `authenticate` returns for a protocol whose session is
+/// `Session`: any future of `Result<Session, Response>`.
 #[diagnostic::on_unimplemented(
     message = "the hook `authenticate` has the wrong signature",
-    label = "`authenticate` returns `Result<Option<UserId>, Response>`",
-    note = "expected `async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response>`\n(`Parts` and `Response` from `ws_core::axum::http::request` and `ws_core::axum::response`; `Ok(None)` accepts anonymously)"
+    label = "`authenticate` returns `Result<{Session}, Response>`",
+    note = "expected `async fn authenticate(&self, request: &mut Parts, state: &S) -> Result<{Session}, Response>`, where `{Session}` is the protocol's `session = ..` (default `()`) and `S` the router's state (default `()`)\n(`Parts` and `Response` from `ws_core::axum::http::request` and `ws_core::axum::response`)"
 )]
-pub trait Authenticate: Future<Output = Result<Option<UserId>, Response>> {}
+pub trait Authenticate<Session>: Future<Output = Result<Session, Response>> {}
 
 #[diagnostic::do_not_recommend]
-impl<F: Future<Output = Result<Option<UserId>, Response>>> Authenticate for F {}
+impl<Session, F: Future<Output = Result<Session, Response>>> Authenticate<Session> for F {}
 
 /// The future `on_connect` of protocol `P` returns: any future of
 /// [`HandlerResult`].

@@ -49,8 +49,9 @@ impl fmt::Display for ConnId {
     }
 }
 
-/// The identity of the user behind a connection, as set by the
-/// authentication hook or [`Ctx::set_user`](crate::Ctx::set_user).
+/// The identity of the user behind a connection: its session's
+/// [`Session::user`](crate::Session::user), from the authentication hook or
+/// [`Ctx::set_session`](crate::Ctx::set_session).
 ///
 /// ```
 /// use ws_core::UserId;

@@ -129,6 +129,7 @@ mod registry;
 pub mod request;
 mod route;
 mod serve;
+mod session;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -148,7 +149,8 @@ pub use connection::upgrade::endpoint;
 pub use context::Ctx;
 pub use delivery::Delivery;
 pub use error::{
-    BackendError, ConnectionClosing, JoinError, ReplyError, RequestError, SendError, SetUserError,
+    BackendError, ConnectionClosing, JoinError, JoinRefused, ReplyError, RequestError, SendError,
+    SetUserError,
 };
 pub use frame::Frame;
 pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
@@ -161,6 +163,7 @@ pub use protocol::{
 };
 pub use route::Route;
 pub use serve::{serve, shutdown_signal};
+pub use session::Session;
 pub use telemetry::Stats;
 
 /// Re-exported so users need no direct axum dependency for the basics: the
@@ -169,20 +172,30 @@ pub use telemetry::Stats;
 /// `json`, `form`, `matched-path` and `original-uri` features; a server of
 /// its own is [`serve`]).
 ///
+/// `authenticate` gets the upgrade request's head and the router's state,
+/// so any `FromRequestParts<S>` extractor runs in it, as in an axum
+/// handler: implement `{Enum}Handler<S>` for a `Router<S>`.
+///
 /// ```
 /// use std::sync::Arc;
 /// use serde::Deserialize;
-/// use ws_core::axum::extract::{Json, Query};
+/// use ws_core::axum::extract::{FromRequestParts, Json, Query, State};
 /// use ws_core::axum::http::{StatusCode, request::Parts};
 /// use ws_core::axum::response::{IntoResponse, Response};
 /// use ws_core::axum::{Router, routing::get};
 /// use ws_core::{Ctx, HandlerResult, Manager, UserId, endpoint, ws_protocol};
 ///
-/// #[ws_protocol]
+/// #[ws_protocol(session = UserId)]
 /// #[serde(tag = "type", rename_all = "snake_case")]
 /// pub enum Game {
 ///     #[ws(client)]
 ///     Ready {},
+/// }
+///
+/// #[derive(Clone)]
+/// struct AppState {
+///     manager: Manager<Game>,
+///     banned: Arc<Vec<String>>,
 /// }
 ///
 /// #[derive(Deserialize)]
@@ -192,13 +205,16 @@ pub use telemetry::Stats;
 ///
 /// struct App;
 ///
-/// impl GameHandler for App {
-///     async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
-///         // The `Query` extractor on the upgrade request's URI.
-///         match Query::<Login>::try_from_uri(&request.uri) {
-///             Ok(Query(login)) => Ok(Some(UserId::from(login.name))),
-///             Err(rejection) => Err(rejection.into_response()),
+/// impl GameHandler<AppState> for App {
+///     async fn authenticate(&self, request: &mut Parts, state: &AppState) -> Result<UserId, Response> {
+///         // axum's `Query` extractor, with the router's state.
+///         let Query(login) = Query::<Login>::from_request_parts(request, state)
+///             .await
+///             .map_err(IntoResponse::into_response)?;
+///         if state.banned.contains(&login.name) {
+///             return Err(StatusCode::FORBIDDEN.into_response());
 ///         }
+///         Ok(UserId::from(login.name))
 ///     }
 ///
 ///     async fn ready(&self, _ctx: &Ctx<Game>, _msg: game::Ready) -> HandlerResult {
@@ -207,14 +223,15 @@ pub use telemetry::Stats;
 /// }
 ///
 /// let manager = Manager::<Game>::new();
-/// let lobbies = manager.clone();
+/// let state = AppState { manager: manager.clone(), banned: Arc::default() };
 /// let app: Router = Router::new()
 ///     .route("/ws", endpoint(manager, Arc::new(App)))
 ///     .route(
 ///         "/lobbies",
-///         get(move || async move { Json(lobbies.rooms()) }),
+///         get(|State(state): State<AppState>| async move { Json(state.manager.rooms()) }),
 ///     )
-///     .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }));
+///     .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }))
+///     .with_state(state);
 /// ```
 pub use axum;
 

@@ -10,6 +10,7 @@ pub use axum::response::Response;
 
 pub use crate::config::{Config, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use crate::context::Ctx;
+pub use crate::error::JoinRefused;
 pub use crate::handler::{Disconnect, HandlerError, HandlerResult};
 pub use crate::hook::{Authenticate, OnConnect, OnDisconnect};
 pub use crate::id::UserId;
@@ -18,6 +19,7 @@ pub use crate::protocol::{
     ClientMessage, MessageInfo, Outbound, Protocol, Request, ServerRequest, Tagging, Variant,
 };
 pub use crate::route::Route;
+pub use crate::session::Session;
 
 /// The hidden half of `#[ws_protocol]`, which the attribute adds to the enum.
 #[cfg(feature = "macros")]

@@ -8,20 +8,22 @@ use axum::http::request::Parts;
 use axum::response::Response;
 
 use crate::context::Ctx;
+use crate::error::JoinRefused;
 use crate::handler::{Disconnect, HandlerResult};
-use crate::id::UserId;
 use crate::protocol::Protocol;
 
-/// Routes decoded client messages of `Self` to the handler `H`.
+/// Routes decoded client messages of `Self` to the handler `H`, served on a
+/// router whose state is `S`.
 ///
 /// Implemented by `#[ws_protocol]` for every `H` that implements the
-/// generated `{Enum}Handler` trait.
+/// generated `{Enum}Handler<S>` trait (`S` defaults to `()`, a router
+/// without state).
 #[diagnostic::on_unimplemented(
-    message = "`{H}` does not handle the messages of `{Self}`",
-    label = "`{H}` must implement the handler trait generated for `{Self}`",
-    note = "implement `{Self}Handler` for `{H}`: one async method per `#[ws(client)]` variant"
+    message = "`{H}` does not handle the messages of `{Self}` on a router with state `{S}`",
+    label = "`{H}` must implement `{Self}Handler<{S}>`",
+    note = "implement `{Self}Handler` for `{H}`: one async method per `#[ws(client)]` variant; on a `Router<{S}>`, implement `{Self}Handler<{S}>` (or `impl<S> {Self}Handler<S>` for any state), whose `authenticate` gets `&{S}`"
 )]
-pub trait Route<H>: Protocol {
+pub trait Route<H, S = ()>: Protocol {
     /// Calls the handler method of `message`'s variant. A message that
     /// declares a reply has it sent with the correlation id `id` (see
     /// [`correlation`](crate::correlation)); errors are the caller's to apply.
@@ -32,12 +34,19 @@ pub trait Route<H>: Protocol {
         id: Option<u64>,
     ) -> impl Future<Output = HandlerResult> + Send + 'a;
 
-    /// Runs before the 101 response; `Err` is sent as the HTTP answer,
-    /// `Ok(Some(user))` registers the connection under `user`.
+    /// Runs before the 101 response, with the upgrade request's head and
+    /// the router's state (for axum's `FromRequestParts<S>` extractors);
+    /// `Err` is sent as the HTTP answer, `Ok(session)` becomes the
+    /// connection's session, registered under its user.
     fn authenticate<'a>(
         handler: &'a H,
-        request: &'a Parts,
-    ) -> impl Future<Output = Result<Option<UserId>, Response>> + Send + 'a;
+        request: &'a mut Parts,
+        state: &'a S,
+    ) -> impl Future<Output = Result<Self::Session, Response>> + Send + 'a;
+
+    /// Whether the connection of `ctx` may join `room`: asked by every
+    /// [`Ctx::join`] and [`Ctx::join_from`].
+    fn authorize_join(handler: &H, ctx: &Ctx<Self>, room: &str) -> Result<(), JoinRefused>;
 
     /// Runs once the connection is registered, before its first message.
     fn on_connect<'a>(

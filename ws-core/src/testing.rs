@@ -61,7 +61,7 @@
 //! use ws_core::testing::TestServer;
 //! use ws_core::{Ctx, HandlerResult, Manager, UserId, ws_protocol};
 //!
-//! #[ws_protocol]
+//! #[ws_protocol(session = Option<UserId>)]
 //! #[serde(tag = "type", rename_all = "snake_case")]
 //! pub enum Lobby {
 //!     #[ws(client)]
@@ -72,7 +72,7 @@
 //!
 //! struct App;
 //! impl LobbyHandler for App {
-//!     async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+//!     async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Option<UserId>, Response> {
 //!         let cookie = request.headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
 //!         match cookie.and_then(|c| c.strip_prefix("name=")) {
 //!             Some(name) => Ok(Some(UserId::from(name))),
@@ -176,8 +176,30 @@ impl<P: Protocol> TestServer<P> {
         P: Route<H>,
         H: Send + Sync + 'static,
     {
+        Self::with_state(manager, handler, routes, ()).await
+    }
+
+    /// Serves `manager` with `handler` at [`Protocol::PATH`] of `routes`, a
+    /// router whose state is `state`: the handler implements
+    /// `{Enum}Handler<S>`, and its `authenticate` runs axum's extractors with
+    /// `state`, as in production.
+    ///
+    /// # Panics
+    /// As [`with_routes`](Self::with_routes).
+    pub async fn with_state<H, S>(
+        manager: Manager<P>,
+        handler: Arc<H>,
+        routes: axum::Router<S>,
+        state: S,
+    ) -> Self
+    where
+        P: Route<H, S>,
+        H: Send + Sync + 'static,
+        S: Clone + Send + Sync + 'static,
+    {
         let router = routes
             .route(P::PATH, endpoint(manager.clone(), handler))
+            .with_state(state)
             .layer(axum::middleware::map_response(expose_conn_id));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

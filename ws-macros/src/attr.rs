@@ -52,6 +52,7 @@ pub const OPTIONS: &[&str] = &[
     "path",
     "subprotocol",
     "correlate",
+    "session",
 ];
 
 /// The keys of `#[ws(...)]` on a variant.
@@ -143,6 +144,8 @@ pub struct Options {
     /// `chat.v1.msgpack`).
     pub subprotocol: Option<Setting<String>>,
     pub correlate: Option<Setting<Correlate>>,
+    /// The connection's session type (`session = Claims`); `None` is `()`.
+    pub session: Option<syn::Type>,
     /// The tokens of every option given, by name, for errors found later.
     pub given: BTreeMap<String, TokenStream>,
 }
@@ -206,6 +209,22 @@ impl Options {
         if !seen.insert(name.clone()) {
             cx.error_spanned_by(&meta.path, format!("duplicate ws_protocol option `{name}`"));
             return skip_value(meta.input);
+        }
+        if name == "session" {
+            // A type, which may hold commas (`Map<K, V>`): parsed whole
+            // rather than cut at the next comma.
+            if !meta.input.peek(Token![=]) {
+                cx.error_spanned_by(
+                    &meta.path,
+                    "expected a type: `session = Claims` (a type implementing `ws_core::Session`)",
+                );
+                return skip_value(meta.input);
+            }
+            meta.input.parse::<Token![=]>()?;
+            let ty: syn::Type = meta.input.parse()?;
+            self.given.insert(name, ty.to_token_stream());
+            self.session = Some(ty);
+            return Ok(());
         }
         let Some(value) = parse_value(cx, meta, &name)? else {
             return Ok(());
@@ -284,6 +303,8 @@ impl Options {
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
             "subprotocol" => self.subprotocol = subprotocol(cx, &value),
+            // Parsed above, as a type.
+            "session" => {}
             _ => unreachable!("every name in OPTIONS has an arm"),
         }
         Ok(())
@@ -940,6 +961,21 @@ mod tests {
         );
     }
 
+    /// A type's own commas (`Map<K, V>`) do not end the option.
+    #[test]
+    fn session_is_a_whole_type() {
+        let (options, errors) = options(parse_quote! {
+            #[__ws_protocol(session = Map<String, Vec<u8>>, send_queue = 8)]
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let session = options.session.as_ref().unwrap();
+        assert_eq!(
+            quote::quote!(#session).to_string(),
+            "Map < String , Vec < u8 > >"
+        );
+        assert_eq!(options.send_queue.unwrap().value, 8);
+    }
+
     #[test]
     fn no_options() {
         let (options, errors) = options(parse_quote!(#[__ws_protocol()]));
@@ -959,7 +995,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

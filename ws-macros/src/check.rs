@@ -10,7 +10,12 @@ use crate::attr;
 use crate::ctxt::Ctxt;
 
 /// The hooks of the generated handler trait, which variants cannot shadow.
-pub const HOOKS: &[&str] = &["authenticate", "on_connect", "on_disconnect"];
+pub const HOOKS: &[&str] = &[
+    "authenticate",
+    "authorize_join",
+    "on_connect",
+    "on_disconnect",
+];
 
 /// Wire names the framework sends frames under itself (ws-core's
 /// `ErrorFrame`, tagged `"type"` whatever the protocol's tag): a message

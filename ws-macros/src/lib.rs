@@ -85,7 +85,7 @@ use proc_macro::TokenStream;
 /// | option             | value                                          | default     | meaning |
 /// |--------------------|------------------------------------------------|-------------|---------|
 /// | `max_connections`  | integer                                        | `10_000`    | connections admitted at once; `0` = unlimited |
-/// | `max_per_user`     | integer                                        | `0`         | connections one user may hold, whether its user came from `authenticate` (HTTP 503 past it) or `ctx.set_user` (`SetUserError::TooManyConnections`); `0` = unlimited |
+/// | `max_per_user`     | integer                                        | `0`         | connections one user (the session's `Session::user`) may hold, whether its session came from `authenticate` (HTTP 503 past it) or `ctx.set_session` (`SetUserError::TooManyConnections`); `0` = unlimited |
 /// | `send_queue`       | integer, at least 1                            | `256`       | frames queued per connection |
 /// | `on_full`          | `"close"`, `"drop_newest"`, `"drop_oldest"`    | `"close"`   | when a connection's queue is full |
 /// | `max_message_size` | size                                           | `"64KiB"`   | largest inbound message |
@@ -107,6 +107,7 @@ use proc_macro::TokenStream;
 /// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
 /// | `subprotocol`      | an HTTP token, e.g. `"chat.v1"`                | snake case of the enum and `.v1`: `Chat` → `"chat.v1"` | the base of the `Sec-WebSocket-Protocol` names: clients ask for `chat.v1.json` or `chat.v1.msgpack` (see `ws_core::Codec`) |
 /// | `correlate`        | `"requests"`, `"all"`                          | `"requests"`| which client messages carry a correlation `id`: with `"all"`, every one, answered by its reply, an `ack` or an error with the `id` (see `ws_core::correlation`) |
+/// | `session`          | a type implementing `ws_core::Session`         | `()`        | the connection's session: returned by `authenticate` (required unless `()`), read by `ctx.session()`, replaced by `ctx.set_session`; its `user()` is the connection's user |
 ///
 /// A *size* is an integer number of bytes (`65536`) or a string: digits
 /// (with `_`), optional spaces and an optional unit `KiB`, `MiB`, `GiB`
@@ -174,16 +175,20 @@ use proc_macro::TokenStream;
 /// - `Chat::json_schema()`, the JSON Schema of both directions;
 ///   `Chat::asyncapi()`, its AsyncAPI 3.0 document; `Chat::typescript()`,
 ///   TypeScript definitions and a typed client;
-/// - `pub trait ChatHandler: Send + Sync + 'static`, with one method per
+/// - `pub trait ChatHandler<S = ()>: Send + Sync + 'static` (`S`: the state
+///   of the router the endpoint is mounted on), with one method per
 ///   `client` variant in order, named in snake case (`JoinRoom` →
 ///   `join_room`):
 ///   `fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> impl Future<Output = HandlerResult> + Send`
 ///   (`HandlerResult<chat::Pong>` for a variant with `reply = Pong`)
-///   (implement it with `async fn`), and the hooks `authenticate`,
-///   `on_connect` and `on_disconnect`, which have default bodies. A variant
-///   whose method would be named like a hook is an error;
-/// - `impl<H: ChatHandler> Route<H> for Chat`, through which ws-core calls the
-///   handler.
+///   (implement it with `async fn`), and the hooks
+///   `authenticate(&self, request: &mut Parts, state: &S) -> Result<Session, Response>`
+///   (axum's extractors run on `request` and `state`; a default only when
+///   the session is `()`), `authorize_join`, `on_connect` and
+///   `on_disconnect`, which have default bodies. A variant whose method
+///   would be named like a hook is an error;
+/// - `impl<H: ChatHandler<S>, S> Route<H, S> for Chat`, through which ws-core
+///   calls the handler.
 #[proc_macro_attribute]
 pub fn ws_protocol(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::item::ws_protocol(args.into(), input.into()).into()

@@ -10,6 +10,7 @@ pub(crate) mod read_loop;
 pub(crate) mod upgrade;
 pub(crate) mod writer;
 
+use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -21,36 +22,82 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use crate::admission::Slot;
 use crate::close::{CloseInfo, close_code};
 use crate::codec::Codec;
-use crate::context::Ctx;
+use crate::context::{Ctx, JoinGate};
+use crate::error::JoinRefused;
 use crate::handler::{Disconnect, HandlerError};
 use crate::id::ConnId;
 use crate::manager::Manager;
 use crate::queue::SendQueue;
 use crate::registry::{Conn, Membership, UserSeat};
 use crate::route::Route;
+use crate::session::Erased;
 use io::{Io, ReadSide};
 use read_loop::{ReadEnd, handler_outcome, read_loop};
 use tokio::time::timeout;
 use writer::{CLOSE_GRACE, write_loop};
 
+/// The handler's `authorize_join`, shared by the connections of one
+/// endpoint (one allocation per endpoint, not per connection).
+pub(crate) struct Gate<H, S> {
+    handler: Arc<H>,
+    state: PhantomData<fn() -> S>,
+}
+
+impl<H, S> Gate<H, S> {
+    pub(crate) fn new(handler: Arc<H>) -> Self {
+        Self {
+            handler,
+            state: PhantomData,
+        }
+    }
+}
+
+impl<P, H, S> JoinGate<P> for Gate<H, S>
+where
+    P: Route<H, S>,
+    H: Send + Sync + 'static,
+{
+    fn authorize(&self, ctx: &Ctx<P>, room: &str) -> Result<(), JoinRefused> {
+        P::authorize_join(&self.handler, ctx, room)
+    }
+}
+
+/// What the upgrade hands the connection's task besides the socket.
+pub(crate) struct Admitted<P> {
+    pub(crate) gate: Arc<dyn JoinGate<P>>,
+    /// What `authenticate` returned.
+    pub(crate) session: Erased,
+    /// The place reserved among the session's user's connections.
+    pub(crate) seat: Option<UserSeat>,
+    pub(crate) slot: Slot,
+    pub(crate) id: ConnId,
+    /// The codec negotiated in the handshake.
+    pub(crate) codec: Codec,
+}
+
 /// Drives an upgraded connection to its end, then cleans up once.
-pub(crate) async fn run<P, H>(
+pub(crate) async fn run<P, H, S>(
     socket: Io,
     manager: Manager<P>,
     handler: Arc<H>,
-    seat: Option<UserSeat>,
-    slot: Slot,
-    id: ConnId,
-    codec: Codec,
+    admitted: Admitted<P>,
 ) where
-    P: Route<H>,
+    P: Route<H, S>,
     H: Send + Sync + 'static,
 {
+    let Admitted {
+        gate,
+        session,
+        seat,
+        slot,
+        id,
+        codec,
+    } = admitted;
     let config = manager.config();
     let conn = Arc::new(Conn {
         id,
         queue: SendQueue::new(config.send_queue(), config.on_full()),
-        membership: Mutex::new(Membership::default()),
+        membership: Mutex::new(Membership::new(session)),
         requests: Mutex::default(),
         codec,
     });
@@ -61,14 +108,14 @@ pub(crate) async fn run<P, H>(
         // it listed the connections to close.
         conn.queue.close(false, Some(manager.shutdown_close()));
     }
-    let ctx = Ctx::new(conn, manager);
+    let ctx = Ctx::new(conn, manager, Some(gate));
 
     // A shutdown past its deadline cuts the conversation short; the
     // cleanup below still runs, once.
     let (peer_close, server_close) = tokio::select! {
         biased;
         () = ctx.manager().killed() => (None, Some(ctx.manager().shutdown_close())),
-        ends = converse(socket, &ctx, &*handler) => ends,
+        ends = converse::<P, H, S>(socket, &ctx, &*handler) => ends,
     };
 
     let (user, rooms) = registration.finish();
@@ -82,10 +129,14 @@ pub(crate) async fn run<P, H>(
     tracing::debug!(conn = %ctx.id(), ?disconnect, "disconnected");
     // Hooks are boxed: they run once, and the connection task should not
     // carry their state for its whole life.
-    if AssertUnwindSafe(Box::pin(P::on_disconnect(&handler, &ctx, &disconnect)))
-        .catch_unwind()
-        .await
-        .is_err()
+    if AssertUnwindSafe(Box::pin(<P as Route<H, S>>::on_disconnect(
+        &handler,
+        &ctx,
+        &disconnect,
+    )))
+    .catch_unwind()
+    .await
+    .is_err()
     {
         tracing::error!(conn = %ctx.id(), "on_disconnect panicked");
     }
@@ -95,13 +146,13 @@ pub(crate) async fn run<P, H>(
 /// The connection's conversation: `on_connect`, then the read loop and the
 /// writer side by side in this one task, until either ends. Returns the
 /// close frames the peer and the server sent.
-async fn converse<P, H>(
+async fn converse<P, H, S>(
     socket: Io,
     ctx: &Ctx<P>,
     handler: &H,
 ) -> (Option<CloseInfo>, Option<CloseInfo>)
 where
-    P: Route<H>,
+    P: Route<H, S>,
 {
     let config = ctx.manager().config();
     let (read, mut sink) = tokio::io::split(socket);
@@ -113,7 +164,7 @@ where
     let mut stream = WebSocketStream::from_raw_socket(read, Role::Server, Some(protocol)).await;
     let queue = &ctx.conn().queue;
     let depth = ctx.manager().counters().queue_depth();
-    let connected = AssertUnwindSafe(Box::pin(P::on_connect(handler, ctx)))
+    let connected = AssertUnwindSafe(Box::pin(<P as Route<H, S>>::on_connect(handler, ctx)))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| Err(HandlerError::close(close_code::INTERNAL, "internal error")));
@@ -126,7 +177,7 @@ where
     }
 
     let heartbeat = ctx.manager().config().heartbeat();
-    let reader = read_loop(&mut stream, ctx, handler);
+    let reader = read_loop::<P, H, S, _>(&mut stream, ctx, handler);
     let writer = write_loop(&mut sink, queue, heartbeat, config.write_buffer(), depth);
     tokio::pin!(reader, writer);
     tokio::select! {

@@ -33,10 +33,10 @@ pub(crate) enum ReadEnd {
     Close(CloseInfo),
 }
 
-pub(crate) async fn read_loop<P, H, S>(stream: &mut S, ctx: &Ctx<P>, handler: &H) -> ReadEnd
+pub(crate) async fn read_loop<P, H, S, T>(stream: &mut T, ctx: &Ctx<P>, handler: &H) -> ReadEnd
 where
-    P: Route<H>,
-    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message> + Unpin,
+    P: Route<H, S>,
+    T: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message> + Unpin,
 {
     let config = ctx.manager().config();
     let limiter = config.rate_limit().map(limiter);
@@ -135,7 +135,7 @@ where
                     answer(ctx, message, id);
                     continue 'frames;
                 }
-                Ok((message, id)) => match route(ctx, handler, message, id).await {
+                Ok((message, id)) => match route::<P, H, S>(ctx, handler, message, id).await {
                     Some(close) => return ReadEnd::Close(close),
                     None => continue 'frames,
                 },
@@ -297,7 +297,7 @@ fn answer<P: crate::Protocol>(ctx: &Ctx<P>, message: P, id: Option<u64>) {
 }
 
 /// Runs the handler; `Some` when the connection must close.
-pub(crate) async fn route<P: Route<H>, H>(
+pub(crate) async fn route<P: Route<H, S>, H, S>(
     ctx: &Ctx<P>,
     handler: &H,
     message: P,
@@ -306,7 +306,7 @@ pub(crate) async fn route<P: Route<H>, H>(
     let message_type = message.message_type();
     let request = message.reply_type().is_some();
     ctx.begin(id, message.reply_type());
-    let outcome = AssertUnwindSafe(P::route(handler, ctx, message, id))
+    let outcome = AssertUnwindSafe(<P as Route<H, S>>::route(handler, ctx, message, id))
         .catch_unwind()
         .await;
     // A message answered early has had its one answer: a later error goes

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
@@ -14,12 +14,14 @@ use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::ConnId;
+use super::{Admitted, ConnId, Gate};
 use crate::codec::Codec;
+use crate::context::JoinGate;
 use crate::manager::Manager;
 use crate::protocol::Protocol;
 use crate::route::Route;
 use crate::serve::Accepted;
+use crate::session::{Session, erase};
 
 /// The axum route that serves protocol `P` with `handler`.
 ///
@@ -52,17 +54,33 @@ use crate::serve::Accepted;
 /// ```
 pub fn endpoint<P, H, S>(manager: Manager<P>, handler: Arc<H>) -> MethodRouter<S>
 where
-    P: Route<H>,
+    P: Route<H, S>,
     H: Send + Sync + 'static,
     S: Clone + Send + Sync + 'static,
 {
-    get(move |request: Request| upgrade(manager.clone(), Arc::clone(&handler), request))
+    let gate: Arc<dyn JoinGate<P>> = Arc::new(Gate::<H, S>::new(Arc::clone(&handler)));
+    get(move |State(state): State<S>, request: Request| {
+        upgrade(
+            manager.clone(),
+            Arc::clone(&handler),
+            Arc::clone(&gate),
+            state,
+            request,
+        )
+    })
 }
 
-async fn upgrade<P, H>(manager: Manager<P>, handler: Arc<H>, mut request: Request) -> Response
+async fn upgrade<P, H, S>(
+    manager: Manager<P>,
+    handler: Arc<H>,
+    gate: Arc<dyn JoinGate<P>>,
+    state: S,
+    mut request: Request,
+) -> Response
 where
-    P: Route<H>,
+    P: Route<H, S>,
     H: Send + Sync + 'static,
+    S: Send + Sync + 'static,
 {
     let accept = match handshake(&request) {
         Ok(accept) => accept,
@@ -70,7 +88,7 @@ where
     };
     let selected = codec::<P>(request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let (parts, _body) = request.into_parts();
+    let (mut parts, _body) = request.into_parts();
     // The request head took part of the handshake's time already.
     let timeout = manager.config().handshake_timeout();
     let deadline = parts
@@ -111,16 +129,17 @@ where
         manager.counters().rejected();
         return unavailable("connection limit for this address reached");
     }
-    let user = match timeout_at(deadline, P::authenticate(&handler, &parts)).await {
-        Ok(Ok(user)) => user,
+    let authenticated = timeout_at(deadline, P::authenticate(&handler, &mut parts, &state)).await;
+    let session = match authenticated {
+        Ok(Ok(session)) => session,
         Ok(Err(response)) => return response,
         Err(_) => {
             manager.counters().rejected();
             return unavailable("authentication timed out");
         }
     };
-    // The same cap as `Ctx::set_user`, counted in the same place.
-    let seat = match user.map(|user| manager.registry().reserve(user)) {
+    // The same cap as `Ctx::set_session`, counted in the same place.
+    let seat = match session.user().map(|user| manager.registry().reserve(user)) {
         None => None,
         Some(Ok(seat)) => Some(seat),
         Some(Err(_)) => {
@@ -130,13 +149,19 @@ where
     };
     manager.counters().admitted();
     let id = ConnId::next();
+    let admitted = Admitted {
+        gate,
+        session: erase(session),
+        seat,
+        slot,
+        id,
+        codec: selected.unwrap_or_default(),
+    };
     tokio::spawn(async move {
         // A client that goes before the upgrade completes drops the slot
         // and the seat here.
         if let Ok(upgraded) = on_upgrade.await {
-            let codec = selected.unwrap_or_default();
-            let socket = TokioIo::new(upgraded);
-            super::run(socket, manager, handler, seat, slot, id, codec).await;
+            super::run::<P, H, S>(TokioIo::new(upgraded), manager, handler, admitted).await;
         }
     });
     let mut response = (

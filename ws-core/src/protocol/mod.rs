@@ -48,6 +48,10 @@ use crate::config::Config;
     note = "annotate the enum with `#[ws_core::ws_protocol]`"
 )]
 pub trait Protocol: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
+    /// The connection's session (`session = Type`, default `()`): what
+    /// `authenticate` returns and [`Ctx::session`](crate::Ctx::session)
+    /// reads. See [`Session`](crate::Session).
+    type Session: crate::session::Session;
     /// The enum's name, used as the schema's title.
     const NAME: &'static str;
     /// The limits and policies given in the attribute (defaults elsewhere).

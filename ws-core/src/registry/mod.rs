@@ -19,7 +19,7 @@
 //! room names under the connection's lock, connections per user under the
 //! user's group lock. The per-user count is the user index itself, so a
 //! user set at admission ([`Registry::reserve`]) and one set later by a
-//! handler ([`Registry::set_user`]) meet the same cap, and a connection
+//! handler ([`Registry::set_session`]) meet the same cap, and a connection
 //! that changes user moves its count with it.
 
 mod conn;
@@ -38,18 +38,39 @@ use crate::backend::{Channel, Link};
 use crate::config::Config;
 use crate::error::{ConnectionClosing, JoinError, SetUserError};
 use crate::id::{ConnId, UserId};
+use crate::session::Erased;
 
-/// A connection's place in the indexes, guarded by its own lock.
-#[derive(Default)]
+/// A connection's place in the indexes, guarded by its own lock, and the
+/// session that owns its user: `user` is the session's
+/// [`Session::user`](crate::Session::user), read when the session was set,
+/// kept beside it as the key the user index knows the connection by.
 pub(crate) struct Membership {
     closing: bool,
     user: Option<UserId>,
     rooms: Vec<Arc<str>>,
     /// The presence info (JSON) set with `Ctx::set_presence`.
     presence: Option<Arc<str>>,
+    session: Erased,
 }
 
 impl Membership {
+    /// A connection's membership before it is registered: in no room, its
+    /// user (if any) is claimed at registration from the seat reserved for
+    /// the session's user.
+    pub(crate) fn new(session: Erased) -> Self {
+        Self {
+            closing: false,
+            user: None,
+            rooms: Vec::new(),
+            presence: None,
+            session,
+        }
+    }
+
+    pub(crate) fn session(&self) -> &Erased {
+        &self.session
+    }
+
     pub(crate) fn user(&self) -> Option<&UserId> {
         self.user.as_ref()
     }
@@ -209,18 +230,23 @@ impl Registry {
         true
     }
 
-    /// Moves `conn` to `user` in the user index, unless `user` holds its
-    /// cap of connections already; then nothing changes.
-    pub(crate) fn set_user(
+    /// Replaces `conn`'s session with `session`, whose user is `user`, and
+    /// moves the connection to `user` in the user index, unless `user`
+    /// holds its cap of connections already; then nothing changes. Both
+    /// under the connection's lock, so no reader sees a session with
+    /// another session's user.
+    pub(crate) fn set_session(
         &self,
         conn: &Arc<Conn>,
         user: Option<UserId>,
+        session: Erased,
     ) -> Result<(), SetUserError> {
         let mut membership = conn.membership.lock();
         if membership.closing {
             return Err(ConnectionClosing.into());
         }
         if membership.user == user {
+            membership.session = session;
             return Ok(());
         }
         // The new user first: a refusal must leave the old one in place.
@@ -245,6 +271,7 @@ impl Registry {
             self.changed(|| Channel::Room(Arc::clone(room)));
         }
         membership.user = user;
+        membership.session = session;
         Ok(())
     }
 
@@ -422,11 +449,21 @@ mod tests {
     use parking_lot::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A session that is only `user`, as a handler's `set_session` gives it.
+    fn set_user(
+        registry: &Registry,
+        conn: &Arc<Conn>,
+        user: Option<UserId>,
+    ) -> Result<(), SetUserError> {
+        let session = crate::session::erase(user.clone());
+        registry.set_session(conn, user, session)
+    }
+
     fn conn() -> Arc<Conn> {
         Arc::new(Conn {
             id: ConnId::next(),
             queue: SendQueue::new(4, Overflow::Close),
-            membership: Mutex::new(Membership::default()),
+            membership: Mutex::new(Membership::new(crate::session::erase(()))),
             requests: Mutex::default(),
             codec: crate::codec::Codec::Json,
         })
@@ -444,7 +481,7 @@ mod tests {
                 scope.spawn(|| {
                     for k in 0..8 {
                         let _ = registry.join(&conn, &format!("room{}", (round + k) % 5));
-                        let _ = registry.set_user(&conn, Some(UserId::from(format!("user{k}"))));
+                        let _ = set_user(&registry, &conn, Some(UserId::from(format!("user{k}"))));
                     }
                 });
                 scope.spawn(|| {
@@ -458,7 +495,7 @@ mod tests {
                 registry.join(&conn, "late").is_err(),
                 "closing refuses joins"
             );
-            assert!(registry.set_user(&conn, None).is_err());
+            assert!(set_user(&registry, &conn, None).is_err());
         }
         assert_eq!(registry.room_count(), 0);
         assert_eq!(registry.user_count(), 0);
@@ -517,7 +554,7 @@ mod tests {
         assert_eq!(registry.user_size("alice"), 1, "a seat is not a member yet");
         let _rc = registry.register(Arc::clone(&c), None);
         assert_eq!(
-            registry.set_user(&c, Some(alice.clone())),
+            set_user(&registry, &c, Some(alice.clone())),
             Err(SetUserError::TooManyConnections { max: 2 }),
             "the unclaimed seat counts"
         );
@@ -526,19 +563,19 @@ mod tests {
             "a refusal changes nothing"
         );
         drop(pending);
-        registry.set_user(&c, Some(alice.clone())).unwrap();
+        set_user(&registry, &c, Some(alice.clone())).unwrap();
         assert!(registry.reserve(alice.clone()).is_err());
         // Moving a connection moves its count.
-        registry.set_user(&a, Some(UserId::from("bob"))).unwrap();
+        set_user(&registry, &a, Some(UserId::from("bob"))).unwrap();
         assert_eq!(
             (registry.user_size("alice"), registry.user_size("bob")),
             (1, 1)
         );
         let _rb = registry.register(Arc::clone(&b), None);
-        registry.set_user(&b, Some(alice.clone())).unwrap();
-        registry.set_user(&c, None).unwrap();
-        registry.set_user(&b, None).unwrap();
-        registry.set_user(&a, None).unwrap();
+        set_user(&registry, &b, Some(alice.clone())).unwrap();
+        set_user(&registry, &c, None).unwrap();
+        set_user(&registry, &b, None).unwrap();
+        set_user(&registry, &a, None).unwrap();
         assert_eq!(registry.user_count(), 0);
     }
 
@@ -561,7 +598,7 @@ mod tests {
                     for conn in &conns {
                         scope.spawn(|| {
                             barrier.wait();
-                            if registry.set_user(conn, Some(user.clone())).is_ok() {
+                            if set_user(&registry, conn, Some(user.clone())).is_ok() {
                                 won.fetch_add(1, Ordering::Relaxed);
                             }
                         });

@@ -14,7 +14,12 @@ use ws_core::testing::{TIMEOUT, TestServer};
 use ws_core::{ConnId, Ctx, Disconnect, HandlerResult, Manager, UserId, ws_protocol};
 
 /// A game lobby.
-#[ws_protocol(path = "/game", heartbeat = "off", idle_timeout = "off")]
+#[ws_protocol(
+    path = "/game",
+    heartbeat = "off",
+    idle_timeout = "off",
+    session = Option<UserId>
+)]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Lobby {
@@ -35,7 +40,7 @@ struct App {
 }
 
 impl LobbyHandler for App {
-    async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+    async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Option<UserId>, Response> {
         let bearer = request
             .headers
             .get(header::AUTHORIZATION)

@@ -29,6 +29,7 @@ mod reliability;
 mod routing;
 mod schema;
 mod server_requests;
+mod session;
 mod storm;
 mod support;
 mod telemetry;

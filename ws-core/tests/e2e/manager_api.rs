@@ -14,7 +14,12 @@ use ws_core::{ConnId, Ctx, HandlerResult, Manager, UserId, ws_protocol};
 use crate::support::Client;
 
 /// A lobby: rooms joined by request.
-#[ws_protocol(path = "/lobby", heartbeat = "off", idle_timeout = "off")]
+#[ws_protocol(
+    path = "/lobby",
+    heartbeat = "off",
+    idle_timeout = "off",
+    session = Option<UserId>
+)]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Lobby {
@@ -58,7 +63,7 @@ impl App {
 }
 
 impl LobbyHandler for App {
-    async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+    async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Option<UserId>, Response> {
         let query = request.uri.query().unwrap_or("");
         Ok(query.strip_prefix("user=").map(UserId::from))
     }

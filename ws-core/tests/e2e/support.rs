@@ -18,12 +18,30 @@ use ws_core::axum::http::StatusCode;
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::{
-    Config, Ctx, Disconnect, HandlerError, HandlerResult, Manager, Protocol, UserId, endpoint,
-    health, ws_protocol,
+    Config, Ctx, Disconnect, HandlerError, HandlerResult, JoinRefused, Manager, Protocol, Session,
+    UserId, endpoint, health, ws_protocol,
 };
 
+/// The test protocol's session: `?user=NAME` (or a `login`) and `?vip`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Visitor {
+    pub user: Option<UserId>,
+    pub vip: bool,
+}
+
+impl Session for Visitor {
+    fn user(&self) -> Option<UserId> {
+        self.user.clone()
+    }
+}
+
 /// Everything the tests send and receive.
-#[ws_protocol(send_queue = 64, heartbeat = "off", idle_timeout = "off")]
+#[ws_protocol(
+    send_queue = 64,
+    heartbeat = "off",
+    idle_timeout = "off",
+    session = Visitor
+)]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Test {
@@ -65,6 +83,12 @@ pub enum Test {
     /// Back to the sender.
     #[ws(client, server)]
     Echo { text: String },
+    /// What the session holds; answered with `me`.
+    #[ws(client, reply = Me)]
+    Whoami,
+    /// The session, as the handler reads it.
+    #[ws(server)]
+    Me { user: Option<String>, vip: bool },
     /// A message in a room.
     #[ws(server)]
     Said {
@@ -86,7 +110,7 @@ pub struct App {
 }
 
 impl TestHandler for App {
-    async fn authenticate(&self, request: &Parts) -> Result<Option<UserId>, Response> {
+    async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Visitor, Response> {
         let query = request.uri.query().unwrap_or("");
         if query.contains("deny") {
             return Err((StatusCode::UNAUTHORIZED, "no entry").into_response());
@@ -95,10 +119,20 @@ impl TestHandler for App {
             // An authentication backend that never answers.
             std::future::pending::<()>().await;
         }
-        Ok(query
+        let user = query
             .split('&')
             .find_map(|kv| kv.strip_prefix("user="))
-            .map(UserId::from))
+            .map(UserId::from);
+        let vip = query.split('&').any(|kv| kv == "vip");
+        Ok(Visitor { user, vip })
+    }
+
+    /// Rooms named `vip-...` are for VIP sessions only.
+    fn authorize_join(&self, ctx: &Ctx<Test>, room: &str) -> Result<(), JoinRefused> {
+        if room.starts_with("vip-") && !ctx.session().vip {
+            return Err(JoinRefused::new("vip rooms are for vips"));
+        }
+        Ok(())
     }
 
     async fn join(&self, ctx: &Ctx<Test>, msg: test::Join) -> HandlerResult {
@@ -156,8 +190,20 @@ impl TestHandler for App {
     }
 
     async fn login(&self, ctx: &Ctx<Test>, msg: test::Login) -> HandlerResult {
-        ctx.set_user(Some(UserId::from(msg.user)))?;
+        let vip = ctx.session().vip;
+        ctx.set_session(Visitor {
+            user: Some(UserId::from(msg.user)),
+            vip,
+        })?;
         Ok(())
+    }
+
+    async fn whoami(&self, ctx: &Ctx<Test>, _: test::Whoami) -> HandlerResult<test::Me> {
+        let session = ctx.session();
+        Ok(test::Me {
+            user: session.user.as_ref().map(|user| user.to_string()),
+            vip: session.vip,
+        })
     }
 
     async fn burst(&self, ctx: &Ctx<Test>, msg: test::Burst) -> HandlerResult {
@@ -185,7 +231,10 @@ impl TestHandler for App {
             tokio::time::sleep(Duration::from_micros(msg.delay_us)).await;
             // Either succeeds before the unregistration or fails after it.
             let _ = ctx.join(&msg.room);
-            let _ = ctx.set_user(Some(UserId::from(msg.user)));
+            let _ = ctx.set_session(Visitor {
+                user: Some(UserId::from(msg.user)),
+                vip: false,
+            });
             done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         Ok(())

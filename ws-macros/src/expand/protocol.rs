@@ -123,6 +123,7 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
         .correlate
         .as_ref()
         .is_some_and(|c| c.value == crate::attr::Correlate::All);
+    let session = crate::expand::handler::session_type(protocol);
     let doc = format!(
         "The JSON Schema of `{name}`: the messages of both directions, as \
          [`Protocol::json_schema`](::ws_core::Protocol::json_schema) documents."
@@ -137,6 +138,7 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
     );
     quote! {
         impl #private::Protocol for #ident {
+            type Session = #session;
             const NAME: &'static str = #name;
             const CONFIG: #private::Config = #config;
             const DESCRIPTION: ::core::option::Option<&'static str> = #description;

@@ -13,6 +13,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
     let private = private();
     let ident = protocol.ident;
     let handler = trait_ident(protocol);
+    let handler = quote!(#handler<__S>);
     let arms = protocol.messages.iter().map(|message| {
         let name = message.ident;
         let routed =
@@ -41,7 +42,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
         }
     });
     quote! {
-        impl<__H: #handler> #private::Route<__H> for #ident {
+        impl<__H: #handler, __S: 'static> #private::Route<__H, __S> for #ident {
             fn route<'a>(
                 handler: &'a __H,
                 ctx: &'a #private::Ctx<Self>,
@@ -59,14 +60,23 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
 
             fn authenticate<'a>(
                 handler: &'a __H,
-                request: &'a #private::Parts,
+                request: &'a mut #private::Parts,
+                state: &'a __S,
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<
-                    ::core::option::Option<#private::UserId>,
+                    <Self as #private::Protocol>::Session,
                     #private::Response,
                 >,
             > + ::core::marker::Send + 'a {
-                <__H as #handler>::authenticate(handler, request)
+                <__H as #handler>::authenticate(handler, request, state)
+            }
+
+            fn authorize_join(
+                handler: &__H,
+                ctx: &#private::Ctx<Self>,
+                room: &::core::primitive::str,
+            ) -> ::core::result::Result<(), #private::JoinRefused> {
+                <__H as #handler>::authorize_join(handler, ctx, room)
             }
 
             fn on_connect<'a>(

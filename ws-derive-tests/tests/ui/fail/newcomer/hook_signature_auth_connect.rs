@@ -16,7 +16,7 @@ impl GameHandler for App {
         Ok(())
     }
 
-    async fn authenticate(&self, _request: &Parts) -> Option<UserId> {
+    async fn authenticate(&self, _request: &mut Parts, _state: &()) -> Option<UserId> {
         None
     }
 

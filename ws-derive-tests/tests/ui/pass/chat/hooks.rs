@@ -6,7 +6,7 @@ use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::Response;
 use ws_core::{Ctx, Disconnect, HandlerResult, UserId, ws_protocol};
 
-#[ws_protocol]
+#[ws_protocol(session = Option<UserId>)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Game {
     #[ws(client)]
@@ -20,7 +20,7 @@ impl GameHandler for App {
         Ok(())
     }
 
-    async fn authenticate(&self, _request: &Parts) -> Result<Option<UserId>, Response> {
+    async fn authenticate(&self, _request: &mut Parts, _: &()) -> Result<Option<UserId>, Response> {
         Ok(Some(UserId::from("ann")))
     }
 
@@ -37,6 +37,14 @@ struct Explicit;
 impl GameHandler for Explicit {
     async fn start(&self, _ctx: &Ctx<Game>, _msg: game::Start) -> HandlerResult {
         Ok(())
+    }
+
+    fn authenticate(
+        &self,
+        _request: &mut Parts,
+        _state: &(),
+    ) -> impl std::future::Future<Output = Result<Option<UserId>, Response>> + Send {
+        async { Ok(None) }
     }
 
     fn on_connect(

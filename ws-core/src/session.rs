@@ -1,0 +1,114 @@
+//! The typed per-connection session: what `authenticate` made of the
+//! upgrade request, read by handlers with [`Ctx::session`](crate::Ctx::session)
+//! and replaced with [`Ctx::set_session`](crate::Ctx::set_session).
+//!
+//! A protocol names its session type in its attribute (`#[ws_protocol(session
+//! = Claims)]`, default `()`). The session owns the connection's user: the
+//! registry indexes the connection (for [`Manager::to_user`](crate::Manager::to_user)
+//! and [`max_per_user`](crate::Config::with_max_per_user)) under
+//! [`Session::user`], read once each time a session is set, so there is
+//! no second place a user could be written.
+//!
+//! A session is immutable once set and shared as an `Arc`: a read is a lock
+//! of the connection's own membership and a reference count, and a
+//! replacement swaps the whole value, never holding a lock across an
+//! `.await`. The unit session `()` is never allocated.
+
+use std::any::{Any, TypeId};
+use std::sync::{Arc, LazyLock};
+
+use crate::id::UserId;
+
+/// The per-connection state that `authenticate` creates; see the
+/// [module](self).
+///
+/// Implement it for the application's own type; only [`user`](Self::user)
+/// has meaning to the runtime, and its default is "anonymous".
+///
+/// ```
+/// use ws_core::{Session, UserId};
+///
+/// struct Claims {
+///     user: UserId,
+///     admin: bool,
+/// }
+///
+/// impl Session for Claims {
+///     fn user(&self) -> Option<UserId> {
+///         Some(self.user.clone())
+///     }
+/// }
+///
+/// let claims = Claims { user: UserId::from("ada"), admin: true };
+/// assert_eq!(claims.user().as_deref(), Some("ada"));
+/// assert!(claims.admin);
+/// assert_eq!(().user(), None);
+/// assert_eq!(Some(UserId::from("ada")).user().as_deref(), Some("ada"));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a session type",
+    label = "`session = ..` names a type that does not implement `ws_core::Session`",
+    note = "implement it: `impl ws_core::Session for {Self} {{ fn user(&self) -> Option<ws_core::UserId> {{ .. }} }}` (`user` defaults to anonymous); `()` and `Option<UserId>` are sessions already"
+)]
+pub trait Session: Send + Sync + 'static {
+    /// The user the connection belongs to: the one accessor through which
+    /// the registry learns it (read when the session is set). `None`, the
+    /// default, is an anonymous connection.
+    fn user(&self) -> Option<UserId> {
+        None
+    }
+}
+
+/// No session: every connection anonymous, nothing stored.
+impl Session for () {}
+
+/// A session that is only a user, as `authenticate` returned before
+/// sessions were typed.
+impl Session for Option<UserId> {
+    fn user(&self) -> Option<UserId> {
+        self.clone()
+    }
+}
+
+/// A session that is a user, always known.
+impl Session for UserId {
+    fn user(&self) -> Option<UserId> {
+        Some(self.clone())
+    }
+}
+
+/// A session as the registry stores it: the connection's layer does not
+/// know its protocol, so the type is recovered with [`typed`].
+pub(crate) type Erased = Arc<dyn Any + Send + Sync>;
+
+/// Stores `session`; `()` shares one allocation for the whole process, so
+/// a protocol without sessions allocates nothing per connection.
+pub(crate) fn erase<S: Session>(session: S) -> Erased {
+    if TypeId::of::<S>() == TypeId::of::<()>() {
+        static UNIT: LazyLock<Erased> = LazyLock::new(|| Arc::new(()));
+        return Arc::clone(&UNIT);
+    }
+    Arc::new(session)
+}
+
+/// The session stored by [`erase`], as its type; `None` if it is another
+/// type (which a connection of one protocol never holds).
+pub(crate) fn typed<S: Session>(erased: Erased) -> Option<Arc<S>> {
+    erased.downcast::<S>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unit_session_is_shared_and_others_round_trip() {
+        let (a, b) = (erase(()), erase(()));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(typed::<()>(a).is_some());
+        let user = erase(Some(UserId::from("ada")));
+        assert!(typed::<()>(Arc::clone(&user)).is_none());
+        let user = typed::<Option<UserId>>(user).unwrap();
+        assert_eq!(user.user().as_deref(), Some("ada"));
+    }
+}
