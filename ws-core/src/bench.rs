@@ -41,6 +41,7 @@ impl<P: Protocol> Detached<P> {
         for _ in 0..n {
             let conn = Arc::new(Conn {
                 id: ConnId::next(),
+                deflate: None,
                 queue: SendQueue::new(config.send_queue(), config.on_full()),
                 membership: Mutex::new(Membership::default()),
                 requests: Mutex::default(),

@@ -18,6 +18,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 
 use crate::close::CloseInfo;
+use crate::deflate::Shared;
 use crate::delivery::{Delivery, Target};
 use crate::error::{RequestError, SendError};
 use crate::frame::{Frame, Wire};
@@ -252,9 +253,10 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let mut delivery = Delivery::default();
         if let Some(recipients) = &recipients {
             let skip = self.skip();
+            let shared = Shared::new(&frame.wire);
             for conn in recipients.as_slice() {
                 if !skip.skips(conn.id) {
-                    delivery.count(conn.queue.push_waiting(frame.wire.clone()).await);
+                    delivery.count(conn.queue.push_waiting(conn.frame_of(&shared)).await);
                 }
             }
             // Counted, but not timed: `ws_broadcast_seconds` is the cost of
@@ -545,9 +547,10 @@ fn enqueue(
     started: Instant,
 ) -> Delivery {
     let mut delivery = Delivery::default();
+    let shared = Shared::new(frame);
     for conn in conns {
         if !skip.skips(conn.id) {
-            delivery.count(conn.push(frame.clone()));
+            delivery.count(conn.push_shared(&shared));
         }
     }
     counters.delivered(&delivery);

@@ -15,7 +15,7 @@ use syn::{Attribute, Ident, Lit, LitStr, Token};
 
 use crate::case::RenameRule;
 use crate::config::units::{self, UnitError};
-use crate::config::{Config, ConfigError, RateLimit};
+use crate::config::{Compression, Config, ConfigError, RateLimit};
 use crate::ctxt::Ctxt;
 
 /// The helper attribute through which `#[ws_protocol(...)]` hands its options
@@ -37,6 +37,8 @@ pub const OPTIONS: &[&str] = &[
     "on_rate_limit",
     "read_buffer",
     "write_buffer",
+    "compression",
+    "compress_min_size",
     "stall_timeout",
     "max_rooms",
     "max_room_name",
@@ -118,6 +120,8 @@ pub struct Options {
     pub on_rate_limit: Option<Setting<OnRateLimit>>,
     pub read_buffer: Option<Setting<u64>>,
     pub write_buffer: Option<Setting<u64>>,
+    pub compression: Option<Setting<Compression>>,
+    pub compress_min_size: Option<Setting<u64>>,
     /// What one peer may make the server hold; `0` is unlimited.
     pub stall_timeout: Option<Setting<u64>>,
     pub max_rooms: Option<Setting<u64>>,
@@ -266,6 +270,18 @@ impl Options {
             }
             "read_buffer" => self.read_buffer = read(cx, &name, &value, units::parse_size),
             "write_buffer" => self.write_buffer = read(cx, &name, &value, units::parse_size),
+            "compression" => {
+                self.compression = choice(
+                    cx,
+                    &name,
+                    "choice",
+                    &value,
+                    &[("deflate", Compression::Deflate), ("off", Compression::Off)],
+                );
+            }
+            "compress_min_size" => {
+                self.compress_min_size = read(cx, &name, &value, units::parse_size);
+            }
             "stall_timeout" => self.stall_timeout = read(cx, &name, &value, duration),
             "max_rooms" => self.max_rooms = read(cx, &name, &value, units::parse_count),
             "max_room_name" => self.max_room_name = read(cx, &name, &value, units::parse_count),
@@ -322,6 +338,12 @@ impl Options {
         }
         if let Some(bytes) = &self.write_buffer {
             config = config.with_write_buffer(n(bytes));
+        }
+        if let Some(compression) = &self.compression {
+            config = config.with_compression(compression.value);
+        }
+        if let Some(bytes) = &self.compress_min_size {
+            config = config.with_compress_min_size(n(bytes));
         }
         if let Some(after) = &self.stall_timeout {
             config = config.with_stall_timeout(Duration::from_millis(after.value));
@@ -928,7 +950,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `correlate`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `correlate`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

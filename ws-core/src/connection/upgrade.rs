@@ -15,6 +15,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::ConnId;
+use crate::config::Compression;
 use crate::manager::Manager;
 use crate::route::Route;
 use crate::serve::Accepted;
@@ -66,6 +67,15 @@ where
         Ok(accept) => accept,
         Err(refusal) => return refusal,
     };
+    let deflate = (manager.config().compression() == Compression::Deflate
+        && crate::deflate::negotiate(
+            request
+                .headers()
+                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        ))
+    .then(|| manager.config().compress_min_size());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, _body) = request.into_parts();
     // The request head took part of the handshake's time already.
@@ -131,7 +141,8 @@ where
         // A client that goes before the upgrade completes drops the slot
         // and the seat here.
         if let Ok(upgraded) = on_upgrade.await {
-            super::run(TokioIo::new(upgraded), manager, handler, seat, slot, id).await;
+            let socket = TokioIo::new(upgraded);
+            super::run(socket, manager, handler, seat, slot, id, deflate).await;
         }
     });
     let mut response = (
@@ -143,6 +154,12 @@ where
         ],
     )
         .into_response();
+    if deflate.is_some() {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(crate::deflate::AGREED),
+        );
+    }
     // For middleware (access logs, the test harness); an extension never
     // reaches the wire.
     response.extensions_mut().insert(id);

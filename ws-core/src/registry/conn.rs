@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::Membership;
+use crate::deflate::Shared;
 use crate::delivery::Pushed;
 use crate::frame::Wire;
 use crate::id::ConnId;
@@ -19,6 +20,10 @@ use crate::queue::SendQueue;
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
     pub(crate) queue: SendQueue,
+    /// `Some(compress_min_size)` when the connection negotiated
+    /// permessage-deflate: its text and binary frames of at least that many
+    /// bytes go out compressed.
+    pub(crate) deflate: Option<usize>,
     pub(crate) membership: Mutex<Membership>,
     /// The requests of the server that wait for this client's answer
     /// (`ctx.request`); allocated by the first one.
@@ -56,14 +61,36 @@ pub(crate) struct Waiter {
 pub(crate) type Answer = oneshot::Receiver<Box<dyn Any + Send>>;
 
 impl Conn {
+    /// Queues a frame of this connection alone (a reply, an error, a
+    /// replayed message), compressed here if the connection negotiated it.
     pub(crate) fn push(&self, frame: Wire) -> Pushed {
-        self.queue.push(frame)
+        match self.deflate {
+            Some(min) if frame.len() >= min => self
+                .queue
+                .push(crate::deflate::compress(&frame).unwrap_or(frame)),
+            _ => self.queue.push(frame),
+        }
+    }
+
+    /// The frame of [`Shared`] this connection takes: the one compressed
+    /// form shared by every recipient that negotiated deflate, or the plain
+    /// frame.
+    pub(crate) fn frame_of(&self, shared: &Shared<'_>) -> Wire {
+        match self.deflate {
+            Some(min) => shared.for_deflate(min),
+            None => shared.plain(),
+        }
+    }
+
+    /// Queues a frame shared with other recipients (a broadcast).
+    pub(crate) fn push_shared(&self, shared: &Shared<'_>) -> Pushed {
+        self.queue.push(self.frame_of(shared))
     }
 
     /// Frames `json` (one copy) and queues it: for the frames one connection
     /// gets on its own, such as errors and replies.
     pub(crate) fn push_json(&self, json: &str) -> Pushed {
-        self.queue.push(crate::frame::wire(
+        self.push(crate::frame::wire(
             crate::frame::OPCODE_TEXT,
             json.as_bytes(),
         ))

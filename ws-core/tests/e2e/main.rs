@@ -7,6 +7,7 @@ mod claims;
 mod closing;
 mod cluster;
 mod config;
+mod deflate;
 mod deploy;
 mod exhaustion;
 mod flow;
