@@ -102,6 +102,23 @@ pub enum OnInvalid {
 /// assert_eq!(config.compression(), Compression::Deflate);
 /// assert_eq!(Config::DEFAULT.with_compression(Compression::Off).compression(), Compression::Off);
 /// ```
+///
+/// In the attribute (and `CHAT_COMPRESSION=off`, `CHAT_COMPRESS_MIN_SIZE=1KiB`
+/// with [`Config::override_from_env`]):
+///
+/// ```
+/// use ws_core::{ws_protocol, Compression, Protocol};
+///
+/// #[ws_protocol(compression = "off", compress_min_size = "1KiB")]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Quiet {
+///     #[ws(client, server)]
+///     Echo { text: String },
+/// }
+///
+/// assert_eq!(Quiet::CONFIG.compression(), Compression::Off);
+/// assert_eq!(Quiet::CONFIG.compress_min_size(), 1024);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Compression {
     /// Decline the extension: every frame goes out as it is.

@@ -884,10 +884,13 @@ mod tests {
                 on_full = "drop_oldest", max_message_size = "64KiB",
                 heartbeat = "30s", idle_timeout = "off", on_invalid = "close",
                 read_buffer = 4096, write_buffer = "16 KiB", module = "messages",
-                max_rooms = 0, max_room_name = 64,
+                max_rooms = 0, max_room_name = 64, compression = "off",
+                compress_min_size = "1KiB",
             )]
         });
         assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(options.compression.unwrap().value, Compression::Off);
+        assert_eq!(options.compress_min_size.unwrap().value, 1024);
         assert_eq!(options.max_connections.unwrap().value, 10_000);
         assert_eq!(options.max_per_user.unwrap().value, 3);
         assert_eq!(options.send_queue.unwrap().value, 256);
@@ -945,6 +948,7 @@ mod tests {
                 max_conn = 5, send_queue = "big", heartbeat = 30, on_full = "drop",
                 max_message_size = "64 kilobytes", idle_timeout = "0s", send_queue = 1,
                 module = "fn", read_buffer = 0, write_buffer, max_per_user = 2,
+                compression = "gzip",
             )]
         });
         assert_eq!(
@@ -958,6 +962,7 @@ mod tests {
                 "duplicate ws_protocol option `send_queue`",
                 "`module = \"fn\"` is not a module name; expected an identifier that is not a keyword, e.g. `module = \"chat\"`",
                 "expected a value: `write_buffer = ...`",
+                "unknown `compression` choice `gzip`; expected one of: `\"deflate\"`, `\"off\"`",
             ]
         );
         assert!(options.send_queue.is_none());
