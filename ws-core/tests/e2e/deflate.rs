@@ -34,6 +34,9 @@ const PONG: u8 = 0xA;
 const FIN: u8 = 0x80;
 const RSV1: u8 = 0x40;
 
+/// A frame a test sends: its first byte and its payload.
+type Sent<'a> = (u8, &'a [u8]);
+
 /// One server frame.
 #[derive(Debug)]
 struct Frame {
@@ -386,7 +389,7 @@ async fn fragments_with_interleaved_control_frames() {
     }
     assert_eq!(peer.recv().await["text"], "one message in fragments");
 
-    let cases: [(&str, &[(u8, &[u8])]); 4] = [
+    let cases: [(&str, &[Sent]); 4] = [
         ("a continuation first", &[(FIN | CONTINUATION, b"{}")]),
         (
             "a continuation after the end",
