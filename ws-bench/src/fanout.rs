@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::{ArgError, Flags};
 use crate::client::{self, Sources, Target, Ws};
+use crate::deflate::DeflateWs;
 use crate::stats::{Percentiles, ProcSample, ServerWatch, merge, now_nanos, round};
 
 pub const USAGE: &str = "\
@@ -37,6 +38,11 @@ USAGE: ws-bench fanout --url ws://127.0.0.1:3000/ws [options]
   --drain-timeout S   give up on missing messages after S seconds
                       without progress                               [3]
   --max-seconds S     hard limit on the whole run                    [300]
+  --sample FILE       each text is \"<seq> <nanos> \" and FILE's JSON (compacted)
+                      instead of padding to --size
+  --deflate           subscribers offer permessage-deflate and inflate what
+                      comes compressed; the output gains the wire bytes per
+                      delivery either way (text frames, headers included)
 ";
 
 const FLAGS: &[&str] = &[
@@ -51,6 +57,7 @@ const FLAGS: &[&str] = &[
     "connect-concurrency",
     "drain-timeout",
     "max-seconds",
+    "sample",
 ];
 
 struct Opts {
@@ -66,10 +73,23 @@ struct Opts {
     concurrency: usize,
     drain_timeout: Duration,
     max_time: Duration,
+    /// The compact JSON each text carries after its sequence and time.
+    sample: Option<String>,
+    deflate: bool,
 }
 
 pub fn parse(args: &[String]) -> Result<Value, ArgError> {
-    let f = Flags::parse(args, FLAGS, &[], USAGE)?;
+    let f = Flags::parse(args, FLAGS, &["deflate"], USAGE)?;
+    let sample = match f.opt::<String>("sample")? {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ArgError::Bad(format!("--sample {path}: {e}")))?;
+            let json: Value = serde_json::from_str(&text)
+                .map_err(|e| ArgError::Bad(format!("--sample {path}: {e}")))?;
+            Some(json.to_string())
+        }
+        None => None,
+    };
     let target = Target::parse(&f.required("url")?).map_err(ArgError::Bad)?;
     let second = match f.opt::<String>("url2")? {
         Some(url) => Some(Target::parse(&url).map_err(ArgError::Bad)?),
@@ -87,6 +107,8 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
         concurrency: f.get("connect-concurrency", 100usize)?.max(1),
         drain_timeout: Duration::from_secs_f64(f.get("drain-timeout", 3.0f64)?),
         max_time: Duration::from_secs_f64(f.get("max-seconds", 300.0f64)?),
+        sample,
+        deflate: f.switch("deflate"),
     };
     tokio::runtime::Runtime::new()
         .map_err(|e| ArgError::Bad(e.to_string()))?
@@ -111,6 +133,17 @@ struct Outcome {
     latencies: Vec<u64>,
     last_nanos: u64,
     ended_early: bool,
+    /// Bytes of the text frames read, headers included.
+    text_bytes: u64,
+    /// Whether the server agreed to permessage-deflate.
+    deflated: bool,
+}
+
+/// A subscriber's connection: tungstenite's, or one that negotiates
+/// permessage-deflate.
+enum Sub {
+    Plain(Ws),
+    Deflate(DeflateWs),
 }
 
 async fn run(o: Opts) -> Result<Value, String> {
@@ -136,17 +169,18 @@ async fn run(o: Opts) -> Result<Value, String> {
             _ => o.target.clone(),
         };
         let (room, sem) = (o.room.clone(), Arc::clone(&sem));
+        let deflate = o.deflate;
         joins.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
-            let mut ws = client::connect(
-                &target,
-                sources.source(i),
-                64 * 1024,
-                Duration::from_secs(10),
-            )
-            .await?;
+            let within = Duration::from_secs(10);
+            if deflate {
+                let mut ws = DeflateWs::connect(&target, sources.source(i), within).await?;
+                ready_deflate(&mut ws, &room).await?;
+                return Ok(Sub::Deflate(ws));
+            }
+            let mut ws = client::connect(&target, sources.source(i), 64 * 1024, within).await?;
             ready(&mut ws, &room).await?;
-            Ok::<Ws, String>(ws)
+            Ok::<Sub, String>(Sub::Plain(ws))
         }));
     }
     for (i, join) in joins.into_iter().enumerate() {
@@ -222,6 +256,8 @@ async fn run(o: Opts) -> Result<Value, String> {
         .max()
         .unwrap_or(start_nanos);
     let elapsed_s = (last_nanos.saturating_sub(start_nanos)) as f64 / 1e9;
+    let text_bytes: u64 = outcomes.iter().map(|x| x.text_bytes).sum();
+    let deflated = outcomes.iter().filter(|x| x.deflated).count();
     let mut latencies: Vec<u64> = outcomes.into_iter().flat_map(|x| x.latencies).collect();
     let pct = Percentiles::from_nanos(&mut latencies);
     let rate = if elapsed_s > 0.0 {
@@ -237,7 +273,11 @@ async fn run(o: Opts) -> Result<Value, String> {
         "clients": o.clients,
         "messages": o.messages,
         "sent": published.sent,
-        "size": o.size,
+        "size": o.sample.as_ref().map_or(o.size, |s| s.len()),
+        "sample": o.sample.is_some(),
+        "deflate_offered": o.deflate,
+        "deflate_agreed": deflated,
+        "wire_bytes_per_delivery": if received > 0 { (text_bytes as f64 / received as f64).round() } else { 0.0 },
         "window": o.window,
         "expected": expected,
         "deliveries": received,
@@ -277,6 +317,23 @@ async fn run(o: Opts) -> Result<Value, String> {
             .unwrap_or_default(),
     );
     Ok(out)
+}
+
+/// [`ready`] for a subscriber that negotiates deflate.
+async fn ready_deflate(ws: &mut DeflateWs, room: &str) -> Result<(), String> {
+    ws.send_text(&client::join(room)).await?;
+    ws.send_text(&client::echo("ready")).await?;
+    let wait = async {
+        while let Some(text) = ws.next_text().await {
+            if text.contains("\"echo\"") {
+                return Ok(());
+            }
+        }
+        Err("connection ended before the join was confirmed".to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| Err("no echo after join within 10 s".to_owned()))
 }
 
 /// Joins `room`, then waits for an echo: once it arrives the join is in force.
@@ -333,8 +390,13 @@ async fn publish(ws: Ws, o: &Opts, shared: &Shared, deadline: Instant) -> Publis
             text.clear();
             use std::fmt::Write as _;
             let _ = write!(text, "{seq} {} ", now_nanos());
-            while text.len() < o.size {
-                text.push('x');
+            match &o.sample {
+                Some(sample) => text.push_str(sample),
+                None => {
+                    while text.len() < o.size {
+                        text.push('x');
+                    }
+                }
             }
             if sink
                 .send(Message::Text(client::say(&o.room, &text).into()))
@@ -401,7 +463,7 @@ async fn open_window(
 }
 
 async fn subscribe(
-    mut ws: Ws,
+    mut ws: Sub,
     i: usize,
     messages: u64,
     shared: Arc<Shared>,
@@ -414,22 +476,49 @@ async fn subscribe(
     let mut seen = vec![0u64; (messages as usize).div_ceil(64)];
     let mut max_seq: Option<u64> = None;
     let progress = &shared.progress[i];
+    if let Sub::Deflate(ws) = &mut ws {
+        out.deflated = ws.agreed;
+        ws.text_bytes = 0;
+    }
     loop {
-        let frame = tokio::select! {
-            biased;
-            frame = ws.next() => frame,
-            _ = stop.changed() => break,
-        };
-        let text = match frame {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                out.ended_early = out.received < messages;
-                break;
+        // The text's sequence and send time; `None` for another frame,
+        // `Some(None)` when the connection ended.
+        let next = match &mut ws {
+            Sub::Plain(ws) => {
+                let frame = tokio::select! {
+                    biased;
+                    frame = ws.next() => frame,
+                    _ = stop.changed() => break,
+                };
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let header = match text.len() {
+                            0..=125 => 2,
+                            126..=0xffff => 4,
+                            _ => 10,
+                        };
+                        out.text_bytes += (header + text.len()) as u64;
+                        Some(client::text_field(&text).and_then(parse_text))
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => None,
+                    Some(Ok(_)) => continue,
+                }
             }
-            Some(Ok(_)) => continue,
+            Sub::Deflate(ws) => {
+                let text = tokio::select! {
+                    biased;
+                    text = ws.next_text() => text,
+                    _ = stop.changed() => break,
+                };
+                text.map(|text| client::text_field(text).and_then(parse_text))
+            }
+        };
+        let Some(parsed) = next else {
+            out.ended_early = out.received < messages;
+            break;
         };
         let now = now_nanos();
-        let Some((seq, sent)) = client::text_field(&text).and_then(parse_text) else {
+        let Some((seq, sent)) = parsed else {
             continue;
         };
         if seq >= messages {
@@ -461,7 +550,15 @@ async fn subscribe(
     // An ended subscriber no longer holds the window shut.
     progress.store(u64::MAX, Ordering::Release);
     shared.open.notify_one();
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    match &mut ws {
+        Sub::Plain(ws) => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+        }
+        Sub::Deflate(ws) => {
+            out.text_bytes = ws.text_bytes;
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close()).await;
+        }
+    }
     out
 }
 

@@ -10,6 +10,7 @@ mod app;
 mod client;
 mod connect;
 mod core_server;
+mod deflate;
 mod echo;
 mod fanout;
 mod idle;
