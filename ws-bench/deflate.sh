@@ -28,7 +28,7 @@ source ws-bench/servers.sh
 run() {
     start "$CHAT" --max-connections 20000 --history 0
     timeout 600 "$BENCH" fanout --clients "$CLIENTS" --messages "$MESSAGES" \
-        --sample ws-bench/samples/message-2k.json ${3:-} \
+        --sample ws-bench/samples/message-2k.json --drain-timeout 10 ${3:-} \
         --url "$URL" --server-pid "$SERVER_PID" --label "$1 r$2" >> "$RESULTS"
     stop_server
 }

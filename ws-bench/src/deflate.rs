@@ -119,11 +119,14 @@ impl DeflateWs {
                         return std::str::from_utf8(&self.buf).ok();
                     }
                     self.buf.extend_from_slice(&[0, 0, 0xff, 0xff]);
-                    self.inflater.reset(false);
+                    // Not reset: a message compressed without context
+                    // takeover refers to nothing before it, and the stream
+                    // is at a block boundary after each sync flush.
+                    let start = self.inflater.total_in();
                     self.out.clear();
                     self.out.reserve(len * 8 + 1024);
                     loop {
-                        let taken = self.inflater.total_in() as usize;
+                        let taken = (self.inflater.total_in() - start) as usize;
                         self.inflater
                             .decompress_vec(
                                 &self.buf[taken..],
@@ -131,7 +134,7 @@ impl DeflateWs {
                                 FlushDecompress::Sync,
                             )
                             .ok()?;
-                        if self.inflater.total_in() as usize == self.buf.len()
+                        if (self.inflater.total_in() - start) as usize == self.buf.len()
                             && self.out.len() < self.out.capacity()
                         {
                             break;

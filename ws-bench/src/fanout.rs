@@ -304,7 +304,7 @@ async fn run(o: Opts) -> Result<Value, String> {
         "fanout {} clients x {} msgs of {} B: {} deliveries in {:.2}s = {:.0}/s; latency p50 {:.0} us, p99 {:.0} us, max {:.0} us; lost {}, reordered {}{}",
         o.clients,
         published.sent,
-        o.size,
+        o.sample.as_ref().map_or(o.size, |s| s.len()),
         received,
         elapsed_s,
         rate,
