@@ -151,6 +151,12 @@ pub(crate) fn compress(frame: &[u8]) -> Option<Wire> {
     Some(wire)
 }
 
+/// Whether `frame`'s payload is at least `min_size` bytes
+/// (`compress_min_size`).
+pub(crate) fn worth_it(frame: &[u8], min_size: usize) -> bool {
+    frame.len().saturating_sub(payload_start(frame)) >= min_size
+}
+
 /// Why a compressed message was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum InflateError {
@@ -223,7 +229,7 @@ impl<'a> Shared<'a> {
     /// The frame for a connection that negotiated deflate with this
     /// `min_size` (the `compress_min_size` option).
     pub(crate) fn for_deflate(&self, min_size: usize) -> Wire {
-        if self.plain.len() < min_size {
+        if !worth_it(self.plain, min_size) {
             return self.plain.clone();
         }
         self.deflated

@@ -65,7 +65,7 @@ impl Conn {
     /// replayed message), compressed here if the connection negotiated it.
     pub(crate) fn push(&self, frame: Wire) -> Pushed {
         match self.deflate {
-            Some(min) if frame.len() >= min => self
+            Some(min) if crate::deflate::worth_it(&frame, min) => self
                 .queue
                 .push(crate::deflate::compress(&frame).unwrap_or(frame)),
             _ => self.queue.push(frame),
