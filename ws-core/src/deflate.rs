@@ -294,6 +294,28 @@ mod tests {
         assert!(compress(&wire(crate::frame::OPCODE_CLOSE, &[3, 232])).is_none());
     }
 
+    /// The first deflate recipient compresses; the others share its bytes;
+    /// plain recipients and small frames never cost a compression.
+    #[test]
+    fn a_shared_frame_is_compressed_at_most_once() {
+        let plain = wire(OPCODE_TEXT, &[b'a'; 1000]);
+        let shared = Shared::new(&plain);
+        assert_eq!(shared.plain(), plain);
+        assert!(
+            shared.deflated.get().is_none(),
+            "plain recipients compress nothing"
+        );
+        let first = shared.for_deflate(256);
+        let second = shared.for_deflate(256);
+        assert_eq!(first.as_ptr(), second.as_ptr(), "one compression, shared");
+        assert_eq!(first[0], 0x80 | RSV1 | OPCODE_TEXT);
+        let small = wire(OPCODE_TEXT, &[b'a'; 255]);
+        let shared = Shared::new(&small);
+        assert_eq!(shared.for_deflate(256).as_ptr(), small.as_ptr());
+        assert!(shared.deflated.get().is_none(), "under compress_min_size");
+        assert!(Shared::new(&small).for_deflate(255)[0] & RSV1 != 0);
+    }
+
     #[test]
     fn a_bomb_stops_at_the_limit() {
         let frame = compress(&wire(OPCODE_TEXT, &vec![b'a'; 8 << 20])).unwrap();
