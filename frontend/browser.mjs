@@ -9,6 +9,11 @@
 // then the server is restarted (SIGTERM: close 1012). The page shows
 // "reconnecting…", then every line once, in order.
 //
+// Chromium offers permessage-deflate; the chat example negotiates it (its
+// default `compression = "deflate"`): the handshake's answer is checked
+// through the DevTools protocol, and a long message (over
+// `compress_min_size`) crosses compressed both ways.
+//
 // An uncaught exception or unhandled rejection in a page fails the run.
 //
 // Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM), driven by
@@ -28,6 +33,8 @@ if (!url || !screenshot) {
 const WAIT = 15_000;
 /** Uncaught errors of every page: any one fails the run. */
 const pageErrors = [];
+/** The `Sec-WebSocket-Extensions` each WebSocket handshake was answered with. */
+const agreed = [];
 
 /** Waits until the server answers HTTP (it may still be starting). */
 async function reachable(deadline, url = process.argv[2]) {
@@ -56,6 +63,12 @@ async function join(browser, user, room, url = process.argv[2]) {
   // A context per user: separate, empty storage, as two people would have.
   const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
   const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  cdp.on("Network.webSocketHandshakeResponseReceived", ({ response }) => {
+    const name = Object.keys(response.headers).find((h) => h.toLowerCase() === "sec-websocket-extensions");
+    agreed.push(name ? response.headers[name] : "");
+  });
   page.on("console", (message) => console.log(`[${user}] ${message.text()}`));
   page.on("pageerror", (error) => {
     console.error(`[${user}] page error: ${error.stack ?? error.message}`);
@@ -104,6 +117,17 @@ try {
   await say(bob, "hello ann");
   await sees(bob, "ann: hello bob");
   await sees(ann, "bob: hello ann");
+
+  // Compressed both ways: Chromium compresses what it sends, the server
+  // what is over `compress_min_size` (256 B).
+  const long = Array.from({ length: 60 }, (_, i) => `word${i % 7}`).join(" ") + " end";
+  await say(ann, long);
+  await sees(bob, `ann: ${long}`);
+  const expected = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+  if (agreed.length < 2 || agreed.some((value) => value !== expected)) {
+    throw new Error(`permessage-deflate not negotiated: ${JSON.stringify(agreed)}`);
+  }
+  console.log(`permessage-deflate negotiated by ${agreed.length} connections; a ${long.length}-character message crossed compressed`);
 
   if (pageErrors.length > 0) {
     throw new Error(`${pageErrors.length} page error(s): ${pageErrors.join("; ")}`);

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::{ArgError, Flags};
 use crate::client::{self, Sources, Target, Ws};
+use crate::deflate::DeflateWs;
 use crate::stats::{Percentiles, ProcSample, ServerWatch, merge, now_nanos, round};
 
 pub const USAGE: &str = "\
@@ -43,6 +44,9 @@ USAGE: ws-bench fanout --url ws://127.0.0.1:3000/ws [options]
   --drain-timeout S   give up on missing messages after S seconds
                       without progress                               [3]
   --max-seconds S     hard limit on the whole run                    [300]
+  --deflate           subscribers offer permessage-deflate and inflate what
+                      comes compressed (JSON only); bytes_per_delivery is
+                      then what came on the wire, compressed
 ";
 
 const FLAGS: &[&str] = &[
@@ -80,10 +84,11 @@ struct Opts {
     concurrency: usize,
     drain_timeout: Duration,
     max_time: Duration,
+    deflate: bool,
 }
 
 pub fn parse(args: &[String]) -> Result<Value, ArgError> {
-    let f = Flags::parse(args, FLAGS, &[], USAGE)?;
+    let f = Flags::parse(args, FLAGS, &["deflate"], USAGE)?;
     let target = Target::parse(&f.required("url")?).map_err(ArgError::Bad)?;
     let second = match f.opt::<String>("url2")? {
         Some(url) => Some(Target::parse(&url).map_err(ArgError::Bad)?),
@@ -115,6 +120,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
         concurrency: f.get("connect-concurrency", 100usize)?.max(1),
         drain_timeout: Duration::from_secs_f64(f.get("drain-timeout", 3.0f64)?),
         max_time: Duration::from_secs_f64(f.get("max-seconds", 300.0f64)?),
+        deflate: f.switch("deflate"),
     };
     let mut opts = opts;
     let base = f.get("subprotocol", "chat.v1".to_owned())?;
@@ -142,11 +148,20 @@ struct Shared {
     open: Notify,
 }
 
+/// A subscriber's connection: tungstenite's, or one that negotiates
+/// permessage-deflate.
+enum Sub {
+    Plain(Ws),
+    Deflate(DeflateWs),
+}
+
 #[derive(Default)]
 struct Outcome {
     received: u64,
     /// Bytes of the frames counted in `received`, headers included.
     bytes: u64,
+    /// Whether the server agreed to permessage-deflate.
+    deflated: bool,
     reordered: u64,
     duplicates: u64,
     latencies: Vec<u64>,
@@ -178,8 +193,15 @@ async fn run(o: Opts) -> Result<Value, String> {
         };
         let (room, sem) = (o.room.clone(), Arc::clone(&sem));
         let offered = o.offered.clone();
+        let deflate = o.deflate;
         joins.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
+            if deflate {
+                let within = Duration::from_secs(10);
+                let mut ws = DeflateWs::connect(&target, sources.source(i), within).await?;
+                ready_deflate(&mut ws, &room).await?;
+                return Ok(Sub::Deflate(ws));
+            }
             let mut ws = client::connect_offering(
                 &target,
                 sources.source(i),
@@ -189,7 +211,7 @@ async fn run(o: Opts) -> Result<Value, String> {
             )
             .await?;
             ready(&mut ws, &target, &room).await?;
-            Ok::<Ws, String>(ws)
+            Ok::<Sub, String>(Sub::Plain(ws))
         }));
     }
     for (i, join) in joins.into_iter().enumerate() {
@@ -266,6 +288,7 @@ async fn run(o: Opts) -> Result<Value, String> {
         .max()
         .unwrap_or(start_nanos);
     let elapsed_s = (last_nanos.saturating_sub(start_nanos)) as f64 / 1e9;
+    let deflated = outcomes.iter().filter(|x| x.deflated).count();
     let mut latencies: Vec<u64> = outcomes.into_iter().flat_map(|x| x.latencies).collect();
     let pct = Percentiles::from_nanos(&mut latencies);
     let rate = if elapsed_s > 0.0 {
@@ -283,6 +306,8 @@ async fn run(o: Opts) -> Result<Value, String> {
         "sent": published.sent,
         "size": o.body.as_ref().map_or(o.size, String::len),
         "codec": o.codec,
+        "deflate_offered": o.deflate,
+        "deflate_agreed": deflated,
         "text_file": o.body.is_some(),
         "bytes_per_delivery": if received > 0 { (bytes as f64 / received as f64).round() } else { 0.0 },
         "window": o.window,
@@ -324,6 +349,23 @@ async fn run(o: Opts) -> Result<Value, String> {
             .unwrap_or_default(),
     );
     Ok(out)
+}
+
+/// [`ready`] for a subscriber that negotiates deflate.
+async fn ready_deflate(ws: &mut DeflateWs, room: &str) -> Result<(), String> {
+    ws.send_text(&client::join(room)).await?;
+    ws.send_text(&client::echo("ready")).await?;
+    let wait = async {
+        while let Some(text) = ws.next_text().await {
+            if text.contains("\"echo\"") {
+                return Ok(());
+            }
+        }
+        Err("connection ended before the join was confirmed".to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| Err("no echo after join within 10 s".to_owned()))
 }
 
 /// Joins `room` (in `target`'s dialect), then waits for an echo: once it
@@ -457,7 +499,7 @@ async fn open_window(
 }
 
 async fn subscribe(
-    mut ws: Ws,
+    mut ws: Sub,
     i: usize,
     messages: u64,
     shared: Arc<Shared>,
@@ -470,7 +512,44 @@ async fn subscribe(
     let mut seen = vec![0u64; (messages as usize).div_ceil(64)];
     let mut max_seq: Option<u64> = None;
     let progress = &shared.progress[i];
+    if let Sub::Deflate(ws) = &mut ws {
+        out.deflated = ws.agreed;
+        ws.text_bytes = 0;
+    }
     loop {
+        let ws = match &mut ws {
+            Sub::Plain(ws) => ws,
+            Sub::Deflate(ws) => {
+                let text = tokio::select! {
+                    biased;
+                    text = ws.next_text() => text,
+                    _ = stop.changed() => break,
+                };
+                let Some(text) = text else {
+                    out.ended_early = out.received < messages;
+                    break;
+                };
+                let now = now_nanos();
+                if let Some((seq, sent)) = client::text_field(text).and_then(parse_text) {
+                    // The wire bytes are the connection's, counted as it reads.
+                    out.record(
+                        seq,
+                        sent,
+                        now,
+                        0,
+                        messages,
+                        &mut seen,
+                        &mut max_seq,
+                        progress,
+                        &shared,
+                    );
+                }
+                if out.received == messages {
+                    break;
+                }
+                continue;
+            }
+        };
         let frame = tokio::select! {
             biased;
             frame = ws.next() => frame,
@@ -502,29 +581,18 @@ async fn subscribe(
         let Some((seq, sent)) = found else {
             continue;
         };
-        if seq >= messages {
-            continue;
-        }
-        let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
-        if seen[word] & bit != 0 {
-            out.duplicates += 1;
-            continue;
-        }
-        seen[word] |= bit;
-        out.received += 1;
-        out.bytes += (len + frame_header(len)) as u64;
-        out.latencies.push(now.saturating_sub(sent));
-        out.last_nanos = now;
-        match max_seq {
-            Some(m) if seq < m => out.reordered += 1,
-            _ => {
-                max_seq = Some(seq);
-                progress.store(seq + 1, Ordering::Release);
-                if shared.waiting.load(Ordering::Relaxed) {
-                    shared.open.notify_one();
-                }
-            }
-        }
+        let wire = (len + frame_header(len)) as u64;
+        out.record(
+            seq,
+            sent,
+            now,
+            wire,
+            messages,
+            &mut seen,
+            &mut max_seq,
+            progress,
+            &shared,
+        );
         if out.received == messages {
             break;
         }
@@ -532,8 +600,58 @@ async fn subscribe(
     // An ended subscriber no longer holds the window shut.
     progress.store(u64::MAX, Ordering::Release);
     shared.open.notify_one();
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    match &mut ws {
+        Sub::Plain(ws) => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+        }
+        Sub::Deflate(ws) => {
+            out.bytes = ws.text_bytes;
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close()).await;
+        }
+    }
     out
+}
+
+impl Outcome {
+    /// Counts message `seq` (sent at `sent`, read at `now`, `wire` bytes):
+    /// a duplicate, or a delivery that may open the publisher's window.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        seq: u64,
+        sent: u64,
+        now: u64,
+        wire: u64,
+        messages: u64,
+        seen: &mut [u64],
+        max_seq: &mut Option<u64>,
+        progress: &AtomicU64,
+        shared: &Shared,
+    ) {
+        if seq >= messages {
+            return;
+        }
+        let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+        if seen[word] & bit != 0 {
+            self.duplicates += 1;
+            return;
+        }
+        seen[word] |= bit;
+        self.received += 1;
+        self.bytes += wire;
+        self.latencies.push(now.saturating_sub(sent));
+        self.last_nanos = now;
+        match *max_seq {
+            Some(m) if seq < m => self.reordered += 1,
+            _ => {
+                *max_seq = Some(seq);
+                progress.store(seq + 1, Ordering::Release);
+                if shared.waiting.load(Ordering::Relaxed) {
+                    shared.open.notify_one();
+                }
+            }
+        }
+    }
 }
 
 /// The header of a server (unmasked) frame of `len` bytes.

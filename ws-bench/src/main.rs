@@ -11,6 +11,7 @@ mod client;
 mod codec;
 mod connect;
 mod core_server;
+mod deflate;
 mod drops;
 mod echo;
 mod fanout;

@@ -44,6 +44,7 @@ where
         for _ in 0..n {
             let conn = Arc::new(Conn {
                 id: ConnId::next(),
+                deflate: None,
                 queue: SendQueue::new(config.send_queue(), config.on_full()),
                 membership: Mutex::new(Membership::new(crate::session::erase(
                     P::Session::default(),

@@ -18,6 +18,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 
 use crate::close::CloseInfo;
+use crate::deflate::Shared;
 use crate::delivery::{Delivery, Target};
 use crate::error::{RequestError, SendError};
 use crate::frame::{Frame, Wire};
@@ -252,14 +253,13 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let mut delivery = Delivery::default();
         if let Some(recipients) = &recipients {
             let skip = self.skip();
-            let mut packed = None;
+            let shared = Shared::new(&frame.wire);
             for conn in recipients.as_slice() {
                 if !skip.skips(conn.id) {
-                    let wire = conn.encoded(&frame.wire, &mut packed);
-                    delivery.count(conn.queue.push_waiting(wire).await);
+                    delivery.count(conn.queue.push_waiting(conn.frame_of(&shared)).await);
                 }
             }
-            if packed.is_some() {
+            if shared.was_packed() {
                 self.counters.packed();
             }
             // Counted, but not timed: `ws_broadcast_seconds` is the cost of
@@ -550,15 +550,15 @@ fn enqueue(
     started: Instant,
 ) -> Delivery {
     let mut delivery = Delivery::default();
-    // Made by the first MessagePack recipient, shared by the others; a
-    // send with none costs a comparison per recipient.
-    let mut packed = None;
+    // Each form made by its first recipient, shared by the others; a send
+    // whose recipients all take the plain frame costs a comparison each.
+    let shared = Shared::new(frame);
     for conn in conns {
         if !skip.skips(conn.id) {
-            delivery.count(conn.queue.push(conn.encoded(frame, &mut packed)));
+            delivery.count(conn.push_shared(&shared));
         }
     }
-    if packed.is_some() {
+    if shared.was_packed() {
         counters.packed();
     }
     counters.delivered(&delivery);

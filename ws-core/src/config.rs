@@ -21,6 +21,8 @@
 //! | `on_rate_limit`      | `"error"` | over the limit: `"error"` (message dropped, typed error frame) or `"close"` (close 1008) |
 //! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
+//! | `compression`        | `"deflate"` | `"deflate"`: permessage-deflate (RFC 7692) with the clients that offer it (every browser does); a broadcast is compressed once and shared; `"off"` declines it |
+//! | `compress_min_size`  | `"256B"`  | frames with a smaller payload go out uncompressed (not worth it); `0` compresses every frame |
 //! | `stall_timeout`      | `"10s"`   | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
 //! | `max_rooms`          | `128`     | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails: [`JoinError::TooManyRooms`](crate::JoinError) |
 //! | `max_room_name`      | `255`     | longest room name in bytes; `0` = unlimited; longer: [`JoinError::RoomNameTooLong`](crate::JoinError) |
@@ -81,6 +83,48 @@ pub enum OnInvalid {
     Error,
     /// Close the connection with 1007 (invalid payload) or 1003 for binary frames.
     Close,
+}
+
+/// Whether the server negotiates permessage-deflate (RFC 7692).
+///
+/// With `Deflate`, a client that offers it (every browser, python
+/// `websockets`) gets frames of at least `compress_min_size` bytes
+/// compressed, and may send compressed frames; a broadcast is compressed at
+/// most once, and the compressed frame is shared by every recipient that
+/// negotiated it. Inbound, `max_message_size` applies to the inflated size
+/// (past it: close 1009). Clients that do not offer it are unaffected.
+///
+/// ```
+/// use ws_core::{Compression, Config};
+/// let config = Config::DEFAULT
+///     .with_compression(Compression::Deflate)
+///     .with_compress_min_size(512);
+/// assert_eq!(config.compression(), Compression::Deflate);
+/// assert_eq!(Config::DEFAULT.with_compression(Compression::Off).compression(), Compression::Off);
+/// ```
+///
+/// In the attribute (and `CHAT_COMPRESSION=off`, `CHAT_COMPRESS_MIN_SIZE=1KiB`
+/// with [`Config::override_from_env`]):
+///
+/// ```
+/// use ws_core::{ws_protocol, Compression, Protocol};
+///
+/// #[ws_protocol(compression = "off", compress_min_size = "1KiB")]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Quiet {
+///     #[ws(client, server)]
+///     Echo { text: String },
+/// }
+///
+/// assert_eq!(Quiet::CONFIG.compression(), Compression::Off);
+/// assert_eq!(Quiet::CONFIG.compress_min_size(), 1024);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Decline the extension: every frame goes out as it is.
+    Off,
+    /// Negotiate permessage-deflate with the clients that offer it.
+    Deflate,
 }
 
 /// A per-connection limit on inbound messages: `messages` per `per`, with
@@ -200,6 +244,8 @@ pub struct Config {
     on_rate_limit: OnRateLimit,
     read_buffer: usize,
     write_buffer: usize,
+    compression: Compression,
+    compress_min_size: usize,
     stall_timeout: Duration,
     // What one peer may make the registry (and a cluster backend) hold.
     max_rooms: usize,
@@ -240,6 +286,12 @@ impl Config {
         // Allocated for every connection, idle or not: small by default.
         read_buffer: 1024,
         write_buffer: 64 * 1024,
+        // On: browsers offer it on every connection, a broadcast pays for
+        // one compression whatever its fan-out, and JSON shrinks 3x or more.
+        compression: Compression::Deflate,
+        // Below a few hundred bytes deflate saves a few dozen bytes per
+        // frame for the cost of a compression: not worth it.
+        compress_min_size: 256,
         stall_timeout: Duration::from_secs(10),
         // Centrifugo's defaults (`client_channel_limit` 128, channel names
         // of 255): ample for a client in many chats or lobbies, while a
@@ -343,6 +395,19 @@ impl Config {
         self
     }
 
+    /// Whether permessage-deflate is negotiated: see [`Compression`].
+    pub const fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Frames with a smaller payload than this many bytes are sent
+    /// uncompressed to every connection; `0` compresses all.
+    pub const fn with_compress_min_size(mut self, bytes: usize) -> Self {
+        self.compress_min_size = bytes;
+        self
+    }
+
     /// How long a connection's reading may stay paused because its send
     /// queue is backed up while its writer makes no progress (the peer does
     /// not read); then it is closed with 1013.
@@ -413,6 +478,16 @@ impl Config {
     /// The write coalescing buffer in bytes.
     pub const fn write_buffer(&self) -> usize {
         self.write_buffer
+    }
+
+    /// Whether permessage-deflate is negotiated.
+    pub const fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The smallest frame that is sent compressed.
+    pub const fn compress_min_size(&self) -> usize {
+        self.compress_min_size
     }
 
     /// How long reading may stay paused behind a writer that makes no progress.
@@ -820,6 +895,16 @@ const ENV_OPTIONS: &[(&str, fn(Config, &str) -> Result<Config, UnitError>)] = &[
     ("write_buffer", |c, v| {
         Ok(c.with_write_buffer(to_usize(units::parse_size(v)?)?))
     }),
+    ("compression", |c, v| {
+        Ok(c.with_compression(match v.trim() {
+            "deflate" => Compression::Deflate,
+            "off" => Compression::Off,
+            _ => return Err(UnitError::Malformed),
+        }))
+    }),
+    ("compress_min_size", |c, v| {
+        Ok(c.with_compress_min_size(to_usize(units::parse_size(v)?)?))
+    }),
     ("stall_timeout", |c, v| {
         Ok(c.with_stall_timeout(units::parse_duration(v)?))
     }),
@@ -908,6 +993,11 @@ const FORMS: &[(&str, &str)] = &[
     ("on_rate_limit", r#"one of "error" or "close""#),
     ("read_buffer", r#"a non-zero size like "1KiB""#),
     ("write_buffer", r#"a non-zero size like "64KiB""#),
+    ("compression", r#"one of "deflate" or "off""#),
+    (
+        "compress_min_size",
+        r#"a size like "256B", or 0 to compress every frame"#,
+    ),
     ("stall_timeout", r#"a non-zero duration like "10s""#),
     (
         "max_rooms",
@@ -1096,6 +1186,8 @@ mod tests {
             ("on_rate_limit", "close"),
             ("read_buffer", "4_096"),
             ("write_buffer", "16 KiB"),
+            ("compression", "off"),
+            ("compress_min_size", "1KiB"),
         ])
         .unwrap();
         assert_eq!(config.max_connections(), 5);
@@ -1113,6 +1205,11 @@ mod tests {
         assert_eq!(config.on_rate_limit(), OnRateLimit::Close);
         assert_eq!(config.read_buffer(), 4096);
         assert_eq!(config.write_buffer(), 16 << 10);
+        assert_eq!(config.compression(), Compression::Off);
+        assert_eq!(config.compress_min_size(), 1 << 10);
+        let every = with(&[("compression", "deflate"), ("compress_min_size", "0")]).unwrap();
+        assert_eq!(every.compression(), Compression::Deflate);
+        assert_eq!(every.compress_min_size(), 0);
     }
 
     /// Every option that has a zero to refuse, at zero, negative, too large
@@ -1177,7 +1274,7 @@ mod tests {
                 format!("CHAT_{var}={overflow:?}: {option} is too large; it must be {form}"),
             );
         }
-        for option in ["on_full", "on_invalid", "on_rate_limit"] {
+        for option in ["on_full", "on_invalid", "on_rate_limit", "compression"] {
             let var = option.to_ascii_uppercase();
             for bad in ["0", "-1", "Close", "drop", ""] {
                 assert_eq!(

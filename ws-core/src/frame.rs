@@ -23,11 +23,11 @@ pub(crate) const OPCODE_CLOSE: u8 = 0x8;
 pub(crate) const OPCODE_PING: u8 = 0x9;
 
 /// The longest header of an unmasked frame: 2 bytes and a 64-bit length.
-const MAX_HEADER: usize = 10;
+pub(crate) const MAX_HEADER: usize = 10;
 
 /// Writes the header of a final, unmasked frame of `len` bytes at the end
 /// of `room`; returns where it starts.
-fn put_header(room: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
+pub(crate) fn put_header(room: &mut [u8; MAX_HEADER], opcode: u8, len: usize) -> usize {
     let start = match len {
         0..=125 => {
             room[9] = len as u8;
@@ -135,7 +135,7 @@ pub(crate) fn reopen(frame: &[u8]) -> Vec<u8> {
 }
 
 /// Where the payload of a frame made here starts.
-fn payload_start(frame: &[u8]) -> usize {
+pub(crate) fn payload_start(frame: &[u8]) -> usize {
     match frame.get(1) {
         Some(126) => 4,
         Some(127) => 10,

@@ -11,7 +11,9 @@ use crate::admission::per_ip::PerIp;
 use crate::backend::{Backend, BackendError, BackendStatus, Channel, Local, Node};
 use crate::broadcast::{Broadcast, deliver_remote};
 use crate::close::{CloseInfo, close_code};
-use crate::config::{Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
+use crate::config::{
+    Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
+};
 use crate::delivery::{Delivery, Target};
 use crate::frame::{Frame, Wire};
 use crate::history::History;
@@ -821,6 +823,16 @@ impl<P: Protocol> ManagerBuilder<P> {
     /// See [`Config::with_max_message_size`].
     pub fn max_message_size(self, bytes: usize) -> Self {
         self.map(|c| c.with_max_message_size(bytes))
+    }
+
+    /// See [`Config::with_compression`].
+    pub fn compression(self, compression: Compression) -> Self {
+        self.map(|c| c.with_compression(compression))
+    }
+
+    /// See [`Config::with_compress_min_size`].
+    pub fn compress_min_size(self, bytes: usize) -> Self {
+        self.map(|c| c.with_compress_min_size(bytes))
     }
 
     /// See [`Config::with_heartbeat`].

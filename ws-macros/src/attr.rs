@@ -15,7 +15,7 @@ use syn::{Attribute, Ident, Lit, LitStr, Token};
 
 use crate::case::RenameRule;
 use crate::config::units::{self, UnitError};
-use crate::config::{Config, ConfigError, RateLimit};
+use crate::config::{Compression, Config, ConfigError, RateLimit};
 use crate::ctxt::Ctxt;
 
 /// The helper attribute through which `#[ws_protocol(...)]` hands its options
@@ -37,6 +37,8 @@ pub const OPTIONS: &[&str] = &[
     "on_rate_limit",
     "read_buffer",
     "write_buffer",
+    "compression",
+    "compress_min_size",
     "stall_timeout",
     "max_rooms",
     "max_room_name",
@@ -120,6 +122,8 @@ pub struct Options {
     pub on_rate_limit: Option<Setting<OnRateLimit>>,
     pub read_buffer: Option<Setting<u64>>,
     pub write_buffer: Option<Setting<u64>>,
+    pub compression: Option<Setting<Compression>>,
+    pub compress_min_size: Option<Setting<u64>>,
     /// What one peer may make the server hold; `0` is unlimited.
     pub stall_timeout: Option<Setting<u64>>,
     pub max_rooms: Option<Setting<u64>>,
@@ -289,6 +293,18 @@ impl Options {
             }
             "read_buffer" => self.read_buffer = read(cx, &name, &value, units::parse_size),
             "write_buffer" => self.write_buffer = read(cx, &name, &value, units::parse_size),
+            "compression" => {
+                self.compression = choice(
+                    cx,
+                    &name,
+                    "choice",
+                    &value,
+                    &[("deflate", Compression::Deflate), ("off", Compression::Off)],
+                );
+            }
+            "compress_min_size" => {
+                self.compress_min_size = read(cx, &name, &value, units::parse_size);
+            }
             "stall_timeout" => self.stall_timeout = read(cx, &name, &value, duration),
             "max_rooms" => self.max_rooms = read(cx, &name, &value, units::parse_count),
             "max_room_name" => self.max_room_name = read(cx, &name, &value, units::parse_count),
@@ -348,6 +364,12 @@ impl Options {
         }
         if let Some(bytes) = &self.write_buffer {
             config = config.with_write_buffer(n(bytes));
+        }
+        if let Some(compression) = &self.compression {
+            config = config.with_compression(compression.value);
+        }
+        if let Some(bytes) = &self.compress_min_size {
+            config = config.with_compress_min_size(n(bytes));
         }
         if let Some(after) = &self.stall_timeout {
             config = config.with_stall_timeout(Duration::from_millis(after.value));
@@ -914,10 +936,13 @@ mod tests {
                 on_full = "drop_oldest", max_message_size = "64KiB",
                 heartbeat = "30s", idle_timeout = "off", on_invalid = "close",
                 read_buffer = 4096, write_buffer = "16 KiB", module = "messages",
-                max_rooms = 0, max_room_name = 64,
+                max_rooms = 0, max_room_name = 64, compression = "off",
+                compress_min_size = "1KiB",
             )]
         });
         assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(options.compression.unwrap().value, Compression::Off);
+        assert_eq!(options.compress_min_size.unwrap().value, 1024);
         assert_eq!(options.max_connections.unwrap().value, 10_000);
         assert_eq!(options.max_per_user.unwrap().value, 3);
         assert_eq!(options.send_queue.unwrap().value, 256);
@@ -990,12 +1015,13 @@ mod tests {
                 max_conn = 5, send_queue = "big", heartbeat = 30, on_full = "drop",
                 max_message_size = "64 kilobytes", idle_timeout = "0s", send_queue = 1,
                 module = "fn", read_buffer = 0, write_buffer, max_per_user = 2,
+                compression = "gzip",
             )]
         });
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",
@@ -1003,6 +1029,7 @@ mod tests {
                 "duplicate ws_protocol option `send_queue`",
                 "`module = \"fn\"` is not a module name; expected an identifier that is not a keyword, e.g. `module = \"chat\"`",
                 "expected a value: `write_buffer = ...`",
+                "unknown `compression` choice `gzip`; expected one of: `\"deflate\"`, `\"off\"`",
             ]
         );
         assert!(options.send_queue.is_none());

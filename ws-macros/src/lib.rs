@@ -97,6 +97,8 @@ use proc_macro::TokenStream;
 /// | `on_rate_limit`    | `"error"`, `"close"`                           | `"error"`   | over the limit: drop with a typed error, or close 1008 |
 /// | `read_buffer`      | size                                           | `"1KiB"`    | per-connection read buffer, allocated up front; also the most read per syscall |
 /// | `write_buffer`     | size                                           | `"64KiB"`   | ready frames are sent in one vectored write, up to this many bytes |
+/// | `compression`      | `"deflate"`, `"off"`                           | `"deflate"` | permessage-deflate (RFC 7692) with clients that offer it (browsers do); a broadcast is compressed once, shared by every deflate recipient; inbound `max_message_size` bounds the inflated size |
+/// | `compress_min_size`| size                                           | `"256B"`    | frames with a smaller payload go out uncompressed; `0` compresses all |
 /// | `stall_timeout`    | duration                                       | `"10s"`     | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
 /// | `max_rooms`        | integer                                        | `128`       | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails with `JoinError::TooManyRooms` (client code `too_many_rooms`) |
 /// | `max_room_name`    | integer (bytes)                                | `255`       | longest room name; `0` = unlimited; longer: `JoinError::RoomNameTooLong` (client code `room_name_too_long`) |

@@ -4,6 +4,7 @@
 //! writes, heartbeat, close frame). This module ties them together and owns
 //! the cleanup, which the guards make exactly-once.
 
+pub(crate) mod inbound;
 pub(crate) mod io;
 pub(crate) mod origin;
 pub(crate) mod read_loop;
@@ -14,9 +15,11 @@ use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
+use futures_util::{FutureExt, Sink, Stream, StreamExt};
 use parking_lot::Mutex;
+use tokio::io::WriteHalf;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::admission::Slot;
@@ -31,8 +34,9 @@ use crate::queue::SendQueue;
 use crate::registry::{Conn, Membership, UserSeat};
 use crate::route::Route;
 use crate::session::Erased;
+use inbound::Frames;
 use io::{Io, ReadSide};
-use read_loop::{ReadEnd, handler_outcome, read_loop};
+use read_loop::{ReadEnd, handler_outcome, read_error, read_loop};
 use tokio::time::timeout;
 use writer::{CLOSE_GRACE, write_loop};
 
@@ -73,6 +77,8 @@ pub(crate) struct Admitted<P> {
     pub(crate) id: ConnId,
     /// The codec negotiated in the handshake.
     pub(crate) codec: Codec,
+    /// `Some(compress_min_size)` when permessage-deflate was negotiated.
+    pub(crate) deflate: Option<usize>,
 }
 
 /// Drives an upgraded connection to its end, then cleans up once.
@@ -92,11 +98,13 @@ pub(crate) async fn run<P, H, S>(
         slot,
         id,
         codec,
+        deflate,
     } = admitted;
     let config = manager.config();
     let conn = Arc::new(Conn {
         id,
         queue: SendQueue::new(config.send_queue(), config.on_full()),
+        deflate,
         membership: Mutex::new(Membership::new(session)),
         requests: Mutex::default(),
         codec,
@@ -155,13 +163,39 @@ where
     P: Route<H, S>,
 {
     let config = ctx.manager().config();
-    let (read, mut sink) = tokio::io::split(socket);
+    let (read, sink) = tokio::io::split(socket);
+    if ctx.conn().deflate.is_some() {
+        let conn = Arc::clone(ctx.conn());
+        let stream = Frames::new(read, conn, config.max_message_size(), config.read_buffer());
+        return talk::<P, H, S, _>(stream, sink, ctx, handler).await;
+    }
     let protocol = WebSocketConfig::default()
         .read_buffer_size(config.read_buffer())
         .max_message_size(Some(config.max_message_size()))
         .max_frame_size(Some(config.max_message_size()));
     let read = ReadSide::new(read, Arc::clone(ctx.conn()));
-    let mut stream = WebSocketStream::from_raw_socket(read, Role::Server, Some(protocol)).await;
+    let stream = WebSocketStream::from_raw_socket(read, Role::Server, Some(protocol)).await;
+    talk::<P, H, S, _>(
+        stream.map(|next| next.map_err(read_error)),
+        sink,
+        ctx,
+        handler,
+    )
+    .await
+}
+
+/// [`converse`] over either parser.
+async fn talk<P, H, S, T>(
+    mut stream: T,
+    mut sink: WriteHalf<Io>,
+    ctx: &Ctx<P>,
+    handler: &H,
+) -> (Option<CloseInfo>, Option<CloseInfo>)
+where
+    P: Route<H, S>,
+    T: Stream<Item = Result<Message, ReadEnd>> + Sink<Message> + Unpin,
+{
+    let config = ctx.manager().config();
     let queue = &ctx.conn().queue;
     let depth = ctx.manager().counters().queue_depth();
     let connected = AssertUnwindSafe(Box::pin(<P as Route<H, S>>::on_connect(handler, ctx)))

@@ -36,7 +36,7 @@ pub(crate) enum ReadEnd {
 pub(crate) async fn read_loop<P, H, S, T>(stream: &mut T, ctx: &Ctx<P>, handler: &H) -> ReadEnd
 where
     P: Route<H, S>,
-    T: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message> + Unpin,
+    T: Stream<Item = Result<Message, ReadEnd>> + Sink<Message> + Unpin,
 {
     let config = ctx.manager().config();
     let limiter = config.rate_limit().map(limiter);
@@ -57,7 +57,7 @@ where
         };
         let message = match next {
             None => return ReadEnd::Vanished,
-            Some(Err(error)) => return read_error(error),
+            Some(Err(end)) => return end,
             Some(Ok(message)) => message,
         };
         // Pings count too: each one owes the peer a pong. A ping has no
@@ -376,7 +376,8 @@ fn send_error<P: crate::Protocol>(ctx: &Ctx<P>, code: &str, message: &str, id: O
     }
 }
 
-fn read_error(error: tungstenite::Error) -> ReadEnd {
+/// A failure of tungstenite's parser as the read loop's end.
+pub(crate) fn read_error(error: tungstenite::Error) -> ReadEnd {
     let close = |code, reason: &str| ReadEnd::Close(CloseInfo::new(code, reason));
     match error {
         tungstenite::Error::Capacity(_) => close(close_code::TOO_BIG, "message too big"),

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::{Admitted, ConnId, Gate};
 use crate::codec::Codec;
+use crate::config::Compression;
 use crate::context::JoinGate;
 use crate::manager::Manager;
 use crate::protocol::Protocol;
@@ -87,6 +88,15 @@ where
         Err(refusal) => return refusal,
     };
     let selected = codec::<P>(request.headers());
+    let deflate = (manager.config().compression() == Compression::Deflate
+        && crate::deflate::negotiate(
+            request
+                .headers()
+                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        ))
+    .then(|| manager.config().compress_min_size());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (mut parts, _body) = request.into_parts();
     // The request head took part of the handshake's time already.
@@ -156,6 +166,7 @@ where
         slot,
         id,
         codec: selected.unwrap_or_default(),
+        deflate,
     };
     tokio::spawn(async move {
         // A client that goes before the upgrade completes drops the slot
@@ -180,6 +191,12 @@ where
                 .headers_mut()
                 .insert(header::SEC_WEBSOCKET_PROTOCOL, name);
         }
+    }
+    if deflate.is_some() {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(crate::deflate::AGREED),
+        );
     }
     // For middleware (access logs, the test harness); an extension never
     // reaches the wire.

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use super::Membership;
 use crate::codec::Codec;
+use crate::deflate::Shared;
 use crate::delivery::Pushed;
 use crate::frame::Wire;
 use crate::id::ConnId;
@@ -20,6 +21,10 @@ use crate::queue::SendQueue;
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
     pub(crate) queue: SendQueue,
+    /// `Some(compress_min_size)` when the connection negotiated
+    /// permessage-deflate: its text and binary frames of at least that many
+    /// bytes go out compressed.
+    pub(crate) deflate: Option<usize>,
     pub(crate) membership: Mutex<Membership>,
     /// The requests of the server that wait for this client's answer
     /// (`ctx.request`); allocated by the first one.
@@ -60,24 +65,24 @@ pub(crate) struct Waiter {
 pub(crate) type Answer = oneshot::Receiver<Box<dyn Any + Send>>;
 
 impl Conn {
-    /// Queues a frame of JSON made here, in this connection's codec: for
-    /// a frame this connection alone is sent (a send to many shares one
-    /// encoding per codec instead, see `broadcast::enqueue`).
+    /// Queues a frame of JSON made here, for this connection alone (a
+    /// reply, an error, a replayed message), in this connection's codec and
+    /// compressed if it negotiated deflate (a send to many shares each form
+    /// instead, see `broadcast::enqueue`).
     pub(crate) fn push(&self, frame: Wire) -> Pushed {
-        self.queue.push(self.encoded(&frame, &mut None))
+        self.queue.push(self.frame_of(&Shared::new(&frame)))
     }
 
-    /// `frame` in this connection's codec; `packed` keeps its MessagePack
-    /// across the recipients of one send, so it is made at most once, and
-    /// only if a recipient uses it.
+    /// The form of [`Shared`] this connection takes: in its codec,
+    /// compressed if it negotiated deflate.
     #[inline]
-    pub(crate) fn encoded(&self, frame: &Wire, packed: &mut Option<Wire>) -> Wire {
-        match self.codec {
-            Codec::Json => frame.clone(),
-            Codec::MessagePack => packed
-                .get_or_insert_with(|| crate::frame::pack(frame))
-                .clone(),
-        }
+    pub(crate) fn frame_of(&self, shared: &Shared<'_>) -> Wire {
+        shared.for_conn(self.codec, self.deflate)
+    }
+
+    /// Queues a frame shared with other recipients (a broadcast).
+    pub(crate) fn push_shared(&self, shared: &Shared<'_>) -> Pushed {
+        self.queue.push(self.frame_of(shared))
     }
 
     /// Frames `json` (one copy) and queues it: for the frames one connection

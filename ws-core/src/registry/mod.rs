@@ -462,6 +462,7 @@ mod tests {
     fn conn() -> Arc<Conn> {
         Arc::new(Conn {
             id: ConnId::next(),
+            deflate: None,
             queue: SendQueue::new(4, Overflow::Close),
             membership: Mutex::new(Membership::new(crate::session::erase(()))),
             requests: Mutex::default(),

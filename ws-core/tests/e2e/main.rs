@@ -8,6 +8,7 @@ mod client_reconnect;
 mod closing;
 mod cluster;
 mod config;
+mod deflate;
 mod deploy;
 mod drops;
 mod exhaustion;

@@ -278,6 +278,13 @@ fn config(options: &Options) -> TokenStream {
         };
         config.extend(quote!(.with_rate_limit(#limit)));
     }
+    if let Some(compression) = &options.compression {
+        let choice = match compression.value {
+            crate::config::Compression::Deflate => quote!(Deflate),
+            crate::config::Compression::Off => quote!(Off),
+        };
+        config.extend(quote!(.with_compression(#private::Compression::#choice)));
+    }
     if let Some(on_rate_limit) = &options.on_rate_limit {
         let policy = match on_rate_limit.value {
             OnRateLimit::Error => quote!(Error),
@@ -288,6 +295,7 @@ fn config(options: &Options) -> TokenStream {
     let buffers = [
         (&options.read_buffer, quote!(with_read_buffer)),
         (&options.write_buffer, quote!(with_write_buffer)),
+        (&options.compress_min_size, quote!(with_compress_min_size)),
     ];
     for (setting, setter) in buffers {
         if let Some(setting) = setting {

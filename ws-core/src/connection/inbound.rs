@@ -1,0 +1,361 @@
+//! The read side of a connection that negotiated permessage-deflate: a
+//! frame parser of our own, because no released tungstenite accepts RSV1
+//! (the decision is written in [`deflate`](crate::deflate)). Connections
+//! that did not negotiate it keep tungstenite's parser.
+//!
+//! It yields the same [`Message`]s to the read loop, and enforces RFC 6455
+//! and RFC 7692 on the way, each failure with its close code:
+//!
+//! - 1002: an unmasked frame, RSV2 or RSV3, RSV1 on a control frame or a
+//!   continuation, a reserved opcode, a fragmented or over-125-byte control
+//!   frame, a continuation with no message begun or a message begun inside
+//!   another, a one-byte close payload or an invalid close code;
+//! - 1007: invalid UTF-8 in a text message or a close reason (checked as
+//!   fragments arrive, so a sequence split across fragments is judged
+//!   whole, and a bad one fails before the message ends), or a compressed
+//!   message that is not valid deflate;
+//! - 1009: a frame, a message, or an inflated message past
+//!   `max_message_size`: refused from the frame header, before its payload
+//!   is read, or when inflation reaches the limit.
+//!
+//! Pings are answered with a pong and the peer's close with a close
+//! echoing its code, through the writer's control queue as tungstenite's
+//! replies are. A compressed message is kept compressed until its last
+//! fragment, then inflated at once by the thread's inflater: with
+//! `client_no_context_takeover` the connection holds no inflate state.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Sink, Stream};
+use tokio::io::{AsyncReadExt, ReadHalf};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
+
+use super::io::Io;
+use super::read_loop::ReadEnd;
+use crate::close::{CloseInfo, close_code};
+use crate::deflate::{InflateError, inflate};
+use crate::frame::{OPCODE_CLOSE, wire};
+use crate::registry::Conn;
+
+const CONTINUATION: u8 = 0x0;
+const TEXT: u8 = 0x1;
+const BINARY: u8 = 0x2;
+const CLOSE: u8 = 0x8;
+const PING: u8 = 0x9;
+const PONG: u8 = 0xA;
+
+/// The messages of one connection, for the read loop.
+pub(crate) struct Frames {
+    inner: Pin<Box<dyn Stream<Item = Result<Message, ReadEnd>> + Send>>,
+}
+
+impl Frames {
+    pub(crate) fn new(read: ReadHalf<Io>, conn: Arc<Conn>, max: usize, read_buffer: usize) -> Self {
+        let parser = Parser {
+            read,
+            conn,
+            max,
+            read_buffer,
+            buf: BytesMut::new(),
+            partial: None,
+            done: false,
+        };
+        // The parser lives in the stream, not in the future of one `next`:
+        // a `next` cut short by the idle timeout loses nothing.
+        let inner = futures_util::stream::unfold(parser, |mut parser| async move {
+            let item = parser.next().await?;
+            Some((item, parser))
+        });
+        Self {
+            inner: Box::pin(inner),
+        }
+    }
+}
+
+impl Stream for Frames {
+    type Item = Result<Message, ReadEnd>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// The read loop flushes after a peer's close so that tungstenite writes
+/// its reply; here the reply is already queued.
+impl Sink<Message> for Frames {
+    type Error = std::convert::Infallible;
+
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A frame's first byte, checked.
+struct Head {
+    fin: bool,
+    rsv1: bool,
+    opcode: u8,
+}
+
+/// A fragmented message still arriving.
+struct Partial {
+    text: bool,
+    compressed: bool,
+    data: BytesMut,
+    /// How much of an uncompressed text message is known to be UTF-8.
+    checked: usize,
+}
+
+struct Parser {
+    read: ReadHalf<Io>,
+    conn: Arc<Conn>,
+    max: usize,
+    read_buffer: usize,
+    buf: BytesMut,
+    partial: Option<Partial>,
+    /// After a close or a failure nothing more is read.
+    done: bool,
+}
+
+fn fail(code: u16, reason: &str) -> ReadEnd {
+    ReadEnd::Close(CloseInfo::new(code, reason))
+}
+
+fn protocol(reason: &str) -> ReadEnd {
+    fail(close_code::PROTOCOL_ERROR, reason)
+}
+
+fn too_big() -> ReadEnd {
+    fail(close_code::TOO_BIG, "message too big")
+}
+
+fn invalid_utf8() -> ReadEnd {
+    fail(close_code::INVALID_PAYLOAD, "invalid UTF-8")
+}
+
+impl Parser {
+    async fn next(&mut self) -> Option<Result<Message, ReadEnd>> {
+        if self.done {
+            return None;
+        }
+        let item = self.next_message().await;
+        self.done = !matches!(
+            item,
+            Some(Ok(Message::Text(_)
+                | Message::Binary(_)
+                | Message::Ping(_)
+                | Message::Pong(_)))
+        );
+        item
+    }
+
+    async fn next_message(&mut self) -> Option<Result<Message, ReadEnd>> {
+        loop {
+            match self.parse() {
+                Err(end) => return Some(Err(end)),
+                Ok(Some((head, payload))) => match self.frame(head, payload) {
+                    Err(end) => return Some(Err(end)),
+                    Ok(Some(message)) => return Some(Ok(message)),
+                    Ok(None) => continue,
+                },
+                Ok(None) => {}
+            }
+            if self.buf.capacity() - self.buf.len() < self.read_buffer {
+                self.buf.reserve(self.read_buffer);
+            }
+            match self.read.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next whole frame in the buffer, unmasked; `None` until it has
+    /// arrived. The header is judged as soon as it is there.
+    fn parse(&mut self) -> Result<Option<(Head, BytesMut)>, ReadEnd> {
+        let Some(&[first, second]) = self.buf.first_chunk::<2>() else {
+            return Ok(None);
+        };
+        let head = Head {
+            fin: first & 0x80 != 0,
+            rsv1: first & 0x40 != 0,
+            opcode: first & 0x0f,
+        };
+        if first & 0x30 != 0 {
+            return Err(protocol("reserved bits set"));
+        }
+        let control = head.opcode & 0x08 != 0;
+        match head.opcode {
+            CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG => {}
+            _ => return Err(protocol("reserved opcode")),
+        }
+        if head.rsv1 && (control || head.opcode == CONTINUATION) {
+            return Err(protocol("RSV1 on a control frame or a continuation"));
+        }
+        if second & 0x80 == 0 {
+            return Err(protocol("unmasked client frame"));
+        }
+        let (len, at) = match second & 0x7f {
+            126 => match self.buf.get(2..4) {
+                Some(n) => (u64::from(u16::from_be_bytes([n[0], n[1]])), 4),
+                None => return Ok(None),
+            },
+            127 => match self.buf.get(2..10).and_then(|n| n.try_into().ok()) {
+                Some(n) => (u64::from_be_bytes(n), 10),
+                None => return Ok(None),
+            },
+            n => (u64::from(n), 2),
+        };
+        if control && (!head.fin || len > 125) {
+            return Err(protocol("a fragmented or oversized control frame"));
+        }
+        if len >> 63 != 0 {
+            return Err(protocol("frame length with the high bit set"));
+        }
+        if len > self.max as u64 {
+            return Err(too_big());
+        }
+        let total = at + 4 + len as usize;
+        if self.buf.len() < total {
+            self.buf.reserve(total - self.buf.len());
+            return Ok(None);
+        }
+        let mask = [
+            self.buf[at],
+            self.buf[at + 1],
+            self.buf[at + 2],
+            self.buf[at + 3],
+        ];
+        let mut payload = self.buf.split_to(total);
+        payload.advance(at + 4);
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= mask[i & 3];
+        }
+        Ok(Some((head, payload)))
+    }
+
+    fn frame(&mut self, head: Head, payload: BytesMut) -> Result<Option<Message>, ReadEnd> {
+        match head.opcode {
+            CONTINUATION => {
+                let Some(partial) = self.partial.as_mut() else {
+                    return Err(protocol("a continuation with no message begun"));
+                };
+                if partial.data.len() + payload.len() > self.max {
+                    return Err(too_big());
+                }
+                partial.data.extend_from_slice(&payload);
+                partial.check(head.fin)?;
+                if !head.fin {
+                    return Ok(None);
+                }
+                let partial = self.partial.take().expect("a message begun");
+                self.finish(partial).map(Some)
+            }
+            TEXT | BINARY => {
+                if self.partial.is_some() {
+                    return Err(protocol("a new message inside a fragmented one"));
+                }
+                let mut partial = Partial {
+                    text: head.opcode == TEXT,
+                    compressed: head.rsv1,
+                    data: payload,
+                    checked: 0,
+                };
+                if head.fin {
+                    return self.finish(partial).map(Some);
+                }
+                partial.check(false)?;
+                self.partial = Some(partial);
+                Ok(None)
+            }
+            PING => {
+                self.conn.queue.push_control(wire(PONG, &payload));
+                Ok(Some(Message::Ping(payload.freeze())))
+            }
+            PONG => Ok(Some(Message::Pong(payload.freeze()))),
+            _ => self.close(payload).map(Some),
+        }
+    }
+
+    fn finish(&self, partial: Partial) -> Result<Message, ReadEnd> {
+        let data = if partial.compressed {
+            match inflate(&partial.data, self.max) {
+                Ok(data) => Bytes::from(data),
+                Err(InflateError::TooBig) => return Err(too_big()),
+                Err(InflateError::Invalid) => {
+                    return Err(fail(close_code::INVALID_PAYLOAD, "invalid compressed data"));
+                }
+            }
+        } else {
+            partial.data.freeze()
+        };
+        if !partial.text {
+            return Ok(Message::Binary(data));
+        }
+        Utf8Bytes::try_from(data)
+            .map(Message::Text)
+            .map_err(|_| invalid_utf8())
+    }
+
+    /// The peer's close: checked, answered with its code, passed on.
+    fn close(&self, payload: BytesMut) -> Result<Message, ReadEnd> {
+        if payload.is_empty() {
+            self.conn.queue.push_control(wire(OPCODE_CLOSE, &[]));
+            return Ok(Message::Close(None));
+        }
+        let Some(&code) = payload.first_chunk::<2>() else {
+            return Err(protocol("a one-byte close payload"));
+        };
+        let code = u16::from_be_bytes(code);
+        // RFC 6455 7.4: the codes a peer may send, the IANA-registered
+        // 1012-1014 included; 1004-1006 and 1015 never go on the wire.
+        if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+            return Err(protocol("invalid close code"));
+        }
+        let reason =
+            Utf8Bytes::try_from(payload.freeze().slice(2..)).map_err(|_| invalid_utf8())?;
+        self.conn
+            .queue
+            .push_control(wire(OPCODE_CLOSE, &code.to_be_bytes()));
+        Ok(Message::Close(Some(CloseFrame {
+            code: code.into(),
+            reason,
+        })))
+    }
+}
+
+impl Partial {
+    /// Fails a text message as soon as what arrived cannot begin valid
+    /// UTF-8; a sequence cut at the end of a fragment waits for the next
+    /// (unless this was the last). Compressed messages are checked whole.
+    fn check(&mut self, fin: bool) -> Result<(), ReadEnd> {
+        if !self.text || self.compressed {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.data[self.checked..]) {
+            Ok(_) => self.checked = self.data.len(),
+            Err(error) if error.error_len().is_none() && !fin => {
+                self.checked += error.valid_up_to();
+            }
+            Err(_) => return Err(invalid_utf8()),
+        }
+        Ok(())
+    }
+}
