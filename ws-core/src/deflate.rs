@@ -315,7 +315,8 @@ mod tests {
     /// compression, and JSON recipients never a transcoding.
     #[test]
     fn a_shared_frame_is_compressed_at_most_once_per_codec() {
-        let plain = wire(OPCODE_TEXT, br#"{"type":"said","text":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#);
+        let json = format!(r#"{{"type":"said","text":"{}"}}"#, "a".repeat(1000));
+        let plain = wire(OPCODE_TEXT, json.as_bytes());
         let shared = Shared::new(&plain);
         assert_eq!(shared.for_conn(Codec::Json, None), plain);
         assert!(
