@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::{ArgError, Flags};
 use crate::client::{self, Sources, Target};
+use crate::deflate::DeflateWs;
 use crate::stats::{ProcSample, merge, round};
 
 pub const USAGE: &str = "\
@@ -29,13 +30,15 @@ USAGE: ws-bench idle --url ws://127.0.0.1:3000/ws [options]
   --concurrency K    connections being opened at once         [200]
   --join R           join room R on each connection (default: stay silent)
   --server-pid PID   read the server's RSS from /proc/PID
+  --deflate          offer permessage-deflate (the JSON line counts the
+                     connections the server agreed it on)
 ";
 
 pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     let f = Flags::parse(
         args,
         &["url", "count", "hold", "concurrency", "join", "server-pid"],
-        &[],
+        &["deflate"],
         USAGE,
     )?;
     let target = Target::parse(&f.required("url")?).map_err(ArgError::Bad)?;
@@ -46,7 +49,15 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     let pid: Option<u32> = f.opt("server-pid")?;
     tokio::runtime::Runtime::new()
         .map_err(|e| ArgError::Bad(e.to_string()))?
-        .block_on(run(target, count, hold, concurrency, join, pid))
+        .block_on(run(
+            target,
+            count,
+            hold,
+            concurrency,
+            join,
+            pid,
+            f.switch("deflate"),
+        ))
         .map_err(ArgError::Bad)
 }
 
@@ -57,6 +68,7 @@ async fn run(
     concurrency: usize,
     join: Option<String>,
     pid: Option<u32>,
+    deflate: bool,
 ) -> Result<Value, String> {
     let nofile = client::raise_nofile();
     if (nofile as usize) < count + 100 {
@@ -66,13 +78,35 @@ async fn run(
     let before = pid.and_then(|p| ProcSample::read(p).ok());
     let (stop_tx, stop_rx) = watch::channel(false);
     let dropped = Arc::new(AtomicUsize::new(0));
+    let agreed = Arc::new(AtomicUsize::new(0));
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
         let (target, sem, join) = (target.clone(), Arc::clone(&sem), join.clone());
         let (mut stop, dropped) = (stop_rx.clone(), Arc::clone(&dropped));
+        let agreed = Arc::clone(&agreed);
         tasks.push(tokio::spawn(async move {
+            if deflate {
+                let mut ws = {
+                    let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
+                    DeflateWs::connect(&target, sources.source(i), Duration::from_secs(20)).await?
+                };
+                if ws.agreed {
+                    agreed.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok::<_, String>(tokio::spawn(async move {
+                    // Read until told to stop (pings are answered inside).
+                    tokio::select! {
+                        _ = stop.changed() => {}
+                        _ = async { while ws.next_text().await.is_some() {} } => {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                    ws.close().await;
+                }));
+            }
             let mut ws = {
                 let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
                 let mut ws =
@@ -151,6 +185,8 @@ async fn run(
         "open_s": round(open_s),
         "source_addresses": sources.addresses(count),
         "open_files_limit": nofile,
+        "deflate_offered": deflate,
+        "deflate_agreed": agreed.load(Ordering::Relaxed),
     });
     if let (Some(b), Some(d)) = (before, during) {
         let per = if held > 0 {
