@@ -167,7 +167,7 @@ where
     if ctx.conn().deflate.is_some() {
         let conn = Arc::clone(ctx.conn());
         let stream = Frames::new(read, conn, config.max_message_size(), config.read_buffer());
-        return talk::<P, H, S, _>(stream, sink, ctx, handler).await;
+        return talk::<P, H, S, _>(Box::pin(stream), sink, ctx, handler).await;
     }
     let protocol = WebSocketConfig::default()
         .read_buffer_size(config.read_buffer())
@@ -175,8 +175,12 @@ where
         .max_frame_size(Some(config.max_message_size()));
     let read = ReadSide::new(read, Arc::clone(ctx.conn()));
     let stream = WebSocketStream::from_raw_socket(read, Role::Server, Some(protocol)).await;
+    // Each parser is boxed: passed by value into `talk`, it would be kept
+    // twice in this task's state (once here, once there), for every
+    // connection (measured: 6.85 KiB per idle connection unboxed, 6.57
+    // boxed, 6.27 before there were two parsers).
     talk::<P, H, S, _>(
-        stream.map(|next| next.map_err(read_error)),
+        Box::pin(stream.map(|next| next.map_err(read_error))),
         sink,
         ctx,
         handler,
