@@ -122,6 +122,48 @@ pub struct ErrorFrame {
     pub message: String,
 }
 
+/// The frame that asks a client for a fresh credential: its session
+/// [expires](crate::Session::expires_at) in `expires_in_ms` milliseconds,
+/// sent [`refresh_before`](crate::Config::with_refresh_before) ahead. Part
+/// of the server direction of the exported schema.
+///
+/// On the wire: `{"type":"refresh_required","expires_in_ms":30000}`. The
+/// client answers with a [`RefreshFrame`]; without a valid one by then the
+/// connection is closed with [`close_code::SESSION_EXPIRED`](crate::close_code::SESSION_EXPIRED).
+///
+/// ```
+/// let frame: ws_core::RefreshRequired =
+///     serde_json::from_str(r#"{"type":"refresh_required","expires_in_ms":30000}"#).unwrap();
+/// assert_eq!(frame.expires_in_ms, 30_000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename = "refresh_required")]
+#[schemars(rename = "RefreshRequired")]
+pub struct RefreshRequired {
+    /// Milliseconds until the session expires (0 when it has).
+    pub expires_in_ms: u64,
+}
+
+/// The client's answer to [`RefreshRequired`] (it may also send it
+/// unasked): a new credential for the handler's `refresh` hook, whose
+/// session replaces the connection's in place. Rooms, history positions
+/// and the send queue are untouched; nothing is sent back on success.
+///
+/// On the wire: `{"type":"refresh","token":".."}`, in the protocol's codec.
+///
+/// ```
+/// let frame: ws_core::RefreshFrame =
+///     serde_json::from_str(r#"{"type":"refresh","token":"eyJ"}"#).unwrap();
+/// assert_eq!(frame.token, "eyJ");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename = "refresh")]
+#[schemars(rename = "RefreshFrame")]
+pub struct RefreshFrame {
+    /// The new credential.
+    pub token: String,
+}
+
 /// The codes of the [`ErrorFrame`]s the runtime sends.
 pub mod error_code {
     /// The message is not valid JSON or does not match any message type.

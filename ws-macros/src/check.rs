@@ -13,6 +13,7 @@ use crate::ctxt::Ctxt;
 pub const HOOKS: &[&str] = &[
     "authenticate",
     "authorize_join",
+    "refresh",
     "on_connect",
     "on_disconnect",
 ];
@@ -22,10 +23,20 @@ pub const HOOKS: &[&str] = &[
 /// named the same would be routed, and decoded by clients, as that frame.
 /// Clients decode a frame as the protocol first and as an `ErrorFrame`
 /// second, so the name is reserved in both directions and every tagging.
-pub const RESERVED_WIRE_NAMES: &[(&str, &str)] = &[(
-    "error",
-    "its error frames, `{\"type\":\"error\",\"code\":..,\"message\":..}`",
-)];
+pub const RESERVED_WIRE_NAMES: &[(&str, &str)] = &[
+    (
+        "error",
+        "its error frames, `{\"type\":\"error\",\"code\":..,\"message\":..}`",
+    ),
+    (
+        "refresh_required",
+        "asking for a new credential, `{\"type\":\"refresh_required\",\"expires_in_ms\":..}`",
+    ),
+    (
+        "refresh",
+        "a client's new credential, `{\"type\":\"refresh\",\"token\":..}`",
+    ),
+];
 
 pub fn check(cx: &Ctxt, protocol: &mut Protocol) {
     check_directions(cx, protocol);
