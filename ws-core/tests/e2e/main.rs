@@ -11,6 +11,7 @@ mod config;
 mod deflate;
 mod deploy;
 mod drops;
+mod expiry;
 mod exhaustion;
 mod flow;
 mod frontend;
