@@ -78,7 +78,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::close::CloseInfo;
+use crate::close::{CloseInfo, close_code};
 use crate::codec::Codec;
 use crate::correlation;
 use crate::handler::{ErrorFrame, RefreshFrame, RefreshRequired};
@@ -448,7 +448,9 @@ impl<P: Protocol> ClientBuilder<P> {
     ///
     /// `get_token` should return a credential that is fresh, not the one
     /// the connection began with: a refresh with a token the server refuses
-    /// closes the connection with 4003.
+    /// closes the connection with 4003. A connection closed with 4001 (the
+    /// session expired: the client was not reading when asked) is reopened
+    /// with a fresh token, as a drop is.
     ///
     /// ```no_run
     /// # use ws_core::ws_protocol;
@@ -1268,7 +1270,12 @@ impl<P: Protocol> Client<P> {
         if *self.state.borrow() == ConnectionState::Closed {
             return Some(error);
         }
-        if policy.retries(close.as_ref().map_or(1006, |c| c.code)) {
+        let code = close.as_ref().map_or(1006, |c| c.code);
+        // An expired session is cured by a fresh token, which `get_token`
+        // gives: a client that missed its refresh (it was not reading)
+        // comes back.
+        let expired = code == close_code::SESSION_EXPIRED && self.get_token.is_some();
+        if policy.retries(code) || expired {
             self.closed = None;
             self.dropped = Some(close);
             return None;

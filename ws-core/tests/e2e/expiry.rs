@@ -259,6 +259,35 @@ async fn a_refresh_with_a_bad_token_closes_with_4003() {
 }
 
 #[tokio::test]
+async fn a_client_with_get_token_comes_back_after_its_session_expired() {
+    let (server, _keeper) = start().await;
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tokens);
+    let mut ann = Client::<Timed>::builder(&server.url(""))
+        .get_token(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { "ann:300".to_owned() }
+        })
+        .connect()
+        .await
+        .unwrap();
+    // Not reading, it cannot answer `refresh_required`: the server closes
+    // it with 4001 at the expiry.
+    eventually("ann's session expired", || {
+        server.manager().user_connections("ann") == 0
+    })
+    .await;
+    // A send finds the socket dead (`Interrupted`, as after any drop); the
+    // next use reconnects with a fresh token.
+    let pong = match ann.request(timed::Ping).await {
+        Err(ClientError::Interrupted(_)) => ann.request(timed::Ping).await.unwrap(),
+        other => other.unwrap(),
+    };
+    assert_eq!(pong.user, "ann");
+    assert!(tokens.load(Ordering::SeqCst) >= 2, "a token per handshake");
+}
+
+#[tokio::test]
 async fn a_refresh_racing_a_broadcast_loses_nothing() {
     let (server, keeper) = start().await;
     let first_expiry = SystemTime::now() + Duration::from_millis(1200);
