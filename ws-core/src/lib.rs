@@ -150,8 +150,8 @@ pub use connection::upgrade::endpoint;
 pub use context::Ctx;
 pub use delivery::Delivery;
 pub use error::{
-    BackendError, ConnectionClosing, JoinError, JoinRefused, RefreshRefused, ReplyError, RequestError,
-    SendError, SetUserError,
+    BackendError, ConnectionClosing, JoinError, JoinRefused, RefreshRefused, ReplyError,
+    RequestError, SendError, SetUserError,
 };
 pub use frame::Frame;
 pub use handler::{

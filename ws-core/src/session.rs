@@ -136,7 +136,10 @@ pub(crate) fn erase<S: Session>(session: S) -> Erased {
 /// long past).
 pub(crate) fn expiry_ms<S: Session>(session: &S) -> u64 {
     session.expires_at().map_or(0, |at| {
-        let ms = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
         u64::try_from(ms).unwrap_or(u64::MAX).max(1)
     })
 }

@@ -304,7 +304,11 @@ impl Expiry {
     /// The timer for the connection's current session: `current` kept if
     /// it was armed for the same expiry, re-armed if the expiry changed,
     /// `None` when the session has none.
-    fn sync<P: crate::Protocol>(current: Option<Self>, ctx: &Ctx<P>, lead: Duration) -> Option<Self> {
+    fn sync<P: crate::Protocol>(
+        current: Option<Self>,
+        ctx: &Ctx<P>,
+        lead: Duration,
+    ) -> Option<Self> {
         let expires = ctx.conn().expires.load(Ordering::Acquire);
         if current.as_ref().map_or(0, |expiry| expiry.armed) == expires {
             return current;
@@ -327,7 +331,10 @@ impl Expiry {
     /// the expiry; `Some` when the session has expired.
     fn fired<P: crate::Protocol>(&mut self, ctx: &Ctx<P>) -> Option<CloseInfo> {
         if self.asked {
-            return Some(CloseInfo::new(close_code::SESSION_EXPIRED, "session expired"));
+            return Some(CloseInfo::new(
+                close_code::SESSION_EXPIRED,
+                "session expired",
+            ));
         }
         self.asked = true;
         let left = self.at.saturating_duration_since(Instant::now());

@@ -146,7 +146,10 @@ async fn next_json(
     >,
 ) -> Result<Value, Option<(u16, String)>> {
     loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("a frame") {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame")
+        {
             Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
             Some(Ok(Message::Close(frame))) => {
                 return Err(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
@@ -182,14 +185,9 @@ async fn a_refresh_keeps_the_connection_and_its_rooms() {
     })
     .await
     .unwrap();
-    loop {
-        match ann.recv().await.unwrap() {
-            Timed::Said { room, seq } => {
-                assert_eq!((room.as_str(), seq), ("r", 7));
-                break;
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+    match ann.recv().await.unwrap() {
+        Timed::Said { room, seq } => assert_eq!((room.as_str(), seq), ("r", 7)),
+        other => panic!("unexpected {other:?}"),
     }
 }
 
@@ -211,9 +209,12 @@ async fn a_missed_refresh_closes_with_4001() {
     let mut bob = Client::<Timed>::builder(&server.url(""))
         .no_reconnect()
         .headers(
-            [(header::AUTHORIZATION, HeaderValue::from_static("Bearer bob:300"))]
-                .into_iter()
-                .collect(),
+            [(
+                header::AUTHORIZATION,
+                HeaderValue::from_static("Bearer bob:300"),
+            )]
+            .into_iter()
+            .collect(),
         )
         .connect()
         .await
@@ -229,9 +230,11 @@ async fn a_refresh_with_a_bad_token_closes_with_4003() {
     let (server, keeper) = start().await;
     let mut ws = raw(&server, "ann:60000").await;
     // Unasked refreshes are taken too: a client may refresh early.
-    ws.send(Message::text(json!({"type": "refresh", "token": "forged"}).to_string()))
-        .await
-        .unwrap();
+    ws.send(Message::text(
+        json!({"type": "refresh", "token": "forged"}).to_string(),
+    ))
+    .await
+    .unwrap();
     let (code, reason) = next_json(&mut ws).await.unwrap_err().unwrap();
     assert_eq!(code, close_code::REFRESH_REFUSED);
     assert_eq!(reason, "invalid token");
@@ -243,9 +246,7 @@ async fn a_refresh_with_a_bad_token_closes_with_4003() {
         .no_reconnect()
         .get_token(move || {
             let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
-            async move {
-                if first { "bob:500" } else { "expired" }.to_owned()
-            }
+            async move { if first { "bob:500" } else { "expired" }.to_owned() }
         })
         .connect()
         .await
@@ -254,7 +255,11 @@ async fn a_refresh_with_a_bad_token_closes_with_4003() {
         Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, 4003),
         other => panic!("expected close 4003, got {other:?}"),
     }
-    assert_eq!(tokens.load(Ordering::SeqCst), 2, "one handshake, one refresh");
+    assert_eq!(
+        tokens.load(Ordering::SeqCst),
+        2,
+        "one handshake, one refresh"
+    );
     assert_eq!(keeper.refreshes.load(Ordering::SeqCst), 0);
 }
 
@@ -300,8 +305,7 @@ async fn a_refresh_racing_a_broadcast_loses_nothing() {
     let mut bob = client(&server, "bob", 60_000).await;
     let publisher = tokio::spawn(async move {
         let mut seq = 0;
-        while keeper_seen.refreshes.load(Ordering::SeqCst) < 3 || SystemTime::now() < first_expiry
-        {
+        while keeper_seen.refreshes.load(Ordering::SeqCst) < 3 || SystemTime::now() < first_expiry {
             bob.send(timed::Say {
                 room: "r".into(),
                 seq,
@@ -335,5 +339,8 @@ async fn a_refresh_racing_a_broadcast_loses_nothing() {
     let sent = publisher.await.unwrap();
     assert_eq!(expected, sent, "every message arrived");
     assert!(keeper.refreshes.load(Ordering::SeqCst) >= 3);
-    eventually("ann still in the room", || server.manager().room_size("r") == 1).await;
+    eventually("ann still in the room", || {
+        server.manager().room_size("r") == 1
+    })
+    .await;
 }

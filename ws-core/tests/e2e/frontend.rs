@@ -11,11 +11,11 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use ws_core::axum::http::StatusCode;
+use ws_core::axum::http::request::Parts;
+use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::client::ClientError;
 use ws_core::schema::{Direction, for_direction};
 use ws_core::testing::TestServer;
-use ws_core::axum::http::request::Parts;
-use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::{
     Ctx, HandlerError, HandlerResult, Manager, Protocol, RefreshRefused, Session, Tagging,
     ws_protocol,
@@ -105,7 +105,10 @@ struct App;
 impl RpcHandler for App {
     async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Ticket, Response> {
         let query = request.uri.query().unwrap_or("");
-        match query.split('&').find_map(|pair| pair.strip_prefix("access_token=")) {
+        match query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("access_token="))
+        {
             None => Ok(Ticket::default()),
             Some(token) => {
                 let token = token.replace("%3A", ":").replace("%3a", ":");
