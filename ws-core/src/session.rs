@@ -169,4 +169,24 @@ mod tests {
         let user = typed::<Option<UserId>>(user).unwrap();
         assert_eq!(user.user().as_deref(), Some("ada"));
     }
+
+    struct Until(Option<SystemTime>);
+
+    impl Session for Until {
+        fn expires_at(&self) -> Option<SystemTime> {
+            self.0
+        }
+    }
+
+    #[test]
+    fn expiries_are_stored_as_milliseconds_with_zero_for_none() {
+        assert_eq!(expiry_ms(&()), 0);
+        assert_eq!(expiry_time(0), None);
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(expiry_ms(&Until(Some(at))), 1_700_000_000_123);
+        assert_eq!(expiry_time(1_700_000_000_123), Some(at));
+        // At or before the epoch: long past, but still an expiry.
+        assert_eq!(expiry_ms(&Until(Some(UNIX_EPOCH))), 1);
+        assert_eq!(expiry_ms(&Until(None)), 0);
+    }
 }

@@ -317,7 +317,10 @@ impl Expiry {
         // Wall-clock expiry onto the monotonic clock, once per arming.
         let left = at.duration_since(SystemTime::now()).unwrap_or_default();
         let now = Instant::now();
-        let at = now + left;
+        // An expiry centuries away is, for a connection, never.
+        let at = now
+            .checked_add(left)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         let ask = at.checked_sub(lead).map_or(now, |ask| ask.max(now));
         Some(Self {
             armed: expires,
