@@ -12,7 +12,8 @@
 #      and `ChatClient` reconnecting and resuming after a dropped TCP
 #      connection and after a restart of the chat example (SIGTERM, 1012);
 #      and `ChatClient` speaking MessagePack (@msgpack/msgpack) beside a
-#      JSON one;
+#      JSON one; `RpcClient` with `getToken` refreshing an expiring session
+#      and closed with 4003 for a refused token;
 #   5. the chat example's page in headless Chromium: two pages in one room
 #      exchange messages, and a page error fails the run; then the page
 #      reconnects after its connection drops and after the chat server is

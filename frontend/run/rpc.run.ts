@@ -9,7 +9,7 @@
 // `onRequest` answering a request of the server, and a close rejecting what
 // is pending.
 
-import { RequestTimeout, RpcClient, ServerError, type Noted, type Pong } from "./rpc.js";
+import { RequestTimeout, RpcClient, ServerError, type Noted, type Pong, type StateChange } from "./rpc.js";
 import { check, rejection, run, same, until, urlArgument } from "./harness.js";
 
 const url = urlArgument();
@@ -78,6 +78,37 @@ await run("rpc", [
     same(got[0]?.text, "given 42", "the answer reached the waiting request");
     stopNotes();
     stop();
+  }],
+  ["getToken: the token opens the connection and refreshes it past its expiry", async () => {
+    // Tokens live 1.2 s; the server asks for a refresh 1 s ahead.
+    let tokens = 0;
+    const changes: StateChange[] = [];
+    const expiring = await RpcClient.connect(url, {
+      getToken: async () => {
+        tokens += 1;
+        return "ts:1200";
+      },
+    });
+    expiring.onState((change) => changes.push(change));
+    const firstExpiry = Date.now() + 1200;
+    // Outlives the first token's session with the same connection.
+    while (Date.now() < firstExpiry + 300) {
+      same((await expiring.request({ type: "ping", n: 1 })).n, 2, "a ping while refreshing");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    check(tokens >= 3, `a token for the open and one per refresh, got ${tokens}`);
+    same(changes, [], "no close, no reconnect");
+    same(expiring.state, "open", "still open");
+    expiring.close();
+  }],
+  ["getToken: a refused refresh closes with 4003", async () => {
+    let tokens = 0;
+    const refused = await RpcClient.connect(url, {
+      getToken: async () => (++tokens === 1 ? "ts:500" : "forged"),
+    });
+    const closed = new Promise<StateChange>((resolve) => refused.onState((change) => resolve(change)));
+    const change = await closed;
+    same([change.state, change.code, change.reason], ["closed", 4003, "invalid token"], "the close");
   }],
   ["a close rejects the pending request", async () => {
     const error = await rejection(client.request({ type: "refuse", how: "close" }), "refuse close");

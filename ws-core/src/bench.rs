@@ -51,6 +51,7 @@ where
                 ))),
                 requests: Mutex::default(),
                 codec: crate::codec::Codec::Json,
+                expires: Default::default(),
             });
             registrations.push(manager.registry().register(Arc::clone(&conn), None));
             manager

@@ -78,10 +78,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::close::CloseInfo;
+use crate::close::{CloseInfo, close_code};
 use crate::codec::Codec;
 use crate::correlation;
-use crate::handler::ErrorFrame;
+use crate::handler::{ErrorFrame, RefreshFrame, RefreshRequired};
 use crate::history::{Position, Unrecovered};
 use crate::protocol::{ClientMessage, Protocol, Request, ServerRequest, Variant};
 
@@ -416,6 +416,12 @@ pub enum Event<P> {
 /// seen in it.
 type Rejoin<P> = Box<dyn FnMut(&str, Option<Position>) -> P + Send>;
 
+/// The application's `get_token`: a fresh credential, for every handshake
+/// and every `refresh_required`.
+type GetToken = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>> + Send + Sync,
+>;
+
 /// A [`Client`] to configure before it connects; made by
 /// [`Client::builder`]. It reconnects by itself ([`ReconnectPolicy`], on by
 /// default) and, with a [`rejoin`](Self::rejoin) hook, rejoins its rooms
@@ -428,9 +434,58 @@ pub struct ClientBuilder<P> {
     timeout: Duration,
     policy: Option<ReconnectPolicy>,
     rejoin: Option<Rejoin<P>>,
+    get_token: Option<GetToken>,
 }
 
 impl<P: Protocol> ClientBuilder<P> {
+    /// Where the client gets its credential: `get_token` is awaited before
+    /// every handshake (the first and each reconnect), whose request
+    /// carries it as `Authorization: Bearer <token>`, and whenever the
+    /// server sends a [`RefreshRequired`] frame (the session behind the
+    /// connection is about to [expire](crate::Session::expires_at)), which
+    /// the client answers with a [`RefreshFrame`] by itself, between two
+    /// reads: the application sees neither frame.
+    ///
+    /// `get_token` should return a credential that is fresh, not the one
+    /// the connection began with: a refresh with a token the server refuses
+    /// closes the connection with 4003. A connection closed with 4001 (the
+    /// session expired: the client was not reading when asked) is reopened
+    /// with a fresh token, as a drop is.
+    ///
+    /// ```no_run
+    /// # use ws_core::ws_protocol;
+    /// use ws_core::client::Client;
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat {
+    /// #     #[ws(client, server)] Say { text: String },
+    /// # }
+    ///
+    /// async fn fresh_token() -> String {
+    ///     // Ask the identity provider; here, a fixed token.
+    ///     "eyJhbGciOiJIUzI1NiJ9.e30.sig".to_owned()
+    /// }
+    ///
+    /// # async fn run() -> Result<(), ws_core::client::ClientError> {
+    /// let mut client = Client::<Chat>::builder("ws://127.0.0.1:3000/ws")
+    ///     .get_token(fresh_token)
+    ///     .connect()
+    ///     .await?;
+    /// // Refreshes happen inside `recv`, `next_event` and `request`.
+    /// let said = client.recv().await?;
+    /// # let _ = said;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn get_token<F, Fut>(mut self, get_token: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = String> + Send + 'static,
+    {
+        self.get_token = Some(Arc::new(move || Box::pin(get_token())));
+        self
+    }
+
     /// Extra request headers of every handshake, such as `Authorization`
     /// or `Cookie`.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
@@ -513,7 +568,8 @@ impl<P: Protocol> ClientBuilder<P> {
     /// Opens the first connection. A first connection that fails is an
     /// error (the URL may be wrong); the policy applies to later drops.
     pub async fn connect(self) -> Result<Client<P>, ClientError> {
-        let (ws, handshake) = open::<P>(&self.url, &self.headers, self.codec).await?;
+        let headers = with_token(&self.headers, self.get_token.as_ref()).await;
+        let (ws, handshake) = open::<P>(&self.url, &headers, self.codec).await?;
         let (state, _) = watch::channel(ConnectionState::Open);
         Ok(Client {
             codec: self.codec,
@@ -529,6 +585,7 @@ impl<P: Protocol> ClientBuilder<P> {
             headers: self.headers,
             policy: self.policy,
             rejoin: self.rejoin,
+            get_token: self.get_token,
             rooms: BTreeMap::new(),
             tracks: P::MESSAGES.iter().any(|m| m.is_recorded()),
             dropped: None,
@@ -540,6 +597,19 @@ impl<P: Protocol> ClientBuilder<P> {
             protocol: PhantomData,
         })
     }
+}
+
+/// `headers`, with a fresh token from `get_token` as `Authorization:
+/// Bearer` (a token that is not a valid header value is left out: the
+/// server then refuses the handshake as unauthenticated).
+async fn with_token(headers: &HeaderMap, get_token: Option<&GetToken>) -> HeaderMap {
+    let mut headers = headers.clone();
+    if let Some(get_token) = get_token
+        && let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", get_token().await))
+    {
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    headers
 }
 
 /// Opens a connection: the socket and the headers of the server's 101.
@@ -632,6 +702,7 @@ pub struct Client<P> {
     /// `None`: a drop ends the client.
     policy: Option<ReconnectPolicy>,
     rejoin: Option<Rejoin<P>>,
+    get_token: Option<GetToken>,
     /// The rooms joined, with the last position seen in each (`None` while
     /// unknown, or when the room keeps no history).
     rooms: BTreeMap<String, Option<Position>>,
@@ -744,6 +815,7 @@ impl<P: Protocol> Client<P> {
             timeout: Self::DEFAULT_TIMEOUT,
             policy: Some(ReconnectPolicy::default()),
             rejoin: None,
+            get_token: None,
         }
     }
 
@@ -1121,7 +1193,18 @@ impl<P: Protocol> Client<P> {
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
-            let incoming = decode::<P>(text)?;
+            let incoming = match decode::<P>(text) {
+                Ok(incoming) => incoming,
+                // Not one of the protocol's frames: looked for only when
+                // the protocol's decoding failed.
+                Err(error) => match serde_json::from_str::<RefreshRequired>(text) {
+                    Ok(_) => {
+                        self.refresh().await?;
+                        continue;
+                    }
+                    Err(_) => return Err(error),
+                },
+            };
             let Incoming::Message(message, id) = incoming else {
                 return Ok(incoming);
             };
@@ -1154,6 +1237,21 @@ impl<P: Protocol> Client<P> {
         }
     }
 
+    /// Answers the server's `refresh_required` with a token from
+    /// `get_token`; without one, the session will expire (close 4001).
+    async fn refresh(&mut self) -> Result<(), ClientError> {
+        let Some(get_token) = self.get_token.clone() else {
+            return Ok(());
+        };
+        let token = get_token().await;
+        let json = serde_json::to_string(&RefreshFrame { token }).map_err(ClientError::Encode)?;
+        let frame = self.frame(json)?;
+        self.ws
+            .send(frame)
+            .await
+            .map_err(|error| self.interrupted(error.into()))
+    }
+
     /// Reports a failed read: `None` when the client reconnects (the drop
     /// is recorded for the next use), else the error to return. With a
     /// policy, a drop that is not retried ends the client with an
@@ -1172,7 +1270,12 @@ impl<P: Protocol> Client<P> {
         if *self.state.borrow() == ConnectionState::Closed {
             return Some(error);
         }
-        if policy.retries(close.as_ref().map_or(1006, |c| c.code)) {
+        let code = close.as_ref().map_or(1006, |c| c.code);
+        // An expired session is cured by a fresh token, which `get_token`
+        // gives: a client that missed its refresh (it was not reading)
+        // comes back.
+        let expired = code == close_code::SESSION_EXPIRED && self.get_token.is_some();
+        if policy.retries(code) || expired {
             self.closed = None;
             self.dropped = Some(close);
             return None;
@@ -1247,9 +1350,10 @@ impl<P: Protocol> Client<P> {
                 delay: Some(delay),
             });
             tokio::time::sleep(delay).await;
+            let headers = with_token(&self.headers, self.get_token.as_ref()).await;
             let error = match timeout(
                 policy.open_timeout,
-                open::<P>(&self.url, &self.headers, self.codec),
+                open::<P>(&self.url, &headers, self.codec),
             )
             .await
             {

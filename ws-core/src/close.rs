@@ -22,6 +22,14 @@ pub mod close_code {
     pub const SERVICE_RESTART: u16 = 1012;
     /// 1013: try again later; sent to a client whose send queue overflowed.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// 4001: the session expired (its [`expires_at`](crate::Session::expires_at))
+    /// before a valid `refresh` arrived. Reconnect with a fresh credential.
+    pub const SESSION_EXPIRED: u16 = 4001;
+    /// 4003: a `refresh` was refused: the handler's `refresh` hook rejected
+    /// its token (the reason is the hook's), or the new session's user
+    /// could not take the connection (`max_per_user`). Reconnecting with
+    /// the same credential will fail the same way.
+    pub const REFRESH_REFUSED: u16 = 4003;
 }
 
 /// A close frame's code and reason.

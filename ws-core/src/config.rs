@@ -24,6 +24,7 @@
 //! | `compression`        | `"deflate"` | `"deflate"`: permessage-deflate (RFC 7692) with the clients that offer it (every browser does); a broadcast is compressed once and shared; `"off"` declines it |
 //! | `compress_min_size`  | `"256B"`  | frames with a smaller payload go out uncompressed (not worth it); `0` compresses every frame |
 //! | `stall_timeout`      | `"10s"`   | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
+//! | `refresh_before`     | `"30s"`   | a session with an expiry ([`Session::expires_at`](crate::Session::expires_at)) gets a `refresh_required` frame this long before it; unrefreshed by the expiry: close 4001 |
 //! | `max_rooms`          | `128`     | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails: [`JoinError::TooManyRooms`](crate::JoinError) |
 //! | `max_room_name`      | `255`     | longest room name in bytes; `0` = unlimited; longer: [`JoinError::RoomNameTooLong`](crate::JoinError) |
 //! | `handshake_timeout`  | `"10s"`   | from accept to the 101, request head and `authenticate` included; later: dropped (head) or HTTP 503 (`authenticate`) |
@@ -247,6 +248,7 @@ pub struct Config {
     compression: Compression,
     compress_min_size: usize,
     stall_timeout: Duration,
+    refresh_before: Duration,
     // What one peer may make the registry (and a cluster backend) hold.
     max_rooms: usize,
     max_room_name: usize,
@@ -293,6 +295,9 @@ impl Config {
         // frame for the cost of a compression: not worth it.
         compress_min_size: 256,
         stall_timeout: Duration::from_secs(10),
+        // Centrifugo's client refreshes 25 s ahead; 30 s leaves a
+        // round trip to an identity provider room on a slow mobile link.
+        refresh_before: Duration::from_secs(30),
         // Centrifugo's defaults (`client_channel_limit` 128, channel names
         // of 255): ample for a client in many chats or lobbies, while a
         // hostile peer creates at most 128 memberships (and, with Redis, 128
@@ -420,6 +425,26 @@ impl Config {
         self
     }
 
+    /// How long before a session's [expiry](crate::Session::expires_at)
+    /// the server sends the connection a
+    /// [`RefreshRequired`](crate::RefreshRequired) frame. A session that
+    /// expires sooner than this gets it at once. If no valid `refresh`
+    /// arrives by the expiry the connection is closed with
+    /// [`close_code::SESSION_EXPIRED`](crate::close_code::SESSION_EXPIRED).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ws_core::Config;
+    ///
+    /// let config = Config::DEFAULT.with_refresh_before(Duration::from_secs(60));
+    /// assert_eq!(config.refresh_before(), Duration::from_secs(60));
+    /// assert_eq!(Config::DEFAULT.refresh_before(), Duration::from_secs(30));
+    /// ```
+    pub const fn with_refresh_before(mut self, lead: Duration) -> Self {
+        self.refresh_before = lead;
+        self
+    }
+
     /// Connections admitted at once; `0` means unlimited.
     pub const fn max_connections(&self) -> usize {
         self.max_connections
@@ -495,6 +520,11 @@ impl Config {
         self.stall_timeout
     }
 
+    /// How long before a session's expiry a refresh is asked for.
+    pub const fn refresh_before(&self) -> Duration {
+        self.refresh_before
+    }
+
     /// Checks every rule an option's value must keep; the first broken one
     /// is the error. The attribute runs this at compile time, the builder in
     /// [`ManagerBuilder::try_build`](crate::ManagerBuilder::try_build) and the
@@ -541,6 +571,7 @@ impl Config {
         refuse(self.read_buffer == 0, "read_buffer");
         refuse(self.write_buffer == 0, "write_buffer");
         refuse(self.stall_timeout.is_zero(), "stall_timeout");
+        refuse(self.refresh_before.is_zero(), "refresh_before");
         refuse(self.handshake_timeout.is_zero(), "handshake_timeout");
         refuse(self.history_ttl.is_some_and(|d| d.is_zero()), "history_ttl");
         refuse(self.history_bytes == 0, "history_bytes");
@@ -908,6 +939,9 @@ const ENV_OPTIONS: &[(&str, fn(Config, &str) -> Result<Config, UnitError>)] = &[
     ("stall_timeout", |c, v| {
         Ok(c.with_stall_timeout(units::parse_duration(v)?))
     }),
+    ("refresh_before", |c, v| {
+        Ok(c.with_refresh_before(units::parse_duration(v)?))
+    }),
     ("max_rooms", |c, v| {
         Ok(c.with_max_rooms(to_usize(units::parse_count(v)?)?))
     }),
@@ -999,6 +1033,7 @@ const FORMS: &[(&str, &str)] = &[
         r#"a size like "256B", or 0 to compress every frame"#,
     ),
     ("stall_timeout", r#"a non-zero duration like "10s""#),
+    ("refresh_before", r#"a non-zero duration like "30s""#),
     (
         "max_rooms",
         r#"a whole number like "128", or 0 for unlimited"#,

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -19,7 +20,7 @@ use crate::manager::Manager;
 use crate::presence::Presence;
 use crate::protocol::{Outbound, Protocol, Variant};
 use crate::registry::Conn;
-use crate::session::{Session, erase, typed};
+use crate::session::{Session, erase, expiry_ms, typed};
 
 /// A handler's view of its connection. Cheap to clone; a clone may be moved
 /// into a spawned task and used after the handler returns (sends to a
@@ -228,6 +229,9 @@ impl<P: Protocol> Ctx<P> {
     /// [`max_per_user`](crate::Config::with_max_per_user) and no longer
     /// against the old one's. Rooms, history positions and the send queue
     /// are untouched. Synchronous: no lock is held across an `.await`.
+    /// The new session's [`Session::expires_at`] re-arms the connection's
+    /// refresh timer (at its next message or timer, when set from a task
+    /// other than the handler's).
     ///
     /// # Errors
     /// [`SetUserError::TooManyConnections`] when the new user holds its cap
@@ -237,9 +241,14 @@ impl<P: Protocol> Ctx<P> {
     /// [`error_code::TOO_MANY_USER_CONNECTIONS`](crate::error_code::TOO_MANY_USER_CONNECTIONS).
     pub fn set_session(&self, session: P::Session) -> Result<(), SetUserError> {
         let user = session.user();
+        let expires = expiry_ms(&session);
         self.manager
             .registry()
-            .set_session(&self.conn, user, erase(session))
+            .set_session(&self.conn, user, erase(session))?;
+        // After the swap: the read loop that sees the new expiry re-arms
+        // for the session that is now in place.
+        self.conn.expires.store(expires, Ordering::Release);
+        Ok(())
     }
 
     /// Asks the handler's `authorize_join` whether this connection may join

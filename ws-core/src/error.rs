@@ -148,6 +148,39 @@ impl JoinRefused {
     }
 }
 
+/// The application's refusal of a `refresh` frame's token, returned by
+/// the handler's `refresh` hook: the connection is closed with
+/// [`close_code::REFRESH_REFUSED`](crate::close_code::REFRESH_REFUSED)
+/// (4003) and this reason.
+///
+/// ```
+/// use ws_core::RefreshRefused;
+///
+/// let refused = RefreshRefused::new("bad signature");
+/// assert_eq!(refused.reason(), "bad signature");
+/// assert_eq!(refused.to_string(), "bad signature");
+/// ```
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{reason}")]
+pub struct RefreshRefused {
+    reason: std::borrow::Cow<'static, str>,
+}
+
+impl RefreshRefused {
+    /// A refusal closing the connection with `reason` (at most 123 bytes
+    /// reach the client: a close frame's limit).
+    pub fn new(reason: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+
+    /// The close frame's reason.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
 /// A connection's session could not be set ([`Ctx::set_session`](crate::Ctx::set_session)):
 /// its user could not take the connection.
 ///

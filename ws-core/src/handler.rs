@@ -122,6 +122,101 @@ pub struct ErrorFrame {
     pub message: String,
 }
 
+/// The frame that asks a client for a fresh credential: its session
+/// [expires](crate::Session::expires_at) in `expires_in_ms` milliseconds,
+/// sent [`refresh_before`](crate::Config::with_refresh_before) ahead. Part
+/// of the server direction of the exported schema.
+///
+/// On the wire: `{"type":"refresh_required","expires_in_ms":30000}`. The
+/// client answers with a [`RefreshFrame`]; without a valid one by then the
+/// connection is closed with [`close_code::SESSION_EXPIRED`](crate::close_code::SESSION_EXPIRED).
+///
+/// ```
+/// let frame: ws_core::RefreshRequired =
+///     serde_json::from_str(r#"{"type":"refresh_required","expires_in_ms":30000}"#).unwrap();
+/// assert_eq!(frame.expires_in_ms, 30_000);
+/// assert!(serde_json::from_str::<ws_core::RefreshRequired>(r#"{"type":"said","expires_in_ms":1}"#).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename = "refresh_required",
+    try_from = "Tagged<RefreshRequiredFields>"
+)]
+pub struct RefreshRequired {
+    /// Milliseconds until the session expires (0 when it has).
+    pub expires_in_ms: u64,
+}
+
+/// The client's answer to [`RefreshRequired`] (it may also send it
+/// unasked): a new credential for the handler's `refresh` hook, whose
+/// session replaces the connection's in place. Rooms, history positions
+/// and the send queue are untouched; nothing is sent back on success.
+///
+/// On the wire: `{"type":"refresh","token":".."}`, in the protocol's codec.
+///
+/// ```
+/// let frame: ws_core::RefreshFrame =
+///     serde_json::from_str(r#"{"type":"refresh","token":"eyJ"}"#).unwrap();
+/// assert_eq!(frame.token, "eyJ");
+/// // Only a frame of that type: another message with a `token` is not one.
+/// assert!(serde_json::from_str::<ws_core::RefreshFrame>(r#"{"type":"login","token":"eyJ"}"#).is_err());
+/// assert!(serde_json::from_str::<ws_core::RefreshFrame>(r#"{"token":"eyJ"}"#).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "refresh", try_from = "Tagged<RefreshFields>")]
+pub struct RefreshFrame {
+    /// The new credential.
+    pub token: String,
+}
+
+/// A framework frame as read: serde does not check the tag of a tagged
+/// struct, so any message with the same fields would pass for the frame;
+/// the conversions check it.
+#[derive(Deserialize)]
+struct Tagged<F> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(flatten)]
+    fields: F,
+}
+
+#[derive(Deserialize)]
+struct RefreshRequiredFields {
+    expires_in_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct RefreshFields {
+    token: String,
+}
+
+impl TryFrom<Tagged<RefreshRequiredFields>> for RefreshRequired {
+    type Error = String;
+
+    fn try_from(tagged: Tagged<RefreshRequiredFields>) -> Result<Self, String> {
+        match tagged.kind.as_str() {
+            "refresh_required" => Ok(Self {
+                expires_in_ms: tagged.fields.expires_in_ms,
+            }),
+            other => Err(format!("a `{other}` frame, not `refresh_required`")),
+        }
+    }
+}
+
+impl TryFrom<Tagged<RefreshFields>> for RefreshFrame {
+    type Error = String;
+
+    fn try_from(tagged: Tagged<RefreshFields>) -> Result<Self, String> {
+        match tagged.kind.as_str() {
+            "refresh" => Ok(Self {
+                token: tagged.fields.token,
+            }),
+            other => Err(format!("a `{other}` frame, not `refresh`")),
+        }
+    }
+}
+
 /// The codes of the [`ErrorFrame`]s the runtime sends.
 pub mod error_code {
     /// The message is not valid JSON or does not match any message type.

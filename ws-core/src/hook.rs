@@ -11,6 +11,7 @@ use std::future::Future;
 
 use axum::response::Response;
 
+use crate::error::RefreshRefused;
 use crate::handler::HandlerResult;
 
 /// The future `authenticate` returns for a protocol whose session is
@@ -24,6 +25,18 @@ pub trait Authenticate<Session>: Future<Output = Result<Session, Response>> {}
 
 #[diagnostic::do_not_recommend]
 impl<Session, F: Future<Output = Result<Session, Response>>> Authenticate<Session> for F {}
+
+/// The future `refresh` returns for a protocol whose session is
+/// `Session`: any future of `Result<Session, RefreshRefused>`.
+#[diagnostic::on_unimplemented(
+    message = "the hook `refresh` has the wrong signature",
+    label = "`refresh` returns `Result<{Session}, RefreshRefused>`",
+    note = "expected `async fn refresh(&self, ctx: &Ctx<P>, token: String) -> Result<{Session}, RefreshRefused>`, where `{Session}` is the protocol's `session = ..` (default `()`)"
+)]
+pub trait Refresh<Session>: Future<Output = Result<Session, RefreshRefused>> {}
+
+#[diagnostic::do_not_recommend]
+impl<Session, F: Future<Output = Result<Session, RefreshRefused>>> Refresh<Session> for F {}
 
 /// The future `on_connect` of protocol `P` returns: any future of
 /// [`HandlerResult`].

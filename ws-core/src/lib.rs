@@ -150,11 +150,13 @@ pub use connection::upgrade::endpoint;
 pub use context::Ctx;
 pub use delivery::Delivery;
 pub use error::{
-    BackendError, ConnectionClosing, JoinError, JoinRefused, ReplyError, RequestError, SendError,
-    SetUserError,
+    BackendError, ConnectionClosing, JoinError, JoinRefused, RefreshRefused, ReplyError,
+    RequestError, SendError, SetUserError,
 };
 pub use frame::Frame;
-pub use handler::{Disconnect, ErrorFrame, HandlerError, HandlerResult, error_code};
+pub use handler::{
+    Disconnect, ErrorFrame, HandlerError, HandlerResult, RefreshFrame, RefreshRequired, error_code,
+};
 pub use health::health;
 pub use id::{ConnId, UserId};
 pub use manager::{Manager, ManagerBuilder, ShutdownReport};

@@ -10,9 +10,9 @@ pub use axum::response::Response;
 
 pub use crate::config::{Compression, Config, OnInvalid, OnRateLimit, Overflow, RateLimit};
 pub use crate::context::Ctx;
-pub use crate::error::JoinRefused;
+pub use crate::error::{JoinRefused, RefreshRefused};
 pub use crate::handler::{Disconnect, HandlerError, HandlerResult};
-pub use crate::hook::{Authenticate, OnConnect, OnDisconnect};
+pub use crate::hook::{Authenticate, OnConnect, OnDisconnect, Refresh};
 pub use crate::id::UserId;
 pub use crate::protocol::schema::document as schema_document;
 pub use crate::protocol::{

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::response::Response;
 
 use crate::context::Ctx;
-use crate::error::JoinRefused;
+use crate::error::{JoinRefused, RefreshRefused};
 use crate::handler::{Disconnect, HandlerResult};
 use crate::protocol::Protocol;
 
@@ -47,6 +47,14 @@ pub trait Route<H, S = ()>: Protocol {
     /// Whether the connection of `ctx` may join `room`: asked by every
     /// [`Ctx::join`] and [`Ctx::join_from`].
     fn authorize_join(handler: &H, ctx: &Ctx<Self>, room: &str) -> Result<(), JoinRefused>;
+
+    /// Turns the token of a client's `refresh` frame into the connection's
+    /// next session; `Err` closes the connection with 4003.
+    fn refresh<'a>(
+        handler: &'a H,
+        ctx: &'a Ctx<Self>,
+        token: String,
+    ) -> impl Future<Output = Result<Self::Session, RefreshRefused>> + Send + 'a;
 
     /// Runs once the connection is registered, before its first message.
     fn on_connect<'a>(

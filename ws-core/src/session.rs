@@ -16,6 +16,7 @@
 
 use std::any::{Any, TypeId};
 use std::sync::{Arc, LazyLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::id::UserId;
 
@@ -57,6 +58,45 @@ pub trait Session: Send + Sync + 'static {
     fn user(&self) -> Option<UserId> {
         None
     }
+
+    /// When the credential behind the session stops being valid (a JWT's
+    /// `exp`, say); `None`, the default, never expires. Read each time the
+    /// session is set.
+    ///
+    /// [`refresh_before`](crate::Config::with_refresh_before) ahead of it
+    /// the server sends the client a [`RefreshRequired`](crate::RefreshRequired)
+    /// frame; the client answers `{"type":"refresh","token":".."}`, which
+    /// the handler's `refresh` hook turns into the next session (replaced
+    /// in place, as by [`Ctx::set_session`](crate::Ctx::set_session)). If
+    /// no valid refresh arrives by this time the connection is closed with
+    /// [`close_code::SESSION_EXPIRED`](crate::close_code::SESSION_EXPIRED).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use ws_core::{Session, UserId};
+    ///
+    /// struct Jwt {
+    ///     user: UserId,
+    ///     exp: SystemTime,
+    /// }
+    ///
+    /// impl Session for Jwt {
+    ///     fn user(&self) -> Option<UserId> {
+    ///         Some(self.user.clone())
+    ///     }
+    ///     fn expires_at(&self) -> Option<SystemTime> {
+    ///         Some(self.exp)
+    ///     }
+    /// }
+    ///
+    /// let exp = SystemTime::now() + Duration::from_secs(900);
+    /// let jwt = Jwt { user: UserId::from("ada"), exp };
+    /// assert_eq!(jwt.expires_at(), Some(exp));
+    /// assert_eq!(().expires_at(), None);
+    /// ```
+    fn expires_at(&self) -> Option<SystemTime> {
+        None
+    }
 }
 
 /// No session: every connection anonymous, nothing stored.
@@ -91,6 +131,24 @@ pub(crate) fn erase<S: Session>(session: S) -> Erased {
     Arc::new(session)
 }
 
+/// `session`'s expiry as the connection stores it: milliseconds since the
+/// Unix epoch, `0` for none (an expiry at or before the epoch counts as 1,
+/// long past).
+pub(crate) fn expiry_ms<S: Session>(session: &S) -> u64 {
+    session.expires_at().map_or(0, |at| {
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+    })
+}
+
+/// The time an [`expiry_ms`] stands for; `None` for `0`.
+pub(crate) fn expiry_time(ms: u64) -> Option<SystemTime> {
+    (ms != 0).then(|| UNIX_EPOCH + Duration::from_millis(ms))
+}
+
 /// The session stored by [`erase`], as its type; `None` if it is another
 /// type (which a connection of one protocol never holds).
 pub(crate) fn typed<S: Session>(erased: Erased) -> Option<Arc<S>> {
@@ -110,5 +168,25 @@ mod tests {
         assert!(typed::<()>(Arc::clone(&user)).is_none());
         let user = typed::<Option<UserId>>(user).unwrap();
         assert_eq!(user.user().as_deref(), Some("ada"));
+    }
+
+    struct Until(Option<SystemTime>);
+
+    impl Session for Until {
+        fn expires_at(&self) -> Option<SystemTime> {
+            self.0
+        }
+    }
+
+    #[test]
+    fn expiries_are_stored_as_milliseconds_with_zero_for_none() {
+        assert_eq!(expiry_ms(&()), 0);
+        assert_eq!(expiry_time(0), None);
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(expiry_ms(&Until(Some(at))), 1_700_000_000_123);
+        assert_eq!(expiry_time(1_700_000_000_123), Some(at));
+        // At or before the epoch: long past, but still an expiry.
+        assert_eq!(expiry_ms(&Until(Some(UNIX_EPOCH))), 1);
+        assert_eq!(expiry_ms(&Until(None)), 0);
     }
 }

@@ -40,6 +40,7 @@ pub const OPTIONS: &[&str] = &[
     "compression",
     "compress_min_size",
     "stall_timeout",
+    "refresh_before",
     "max_rooms",
     "max_room_name",
     "handshake_timeout",
@@ -126,6 +127,8 @@ pub struct Options {
     pub compress_min_size: Option<Setting<u64>>,
     /// What one peer may make the server hold; `0` is unlimited.
     pub stall_timeout: Option<Setting<u64>>,
+    /// Milliseconds.
+    pub refresh_before: Option<Setting<u64>>,
     pub max_rooms: Option<Setting<u64>>,
     pub max_room_name: Option<Setting<u64>>,
     // Untrusted peers: the handshake deadline and the per-IP limits.
@@ -306,6 +309,7 @@ impl Options {
                 self.compress_min_size = read(cx, &name, &value, units::parse_size);
             }
             "stall_timeout" => self.stall_timeout = read(cx, &name, &value, duration),
+            "refresh_before" => self.refresh_before = read(cx, &name, &value, duration),
             "max_rooms" => self.max_rooms = read(cx, &name, &value, units::parse_count),
             "max_room_name" => self.max_room_name = read(cx, &name, &value, units::parse_count),
             "handshake_timeout" => self.handshake_timeout = read(cx, &name, &value, duration),
@@ -373,6 +377,9 @@ impl Options {
         }
         if let Some(after) = &self.stall_timeout {
             config = config.with_stall_timeout(Duration::from_millis(after.value));
+        }
+        if let Some(lead) = &self.refresh_before {
+            config = config.with_refresh_before(Duration::from_millis(lead.value));
         }
         if let Some(max) = &self.max_rooms {
             config = config.with_max_rooms(n(max));
@@ -1021,7 +1028,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `stall_timeout`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `stall_timeout`, `refresh_before`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

@@ -13,19 +13,31 @@ use crate::ctxt::Ctxt;
 pub const HOOKS: &[&str] = &[
     "authenticate",
     "authorize_join",
+    "refresh",
     "on_connect",
     "on_disconnect",
 ];
 
-/// Wire names the framework sends frames under itself (ws-core's
-/// `ErrorFrame`, tagged `"type"` whatever the protocol's tag): a message
-/// named the same would be routed, and decoded by clients, as that frame.
-/// Clients decode a frame as the protocol first and as an `ErrorFrame`
-/// second, so the name is reserved in both directions and every tagging.
-pub const RESERVED_WIRE_NAMES: &[(&str, &str)] = &[(
-    "error",
-    "its error frames, `{\"type\":\"error\",\"code\":..,\"message\":..}`",
-)];
+/// Wire names of the framework's own frames (ws-core's `ErrorFrame` and
+/// `RefreshRequired` sent, `RefreshFrame` read; tagged `"type"` whatever
+/// the protocol's tag): a message named the same would be routed, and
+/// decoded by clients, as that frame. Both sides decode a frame as the
+/// protocol first and as a framework frame second, so each name is
+/// reserved in both directions and every tagging.
+pub const RESERVED_WIRE_NAMES: &[(&str, &str)] = &[
+    (
+        "error",
+        "the framework sends its error frames, `{\"type\":\"error\",\"code\":..,\"message\":..}`",
+    ),
+    (
+        "refresh_required",
+        "the framework sends it to ask for a new credential, `{\"type\":\"refresh_required\",\"expires_in_ms\":..}`",
+    ),
+    (
+        "refresh",
+        "the framework reads a client's new credential from it, `{\"type\":\"refresh\",\"token\":..}`",
+    ),
+];
 
 pub fn check(cx: &Ctxt, protocol: &mut Protocol) {
     check_directions(cx, protocol);
@@ -512,7 +524,7 @@ fn check_wire_names(cx: &Ctxt, protocol: &Protocol) {
             cx.error_spanned_by(
                 ast::wire_name_span(message),
                 format!(
-                    "wire name `{name}` of variant `{}` is reserved: the framework sends {frames}, and clients could not tell them from `{}`; rename the variant, or give it another wire name with `#[serde(rename = \"...\")]`",
+                    "wire name `{name}` of variant `{}` is reserved: {frames}, and peers could not tell them from `{}`; rename the variant, or give it another wire name with `#[serde(rename = \"...\")]`",
                     message.ident, message.ident
                 ),
             );
@@ -533,7 +545,7 @@ fn check_wire_names(cx: &Ctxt, protocol: &Protocol) {
                 cx.error_spanned_by(
                     alias,
                     format!(
-                        "alias `{reserved}` of variant `{}` is reserved: the framework sends {frames}; remove the alias",
+                        "alias `{reserved}` of variant `{}` is reserved: {frames}; remove the alias",
                         message.ident
                     ),
                 );

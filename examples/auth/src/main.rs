@@ -22,9 +22,13 @@
 //! - `?token=<token>` in the URL: works everywhere, but URLs end up in
 //!   access logs and proxies' logs, so keep such tokens short-lived.
 //!
-//! A token that has expired is refused at connect (401); a connection
-//! outlives its token's `exp` (the session carries it, for a refresh to
-//! build on).
+//! A token that has expired is refused at connect (401). On an open
+//! connection the session's `exp` is its expiry (`Session::expires_at`):
+//! 30 s ahead (`refresh_before`) the server sends
+//! `{"type":"refresh_required","expires_in_ms":N}`, the client answers
+//! `{"type":"refresh","token":"<a new token>"}` (a message: it stays out of
+//! access logs), and [`App::refresh`](RoomsHandler::refresh) verifies it;
+//! with no valid refresh by `exp` the connection is closed with 4001.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,7 +40,10 @@ use ws_core::axum::extract::{FromRef, FromRequestParts, Query, State};
 use ws_core::axum::http::{StatusCode, header, request::Parts};
 use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::axum::{Router, routing::get};
-use ws_core::{Ctx, HandlerResult, JoinRefused, Manager, Session, UserId, endpoint, ws_protocol};
+use ws_core::{
+    Ctx, HandlerResult, JoinRefused, Manager, RefreshRefused, Session, UserId, endpoint,
+    ws_protocol,
+};
 
 /// What a token asserts, signed by the server. It is the connection's
 /// session as it is.
@@ -55,6 +62,11 @@ pub struct Claims {
 impl Session for Claims {
     fn user(&self) -> Option<UserId> {
         Some(UserId::from(self.sub.as_str()))
+    }
+
+    /// The token's `exp`: the connection must refresh before it.
+    fn expires_at(&self) -> Option<SystemTime> {
+        Some(UNIX_EPOCH + Duration::from_secs(self.exp))
     }
 }
 
@@ -176,6 +188,8 @@ async fn token<S: Send + Sync>(parts: &mut Parts, state: &S) -> Option<String> {
     }
     #[derive(Deserialize)]
     struct TokenQuery {
+        // `access_token` is where the generated TypeScript client puts it.
+        #[serde(alias = "access_token")]
         token: Option<String>,
     }
     let Query(query) = Query::<TokenQuery>::from_request_parts(parts, state)
@@ -193,7 +207,11 @@ fn unauthorized(why: &str) -> Response {
         .into_response()
 }
 
-pub struct App;
+/// The handler: it holds the keys too, for `refresh`, which runs long
+/// after the upgrade request and its router state.
+pub struct App {
+    pub keys: Arc<Keys>,
+}
 
 impl RoomsHandler<AppState> for App {
     async fn authenticate(
@@ -202,6 +220,20 @@ impl RoomsHandler<AppState> for App {
         state: &AppState,
     ) -> Result<Claims, Response> {
         let Verified(claims) = Verified::from_request_parts(request, state).await?;
+        Ok(claims)
+    }
+
+    /// A new token for the same user replaces the session (its rooms and
+    /// `exp` with it); a forged or expired one, or another user's, closes
+    /// the connection with 4003.
+    async fn refresh(&self, ctx: &Ctx<Rooms>, token: String) -> Result<Claims, RefreshRefused> {
+        let claims = self
+            .keys
+            .verify(&token)
+            .map_err(|error| RefreshRefused::new(format!("invalid token: {error}")))?;
+        if claims.sub != ctx.session().sub {
+            return Err(RefreshRefused::new("a refresh keeps the user"));
+        }
         Ok(claims)
     }
 
@@ -279,12 +311,13 @@ async fn main() {
         }
     };
     let manager = Manager::<Rooms>::new();
+    let keys = Arc::new(keys);
     let state = AppState {
-        keys: Arc::new(keys),
+        keys: Arc::clone(&keys),
         manager: manager.clone(),
     };
     let app = routes()
-        .route("/ws", endpoint(manager, Arc::new(App)))
+        .route("/ws", endpoint(manager, Arc::new(App { keys })))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3001")
         .await

@@ -20,7 +20,10 @@ async fn server() -> (TestServer<Rooms>, Arc<Keys>) {
         keys: Arc::clone(&keys),
         manager: manager.clone(),
     };
-    let server = TestServer::with_state(manager, Arc::new(App), routes(), state).await;
+    let app = Arc::new(App {
+        keys: Arc::clone(&keys),
+    });
+    let server = TestServer::with_state(manager, app, routes(), state).await;
     (server, keys)
 }
 
@@ -150,4 +153,84 @@ async fn the_token_route_issues_tokens_the_endpoint_accepts() {
     bob.push(rooms::Join { room: "bob".into() }).await;
     bob.assert_receive(rooms::Joined { room: "bob".into() })
         .await;
+}
+
+#[tokio::test]
+async fn a_refresh_with_a_new_token_extends_the_session_in_place() {
+    let (server, keys) = server().await;
+    // Inside `refresh_before` (30 s): asked for a refresh at once.
+    let short = keys.sign("ann", &["lobby"], Duration::from_secs(20));
+    let long = keys.sign("ann", &["lobby", "annex"], HOUR);
+    let renewed = keys.verify(&long).unwrap().exp;
+    let tokens = Arc::new(std::sync::Mutex::new(vec![long, short]));
+    let mut ann = ws_core::client::Client::<Rooms>::builder(&server.url(""))
+        .no_reconnect()
+        .get_token(move || {
+            let token = tokens.lock().unwrap().pop().expect("two tokens");
+            async move { token }
+        })
+        .connect()
+        .await
+        .unwrap();
+    ann.send(rooms::Join {
+        room: "lobby".into(),
+    })
+    .await
+    .unwrap();
+    // The refresh is answered while the client reads; the session changes
+    // under the same connection.
+    loop {
+        match ann.request(rooms::Whoami).await.unwrap() {
+            me if me.expires == renewed => break,
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    // The new token's rooms count, and the old room is kept.
+    ann.send(rooms::Join {
+        room: "annex".into(),
+    })
+    .await
+    .unwrap();
+    loop {
+        match ann.recv().await.unwrap() {
+            Rooms::Joined { room } if room == "annex" => break,
+            Rooms::Joined { room } => assert_eq!(room, "lobby"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(server.manager().room_size("lobby"), 1);
+    assert_eq!(server.manager().user_connections("ann"), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_with_another_users_token_closes_with_4003() {
+    let (server, keys) = server().await;
+    let mut ws = ws_core::client::Client::<Rooms>::builder(&server.url(""))
+        .no_reconnect()
+        .headers(
+            [(
+                ws_core::axum::http::header::AUTHORIZATION,
+                format!("Bearer {}", keys.sign("ann", &["lobby"], HOUR))
+                    .parse()
+                    .unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let bob = keys.sign("bob", &["lobby"], HOUR);
+    ws.send_text(format!(r#"{{"type":"refresh","token":"{bob}"}}"#))
+        .await
+        .unwrap();
+    match ws.recv().await {
+        Err(ws_core::client::ClientError::Closed(Some(close))) => {
+            assert_eq!(
+                (close.code, close.reason.as_str()),
+                (4003, "a refresh keeps the user")
+            );
+        }
+        other => panic!("expected close 4003, got {other:?}"),
+    }
 }

@@ -14,6 +14,7 @@ pub(crate) mod writer;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use futures_util::{FutureExt, Sink, Stream, StreamExt};
 use parking_lot::Mutex;
@@ -71,6 +72,8 @@ pub(crate) struct Admitted<P> {
     pub(crate) gate: Arc<dyn JoinGate<P>>,
     /// What `authenticate` returned.
     pub(crate) session: Erased,
+    /// The session's expiry, [`expiry_ms`](crate::session::expiry_ms).
+    pub(crate) expires: u64,
     /// The place reserved among the session's user's connections.
     pub(crate) seat: Option<UserSeat>,
     pub(crate) slot: Slot,
@@ -94,6 +97,7 @@ pub(crate) async fn run<P, H, S>(
     let Admitted {
         gate,
         session,
+        expires,
         seat,
         slot,
         id,
@@ -108,6 +112,7 @@ pub(crate) async fn run<P, H, S>(
         membership: Mutex::new(Membership::new(session)),
         requests: Mutex::default(),
         codec,
+        expires: AtomicU64::new(expires),
     });
     let registration = manager.registry().register(Arc::clone(&conn), seat);
     manager.counters().connection_opened();

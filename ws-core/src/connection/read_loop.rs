@@ -3,7 +3,8 @@
 //! the idle timeout and every inbound failure mapped to a close code.
 
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
 
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use governor::RateLimiter;
@@ -17,10 +18,11 @@ use crate::codec::Codec;
 use crate::config::{OnInvalid, OnRateLimit, RateLimit};
 use crate::context::Ctx;
 use crate::correlation;
-use crate::handler::{HandlerError, error_code};
+use crate::handler::{HandlerError, RefreshFrame, RefreshRequired, error_code};
 use crate::queue::SendQueue;
 use crate::rate::quota;
 use crate::route::Route;
+use crate::session::expiry_time;
 
 /// Why the read loop stopped.
 #[derive(Debug)]
@@ -41,6 +43,7 @@ where
     let config = ctx.manager().config();
     let limiter = config.rate_limit().map(limiter);
     let mut idle = config.idle_timeout().map(Idle::new);
+    let mut expiry = Expiry::sync(None, ctx, config.refresh_before());
     let queue = &ctx.conn().queue;
     'frames: loop {
         if queue.is_backed_up() {
@@ -52,8 +55,20 @@ where
                 idle.last_seen = Instant::now();
             }
         }
-        let Some(next) = next_within(stream, idle.as_mut()).await else {
-            return ReadEnd::Close(CloseInfo::new(close_code::GOING_AWAY, "idle timeout"));
+        let next = match next_event(stream, idle.as_mut(), expiry.as_mut()).await {
+            Event::Frame(next) => next,
+            Event::Idle => {
+                return ReadEnd::Close(CloseInfo::new(close_code::GOING_AWAY, "idle timeout"));
+            }
+            Event::Expiry => {
+                // The session may have been replaced from another task
+                // since the timer was armed: it then counts, not the old one.
+                expiry = Expiry::sync(expiry, ctx, config.refresh_before());
+                match expiry.as_mut().map(|expiry| expiry.fired(ctx)) {
+                    Some(Some(close)) => return ReadEnd::Close(close),
+                    _ => continue 'frames,
+                }
+            }
         };
         let message = match next {
             None => return ReadEnd::Vanished,
@@ -137,9 +152,25 @@ where
                 }
                 Ok((message, id)) => match route::<P, H, S>(ctx, handler, message, id).await {
                     Some(close) => return ReadEnd::Close(close),
-                    None => continue 'frames,
+                    None => {
+                        // A handler may have replaced the session.
+                        expiry = Expiry::sync(expiry, ctx, config.refresh_before());
+                        continue 'frames;
+                    }
                 },
-                Err(refused) => refused,
+                // The refresh frame is not one of the protocol's messages:
+                // looked for only once a message failed to decode, so valid
+                // messages pay nothing for it.
+                Err(refused) => match serde_json::from_str::<RefreshFrame>(text) {
+                    Ok(frame) => match refresh::<P, H, S>(ctx, handler, frame.token).await {
+                        Some(close) => return ReadEnd::Close(close),
+                        None => {
+                            expiry = Expiry::sync(expiry, ctx, config.refresh_before());
+                            continue 'frames;
+                        }
+                    },
+                    Err(_) => refused,
+                },
             }
         };
         ctx.manager().counters().invalid();
@@ -210,21 +241,148 @@ impl Idle {
     }
 }
 
-/// The next frame, or `None` when the peer stayed silent past the idle timeout.
-async fn next_within<S: Stream + Unpin>(
+/// What the read loop waits for.
+enum Event<I> {
+    /// The next frame (`None`: the stream ended).
+    Frame(Option<I>),
+    /// The peer stayed silent past the idle timeout.
+    Idle,
+    /// The session's expiry timer fired.
+    Expiry,
+}
+
+/// The next frame, or a timer that fired first.
+async fn next_event<S: Stream + Unpin>(
     stream: &mut S,
     idle: Option<&mut Idle>,
-) -> Option<Option<S::Item>> {
-    let Some(idle) = idle else {
-        return Some(stream.next().await);
-    };
+    expiry: Option<&mut Expiry>,
+) -> Event<S::Item> {
+    if idle.is_none() && expiry.is_none() {
+        return Event::Frame(stream.next().await);
+    }
+    let mut idle = idle;
     let next = tokio::select! {
         biased;
         next = stream.next() => next,
-        () = idle.expired() => return None,
+        () = idle_expired(idle.as_deref_mut()) => return Event::Idle,
+        () = expiry_fired(expiry) => return Event::Expiry,
     };
-    idle.last_seen = Instant::now();
-    Some(next)
+    if let Some(idle) = idle {
+        idle.last_seen = Instant::now();
+    }
+    Event::Frame(next)
+}
+
+async fn idle_expired(idle: Option<&mut Idle>) {
+    match idle {
+        Some(idle) => idle.expired().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn expiry_fired(expiry: Option<&mut Expiry>) {
+    match expiry {
+        Some(expiry) => expiry.timer.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The session's expiry as one timer, armed only for a session that has
+/// one: it fires `refresh_before` ahead (a [`RefreshRequired`] frame), then
+/// at the expiry (close 4001), unless a new session re-arms it first.
+struct Expiry {
+    /// The [`Conn::expires`](crate::registry::Conn) this timer was armed for.
+    armed: u64,
+    /// When the session expires, on the runtime's clock.
+    at: Instant,
+    /// Whether the `refresh_required` frame has gone out.
+    asked: bool,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Expiry {
+    /// The timer for the connection's current session: `current` kept if
+    /// it was armed for the same expiry, re-armed if the expiry changed,
+    /// `None` when the session has none.
+    fn sync<P: crate::Protocol>(
+        current: Option<Self>,
+        ctx: &Ctx<P>,
+        lead: Duration,
+    ) -> Option<Self> {
+        let expires = ctx.conn().expires.load(Ordering::Acquire);
+        if current.as_ref().map_or(0, |expiry| expiry.armed) == expires {
+            return current;
+        }
+        let at = expiry_time(expires)?;
+        // Wall-clock expiry onto the monotonic clock, once per arming.
+        let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+        let now = Instant::now();
+        // An expiry centuries away is, for a connection, never.
+        let at = now
+            .checked_add(left)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+        let ask = at.checked_sub(lead).map_or(now, |ask| ask.max(now));
+        Some(Self {
+            armed: expires,
+            at,
+            asked: false,
+            timer: Box::pin(sleep_until(ask)),
+        })
+    }
+
+    /// The timer fired: asks for a refresh the first time, and waits for
+    /// the expiry; `Some` when the session has expired.
+    fn fired<P: crate::Protocol>(&mut self, ctx: &Ctx<P>) -> Option<CloseInfo> {
+        if self.asked {
+            return Some(CloseInfo::new(
+                close_code::SESSION_EXPIRED,
+                "session expired",
+            ));
+        }
+        self.asked = true;
+        let left = self.at.saturating_duration_since(Instant::now());
+        let frame = RefreshRequired {
+            expires_in_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+        };
+        // A struct of one integer always serializes.
+        if let Ok(json) = serde_json::to_string(&frame) {
+            let pushed = ctx.conn().push_json(&json);
+            ctx.manager().counters().pushed(pushed);
+        }
+        self.timer.as_mut().reset(self.at);
+        None
+    }
+}
+
+/// Runs the handler's `refresh` hook on a client's token and puts the
+/// session it returns in place; `Some` when the connection must close.
+async fn refresh<P: Route<H, S>, H, S>(
+    ctx: &Ctx<P>,
+    handler: &H,
+    token: String,
+) -> Option<CloseInfo> {
+    let outcome = AssertUnwindSafe(<P as Route<H, S>>::refresh(handler, ctx, token))
+        .catch_unwind()
+        .await;
+    let refused = |reason: &str| {
+        // A close reason is at most 123 bytes; cut on a char boundary.
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        Some(CloseInfo::new(close_code::REFRESH_REFUSED, &reason[..end]))
+    };
+    match outcome {
+        Ok(Ok(session)) => match ctx.set_session(session) {
+            Ok(()) => None,
+            Err(error) => refused(&error.to_string()),
+        },
+        Ok(Err(refusal)) => refused(refusal.reason()),
+        Err(_) => {
+            tracing::error!(conn = %ctx.id(), "refresh panicked; closing with 1011");
+            Some(CloseInfo::new(close_code::INTERNAL, "internal error"))
+        }
+    }
 }
 
 /// An inbound message the protocol does not accept.

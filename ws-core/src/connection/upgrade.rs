@@ -161,6 +161,7 @@ where
     let id = ConnId::next();
     let admitted = Admitted {
         gate,
+        expires: crate::session::expiry_ms(&session),
         session: erase(session),
         seat,
         slot,

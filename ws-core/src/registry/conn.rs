@@ -5,6 +5,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -32,6 +33,10 @@ pub(crate) struct Conn {
     /// The codec negotiated in the handshake: what every frame sent to this
     /// connection is encoded in.
     pub(crate) codec: Codec,
+    /// The session's expiry ([`expiry_ms`](crate::session::expiry_ms)),
+    /// written whenever the session is set, so that the read loop re-arms
+    /// its timer with a load rather than the membership's lock.
+    pub(crate) expires: AtomicU64,
 }
 
 /// The requests a connection has been sent and not yet answered.

@@ -467,6 +467,7 @@ mod tests {
             membership: Mutex::new(Membership::new(crate::session::erase(()))),
             requests: Mutex::default(),
             codec: crate::codec::Codec::Json,
+            expires: Default::default(),
         })
     }
 

@@ -7,19 +7,52 @@
 //! to check with the real tools (the chat example declares no replies).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use ws_core::axum::http::StatusCode;
+use ws_core::axum::http::request::Parts;
+use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::client::ClientError;
 use ws_core::schema::{Direction, for_direction};
 use ws_core::testing::TestServer;
-use ws_core::{Ctx, HandlerError, HandlerResult, Manager, Protocol, Tagging, ws_protocol};
+use ws_core::{
+    Ctx, HandlerError, HandlerResult, Manager, Protocol, RefreshRefused, Session, Tagging,
+    ws_protocol,
+};
 
 use crate::support::Client as RawClient;
 
+/// A session that expires when the handshake's `?access_token=NAME:TTL_MS`
+/// says (the TypeScript client's `getToken`); none without one.
+#[derive(Default)]
+pub struct Ticket {
+    exp: Option<SystemTime>,
+}
+
+impl Session for Ticket {
+    fn expires_at(&self) -> Option<SystemTime> {
+        self.exp
+    }
+}
+
+/// `NAME:TTL_MS`, valid for TTL_MS from now; anything else is refused.
+fn ticket(token: &str) -> Option<Ticket> {
+    let (_, ttl) = token.split_once(':')?;
+    let ttl = Duration::from_millis(ttl.parse().ok()?);
+    Some(Ticket {
+        exp: Some(SystemTime::now() + ttl),
+    })
+}
+
 /// Requests and replies.
-#[ws_protocol(path = "/rpc", heartbeat = "off", idle_timeout = "off")]
+#[ws_protocol(
+    path = "/rpc",
+    heartbeat = "off",
+    idle_timeout = "off",
+    session = Ticket,
+    refresh_before = "1s"
+)]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Rpc {
@@ -70,6 +103,24 @@ pub enum Rpc {
 struct App;
 
 impl RpcHandler for App {
+    async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Ticket, Response> {
+        let query = request.uri.query().unwrap_or("");
+        match query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("access_token="))
+        {
+            None => Ok(Ticket::default()),
+            Some(token) => {
+                let token = token.replace("%3A", ":").replace("%3a", ":");
+                ticket(&token).ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())
+            }
+        }
+    }
+
+    async fn refresh(&self, _: &Ctx<Rpc>, token: String) -> Result<Ticket, RefreshRefused> {
+        ticket(&token).ok_or(RefreshRefused::new("invalid token"))
+    }
+
     async fn ping(&self, _ctx: &Ctx<Rpc>, msg: rpc::Ping) -> HandlerResult<rpc::Pong> {
         Ok(rpc::Pong { n: msg.n + 1 })
     }

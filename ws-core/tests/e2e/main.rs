@@ -12,6 +12,7 @@ mod deflate;
 mod deploy;
 mod drops;
 mod exhaustion;
+mod expiry;
 mod flow;
 mod frontend;
 mod harness;

@@ -85,6 +85,7 @@ pub fn handler_trait(protocol: &Protocol) -> TokenStream {
          Implement it for the application's state; methods may be written as \
          `async fn`. A missing method is a compile error that names it. The \
          hooks [`authorize_join`](Self::authorize_join), \
+         [`refresh`](Self::refresh), \
          [`on_connect`](Self::on_connect) and \
          [`on_disconnect`](Self::on_disconnect) have default bodies, and so \
          has [`authenticate`](Self::authenticate) when the session is `()`.\n\n\
@@ -132,6 +133,28 @@ pub fn handler_trait(protocol: &Protocol) -> TokenStream {
             ) -> ::core::result::Result<(), #private::JoinRefused> {
                 let _ = (ctx, room);
                 ::core::result::Result::Ok(())
+            }
+
+            /// Answers a client's `{"type":"refresh","token":".."}` (sent
+            /// when the server asked with `refresh_required`, ahead of the
+            /// session's `Session::expires_at`): `Ok(session)` replaces the
+            /// connection's session in place, as `ctx.set_session` does
+            /// (rooms, history positions and queue untouched), and re-arms
+            /// the expiry timer from the new session; `Err` closes the
+            /// connection with 4003 (`close_code::REFRESH_REFUSED`).
+            ///
+            /// The default refuses every refresh.
+            fn refresh(
+                &self,
+                ctx: &#private::Ctx<#ident>,
+                token: ::std::string::String,
+            ) -> impl #private::Refresh<#session> + ::core::marker::Send {
+                let _ = (ctx, token);
+                async {
+                    ::core::result::Result::Err(#private::RefreshRefused::new(
+                        "this server does not refresh sessions",
+                    ))
+                }
             }
 
             /// Runs once the connection is registered, before its first

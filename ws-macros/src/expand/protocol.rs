@@ -255,6 +255,10 @@ fn config(options: &Options) -> TokenStream {
         let ms = Literal::u64_unsuffixed(stall_timeout.value);
         config.extend(quote!(.with_stall_timeout(::core::time::Duration::from_millis(#ms))));
     }
+    if let Some(refresh_before) = &options.refresh_before {
+        let ms = Literal::u64_unsuffixed(refresh_before.value);
+        config.extend(quote!(.with_refresh_before(::core::time::Duration::from_millis(#ms))));
+    }
     if let Some(on_invalid) = &options.on_invalid {
         let policy = match on_invalid.value {
             OnInvalid::Error => quote!(Error),

@@ -79,6 +79,19 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
                 <__H as #handler>::authorize_join(handler, ctx, room)
             }
 
+            fn refresh<'a>(
+                handler: &'a __H,
+                ctx: &'a #private::Ctx<Self>,
+                token: ::std::string::String,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<
+                    <Self as #private::Protocol>::Session,
+                    #private::RefreshRefused,
+                >,
+            > + ::core::marker::Send + 'a {
+                <__H as #handler>::refresh(handler, ctx, token)
+            }
+
             fn on_connect<'a>(
                 handler: &'a __H,
                 ctx: &'a #private::Ctx<Self>,

@@ -94,6 +94,8 @@ pub fn module<P: Protocol>() -> String {
         "StreamPosition",
         "Recovery",
         "PATH",
+        "withToken",
+        "withoutToken",
         class.as_str(),
     ] {
         names.taken.insert(reserved.to_owned());
@@ -295,6 +297,16 @@ export interface ClientOptions {
   msgpack?: BinaryCodec;
   /** When and how fast to reconnect after a drop; `false` never reconnects. */
   reconnect?: ReconnectPolicy | false;
+  /**
+   * Where the client gets its credential. Awaited before every open (the
+   * first and each reconnect), whose URL carries it as `?access_token=`
+   * (browsers cannot set headers on a WebSocket), and whenever the server
+   * sends `{"type":"refresh_required","expires_in_ms":N}` (the session is
+   * about to expire), answered with `{"type":"refresh","token":..}` on the
+   * open connection, out of access logs. With it, a close 4001 (the
+   * session expired) is retried with a fresh token.
+   */
+  getToken?: () => Promise<string>;
 }
 
 /**
@@ -331,6 +343,20 @@ export interface ReconnectPolicy {
  * 4000-4999: the application decides.
  */
 export const RECONNECT_CODES: ReadonlySet<number> = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
+
+/** `url` carrying `token` as its `access_token` query parameter. */
+function withToken(url: string | URL, token: string): string {
+  const next = new URL(url);
+  next.searchParams.set("access_token", token);
+  return next.toString();
+}
+
+/** `url` without its `access_token`. */
+function withoutToken(url: string): string {
+  const next = new URL(url);
+  next.searchParams.delete("access_token");
+  return next.toString();
+}
 
 /** Where the client's connection is; `reconnecting` between a drop and the next open. */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
@@ -383,6 +409,7 @@ export class __CLIENT__ {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retryPending = false;
   private readonly url: string;
+  private readonly getToken: (() => Promise<string>) | undefined;
   private readonly msgpack: BinaryCodec | undefined;
   private readonly policy: Required<ReconnectPolicy> | undefined;
   private readonly pending = new Map<number, Pending>();
@@ -394,7 +421,9 @@ __RESUME_FIELDS__
   /** Wraps an open (or opening) socket; reconnects to its URL. */
   constructor(socket: WebSocket, options: ClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10000;
-    this.url = socket.url;
+    this.getToken = options.getToken;
+    // The token of the first open is not the next one's.
+    this.url = options.getToken === undefined ? socket.url : withoutToken(socket.url);
     this.msgpack = options.msgpack;
     const policy = options.reconnect ?? {};
     this.policy = policy === false
@@ -404,7 +433,7 @@ __RESUME_FIELDS__
         maxDelayMs: policy.maxDelayMs ?? 30000,
         maxAttempts: policy.maxAttempts ?? Infinity,
         openTimeoutMs: policy.openTimeoutMs ?? 10000,
-        retry: policy.retry ?? ((code) => RECONNECT_CODES.has(code)),
+        retry: policy.retry ?? ((code) => RECONNECT_CODES.has(code) || (code === 4001 && options.getToken !== undefined)),
       };
     this.current = socket;
     this.connection = socket.readyState === 1 ? "open" : "connecting";
@@ -446,9 +475,10 @@ __RESUME_FIELDS__
   }
 
   /** Opens a socket to `url` (e.g. `ws://host` + `PATH`) and resolves once it is open. */
-  static connect(url: string | URL, options: ClientOptions = {}): Promise<__CLIENT__> {
+  static async connect(url: string | URL, options: ClientOptions = {}): Promise<__CLIENT__> {
+    const opened = options.getToken === undefined ? url : withToken(url, await options.getToken());
     return new Promise((resolve, reject) => {
-      const socket = __CLIENT__.open(url, options.msgpack);
+      const socket = __CLIENT__.open(opened, options.msgpack);
       const failed = () => reject(new Error(`cannot connect to ${String(url)}`));
       socket.addEventListener("error", failed, { once: true });
       socket.addEventListener(
@@ -539,6 +569,19 @@ __RESUME_METHODS__
     else this.current.send(JSON.stringify(message));
   }
 
+  /** Answers `refresh_required` with a fresh token; without `getToken`, the session expires (4001). */
+  private refresh(): void {
+    const socket = this.current;
+    this.getToken?.().then(
+      (token) => {
+        if (socket === this.current && socket.readyState === 1) this.transmit({ type: "refresh", token });
+      },
+      // No token: the server closes with 4001 at the expiry, and the
+      // reconnect asks again.
+      () => {},
+    );
+  }
+
   private change(change: StateChange): void {
     this.connection = change.state;
     this.stateHandlers.forEach((handler) => handler(change));
@@ -595,11 +638,22 @@ __RESUME_METHODS__
     this.change({ state: "reconnecting", ...cause, attempt, delayMs });
     this.retryPending = true;
     this.retryTimer = setTimeout(() => {
-      this.retryPending = false;
-      if (this.closing) return;
-      const socket = __CLIENT__.open(this.url, this.msgpack);
-      this.current = socket;
-      this.watch(socket, attempt);
+      const reopen = (url: string) => {
+        this.retryPending = false;
+        if (this.closing) return;
+        const socket = __CLIENT__.open(url, this.msgpack);
+        this.current = socket;
+        this.watch(socket, attempt);
+      };
+      if (this.getToken === undefined) return reopen(this.url);
+      this.getToken().then(
+        (token) => reopen(withToken(this.url, token)),
+        // No token now: an attempt that failed, backing off further.
+        () => {
+          this.retryPending = false;
+          if (!this.closing) this.schedule(policy, attempt + 1, { code: 1006, reason: "getToken failed" });
+        },
+      );
     }, delayMs);
   }
 
@@ -614,6 +668,9 @@ __RESUME_METHODS__
     }
     if (typeof parsed !== "object" || parsed === null) return;
     const fields = parsed as Record<string, unknown>;
+    if (fields["type"] === "refresh_required" && typeof fields["expires_in_ms"] === "number") {
+      return this.refresh();
+    }
 __RESUME_TRACK__    const isError = fields["type"] === "error" && typeof fields["code"] === "string";
     const id = fields["id"];
 __ANSWER_REQUEST__

@@ -1,0 +1,346 @@
+//! Session expiry and refresh (issue 11 §3): a session that expires is
+//! asked for a refresh `refresh_before` ahead; a valid refresh replaces it
+//! in place (rooms and queue untouched) and re-arms the timer, a missed
+//! one closes with 4001, a refused one with 4003.
+//!
+//! Tokens are `USER:TTL_MS`: valid for TTL_MS from when the server reads
+//! them; anything else is refused. No test measures a duration: each waits
+//! for events (refreshes counted by the server, frames, closes).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use ws_core::axum::http::request::Parts;
+use ws_core::axum::http::{HeaderValue, StatusCode, header};
+use ws_core::axum::response::{IntoResponse, Response};
+use ws_core::client::{Client, ClientError};
+use ws_core::testing::TestServer;
+use ws_core::{
+    Ctx, HandlerResult, Manager, RefreshRefused, Session, UserId, close_code, ws_protocol,
+};
+
+use crate::support::{WAIT, eventually};
+
+/// A signed-in user until `exp`.
+pub struct Pass {
+    user: UserId,
+    exp: SystemTime,
+}
+
+impl Session for Pass {
+    fn user(&self) -> Option<UserId> {
+        Some(self.user.clone())
+    }
+
+    fn expires_at(&self) -> Option<SystemTime> {
+        Some(self.exp)
+    }
+}
+
+fn pass(token: &str) -> Option<Pass> {
+    let (user, ttl) = token.split_once(':')?;
+    let ttl: u64 = ttl.parse().ok()?;
+    Some(Pass {
+        user: UserId::from(user),
+        exp: SystemTime::now() + Duration::from_millis(ttl),
+    })
+}
+
+#[ws_protocol(session = Pass, refresh_before = "1s", heartbeat = "off")]
+#[derive(Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Timed {
+    #[ws(client, reply = Joined)]
+    Join { room: String },
+    #[ws(server)]
+    Joined { room: String },
+    #[ws(client)]
+    Say { room: String, seq: u64 },
+    #[ws(server)]
+    Said { room: String, seq: u64 },
+    #[ws(client, reply = Pong)]
+    Ping,
+    #[ws(server)]
+    Pong { user: String },
+}
+
+#[derive(Default)]
+struct Gatekeeper {
+    /// Refreshes the `refresh` hook accepted.
+    refreshes: AtomicUsize,
+}
+
+impl TimedHandler for Gatekeeper {
+    async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Pass, Response> {
+        let token = request
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or("");
+        pass(token).ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())
+    }
+
+    async fn refresh(&self, _: &Ctx<Timed>, token: String) -> Result<Pass, RefreshRefused> {
+        let pass = pass(&token).ok_or(RefreshRefused::new("invalid token"))?;
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        Ok(pass)
+    }
+
+    async fn join(&self, ctx: &Ctx<Timed>, msg: timed::Join) -> HandlerResult<timed::Joined> {
+        ctx.join(&msg.room)?;
+        Ok(timed::Joined { room: msg.room })
+    }
+
+    async fn say(&self, ctx: &Ctx<Timed>, msg: timed::Say) -> HandlerResult {
+        ctx.to_room(&msg.room).send(timed::Said {
+            room: msg.room.clone(),
+            seq: msg.seq,
+        })?;
+        Ok(())
+    }
+
+    async fn ping(&self, ctx: &Ctx<Timed>, _: timed::Ping) -> HandlerResult<timed::Pong> {
+        let user = ctx.session().user.to_string();
+        Ok(timed::Pong { user })
+    }
+}
+
+async fn start() -> (TestServer<Timed>, Arc<Gatekeeper>) {
+    let keeper = Arc::new(Gatekeeper::default());
+    let server = TestServer::start(Manager::<Timed>::new(), Arc::clone(&keeper)).await;
+    (server, keeper)
+}
+
+/// A client whose every token is valid for `ttl_ms` (under 1 s, so every
+/// session is asked for a refresh at once).
+async fn client(server: &TestServer<Timed>, user: &'static str, ttl_ms: u64) -> Client<Timed> {
+    Client::<Timed>::builder(&server.url(""))
+        .no_reconnect()
+        .get_token(move || async move { format!("{user}:{ttl_ms}") })
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A raw socket, to see the framework's frames the typed client answers
+/// by itself.
+async fn raw(
+    server: &TestServer<Timed>,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = server.url("").into_client_request().unwrap();
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    request.headers_mut().insert(header::AUTHORIZATION, bearer);
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+async fn next_json(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Result<Value, Option<(u16, String)>> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame")
+        {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_keeps_the_connection_and_its_rooms() {
+    let (server, keeper) = start().await;
+    let first_expiry = SystemTime::now() + Duration::from_millis(1200);
+    let mut ann = client(&server, "ann", 1200).await;
+    ann.request(timed::Join { room: "r".into() }).await.unwrap();
+
+    // Each session lives 1.2 s and is asked for a refresh 1 s ahead:
+    // refreshes go on past the first session's expiry, each re-arming the
+    // timer from the new one.
+    while keeper.refreshes.load(Ordering::SeqCst) < 3 || SystemTime::now() < first_expiry {
+        let pong = ann.request(timed::Ping).await.unwrap();
+        assert_eq!(pong.user, "ann");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_eq!(server.manager().room_size("r"), 1);
+    assert_eq!(server.manager().user_connections("ann"), 1);
+    let mut bob = client(&server, "bob", 60_000).await;
+    bob.send(timed::Say {
+        room: "r".into(),
+        seq: 7,
+    })
+    .await
+    .unwrap();
+    match ann.recv().await.unwrap() {
+        Timed::Said { room, seq } => assert_eq!((room.as_str(), seq), ("r", 7)),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_missed_refresh_closes_with_4001() {
+    let (server, keeper) = start().await;
+    let mut ws = raw(&server, "ann:300").await;
+    let asked = next_json(&mut ws).await.unwrap();
+    assert_eq!(asked["type"], "refresh_required");
+    assert!(asked["expires_in_ms"].as_u64().unwrap() <= 300);
+    // Not answered.
+    let (code, reason) = next_json(&mut ws).await.unwrap_err().unwrap();
+    assert_eq!(code, close_code::SESSION_EXPIRED);
+    assert_eq!(reason, "session expired");
+    assert_eq!(keeper.refreshes.load(Ordering::SeqCst), 0);
+
+    // The typed client without `get_token` ignores the frame, and sees
+    // the same close.
+    let mut bob = Client::<Timed>::builder(&server.url(""))
+        .no_reconnect()
+        .headers(
+            [(
+                header::AUTHORIZATION,
+                HeaderValue::from_static("Bearer bob:300"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .connect()
+        .await
+        .unwrap();
+    match bob.recv().await {
+        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, 4001),
+        other => panic!("expected close 4001, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_with_a_bad_token_closes_with_4003() {
+    let (server, keeper) = start().await;
+    let mut ws = raw(&server, "ann:60000").await;
+    // Unasked refreshes are taken too: a client may refresh early.
+    ws.send(Message::text(
+        json!({"type": "refresh", "token": "forged"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let (code, reason) = next_json(&mut ws).await.unwrap_err().unwrap();
+    assert_eq!(code, close_code::REFRESH_REFUSED);
+    assert_eq!(reason, "invalid token");
+
+    // The typed client's `get_token` gives a token the server refuses.
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tokens);
+    let mut bob = Client::<Timed>::builder(&server.url(""))
+        .no_reconnect()
+        .get_token(move || {
+            let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+            async move { if first { "bob:500" } else { "expired" }.to_owned() }
+        })
+        .connect()
+        .await
+        .unwrap();
+    match bob.recv().await {
+        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, 4003),
+        other => panic!("expected close 4003, got {other:?}"),
+    }
+    assert_eq!(
+        tokens.load(Ordering::SeqCst),
+        2,
+        "one handshake, one refresh"
+    );
+    assert_eq!(keeper.refreshes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_client_with_get_token_comes_back_after_its_session_expired() {
+    let (server, _keeper) = start().await;
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tokens);
+    let mut ann = Client::<Timed>::builder(&server.url(""))
+        .get_token(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { "ann:300".to_owned() }
+        })
+        .connect()
+        .await
+        .unwrap();
+    // Not reading, it cannot answer `refresh_required`: the server closes
+    // it with 4001 at the expiry.
+    eventually("ann's session expired", || {
+        server.manager().user_connections("ann") == 0
+    })
+    .await;
+    // A send finds the socket dead (`Interrupted`, as after any drop); the
+    // next use reconnects with a fresh token.
+    let pong = match ann.request(timed::Ping).await {
+        Err(ClientError::Interrupted(_)) => ann.request(timed::Ping).await.unwrap(),
+        other => other.unwrap(),
+    };
+    assert_eq!(pong.user, "ann");
+    assert!(tokens.load(Ordering::SeqCst) >= 2, "a token per handshake");
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_broadcast_loses_nothing() {
+    let (server, keeper) = start().await;
+    let first_expiry = SystemTime::now() + Duration::from_millis(1200);
+    let mut ann = client(&server, "ann", 1200).await;
+    ann.request(timed::Join { room: "r".into() }).await.unwrap();
+
+    // bob publishes to ann's room without pause until ann has refreshed
+    // three times and outlived its first session, then says `u64::MAX`.
+    let keeper_seen = Arc::clone(&keeper);
+    let mut bob = client(&server, "bob", 60_000).await;
+    let publisher = tokio::spawn(async move {
+        let mut seq = 0;
+        while keeper_seen.refreshes.load(Ordering::SeqCst) < 3 || SystemTime::now() < first_expiry {
+            bob.send(timed::Say {
+                room: "r".into(),
+                seq,
+            })
+            .await
+            .unwrap();
+            seq += 1;
+            // Paced (ann's queue is not under test here), never idle.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        bob.send(timed::Say {
+            room: "r".into(),
+            seq: u64::MAX,
+        })
+        .await
+        .unwrap();
+        seq
+    });
+
+    let mut expected = 0;
+    loop {
+        match ann.recv().await.unwrap() {
+            Timed::Said { seq: u64::MAX, .. } => break,
+            Timed::Said { seq, .. } => {
+                assert_eq!(seq, expected, "in order, none lost");
+                expected += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let sent = publisher.await.unwrap();
+    assert_eq!(expected, sent, "every message arrived");
+    assert!(keeper.refreshes.load(Ordering::SeqCst) >= 3);
+    eventually("ann still in the room", || {
+        server.manager().room_size("r") == 1
+    })
+    .await;
+}
