@@ -2,7 +2,7 @@
 # Three chat nodes on one Redis, 15,000 connections each (45,000 in all):
 # BENCHMARKS.md's "A 45,000-connection cluster". Loopback only; bounded.
 #
-#   bash ws-bench/cluster3.sh                  # RUNS=1, about 3 minutes on 2 cores
+#   bash ws-bench/cluster3.sh                  # RUNS=1, about 2 minutes on 2 cores
 #   RUNS=3 PER_NODE=15000 OUT=/tmp/wsc3 bash ws-bench/cluster3.sh
 #
 # Each workload runs on a fresh set-up: a redis-server of this script's own
@@ -29,8 +29,12 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-1}
 PER_NODE=${PER_NODE:-15000}
 MESSAGES_ONE=${MESSAGES_ONE:-100}
-MESSAGES_ROOMS=${MESSAGES_ROOMS:-100000}
-WINDOW=${WINDOW:-32}
+MESSAGES_ROOMS=${MESSAGES_ROOMS:-50000}
+# The publisher's window bounds A's subscribers only (per subscriber: in
+# 1,000 rooms that is 1,000 x W messages in flight); B and C, and the
+# Redis publish queue, are not in it, so it is kept small.
+WINDOW_ONE=${WINDOW_ONE:-8}
+WINDOW_ROOMS=${WINDOW_ROOMS:-4}
 OUT=${OUT:-target/ws-bench-cluster3}
 PORT=${PORT:-3700}
 mkdir -p "$OUT"
@@ -73,9 +77,9 @@ ticks() {
 
 status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
-# run LABEL ROOMS MESSAGES: one workload on a fresh set-up.
+# run LABEL ROOMS MESSAGES WINDOW: one workload on a fresh set-up.
 run() {
-    local label=$1 rooms=$2 messages=$3
+    local label=$1 rooms=$2 messages=$3 window=$4
     free_port
     local redis_port=$PORT
     redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
@@ -97,7 +101,7 @@ run() {
 
     local before=() pid
     local common=(--clients "$PER_NODE" --messages "$messages" --size 100 --rooms "$rooms"
-        --window "$WINDOW" --drain-timeout 10 --max-seconds 300 --label "$label")
+        --window "$window" --drain-timeout 10 --max-seconds 300 --label "$label")
     local subs=() k
     for k in 1 2; do
         rm -f "$OUT/ready-$k"
@@ -160,10 +164,50 @@ EOF
     tail -n 1 "$RESULTS" | cut -c1-200 >&2
 }
 
+# one_node LABEL ROOMS MESSAGES WINDOW: the same load on one chat process
+# without Redis and one load process of PER_NODE subscribers: the
+# reference for the per-node CPU per delivery above.
+one_node() {
+    local label=$1 rooms=$2 messages=$3 window=$4
+    free_port
+    "$CHAT" --addr "127.0.0.1:$PORT" --max-connections 20000 --history 0 > "$OUT/chat-one.log" 2>&1 &
+    local node=$!
+    PIDS+=("$node")
+    wait_port "$PORT"
+    "$BENCH" fanout --url "ws://127.0.0.1:$PORT/ws" --server-pid "$node" --clients "$PER_NODE" \
+        --messages "$messages" --size 100 --rooms "$rooms" --window "$window" --drain-timeout 10 \
+        --max-seconds 300 > "$OUT/one.json" 2>> "$OUT/fanout.log"
+    local rss hwm
+    rss=$(status_kib "$node" VmRSS)
+    hwm=$(status_kib "$node" VmHWM)
+    stop_all
+    python3 - "$label" "$rss" "$hwm" "$OUT/one.json" >> "$RESULTS" << 'EOF'
+import json, sys
+p = json.load(open(sys.argv[4]))
+row = {
+    "bench": "cluster3", "label": sys.argv[1], "nodes": 1, "rooms": p["rooms"],
+    "connections": p["clients"], "messages": p["messages"], "sent": p["sent"], "window": p["window"],
+    "expected": p["expected"], "deliveries": p["deliveries"], "lost": p["lost"],
+    "reordered": p["reordered"], "duplicates": p["duplicates"], "ended_early": p["ended_early"],
+    "stalled": p["stalled"], "elapsed_s": p["elapsed_s"], "deliveries_per_s": p["deliveries_per_s"],
+    "p50_us_per_node": [p["p50_us"]], "p99_us_per_node": [p["p99_us"]], "p99_us_worst": p["p99_us"],
+    "node_deliveries": [p["deliveries"]], "node_cpu_s": [p["server_cpu_s"]], "redis_cpu_s": 0.0,
+    "node_cpu_us_per_delivery": [p["server_cpu_us_per_delivery"]],
+    "all_cpu_us_per_delivery": p["server_cpu_us_per_delivery"], "redis_cpu_us_per_message": 0.0,
+    "node_rss_kib": [int(sys.argv[2])], "node_hwm_kib": [int(sys.argv[3])], "redis_rss_kib": 0,
+    "setup_s_per_process": [p["setup_s"]],
+}
+print(json.dumps(row))
+EOF
+    tail -n 1 "$RESULTS" | cut -c1-200 >&2
+}
+
 for round in $(seq "$RUNS"); do
     echo "round $round/$RUNS" >&2
-    run one-room 1 "$MESSAGES_ONE"
-    run 1000-rooms 1000 "$MESSAGES_ROOMS"
+    run one-room 1 "$MESSAGES_ONE" "$WINDOW_ONE"
+    run 1000-rooms 1000 "$MESSAGES_ROOMS" "$WINDOW_ROOMS"
+    one_node one-node-one-room 1 "$MESSAGES_ONE" "$WINDOW_ONE"
+    one_node one-node-1000-rooms 1000 "$((MESSAGES_ROOMS / 3))" "$WINDOW_ROOMS"
 done
 
 python3 - "$RESULTS" << 'EOF'
@@ -172,7 +216,7 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 print("| workload | connections | deliveries | deliveries/s | p99 µs (worst node) | lost / reordered | CPU µs / delivery, nodes A, B, C | all (nodes + Redis) | Redis CPU s (µs / message) | RSS KiB A, B, C (KiB / connection) |")
 print("|---|---:|---:|---:|---:|---|---|---:|---|---|")
 for r in rows:
-    per_conn = [round(x / (r["connections"] / 3), 2) for x in r["node_rss_kib"]]
+    per_conn = [round(x / (r["connections"] / r["nodes"]), 2) for x in r["node_rss_kib"]]
     print(f"| {r['label']} | {r['connections']:,} | {r['deliveries']:,} | {r['deliveries_per_s']:,} | "
           f"{r['p99_us_worst']:,.0f} | {r['lost']} / {r['reordered']} | "
           f"{', '.join(f'{x:.3f}' for x in r['node_cpu_us_per_delivery'])} | {r['all_cpu_us_per_delivery']:.3f} | "

@@ -520,9 +520,7 @@ async fn publish(ws: Ws, o: &Opts, shared: &Shared, deadline: Instant) -> Publis
             }
             if sink
                 .send(Message::Text(
-                    o.target
-                        .say(&room_of(&o.room, seq, o.rooms), &text)
-                        .into(),
+                    o.target.say(&room_of(&o.room, seq, o.rooms), &text).into(),
                 ))
                 .await
                 .is_err()
@@ -755,7 +753,11 @@ fn room_of(room: &str, i: u64, rooms: u64) -> String {
 /// How many of sequences `0..sent` go to subscriber `i`'s room.
 fn in_room(sent: u64, i: u64, rooms: u64) -> u64 {
     let r = i % rooms;
-    if r >= sent { 0 } else { (sent - r).div_ceil(rooms) }
+    if r >= sent {
+        0
+    } else {
+        (sent - r).div_ceil(rooms)
+    }
 }
 
 /// The last sequence of `0..messages` in subscriber `i`'s room, + 1 (0 if
