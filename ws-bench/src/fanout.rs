@@ -17,6 +17,20 @@ use crate::client::{self, Sources, Target, Ws};
 use crate::deflate::DeflateWs;
 use crate::stats::{Percentiles, ProcSample, ServerWatch, merge, now_nanos, round};
 
+/// Set by `--wall-clock` (and `--subscribe-only`): texts carry wall-clock
+/// nanos, so that subscribers in another process can measure latency.
+static WALL_CLOCK: AtomicBool = AtomicBool::new(false);
+
+fn stamp() -> u64 {
+    if WALL_CLOCK.load(Ordering::Relaxed) {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    } else {
+        now_nanos()
+    }
+}
+
 pub const USAGE: &str = "\
 ws-bench fanout: N clients join one room; one publisher sends M messages
 with a bounded window in flight; reports deliveries/s, p50/p99/max latency,
@@ -44,6 +58,19 @@ USAGE: ws-bench fanout --url ws://127.0.0.1:3000/ws [options]
   --drain-timeout S   give up on missing messages after S seconds
                       without progress                               [3]
   --max-seconds S     hard limit on the whole run                    [300]
+  --rooms K           subscriber i joins room <--room>-<i mod K> and
+                      message s goes to room <--room>-<s mod K>, so each
+                      message reaches N/K subscribers; --window is then
+                      per subscriber (K x W messages in flight)       [1]
+  --subscribe-only    no publisher: connect and join the subscribers,
+                      write --ready-file, then count the deliveries of
+                      another process's publisher (M messages, same
+                      --rooms), their loss and reordering, until all
+                      arrived or no progress for --drain-timeout once
+                      the first arrived; implies --wall-clock
+  --ready-file F      with --subscribe-only: written once all joined
+  --wall-clock        texts carry wall-clock nanos (for latency measured
+                      in another process: a --subscribe-only one)
   --deflate           subscribers offer permessage-deflate and inflate what
                       comes compressed (JSON only); bytes_per_delivery is
                       then what came on the wire, compressed
@@ -64,6 +91,8 @@ const FLAGS: &[&str] = &[
     "connect-concurrency",
     "drain-timeout",
     "max-seconds",
+    "rooms",
+    "ready-file",
 ];
 
 struct Opts {
@@ -85,10 +114,18 @@ struct Opts {
     drain_timeout: Duration,
     max_time: Duration,
     deflate: bool,
+    rooms: u64,
+    subscribe_only: bool,
+    ready_file: Option<String>,
 }
 
 pub fn parse(args: &[String]) -> Result<Value, ArgError> {
-    let f = Flags::parse(args, FLAGS, &["deflate"], USAGE)?;
+    let f = Flags::parse(
+        args,
+        FLAGS,
+        &["deflate", "subscribe-only", "wall-clock"],
+        USAGE,
+    )?;
     let target = Target::parse(&f.required("url")?).map_err(ArgError::Bad)?;
     let second = match f.opt::<String>("url2")? {
         Some(url) => Some(Target::parse(&url).map_err(ArgError::Bad)?),
@@ -121,7 +158,13 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
         drain_timeout: Duration::from_secs_f64(f.get("drain-timeout", 3.0f64)?),
         max_time: Duration::from_secs_f64(f.get("max-seconds", 300.0f64)?),
         deflate: f.switch("deflate"),
+        rooms: f.get("rooms", 1u64)?.max(1),
+        subscribe_only: f.switch("subscribe-only"),
+        ready_file: f.opt("ready-file")?,
     };
+    if opts.subscribe_only || f.switch("wall-clock") {
+        WALL_CLOCK.store(true, Ordering::Relaxed);
+    }
     let mut opts = opts;
     let base = f.get("subprotocol", "chat.v1".to_owned())?;
     opts.offered = match opts.codec.as_str() {
@@ -191,7 +234,7 @@ async fn run(o: Opts) -> Result<Value, String> {
             Some(second) if i % 2 == 1 => second.clone(),
             _ => o.target.clone(),
         };
-        let (room, sem) = (o.room.clone(), Arc::clone(&sem));
+        let (room, sem) = (room_of(&o.room, i as u64, o.rooms), Arc::clone(&sem));
         let offered = o.offered.clone();
         let deflate = o.deflate;
         joins.push(tokio::spawn(async move {
@@ -220,30 +263,56 @@ async fn run(o: Opts) -> Result<Value, String> {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("subscriber {i}: {e}"))?;
         let (shared, stop) = (Arc::clone(&shared), stop_rx.clone());
-        subscribers.push(tokio::spawn(subscribe(ws, i, o.messages, shared, stop)));
+        let want = in_room(o.messages, i as u64, o.rooms);
+        subscribers.push(tokio::spawn(subscribe(
+            ws, i, o.messages, want, shared, stop,
+        )));
     }
-    let publisher = client::connect(
-        &o.target,
-        sources.source(o.clients),
-        64 * 1024,
-        Duration::from_secs(10),
-    )
-    .await?;
+    let publisher = if o.subscribe_only {
+        None
+    } else {
+        Some(
+            client::connect(
+                &o.target,
+                sources.source(o.clients),
+                64 * 1024,
+                Duration::from_secs(10),
+            )
+            .await?,
+        )
+    };
     let setup_s = setup.elapsed().as_secs_f64();
+    if let Some(path) = &o.ready_file {
+        std::fs::write(path, format!("{}\n", o.clients))
+            .map_err(|e| format!("--ready-file {path}: {e}"))?;
+    }
 
     let watch = ServerWatch::start(o.server_pid);
-    let start_nanos = now_nanos();
+    let start_nanos = stamp();
     let deadline = Instant::now() + o.max_time;
-    let published = publish(publisher, &o, &shared, deadline).await;
+    let published = match publisher {
+        Some(publisher) => publish(publisher, &o, &shared, deadline).await,
+        // Another process publishes them all, unless it stalls: then what
+        // is missing here shows as lost.
+        None => Published {
+            sent: o.messages,
+            stalled: false,
+        },
+    };
 
     // Wait for the subscribers until all are complete, or no progress for
     // the drain timeout, or the deadline.
-    let target_sum = o.messages.saturating_mul(o.clients as u64);
+    // Per subscriber: its room's last sequence + 1.
+    let lasts: Vec<u64> = (0..o.clients as u64)
+        .map(|i| last_in_room(o.messages, i, o.rooms))
+        .collect();
+    let target_sum: u64 = lasts.iter().sum();
     let seen_last = |shared: &Shared| {
         shared
             .progress
             .iter()
-            .map(|p| p.load(Ordering::Acquire).min(o.messages))
+            .zip(&lasts)
+            .map(|(p, last)| p.load(Ordering::Acquire).min(*last))
             .sum::<u64>()
     };
     let (mut last, mut since) = (seen_last(&shared), Instant::now());
@@ -261,6 +330,9 @@ async fn run(o: Opts) -> Result<Value, String> {
         let seen = seen_last(&shared);
         if seen != last {
             (last, since) = (seen, Instant::now());
+        } else if o.subscribe_only && seen == 0 {
+            // Waiting for the publisher of another process to start.
+            since = Instant::now();
         }
         if seen >= target_sum && grace_until.is_none() {
             // Every subscriber has seen the last sequence: what is missing
@@ -277,7 +349,9 @@ async fn run(o: Opts) -> Result<Value, String> {
 
     let received: u64 = outcomes.iter().map(|x| x.received).sum();
     let bytes: u64 = outcomes.iter().map(|x| x.bytes).sum();
-    let expected = published.sent * o.clients as u64;
+    let expected: u64 = (0..o.clients as u64)
+        .map(|i| in_room(published.sent, i, o.rooms))
+        .sum();
     let lost = expected.saturating_sub(received);
     let reordered: u64 = outcomes.iter().map(|x| x.reordered).sum();
     let duplicates: u64 = outcomes.iter().map(|x| x.duplicates).sum();
@@ -311,6 +385,13 @@ async fn run(o: Opts) -> Result<Value, String> {
         "text_file": o.body.is_some(),
         "bytes_per_delivery": if received > 0 { (bytes as f64 / received as f64).round() } else { 0.0 },
         "window": o.window,
+        "rooms": o.rooms,
+        // Comparable across processes with --wall-clock: a set-up of several
+        // processes takes its elapsed time from the publisher's start to the
+        // last delivery anywhere.
+        "start_nanos": start_nanos,
+        "last_nanos": last_nanos,
+        "subscribe_only": o.subscribe_only,
         "expected": expected,
         "deliveries": received,
         "lost": lost,
@@ -412,8 +493,11 @@ async fn publish(ws: Ws, o: &Opts, shared: &Shared, deadline: Instant) -> Publis
         let mut min = 0u64;
         let mut text = String::with_capacity(o.size + 32);
         for seq in 0..o.messages {
-            if seq >= min + o.window {
-                match open_window(shared, seq, o.window, deadline, o.drain_timeout).await {
+            // With K rooms a caught-up subscriber may be K - 1 sequences
+            // behind the last one sent: the window is per subscriber.
+            let window = o.window.saturating_mul(o.rooms);
+            if seq >= min + window {
+                match open_window(shared, seq, window, deadline, o.drain_timeout).await {
                     Some(m) => min = m,
                     None => {
                         return Published {
@@ -425,7 +509,7 @@ async fn publish(ws: Ws, o: &Opts, shared: &Shared, deadline: Instant) -> Publis
             }
             text.clear();
             use std::fmt::Write as _;
-            let _ = write!(text, "{seq} {} ", now_nanos());
+            let _ = write!(text, "{seq} {} ", stamp());
             match &o.body {
                 Some(body) => text.push_str(body),
                 None => {
@@ -435,7 +519,9 @@ async fn publish(ws: Ws, o: &Opts, shared: &Shared, deadline: Instant) -> Publis
                 }
             }
             if sink
-                .send(Message::Text(o.target.say(&o.room, &text).into()))
+                .send(Message::Text(
+                    o.target.say(&room_of(&o.room, seq, o.rooms), &text).into(),
+                ))
                 .await
                 .is_err()
             {
@@ -502,11 +588,12 @@ async fn subscribe(
     mut ws: Sub,
     i: usize,
     messages: u64,
+    want: u64,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) -> Outcome {
     let mut out = Outcome {
-        latencies: Vec::with_capacity(messages.min(1 << 24) as usize),
+        latencies: Vec::with_capacity(want.min(1 << 24) as usize),
         ..Outcome::default()
     };
     let mut seen = vec![0u64; (messages as usize).div_ceil(64)];
@@ -526,10 +613,10 @@ async fn subscribe(
                     _ = stop.changed() => break,
                 };
                 let Some(text) = text else {
-                    out.ended_early = out.received < messages;
+                    out.ended_early = out.received < want;
                     break;
                 };
-                let now = now_nanos();
+                let now = stamp();
                 if let Some((seq, sent)) = client::text_field(text).and_then(parse_text) {
                     // The wire bytes are the connection's, counted as it reads.
                     out.record(
@@ -544,7 +631,7 @@ async fn subscribe(
                         &shared,
                     );
                 }
-                if out.received == messages {
+                if out.received == want {
                     break;
                 }
                 continue;
@@ -562,18 +649,18 @@ async fn subscribe(
                 continue;
             }
             Some(Ok(Message::Text(text))) => {
-                now = now_nanos();
+                now = stamp();
                 (client::text_field(&text).and_then(parse_text), text.len())
             }
             Some(Ok(Message::Binary(bytes))) => {
-                now = now_nanos();
+                now = stamp();
                 // Only the sequence and the time are read: a prefix.
                 let text = client::packed_text_field(&bytes)
                     .map(|t| String::from_utf8_lossy(&t[..t.len().min(48)]).into_owned());
                 (text.as_deref().and_then(parse_text), bytes.len())
             }
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                out.ended_early = out.received < messages;
+                out.ended_early = out.received < want;
                 break;
             }
             Some(Ok(_)) => continue,
@@ -593,7 +680,7 @@ async fn subscribe(
             progress,
             &shared,
         );
-        if out.received == messages {
+        if out.received == want {
             break;
         }
     }
@@ -654,6 +741,34 @@ impl Outcome {
     }
 }
 
+/// Subscriber (or message) `i`'s room: `room` itself when there is one.
+fn room_of(room: &str, i: u64, rooms: u64) -> String {
+    if rooms <= 1 {
+        room.to_owned()
+    } else {
+        format!("{room}-{}", i % rooms)
+    }
+}
+
+/// How many of sequences `0..sent` go to subscriber `i`'s room.
+fn in_room(sent: u64, i: u64, rooms: u64) -> u64 {
+    let r = i % rooms;
+    if r >= sent {
+        0
+    } else {
+        (sent - r).div_ceil(rooms)
+    }
+}
+
+/// The last sequence of `0..messages` in subscriber `i`'s room, + 1 (0 if
+/// none).
+fn last_in_room(messages: u64, i: u64, rooms: u64) -> u64 {
+    match in_room(messages, i, rooms) {
+        0 => 0,
+        n => i % rooms + (n - 1) * rooms + 1,
+    }
+}
+
 /// The header of a server (unmasked) frame of `len` bytes.
 fn frame_header(len: usize) -> usize {
     match len {
@@ -675,5 +790,17 @@ mod tests {
     fn parses_sequence_and_timestamp() {
         assert_eq!(super::parse_text("12 3456 xxxx"), Some((12, 3456)));
         assert_eq!(super::parse_text("ready"), None);
+    }
+
+    #[test]
+    fn rooms_split_the_sequences() {
+        use super::{in_room, last_in_room, room_of};
+        assert_eq!(room_of("bench", 7, 1), "bench");
+        assert_eq!(room_of("bench", 7, 3), "bench-1");
+        // 10 messages over 3 rooms: 0,3,6,9 | 1,4,7 | 2,5,8.
+        assert_eq!([0, 1, 2].map(|i| in_room(10, i, 3)), [4, 3, 3]);
+        assert_eq!([0, 1, 2].map(|i| last_in_room(10, i, 3)), [10, 8, 9]);
+        assert_eq!((in_room(2, 5, 10), last_in_room(2, 5, 10)), (0, 0));
+        assert_eq!((in_room(10, 4, 1), last_in_room(10, 4, 1)), (10, 10));
     }
 }
