@@ -46,9 +46,10 @@ where
                 id: ConnId::next(),
                 deflate: None,
                 queue: SendQueue::new(config.send_queue(), config.on_full()),
-                membership: Mutex::new(Membership::new(crate::session::erase(
-                    P::Session::default(),
-                ))),
+                membership: Mutex::new(Membership::new(
+                    crate::session::erase(P::Session::default()),
+                    None,
+                )),
                 requests: Mutex::default(),
                 codec: crate::codec::Codec::Json,
                 expires: Default::default(),

@@ -242,9 +242,15 @@ impl<P: Protocol> Ctx<P> {
     pub fn set_session(&self, session: P::Session) -> Result<(), SetUserError> {
         let user = session.user();
         let expires = expiry_ms(&session);
+        let presence = crate::session::presence_json(&session);
         self.manager
             .registry()
             .set_session(&self.conn, user, erase(session))?;
+        // After the user: its entries in the rooms take the info. A session
+        // that shows none leaves what `set_presence` set.
+        if presence.is_some() {
+            self.manager.registry().set_presence(&self.conn, presence);
+        }
         // After the swap: the read loop that sees the new expiry re-arms
         // for the session that is now in place.
         self.conn.expires.store(expires, Ordering::Release);

@@ -97,6 +97,43 @@ pub trait Session: Send + Sync + 'static {
     fn expires_at(&self) -> Option<SystemTime> {
         None
     }
+
+    /// What [presence](crate::presence) shows of this connection's user in
+    /// each of its rooms (read back typed with `Present::info::<T>()`);
+    /// `None`, the default, shows none (or what
+    /// [`Ctx::set_presence`](crate::Ctx::set_presence) set). Read each time
+    /// the session is set; `set_presence` overrides it until the next.
+    ///
+    /// ```
+    /// use ws_core::{Session, UserId};
+    ///
+    /// struct Member {
+    ///     user: UserId,
+    ///     display_name: String,
+    /// }
+    ///
+    /// impl Session for Member {
+    ///     fn user(&self) -> Option<UserId> {
+    ///         Some(self.user.clone())
+    ///     }
+    ///     fn presence(&self) -> Option<serde_json::Value> {
+    ///         Some(serde_json::json!({ "name": self.display_name }))
+    ///     }
+    /// }
+    ///
+    /// let ada = Member { user: UserId::from("ada"), display_name: "Ada L.".into() };
+    /// assert_eq!(ada.presence().unwrap()["name"], "Ada L.");
+    /// ```
+    fn presence(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// The presence info of `session`, as the registry keeps it (JSON).
+pub(crate) fn presence_json<S: Session>(session: &S) -> Option<std::sync::Arc<str>> {
+    session
+        .presence()
+        .map(|info| std::sync::Arc::from(info.to_string()))
 }
 
 /// No session: every connection anonymous, nothing stored.

@@ -74,6 +74,8 @@ pub(crate) struct Admitted<P> {
     pub(crate) session: Erased,
     /// The session's expiry, [`expiry_ms`](crate::session::expiry_ms).
     pub(crate) expires: u64,
+    /// The session's presence info (JSON), `Session::presence`.
+    pub(crate) presence: Option<Arc<str>>,
     /// The place reserved among the session's user's connections.
     pub(crate) seat: Option<UserSeat>,
     pub(crate) slot: Slot,
@@ -98,6 +100,7 @@ pub(crate) async fn run<P, H, S>(
         gate,
         session,
         expires,
+        presence,
         seat,
         slot,
         id,
@@ -109,7 +112,7 @@ pub(crate) async fn run<P, H, S>(
         id,
         queue: SendQueue::new(config.send_queue(), config.on_full()),
         deflate,
-        membership: Mutex::new(Membership::new(session)),
+        membership: Mutex::new(Membership::new(session, presence)),
         requests: Mutex::default(),
         codec,
         expires: AtomicU64::new(expires),

@@ -162,6 +162,7 @@ where
     let admitted = Admitted {
         gate,
         expires: crate::session::expiry_ms(&session),
+        presence: crate::session::presence_json(&session),
         session: erase(session),
         seat,
         slot,

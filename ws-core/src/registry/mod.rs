@@ -57,12 +57,12 @@ impl Membership {
     /// A connection's membership before it is registered: in no room, its
     /// user (if any) is claimed at registration from the seat reserved for
     /// the session's user.
-    pub(crate) fn new(session: Erased) -> Self {
+    pub(crate) fn new(session: Erased, presence: Option<Arc<str>>) -> Self {
         Self {
             closing: false,
             user: None,
             rooms: Vec::new(),
-            presence: None,
+            presence,
             session,
         }
     }
@@ -464,7 +464,7 @@ mod tests {
             id: ConnId::next(),
             deflate: None,
             queue: SendQueue::new(4, Overflow::Close),
-            membership: Mutex::new(Membership::new(crate::session::erase(()))),
+            membership: Mutex::new(Membership::new(crate::session::erase(()), None)),
             requests: Mutex::default(),
             codec: crate::codec::Codec::Json,
             expires: Default::default(),

@@ -63,6 +63,41 @@ async fn a_new_session_moves_the_user_and_keeps_the_rooms() {
     ann.quiet().await;
 }
 
+/// Presence takes its info from the session (`Session::presence`): at the
+/// upgrade, and again when a handler replaces the session.
+#[tokio::test]
+async fn presence_shows_what_the_session_says() {
+    let server = Server::default().await;
+    let mut vic = server.connect_as("vic&vip").await;
+    let mut ann = server.connect_as("ann").await;
+    vic.join("lobby").await;
+    ann.join("lobby").await;
+    vic.sync().await;
+    ann.sync().await;
+    let infos = |page: ws_core::presence::Presence| {
+        page.users
+            .iter()
+            .map(|p| (p.user.to_string(), p.info_json().map(str::to_owned)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        infos(server.manager.presence("lobby").await.unwrap()),
+        [
+            ("ann".to_owned(), None),
+            ("vic".to_owned(), Some(r#"{"vip":true}"#.to_owned()))
+        ]
+    );
+    // A new session that shows something replaces the info.
+    ann.send(json!({"type": "login", "user": "zed"})).await;
+    ann.sync().await;
+    let after = infos(server.manager.presence("lobby").await.unwrap());
+    assert_eq!(
+        after[0],
+        ("vic".to_owned(), Some(r#"{"vip":true}"#.to_owned()))
+    );
+    assert_eq!(after[1].0, "zed");
+}
+
 #[tokio::test]
 async fn a_session_refused_by_the_cap_leaves_the_old_one() {
     let server = Server::start(Config::DEFAULT.with_max_per_user(1)).await;

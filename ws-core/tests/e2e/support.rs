@@ -33,6 +33,11 @@ impl Session for Visitor {
     fn user(&self) -> Option<UserId> {
         self.user.clone()
     }
+
+    /// Presence shows whether a user is a VIP (`e2e session`).
+    fn presence(&self) -> Option<serde_json::Value> {
+        self.vip.then(|| serde_json::json!({ "vip": true }))
+    }
 }
 
 /// Everything the tests send and receive.
