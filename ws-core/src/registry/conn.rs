@@ -75,6 +75,10 @@ impl Conn {
     /// compressed if it negotiated deflate (a send to many shares each form
     /// instead, see `broadcast::enqueue`).
     pub(crate) fn push(&self, frame: Wire) -> Pushed {
+        if self.codec == Codec::Json && self.deflate.is_none() {
+            // The frame as made: moved, no form to pick.
+            return self.queue.push(frame);
+        }
         self.queue.push(self.frame_of(&Shared::new(&frame)))
     }
 
