@@ -33,27 +33,8 @@ cargo build --release -q -p ws-core --example chat
 BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
 CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat
 
-PIDS=()
-stop_all() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
-    PIDS=()
-}
-trap stop_all EXIT
-
-free_port() {
-    PORT=$((PORT + 1))
-    while (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; do PORT=$((PORT + 1)); done
-}
-
-wait_port() {
-    for _ in $(seq 100); do
-        if (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "nothing listens on port $1" >&2
-    exit 1
-}
+# shellcheck source=ws-bench/procs.sh
+source ws-bench/procs.sh
 
 # run LABEL: one drops run on a fresh set-up.
 run() {
