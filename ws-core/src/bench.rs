@@ -7,7 +7,7 @@
 //! enqueue cost per recipient, and [`Detached::drain`] empties the queues
 //! (as the writers would) outside the timed part. [`decode_and_route`] is
 //! the read loop's per-message work (decode, direction check, handler call,
-//! outcome) minus the frame parsing, which the protocol library does.
+//! outcome) minus the frame parsing, which the frame parser does.
 
 use std::sync::Arc;
 

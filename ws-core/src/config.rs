@@ -19,7 +19,7 @@
 //! | `rate_limit`         | off       | inbound messages per connection, e.g. `"20/s"`, `"600/m"` |
 //! | `rate_burst`         | the rate  | messages allowed at once above the steady rate |
 //! | `on_rate_limit`      | `"error"` | over the limit: `"error"` (message dropped, typed error frame) or `"close"` (close 1008) |
-//! | `read_buffer`        | `"1KiB"`  | per-connection read buffer, allocated up front; also the most read per syscall |
+//! | `read_buffer`        | `"1KiB"`  | the most read per syscall between frames, into the worker thread's scratch (an idle connection holds no read buffer) |
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
 //! | `compression`        | `"deflate"` | `"deflate"`: permessage-deflate (RFC 7692) with the clients that offer it (every browser does); a broadcast is compressed once and shared; `"off"` declines it |
 //! | `compress_min_size`  | `"256B"`  | frames with a smaller payload go out uncompressed (not worth it); `0` compresses every frame |
@@ -388,7 +388,9 @@ impl Config {
         self
     }
 
-    /// The per-connection read buffer in bytes.
+    /// The most read per syscall between frames, in bytes. The read goes
+    /// to the worker thread's scratch buffer and only what arrived is kept,
+    /// so an idle connection holds no read buffer.
     pub const fn with_read_buffer(mut self, bytes: usize) -> Self {
         self.read_buffer = bytes;
         self
@@ -495,7 +497,7 @@ impl Config {
         self.on_rate_limit
     }
 
-    /// The per-connection read buffer in bytes.
+    /// The most read per syscall between frames, in bytes.
     pub const fn read_buffer(&self) -> usize {
         self.read_buffer
     }

@@ -11,9 +11,9 @@
 //! - the codec is [`flate2`] on its pure-Rust backend (raw deflate, no zlib
 //!   header), with one compressor and one inflater per worker thread rather
 //!   than per connection;
-//! - the read side of a connection that negotiated the extension is a frame
-//!   parser of our own ([`connection::inbound`](crate::connection)); a
-//!   connection that did not keeps tungstenite's, unchanged;
+//! - the read side of every connection is a frame parser of our own
+//!   ([`connection::inbound`](crate::connection)), which accepts RSV1 only
+//!   where the extension was negotiated;
 //! - the write side is unchanged: a compressed frame is one more complete,
 //!   unmasked frame (RSV1 set) that every deflate recipient shares.
 //!

@@ -50,7 +50,7 @@ pub(crate) struct SendQueue {
     state: AtomicU8,
     /// Written once, by whoever closes first; read once by the writer.
     close: Mutex<Option<CloseInfo>>,
-    /// Frames the protocol library answers with (pongs, close replies):
+    /// Frames the frame parser answers with (pongs, close replies):
     /// outside the bound and the policy, rare, sent before queued data.
     control: Mutex<Vec<Wire>>,
     has_control: AtomicBool,

@@ -95,7 +95,7 @@ use proc_macro::TokenStream;
 /// | `rate_limit`       | `"20/s"`, `"600/m"`, `"5/500ms"`, `"off"`      | off         | inbound messages per connection |
 /// | `rate_burst`       | integer ≥ 1 (needs `rate_limit`)               | the rate    | messages allowed at once above the rate |
 /// | `on_rate_limit`    | `"error"`, `"close"`                           | `"error"`   | over the limit: drop with a typed error, or close 1008 |
-/// | `read_buffer`      | size                                           | `"1KiB"`    | per-connection read buffer, allocated up front; also the most read per syscall |
+/// | `read_buffer`      | size                                           | `"1KiB"`    | the most read per syscall between frames, into the worker thread's scratch (an idle connection holds no read buffer) |
 /// | `write_buffer`     | size                                           | `"64KiB"`   | ready frames are sent in one vectored write, up to this many bytes |
 /// | `compression`      | `"deflate"`, `"off"`                           | `"deflate"` | permessage-deflate (RFC 7692) with clients that offer it (browsers do); a broadcast is compressed once, shared by every deflate recipient; inbound `max_message_size` bounds the inflated size |
 /// | `compress_min_size`| size                                           | `"256B"`    | frames with a smaller payload go out uncompressed; `0` compresses all |

@@ -1,15 +1,18 @@
-//! The read side of a connection that negotiated permessage-deflate: a
-//! frame parser of our own, because no released tungstenite accepts RSV1
-//! (the decision is written in [`deflate`](crate::deflate)). Connections
-//! that did not negotiate it keep tungstenite's parser.
+//! The read side of a connection: a frame parser of our own, for every
+//! connection. No released tungstenite accepts RSV1 (the decision is
+//! written in [`deflate`](crate::deflate)), and ours holds no buffer while
+//! the connection is idle: what a read brings is taken from the worker
+//! thread's scratch buffer, and the connection keeps bytes only while a
+//! frame is partly arrived.
 //!
-//! It yields the same [`Message`]s to the read loop, and enforces RFC 6455
-//! and RFC 7692 on the way, each failure with its close code:
+//! It yields [`Message`]s to the read loop, and enforces RFC 6455 and
+//! RFC 7692 on the way, each failure with its close code:
 //!
-//! - 1002: an unmasked frame, RSV2 or RSV3, RSV1 on a control frame or a
-//!   continuation, a reserved opcode, a fragmented or over-125-byte control
-//!   frame, a continuation with no message begun or a message begun inside
-//!   another, a one-byte close payload or an invalid close code;
+//! - 1002: an unmasked frame, RSV1 without permessage-deflate negotiated,
+//!   RSV2 or RSV3, RSV1 on a control frame or a continuation, a reserved
+//!   opcode, a fragmented or over-125-byte control frame, a continuation
+//!   with no message begun or a message begun inside another, a one-byte
+//!   close payload or an invalid close code;
 //! - 1007: invalid UTF-8 in a text message or a close reason (checked as
 //!   fragments arrive, so a sequence split across fragments is judged
 //!   whole, and a bad one fails before the message ends), or a compressed
@@ -19,23 +22,25 @@
 //!   is read, or when inflation reaches the limit.
 //!
 //! Pings are answered with a pong and the peer's close with a close
-//! echoing its code, through the writer's control queue as tungstenite's
-//! replies are. A compressed message is kept compressed until its last
-//! fragment, then inflated at once by the thread's inflater: with
-//! `client_no_context_takeover` the connection holds no inflate state.
+//! echoing its code, through the writer's control queue. A compressed
+//! message is kept compressed until its last fragment, then inflated at
+//! once by the thread's inflater: with `client_no_context_takeover` the
+//! connection holds no inflate state.
 
+use std::cell::RefCell;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures_util::{Sink, Stream};
-use tokio::io::{AsyncReadExt, ReadHalf};
+use futures_util::Stream;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 
-use super::io::Io;
+use super::io::Half;
 use super::read_loop::ReadEnd;
 use crate::close::{CloseInfo, close_code};
 use crate::deflate::{InflateError, inflate};
@@ -49,61 +54,63 @@ const CLOSE: u8 = 0x8;
 const PING: u8 = 0x9;
 const PONG: u8 = 0xA;
 
-/// The messages of one connection, for the read loop.
-pub(crate) struct Frames {
-    inner: Pin<Box<dyn Stream<Item = Result<Message, ReadEnd>> + Send>>,
+thread_local! {
+    /// Where a connection with nothing pending reads into; what arrived is
+    /// then copied out, so the scratch is the worker's, not the
+    /// connection's.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-impl Frames {
-    pub(crate) fn new(read: ReadHalf<Io>, conn: Arc<Conn>, max: usize, read_buffer: usize) -> Self {
-        let parser = Parser {
+/// The messages of one connection, for the read loop.
+///
+/// Cancel-safe: everything read is kept in `self`, so a `next` cut short
+/// (by the idle timeout, a shutdown) loses nothing.
+pub(crate) struct Frames<'a> {
+    read: Half<'a>,
+    conn: Arc<Conn>,
+    max: usize,
+    read_buffer: usize,
+    /// Whether permessage-deflate was negotiated (RSV1 allowed).
+    deflate: bool,
+    /// After a close or a failure nothing more is read.
+    done: bool,
+    /// Bytes of frames not yet whole; empty (no allocation) between frames.
+    buf: BytesMut,
+    partial: Option<Box<Partial>>,
+}
+
+impl<'a> Frames<'a> {
+    pub(crate) fn new(read: Half<'a>, conn: Arc<Conn>, max: usize, read_buffer: usize) -> Self {
+        Self {
             read,
+            deflate: conn.deflate.is_some(),
             conn,
             max,
             read_buffer,
+            done: false,
             buf: BytesMut::new(),
             partial: None,
-            done: false,
-        };
-        // The parser lives in the stream, not in the future of one `next`:
-        // a `next` cut short by the idle timeout loses nothing.
-        let inner = futures_util::stream::unfold(parser, |mut parser| async move {
-            let item = parser.next().await?;
-            Some((item, parser))
-        });
-        Self {
-            inner: Box::pin(inner),
         }
     }
 }
 
-impl Stream for Frames {
+impl Stream for Frames<'_> {
     type Item = Result<Message, ReadEnd>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
-    }
-}
-
-/// The read loop flushes after a peer's close so that tungstenite writes
-/// its reply; here the reply is already queued.
-impl Sink<Message> for Frames {
-    type Error = std::convert::Infallible;
-
-    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let item = ready!(this.poll_message(cx));
+        this.done = !matches!(
+            item,
+            Some(Ok(Message::Text(_)
+                | Message::Binary(_)
+                | Message::Ping(_)
+                | Message::Pong(_)))
+        );
+        Poll::Ready(item)
     }
 }
 
@@ -123,17 +130,6 @@ struct Partial {
     checked: usize,
 }
 
-struct Parser {
-    read: ReadHalf<Io>,
-    conn: Arc<Conn>,
-    max: usize,
-    read_buffer: usize,
-    buf: BytesMut,
-    partial: Option<Partial>,
-    /// After a close or a failure nothing more is read.
-    done: bool,
-}
-
 fn fail(code: u16, reason: &str) -> ReadEnd {
     ReadEnd::Close(CloseInfo::new(code, reason))
 }
@@ -150,41 +146,46 @@ fn invalid_utf8() -> ReadEnd {
     fail(close_code::INVALID_PAYLOAD, "invalid UTF-8")
 }
 
-impl Parser {
-    async fn next(&mut self) -> Option<Result<Message, ReadEnd>> {
-        if self.done {
-            return None;
-        }
-        let item = self.next_message().await;
-        self.done = !matches!(
-            item,
-            Some(Ok(Message::Text(_)
-                | Message::Binary(_)
-                | Message::Ping(_)
-                | Message::Pong(_)))
-        );
-        item
-    }
-
-    async fn next_message(&mut self) -> Option<Result<Message, ReadEnd>> {
+impl Frames<'_> {
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, ReadEnd>>> {
         loop {
             match self.parse() {
-                Err(end) => return Some(Err(end)),
+                Err(end) => return Poll::Ready(Some(Err(end))),
                 Ok(Some((head, payload))) => match self.frame(head, payload) {
-                    Err(end) => return Some(Err(end)),
-                    Ok(Some(message)) => return Some(Ok(message)),
+                    Err(end) => return Poll::Ready(Some(Err(end))),
+                    Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
                     Ok(None) => continue,
                 },
                 Ok(None) => {}
             }
-            if self.buf.capacity() - self.buf.len() < self.read_buffer {
-                self.buf.reserve(self.read_buffer);
-            }
-            match self.read.read_buf(&mut self.buf).await {
-                Ok(0) | Err(_) => return None,
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) | Err(_) => return Poll::Ready(None),
                 Ok(_) => {}
             }
         }
+    }
+
+    /// Reads what the socket has. With nothing pending the read goes to
+    /// the thread's scratch and only what arrived is kept; a frame partly
+    /// arrived reads straight into the connection's buffer, which
+    /// [`parse`](Self::parse) has sized for the whole frame.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if !self.buf.is_empty() {
+            if self.buf.capacity() - self.buf.len() < self.read_buffer {
+                self.buf.reserve(self.read_buffer);
+            }
+            return tokio_util::io::poll_read_buf(Pin::new(&mut self.read), cx, &mut self.buf);
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            if scratch.len() < self.read_buffer {
+                scratch.resize(self.read_buffer, 0);
+            }
+            let mut read = ReadBuf::new(&mut scratch[..self.read_buffer]);
+            ready!(Pin::new(&mut self.read).poll_read(cx, &mut read))?;
+            let filled = read.filled();
+            self.buf = BytesMut::from(filled);
+            Poll::Ready(Ok(filled.len()))
+        })
     }
 
     /// The next whole frame in the buffer, unmasked; `None` until it has
@@ -198,7 +199,7 @@ impl Parser {
             rsv1: first & 0x40 != 0,
             opcode: first & 0x0f,
         };
-        if first & 0x30 != 0 {
+        if first & 0x30 != 0 || (head.rsv1 && !self.deflate) {
             return Err(protocol("reserved bits set"));
         }
         let control = head.opcode & 0x08 != 0;
@@ -244,10 +245,13 @@ impl Parser {
             self.buf[at + 3],
         ];
         let mut payload = self.buf.split_to(total);
-        payload.advance(at + 4);
-        for (i, byte) in payload.iter_mut().enumerate() {
-            *byte ^= mask[i & 3];
+        if self.buf.is_empty() {
+            // Between frames the connection holds nothing: the allocation
+            // goes with the payload.
+            self.buf = BytesMut::new();
         }
+        payload.advance(at + 4);
+        unmask(&mut payload, mask);
         Ok(Some((head, payload)))
     }
 
@@ -266,7 +270,7 @@ impl Parser {
                     return Ok(None);
                 }
                 let partial = self.partial.take().expect("a message begun");
-                self.finish(partial).map(Some)
+                self.finish(*partial).map(Some)
             }
             TEXT | BINARY => {
                 if self.partial.is_some() {
@@ -282,7 +286,7 @@ impl Parser {
                     return self.finish(partial).map(Some);
                 }
                 partial.check(false)?;
-                self.partial = Some(partial);
+                self.partial = Some(Box::new(partial));
                 Ok(None)
             }
             PING => {
@@ -338,6 +342,21 @@ impl Parser {
             code: code.into(),
             reason,
         })))
+    }
+}
+
+/// XORs the client's mask out of a payload, eight bytes at a time.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let (words, rest) = payload.as_chunks_mut::<8>();
+    for word in words {
+        *word = (u64::from_ne_bytes(*word) ^ wide).to_ne_bytes();
+    }
+    // The rest starts at a multiple of 8, so the mask is in phase.
+    for (i, byte) in rest.iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
     }
 }
 

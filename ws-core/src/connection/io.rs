@@ -1,68 +1,79 @@
-//! The upgraded socket, split in two. The protocol library (tungstenite)
-//! parses the client's frames from the read half. The writer owns the write
-//! half and sends the queued frames, already complete and shared with every
-//! other recipient, with vectored writes: no per-recipient framing or copy.
-//!
-//! Frames that tungstenite itself writes (pong and close replies) reach
-//! [`ReadSide`]'s `AsyncWrite`, which hands them to the writer as control
-//! frames, so that one task owns every byte that goes out.
+//! The upgraded socket, shared by two users. The frame parser
+//! ([`inbound`](super::inbound)) reads from it. The writer owns the write half and
+//! sends the queued frames, already complete and shared with every other
+//! recipient, with vectored writes: no per-recipient framing or copy. The
+//! parser's own replies (pong, close) reach the writer as control frames,
+//! so that one task owns every byte that goes out.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf};
-
-use crate::registry::Conn;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 pub(crate) type Io = TokioIo<hyper::upgrade::Upgraded>;
 
-/// What tungstenite reads from and writes to.
-pub(crate) struct ReadSide {
-    read: ReadHalf<Io>,
-    conn: Arc<Conn>,
-}
+/// The upgraded socket, shared by the parser (which reads) and the writer
+/// (which writes). Both are polled by the connection's one task, so the
+/// lock is never contended; unlike `tokio::io::split` it needs no
+/// allocation of its own.
+pub(crate) struct Socket(Mutex<Io>);
 
-impl ReadSide {
-    pub(crate) fn new(read: ReadHalf<Io>, conn: Arc<Conn>) -> Self {
-        Self { read, conn }
+impl Socket {
+    pub(crate) fn new(io: Io) -> Self {
+        Self(Mutex::new(io))
+    }
+
+    /// A handle for the reader or the writer.
+    pub(crate) fn half(&self) -> Half<'_> {
+        Half(&self.0)
     }
 }
 
-impl AsyncRead for ReadSide {
+/// One user of the [`Socket`], holding the lock only within one poll.
+pub(crate) struct Half<'a>(&'a Mutex<Io>);
+
+impl AsyncRead for Half<'_> {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.read).poll_read(cx, buf)
+        Pin::new(&mut *self.0.lock()).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for ReadSide {
-    /// tungstenite writes its whole output buffer, whole frames, in one call
-    /// when the call takes everything, which this one always does.
+impl AsyncWrite for Half<'_> {
     fn poll_write(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if !buf.is_empty() {
-            self.conn.queue.push_control(Bytes::copy_from_slice(buf));
-        }
-        Poll::Ready(Ok(buf.len()))
+        Pin::new(&mut *self.0.lock()).poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.lock()).poll_write_vectored(cx, bufs)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn is_write_vectored(&self) -> bool {
+        self.0.lock().is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.lock()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.lock()).poll_shutdown(cx)
     }
 }
 

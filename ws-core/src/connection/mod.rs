@@ -16,12 +16,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use futures_util::{FutureExt, Sink, Stream, StreamExt};
+use futures_util::FutureExt;
 use parking_lot::Mutex;
-use tokio::io::WriteHalf;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::admission::Slot;
 use crate::close::{CloseInfo, close_code};
@@ -35,9 +31,10 @@ use crate::queue::SendQueue;
 use crate::registry::{Conn, Membership, UserSeat};
 use crate::route::Route;
 use crate::session::Erased;
+use hyper_util::rt::TokioIo;
 use inbound::Frames;
-use io::{Io, ReadSide};
-use read_loop::{ReadEnd, handler_outcome, read_error, read_loop};
+use io::Socket;
+use read_loop::{ReadEnd, handler_outcome, read_loop};
 use tokio::time::timeout;
 use writer::{CLOSE_GRACE, write_loop};
 
@@ -88,14 +85,20 @@ pub(crate) struct Admitted<P> {
 
 /// Drives an upgraded connection to its end, then cleans up once.
 pub(crate) async fn run<P, H, S>(
-    socket: Io,
+    on_upgrade: hyper::upgrade::OnUpgrade,
     manager: Manager<P>,
     handler: Arc<H>,
-    admitted: Admitted<P>,
+    admitted: Box<Admitted<P>>,
 ) where
     P: Route<H, S>,
     H: Send + Sync + 'static,
 {
+    // A client that goes before the upgrade completes drops the slot and
+    // the seat here.
+    let socket = match on_upgrade.await {
+        Ok(upgraded) => Socket::new(TokioIo::new(upgraded)),
+        Err(_) => return,
+    };
     let Admitted {
         gate,
         session,
@@ -106,7 +109,7 @@ pub(crate) async fn run<P, H, S>(
         id,
         codec,
         deflate,
-    } = admitted;
+    } = unbox(admitted);
     let config = manager.config();
     let conn = Arc::new(Conn {
         id,
@@ -131,8 +134,10 @@ pub(crate) async fn run<P, H, S>(
     let (peer_close, server_close) = tokio::select! {
         biased;
         () = ctx.manager().killed() => (None, Some(ctx.manager().shutdown_close())),
-        ends = converse::<P, H, S>(socket, &ctx, &*handler) => ends,
+        ends = converse::<P, H, S>(&socket, &ctx, &*handler) => ends,
     };
+    // The peer sees the connection end before the hooks run.
+    drop(socket);
 
     let (user, rooms) = registration.finish();
     ctx.manager().counters().connection_closed();
@@ -159,11 +164,18 @@ pub(crate) async fn run<P, H, S>(
     drop(slot);
 }
 
+/// The value out of its box, the box freed now rather than at the end of
+/// the caller's scope (which, for [`run`], is the connection's life).
+#[expect(clippy::boxed_local, reason = "taking the box is the point: it is freed here")]
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
+}
+
 /// The connection's conversation: `on_connect`, then the read loop and the
 /// writer side by side in this one task, until either ends. Returns the
 /// close frames the peer and the server sent.
 async fn converse<P, H, S>(
-    socket: Io,
+    socket: &Socket,
     ctx: &Ctx<P>,
     handler: &H,
 ) -> (Option<CloseInfo>, Option<CloseInfo>)
@@ -171,43 +183,13 @@ where
     P: Route<H, S>,
 {
     let config = ctx.manager().config();
-    let (read, sink) = tokio::io::split(socket);
-    if ctx.conn().deflate.is_some() {
-        let conn = Arc::clone(ctx.conn());
-        let stream = Frames::new(read, conn, config.max_message_size(), config.read_buffer());
-        return talk::<P, H, S, _>(Box::pin(stream), sink, ctx, handler).await;
-    }
-    let protocol = WebSocketConfig::default()
-        .read_buffer_size(config.read_buffer())
-        .max_message_size(Some(config.max_message_size()))
-        .max_frame_size(Some(config.max_message_size()));
-    let read = ReadSide::new(read, Arc::clone(ctx.conn()));
-    let stream = WebSocketStream::from_raw_socket(read, Role::Server, Some(protocol)).await;
-    // Each parser is boxed: passed by value into `talk`, it would be kept
-    // twice in this task's state (once here, once there), for every
-    // connection (measured: 6.85 KiB per idle connection unboxed, 6.57
-    // boxed, 6.27 before there were two parsers).
-    talk::<P, H, S, _>(
-        Box::pin(stream.map(|next| next.map_err(read_error))),
-        sink,
-        ctx,
-        handler,
-    )
-    .await
-}
-
-/// [`converse`] over either parser.
-async fn talk<P, H, S, T>(
-    mut stream: T,
-    mut sink: WriteHalf<Io>,
-    ctx: &Ctx<P>,
-    handler: &H,
-) -> (Option<CloseInfo>, Option<CloseInfo>)
-where
-    P: Route<H, S>,
-    T: Stream<Item = Result<Message, ReadEnd>> + Sink<Message> + Unpin,
-{
-    let config = ctx.manager().config();
+    let mut sink = socket.half();
+    let mut stream = Frames::new(
+        socket.half(),
+        Arc::clone(ctx.conn()),
+        config.max_message_size(),
+        config.read_buffer(),
+    );
     let queue = &ctx.conn().queue;
     let depth = ctx.manager().counters().queue_depth();
     let connected = AssertUnwindSafe(Box::pin(<P as Route<H, S>>::on_connect(handler, ctx)))
@@ -216,10 +198,16 @@ where
         .unwrap_or_else(|_| Err(HandlerError::close(close_code::INTERNAL, "internal error")));
     if let Some(close) = handler_outcome(ctx, "on_connect", connected) {
         queue.close(false, Some(close));
-        return (
+        // Boxed, like every closing state: inline, this second writer would
+        // get its own place in the state of every connection.
+        let sent = Box::pin(write_loop(
+            &mut sink,
+            queue,
             None,
-            write_loop(&mut sink, queue, None, config.write_buffer(), depth).await,
-        );
+            config.write_buffer(),
+            depth,
+        ));
+        return (None, sent.await);
     }
 
     let heartbeat = ctx.manager().config().heartbeat();

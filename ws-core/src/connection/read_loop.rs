@@ -6,12 +6,12 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use governor::RateLimiter;
 use governor::clock::DefaultClock;
 use governor::state::{InMemoryState, NotKeyed};
 use tokio::time::{Instant, sleep_until};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::close::{CloseInfo, close_code};
 use crate::codec::Codec;
@@ -38,7 +38,7 @@ pub(crate) enum ReadEnd {
 pub(crate) async fn read_loop<P, H, S, T>(stream: &mut T, ctx: &Ctx<P>, handler: &H) -> ReadEnd
 where
     P: Route<H, S>,
-    T: Stream<Item = Result<Message, ReadEnd>> + Sink<Message> + Unpin,
+    T: Stream<Item = Result<Message, ReadEnd>> + Unpin,
 {
     let config = ctx.manager().config();
     let limiter = config.rate_limit().map(limiter);
@@ -133,13 +133,11 @@ where
                             id: None,
                         };
                     }
-                    // Pings are answered by the protocol library; any frame
+                    // Pings are answered by the parser; any frame
                     // counts as activity for the idle timeout.
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue 'frames,
+                    // The parser has queued the close reply already.
                     Message::Close(frame) => {
-                        // Lets the protocol library write its close reply, which
-                        // reaches the writer as a control frame.
-                        let _ = stream.flush().await;
                         return ReadEnd::PeerClosed(frame.as_ref().map(|frame| {
                             CloseInfo::new(frame.code.into(), frame.reason.as_str())
                         }));
@@ -150,25 +148,32 @@ where
                     answer(ctx, message, id);
                     continue 'frames;
                 }
-                Ok((message, id)) => match route::<P, H, S>(ctx, handler, message, id).await {
-                    Some(close) => return ReadEnd::Close(close),
-                    None => {
-                        // A handler may have replaced the session.
-                        expiry = Expiry::sync(expiry, ctx, config.refresh_before());
-                        continue 'frames;
+                // Boxed: the handler's future is as large as the largest
+                // handler, and inline it would be carried by every idle
+                // connection (one allocation per message instead).
+                Ok((message, id)) => {
+                    match Box::pin(route::<P, H, S>(ctx, handler, message, id)).await {
+                        Some(close) => return ReadEnd::Close(close),
+                        None => {
+                            // A handler may have replaced the session.
+                            expiry = Expiry::sync(expiry, ctx, config.refresh_before());
+                            continue 'frames;
+                        }
                     }
-                },
+                }
                 // The refresh frame is not one of the protocol's messages:
                 // looked for only once a message failed to decode, so valid
                 // messages pay nothing for it.
                 Err(refused) => match serde_json::from_str::<RefreshFrame>(text) {
-                    Ok(frame) => match refresh::<P, H, S>(ctx, handler, frame.token).await {
-                        Some(close) => return ReadEnd::Close(close),
-                        None => {
-                            expiry = Expiry::sync(expiry, ctx, config.refresh_before());
-                            continue 'frames;
+                    Ok(frame) => {
+                        match Box::pin(refresh::<P, H, S>(ctx, handler, frame.token)).await {
+                            Some(close) => return ReadEnd::Close(close),
+                            None => {
+                                expiry = Expiry::sync(expiry, ctx, config.refresh_before());
+                                continue 'frames;
+                            }
                         }
-                    },
+                    }
                     Err(_) => refused,
                 },
             }
@@ -531,16 +536,5 @@ fn send_error<P: crate::Protocol>(ctx: &Ctx<P>, code: &str, message: &str, id: O
                 .push_json(&correlation::error_frame(code, message, id));
             ctx.manager().counters().pushed(pushed);
         }
-    }
-}
-
-/// A failure of tungstenite's parser as the read loop's end.
-pub(crate) fn read_error(error: tungstenite::Error) -> ReadEnd {
-    let close = |code, reason: &str| ReadEnd::Close(CloseInfo::new(code, reason));
-    match error {
-        tungstenite::Error::Capacity(_) => close(close_code::TOO_BIG, "message too big"),
-        tungstenite::Error::Utf8(_) => close(close_code::INVALID_PAYLOAD, "invalid UTF-8"),
-        tungstenite::Error::Protocol(_) => close(close_code::PROTOCOL_ERROR, "protocol error"),
-        _ => ReadEnd::Vanished,
     }
 }

@@ -10,7 +10,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -159,7 +158,9 @@ where
     };
     manager.counters().admitted();
     let id = ConnId::next();
-    let admitted = Admitted {
+    // Boxed: moved into the connection's task and on into `run`, inline it
+    // would be kept twice in the task's state for the connection's life.
+    let admitted = Box::new(Admitted {
         gate,
         expires: crate::session::expiry_ms(&session),
         presence: crate::session::presence_json(&session),
@@ -169,14 +170,12 @@ where
         id,
         codec: selected.unwrap_or_default(),
         deflate,
-    };
-    tokio::spawn(async move {
-        // A client that goes before the upgrade completes drops the slot
-        // and the seat here.
-        if let Ok(upgraded) = on_upgrade.await {
-            super::run::<P, H, S>(TokioIo::new(upgraded), manager, handler, admitted).await;
-        }
     });
+    // The task's future is `run` itself: a block around it would keep its
+    // own copy of what it hands on, for the connection's whole life.
+    tokio::spawn(super::run::<P, H, S>(
+        on_upgrade, manager, handler, admitted,
+    ));
     let mut response = (
         StatusCode::SWITCHING_PROTOCOLS,
         [

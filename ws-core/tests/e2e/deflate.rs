@@ -278,7 +278,7 @@ async fn negotiation_follows_rfc_7692() {
     let mut peer = Peer::connect(off.addr, Some(OFFER)).await;
     assert_eq!(peer.agreed, None);
     peer.echo("declined").await;
-    // Not negotiated: RSV1 is a protocol error (tungstenite's parser).
+    // Not negotiated: RSV1 is a protocol error.
     peer.send(FIN | RSV1 | TEXT, &deflate(&echo_json("x")))
         .await;
     assert_eq!(peer.closed().await, 1002);
