@@ -289,8 +289,8 @@ pub(super) struct State {
     response_timeout: Duration,
     /// History reads in flight on the shared connection at most. A burst of
     /// resumes (a reconnect storm: one read each) then queues here, not on
-    /// the connection, where it would hold heartbeats and publishes past the
-    /// response timeout and make the node count Redis as lost.
+    /// the connection, where it would hold heartbeats and publishes behind
+    /// it.
     reads: tokio::sync::Semaphore,
 }
 
