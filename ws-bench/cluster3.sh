@@ -4,6 +4,7 @@
 #
 #   bash ws-bench/cluster3.sh                  # RUNS=1, about 2 minutes on 2 cores
 #   RUNS=3 PER_NODE=15000 OUT=/tmp/wsc3 bash ws-bench/cluster3.sh
+#   WORKLOADS=1000-rooms WINDOW_ROOMS=32 bash ws-bench/cluster3.sh   # one workload
 #
 # Each workload runs on a fresh set-up: a redis-server of this script's own
 # (no persistence) and three `chat --redis URL --history 0
@@ -35,6 +36,8 @@ MESSAGES_ROOMS=${MESSAGES_ROOMS:-50000}
 # Redis publish queue, are not in it, so it is kept small.
 WINDOW_ONE=${WINDOW_ONE:-8}
 WINDOW_ROOMS=${WINDOW_ROOMS:-4}
+# A subset, e.g. WORKLOADS=1000-rooms to chase a loss.
+WORKLOADS=${WORKLOADS:-one-room 1000-rooms one-node-one-room one-node-1000-rooms}
 OUT=${OUT:-target/ws-bench-cluster3}
 PORT=${PORT:-3700}
 mkdir -p "$OUT"
@@ -72,7 +75,7 @@ run() {
     for node in a b c; do
         free_port
         "$CHAT" --addr "127.0.0.1:$PORT" --max-connections 20000 --history 0 \
-            --redis "redis://127.0.0.1:$redis_port/" > "$OUT/chat-$node.log" 2>&1 &
+            --redis "redis://127.0.0.1:$redis_port/" > "$OUT/chat-$label-$node.log" 2>&1 &
         PIDS+=($!)
         nodes+=($!)
         urls+=("ws://127.0.0.1:$PORT/ws")
@@ -108,6 +111,13 @@ run() {
         after+=("$(ticks "$pid")")
         rss+=("$(status_kib "$pid" VmRSS)")
         hwm+=("$(status_kib "$pid" VmHWM)")
+    done
+    # Each node's counters (evictions, drops, backend publish failures):
+    # where a loss happened, beside the logs (read after the CPU figures).
+    for k in 0 1 2; do
+        local http=${urls[$k]/ws:/http:}
+        curl -s --max-time 5 "${http%/ws}/metrics" | grep '^ws_' | grep -v quantile \
+            > "$OUT/metrics-$label-${k}.txt" || true
     done
     stop_all
     python3 - "$label" "$TICKS" "${before[*]}" "${after[*]}" "${rss[*]}" "${hwm[*]}" \
@@ -183,12 +193,15 @@ EOF
     tail -n 1 "$RESULTS" | cut -c1-200 >&2
 }
 
+wanted() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 for round in $(seq "$RUNS"); do
     echo "round $round/$RUNS" >&2
-    run one-room 1 "$MESSAGES_ONE" "$WINDOW_ONE"
-    run 1000-rooms 1000 "$MESSAGES_ROOMS" "$WINDOW_ROOMS"
-    one_node one-node-one-room 1 "$MESSAGES_ONE" "$WINDOW_ONE"
-    one_node one-node-1000-rooms 1000 "$((MESSAGES_ROOMS / 3))" "$WINDOW_ROOMS"
+    if wanted one-room; then run one-room 1 "$MESSAGES_ONE" "$WINDOW_ONE"; fi
+    if wanted 1000-rooms; then run 1000-rooms 1000 "$MESSAGES_ROOMS" "$WINDOW_ROOMS"; fi
+    if wanted one-node-one-room; then one_node one-node-one-room 1 "$MESSAGES_ONE" "$WINDOW_ONE"; fi
+    if wanted one-node-1000-rooms; then
+        one_node one-node-1000-rooms 1000 "$((MESSAGES_ROOMS / 3))" "$WINDOW_ROOMS"
+    fi
 done
 
 python3 - "$RESULTS" << 'EOF'

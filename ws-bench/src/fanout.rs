@@ -290,7 +290,8 @@ async fn run(o: Opts) -> Result<Value, String> {
     let watch = ServerWatch::start(o.server_pid);
     let start_nanos = stamp();
     let deadline = Instant::now() + o.max_time;
-    let published = match publisher {
+    let mut publisher = publisher.map(Publisher::start);
+    let published = match &mut publisher {
         Some(publisher) => publish(publisher, &o, &shared, deadline).await,
         // Another process publishes them all, unless it stalls: then what
         // is missing here shows as lost.
@@ -341,6 +342,10 @@ async fn run(o: Opts) -> Result<Value, String> {
         }
     }
     let _ = stop_tx.send(true);
+    let publisher_closed = match publisher {
+        Some(publisher) => publisher.close().await,
+        None => None,
+    };
     let mut outcomes = Vec::with_capacity(o.clients);
     for handle in subscribers {
         outcomes.push(handle.await.map_err(|e| e.to_string())?);
@@ -399,6 +404,9 @@ async fn run(o: Opts) -> Result<Value, String> {
         "duplicates": duplicates,
         "ended_early": ended_early,
         "stalled": published.stalled,
+        // How the server ended the publisher's connection before the run
+        // did (null: it did not).
+        "publisher_closed": publisher_closed,
         "elapsed_s": round(elapsed_s),
         "setup_s": round(setup_s),
         "deliveries_per_s": rate.round(),
@@ -429,6 +437,9 @@ async fn run(o: Opts) -> Result<Value, String> {
         cpu.map(|c| format!("; server CPU {c:.3} us/delivery"))
             .unwrap_or_default(),
     );
+    if let Some(how) = out["publisher_closed"].as_str() {
+        eprintln!("fanout: the publisher's connection ended before the run did: {how}");
+    }
     Ok(out)
 }
 
@@ -481,65 +492,115 @@ struct Published {
     stalled: bool,
 }
 
-async fn publish(ws: Ws, o: &Opts, shared: &Shared, deadline: Instant) -> Published {
-    let (mut sink, mut stream) = ws.split();
-    // Keep the publisher's read side moving (pings, errors), without holding it.
-    let drain = async {
-        while let Some(Ok(_)) = stream.next().await {}
-        std::future::pending::<()>().await
-    };
-    let send = async {
-        let mut sent = 0u64;
-        let mut min = 0u64;
-        let mut text = String::with_capacity(o.size + 32);
-        for seq in 0..o.messages {
-            // With K rooms a caught-up subscriber may be K - 1 sequences
-            // behind the last one sent: the window is per subscriber.
-            let window = o.window.saturating_mul(o.rooms);
-            if seq >= min + window {
-                match open_window(shared, seq, window, deadline, o.drain_timeout).await {
-                    Some(m) => min = m,
-                    None => {
-                        return Published {
-                            sent,
-                            stalled: true,
-                        };
+/// The publisher's connection once its says are written: kept open, its
+/// read side drained, until the subscribers are done. Dropping a socket
+/// with unread data in it resets the connection, and the server then never
+/// reads the says still in its receive buffer: the tail of a run would be
+/// lost by the load tool, not by the server.
+struct Publisher {
+    sink: futures_util::stream::SplitSink<Ws, Message>,
+    /// Set once this side starts the close handshake.
+    closing: Arc<AtomicBool>,
+    /// The drain: ends with the server's close (or the connection's end)
+    /// and says how the server ended it if it did so first.
+    drain: tokio::task::JoinHandle<Option<String>>,
+}
+
+impl Publisher {
+    fn start(ws: Ws) -> Self {
+        let (sink, mut stream) = ws.split();
+        let closing = Arc::new(AtomicBool::new(false));
+        let ours = Arc::clone(&closing);
+        // Keeps the read side moving (pings, error replies), without
+        // holding the says.
+        let drain = tokio::spawn(async move {
+            loop {
+                let next = stream.next().await;
+                let early = !ours.load(Ordering::Acquire);
+                match next {
+                    Some(Ok(Message::Close(frame))) => {
+                        return early.then(|| format!("closed by the server: {frame:?}"));
                     }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return early.then(|| error.to_string()),
+                    None => return early.then(|| "connection ended".to_owned()),
                 }
             }
-            text.clear();
-            use std::fmt::Write as _;
-            let _ = write!(text, "{seq} {} ", stamp());
-            match &o.body {
-                Some(body) => text.push_str(body),
+        });
+        Self {
+            sink,
+            closing,
+            drain,
+        }
+    }
+
+    /// Closes with the handshake, after everything sent was read; `Some`
+    /// when the server had ended the connection first (an eviction): the
+    /// says after that point were never handled.
+    async fn close(mut self) -> Option<String> {
+        self.closing.store(true, Ordering::Release);
+        let _ = self.sink.send(Message::Close(None)).await;
+        match tokio::time::timeout(Duration::from_secs(10), self.drain).await {
+            Ok(Ok(early)) => early,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(_) => Some("no close reply within 10 s".to_owned()),
+        }
+    }
+}
+
+async fn publish(
+    publisher: &mut Publisher,
+    o: &Opts,
+    shared: &Shared,
+    deadline: Instant,
+) -> Published {
+    let sink = &mut publisher.sink;
+    let mut sent = 0u64;
+    let mut min = 0u64;
+    let mut text = String::with_capacity(o.size + 32);
+    for seq in 0..o.messages {
+        // With K rooms a caught-up subscriber may be K - 1 sequences
+        // behind the last one sent: the window is per subscriber.
+        let window = o.window.saturating_mul(o.rooms);
+        if seq >= min + window {
+            match open_window(shared, seq, window, deadline, o.drain_timeout).await {
+                Some(m) => min = m,
                 None => {
-                    while text.len() < o.size {
-                        text.push('x');
-                    }
+                    return Published {
+                        sent,
+                        stalled: true,
+                    };
                 }
             }
-            if sink
-                .send(Message::Text(
-                    o.target.say(&room_of(&o.room, seq, o.rooms), &text).into(),
-                ))
-                .await
-                .is_err()
-            {
-                return Published {
-                    sent,
-                    stalled: true,
-                };
+        }
+        text.clear();
+        use std::fmt::Write as _;
+        let _ = write!(text, "{seq} {} ", stamp());
+        match &o.body {
+            Some(body) => text.push_str(body),
+            None => {
+                while text.len() < o.size {
+                    text.push('x');
+                }
             }
-            sent += 1;
         }
-        Published {
-            sent,
-            stalled: false,
+        if sink
+            .send(Message::Text(
+                o.target.say(&room_of(&o.room, seq, o.rooms), &text).into(),
+            ))
+            .await
+            .is_err()
+        {
+            return Published {
+                sent,
+                stalled: true,
+            };
         }
-    };
-    tokio::select! {
-        published = send => published,
-        () = drain => unreachable!("the drain never ends"),
+        sent += 1;
+    }
+    Published {
+        sent,
+        stalled: false,
     }
 }
 

@@ -622,6 +622,67 @@ async fn redis_restarted_mid_test_local_delivery_never_stops_and_cross_node_resu
     }
 }
 
+/// A publish that Redis answers late is not a failure: Redis runs a
+/// pipeline once it is written, so the message reaches the other nodes,
+/// and cutting it off at a deadline (as the backend once did) counted a
+/// loss that did not happen. Redis is stopped past the response timeout
+/// with one message written to it; once it resumes, the other node's
+/// member gets that message once and in order, and the sending node counts
+/// as failed exactly the sends it refused (told to the sender), no more.
+#[tokio::test]
+async fn a_publish_answered_late_reaches_the_other_nodes_and_is_not_counted_failed() {
+    let redis = Redis::own();
+    let prefix = prefix("late");
+    let node = || async {
+        let backend = RedisBackend::new(&redis.url)
+            .unwrap()
+            .prefix(&prefix)
+            .presence_ttl(Duration::from_secs(1))
+            .response_timeout(Duration::from_millis(200))
+            .reconnect_max(Duration::from_millis(300));
+        let manager = Manager::<Test>::builder().backend(backend).build();
+        let server = Server::with_manager(manager).await;
+        up(&server).await;
+        server
+    };
+    let (a, b) = (node().await, node().await);
+    let (mut ann, mut bob) = (a.connect().await, b.connect().await);
+    join_all(&mut [&mut ann, &mut bob], "r").await;
+    redis
+        .until_subscribers(&room_channel(&prefix, "r"), true, 2)
+        .await;
+
+    redis.signal("STOP");
+    ann.send(say("r", "during")).await;
+    assert_eq!(next(&mut ann, "said").await["text"], "during");
+    // Silent past the response timeout: A counts Redis as lost.
+    a.until("A sees Redis silent", |m| !m.backend_status().unwrap().up)
+        .await;
+    // Whether A had refused it already (it does once it counts Redis as
+    // lost, and tells the sender): an error frame before the echo.
+    ann.send(json!({"type": "echo", "text": "probe"})).await;
+    let mut refused = 0;
+    loop {
+        let frame = ann.recv().await;
+        match frame["type"].as_str() {
+            Some("echo") => break,
+            Some("error") => refused += 1,
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    redis.signal("CONT");
+    up(&a).await;
+    up(&b).await;
+
+    ann.send(say("r", "after")).await;
+    if refused == 0 {
+        assert_eq!(next(&mut bob, "said").await["text"], "during");
+    }
+    assert_eq!(next(&mut bob, "said").await["text"], "after");
+    let status = a.manager.backend_status().unwrap();
+    assert_eq!(status.publish_failed, refused, "{status:?}");
+}
+
 /// A node on a runtime of its own, so that dropping the runtime kills it
 /// outright: no cleanup runs, as when a process dies.
 struct DoomedNode {

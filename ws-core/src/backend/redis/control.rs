@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use redis::Value;
-use redis::aio::ConnectionManager;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::MissedTickBehavior;
 
+use super::conn::Conn;
 use super::{CLASSIC, Names, SHARDED, State, commands, presence};
 use crate::backend::{Channel, Local};
 
@@ -81,7 +81,7 @@ fn write_users(
 pub(super) async fn run(
     state: Arc<State>,
     local: Local,
-    conn: ConnectionManager,
+    conn: Conn,
     changes: UnboundedReceiver<Channel>,
 ) {
     keep_in_line(&state, &local, conn, changes).await;
@@ -93,7 +93,7 @@ pub(super) async fn run(
 async fn keep_in_line(
     state: &State,
     local: &Local,
-    mut conn: ConnectionManager,
+    mut conn: Conn,
     mut changes: UnboundedReceiver<Channel>,
 ) {
     let mut synced = Synced::default();
@@ -205,7 +205,7 @@ async fn keep_in_line(
 async fn resync(
     state: &State,
     local: &Local,
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     synced: &mut Synced,
 ) -> redis::RedisResult<bool> {
     let sharded = match state.sharded() {
@@ -287,11 +287,7 @@ async fn resync(
 /// Ends the history in Redis of each room this node recorded alone while
 /// Redis was out of reach: it misses those messages. The next record makes
 /// a new epoch, and a resume from before is told `epoch_changed`.
-async fn converge(
-    state: &State,
-    local: &Local,
-    conn: &mut ConnectionManager,
-) -> redis::RedisResult<()> {
+async fn converge(state: &State, local: &Local, conn: &mut Conn) -> redis::RedisResult<()> {
     let diverged = local.diverged();
     if diverged.is_empty() {
         return Ok(());
@@ -312,7 +308,7 @@ async fn converge(
 async fn apply(
     state: &State,
     local: &Local,
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     synced: &mut Synced,
     batch: HashSet<Channel>,
 ) -> redis::RedisResult<bool> {

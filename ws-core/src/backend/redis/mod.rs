@@ -28,6 +28,7 @@
 //! the hashes of the nodes still alive. A node that dies drops out within
 //! the presence TTL.
 
+mod conn;
 mod control;
 mod history;
 mod presence;
@@ -45,6 +46,8 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use conn::{Conn, Liveness};
 use redis::{IntoConnectionInfo, ProtocolVersion, RedisWrite, ToRedisArgs};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -152,8 +155,11 @@ impl RedisBackend {
         self
     }
 
-    /// How long a command may wait for Redis before the connection counts as
-    /// lost (default 2 s).
+    /// How long Redis may stay silent (no reply, no pushed message) while a
+    /// command waits before the connection counts as lost (default 2 s). A
+    /// reply that is merely late, behind messages Redis is still pushing
+    /// to this node, does not count; nor is a publish cut off by it (Redis
+    /// runs it once written): it fails only if the connection drops.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
@@ -201,10 +207,19 @@ impl RedisBackend {
         let response_timeout = self.response_timeout;
         let spawn = Box::new(move |local: Local| {
             let (push_tx, push_rx) = mpsc::unbounded_channel();
+            let liveness = Arc::new(Liveness::new());
+            let heard = Arc::clone(&liveness);
             let config = ConnectionManagerConfig::new()
-                .set_push_sender(push_tx)
+                // Stamped as the connection reads it, before it waits in
+                // the queue for delivery: Redis is talking.
+                .set_push_sender(move |push| {
+                    heard.heard();
+                    push_tx.send(push)
+                })
                 .set_connection_timeout(Some(Duration::from_secs(1)))
-                .set_response_timeout(Some(response_timeout))
+                // The response timeout is `Conn`'s: Redis's silence, not a
+                // deadline per call (see `conn`).
+                .set_response_timeout(None)
                 // Our control task paces the reconnection attempts; the
                 // manager's own retries only smooth a blip.
                 .set_number_of_retries(1)
@@ -212,6 +227,7 @@ impl RedisBackend {
                 .set_max_delay(Duration::from_millis(200));
             match ConnectionManager::new_lazy_with_config(client, config) {
                 Ok(conn) => {
+                    let conn = Conn::new(conn, liveness, response_timeout);
                     *state.conn.lock() = Some(conn.clone());
                     tokio::spawn(subscriber::run(Arc::clone(&state), local.clone(), push_rx));
                     tokio::spawn(publisher::run(
@@ -257,7 +273,7 @@ pub(super) struct State {
     mode: AtomicU8,
     /// Set once when the tasks start; cloned per use (a handle, not a lock
     /// held across an await).
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: Mutex<Option<Conn>>,
     /// Channels subscribed to now.
     channels: AtomicUsize,
     stop: CancellationToken,
@@ -273,8 +289,8 @@ pub(super) struct State {
     response_timeout: Duration,
     /// History reads in flight on the shared connection at most. A burst of
     /// resumes (a reconnect storm: one read each) then queues here, not on
-    /// the connection, where it would hold heartbeats and publishes past the
-    /// response timeout and make the node count Redis as lost.
+    /// the connection, where it would hold heartbeats and publishes behind
+    /// it.
     reads: tokio::sync::Semaphore,
 }
 
@@ -296,7 +312,7 @@ impl State {
         }
     }
 
-    fn conn(&self) -> Option<ConnectionManager> {
+    fn conn(&self) -> Option<Conn> {
         self.conn.lock().clone()
     }
 

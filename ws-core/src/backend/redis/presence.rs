@@ -17,9 +17,8 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-
 use super::Names;
+use super::conn::Conn;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -55,7 +54,7 @@ pub(super) fn refresh(pipe: &mut redis::Pipeline, names: &Names, node: u64, ttl:
 
 /// Connections in `channel`'s room or user on every live node.
 pub(super) async fn count(
-    mut conn: ConnectionManager,
+    mut conn: Conn,
     names: &Names,
     channel: &Channel,
 ) -> Result<usize, BackendError> {
@@ -82,7 +81,7 @@ pub(super) async fn count(
 }
 
 /// Removes this node's presence (an orderly exit).
-pub(super) async fn withdraw(mut conn: ConnectionManager, names: &Names, node: u64) {
+pub(super) async fn withdraw(mut conn: Conn, names: &Names, node: u64) {
     let mut pipe = redis::pipe();
     pipe.cmd("DEL").arg(names.presence(node)).ignore();
     pipe.cmd("ZREM").arg(names.nodes()).arg(node).ignore();
@@ -109,7 +108,7 @@ fn parse(value: &str) -> Option<(usize, Option<&str>)> {
 
 /// Every user of `room` on every live node, by name.
 pub(super) async fn users(
-    mut conn: ConnectionManager,
+    mut conn: Conn,
     names: &Names,
     room: &str,
 ) -> Result<Vec<Entry>, BackendError> {

@@ -1,6 +1,9 @@
 //! Publishes what the broadcasts queued: everything waiting goes out as one
 //! pipeline per round trip (up to [`BATCH`] messages), one pipeline at a
-//! time, so messages leave in the order they were sent.
+//! time, so messages leave in the order they were sent. A pipeline is
+//! waited for as long as Redis takes (see `Conn::unlimited`): a slow
+//! answer is not a failure; a failure is a connection that dropped, or,
+//! for recorded messages, a Redis silent for the response timeout.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -63,8 +66,26 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
                         .arg(Envelope { node, outgoing })
                         .ignore();
                 }
-                let load = async {
-                    if records && !loaded {
+                let exec = async {
+                    if !records {
+                        // Delivered here already; the other nodes' copies
+                        // wait as long as Redis takes to answer: it runs
+                        // the pipeline once written, so cut off it would be
+                        // counted lost though delivered (and a retry would
+                        // deliver it twice). A dropped connection fails it
+                        // at once; a Redis gone silent is the heartbeat's
+                        // to notice, which refuses sends from then on.
+                        let mut unlimited = conn.unlimited();
+                        let result = pipe.exec_async(&mut unlimited).await;
+                        if result.is_ok() {
+                            conn.liveness().heard();
+                        }
+                        return result;
+                    }
+                    // A recorded message reaches this node's own members
+                    // only through Redis: they wait on it no longer than
+                    // Redis stays silent, then it is recorded alone (below).
+                    if !loaded {
                         history::RECORD
                             .prepare_invoke()
                             .load_async(&mut conn)
@@ -72,7 +93,11 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
                     }
                     pipe.exec_async(&mut conn).await
                 };
-                let result = load.await.map_err(|e| e.to_string());
+                let result = tokio::select! {
+                    biased;
+                    () = state.stop.cancelled() => return,
+                    result = exec => result.map_err(|e| e.to_string()),
+                };
                 loaded = result.is_ok() && (loaded || records);
                 result
             }
