@@ -78,13 +78,7 @@ async fn write_ready<W: AsyncWrite + Unpin>(
     batch.extend(queue.take_control());
     let mut frames = 0usize;
     loop {
-        let mut bytes = 0;
-        while bytes < batch_bytes {
-            let Some(frame) = queue.pop() else { break };
-            bytes += frame.len();
-            batch.push(frame);
-            frames += 1;
-        }
+        frames += queue.pop_many(batch_bytes, |frame| batch.push(frame));
         if batch.is_empty() {
             break;
         }
