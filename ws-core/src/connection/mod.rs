@@ -166,7 +166,10 @@ pub(crate) async fn run<P, H, S>(
 
 /// The value out of its box, the box freed now rather than at the end of
 /// the caller's scope (which, for [`run`], is the connection's life).
-#[expect(clippy::boxed_local, reason = "taking the box is the point: it is freed here")]
+#[expect(
+    clippy::boxed_local,
+    reason = "taking the box is the point: it is freed here"
+)]
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
