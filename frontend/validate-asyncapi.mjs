@@ -57,12 +57,30 @@ for (const file of process.argv.slice(2)) {
       }
     }
   }
+  // The framework's own frames, in every document.
+  const ids = new Set(document.allMessages().all().map((m) => m.id()));
+  for (const id of ["error", "refresh_required", "refresh"]) {
+    if (!ids.has(id)) fail(file, `no \`${id}\` message`);
+  }
+  // The handshake: the subprotocols, in the channel's WebSocket binding
+  // (read from the JSON: the binding's rule that `headers` be an object
+  // with properties is prose, which the parser does not check).
+  const raw = JSON.parse(text);
+  const ws = Object.values(raw.channels ?? {})[0]?.bindings?.ws;
+  const header = ws?.headers?.type === "object" ? ws.headers.properties?.["Sec-WebSocket-Protocol"] : undefined;
+  const names = header?.examples ?? [];
+  if (ws?.method !== "GET") fail(file, `ws binding method ${ws?.method}, expected GET`);
+  for (const codec of ["json", "msgpack"]) {
+    if (!names.some((n) => typeof n === "string" && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(n) && n.endsWith(`.${codec}`))) {
+      fail(file, `no ${codec} subprotocol among the Sec-WebSocket-Protocol examples ${JSON.stringify(names)}`);
+    }
+  }
   const replies = operations.filter((o) => o.reply() !== undefined).length;
   const sends = operations.filter((o) => o.action() === "send").length;
   console.log(
     `${file}: valid AsyncAPI ${document.version()}: channel ${channel.address()}, ` +
       `${document.allMessages().length} messages, ${operations.length - sends} receive and ` +
-      `${sends} send operations, ${replies} with a reply`,
+      `${sends} send operations, ${replies} with a reply; subprotocols ${names.filter((n) => !n.includes(",")).join(", ")}`,
   );
 }
 

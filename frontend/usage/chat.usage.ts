@@ -40,6 +40,12 @@ export async function chat(host: string): Promise<void> {
   client.send({ type: "echo", text: 1 });
   // @ts-expect-error no message is called `welcome`
   client.on("welcome", () => {});
+  // @ts-expect-error `refresh_required` is answered by the client, never handed to `on`
+  client.on("refresh_required", () => {});
+  // A refresh may be sent unasked, with a new credential.
+  client.send({ type: "refresh", token: "t" });
+  // @ts-expect-error a refresh carries its token
+  client.send({ type: "refresh" });
   client.on("echo", (message) => {
     // @ts-expect-error an echo has no room
     console.log(message.room);
@@ -97,6 +103,9 @@ export function describe(message: ServerMessage): string {
       return `${message.room}: ${message.users.map((u) => `${u.user} x${u.connections}`).join(", ")}`;
     case "presence_diff":
       return `${message.room}: +${message.joined.map((u) => u.user).join(",")} -${message.left.join(",")}`;
+    // The framework's frame: the client answers it itself (`getToken`).
+    case "refresh_required":
+      return `session expires in ${message.expires_in_ms} ms`;
   }
 }
 
@@ -107,4 +116,5 @@ export const sent: ClientMessage[] = [
   { type: "echo", text: "e" },
   { type: "count", room: "r" },
   { type: "who", room: "r" },
+  { type: "refresh", token: "t" },
 ];

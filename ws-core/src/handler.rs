@@ -154,6 +154,7 @@ pub struct RefreshRequired {
 /// and the send queue are untouched; nothing is sent back on success.
 ///
 /// On the wire: `{"type":"refresh","token":".."}`, in the protocol's codec.
+/// Part of the client direction of the exported schema.
 ///
 /// ```
 /// let frame: ws_core::RefreshFrame =

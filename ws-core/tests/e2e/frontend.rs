@@ -9,7 +9,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 use ws_core::axum::http::StatusCode;
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::{IntoResponse, Response};
@@ -544,8 +546,8 @@ fn typescript_types_the_requests() {
         "export const PATH = \"/rpc\";",
         "/** Answered with `n + 1`. */\nexport interface Ping {\n  type: \"ping\";\n",
         "  id?: number;\n",
-        "export type ClientMessage = Ping | Add | Slow | Refuse | Chatty | Note | Echo | Given | AskMe;",
-        "export type ServerMessage = Pong | Sum | Noted | Echo | Give | ErrorFrame;",
+        "export type ClientMessage = Ping | Add | Slow | Refuse | Chatty | Note | Echo | Given | AskMe | RefreshFrame;",
+        "export type ServerMessage = Pong | Sum | Noted | Echo | Give | ErrorFrame | RefreshRequired;",
         "export interface Answers {\n  give: Given;\n}",
         "onRequest<T extends keyof Answers>(",
         "static readonly serverRequests: ReadonlySet<unknown> = new Set<unknown>([\"give\"]);",
@@ -554,6 +556,221 @@ fn typescript_types_the_requests() {
         "request<T extends keyof Replies>(",
     ] {
         assert!(ts.contains(needle), "missing {needle:?} in:\n{ts}");
+    }
+}
+
+/// The session refresh is in the documents as the error frame is: the
+/// frames a real server sends and reads validate against the exported
+/// schema, whose directions include them.
+#[tokio::test]
+async fn the_schema_describes_the_refresh_frames_on_the_wire() {
+    let schema = Rpc::json_schema();
+    let client = jsonschema::validator_for(&for_direction(&schema, Direction::Client)).unwrap();
+    let server_side =
+        jsonschema::validator_for(&for_direction(&schema, Direction::Server)).unwrap();
+
+    let server = server().await;
+    // Lives 1.5 s; the server asks 1 s ahead.
+    let mut ann = RawClient::connect(&server.url("?access_token=ann%3A1500")).await;
+    let asked = ann.recv().await;
+    assert_eq!(asked["type"], "refresh_required", "{asked}");
+    if let Err(error) = server_side.validate(&asked) {
+        panic!("{asked} does not match the server direction: {error}");
+    }
+    let refresh = serde_json::to_value(ws_core::RefreshFrame {
+        token: "ann:60000".into(),
+    })
+    .unwrap();
+    if let Err(error) = client.validate(&refresh) {
+        panic!("{refresh} does not match the client direction: {error}");
+    }
+    ann.send(refresh).await;
+    // Accepted: nothing comes back, and the connection goes on.
+    ann.send(json!({"type": "ping", "n": 1, "id": 1})).await;
+    assert_eq!(ann.recv().await, json!({"type": "pong", "n": 2, "id": 1}));
+
+    // The schemas are the frames', not any object with the tag.
+    assert!(!client.is_valid(&json!({"type": "refresh"})));
+    assert!(!client.is_valid(&json!({"type": "refresh", "token": 7})));
+    assert!(!server_side.is_valid(&json!({"type": "refresh_required"})));
+    assert!(!server_side.is_valid(&json!({"type": "refresh_required", "expires_in_ms": -1})));
+    // Each in its own direction only.
+    assert!(!server_side.is_valid(&json!({"type": "refresh", "token": "t"})));
+    assert!(!client.is_valid(&json!({"type": "refresh_required", "expires_in_ms": 1})));
+    // The examples are the Rust types' own serialization.
+    for (def, parsed) in [
+        (
+            "RefreshRequired",
+            serde_json::from_value::<ws_core::RefreshRequired>(
+                schema["$defs"]["RefreshRequired"]["examples"][0].clone(),
+            )
+            .map(drop),
+        ),
+        (
+            "RefreshFrame",
+            serde_json::from_value::<ws_core::RefreshFrame>(
+                schema["$defs"]["RefreshFrame"]["examples"][0].clone(),
+            )
+            .map(drop),
+        ),
+    ] {
+        assert!(parsed.is_ok(), "{def}'s example: {parsed:?}");
+    }
+}
+
+/// AsyncAPI lists the refresh frames like the error frame: in every
+/// document (a protocol does not know whether its sessions expire), sent
+/// and received, their payloads the JSON Schema's, without a correlation id
+/// and so without a `reply`.
+#[test]
+fn asyncapi_lists_the_refresh_frames() {
+    use crate::manager_api::Arena;
+    for (doc, schema, channel) in [
+        (Rpc::asyncapi(), Rpc::json_schema(), "Rpc"),
+        // A protocol whose session is `()`: listed all the same.
+        (Arena::asyncapi(), Arena::json_schema(), "Arena"),
+    ] {
+        let messages = &doc["components"]["messages"];
+        for (id, def, action, operation) in [
+            (
+                "refresh_required",
+                "RefreshRequired",
+                "send",
+                "sendRefreshRequired",
+            ),
+            ("refresh", "RefreshFrame", "receive", "receiveRefresh"),
+        ] {
+            let message = &messages[id];
+            assert_eq!(message["name"], id, "{message}");
+            assert_eq!(message["title"], def, "{message}");
+            assert_eq!(message["payload"], schema["$defs"][def], "{channel} {id}");
+            assert_eq!(message["payload"]["properties"]["type"]["const"], id);
+            assert!(message["correlationId"].is_null(), "{message}");
+            assert_eq!(
+                doc["channels"][channel]["messages"][id]["$ref"],
+                format!("#/components/messages/{id}")
+            );
+            let op = &doc["operations"][operation];
+            assert_eq!(op["action"], action, "{op}");
+            assert_eq!(
+                op["messages"][0]["$ref"],
+                format!("#/channels/{channel}/messages/{id}")
+            );
+            assert!(op["reply"].is_null(), "{op}");
+            // Inlined as the payload, not also a shared schema.
+            assert!(doc["components"]["schemas"][def].is_null());
+        }
+        assert!(
+            doc["operations"]["sendRefreshRequired"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("4001"),
+            "the close code of a missed refresh"
+        );
+        assert_refs_resolve(&doc, &doc);
+    }
+}
+
+/// The TypeScript unions include the refresh frames; `on` cannot select
+/// `refresh_required`, which the client answers itself.
+#[test]
+fn typescript_types_the_refresh_frames() {
+    let ts = Rpc::typescript();
+    for needle in [
+        "export interface RefreshRequired {\n  type: \"refresh_required\";\n",
+        "  expires_in_ms: number;\n",
+        "export interface RefreshFrame {\n  type: \"refresh\";\n",
+        "  token: string;\n",
+        "const frame: RefreshFrame = { type: \"refresh\", token };",
+    ] {
+        assert!(ts.contains(needle), "missing {needle:?} in:\n{ts}");
+    }
+    let tagged = ts
+        .lines()
+        .find(|line| line.starts_with("export type TaggedServerMessage = "))
+        .unwrap();
+    assert!(tagged.contains("ErrorFrame"), "{tagged}");
+    assert!(!tagged.contains("RefreshRequired"), "{tagged}");
+}
+
+/// AsyncAPI names the subprotocols in the WebSocket channel binding's
+/// handshake headers, and each name it gives is one a real server selects.
+#[tokio::test]
+async fn asyncapi_lists_the_subprotocols_the_server_selects() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let doc = Rpc::asyncapi();
+    let binding = &doc["channels"]["Rpc"]["bindings"]["ws"];
+    assert_eq!(binding["method"], "GET");
+    assert_eq!(binding["bindingVersion"], "0.1.0");
+    assert_eq!(binding["headers"]["type"], "object");
+    let header = &binding["headers"]["properties"]["Sec-WebSocket-Protocol"];
+    assert_eq!(header["type"], "string");
+    let examples: Vec<&str> = header["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(Rpc::SUBPROTOCOL, "rpc.v1");
+    assert_eq!(
+        examples,
+        [
+            "rpc.v1.json",
+            "rpc.v1.msgpack",
+            "rpc.v1.msgpack, rpc.v1.json"
+        ]
+    );
+    let description = header["description"].as_str().unwrap();
+    assert!(description.contains("`rpc.v1.msgpack`"), "{description}");
+    assert!(
+        doc["info"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("`rpc.v1.msgpack`"),
+        "{}",
+        doc["info"]["description"]
+    );
+
+    // What the document says is what the server does: each example offered
+    // alone or as a list selects its first name, and the codec follows.
+    let server = server().await;
+    for offered in examples {
+        let mut request = server.url("").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", offered.parse().unwrap());
+        let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let selected = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let first = offered.split(',').next().unwrap().trim();
+        assert_eq!(selected.as_deref(), Some(first), "offered {offered:?}");
+        let ping = json!({"type": "ping", "n": 1, "id": 3});
+        let binary = first.ends_with(".msgpack");
+        let frame = if binary {
+            Message::binary(rmp_serde::to_vec_named(&ping).unwrap())
+        } else {
+            Message::text(ping.to_string())
+        };
+        ws.send(frame).await.unwrap();
+        let answer = loop {
+            match tokio::time::timeout(crate::support::WAIT, ws.next())
+                .await
+                .expect("no answer within the wait")
+                .expect("stream ended")
+                .unwrap()
+            {
+                Message::Binary(bytes) if binary => {
+                    break rmp_serde::from_slice::<Value>(&bytes).unwrap();
+                }
+                Message::Text(text) if !binary => break serde_json::from_str(&text).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("{first}: unexpected {other:?}"),
+            }
+        };
+        assert_eq!(answer, json!({"type": "pong", "n": 2, "id": 3}), "{first}");
     }
 }
 

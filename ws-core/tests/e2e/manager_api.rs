@@ -436,10 +436,16 @@ async fn the_rust_client_sends_with_ack() {
 #[test]
 fn the_typescript_client_sends_with_ack() {
     let ts = Arena::typescript();
-    assert!(ts.contains("sendWithAck(message: ClientMessage"), "{ts}");
+    // Any client message but the refresh, which the server acknowledges not.
+    assert!(
+        ts.contains("sendWithAck(message: Exclude<ClientMessage, RefreshFrame>"),
+        "{ts}"
+    );
     assert!(ts.contains("export interface AckFrame {"), "{ts}");
     assert!(
-        ts.contains("export type ServerMessage = Started | ErrorFrame | AckFrame;"),
+        ts.contains(
+            "export type ServerMessage = Started | ErrorFrame | AckFrame | RefreshRequired;"
+        ),
         "{ts}"
     );
     // Not for protocols that correlate requests only.

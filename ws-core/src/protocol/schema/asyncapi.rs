@@ -12,26 +12,45 @@
 //! message (its payload the `AckFrame` schema) is sent, and a message that
 //! declares no reply gets the `ack` as its operation's `reply`.
 //!
+//! The session refresh is in every document, as the error frame is (see
+//! [`schema`](super) for why always): the server `send`s `refresh_required`
+//! (payload the `RefreshRequired` schema) and `receive`s `refresh`
+//! (`RefreshFrame`). They carry no correlation id, so the send operation
+//! names no `reply`; its description says what answers it.
+//!
+//! The channel's WebSocket binding (`bindings.ws`, [bindings 0.1.0]) holds
+//! the handshake: `GET`, and the `Sec-WebSocket-Protocol` header with the
+//! protocol's subprotocol names (`<subprotocol>.json`, `<subprotocol>.msgpack`,
+//! see [`Codec`](crate::Codec)) as the header schema's `examples` and
+//! described there.
+//!
+//! [bindings 0.1.0]: https://github.com/asyncapi/bindings/blob/master/websockets/README.md
+//!
 //! ```text
 //! {
 //!   "asyncapi": "3.0.0",
 //!   "info": {"title": "Chat", "version": "0.1.0", "description": "..."},
-//!   "channels": {"Chat": {"address": "/ws", "messages": {"join": {"$ref": ...}, ...}}},
+//!   "channels": {"Chat": {"address": "/ws", "messages": {"join": {"$ref": ...}, ...},
+//!                         "bindings": {"ws": {"method": "GET", "headers": ...}}}},
 //!   "operations": {
 //!     "receiveJoin": {"action": "receive", "channel": {"$ref": "#/channels/Chat"},
 //!                     "messages": [{"$ref": "#/channels/Chat/messages/join"}]},
 //!     "receivePing": {..., "reply": {"channel": ..., "messages": [{"$ref": ".../pong"}]}},
-//!     "sendSaid": {"action": "send", ...}, "sendError": {...}
+//!     "sendSaid": {"action": "send", ...}, "sendError": {...},
+//!     "sendRefreshRequired": {...}, "receiveRefresh": {...}
 //!   },
 //!   "components": {"messages": {...}, "schemas": {...}, "correlationIds": {"id": ...}}
 //! }
 //! ```
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
-use super::{Direction, MessageSchema, messages, shared_defs};
+use super::{Direction, MessageSchema, REFRESH_FRAME, REFRESH_REQUIRED, messages, shared_defs};
+use crate::close::close_code;
+use crate::codec::Codec;
 use crate::protocol::{MessageInfo, Protocol};
 
 /// The AsyncAPI 3.0 document of `P`, as `P::asyncapi()` returns it.
@@ -96,6 +115,26 @@ pub fn document<P: Protocol>() -> Value {
     if let Some(ack_id) = &ack_id {
         add(ack_id, ack_message(&schema));
     }
+    let refresh_required_id = ids.get("refresh_required");
+    add(
+        &refresh_required_id,
+        framework_message(
+            &schema,
+            REFRESH_REQUIRED,
+            "refresh_required",
+            "The session is about to expire: answer with `refresh`.",
+        ),
+    );
+    let refresh_id = ids.get("refresh");
+    add(
+        &refresh_id,
+        framework_message(
+            &schema,
+            REFRESH_FRAME,
+            "refresh",
+            "A new credential for the session.",
+        ),
+    );
 
     let channel_ref = json!({ "$ref": format!("#/channels/{channel}") });
     let message_ref = |id: &str| json!({ "$ref": format!("#/channels/{channel}/messages/{id}") });
@@ -149,13 +188,18 @@ pub fn document<P: Protocol>() -> Value {
         operation("send", Some(info), &id_of(info.wire()));
     }
     operation("send", None, &error_id);
-    if let Some(ack_id) = &ack_id {
-        let mut key = "sendAck".to_owned();
+    // The framework's own operations, after the protocol's so that its
+    // names win a clash.
+    let mut framework_operation = |key: &str, op: Value| {
+        let mut key = key.to_owned();
         while !operation_ids.insert(key.clone()) {
             key.push('_');
         }
-        operations.insert(
-            key,
+        operations.insert(key, op);
+    };
+    if let Some(ack_id) = &ack_id {
+        framework_operation(
+            "sendAck",
             json!({
                 "action": "send",
                 "channel": channel_ref,
@@ -164,11 +208,42 @@ pub fn document<P: Protocol>() -> Value {
             }),
         );
     }
+    // No `reply`: a reply in AsyncAPI is found by correlation id, and the
+    // refresh frames carry none (one refresh is outstanding at a time).
+    framework_operation(
+        "sendRefreshRequired",
+        json!({
+            "action": "send",
+            "channel": channel_ref,
+            "messages": [message_ref(&refresh_required_id)],
+            "summary": "Asks for a new credential ahead of the session's expiry.",
+            "description": format!(
+                "Sent once per expiry, `refresh_before` ahead of it, to a connection whose \
+                 session has one. The client answers with `{refresh_id}`; without a valid \
+                 one by the expiry, the connection is closed with {}.",
+                close_code::SESSION_EXPIRED
+            ),
+        }),
+    );
+    framework_operation(
+        "receiveRefresh",
+        json!({
+            "action": "receive",
+            "channel": channel_ref,
+            "messages": [message_ref(&refresh_id)],
+            "summary": "Replaces the session in place with the one the new credential gives.",
+            "description": format!(
+                "The answer to `{refresh_required_id}`, or sent unasked. Nothing is sent back \
+                 when the credential is accepted; a refused one closes the connection with {}.",
+                close_code::REFRESH_REFUSED
+            ),
+        }),
+    );
 
     let mut schemas = Map::new();
     for (name, mut def) in shared_defs::<P>(&schema) {
-        if name == "ErrorFrame" || name == "AckFrame" {
-            continue; // inlined as the error and ack messages' payloads
+        if ["ErrorFrame", "AckFrame", REFRESH_REQUIRED, REFRESH_FRAME].contains(&name.as_str()) {
+            continue; // inlined as the framework messages' payloads
         }
         rewrite_refs(&mut def);
         schemas.insert(name, def);
@@ -178,14 +253,19 @@ pub fn document<P: Protocol>() -> Value {
     if !description.is_empty() {
         description.push_str("\n\n");
     }
-    description.push_str(
+    let [json_name, msgpack_name] = Codec::ALL.map(|codec| codec.subprotocol(P::SUBPROTOCOL));
+    let _ = write!(
+        description,
         "Operations are the server's: it receives what clients send and sends the rest. \
-         Every message is a JSON text frame.",
+         Every message is a JSON text frame, or a MessagePack binary frame (the same \
+         objects, as maps keyed by field name) on a connection that negotiated \
+         `{msgpack_name}` in `Sec-WebSocket-Protocol` (see the channel's `ws` binding).",
     );
     let mut channel_object = json!({
         "address": P::PATH,
         "title": P::NAME,
         "messages": channel_messages,
+        "bindings": { "ws": handshake_binding(&json_name, &msgpack_name) },
     });
     if let Some(text) = P::DESCRIPTION {
         channel_object["description"] = text.into();
@@ -237,6 +317,35 @@ fn message(info: &MessageInfo, schema: Option<&Value>, correlated: bool) -> Valu
     message
 }
 
+/// The channel's WebSocket binding: the opening handshake, and in it the
+/// subprotocols the server negotiates (see [`Codec::negotiate`]). The
+/// header's value is a list the client orders by preference, with names of
+/// other protocols allowed, so the schema is a string and the names are its
+/// `examples`, not an `enum`.
+fn handshake_binding(json_name: &str, msgpack_name: &str) -> Value {
+    json!({
+        "method": "GET",
+        "headers": {
+            "type": "object",
+            "properties": {
+                "Sec-WebSocket-Protocol": {
+                    "description": format!(
+                        "Optional: the subprotocols the client offers, comma-separated, \
+                         preferred first. The server speaks `{json_name}` (JSON text frames) \
+                         and `{msgpack_name}` (MessagePack binary frames); it selects the \
+                         first of these offered and echoes it. Without either offered the \
+                         connection speaks JSON and the response has no \
+                         `Sec-WebSocket-Protocol`."
+                    ),
+                    "type": "string",
+                    "examples": [json_name, msgpack_name, format!("{msgpack_name}, {json_name}")],
+                },
+            },
+        },
+        "bindingVersion": "0.1.0",
+    })
+}
+
 fn error_message(schema: &Value, correlated: bool) -> Value {
     let mut payload = schema
         .pointer("/$defs/ErrorFrame")
@@ -270,6 +379,23 @@ fn ack_message(schema: &Value) -> Value {
         "contentType": "application/json",
         "payload": payload,
         "correlationId": { "$ref": "#/components/correlationIds/id" },
+    })
+}
+
+/// A framework frame without a correlation id (`refresh_required`,
+/// `refresh`), its payload the `$defs` schema `def`.
+fn framework_message(schema: &Value, def: &str, wire: &str, summary: &str) -> Value {
+    let mut payload = schema
+        .pointer(&format!("/$defs/{def}"))
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    rewrite_refs(&mut payload);
+    json!({
+        "name": wire,
+        "title": def,
+        "summary": summary,
+        "contentType": "application/json",
+        "payload": payload,
     })
 }
 

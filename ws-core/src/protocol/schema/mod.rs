@@ -11,14 +11,26 @@
 //!   "title": "Chat",
 //!   "anyOf": [ {"$ref": "#/$defs/ClientMessage"}, {"$ref": "#/$defs/ServerMessage"} ],
 //!   "$defs": {
-//!     "ClientMessage": {"$ref": "#/$defs/ChatClient"},   // what clients send
+//!     "ClientMessage": {"anyOf": [{"$ref": "#/$defs/ChatClient"},   // what clients send
+//!                                 {"$ref": "#/$defs/RefreshFrame"}]},
 //!     "ServerMessage": {"anyOf": [{"$ref": "#/$defs/ChatServer"},
-//!                                 {"$ref": "#/$defs/ErrorFrame"}]},
+//!                                 {"$ref": "#/$defs/ErrorFrame"},
+//!                                 {"$ref": "#/$defs/RefreshRequired"}]},
 //!     "ChatClient": {"oneOf": [ ...one schema per message, the tag a `const`... ]},
 //!     ...
 //!   }
 //! }
 //! ```
+//! The framework's own frames are in every document, beside the protocol's
+//! messages: the error frame ([`ErrorFrame`]) and the session refresh
+//! ([`RefreshRequired`] sent, [`RefreshFrame`] read), whose wire names the
+//! macro reserves for every protocol. The refresh frames are listed whether
+//! or not a session of the protocol ever expires: that is a property of
+//! session values ([`Session::expires_at`](crate::Session::expires_at)) and
+//! of the handler's `refresh` hook, neither of which the protocol, and so
+//! the document, knows; and the server reads a `refresh` on every
+//! connection (the default hook refuses it). With `correlate = "all"` the
+//! `AckFrame` is one of them too.
 //! Doc comments become `description`s. A message that declares a reply, and
 //! the reply, get an optional `id` property (the correlation id, see
 //! [`correlation`](crate::correlation)), and the request an `x-reply`
@@ -32,15 +44,17 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::handler::ErrorFrame;
+use crate::close::close_code;
+use crate::handler::{ErrorFrame, RefreshFrame, RefreshRequired};
 use crate::protocol::{MessageInfo, Protocol, Tagging};
 
 /// A direction of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
-    /// Messages clients send (`#[ws(client)]`).
+    /// Messages clients send (`#[ws(client)]`, and [`RefreshFrame`]).
     Client,
-    /// Messages the server sends (`#[ws(server)]`, and [`ErrorFrame`]).
+    /// Messages the server sends (`#[ws(server)]`, [`ErrorFrame`] and
+    /// [`RefreshRequired`]).
     Server,
 }
 
@@ -52,12 +66,18 @@ pub fn document<P: Protocol, C: JsonSchema, S: JsonSchema>() -> Value {
     let server = generator.subschema_for::<S>();
     let error = generator.subschema_for::<ErrorFrame>();
     let mut defs = generator.take_definitions(true);
-    defs.insert("ClientMessage".into(), client.to_value());
+    defs.insert(REFRESH_FRAME.into(), refresh_frame());
+    defs.insert(
+        "ClientMessage".into(),
+        json!({ "anyOf": [client.to_value(), { "$ref": format!("#/$defs/{REFRESH_FRAME}") }] }),
+    );
     let mut server_any = vec![server.to_value(), error.to_value()];
     if P::CORRELATE_ALL {
         defs.insert("AckFrame".into(), ack_frame());
         server_any.push(json!({ "$ref": "#/$defs/AckFrame" }));
     }
+    defs.insert(REFRESH_REQUIRED.into(), refresh_required_frame());
+    server_any.push(json!({ "$ref": format!("#/$defs/{REFRESH_REQUIRED}") }));
     defs.insert("ServerMessage".into(), json!({ "anyOf": server_any }));
     let mut document = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -127,6 +147,69 @@ fn ack_frame() -> Value {
             },
         },
         "required": ["type", "id"],
+    })
+}
+
+/// The `$defs` name of [`RefreshRequired`]'s schema (and its TypeScript
+/// interface).
+pub(crate) const REFRESH_REQUIRED: &str = "RefreshRequired";
+/// The `$defs` name of [`RefreshFrame`]'s schema (and its TypeScript
+/// interface).
+pub(crate) const REFRESH_FRAME: &str = "RefreshFrame";
+
+/// [`RefreshRequired`], written out: its `try_from` checks the tag, which
+/// a derived schema would not show, and readers of the documents need no
+/// Rust.
+fn refresh_required_frame() -> Value {
+    let example = RefreshRequired {
+        expires_in_ms: 30_000,
+    };
+    json!({
+        "description": format!(
+            "The client's session expires in `expires_in_ms` milliseconds: it answers with a \
+             `refresh` frame carrying a new credential, or is closed with {} (session expired) \
+             at the expiry. Sent `refresh_before` ahead of the expiry, only for sessions that \
+             have one.",
+            close_code::SESSION_EXPIRED
+        ),
+        "type": "object",
+        "properties": {
+            "type": { "type": "string", "const": "refresh_required" },
+            "expires_in_ms": {
+                "description": "Milliseconds until the session expires (0 when it has).",
+                "type": "integer",
+                "format": "uint64",
+                "minimum": 0,
+            },
+        },
+        "required": ["type", "expires_in_ms"],
+        "examples": [serde_json::to_value(example).unwrap_or_default()],
+    })
+}
+
+/// [`RefreshFrame`], written out (see [`refresh_required_frame`]).
+fn refresh_frame() -> Value {
+    let example = RefreshFrame {
+        token: "eyJ...".to_owned(),
+    };
+    json!({
+        "description": format!(
+            "A new credential for the connection's session, answering `refresh_required` (or \
+             sent unasked). Accepted: the session is replaced in place (rooms, history \
+             positions and queued messages kept) and nothing is sent back; refused: the \
+             connection is closed with {} (refresh refused).",
+            close_code::REFRESH_REFUSED
+        ),
+        "type": "object",
+        "properties": {
+            "type": { "type": "string", "const": "refresh" },
+            "token": {
+                "description": "The new credential, for the handler's `refresh` hook.",
+                "type": "string",
+            },
+        },
+        "required": ["type", "token"],
+        "examples": [serde_json::to_value(example).unwrap_or_default()],
     })
 }
 

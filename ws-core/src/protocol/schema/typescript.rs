@@ -10,7 +10,9 @@
 //!   after the variant (`Join`), the tag a string literal type, doc comments
 //!   as JSDoc;
 //! - `ClientMessage` and `ServerMessage`, discriminated unions of each
-//!   direction (`ServerMessage` includes `ErrorFrame`);
+//!   direction with the framework's frames: `ClientMessage` includes
+//!   `RefreshFrame`, `ServerMessage` includes `ErrorFrame` and
+//!   `RefreshRequired` (and `AckFrame` with `correlate = "all"`);
 //! - `Replies`, request wire name → reply type; `Answers`, the same for
 //!   requests of the server (`#[ws(server, reply = Answer)]`), when it has any;
 //! - for tagged enums, a client class (`ChatClient`) over the browser's
@@ -19,6 +21,8 @@
 //!   returning a `Promise` of the declared reply (correlated by `id`, with a
 //!   timeout), `onRequest(type, handler)` answering requests of the server
 //!   with what the (async) handler returns, `onError` and `close`. It
+//!   answers `refresh_required` itself with a `refresh` from
+//!   `ClientOptions.getToken` (so `on` never sees it). It
 //!   reconnects by itself after a drop (`ReconnectPolicy`: exponential backoff with full jitter, capped;
 //!   `RECONNECT_CODES` lists the close codes it retries), reports its
 //!   `ConnectionState` to `onState`, and calls `onReconnect` handlers, where
@@ -42,7 +46,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{Direction, MessageSchema, messages, shared_defs};
+use super::{Direction, MessageSchema, REFRESH_FRAME, REFRESH_REQUIRED, messages, shared_defs};
 use crate::protocol::{Protocol, Tagging};
 
 /// The TypeScript module of `P`, as `P::typescript()` returns it.
@@ -64,8 +68,9 @@ use crate::protocol::{Protocol, Tagging};
 ///
 /// let ts = Chat::typescript();
 /// assert!(ts.contains("export interface Join {\n  type: \"join\";\n  room: string;\n}"));
-/// assert!(ts.contains("export type ClientMessage = Join | Ping;"));
-/// assert!(ts.contains("export type ServerMessage = Pong | ErrorFrame;"));
+/// assert!(ts.contains("export type ClientMessage = Join | Ping | RefreshFrame;"));
+/// assert!(ts.contains("export type ServerMessage = Pong | ErrorFrame | RefreshRequired;"));
+/// assert!(ts.contains("export interface RefreshRequired {\n  type: \"refresh_required\";"));
 /// assert!(ts.contains("  ping: Pong;"));
 /// assert!(ts.contains("export class ChatClient {"));
 /// assert!(ts.contains("onReconnect(handler: () => void)"));
@@ -154,20 +159,18 @@ pub fn module<P: Protocol>() -> String {
     };
     let _ = writeln!(
         out,
-        "/** Messages a client sends. */\nexport type ClientMessage = {};\n",
-        union(&client, None)
+        "/** Messages a client sends; `{REFRESH_FRAME}` renews the session (the client sends it itself with `getToken`). */\n\
+         export type ClientMessage = {};\n",
+        union(&client, Some(REFRESH_FRAME))
     );
+    let ack = if P::CORRELATE_ALL { " | AckFrame" } else { "" };
     let _ = writeln!(
         out,
-        "/** Messages the server sends; `ErrorFrame` when a message was refused or its handler failed. */\n\
+        "/** Messages the server sends; `ErrorFrame` when a message was refused or its handler failed, `{REFRESH_REQUIRED}` ahead of the session's expiry. */\n\
          export type ServerMessage = {};\n",
         union(
             &server,
-            Some(if P::CORRELATE_ALL {
-                "ErrorFrame | AckFrame"
-            } else {
-                "ErrorFrame"
-            })
+            Some(format!("ErrorFrame{ack} | {REFRESH_REQUIRED}").as_str())
         )
     );
     out.push_str("/** The reply each request declares, by the request's wire name. */\nexport interface Replies {\n");
@@ -194,6 +197,8 @@ pub fn module<P: Protocol>() -> String {
 
     if let Some(tag) = P::TAGGING.tag() {
         // The tag the client dispatches on; `ErrorFrame` is tagged `type`.
+        // Not `RefreshRequired`: the client answers it and hands it to no
+        // handler.
         let mut tagged: Vec<String> = server.iter().map(|m| name_of(m.info.wire())).collect();
         if tag == "type" {
             tagged.push("ErrorFrame".to_owned());
@@ -574,7 +579,8 @@ __RESUME_METHODS__
     const socket = this.current;
     this.getToken?.().then(
       (token) => {
-        if (socket === this.current && socket.readyState === 1) this.transmit({ type: "refresh", token });
+        const frame: RefreshFrame = { type: "refresh", token };
+        if (socket === this.current && socket.readyState === 1) this.transmit(frame);
       },
       // No token: the server closes with 4001 at the expiry, and the
       // reconnect asks again.
@@ -772,9 +778,10 @@ const SEND_WITH_ACK: &str = r#"  /**
    * Sends a message with a fresh correlation `id` and resolves once the server
    * has handled it: with its `ack`, or with the reply the handler sent early
    * (`ctx.reply`). Rejects with `ServerError` if the handler failed, and with
-   * `RequestTimeout` after `timeoutMs`.
+   * `RequestTimeout` after `timeoutMs`. Not a `RefreshFrame`: the server
+   * acknowledges none.
    */
-  sendWithAck(message: ClientMessage, timeoutMs: number = this.timeoutMs): Promise<ServerMessage> {
+  sendWithAck(message: Exclude<ClientMessage, RefreshFrame>, timeoutMs: number = this.timeoutMs): Promise<ServerMessage> {
     const id = this.nextId++;
     return new Promise<ServerMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
