@@ -2,8 +2,9 @@
 # A seconds-long check that the load tool works against the chat example:
 # fanout (20 clients x 200 messages), echo (2 s), connect (200) and drops
 # (20 subscribers cut every 0.5 s for 2 s), each required to report no loss
-# and no failure; and the server's memory under
-# one 1 MB message to 2,000 recipients, measured on the server process alone.
+# and no failure; and the server's memory: per idle connection (5,000 held)
+# and under one 1 MB message to 2,000 recipients, measured on the server
+# process alone.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,18 @@ out=$(timeout 60 "$BENCH" connect --url "$URL" --count 200 --concurrency 20)
 echo "$out"
 expect "$out" failures 0
 expect "$out" connected 200
+
+# Idle memory per connection (issue 12's target: 4 KiB at 10,000, release
+# build, deflate negotiated; measured 3.72 there, and 3.81 at 5,000 in this
+# debug build). The bound, 4.5 KiB, leaves room for the allocator's noise
+# and fails on the 6.4-6.6 KiB the round started from.
+out=$(timeout 120 "$BENCH" idle --url "$URL" --count 5000 --hold 2 --deflate --server-pid "$CHAT_PID")
+echo "$out"
+expect "$out" failures 0
+expect "$out" deflate_agreed 5000
+per=$(grep -o '"server_rss_kib_per_connection":[0-9.]*' <<< "$out" | cut -d: -f2)
+[ -n "$per" ] || fail "no server_rss_kib_per_connection in $out"
+awk -v r="$per" 'BEGIN { exit !(r <= 4.5) }' || fail "server RSS per idle connection $per KiB; bound 4.5 KiB"
 
 # Memory does not scale with recipients: the server encodes a broadcast once
 # and every queue shares those bytes. Its peak RSS rise (VmHWM after, reset
