@@ -704,7 +704,7 @@ impl<P: Protocol> ClientBuilder<P> {
                         failures: 1,
                     };
                     match target.open_retrying::<P>(policy, from, &mut progress).await {
-                        Retried::Open(ws, handshake) => (ws, handshake),
+                        Retried::Open(ws, handshake) => (*ws, handshake),
                         Retried::Refused(refusal) => return Err(ClientError::Refused(refusal)),
                         Retried::GaveUp { error, .. } => {
                             return Err(error.expect("the first attempt failed"));
@@ -786,7 +786,7 @@ struct Retry {
 
 /// What a run of attempts came to.
 enum Retried {
-    Open(WebSocketStream<MaybeTlsStream<TcpStream>>, HeaderMap),
+    Open(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>, HeaderMap),
     /// Refused for good (a 4xx other than 408 and 429).
     Refused(Box<Refusal>),
     /// `max_attempts` failed: the last close, and the last error if any.
@@ -848,7 +848,7 @@ impl Target<'_> {
             });
             tokio::time::sleep(delay).await;
             match self.open::<P>(Some(policy.open_timeout)).await {
-                Ok((ws, handshake)) => return Retried::Open(ws, handshake),
+                Ok((ws, handshake)) => return Retried::Open(Box::new(ws), handshake),
                 Err(ClientError::Refused(refusal)) if !refusal_is_temporary(refusal.status) => {
                     return Retried::Refused(refusal);
                 }
@@ -1641,7 +1641,7 @@ impl<P: Protocol> Client<P> {
             .await
         {
             Retried::Open(ws, handshake) => {
-                self.ws = ws;
+                self.ws = *ws;
                 self.handshake = handshake;
                 self.closed = None;
                 self.ahead = None;
