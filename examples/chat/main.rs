@@ -4,8 +4,13 @@
 //! ```text
 //! cargo run --example chat -- [--addr 127.0.0.1:3000] [--max-connections N] [--send-queue N]
 //!                                [--redis redis://127.0.0.1:6379/] [--history N]
-//!                                [--presence-events MS] [--presence-ttl MS]
+//!                                [--redis-wait SECS] [--presence-events MS] [--presence-ttl MS]
 //! ```
+//!
+//! With `--redis URL`, the process listens only once its Redis backend is
+//! connected (at most `--redis-wait` seconds, default 30, then it exits 1):
+//! a client that resumed on a node still without Redis would be answered
+//! from a node-local history (`epoch_changed`), though Redis has the room's.
 //!
 //! With `--redis URL` (cargo feature `redis`), several chat processes
 //! sharing one Redis behave as one chat: rooms and users span them, each
@@ -68,6 +73,7 @@ struct Args {
     max_connections: Option<usize>,
     send_queue: Option<usize>,
     redis: Option<String>,
+    redis_wait: Duration,
     history: Option<usize>,
     presence_events: Option<Duration>,
     presence_ttl: Option<Duration>,
@@ -79,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         max_connections: None,
         send_queue: None,
         redis: None,
+        redis_wait: Duration::from_secs(30),
         history: None,
         presence_events: None,
         presence_ttl: None,
@@ -99,6 +106,10 @@ fn parse_args() -> Result<Args, String> {
                 args.send_queue = Some(value()?.parse().map_err(|e| format!("--send-queue: {e}"))?)
             }
             "--redis" => args.redis = Some(value()?),
+            "--redis-wait" => {
+                let secs: u64 = value()?.parse().map_err(|e| format!("--redis-wait: {e}"))?;
+                args.redis_wait = Duration::from_secs(secs);
+            }
             "--history" => {
                 args.history = Some(value()?.parse().map_err(|e| format!("--history: {e}"))?)
             }
@@ -115,12 +126,32 @@ fn parse_args() -> Result<Args, String> {
                 args.presence_ttl = Some(Duration::from_millis(ms));
             }
             "-h" | "--help" => {
-                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--history N] [--presence-events MS] [--presence-ttl MS]".into());
+                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS]".into());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
     }
     Ok(args)
+}
+
+/// Waits until the Redis backend is connected, before the process listens:
+/// until then a join would be answered from a node-local history, whose
+/// epoch is not Redis's, and a resume would be told `epoch_changed` though
+/// nothing was lost. Not listening (rather than answering 503) also keeps
+/// `/health` and `/metrics` honest: nothing answers before the node can
+/// serve. Exits 1 when Redis does not come within `within`.
+async fn backend_ready(manager: &Manager<Chat>, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !manager.backend_status().is_some_and(|status| status.up) {
+        if tokio::time::Instant::now() >= deadline {
+            eprintln!(
+                "--redis: Redis not reachable within {}s; is it running? (--redis-wait SECS waits longer)",
+                within.as_secs()
+            );
+            std::process::exit(1);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
@@ -215,6 +246,9 @@ async fn main() {
         eprintln!("{error}");
         std::process::exit(2);
     });
+    if args.redis.is_some() {
+        backend_ready(&manager, args.redis_wait).await;
+    }
     let handshake_timeout = manager.config().handshake_timeout();
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("index.html")) }))

@@ -216,6 +216,15 @@ impl From<tungstenite::Error> for ClientError {
 /// an application code 4000-4999: the application decides.
 pub const RECONNECT_CODES: [u16; 6] = [1001, 1006, 1011, 1012, 1013, 1014];
 
+/// The default of [`ClientBuilder::idle_timeout`]: 2.5 times the server's
+/// default [`heartbeat`](crate::Config::heartbeat) (30 s), so that one ping
+/// lost or late (a busy server, a slow path) is not taken for a dead
+/// connection, and a dead one is noticed within about two heartbeats
+/// after the last frame; it is also longer than the server's own default
+/// idle timeout (60 s), after which a live server would have closed a
+/// connection whose pongs stopped.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+
 /// The codes retried at once (attempt 0): a restart or a drop, not an error.
 const RETRY_AT_ONCE: [u16; 3] = [1001, 1006, 1012];
 
@@ -435,6 +444,7 @@ pub struct ClientBuilder<P> {
     policy: Option<ReconnectPolicy>,
     rejoin: Option<Rejoin<P>>,
     get_token: Option<GetToken>,
+    idle_timeout: Option<Duration>,
 }
 
 impl<P: Protocol> ClientBuilder<P> {
@@ -565,16 +575,155 @@ impl<P: Protocol> ClientBuilder<P> {
         self
     }
 
-    /// Opens the first connection. A first connection that fails is an
-    /// error (the URL may be wrong); the policy applies to later drops.
+    /// How long a connection may receive nothing at all (no message, no
+    /// ping) before the client treats it as dropped, as a 1006: with a
+    /// [`ReconnectPolicy`] it reconnects and resumes, without one it is
+    /// closed. `None` waits forever. Default:
+    /// [`DEFAULT_IDLE_TIMEOUT`] (75 s).
+    ///
+    /// A path that dies without a FIN or a reset (a NAT or a load balancer
+    /// that forgets the flow, a peer whose host vanished: half-open TCP)
+    /// delivers nothing and fails nothing; only silence reveals it. The
+    /// server pings every [`heartbeat`](crate::Config::heartbeat) (30 s by
+    /// default), so a live connection is never silent for longer than that
+    /// and the time its data takes. A server with another heartbeat wants
+    /// a timeout of about 2.5 heartbeats; one with the heartbeat `"off"`
+    /// wants `None` (or its own application-level traffic).
+    ///
+    /// ```no_run
+    /// # use ws_core::ws_protocol;
+    /// use std::time::Duration;
+    /// use ws_core::client::Client;
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat { #[ws(client)] Join { room: String } }
+    /// # async fn run() -> Result<(), ws_core::client::ClientError> {
+    /// // The server runs with `heartbeat = "10s"`.
+    /// let client = Client::<Chat>::builder("ws://127.0.0.1:3000/ws")
+    ///     .idle_timeout(Some(Duration::from_secs(25)))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn idle_timeout(mut self, after: Option<Duration>) -> Self {
+        self.idle_timeout = after;
+        self
+    }
+
+    /// Opens the first connection. Without a policy
+    /// ([`no_reconnect`](Self::no_reconnect)) it tries once. With one, the
+    /// first connect is retried as a reconnect is, so that a client started
+    /// before its server (a deploy that starts both, a server restarting)
+    /// connects once the server is up:
+    ///
+    /// - a connection that cannot be opened (refused, reset, no answer
+    ///   within [`ReconnectPolicy::open_timeout`]) is retried as a drop
+    ///   (1006) is, from attempt 0;
+    /// - a handshake refused with 5xx, 408 or 429 (a server overloaded,
+    ///   starting or rate limiting) is retried as 1013 is, from attempt 2;
+    /// - another refusal (401, 403, 404: the server means it) and a URL
+    ///   that cannot be used fail at once;
+    /// - [`ReconnectPolicy::max_attempts`] bounds the attempts, the first
+    ///   included (at least one is made); giving up returns the last
+    ///   attempt's error.
+    ///
+    /// A close right after the handshake (1013 from a server at its limit,
+    /// a 4000-4999 code from the application) is the first connection's
+    /// drop, seen on the first read: 1013 is retried, a 4xxx ends the
+    /// client ([`ConnectionState::Closed`]). When the first connect had to
+    /// retry, [`Client::next_event`] first reports each failed attempt
+    /// ([`ConnectionState::Connecting`], with what failed, its attempt and
+    /// delay), then [`ConnectionState::Open`].
+    ///
+    /// ```no_run
+    /// # use ws_core::ws_protocol;
+    /// use std::time::Duration;
+    /// use ws_core::client::{Client, ClientError, ReconnectPolicy};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat { #[ws(client)] Join { room: String } }
+    ///
+    /// # async fn run() -> Result<(), ClientError> {
+    /// // Started before the server: waits for it, for at most 20 attempts.
+    /// let policy = ReconnectPolicy::default().max_attempts(Some(20));
+    /// match Client::<Chat>::builder("ws://127.0.0.1:3000/ws")
+    ///     .reconnect(policy)
+    ///     .connect()
+    ///     .await
+    /// {
+    ///     Ok(client) => { /* ... */ }
+    ///     // 401 or 403: retrying would not help.
+    ///     Err(ClientError::Refused(refusal)) => eprintln!("refused: {}", refusal.status),
+    ///     // 20 attempts failed: the last one's error.
+    ///     Err(error) => eprintln!("no server: {error}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self) -> Result<Client<P>, ClientError> {
-        let headers = with_token(&self.headers, self.get_token.as_ref()).await;
-        let (ws, handshake) = open::<P>(&self.url, &headers, self.codec).await?;
-        let (state, _) = watch::channel(ConnectionState::Open);
+        let (state, _) = watch::channel(ConnectionState::Connecting);
+        let mut events = VecDeque::new();
+        let mut seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            | 1;
+        let target = Target {
+            url: &self.url,
+            headers: &self.headers,
+            get_token: self.get_token.as_ref(),
+            codec: self.codec,
+        };
+        let (ws, handshake) = match &self.policy {
+            None => target.open::<P>(None).await?,
+            Some(policy) => match target.open::<P>(Some(policy.open_timeout)).await {
+                Ok(opened) => opened,
+                Err(error) => {
+                    let attempt = match &error {
+                        ClientError::Refused(refusal) if refusal_is_temporary(refusal.status) => 2,
+                        ClientError::Connect { source, .. }
+                            if !matches!(**source, tungstenite::Error::Url(_)) =>
+                        {
+                            0
+                        }
+                        // A refusal the server means, or a URL that
+                        // cannot be used: no attempt would do better.
+                        _ => {
+                            state.send_replace(ConnectionState::Closed);
+                            return Err(error);
+                        }
+                    };
+                    let mut progress = Progress {
+                        state: &state,
+                        events: &mut events,
+                        seed: &mut seed,
+                    };
+                    let from = Retry {
+                        during: ConnectionState::Connecting,
+                        close: Some(CloseInfo::new(1006, error.to_string())),
+                        error: Some(error),
+                        attempt,
+                        failures: 1,
+                    };
+                    match target.open_retrying::<P>(policy, from, &mut progress).await {
+                        Retried::Open(ws, handshake) => (*ws, handshake),
+                        Retried::Refused(refusal) => return Err(ClientError::Refused(refusal)),
+                        Retried::GaveUp { error, .. } => {
+                            return Err(error.expect("the first attempt failed"));
+                        }
+                    }
+                }
+            },
+        };
+        state.send_replace(ConnectionState::Open);
+        if !events.is_empty() {
+            events.push_back(Incoming::State(StateChange::new(
+                ConnectionState::Open,
+                None,
+            )));
+        }
         Ok(Client {
             codec: self.codec,
             ws,
-            buffered: VecDeque::new(),
+            buffered: events,
             ahead: None,
             next_id: 1,
             answers: HashMap::new(),
@@ -590,13 +739,138 @@ impl<P: Protocol> ClientBuilder<P> {
             tracks: P::MESSAGES.iter().any(|m| m.is_recorded()),
             dropped: None,
             state,
-            seed: std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-                | 1,
+            seed,
+            idle_timeout: self.idle_timeout,
+            heard: Instant::now(),
             protocol: PhantomData,
         })
     }
+}
+
+/// Where and how a client opens its connections.
+struct Target<'a> {
+    url: &'a str,
+    headers: &'a HeaderMap,
+    get_token: Option<&'a GetToken>,
+    codec: Codec,
+}
+
+/// Where attempts report to: the client's state and events, and its jitter.
+struct Progress<'a, P> {
+    state: &'a watch::Sender<ConnectionState>,
+    events: &'a mut VecDeque<Incoming<P>>,
+    seed: &'a mut u64,
+}
+
+impl<P> Progress<'_, P> {
+    fn change(&mut self, change: StateChange) {
+        self.state.send_replace(change.state);
+        self.events.push_back(Incoming::State(change));
+    }
+}
+
+/// Where a run of attempts starts: after a drop, or after a failed first
+/// attempt.
+struct Retry {
+    /// The state reported while retrying: `Connecting` or `Reconnecting`.
+    during: ConnectionState,
+    /// What ended the last connection, or failed the last attempt.
+    close: Option<CloseInfo>,
+    /// The last attempt's error, if an attempt failed.
+    error: Option<ClientError>,
+    /// The first attempt's number, for its delay.
+    attempt: u32,
+    /// Attempts failed so far (`max_attempts` counts them).
+    failures: u32,
+}
+
+/// What a run of attempts came to.
+enum Retried {
+    Open(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>, HeaderMap),
+    /// Refused for good (a 4xx other than 408 and 429).
+    Refused(Box<Refusal>),
+    /// `max_attempts` failed: the last close, and the last error if any.
+    GaveUp {
+        close: Option<CloseInfo>,
+        error: Option<ClientError>,
+    },
+}
+
+impl Target<'_> {
+    /// One attempt: a fresh token, then the handshake, within `within`.
+    async fn open<P: Protocol>(
+        &self,
+        within: Option<Duration>,
+    ) -> Result<(WebSocketStream<MaybeTlsStream<TcpStream>>, HeaderMap), ClientError> {
+        let headers = with_token(self.headers, self.get_token).await;
+        let Some(within) = within else {
+            return open::<P>(self.url, &headers, self.codec).await;
+        };
+        match timeout(within, open::<P>(self.url, &headers, self.codec)).await {
+            Ok(opened) => opened,
+            Err(_) => Err(ClientError::Connect {
+                url: self.url.to_owned(),
+                source: Box::new(tungstenite::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no open within {within:?}"),
+                ))),
+            }),
+        }
+    }
+
+    /// Attempts by `policy` until one opens, the server refuses for good,
+    /// or `max_attempts` failed. Attempt `n` waits a jittered
+    /// [`delay_bound`](ReconnectPolicy::delay_bound)`(n)` first; each
+    /// failure moves to the next `n`.
+    async fn open_retrying<P: Protocol>(
+        &self,
+        policy: &ReconnectPolicy,
+        from: Retry,
+        progress: &mut Progress<'_, P>,
+    ) -> Retried {
+        let Retry {
+            during,
+            mut close,
+            mut error,
+            mut attempt,
+            mut failures,
+        } = from;
+        loop {
+            if policy.max_attempts.is_some_and(|max| failures >= max) {
+                return Retried::GaveUp { close, error };
+            }
+            let delay = jitter(progress.seed, policy.delay_bound(attempt));
+            progress.change(StateChange {
+                state: during,
+                close: close.clone(),
+                attempt: Some(attempt),
+                delay: Some(delay),
+            });
+            tokio::time::sleep(delay).await;
+            match self.open::<P>(Some(policy.open_timeout)).await {
+                Ok((ws, handshake)) => return Retried::Open(Box::new(ws), handshake),
+                Err(ClientError::Refused(refusal)) if !refusal_is_temporary(refusal.status) => {
+                    return Retried::Refused(refusal);
+                }
+                Err(failed) => {
+                    close = Some(CloseInfo::new(1006, failed.to_string()));
+                    error = Some(failed);
+                }
+            }
+            attempt = attempt.saturating_add(1);
+            failures += 1;
+        }
+    }
+}
+
+/// A uniformly random duration in `[0, bound)` (xorshift64*; jitter needs
+/// spread, not secrecy).
+fn jitter(seed: &mut u64, bound: Duration) -> Duration {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    let unit = (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+    bound.mul_f64(unit)
 }
 
 /// `headers`, with a fresh token from `get_token` as `Authorization:
@@ -714,6 +988,11 @@ pub struct Client<P> {
     state: watch::Sender<ConnectionState>,
     /// The jitter's random state (xorshift).
     seed: u64,
+    /// How long the connection may receive nothing before it counts as
+    /// dropped ([`ClientBuilder::idle_timeout`]).
+    idle_timeout: Option<Duration>,
+    /// When the connection last received a frame (or opened).
+    heard: Instant,
     protocol: PhantomData<fn() -> P>,
 }
 
@@ -816,6 +1095,7 @@ impl<P: Protocol> Client<P> {
             policy: Some(ReconnectPolicy::default()),
             rejoin: None,
             get_token: None,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
     }
 
@@ -1158,7 +1438,22 @@ impl<P: Protocol> Client<P> {
             return Err(ClientError::Closed(info.clone()));
         }
         loop {
-            let frame = match self.ws.next().await {
+            let next = match self.idle_timeout {
+                // A frame already buffered is returned even past the
+                // deadline: `timeout_at` polls the read first.
+                Some(idle) => match timeout_at(self.heard + idle, self.ws.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let silent =
+                            CloseInfo::new(1006, format!("nothing received within {idle:?}"));
+                        self.closed = Some(Some(silent.clone()));
+                        return Err(ClientError::Closed(Some(silent)));
+                    }
+                },
+                None => self.ws.next().await,
+            };
+            self.heard = Instant::now();
+            let frame = match next {
                 Some(frame) => frame?,
                 None => {
                     self.closed = Some(None);
@@ -1300,17 +1595,6 @@ impl<P: Protocol> Client<P> {
         self.buffered.push_back(Incoming::State(change));
     }
 
-    /// A uniformly random duration in `[0, bound)` (xorshift64*; jitter
-    /// needs spread, not secrecy).
-    fn jitter(&mut self, bound: Duration) -> Duration {
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 7;
-        self.seed ^= self.seed << 17;
-        let unit =
-            (self.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
-        bound.mul_f64(unit)
-    }
-
     /// Opens the connection again after a drop, backing off by the policy,
     /// and rejoins the rooms. Gives up (the client is closed) after
     /// `max_attempts` failures, or at once when the server refuses this
@@ -1334,49 +1618,48 @@ impl<P: Protocol> Client<P> {
         })
         .await;
         let code = close.as_ref().map_or(1006, |c| c.code);
-        let mut attempt = if RETRY_AT_ONCE.contains(&code) { 0 } else { 2 };
-        let mut failures = 0u32;
-        loop {
-            if policy.max_attempts.is_some_and(|max| failures >= max) {
+        let target = Target {
+            url: &self.url,
+            headers: &self.headers,
+            get_token: self.get_token.as_ref(),
+            codec: self.codec,
+        };
+        let mut progress = Progress {
+            state: &self.state,
+            events: &mut self.buffered,
+            seed: &mut self.seed,
+        };
+        let from = Retry {
+            during: ConnectionState::Reconnecting,
+            close: close.take(),
+            error: None,
+            attempt: if RETRY_AT_ONCE.contains(&code) { 0 } else { 2 },
+            failures: 0,
+        };
+        match target
+            .open_retrying::<P>(&policy, from, &mut progress)
+            .await
+        {
+            Retried::Open(ws, handshake) => {
+                self.ws = *ws;
+                self.handshake = handshake;
+                self.closed = None;
+                self.ahead = None;
+                self.heard = Instant::now();
+                self.change(StateChange::new(ConnectionState::Open, None));
+                self.rejoin_all().await
+            }
+            Retried::Refused(refusal) => {
+                let why = CloseInfo::new(1006, format!("refused with {}", refusal.status));
+                self.closed = Some(Some(why.clone()));
+                self.change(StateChange::new(ConnectionState::Closed, Some(why)));
+                Err(ClientError::Refused(refusal))
+            }
+            Retried::GaveUp { close, .. } => {
                 self.closed = Some(close.clone());
                 self.change(StateChange::new(ConnectionState::Closed, close));
-                return Ok(());
+                Ok(())
             }
-            let delay = self.jitter(policy.delay_bound(attempt));
-            self.change(StateChange {
-                state: ConnectionState::Reconnecting,
-                close: close.clone(),
-                attempt: Some(attempt),
-                delay: Some(delay),
-            });
-            tokio::time::sleep(delay).await;
-            let headers = with_token(&self.headers, self.get_token.as_ref()).await;
-            let error = match timeout(
-                policy.open_timeout,
-                open::<P>(&self.url, &headers, self.codec),
-            )
-            .await
-            {
-                Ok(Ok((ws, handshake))) => {
-                    self.ws = ws;
-                    self.handshake = handshake;
-                    self.closed = None;
-                    self.ahead = None;
-                    self.change(StateChange::new(ConnectionState::Open, None));
-                    return self.rejoin_all().await;
-                }
-                Ok(Err(ClientError::Refused(refusal))) if !refusal_is_temporary(refusal.status) => {
-                    let why = CloseInfo::new(1006, format!("refused with {}", refusal.status));
-                    self.closed = Some(Some(why.clone()));
-                    self.change(StateChange::new(ConnectionState::Closed, Some(why)));
-                    return Err(ClientError::Refused(refusal));
-                }
-                Ok(Err(error)) => error.to_string(),
-                Err(_) => format!("no open within {:?}", policy.open_timeout),
-            };
-            close = Some(CloseInfo::new(1006, error));
-            attempt = attempt.saturating_add(1);
-            failures += 1;
         }
     }
 

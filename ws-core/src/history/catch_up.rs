@@ -11,6 +11,17 @@ use crate::registry::{Conn, Registry};
 /// subscription trails Redis).
 const BEHIND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The close reason when trimming overtook a replay: what was promised is
+/// gone, and the next resume is told `too_far_behind`.
+const OVERTAKEN_REASON: &str = "history overtook the replay; resume again";
+
+/// The close reason when the node's live fan-out did not reach a replay
+/// that had caught up with the history within [`BEHIND_WAIT`]: nothing was
+/// trimmed, the node's feed lags (its subscription to Redis stalled or lost
+/// messages), and resuming again (maybe on another node) may recover.
+const BEHIND_REASON: &str =
+    "live delivery on this node did not catch up with the replay within 5 s; resume again";
+
 /// A replay of `room` after `cursor`, ending with the join of its live
 /// fan-out.
 pub(crate) struct CatchUp {
@@ -33,7 +44,7 @@ impl CatchUp {
             Step::Joined => {}
             Step::Lost => {
                 self.release();
-                self.overtaken();
+                self.close_to_resume(OVERTAKEN_REASON);
             }
             Step::Pending | Step::Behind | Step::Batch(..) => {
                 tokio::spawn(self.run());
@@ -61,7 +72,7 @@ impl CatchUp {
                 Step::Joined => return,
                 Step::Lost => {
                     self.release();
-                    return self.overtaken();
+                    return self.close_to_resume(OVERTAKEN_REASON);
                 }
                 Step::Pending => {}
                 Step::Behind => {
@@ -72,7 +83,7 @@ impl CatchUp {
                     let since = *behind_since.get_or_insert_with(tokio::time::Instant::now);
                     if since.elapsed() > BEHIND_WAIT {
                         self.release();
-                        return self.overtaken();
+                        return self.close_to_resume(BEHIND_REASON);
                     }
                     let _ = tokio::time::timeout(BEHIND_WAIT / 50, moved).await;
                 }
@@ -107,16 +118,31 @@ impl CatchUp {
         }
     }
 
-    /// Trimming overtook the replay: what the client was promised cannot be
-    /// delivered. Closing (after what is queued) makes it resume again, and
-    /// be told `too_far_behind`: no gap goes unreported.
-    fn overtaken(&self) {
+    /// The replay cannot finish here: trimming overtook it (what the client
+    /// was promised cannot be delivered) or the node's live fan-out never
+    /// reached it. Closing with 1013 (after what is queued) makes the client
+    /// resume again, and be told where it stands: no gap goes unreported.
+    fn close_to_resume(&self, reason: &'static str) {
         self.conn.queue.close(
             false,
-            Some(CloseInfo::new(
-                close_code::TRY_AGAIN_LATER,
-                "history overtook the replay; resume again",
-            )),
+            Some(CloseInfo::new(close_code::TRY_AGAIN_LATER, reason)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A close reason fits a control frame (125 bytes, 2 of them the code),
+    /// and the behind reason names the wait it reports.
+    #[test]
+    fn the_close_reasons_fit_and_say_what_happened() {
+        for reason in [OVERTAKEN_REASON, BEHIND_REASON] {
+            assert!(reason.len() <= 123, "{reason}: {} bytes", reason.len());
+        }
+        assert_ne!(OVERTAKEN_REASON, BEHIND_REASON);
+        let wait = format!("within {} s", BEHIND_WAIT.as_secs());
+        assert!(BEHIND_REASON.contains(&wait), "{BEHIND_REASON}");
     }
 }

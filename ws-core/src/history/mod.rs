@@ -48,7 +48,13 @@
 //! during the replay are delivered by the replay, after what came before
 //! them. A replay overtaken by trimming (a client reading slower than the
 //! room is written, for longer than the history lasts) ends the connection
-//! with close 1013; its next resume is answered `too_far_behind`.
+//! with close 1013 ("history overtook the replay; resume again"); its next
+//! resume is answered `too_far_behind`. A replay that has caught up with a
+//! Redis history but that this node's live fan-out does not reach within
+//! 5 s (its subscription lags) is closed with 1013 too, with its own reason
+//! ("live delivery on this node did not catch up with the replay within
+//! 5 s; resume again"): nothing was trimmed, and the next resume is
+//! answered as any is.
 //!
 //! # Across nodes
 //! With the Redis backend, the rooms' histories live in Redis (see the

@@ -26,3 +26,16 @@ pub async fn serve(
     tokio::spawn(ws_core::serve(listener, router));
     (addr, manager)
 }
+
+/// A chat server on `addr` (a port chosen earlier, e.g. one a client is
+/// already trying), with `configure` applied to its builder.
+pub async fn serve_at(
+    addr: SocketAddr,
+    configure: impl FnOnce(ManagerBuilder<Chat>) -> ManagerBuilder<Chat>,
+) -> Manager<Chat> {
+    let manager = configure(Manager::<Chat>::builder()).build();
+    let router = Router::new().route("/ws", endpoint(manager.clone(), Arc::new(app::App)));
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(ws_core::serve(listener, router));
+    manager
+}

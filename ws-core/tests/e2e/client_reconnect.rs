@@ -12,19 +12,21 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
-use ws_core::client::{Client, ConnectionState, Event, ReconnectPolicy};
+use ws_core::client::{Client, ClientError, ConnectionState, Event, ReconnectPolicy};
 use ws_core::history::Unrecovered;
 
 use crate::chat_example::protocol::{Chat, chat};
-use crate::chat_example::serve;
+use crate::chat_example::{serve, serve_at};
 use crate::support::{self, WAIT};
 
 /// A TCP proxy in front of a server: the network between a client and it,
-/// which [`cut`](Proxy::cut) fails (a reset both ways, no close frame).
+/// which [`cut`](Proxy::cut) fails (a reset both ways, no close frame) and
+/// [`freeze`](Proxy::freeze) silences (nothing forwarded, nothing closed).
 pub(crate) struct Proxy {
     pub(crate) addr: SocketAddr,
     upstream: Arc<Mutex<SocketAddr>>,
     cuts: watch::Sender<u64>,
+    freezes: watch::Sender<u64>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -34,23 +36,30 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let upstream = Arc::new(Mutex::new(upstream));
         let (cuts, _) = watch::channel(0);
+        let (freezes, _) = watch::channel(0);
         let accept = {
-            let (upstream, cuts) = (Arc::clone(&upstream), cuts.clone());
+            let (upstream, cuts, freezes) = (Arc::clone(&upstream), cuts.clone(), freezes.clone());
             tokio::spawn(async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
                     let to = *upstream.lock().unwrap();
                     let mut cut = cuts.subscribe();
+                    let mut freeze = freezes.subscribe();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(to).await else {
                             return;
                         };
                         tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = cut.changed() => {
-                                let _ = inbound.set_zero_linger();
-                                let _ = outbound.set_zero_linger();
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
+                            _ = cut.changed() => {}
+                            // A half-open path: both sockets stay open and
+                            // nothing more is forwarded, either way, until
+                            // the proxy cuts them.
+                            _ = freeze.changed() => {
+                                let _ = cut.changed().await;
                             }
                         }
+                        let _ = inbound.set_zero_linger();
+                        let _ = outbound.set_zero_linger();
                     });
                 }
             })
@@ -59,6 +68,7 @@ impl Proxy {
             addr,
             upstream,
             cuts,
+            freezes,
             accept,
         }
     }
@@ -66,6 +76,13 @@ impl Proxy {
     /// Resets every connection through the proxy, both ways.
     pub(crate) fn cut(&self) {
         self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Stops forwarding on every connection through the proxy, both ways,
+    /// without closing any: a path that died silently. New connections are
+    /// forwarded.
+    pub(crate) fn freeze(&self) {
+        self.freezes.send_modify(|n| *n += 1);
     }
 
     /// Sends the next connections to `upstream`.
@@ -414,4 +431,216 @@ async fn recorded_messages_already_seen_are_dropped_and_the_rejoin_sends_the_las
         joins[1],
         json!({"type": "join", "room": "s", "since": {"epoch": "e", "offset": 4}})
     );
+}
+
+/// Answers the next handshake on `listener` with `status` and no upgrade,
+/// as a server that is starting (503) or refuses (403) does.
+async fn refuse_one(listener: &TcpListener, status: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut stream, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the handshake request ended early");
+        request.extend_from_slice(&buf[..n]);
+    }
+    let response = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    stream.write_all(response.as_bytes()).await.unwrap();
+    let _ = stream.shutdown().await;
+}
+
+/// A client started before its server connects once the server is up,
+/// through each way a server that is not up yet answers: the port closed
+/// (connection refused), 503 to the handshake (starting), a close 1013
+/// right after it (try again later). The first connect retries the first
+/// two as a reconnect would; the 1013 is the first connection's drop. Each
+/// failed attempt is reported, then the client joins and works.
+#[tokio::test]
+async fn a_client_started_before_its_server_connects_once_it_is_up() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+    // A port with nothing on it yet.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (started, running) = tokio::sync::oneshot::channel();
+    let connecting = tokio::spawn(async move {
+        let _ = started.send(());
+        subscriber(addr).await
+    });
+    running.await.unwrap();
+    // Refused meanwhile: not asserted, the 503s below prove the retrying
+    // deterministically; this gives the refused attempts their turn.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Up, not ready: two handshakes answered 503.
+    let starting = TcpListener::bind(addr).await.unwrap();
+    for _ in 0..2 {
+        refuse_one(&starting, "503 Service Unavailable").await;
+    }
+    // Up, at its limit: the handshake succeeds, then a close 1013.
+    let (stream, _) = timeout(WAIT, starting.accept()).await.unwrap().unwrap();
+    let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+    let mut sub = timeout(WAIT, connecting).await.unwrap().unwrap();
+    ws.close(Some(CloseFrame {
+        code: 1013.into(),
+        reason: "try again later".into(),
+    }))
+    .await
+    .unwrap();
+    drop(starting);
+    // Up: the real server, on the same port.
+    let manager = serve_at(addr, |b| b).await;
+
+    let mut seen = Vec::new();
+    loop {
+        let event = event(&mut sub).await;
+        let open_again = matches!(&event, Event::State(c) if c.state == ConnectionState::Open)
+            && seen
+                .iter()
+                .any(|e| matches!(e, Event::State(c) if c.state == ConnectionState::Reconnecting));
+        seen.push(event);
+        if open_again {
+            break;
+        }
+    }
+    let _ = ws.next().await;
+    let changes: Vec<_> = seen
+        .iter()
+        .map(|e| match e {
+            Event::State(change) => change.clone(),
+            other => panic!("only state changes before the join: {other:?}"),
+        })
+        .collect();
+    // The first connect: failed attempts (refused, then 503 twice), then open.
+    let first_open = changes
+        .iter()
+        .position(|c| c.state == ConnectionState::Open)
+        .unwrap();
+    let connecting = &changes[..first_open];
+    assert!(
+        connecting
+            .iter()
+            .all(|c| c.state == ConnectionState::Connecting),
+        "{changes:#?}"
+    );
+    let refusals = connecting
+        .iter()
+        .filter(|c| c.close.as_ref().is_some_and(|c| c.reason.contains("503")))
+        .count();
+    assert_eq!(refusals, 2, "{changes:#?}");
+    // Each attempt after the last: the attempts count up.
+    for pair in connecting.windows(2) {
+        assert_eq!(pair[1].attempt.unwrap(), pair[0].attempt.unwrap() + 1);
+    }
+    // The 1013: a drop retried after the longer backoff, then open.
+    let reconnecting = &changes[first_open + 1];
+    assert_eq!(reconnecting.state, ConnectionState::Reconnecting);
+    assert_eq!(reconnecting.close.as_ref().map(|c| c.code), Some(1013));
+    assert_eq!(reconnecting.attempt, Some(2));
+    assert_eq!(changes.last().unwrap().state, ConnectionState::Open);
+
+    join(&mut sub, "early").await;
+    publish(addr, "early", 2).await.unwrap();
+    let mut seen = Vec::new();
+    for n in 0..2 {
+        assert_eq!(next_said(&mut sub, &mut seen).await, n.to_string());
+    }
+    assert!(seen.is_empty(), "{seen:#?}");
+    assert_eq!(manager.room_members("early").len(), 1);
+}
+
+/// The first connect stops where a reconnect would: a deliberate refusal
+/// (403) fails at once, after one handshake; temporary refusals (503) stop
+/// after `max_attempts` handshakes, with the last one's error.
+#[tokio::test]
+async fn a_first_connect_refused_for_good_or_too_often_fails() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+
+    let connecting = tokio::spawn({
+        let url = url.clone();
+        async move {
+            Client::<Chat>::builder(&url)
+                .reconnect(policy())
+                .connect()
+                .await
+        }
+    });
+    refuse_one(&listener, "403 Forbidden").await;
+    match timeout(WAIT, connecting).await.unwrap().unwrap() {
+        Err(ClientError::Refused(refusal)) => assert_eq!(refusal.status.as_u16(), 403),
+        other => panic!("expected the 403 at once: {:?}", other.err()),
+    }
+
+    let connecting = tokio::spawn(async move {
+        Client::<Chat>::builder(&url)
+            .reconnect(policy().max_attempts(Some(3)))
+            .connect()
+            .await
+    });
+    for _ in 0..3 {
+        refuse_one(&listener, "503 Service Unavailable").await;
+    }
+    match timeout(WAIT, connecting).await.unwrap().unwrap() {
+        Err(ClientError::Refused(refusal)) => assert_eq!(refusal.status.as_u16(), 503),
+        // A fourth attempt would wait in the backlog past the wait.
+        other => panic!("expected the third 503: {:?}", other.err()),
+    }
+}
+
+/// A path that goes silent without closing (the proxy stops forwarding,
+/// both sockets stay open: half-open TCP) is noticed by the client's idle
+/// timeout, since the server's pings stop arriving: it is treated as a
+/// drop (1006), the client reconnects, resumes and misses nothing.
+#[tokio::test]
+async fn a_silent_path_is_taken_for_a_drop_and_resumed() {
+    const IDLE: Duration = Duration::from_secs(2);
+    let (addr, _manager) = serve(|b| b.heartbeat(Some(Duration::from_millis(100)))).await;
+    let proxy = Proxy::start(addr).await;
+    let mut sub = Client::<Chat>::builder(&format!("ws://{}/ws", proxy.addr))
+        .reconnect(policy())
+        .idle_timeout(Some(IDLE))
+        .rejoin(|room, since| chat::Join {
+            room: room.to_owned(),
+            since,
+        })
+        .connect()
+        .await
+        .unwrap();
+    join(&mut sub, "quiet").await;
+    publish(addr, "quiet", 3).await.unwrap();
+    let mut seen = Vec::new();
+    for n in 0..3 {
+        assert_eq!(next_said(&mut sub, &mut seen).await, n.to_string());
+    }
+    assert!(
+        seen.is_empty(),
+        "pings every 100 ms keep it open: {seen:#?}"
+    );
+
+    proxy.freeze();
+    publish(addr, "quiet", 3).await.unwrap();
+    for n in 0..3 {
+        assert_eq!(next_said(&mut sub, &mut seen).await, n.to_string());
+    }
+    quiet(&mut sub).await;
+    assert_eq!(
+        states(&seen),
+        [ConnectionState::Reconnecting, ConnectionState::Open],
+        "{seen:#?}"
+    );
+    let Event::State(dropped) = &seen[0] else {
+        panic!("{seen:#?}")
+    };
+    let close = dropped.close.as_ref().unwrap();
+    assert_eq!(close.code, 1006);
+    assert_eq!(close.reason, format!("nothing received within {IDLE:?}"));
+    assert_eq!(dropped.attempt, Some(0), "retried at once");
+    assert_eq!(recoveries(&seen), [(true, None)]);
+    assert_eq!(sub.since("quiet").unwrap().offset, 6);
 }

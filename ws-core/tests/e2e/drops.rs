@@ -501,3 +501,53 @@ async fn a_rolling_restart_of_two_nodes_loses_nothing_for_resuming_clients() {
     assert!(last <= MESSAGES, "{last} of {MESSAGES}");
     eprintln!("the cluster took {last} of {MESSAGES}; every subscriber got all {last}");
 }
+
+/// The chat example listens only once its Redis backend is connected, so
+/// that no join is answered from a node-local history (a resume told
+/// `epoch_changed` though Redis has the room). Without Redis within
+/// `--redis-wait` it never listens, says why and exits 1; started before
+/// its Redis, it listens once Redis is up and resumes from Redis's history.
+#[tokio::test]
+async fn the_chat_example_listens_only_once_its_redis_is_connected() {
+    use std::io::Read;
+    let mut redis = crate::cluster::Redis::not_started();
+    let mut alone = Command::new(chat_example())
+        .args(["--addr", "127.0.0.1:0", "--redis", redis.url()])
+        .args(["--redis-wait", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut alone).await;
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    alone
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    alone
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!stdout.contains("chat listening"), "it listened: {stdout}");
+    assert!(stderr.contains("Redis not reachable within 1s"), "{stderr}");
+
+    let url = redis.url().to_owned();
+    let early = tokio::task::spawn_blocking(move || Chat::start("127.0.0.1:0", &["--redis", &url]));
+    redis.start();
+    let early = timeout(WAIT, early).await.unwrap().unwrap();
+    let other = Chat::start("127.0.0.1:0", &["--redis", redis.url()]);
+    let (mut speaker, _) = join(other.addr, "e", None).await;
+    speaker
+        .send(json!({"type": "say", "room": "e", "text": "hi"}))
+        .await;
+    let said = speaker.recv().await;
+    assert_eq!(said["offset"], 1, "{said}");
+    let epoch = said["epoch"].as_str().unwrap();
+    let (_, joined) = join(early.addr, "e", Some((epoch, 0))).await;
+    assert_eq!(joined["recovered"], true, "{joined}");
+}
