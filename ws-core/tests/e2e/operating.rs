@@ -152,16 +152,20 @@ async fn metrics_and_health_of_the_chat_example() {
 
 #[tokio::test]
 async fn the_chat_example_warns_when_redis_is_down_and_when_it_is_back() {
-    let mut redis = Redis::not_started();
+    // The example listens only once its Redis is connected (a Redis that
+    // never comes is `drops::the_chat_example_listens_only_once_its_redis_is_connected`):
+    // here Redis goes away while it runs, and comes back on the same port.
+    let mut redis = Redis::own();
     let mut chat = Chat::start(&["--redis", redis.url()]).await;
-    let down = chat.log_line("redis backend").await;
+    redis.kill();
+    let down = chat.log_line("redis backend: unavailable").await;
     assert!(
         down.contains("WARN") && down.contains("unavailable"),
         "{down}"
     );
     redis.start();
     // The backoff is at most 2 s; the wait is 10 s.
-    let back = chat.log_line("redis backend").await;
+    let back = chat.log_line("redis backend: reconnected").await;
     assert!(
         back.contains("WARN") && back.contains("reconnected"),
         "{back}"
