@@ -209,19 +209,12 @@ impl SendQueue {
         frames
     }
 
-    /// The next frame for the writer.
+    /// The next frame for the writer ([`pop_many`](Self::pop_many) of one:
+    /// every frame has at least its 2-byte header).
     pub(crate) fn pop(&self) -> Option<Wire> {
-        let frame = self.frames.pop()?;
-        let before = self.len.fetch_sub(1, Ordering::AcqRel);
-        self.taken.fetch_add(1, Ordering::Relaxed);
-        if before == self.low_water() + 1 {
-            self.reader.wake();
-            self.replay.wake();
-        }
-        if before >= self.capacity {
-            self.space.notify_waiters();
-        }
-        Some(frame)
+        let mut next = None;
+        self.pop_many(1, |frame| next = Some(frame));
+        next
     }
 
     /// Above this many queued frames the connection stops reading: its own
