@@ -70,8 +70,6 @@ pub(crate) struct Frames<'a> {
     conn: Arc<Conn>,
     max: usize,
     read_buffer: usize,
-    /// Whether permessage-deflate was negotiated (RSV1 allowed).
-    deflate: bool,
     /// After a close or a failure nothing more is read.
     done: bool,
     /// Bytes of frames not yet whole; empty (no allocation) between frames.
@@ -83,7 +81,6 @@ impl<'a> Frames<'a> {
     pub(crate) fn new(read: Half<'a>, conn: Arc<Conn>, max: usize, read_buffer: usize) -> Self {
         Self {
             read,
-            deflate: conn.deflate.is_some(),
             conn,
             max,
             read_buffer,
@@ -199,7 +196,7 @@ impl Frames<'_> {
             rsv1: first & 0x40 != 0,
             opcode: first & 0x0f,
         };
-        if first & 0x30 != 0 || (head.rsv1 && !self.deflate) {
+        if first & 0x30 != 0 || (head.rsv1 && self.conn.deflate.is_none()) {
             return Err(protocol("reserved bits set"));
         }
         let control = head.opcode & 0x08 != 0;
@@ -244,12 +241,13 @@ impl Frames<'_> {
             self.buf[at + 2],
             self.buf[at + 3],
         ];
-        let mut payload = self.buf.split_to(total);
-        if self.buf.is_empty() {
-            // Between frames the connection holds nothing: the allocation
-            // goes with the payload.
-            self.buf = BytesMut::new();
-        }
+        // The last frame in the buffer takes the buffer whole: between
+        // frames the connection holds nothing, and nothing is shared.
+        let mut payload = if total == self.buf.len() {
+            std::mem::take(&mut self.buf)
+        } else {
+            self.buf.split_to(total)
+        };
         payload.advance(at + 4);
         unmask(&mut payload, mask);
         Ok(Some((head, payload)))
