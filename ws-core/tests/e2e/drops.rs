@@ -83,17 +83,7 @@ impl Drop for Chat {
 }
 
 async fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the process did not exit"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_exit_within(child, WAIT).await
 }
 
 /// The publisher in a child process; killed when dropped.
