@@ -314,6 +314,24 @@ impl SendQueue {
         .await
     }
 
+    /// Waits until the queue is closing: whoever closed it (a kick, the
+    /// shutdown, an overflow) has decided the connection's end, and the
+    /// read loop stops waiting for anything else.
+    pub(crate) async fn closing(&self) {
+        poll_fn(|cx| {
+            if self.is_closing() {
+                return Poll::Ready(());
+            }
+            self.reader.register(cx.waker());
+            if self.is_closing() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
     /// Waits until the queue is aborted.
     pub(crate) async fn aborted(&self) {
         poll_fn(|cx| {

@@ -28,7 +28,7 @@ use crate::handler::{Disconnect, HandlerError};
 use crate::id::ConnId;
 use crate::manager::Manager;
 use crate::queue::SendQueue;
-use crate::registry::{Conn, Membership, UserSeat};
+use crate::registry::{Conn, Membership, Registration, UserSeat};
 use crate::route::Route;
 use crate::session::Erased;
 use hyper_util::rt::TokioIo;
@@ -120,7 +120,7 @@ pub(crate) async fn run<P, H, S>(
         codec,
         expires: AtomicU64::new(expires),
     });
-    let registration = manager.registry().register(Arc::clone(&conn), seat);
+    let mut registration = manager.registry().register(Arc::clone(&conn), seat);
     manager.counters().connection_opened();
     if manager.is_shutting_down() {
         // Admitted just before the shutdown began, registered just after
@@ -131,15 +131,15 @@ pub(crate) async fn run<P, H, S>(
 
     // A shutdown past its deadline cuts the conversation short; the
     // cleanup below still runs, once.
-    let (peer_close, server_close) = tokio::select! {
+    let (peer_close, server_close, left) = tokio::select! {
         biased;
-        () = ctx.manager().killed() => (None, Some(ctx.manager().shutdown_close())),
-        ends = converse::<P, H, S>(&socket, &ctx, &*handler) => ends,
+        () = ctx.manager().killed() => (None, Some(ctx.manager().shutdown_close()), None),
+        ends = converse::<P, H, S>(&socket, &ctx, &*handler, &mut registration) => ends,
     };
     // The peer sees the connection end before the hooks run.
     drop(socket);
 
-    let (user, rooms) = registration.finish();
+    let (user, rooms) = left.unwrap_or_else(|| registration.finish());
     ctx.manager().counters().connection_closed();
     let disconnect = Disconnect {
         peer_close,
@@ -174,14 +174,19 @@ fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
 
+/// What the connection was part of when it left the registry.
+type Left = (Option<crate::UserId>, Vec<Arc<str>>);
+
 /// The connection's conversation: `on_connect`, then the read loop and the
 /// writer side by side in this one task, until either ends. Returns the
-/// close frames the peer and the server sent.
+/// close frames the peer and the server sent, and what the connection was
+/// part of if it left the registry before the end.
 async fn converse<P, H, S>(
     socket: &Socket,
     ctx: &Ctx<P>,
     handler: &H,
-) -> (Option<CloseInfo>, Option<CloseInfo>)
+    registration: &mut Registration,
+) -> (Option<CloseInfo>, Option<CloseInfo>, Option<Left>)
 where
     P: Route<H, S>,
 {
@@ -210,7 +215,7 @@ where
             config.write_buffer(),
             depth,
         ));
-        return (None, sent.await);
+        return (None, sent.await, None);
     }
 
     let heartbeat = ctx.manager().config().heartbeat();
@@ -219,23 +224,48 @@ where
     tokio::pin!(reader, writer);
     tokio::select! {
         end = &mut reader => {
-            let (peer_close, intended) = match end {
-                ReadEnd::PeerClosed(frame) => (frame, None),
-                ReadEnd::Vanished => (None, None),
-                ReadEnd::Close(frame) => (None, Some(frame)),
-            };
             // After the peer's close nothing more may be sent: abort; when
-            // the server closes, what is queued goes out first.
-            queue.close(intended.is_none(), intended.clone());
+            // the server closes, what is queued goes out first, unless the
+            // peer is no longer entitled to it.
+            let revoked = matches!(end, ReadEnd::Revoke(_));
+            let (peer_close, peer_done, intended) = match end {
+                ReadEnd::PeerClosed(frame) => (frame, true, None),
+                ReadEnd::Vanished => (None, true, None),
+                ReadEnd::Close(frame) | ReadEnd::Revoke(frame) => (None, false, Some(frame)),
+                ReadEnd::Closing => (None, false, None),
+            };
+            queue.close(peer_done || revoked, intended.clone());
+            // The connection's end is decided: it leaves its rooms and
+            // frees its user's seat now, not once a slow peer has taken
+            // the close frame.
+            let left = registration.leave();
             // Draining to a peer that does not read could take forever; the
             // writer gets a grace period, then the socket is dropped.
             // Boxed, like every closing state: an idle connection should
             // not carry its size.
-            let sent = Box::pin(timeout(2 * CLOSE_GRACE, writer)).await.unwrap_or(intended);
-            (peer_close, sent)
+            let closing = async {
+                tokio::select! {
+                    sent = &mut writer => sent,
+                    never = discard_inbound(socket.half()), if !peer_done => match never {},
+                }
+            };
+            let sent = Box::pin(timeout(2 * CLOSE_GRACE, closing)).await.unwrap_or(intended);
+            (peer_close, sent, Some(left))
         }
-        // The writer ends first when the socket fails or the server closes
-        // (overflow, shutdown): the reader has nothing left to do.
-        sent = &mut writer => (None, sent),
+        // The writer ends first when the socket fails or its close frame
+        // went out: the reader has nothing left to do.
+        sent = &mut writer => (None, sent, None),
     }
+}
+
+/// Reads and discards what the peer still sends while the server's close
+/// goes out: bytes left unread when the socket is dropped turn its close
+/// into a reset, and the peer would lose the close frame and whatever was
+/// drained before it. Never ends; the caller's grace period bounds it.
+async fn discard_inbound(mut half: io::Half<'_>) -> std::convert::Infallible {
+    use tokio::io::AsyncReadExt;
+    // Allocated once per closing connection, not carried while it lives.
+    let mut scratch = vec![0; 4096];
+    while matches!(half.read(&mut scratch).await, Ok(read) if read > 0) {}
+    std::future::pending().await
 }

@@ -1,10 +1,16 @@
 //! The read loop: frames in, decoded, routed to the handler one at a time
 //! (so a connection's messages are handled in the order they arrived), with
 //! the idle timeout and every inbound failure mapped to a close code.
+//!
+//! The session's expiry and the queue's closing (a kick, the shutdown, an
+//! overflow) end the loop whatever it waits on: the next frame, the writer
+//! draining a backed-up queue, or a handler.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
+
+use std::future::Future;
 
 use futures_util::{FutureExt, Stream, StreamExt};
 use governor::RateLimiter;
@@ -31,8 +37,15 @@ pub(crate) enum ReadEnd {
     PeerClosed(Option<CloseInfo>),
     /// The stream ended or failed without a close frame.
     Vanished,
-    /// The server closes the connection with this frame.
+    /// The server closes the connection with this frame, after what is
+    /// queued.
     Close(CloseInfo),
+    /// The server closes the connection with this frame, and what is queued
+    /// is not sent: the session that entitled the peer to it has expired.
+    Revoke(CloseInfo),
+    /// Someone else closed the connection's queue (a kick, the shutdown, an
+    /// overflow), with its own close frame.
+    Closing,
 }
 
 pub(crate) async fn read_loop<P, H, S, T>(stream: &mut T, ctx: &Ctx<P>, handler: &H) -> ReadEnd
@@ -43,32 +56,31 @@ where
     let config = ctx.manager().config();
     let limiter = config.rate_limit().map(limiter);
     let mut idle = config.idle_timeout().map(Idle::new);
-    let mut expiry = Expiry::sync(None, ctx, config.refresh_before());
+    let lead = config.refresh_before();
+    let mut expiry = Expiry::sync(None, ctx, lead);
     let queue = &ctx.conn().queue;
     'frames: loop {
         if queue.is_backed_up() {
-            if let Some(close) = Box::pin(wait_for_writer(queue, config.stall_timeout())).await {
-                return ReadEnd::Close(close);
+            let wait = Box::pin(wait_for_writer(queue, config.stall_timeout()));
+            match until_expired(wait, &mut expiry, ctx, lead).await {
+                Err(end) | Ok(Some(end)) => return end,
+                Ok(None) => {}
             }
             // The pause was the server's doing, not the peer's silence.
             if let Some(idle) = idle.as_mut() {
                 idle.last_seen = Instant::now();
             }
         }
-        let next = match next_event(stream, idle.as_mut(), expiry.as_mut()).await {
+        let next = match next_event(stream, queue, idle.as_mut(), expiry.as_mut()).await {
             Event::Frame(next) => next,
             Event::Idle => {
                 return ReadEnd::Close(CloseInfo::new(close_code::GOING_AWAY, "idle timeout"));
             }
-            Event::Expiry => {
-                // The session may have been replaced from another task
-                // since the timer was armed: it then counts, not the old one.
-                expiry = Expiry::sync(expiry, ctx, config.refresh_before());
-                match expiry.as_mut().map(|expiry| expiry.fired(ctx)) {
-                    Some(Some(close)) => return ReadEnd::Close(close),
-                    _ => continue 'frames,
-                }
-            }
+            Event::Closing => return ReadEnd::Closing,
+            Event::Expiry => match expiry_fired_now(&mut expiry, ctx, lead) {
+                Some(close) => return ReadEnd::Revoke(close),
+                None => continue 'frames,
+            },
         };
         let message = match next {
             None => return ReadEnd::Vanished,
@@ -152,11 +164,13 @@ where
                 // handler, and inline it would be carried by every idle
                 // connection (one allocation per message instead).
                 Ok((message, id)) => {
-                    match Box::pin(route::<P, H, S>(ctx, handler, message, id)).await {
-                        Some(close) => return ReadEnd::Close(close),
-                        None => {
+                    let handled = Box::pin(route::<P, H, S>(ctx, handler, message, id));
+                    match until_expired(handled, &mut expiry, ctx, lead).await {
+                        Err(end) => return end,
+                        Ok(Some(close)) => return ReadEnd::Close(close),
+                        Ok(None) => {
                             // A handler may have replaced the session.
-                            expiry = Expiry::sync(expiry, ctx, config.refresh_before());
+                            expiry = Expiry::sync(expiry, ctx, lead);
                             continue 'frames;
                         }
                     }
@@ -166,10 +180,12 @@ where
                 // messages pay nothing for it.
                 Err(refused) => match serde_json::from_str::<RefreshFrame>(text) {
                     Ok(frame) => {
-                        match Box::pin(refresh::<P, H, S>(ctx, handler, frame.token)).await {
-                            Some(close) => return ReadEnd::Close(close),
-                            None => {
-                                expiry = Expiry::sync(expiry, ctx, config.refresh_before());
+                        let refreshed = Box::pin(refresh::<P, H, S>(ctx, handler, frame.token));
+                        match until_expired(refreshed, &mut expiry, ctx, lead).await {
+                            Err(end) => return end,
+                            Ok(Some(close)) => return ReadEnd::Close(close),
+                            Ok(None) => {
+                                expiry = Expiry::sync(expiry, ctx, lead);
                                 continue 'frames;
                             }
                         }
@@ -191,21 +207,65 @@ where
 /// Flow control: the next frame is not read while the connection's own send
 /// queue is backed up. Waiting here lets the writer (polled beside the read
 /// loop) drain it, so a peer that reads what it asked for is never evicted
-/// for its own burst. `Some` when the writer made no progress for `stall`:
-/// the peer does not read, and is closed with 1013.
-async fn wait_for_writer(queue: &SendQueue, stall: Duration) -> Option<CloseInfo> {
+/// for its own burst. `Some` when the writer made no progress for `stall`
+/// (the peer does not read, and is closed with 1013), or when the queue was
+/// closed meanwhile.
+async fn wait_for_writer(queue: &SendQueue, stall: Duration) -> Option<ReadEnd> {
     loop {
         let progress = queue.taken();
         if tokio::time::timeout(stall, queue.drained()).await.is_ok() {
-            return None;
+            return queue.is_closing().then_some(ReadEnd::Closing);
         }
         if queue.taken() == progress {
-            return Some(CloseInfo::new(
+            return Some(ReadEnd::Close(CloseInfo::new(
                 close_code::TRY_AGAIN_LATER,
                 "peer does not read",
-            ));
+            )));
         }
     }
+}
+
+/// `work` (a wait for the writer, a handler, the refresh hook) raced
+/// against the session's expiry, so that no wait outlives the session:
+/// `Err` when it expired first. A `refresh_required` due meanwhile is sent
+/// and the work goes on.
+async fn until_expired<P: crate::Protocol, F: Future + Unpin>(
+    mut work: F,
+    expiry: &mut Option<Expiry>,
+    ctx: &Ctx<P>,
+    lead: Duration,
+) -> Result<F::Output, ReadEnd> {
+    loop {
+        tokio::select! {
+            biased;
+            // Checked first: an expired session gets nothing more done.
+            () = expiry_fired(expiry.as_mut()) => {
+                if let Some(close) = expiry_fired_now(expiry, ctx, lead) {
+                    return Err(ReadEnd::Revoke(close));
+                }
+            }
+            output = &mut work => return Ok(output),
+        }
+    }
+}
+
+/// The expiry timer fired: asks for a refresh, re-arms for a session that
+/// replaced the one it was armed for, or says the session has expired.
+fn expiry_fired_now<P: crate::Protocol>(
+    expiry: &mut Option<Expiry>,
+    ctx: &Ctx<P>,
+    lead: Duration,
+) -> Option<CloseInfo> {
+    // The session may have been replaced from another task since the timer
+    // was armed: it then counts, not the old one.
+    let armed = expiry.as_ref().map(|expiry| expiry.armed);
+    *expiry = Expiry::sync(expiry.take(), ctx, lead);
+    let current = expiry.as_mut()?;
+    if Some(current.armed) != armed {
+        // Armed afresh for the new session: its own timer decides.
+        return None;
+    }
+    current.fired(ctx)
 }
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
@@ -254,23 +314,26 @@ enum Event<I> {
     Idle,
     /// The session's expiry timer fired.
     Expiry,
+    /// The connection's queue was closed by someone else.
+    Closing,
 }
 
 /// The next frame, or a timer that fired first.
 async fn next_event<S: Stream + Unpin>(
     stream: &mut S,
+    queue: &SendQueue,
     idle: Option<&mut Idle>,
     expiry: Option<&mut Expiry>,
 ) -> Event<S::Item> {
-    if idle.is_none() && expiry.is_none() {
-        return Event::Frame(stream.next().await);
-    }
     let mut idle = idle;
     let next = tokio::select! {
         biased;
+        // Before the frame: an expired session or a closed queue gets
+        // nothing more handled.
+        () = expiry_fired(expiry) => return Event::Expiry,
+        () = queue.closing() => return Event::Closing,
         next = stream.next() => next,
         () = idle_expired(idle.as_deref_mut()) => return Event::Idle,
-        () = expiry_fired(expiry) => return Event::Expiry,
     };
     if let Some(idle) = idle {
         idle.last_seen = Instant::now();

@@ -427,6 +427,13 @@ impl Registration {
         self.take()
     }
 
+    /// Unregisters now, before the guard's end (a connection whose end is
+    /// decided, still sending its close frame); a second call finds
+    /// nothing.
+    pub(crate) fn leave(&mut self) -> (Option<UserId>, Vec<Arc<str>>) {
+        self.take()
+    }
+
     fn take(&mut self) -> (Option<UserId>, Vec<Arc<str>>) {
         match self.conn.take() {
             Some(conn) => self.registry.unregister(&conn),

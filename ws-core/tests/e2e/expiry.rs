@@ -67,6 +67,16 @@ pub enum Timed {
     Ping,
     #[ws(server)]
     Pong { user: String },
+    /// A large room message, to back a reader's queue up.
+    #[ws(client)]
+    Blast { room: String, seq: u64, pad: String },
+    #[ws(server)]
+    Blasted { room: String, seq: u64, pad: String },
+    /// A handler that takes `ms` to answer.
+    #[ws(client, reply = Woke)]
+    Nap { ms: u64 },
+    #[ws(server)]
+    Woke,
 }
 
 #[derive(Default)]
@@ -108,6 +118,21 @@ impl TimedHandler for Gatekeeper {
     async fn ping(&self, ctx: &Ctx<Timed>, _: timed::Ping) -> HandlerResult<timed::Pong> {
         let user = ctx.session().user.to_string();
         Ok(timed::Pong { user })
+    }
+
+    async fn nap(&self, _: &Ctx<Timed>, msg: timed::Nap) -> HandlerResult<timed::Woke> {
+        tokio::time::sleep(Duration::from_millis(msg.ms)).await;
+        Ok(timed::Woke)
+    }
+
+    async fn blast(&self, ctx: &Ctx<Timed>, msg: timed::Blast) -> HandlerResult {
+        let timed::Blast { room, seq, pad } = msg;
+        ctx.to_room(&room).send(timed::Blasted {
+            room: room.clone(),
+            seq,
+            pad,
+        })?;
+        Ok(())
     }
 }
 
@@ -343,4 +368,181 @@ async fn a_refresh_racing_a_broadcast_loses_nothing() {
         server.manager().room_size("r") == 1
     })
     .await;
+}
+
+/// A raw, authenticated socket with a small receive buffer that the test
+/// reads frame by frame: the server's queue for it backs up soon.
+async fn slow_reader(server: &TestServer<Timed>, token: &str) -> crate::support::RawClient {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.addr();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let path = <Timed as ws_core::Protocol>::PATH;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Authorization: Bearer {token}\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.unwrap());
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    crate::support::RawClient { stream }
+}
+
+/// Issue 21 §1: the read loop pauses while the connection's own queue is
+/// backed up; the session's expiry must still fire then. An expired
+/// session receives nothing posted after its expiry, whatever its queue
+/// holds, and gives up its rooms and its seat at once: before the writer's
+/// close grace, and long before the stall timeout, while it reads nothing.
+#[tokio::test]
+async fn an_expired_session_with_a_backed_up_queue_receives_nothing_after_its_expiry() {
+    let keeper = Arc::new(Gatekeeper::default());
+    // A stall limit far past the test, and a queue that drops rather than
+    // evicts: only the expiry may close `ann`.
+    let manager = Manager::<Timed>::builder()
+        .send_queue(64)
+        .on_full(ws_core::Overflow::DropOldest)
+        .stall_timeout(Duration::from_secs(60))
+        .build();
+    let server = TestServer::start(manager, Arc::clone(&keeper)).await;
+    let ttl = Duration::from_millis(1500);
+    let expiry = SystemTime::now() + ttl;
+    let mut ann = slow_reader(&server, &format!("ann:{}", ttl.as_millis())).await;
+    ann.send_text(r#"{"type":"join","room":"r"}"#).await;
+    eventually("ann joined", || server.manager().room_size("r") == 1).await;
+
+    // bob fills ann's queue (and the kernel's buffers before it), then ann
+    // sends a message: its read loop now waits for its writer, which waits
+    // for ann to read.
+    let mut bob = client(&server, "bob", 60_000).await;
+    let blast = |seq| timed::Blast {
+        room: "r".into(),
+        seq,
+        pad: "x".repeat(16 * 1024),
+    };
+    for seq in 0..600 {
+        bob.send(blast(seq)).await.unwrap();
+    }
+    bob.request(timed::Ping).await.unwrap();
+    ann.send_text(r#"{"type":"ping"}"#).await;
+
+    // Past the expiry (and a margin for the timer), ann still reads
+    // nothing: it is gone from its room and its user at once.
+    let margin = Duration::from_millis(200);
+    let wait = (expiry + margin)
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    let freed = |m: &Manager<Timed>| m.user_connections("ann") == 0 && m.room_size("r") == 0;
+    for _ in 0..100 {
+        if freed(server.manager()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        freed(server.manager()),
+        "2 s past its expiry ann still holds its seat or its room"
+    );
+    for seq in 1_000_000..1_000_100 {
+        bob.send(blast(seq)).await.unwrap();
+    }
+    bob.request(timed::Ping).await.unwrap();
+
+    // Whatever ann reads now: nothing posted after the expiry, and the
+    // close that ends it is 4001.
+    let mut close = None;
+    for (opcode, payload) in ann.frames_until_eof().await {
+        match opcode {
+            0x1 => {
+                let frame: Value = serde_json::from_slice(&payload).unwrap();
+                if frame["type"] == "blasted" {
+                    let seq = frame["seq"].as_u64().unwrap();
+                    assert!(
+                        seq < 1_000_000,
+                        "message {seq}, posted after the expiry, arrived"
+                    );
+                }
+            }
+            0x8 => close = Some(crate::support::close_payload(&payload).0),
+            _ => {}
+        }
+    }
+    assert_eq!(close, Some(close_code::SESSION_EXPIRED));
+}
+
+/// Issue 21 §1, the other wait: a handler still running at the expiry does
+/// not hold the connection open past it (it is cancelled, as by a kick).
+#[tokio::test]
+async fn a_session_expires_while_its_handler_runs() {
+    let (server, _keeper) = start().await;
+    let mut ws = raw(&server, "ann:1200").await;
+    ws.send(Message::text(
+        json!({"type": "nap", "ms": 60_000}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let asked = next_json(&mut ws).await.unwrap();
+    assert_eq!(asked["type"], "refresh_required");
+    // Within the test's wait (10 s), far short of the nap (60 s).
+    let (code, _) = next_json(&mut ws).await.unwrap_err().unwrap();
+    assert_eq!(code, close_code::SESSION_EXPIRED);
+    eventually("ann's seat freed", || {
+        server.manager().user_connections("ann") == 0
+    })
+    .await;
+}
+
+/// A kick while the read loop waits for a backed-up writer frees the
+/// user's seat at once, before the kicked peer has read its close frame.
+#[tokio::test]
+async fn a_kicked_connection_with_a_backed_up_queue_leaves_at_once() {
+    let keeper = Arc::new(Gatekeeper::default());
+    let manager = Manager::<Timed>::builder()
+        .send_queue(64)
+        .on_full(ws_core::Overflow::DropOldest)
+        .stall_timeout(Duration::from_secs(60))
+        .build();
+    let server = TestServer::start(manager, Arc::clone(&keeper)).await;
+    let mut ann = slow_reader(&server, "ann:60000").await;
+    ann.send_text(r#"{"type":"join","room":"r"}"#).await;
+    eventually("ann joined", || server.manager().room_size("r") == 1).await;
+    let mut bob = client(&server, "bob", 60_000).await;
+    for seq in 0..600 {
+        bob.send(timed::Blast {
+            room: "r".into(),
+            seq,
+            pad: "x".repeat(16 * 1024),
+        })
+        .await
+        .unwrap();
+    }
+    bob.request(timed::Ping).await.unwrap();
+    ann.send_text(r#"{"type":"ping"}"#).await;
+
+    let id = server.manager().room_members("r")[0];
+    assert!(server.manager().close(id, 4000, "kicked"));
+    let freed = |m: &Manager<Timed>| m.user_connections("ann") == 0 && m.room_size("r") == 0;
+    for _ in 0..100 {
+        if freed(server.manager()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        freed(server.manager()),
+        "2 s after the kick ann still holds its seat or its room"
+    );
+    let frames = ann.frames_until_eof().await;
+    let close = frames.iter().rev().find(|(opcode, _)| *opcode == 0x8);
+    let (code, reason) = crate::support::close_payload(&close.expect("a close frame").1);
+    assert_eq!((code, reason.as_str()), (4000, "kicked"));
 }
