@@ -87,6 +87,24 @@ fn check_history(cx: &Ctxt, protocol: &Protocol) {
             }
             _ => {}
         }
+        if protocol.options.history.as_ref().is_some_and(|n| n.value == 0) {
+            cx.error_spanned_by(
+                history,
+                format!(
+                    "`{}` would never be kept: this protocol sets `history = 0`, which keeps no history; remove this `history`, or set `history` above 0",
+                    message.ident
+                ),
+            );
+        }
+        if message.direction.server && !message.lenient && !names_its_room(message) {
+            cx.error_spanned_by(
+                history,
+                format!(
+                    "`history` keeps a message in the history of the room its `room` field names, and clients resume from the position they saw per room; add a field `room: String` to `{}`",
+                    message.ident
+                ),
+            );
+        }
         if !matches!(protocol.tagging, Tagging::Internal { .. }) {
             continue;
         }
@@ -119,6 +137,19 @@ fn check_history(cx: &Ctxt, protocol: &Protocol) {
             "`deny_unknown_fields` would refuse the `epoch` and `offset` that `history` adds; remove it, or the `history`",
         );
     }
+}
+
+/// Whether a message has a field that goes on the wire as `room`: the key
+/// by which clients track their position in a room's history.
+fn names_its_room(message: &Message) -> bool {
+    matches!(message.shape, Shape::Named)
+        && message.fields.iter().any(|field| {
+            let wire = match attr::serde_rename(&field.attrs) {
+                Some(rename) => rename.serialize.map(|lit| lit.value()),
+                None => field.ident.as_ref().map(ast::unraw),
+            };
+            wire.as_deref() == Some("room")
+        })
 }
 
 /// `reply = X` names a server message; a protocol with replies has a tag for
