@@ -178,6 +178,33 @@ impl RateLimit {
     }
 }
 
+/// The grammar of the `rate_limit` option: `"20/s"`, `"600/m"`,
+/// `"3_600/h"`, `"5/500ms"`; the burst is then the rate.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_core::{ConfigError, RateLimit};
+///
+/// let limit: RateLimit = "20/s".parse()?;
+/// assert_eq!(limit, RateLimit::new(20, Duration::from_secs(1)));
+/// assert_eq!("5/500ms".parse::<RateLimit>()?.per(), Duration::from_millis(500));
+/// assert!("20 per second".parse::<RateLimit>().is_err());
+/// assert!("0/s".parse::<RateLimit>().is_err());
+/// # Ok::<(), ConfigError>(())
+/// ```
+impl std::str::FromStr for RateLimit {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, ConfigError> {
+        let (messages, per) = units::parse_rate(text)
+            .map_err(|error| ConfigError::unreadable("rate_limit", error))?;
+        if messages == 0 || per.is_zero() {
+            return Err(ConfigError::invalid("rate_limit"));
+        }
+        Ok(RateLimit::new(messages, per))
+    }
+}
+
 /// What happens to an inbound message over the [`RateLimit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OnRateLimit {
