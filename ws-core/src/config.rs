@@ -300,7 +300,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The defaults listed in the [module documentation](self).
+    /// The defaults, as the options table of [`ws_protocol`](crate::ws_protocol)
+    /// lists them.
     pub const DEFAULT: Config = Config {
         max_connections: 10_000,
         max_per_user: 0,

@@ -108,7 +108,7 @@ pub mod members {}
 /// `HeaderMap`, a cookie jar) or the application's; its rejection, or any
 /// response, refuses the connection before the 101. What it returns is the
 /// connection's session ([`Session`](crate::Session)). See
-/// [`axum`](crate::axum) and `examples/auth` (a JWT) for complete examples,
+/// [`axum`] and `examples/auth` (a JWT) for complete examples,
 /// and `ws_core::testing::TestServer::with_state`, `Connect::header` and
 /// `cookie` for testing it.
 ///

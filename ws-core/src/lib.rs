@@ -78,6 +78,8 @@
 //! see [`Ctx`]'s section on ordering.
 
 #![warn(missing_docs)]
+// docs.rs builds with every feature and names the one each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // No unsafe code in the library; its tests get `deny`, so that one that
 // needs it (e.g. `std::env::set_var`) says so with a reviewed `allow`.
 #![cfg_attr(not(test), forbid(unsafe_code))]
@@ -102,6 +104,7 @@ mod backend;
 pub mod bench;
 mod broadcast;
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 mod close;
 mod codec;
@@ -133,6 +136,7 @@ mod serve;
 mod session;
 pub mod telemetry;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 #[doc(hidden)]
@@ -141,6 +145,7 @@ pub mod __private;
 
 pub use backend::{Backend, BackendStatus};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use backend::{PubSubMode, RedisBackend};
 pub use broadcast::{Broadcast, Excluded};
 pub use close::{CloseInfo, close_code};

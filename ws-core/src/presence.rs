@@ -2,7 +2,7 @@
 //! and a typed info of the application's choosing.
 //!
 //! A connection counts once it has a user (from `authenticate` or
-//! [`Ctx::set_user`](crate::Ctx::set_user)) and is in the room; anonymous
+//! [`Ctx::set_session`](crate::Ctx::set_session)) and is in the room; anonymous
 //! connections count in [`PresenceCount::connections`] only. The info is
 //! any `Serialize` value set with [`Ctx::set_presence`](crate::Ctx::set_presence),
 //! kept as JSON (so it crosses nodes as it is) and read back typed with

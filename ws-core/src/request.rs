@@ -25,7 +25,7 @@
 //! The waiting requests live in a small table of the connection, allocated
 //! by its first request and freed with the connection; a request waiting
 //! when the connection ends fails with
-//! [`RequestError::Closed`](crate::RequestError::Closed).
+//! [`RequestError::Closed`].
 
 use std::future::Future;
 use std::sync::Arc;

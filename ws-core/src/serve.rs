@@ -39,7 +39,7 @@ pub(crate) struct Accepted(pub(crate) tokio::time::Instant);
 ///
 /// Accept errors such as `EMFILE` are logged and retried after a pause, not
 /// in a busy loop. Without
-/// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) it serves
+/// `with_graceful_shutdown` it serves
 /// until the process ends.
 ///
 /// ```no_run

@@ -20,8 +20,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::id::UserId;
 
-/// The per-connection state that `authenticate` creates; see the
-/// [module](self).
+/// The per-connection state that `authenticate` creates, read with
+/// [`Ctx::session`](crate::Ctx::session) and replaced with
+/// [`Ctx::set_session`](crate::Ctx::set_session).
 ///
 /// Implement it for the application's own type; only [`user`](Self::user)
 /// has meaning to the runtime, and its default is "anonymous".

@@ -108,8 +108,10 @@
 //! # }
 //! ```
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -451,126 +453,182 @@ impl<P: Protocol> TestClient<P> {
     /// Closes the connection with 1000 and waits for the server's answer.
     ///
     /// # Panics
-    /// If the close fails, or the server does not answer within [`TIMEOUT`].
-    pub async fn close(self) {
-        match tokio::time::timeout(TIMEOUT, self.client.close()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => panic!("close failed: {error}"),
-            Err(_) => panic!("no answer to the close within {TIMEOUT:?}"),
+    /// If the close fails, or the server does not answer within [`TIMEOUT`];
+    /// the message names the caller's line.
+    #[track_caller]
+    pub fn close(self) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            match tokio::time::timeout(TIMEOUT, self.client.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => panic!("close failed: {error} (at {at})"),
+                Err(_) => panic!("no answer to the close within {TIMEOUT:?} (at {at})"),
+            }
         }
     }
 
     /// Sends `message`.
     ///
     /// # Panics
-    /// If it cannot be sent.
-    pub async fn push(&mut self, message: impl ClientMessage<P>) {
-        if let Err(error) = self.client.send(message).await {
-            panic!("send failed: {error}");
+    /// If it cannot be sent; the message names the caller's line.
+    #[track_caller]
+    pub fn push(&mut self, message: impl ClientMessage<P>) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            if let Err(error) = self.client.send(message).await {
+                panic!("send failed: {error} (at {at})");
+            }
         }
     }
 
     /// Sends `request` and returns its reply.
     ///
     /// # Panics
-    /// If no reply comes within [`TIMEOUT`], or an error frame does.
-    pub async fn ask<R: Request<P>>(&mut self, request: R) -> R::Reply {
-        match self.client.request(request).await {
-            Ok(reply) => reply,
-            Err(error) => panic!("request failed: {error}"),
+    /// If no reply comes within [`TIMEOUT`], or an error frame does; the
+    /// message names the caller's line.
+    #[track_caller]
+    pub fn ask<R: Request<P>>(&mut self, request: R) -> impl Future<Output = R::Reply> {
+        let at = Location::caller();
+        async move {
+            match self.client.request(request).await {
+                Ok(reply) => reply,
+                Err(error) => panic!("request failed: {error} (at {at})"),
+            }
         }
     }
 
     /// Sends `request` and returns the error frame it is answered with.
     ///
     /// # Panics
-    /// If a reply comes instead, or nothing within [`TIMEOUT`].
-    pub async fn ask_error<R: Request<P>>(&mut self, request: R) -> ErrorFrame {
-        match self.client.request(request).await {
-            Err(ClientError::Server(frame)) => frame,
-            Ok(_) => panic!(
-                "expected an error frame, got the reply `{}`",
-                <R::Reply as Variant<P>>::WIRE
-            ),
-            Err(error) => panic!("expected an error frame: {error}"),
+    /// If a reply comes instead, or nothing within [`TIMEOUT`]; the message
+    /// names the caller's line.
+    #[track_caller]
+    pub fn ask_error<R: Request<P>>(&mut self, request: R) -> impl Future<Output = ErrorFrame> {
+        let at = Location::caller();
+        async move {
+            match self.client.request(request).await {
+                Err(ClientError::Server(frame)) => frame,
+                Ok(_) => panic!(
+                    "expected an error frame, got the reply `{}` (at {at})",
+                    <R::Reply as Variant<P>>::WIRE
+                ),
+                Err(error) => panic!("expected an error frame: {error} (at {at})"),
+            }
         }
     }
 
     /// The next message, as the enum.
     ///
     /// # Panics
-    /// If none comes within [`TIMEOUT`], or an error frame does.
-    pub async fn receive(&mut self) -> P {
+    /// If none comes within [`TIMEOUT`], or an error frame does; the message
+    /// names the caller's line.
+    #[track_caller]
+    pub fn receive(&mut self) -> impl Future<Output = P> {
+        let at = Location::caller();
+        self.receive_at(at)
+    }
+
+    async fn receive_at(&mut self, at: &'static Location<'static>) -> P {
         match self.client.recv_timeout(TIMEOUT).await {
             Ok(message) => message,
-            Err(error) => panic!("expected a message: {error}"),
+            Err(error) => panic!("expected a message: {error} (at {at})"),
         }
     }
 
     /// The next message, which must be an `M`.
     ///
     /// # Panics
-    /// If it is another message, or none comes within [`TIMEOUT`].
-    pub async fn expect<M: Variant<P>>(&mut self) -> M {
-        let message = self.receive().await;
-        match M::from_message(message) {
-            Ok(expected) => expected,
-            Err(other) => panic!("expected a `{}` message, got {}", M::WIRE, json(&other)),
+    /// If it is another message, or none comes within [`TIMEOUT`]; the
+    /// message names the caller's line.
+    #[track_caller]
+    pub fn expect<M: Variant<P>>(&mut self) -> impl Future<Output = M> {
+        let at = Location::caller();
+        async move {
+            let message = self.receive_at(at).await;
+            match M::from_message(message) {
+                Ok(expected) => expected,
+                Err(other) => panic!(
+                    "expected a `{}` message, got {} (at {at})",
+                    M::WIRE,
+                    json(&other)
+                ),
+            }
         }
     }
 
     /// Asserts the next message equals `expected`.
     ///
     /// # Panics
-    /// If it does not, or none comes within [`TIMEOUT`].
-    pub async fn assert_receive(&mut self, expected: impl Into<P>)
+    /// If it does not, or none comes within [`TIMEOUT`]; the message names
+    /// the caller's line.
+    #[track_caller]
+    pub fn assert_receive(&mut self, expected: impl Into<P>) -> impl Future<Output = ()>
     where
         P: PartialEq,
     {
+        let at = Location::caller();
         let expected = expected.into();
-        let got = self.receive().await;
-        assert!(
-            got == expected,
-            "expected {}, got {}",
-            json(&expected),
-            json(&got)
-        );
+        async move {
+            let got = self.receive_at(at).await;
+            assert!(
+                got == expected,
+                "expected {}, got {} (at {at})",
+                json(&expected),
+                json(&got)
+            );
+        }
     }
 
     /// The next frame, which must be an [`ErrorFrame`].
     ///
     /// # Panics
-    /// If a message comes instead, or nothing within [`TIMEOUT`].
-    pub async fn expect_error(&mut self) -> ErrorFrame {
-        match self.client.recv_timeout(TIMEOUT).await {
-            Err(ClientError::Server(frame)) => frame,
-            Ok(message) => panic!("expected an error frame, got {}", json(&message)),
-            Err(error) => panic!("expected an error frame: {error}"),
+    /// If a message comes instead, or nothing within [`TIMEOUT`]; the
+    /// message names the caller's line.
+    #[track_caller]
+    pub fn expect_error(&mut self) -> impl Future<Output = ErrorFrame> {
+        let at = Location::caller();
+        async move {
+            match self.client.recv_timeout(TIMEOUT).await {
+                Err(ClientError::Server(frame)) => frame,
+                Ok(message) => {
+                    panic!("expected an error frame, got {} (at {at})", json(&message))
+                }
+                Err(error) => panic!("expected an error frame: {error} (at {at})"),
+            }
         }
     }
 
     /// Asserts nothing arrives for [`QUIET`].
     ///
     /// # Panics
-    /// If something does.
-    pub async fn refute_receive(&mut self) {
-        match self.client.recv_timeout(QUIET).await {
-            Err(ClientError::Timeout { .. }) => {}
-            Ok(message) => panic!("expected silence, got {}", json(&message)),
-            Err(error) => panic!("expected silence, got: {error}"),
+    /// If something does; the message names the caller's line.
+    #[track_caller]
+    pub fn refute_receive(&mut self) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            match self.client.recv_timeout(QUIET).await {
+                Err(ClientError::Timeout { .. }) => {}
+                Ok(message) => panic!("expected silence, got {} (at {at})", json(&message)),
+                Err(error) => panic!("expected silence, got: {error} (at {at})"),
+            }
         }
     }
 
     /// Waits for the server to close the connection; its close frame.
     ///
     /// # Panics
-    /// If the server does not close within [`TIMEOUT`], or sends no close frame.
-    pub async fn expect_close(&mut self) -> CloseInfo {
-        match tokio::time::timeout(TIMEOUT, self.client.closed()).await {
-            Ok(Ok(Some(info))) => info,
-            Ok(Ok(None)) => panic!("the connection ended without a close frame"),
-            Ok(Err(error)) => panic!("expected a close frame: {error}"),
-            Err(_) => panic!("no close within {TIMEOUT:?}"),
+    /// If the server does not close within [`TIMEOUT`], or sends no close
+    /// frame; the message names the caller's line.
+    #[track_caller]
+    pub fn expect_close(&mut self) -> impl Future<Output = CloseInfo> {
+        let at = Location::caller();
+        async move {
+            match tokio::time::timeout(TIMEOUT, self.client.closed()).await {
+                Ok(Ok(Some(info))) => info,
+                Ok(Ok(None)) => panic!("the connection ended without a close frame (at {at})"),
+                Ok(Err(error)) => panic!("expected a close frame: {error} (at {at})"),
+                Err(_) => panic!("no close within {TIMEOUT:?} (at {at})"),
+            }
         }
     }
 

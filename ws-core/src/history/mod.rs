@@ -163,8 +163,7 @@ pub struct Resume {
 /// A join whose answer is known and whose replay has not begun; made by
 /// [`Ctx::join_from`](crate::Ctx::join_from).
 ///
-/// Queue the answer with [`Joining::send`] (or anything else with
-/// [`Ctx::send`](crate::Ctx::send)), then drop it: the replay starts when it
+/// Queue the answer with [`Ctx::send`](crate::Ctx::send), then drop it: the replay starts when it
 /// is dropped, so the answer reaches the client before the replayed frames.
 #[must_use = "the replay starts when the `Joining` is dropped; send the answer first"]
 pub struct Joining {
