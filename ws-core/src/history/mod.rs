@@ -94,6 +94,11 @@ pub(crate) use store::History;
 /// assert_eq!(since, Position { epoch: "9f2c-1".into(), offset: 42 });
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+// The doc above, doctest included, is for Rust readers; the exported
+// documents (schema, AsyncAPI, TypeScript) get this.
+#[schemars(
+    description = "A client's place in a room's stream: the epoch of the history it read, and the offset of the last message it processed."
+)]
 pub struct Position {
     /// The `epoch` of the messages the client read.
     pub epoch: String,
@@ -110,6 +115,7 @@ pub struct Position {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(description = "Why a resume could not replay what the client missed.")]
 pub enum Unrecovered {
     /// The history the position counts in is gone: the server restarted, or
     /// the room's history was dropped (`history_streams`), or the position

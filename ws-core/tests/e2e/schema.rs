@@ -90,3 +90,27 @@ fn the_schema_has_const_tags_and_doc_descriptions() {
     );
     assert!(schema["$defs"]["ErrorFrame"].is_object());
 }
+
+/// The exported documents carry prose, never the Rust examples of the
+/// types they describe (`Position`, `Unrecovered`): no code block, no
+/// doctest line. And the protocol's doc describes the TypeScript module,
+/// not `PATH`.
+#[test]
+fn the_exported_documents_carry_no_rust_code() {
+    use crate::chat_example::Chat;
+    use ws_core::Protocol;
+    let documents = [
+        ("schema", Chat::json_schema().to_string()),
+        ("asyncapi", Chat::asyncapi().to_string()),
+        ("typescript", Chat::typescript()),
+    ];
+    for (name, text) in &documents {
+        for rust in ["```", "# use", "assert_eq!", "serde_json::"] {
+            assert!(!text.contains(rust), "{name} holds `{rust}`");
+        }
+    }
+    let ts = Chat::typescript();
+    let path = ts.find("export const PATH").expect("PATH is exported");
+    let before = ts[..path].trim_end().lines().last().unwrap_or_default();
+    assert_eq!(before, "/** The path the server serves the protocol at. */");
+}

@@ -117,9 +117,15 @@ pub fn module<P: Protocol>() -> String {
         name = P::NAME,
         path = P::PATH,
     );
+    // The enum's own doc describes the module, not the first declaration:
+    // a plain comment, which no editor attaches to `PATH`.
     if let Some(description) = P::DESCRIPTION {
-        out.push_str(&jsdoc(description, ""));
+        for line in description.trim().lines() {
+            let _ = writeln!(out, "// {line}");
+        }
+        out.push('\n');
     }
+    out.push_str(&jsdoc("The path the server serves the protocol at.", ""));
     let _ = writeln!(out, "export const PATH = {};\n", json_str(P::PATH));
 
     for (name, def) in &defs {
