@@ -98,7 +98,6 @@ fn the_schema_has_const_tags_and_doc_descriptions() {
 #[test]
 fn the_exported_documents_carry_no_rust_code() {
     use crate::chat_example::Chat;
-    use ws_core::Protocol;
     let documents = [
         ("schema", Chat::json_schema().to_string()),
         ("asyncapi", Chat::asyncapi().to_string()),
