@@ -1532,6 +1532,36 @@ impl<P: Protocol> Client<P> {
         }
     }
 
+    /// Cuts the connection as a network failure would: the TCP connection
+    /// ends without a close frame (the server sees a drop, 1006), and what
+    /// was in flight either way is lost. With a reconnect policy the next
+    /// use of the client opens a new connection and rejoins its rooms from
+    /// the last positions seen, as after a real drop; without one the
+    /// client is closed. For tests of an application's own recovery.
+    ///
+    /// ```no_run
+    /// # use ws_core::{client::Client, ws_protocol};
+    /// # #[ws_protocol] #[serde(tag = "type")] pub enum Chat { #[ws(client, server)] Echo { text: String } }
+    /// # async fn run(mut client: Client<Chat>) -> Result<(), ws_core::client::ClientError> {
+    /// client.cut().await;
+    /// // Reconnects, rejoins and resumes here.
+    /// client.send(chat::Echo { text: "back".into() }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn cut(&mut self) {
+        // A FIN without a close frame; a socket that does not take it is
+        // not waited for.
+        let _ = timeout(Duration::from_secs(1), self.ws.get_mut().shutdown()).await;
+        if self.closed.is_some() || self.dropped.is_some() {
+            return;
+        }
+        // Reported as the drop it is: recorded for the next use, or, with
+        // no policy to reconnect by, the end of the client.
+        if self.on_read_error(ClientError::Closed(None)).is_some() {
+            self.closed = Some(None);
+        }
+    }
+
     /// Answers the server's `refresh_required` with a token from
     /// `get_token`; without one, the session will expire (close 4001).
     async fn refresh(&mut self) -> Result<(), ClientError> {

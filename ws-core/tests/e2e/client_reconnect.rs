@@ -644,3 +644,29 @@ async fn a_silent_path_is_taken_for_a_drop_and_resumed() {
     assert_eq!(recoveries(&seen), [(true, None)]);
     assert_eq!(sub.since("quiet").unwrap().offset, 6);
 }
+
+/// `Client::cut`, the harness's hard cut: no close frame, the server sees a
+/// drop; the client reconnects by itself on its next use, rejoins from its
+/// last position and is told `recovered`, with every message once, in
+/// order, across three cuts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cut_by_itself_resumes_where_it_was() {
+    const MESSAGES: u64 = 300;
+    let (addr, manager) = serve(|b| b).await;
+    let mut sub = subscriber(addr).await;
+    join(&mut sub, "feed").await;
+    let publisher = publish(addr, "feed", MESSAGES);
+    let mut seen = Vec::new();
+    for n in 0..MESSAGES {
+        let said = next_said(&mut sub, &mut seen).await;
+        assert_eq!(said, n.to_string(), "a gap or a duplicate");
+        if n % 100 == 50 {
+            sub.cut().await;
+        }
+    }
+    publisher.await.unwrap();
+    quiet(&mut sub).await;
+    assert_eq!(recoveries(&seen), vec![(true, None); 3], "{seen:#?}");
+    // The cut connections are gone from the server: only the live one is left.
+    support::eventually("the cut connections gone", || manager.connections() == 1).await;
+}
