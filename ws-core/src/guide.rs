@@ -1,12 +1,14 @@
 //! Recipes for building an app, each a compiling (and, where it needs no
-//! network, running) example. Items marked **will change** describe
-//! today's API where an issue in progress adds a better one.
+//! network, running) example.
 
 /// Per-connection state: the handler owns it, keyed by [`ConnId`](crate::ConnId),
 /// and `on_disconnect` removes it (it runs exactly once per registered
 /// connection, also when `on_connect` failed).
 ///
-/// **Will change**: session state held by the framework replaces the map.
+/// What a connection *is* (its user, its rights, its token's expiry) belongs
+/// in its [`Session`](crate::Session), which the framework holds, indexes
+/// and replaces on refresh; what changes as it talks, like this score, is
+/// the application's, kept here.
 ///
 /// ```
 /// use std::collections::HashMap;
