@@ -656,3 +656,99 @@ impl<P> DerefMut for TestClient<P> {
         &mut self.client
     }
 }
+
+/// A key prefix of the Redis backend for one test, unique across the tests
+/// of every process that shares the Redis; the keys under it are removed
+/// when it is dropped, so a test leaves nothing behind in a shared Redis.
+///
+/// ```no_run
+/// use ws_core::testing::TestPrefix;
+/// # use ws_core::{Manager, ws_protocol};
+/// # #[ws_protocol] #[serde(tag = "type")] pub enum Chat { #[ws(client, server)] Echo { text: String } }
+/// # async fn run() -> Result<(), ws_core::BackendError> {
+/// let keys = TestPrefix::new("redis://127.0.0.1:6379/");
+/// let manager = Manager::<Chat>::builder().backend(keys.backend()?).build();
+/// // ... the test ...
+/// drop(manager);
+/// drop(keys); // the test's keys are gone
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub struct TestPrefix {
+    url: String,
+    prefix: String,
+}
+
+#[cfg(feature = "redis")]
+impl TestPrefix {
+    /// A fresh prefix for the Redis at `url`.
+    pub fn new(url: &str) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos());
+        let prefix = format!(
+            "test-{}-{nanos:x}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        Self {
+            url: url.to_owned(),
+            prefix,
+        }
+    }
+
+    /// The prefix.
+    pub fn as_str(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A backend for the Redis at the URL, under this prefix.
+    ///
+    /// # Errors
+    /// A malformed URL, as [`RedisBackend::new`](crate::RedisBackend::new).
+    pub fn backend(&self) -> Result<crate::RedisBackend, crate::BackendError> {
+        Ok(crate::RedisBackend::new(&self.url)?.prefix(self.prefix.as_str()))
+    }
+
+    /// The keys under the prefix, now.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub fn keys(&self) -> redis::RedisResult<Vec<String>> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let mut connection = client.get_connection_with_timeout(TIMEOUT)?;
+        let pattern = format!("{}:*", self.prefix);
+        let keys: redis::Iter<'_, String> = redis::cmd("SCAN")
+            .cursor_arg(0)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .clone()
+            .iter(&mut connection)?;
+        keys.collect()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for TestPrefix {
+    fn drop(&mut self) {
+        let removed = self.keys().and_then(|keys| {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let client = redis::Client::open(self.url.as_str())?;
+            let mut connection = client.get_connection_with_timeout(TIMEOUT)?;
+            redis::cmd("DEL").arg(&keys).exec(&mut connection)
+        });
+        if let Err(error) = removed {
+            eprintln!(
+                "TestPrefix: the keys under `{}` stay in Redis: {error}",
+                self.prefix
+            );
+        }
+    }
+}

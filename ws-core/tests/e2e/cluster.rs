@@ -861,3 +861,37 @@ async fn closing_a_user_closes_its_connections_on_every_node() {
     let nodes: Vec<&Server> = nodes.iter().collect();
     quiet_everywhere(&redis, &prefix, &nodes[1..], &mut [&mut bob, &mut carol]).await;
 }
+
+/// The harness's `TestPrefix` (issue 24): what a test's nodes write under
+/// it is gone once it is dropped, so tests that share a Redis leave nothing
+/// behind.
+#[tokio::test]
+async fn a_test_prefix_leaves_no_key_behind() {
+    let redis = Redis::own();
+    let keys = ws_core::testing::TestPrefix::new(redis.url());
+    let prefix = keys.as_str().to_owned();
+    let backend = keys.backend().unwrap();
+    let server = Server::with_manager(Manager::<Test>::builder().backend(backend).build()).await;
+    up(&server).await;
+    let mut ann = server.connect_as("ann").await;
+    ann.join("lobby").await;
+    crate::support::eventually("presence written under the prefix", || {
+        keys.keys().is_ok_and(|keys| !keys.is_empty())
+    })
+    .await;
+    drop(ann);
+    drop(server);
+    drop(keys);
+    let pattern = format!("{prefix}:*");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let (_, found): (u64, Vec<String>) = redis::cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg(&pattern)
+        .arg("COUNT")
+        .arg(10_000)
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(found, Vec::<String>::new(), "keys left under {prefix}");
+}
