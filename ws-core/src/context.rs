@@ -574,6 +574,7 @@ impl<P: Protocol> Ctx<P> {
     /// Queues an [`ErrorFrame`] for this connection.
     pub(crate) fn send_error(&self, code: &str, message: &str) {
         let frame = ErrorFrame {
+            id: None,
             code: code.to_owned(),
             message: message.to_owned(),
         };

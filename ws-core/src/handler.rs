@@ -107,15 +107,25 @@ fn refusal(error: &dyn Any) -> Option<&'static str> {
 ///
 /// On the wire: `{"type":"error","code":"invalid_message","message":"..."}`.
 ///
+/// An error that answers a correlated message carries its `id`
+/// ([`correlation`](crate::correlation)):
+///
 /// ```
 /// let frame: ws_core::ErrorFrame =
 ///     serde_json::from_str(r#"{"type":"error","code":"internal","message":"internal error"}"#).unwrap();
-/// assert_eq!(frame.code, "internal");
+/// assert_eq!((frame.code.as_str(), frame.id), ("internal", None));
+/// let frame: ws_core::ErrorFrame =
+///     serde_json::from_str(r#"{"type":"error","id":7,"code":"rate_limited","message":"slow down"}"#).unwrap();
+/// assert_eq!(frame.id, Some(7));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename = "error")]
 #[schemars(rename = "ErrorFrame")]
 pub struct ErrorFrame {
+    /// The correlation id of the message this error answers, if it carried
+    /// one (absent from the wire otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
     /// Machine-readable code: one of [`error_code`] or a handler's own.
     pub code: String,
     /// Human-readable message.
