@@ -39,8 +39,8 @@
 //! | `history_bytes`      | `"1MiB"`  | bytes of messages kept per room |
 //! | `history_memory`     | `"64MiB"` | bytes of messages kept per node, all rooms together (the oldest go first) |
 //! | `history_streams`    | `10_000`  | rooms with a history per node (the least recently written goes first, its epoch with it) |
-//! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client |
-//! | `allowed_origins`    | none      | builder and environment only: origins besides the server's own whose pages may connect (`*` = any); others get 403 |
+//! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client (and `X-Forwarded-Host`, `X-Forwarded-Proto` the server's own origin) |
+//! | `allowed_origins`    | none      | builder and environment only: origins besides the server's own (its scheme, host and port) whose pages may connect (`*` = any); others get 403 |
 //!
 //! The defaults are [`Config::DEFAULT`]'s, and written nowhere else: the
 //! attribute emits only the options given, applied over it. How values are
@@ -833,9 +833,12 @@ impl Config {
 
     /// Origins other than the server's own whose pages may open a socket.
     /// A browser handshake (one with an `Origin` header) is accepted when
-    /// its origin names the host it asked for (`Host`, or `X-Forwarded-Host`
-    /// from a [trusted proxy](Self::with_trusted_proxies)) or matches an
-    /// entry here: an exact origin (`https://app.example`), every subdomain
+    /// its origin is the server's own, compared as RFC 6454 origins (scheme,
+    /// host and port): the host it asked for (`Host`, or `X-Forwarded-Host`
+    /// from a [trusted proxy](Self::with_trusted_proxies)), over `https`
+    /// when a trusted proxy says so in `X-Forwarded-Proto` and `http`
+    /// otherwise (so behind a TLS-terminating proxy, list the proxy, or the
+    /// `https://` origin here); or when it matches an entry here: an exact origin (`https://app.example`), every subdomain
     /// over one scheme (`https://*.example.com`), or `*` for any. Otherwise
     /// it gets 403 before the 101: without this check any site a logged-in
     /// user visits could open a socket with their cookies. Clients that are

@@ -13,6 +13,7 @@ use axum::routing::{MethodRouter, get};
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use super::origin::Scheme;
 use super::{Admitted, ConnId, Gate};
 use crate::codec::Codec;
 use crate::config::Compression;
@@ -107,11 +108,19 @@ where
         + timeout;
     let admission = manager.admission();
     let host = admission.per_ip().requested_host(&parts);
-    if !super::origin::allowed(&parts.headers, host, manager.config().allowed_origins()) {
+    // Plain HTTP (what `serve` speaks) unless a trusted proxy says otherwise.
+    let scheme = admission
+        .per_ip()
+        .forwarded_proto(&parts)
+        .map_or(Scheme::Http, Scheme::forwarded);
+    let origins = manager.config().allowed_origins();
+    if !super::origin::allowed(&parts.headers, host, scheme, origins) {
         manager.counters().rejected();
         return (
             StatusCode::FORBIDDEN,
-            "origin not allowed; add it to `allowed_origins`",
+            "origin not allowed: not this server's scheme, host and port; add it to \
+             `allowed_origins` (behind a TLS proxy, list the proxy in `trusted_proxies` \
+             so that its X-Forwarded-Proto counts)",
         )
             .into_response();
     }
