@@ -272,9 +272,11 @@ impl ByteRate {
 /// | size     | a count, then optionally `B`, `KiB`, `MiB`, `GiB` (`KB`, `MB`, `GB` are the same binary units; any case) | `65536`, `"64KiB"`, `"1 MB"` |
 /// | duration | counts each with a unit `ms`, `s`, `m`, `h` | `"500ms"`, `"30s"`, `"1m30s"` |
 /// | rate     | a count `/` `s`, `m`, `h` or a duration | `"20/s"`, `"600/m"`, `"5/500ms"` |
+/// | byte rate | a size `/` `s`, `m`, `h` or a duration | `"1MiB/s"`, `"64 MiB/s"`, `"512KiB/500ms"` |
 ///
 /// No signs, fractions or other spellings (`-1`, `"4.2s"`, `"30sec"`,
-/// `"64k"`); `heartbeat`, `idle_timeout` and `rate_limit` also take `"off"`.
+/// `"64k"`); `heartbeat`, `idle_timeout`, `rate_limit`, `inflate_rate`,
+/// `inflate_node_rate` and `fragment_timeout` also take `"off"`.
 ///
 /// # Refusal
 ///
