@@ -503,6 +503,15 @@ impl Config {
     /// inflation (plus one message) per period, however small the frames
     /// that carry it.
     ///
+    /// Why a pause rather than a close (1008): sending compressible data is
+    /// not misbehaviour (a pasted document, a burst after a reconnect), a
+    /// close would cost such a client its connection and its place in its
+    /// rooms, and it would buy nothing against an attacker, who reconnects;
+    /// a pause caps the server's work exactly, and TCP carries it back to
+    /// the sender, whose own writes then wait. To close instead, combine
+    /// it with [`rate_limit`](Self::with_rate_limit) and `on_rate_limit =
+    /// "close"`.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use ws_core::{ByteRate, Config};
