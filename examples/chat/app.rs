@@ -78,6 +78,13 @@ impl ChatHandler for App {
         Ok(())
     }
 
+    /// Into any room, joined or not: the example's documented wire
+    /// contract, which `ws-bench` and the tests rely on. A real app refuses
+    /// a sender that is not a member, with this one line first:
+    ///
+    /// ```ignore
+    /// if !ctx.rooms().iter().any(|r| **r == *room) { return Err(HandlerError::reply("not_in_room", "join the room first")); }
+    /// ```
     async fn say(&self, ctx: &Ctx<Chat>, chat::Say { room, text }: chat::Say) -> HandlerResult {
         let from = match ctx.user() {
             Some(user) => user.to_string(),

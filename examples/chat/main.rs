@@ -24,6 +24,13 @@
 //! - server → `{"type":"said","room":R,"text":T,"from":F,"epoch":E,"offset":N}`
 //!   to every member of R (the sender included), `{"type":"echo","text":T}`
 //!   to the sender only.
+//! - `say` into any room, joined or not, is this example's wire contract:
+//!   load tools and tests publish into rooms they do not read. A real app
+//!   checks membership first, with one line at the top of its `say`
+//!   handler:
+//!   `if !ctx.rooms().iter().any(|r| **r == *room) { return Err(HandlerError::reply("not_in_room", "join the room first")); }`
+//!   (or an `authorize_join` and a membership check alike, as
+//!   `examples/auth` does).
 //! - every join is answered with
 //!   `{"type":"joined","room":R,"epoch":E,"offset":N,"recovered":B}`, N the
 //!   room's latest offset, before anything else of R.

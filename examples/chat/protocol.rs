@@ -53,7 +53,9 @@ pub enum Chat {
     /// Leave a room (removed when empty).
     #[ws(client)]
     Leave { room: String },
-    /// Say something to everyone in a room.
+    /// Say something to everyone in a room, joined or not: this example's
+    /// wire contract (load tools publish into rooms they do not read); a
+    /// real app checks membership in its handler (see `App::say`).
     #[ws(client)]
     Say { room: String, text: String },
     /// Echo `text` back to the sender only.

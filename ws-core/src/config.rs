@@ -23,6 +23,10 @@
 //! | `write_buffer`       | `"64KiB"` | ready frames are sent in one vectored write, up to this many bytes (nothing is copied or allocated for it) |
 //! | `compression`        | `"deflate"` | `"deflate"`: permessage-deflate (RFC 7692) with the clients that offer it (every browser does); a broadcast is compressed once and shared; `"off"` declines it |
 //! | `compress_min_size`  | `"256B"`  | frames with a smaller payload go out uncompressed (not worth it); `0` compresses every frame |
+//! | `inflate_rate`       | `"1MiB/s"` | bytes one connection may have inflated (permessage-deflate) per period, bursts of one period's worth; past it the connection's reading pauses until its budget refills; `"off"` disables |
+//! | `inflate_node_rate`  | `"64MiB/s"` | the same, for all connections of the node together; past it every connection that sends a compressed message pauses alike |
+//! | `max_fragments`      | `1_024`   | frames one message may span; more: close 1008; `0` = unlimited |
+//! | `fragment_timeout`   | `"30s"`   | from a message's first fragment to its last; later: close 1008; `"off"` disables |
 //! | `stall_timeout`      | `"10s"`   | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
 //! | `refresh_before`     | `"30s"`   | a session with an expiry ([`Session::expires_at`](crate::Session::expires_at)) gets a `refresh_required` frame this long before it; unrefreshed by the expiry: close 4001 |
 //! | `max_rooms`          | `128`     | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails: [`JoinError::TooManyRooms`](crate::JoinError) |
@@ -35,8 +39,8 @@
 //! | `history_bytes`      | `"1MiB"`  | bytes of messages kept per room |
 //! | `history_memory`     | `"64MiB"` | bytes of messages kept per node, all rooms together (the oldest go first) |
 //! | `history_streams`    | `10_000`  | rooms with a history per node (the least recently written goes first, its epoch with it) |
-//! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client |
-//! | `allowed_origins`    | none      | builder and environment only: origins besides the server's own whose pages may connect (`*` = any); others get 403 |
+//! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client (and `X-Forwarded-Host`, `X-Forwarded-Proto` the server's own origin) |
+//! | `allowed_origins`    | none      | builder and environment only: origins besides the server's own (its scheme, host and port) whose pages may connect (`*` = any); others get 403 |
 //!
 //! The defaults are [`Config::DEFAULT`]'s, and written nowhere else: the
 //! attribute emits only the options given, applied over it. How values are
@@ -215,6 +219,60 @@ pub enum OnRateLimit {
     Close,
 }
 
+/// A budget of bytes per period, for the work compressed messages cause:
+/// see [`Config::with_inflate_rate`]. Bursts of up to one period's worth.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_core::ByteRate;
+/// let rate = ByteRate::new(1 << 20, Duration::from_secs(1));
+/// assert_eq!((rate.bytes(), rate.per()), (1 << 20, Duration::from_secs(1)));
+/// ```
+///
+/// In the attribute (and `CHAT_INFLATE_RATE=4MiB/s` with
+/// [`Config::override_from_env`]), with the fragment bounds beside it:
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_core::{ws_protocol, ByteRate, Protocol};
+///
+/// #[ws_protocol(inflate_rate = "4MiB/s", inflate_node_rate = "off",
+///               max_fragments = 64, fragment_timeout = "5s")]
+/// #[serde(tag = "type", rename_all = "snake_case")]
+/// pub enum Docs {
+///     #[ws(client, server)]
+///     Edit { text: String },
+/// }
+///
+/// let rate = ByteRate::new(4 << 20, Duration::from_secs(1));
+/// assert_eq!(Docs::CONFIG.inflate_rate(), Some(rate));
+/// assert_eq!(Docs::CONFIG.inflate_node_rate(), None);
+/// assert_eq!(Docs::CONFIG.max_fragments(), 64);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ByteRate {
+    bytes: u64,
+    per: Duration,
+}
+
+impl ByteRate {
+    /// `bytes` per `per`. Zero bytes or a zero period are kept as given
+    /// and refused by [`Config::validate`].
+    pub const fn new(bytes: u64, per: Duration) -> Self {
+        Self { bytes, per }
+    }
+
+    /// Bytes per period.
+    pub const fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The period.
+    pub const fn per(&self) -> Duration {
+        self.per
+    }
+}
+
 /// The limits and policies of a [`Manager`](crate::Manager).
 ///
 /// Every setter is a `const fn`, so the macro builds [`Protocol::CONFIG`](crate::Protocol::CONFIG)
@@ -241,9 +299,11 @@ pub enum OnRateLimit {
 /// | size     | a count, then optionally `B`, `KiB`, `MiB`, `GiB` (`KB`, `MB`, `GB` are the same binary units; any case) | `65536`, `"64KiB"`, `"1 MB"` |
 /// | duration | counts each with a unit `ms`, `s`, `m`, `h` | `"500ms"`, `"30s"`, `"1m30s"` |
 /// | rate     | a count `/` `s`, `m`, `h` or a duration | `"20/s"`, `"600/m"`, `"5/500ms"` |
+/// | byte rate | a size `/` `s`, `m`, `h` or a duration | `"1MiB/s"`, `"64 MiB/s"`, `"512KiB/500ms"` |
 ///
 /// No signs, fractions or other spellings (`-1`, `"4.2s"`, `"30sec"`,
-/// `"64k"`); `heartbeat`, `idle_timeout` and `rate_limit` also take `"off"`.
+/// `"64k"`); `heartbeat`, `idle_timeout`, `rate_limit`, `inflate_rate`,
+/// `inflate_node_rate` and `fragment_timeout` also take `"off"`.
 ///
 /// # Refusal
 ///
@@ -274,6 +334,11 @@ pub struct Config {
     write_buffer: usize,
     compression: Compression,
     compress_min_size: usize,
+    // What one peer may make the server work: inflation, fragments.
+    inflate_rate: Option<ByteRate>,
+    inflate_node_rate: Option<ByteRate>,
+    max_fragments: usize,
+    fragment_timeout: Option<Duration>,
     stall_timeout: Duration,
     refresh_before: Duration,
     // What one peer may make the registry (and a cluster backend) hold.
@@ -322,6 +387,19 @@ impl Config {
         // Below a few hundred bytes deflate saves a few dozen bytes per
         // frame for the cost of a compression: not worth it.
         compress_min_size: 256,
+        // Inflating is about 1 GB/s of output on one core, and a 125-byte
+        // frame can inflate to a whole `max_message_size`: unbounded, one
+        // client keeps a core busy for the price of a few MB/s. 1 MiB/s is
+        // sixteen 64 KiB messages a second from one connection (a chat
+        // client sends a few short ones); 64 MiB/s keeps the whole node's
+        // inflation under a tenth of a core, whatever the connections.
+        inflate_rate: Some(ByteRate::new(1 << 20, Duration::from_secs(1))),
+        inflate_node_rate: Some(ByteRate::new(64 << 20, Duration::from_secs(1))),
+        // Browsers never fragment; a 64 KiB message in 64-byte pieces is
+        // 1,024 frames. Empty continuations cost a peer 6 bytes each and
+        // would otherwise keep a message open for ever.
+        max_fragments: 1024,
+        fragment_timeout: Some(Duration::from_secs(30)),
         stall_timeout: Duration::from_secs(10),
         // Centrifugo's client refreshes 25 s ahead; 30 s leaves a
         // round trip to an identity provider room on a slow mobile link.
@@ -441,6 +519,101 @@ impl Config {
     pub const fn with_compress_min_size(mut self, bytes: usize) -> Self {
         self.compress_min_size = bytes;
         self
+    }
+
+    /// Bytes one connection may have inflated per period (the budget of
+    /// its compressed messages, counted at their inflated size); `None`
+    /// disables it. A connection may inflate one period's worth at once;
+    /// past its budget it reads nothing more (TCP pushes back on the peer)
+    /// until the budget has refilled, so it is slowed, never closed, and a
+    /// message is never refused for it. Uncompressed messages are not
+    /// counted. What it guarantees: one connection costs at most this much
+    /// inflation (plus one message) per period, however small the frames
+    /// that carry it.
+    ///
+    /// Why a pause rather than a close (1008): sending compressible data is
+    /// not misbehaviour (a pasted document, a burst after a reconnect), a
+    /// close would cost such a client its connection and its place in its
+    /// rooms, and it would buy nothing against an attacker, who reconnects;
+    /// a pause caps the server's work exactly, and TCP carries it back to
+    /// the sender, whose own writes then wait. To close instead, combine
+    /// it with [`rate_limit`](Self::with_rate_limit) and `on_rate_limit =
+    /// "close"`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ws_core::{ByteRate, Config};
+    /// let config = Config::DEFAULT
+    ///     .with_inflate_rate(Some(ByteRate::new(4 << 20, Duration::from_secs(1))))
+    ///     .with_inflate_node_rate(None);
+    /// assert_eq!(config.inflate_rate().unwrap().bytes(), 4 << 20);
+    /// assert_eq!(Config::DEFAULT.inflate_rate().unwrap().bytes(), 1 << 20);
+    /// assert_eq!(Config::DEFAULT.inflate_node_rate().unwrap().bytes(), 64 << 20);
+    /// ```
+    pub const fn with_inflate_rate(mut self, rate: Option<ByteRate>) -> Self {
+        self.inflate_rate = rate;
+        self
+    }
+
+    /// Bytes all connections of the node together may have inflated per
+    /// period; `None` disables it. Past it, each connection that inflates
+    /// a message pauses its reading until the node's budget has refilled:
+    /// under a flood every client that sends compressed messages is slowed
+    /// alike (one message each per pause), while clients that send them
+    /// uncompressed are not.
+    pub const fn with_inflate_node_rate(mut self, rate: Option<ByteRate>) -> Self {
+        self.inflate_node_rate = rate;
+        self
+    }
+
+    /// Frames one message may span, the first included; `0` means
+    /// unlimited. The frame past it closes the connection with
+    /// [`close_code::POLICY`](crate::close_code::POLICY) (1008), "too many
+    /// fragments".
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ws_core::Config;
+    /// let config = Config::DEFAULT
+    ///     .with_max_fragments(16)
+    ///     .with_fragment_timeout(Some(Duration::from_secs(5)));
+    /// assert_eq!(config.max_fragments(), 16);
+    /// assert_eq!(config.fragment_timeout(), Some(Duration::from_secs(5)));
+    /// ```
+    pub const fn with_max_fragments(mut self, max: usize) -> Self {
+        self.max_fragments = max;
+        self
+    }
+
+    /// How long a fragmented message may take from its first frame to its
+    /// last; `None` disables it. Checked at every frame that arrives while
+    /// the message is open (a silent peer is the idle timeout's); past it
+    /// the connection is closed with
+    /// [`close_code::POLICY`](crate::close_code::POLICY) (1008), "message
+    /// not completed in time".
+    pub const fn with_fragment_timeout(mut self, after: Option<Duration>) -> Self {
+        self.fragment_timeout = after;
+        self
+    }
+
+    /// Bytes one connection may have inflated per period.
+    pub const fn inflate_rate(&self) -> Option<ByteRate> {
+        self.inflate_rate
+    }
+
+    /// Bytes the node may have inflated per period.
+    pub const fn inflate_node_rate(&self) -> Option<ByteRate> {
+        self.inflate_node_rate
+    }
+
+    /// Frames one message may span; `0` means unlimited.
+    pub const fn max_fragments(&self) -> usize {
+        self.max_fragments
+    }
+
+    /// How long a fragmented message may take.
+    pub const fn fragment_timeout(&self) -> Option<Duration> {
+        self.fragment_timeout
     }
 
     /// How long a connection's reading may stay paused because its send
@@ -600,6 +773,19 @@ impl Config {
         }
         refuse(self.read_buffer == 0, "read_buffer");
         refuse(self.write_buffer == 0, "write_buffer");
+        for (rate, option) in [
+            (self.inflate_rate, "inflate_rate"),
+            (self.inflate_node_rate, "inflate_node_rate"),
+        ] {
+            refuse(
+                rate.is_some_and(|rate| rate.bytes == 0 || rate.per.is_zero()),
+                option,
+            );
+        }
+        refuse(
+            self.fragment_timeout.is_some_and(|d| d.is_zero()),
+            "fragment_timeout",
+        );
         refuse(self.stall_timeout.is_zero(), "stall_timeout");
         refuse(self.refresh_before.is_zero(), "refresh_before");
         refuse(self.handshake_timeout.is_zero(), "handshake_timeout");
@@ -686,9 +872,12 @@ impl Config {
 
     /// Origins other than the server's own whose pages may open a socket.
     /// A browser handshake (one with an `Origin` header) is accepted when
-    /// its origin names the host it asked for (`Host`, or `X-Forwarded-Host`
-    /// from a [trusted proxy](Self::with_trusted_proxies)) or matches an
-    /// entry here: an exact origin (`https://app.example`), every subdomain
+    /// its origin is the server's own, compared as RFC 6454 origins (scheme,
+    /// host and port): the host it asked for (`Host`, or `X-Forwarded-Host`
+    /// from a [trusted proxy](Self::with_trusted_proxies)), over `https`
+    /// when a trusted proxy says so in `X-Forwarded-Proto` and `http`
+    /// otherwise (so behind a TLS-terminating proxy, list the proxy, or the
+    /// `https://` origin here); or when it matches an entry here: an exact origin (`https://app.example`), every subdomain
     /// over one scheme (`https://*.example.com`), or `*` for any. Otherwise
     /// it gets 403 before the 101: without this check any site a logged-in
     /// user visits could open a socket with their cookies. Clients that are
@@ -966,6 +1155,20 @@ const ENV_OPTIONS: &[(&str, fn(Config, &str) -> Result<Config, UnitError>)] = &[
     ("compress_min_size", |c, v| {
         Ok(c.with_compress_min_size(to_usize(units::parse_size(v)?)?))
     }),
+    ("inflate_rate", |c, v| {
+        let rate = units::or_off(v, units::parse_byte_rate)?;
+        Ok(c.with_inflate_rate(rate.map(|(bytes, per)| ByteRate::new(bytes, per))))
+    }),
+    ("inflate_node_rate", |c, v| {
+        let rate = units::or_off(v, units::parse_byte_rate)?;
+        Ok(c.with_inflate_node_rate(rate.map(|(bytes, per)| ByteRate::new(bytes, per))))
+    }),
+    ("max_fragments", |c, v| {
+        Ok(c.with_max_fragments(to_usize(units::parse_count(v)?)?))
+    }),
+    ("fragment_timeout", |c, v| {
+        Ok(c.with_fragment_timeout(units::or_off(v, units::parse_duration)?))
+    }),
     ("stall_timeout", |c, v| {
         Ok(c.with_stall_timeout(units::parse_duration(v)?))
     }),
@@ -1061,6 +1264,22 @@ const FORMS: &[(&str, &str)] = &[
     (
         "compress_min_size",
         r#"a size like "256B", or 0 to compress every frame"#,
+    ),
+    (
+        "inflate_rate",
+        r#"a non-zero byte rate like "1MiB/s" or "512KiB/500ms", or "off""#,
+    ),
+    (
+        "inflate_node_rate",
+        r#"a non-zero byte rate like "64MiB/s", or "off""#,
+    ),
+    (
+        "max_fragments",
+        r#"a whole number of frames like "1024", or 0 for unlimited"#,
+    ),
+    (
+        "fragment_timeout",
+        r#"a non-zero duration like "30s" or "off""#,
     ),
     ("stall_timeout", r#"a non-zero duration like "10s""#),
     ("refresh_before", r#"a non-zero duration like "30s""#),
@@ -1495,6 +1714,39 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             r#"CHAT_TRUSTED_PROXIES="10.0.0.0/33": trusted_proxies must be a comma-separated list of IPs or CIDRs like "10.0.0.0/8, ::1""#
+        );
+    }
+
+    #[test]
+    fn work_bounds_from_the_environment() {
+        let config = with(&[
+            ("inflate_rate", "512KiB/500ms"),
+            ("inflate_node_rate", "off"),
+            ("max_fragments", "0"),
+            ("fragment_timeout", "off"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.inflate_rate(),
+            Some(ByteRate::new(512 << 10, Duration::from_millis(500)))
+        );
+        assert_eq!(config.inflate_node_rate(), None);
+        assert_eq!(config.max_fragments(), 0);
+        assert_eq!(config.fragment_timeout(), None);
+        for (option, bad) in [
+            ("inflate_rate", "0/s"),
+            ("inflate_rate", "1MiB/0s"),
+            ("inflate_rate", "1MiB"),
+            ("inflate_node_rate", "0KiB/s"),
+            ("max_fragments", "-1"),
+            ("fragment_timeout", "0s"),
+        ] {
+            let error = with(&[(option, bad)]).unwrap_err();
+            assert_eq!(error.options(), [option], "{error}");
+        }
+        assert_eq!(
+            with(&[("inflate_rate", "0/s")]).unwrap_err().to_string(),
+            r#"CHAT_INFLATE_RATE="0/s": inflate_rate must be a non-zero byte rate like "1MiB/s" or "512KiB/500ms", or "off""#
         );
     }
 

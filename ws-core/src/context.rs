@@ -20,7 +20,7 @@ use crate::manager::Manager;
 use crate::presence::Presence;
 use crate::protocol::{Outbound, Protocol, Variant};
 use crate::registry::Conn;
-use crate::session::{Session, erase, expiry_ms, typed};
+use crate::session::{Read, erase, typed};
 
 /// A handler's view of its connection. Cheap to clone; a clone may be moved
 /// into a spawned task and used after the handler returns (sends to a
@@ -155,7 +155,7 @@ impl<P: Protocol> Ctx<P> {
     }
 
     /// The user this connection belongs to: its session's
-    /// [`Session::user`], as it was when the session was set.
+    /// [`Session::user`](crate::Session::user), as it was when the session was set.
     pub fn user(&self) -> Option<UserId> {
         self.conn.membership.lock().user().cloned()
     }
@@ -223,13 +223,13 @@ impl<P: Protocol> Ctx<P> {
     }
 
     /// Replaces the connection's session (after a login message, say): the
-    /// user index follows the new session's [`Session::user`], so
+    /// user index follows the new session's [`Session::user`](crate::Session::user), so
     /// [`Manager::to_user`] reaches this connection under its new user at
     /// once, and the connection counts against the new user's
     /// [`max_per_user`](crate::Config::with_max_per_user) and no longer
     /// against the old one's. Rooms, history positions and the send queue
     /// are untouched. Synchronous: no lock is held across an `.await`.
-    /// The new session's [`Session::expires_at`] re-arms the connection's
+    /// The new session's [`Session::expires_at`](crate::Session::expires_at) re-arms the connection's
     /// refresh timer (at its next message or timer, when set from a task
     /// other than the handler's).
     ///
@@ -239,10 +239,19 @@ impl<P: Protocol> Ctx<P> {
     /// [`SetUserError::Closing`] once the connection is closing. Passed on
     /// with `?`, the first reaches the client as an error frame with code
     /// [`error_code::TOO_MANY_USER_CONNECTIONS`](crate::error_code::TOO_MANY_USER_CONNECTIONS).
+    ///
+    /// # Panics
+    /// When an accessor of `session` ([`Session::user`](crate::Session::user),
+    /// [`Session::expires_at`](crate::Session::expires_at), [`Session::presence`](crate::Session::presence)) panics; they are all
+    /// read before anything changes, so the connection keeps its old
+    /// session. In a handler or the `refresh` hook the runtime catches it
+    /// and closes the connection with 1011.
     pub fn set_session(&self, session: P::Session) -> Result<(), SetUserError> {
-        let user = session.user();
-        let expires = expiry_ms(&session);
-        let presence = crate::session::presence_json(&session);
+        let Read {
+            user,
+            expires,
+            presence,
+        } = Read::of(&session);
         self.manager
             .registry()
             .set_session(&self.conn, user, erase(session))?;

@@ -150,7 +150,9 @@ pub use backend::{PubSubMode, RedisBackend};
 pub use broadcast::{Broadcast, Excluded};
 pub use close::{CloseInfo, close_code};
 pub use codec::{Codec, InvalidMessagePack};
-pub use config::{Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit};
+pub use config::{
+    ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
+};
 pub use connection::upgrade::endpoint;
 pub use context::Ctx;
 pub use delivery::Delivery;

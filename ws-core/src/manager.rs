@@ -12,7 +12,7 @@ use crate::backend::{Backend, BackendError, BackendStatus, Channel, Local, Node}
 use crate::broadcast::{Broadcast, deliver_remote};
 use crate::close::{CloseInfo, close_code};
 use crate::config::{
-    Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
+    ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
 };
 use crate::delivery::{Delivery, Target};
 use crate::frame::{Frame, Wire};
@@ -20,6 +20,7 @@ use crate::history::History;
 use crate::id::ConnId;
 use crate::presence::{self, Presence, PresenceCount, PresenceDiff};
 use crate::protocol::{Outbound, Protocol};
+use crate::rate::InflateBudget;
 use crate::registry::{Limits, Registry};
 use crate::telemetry::{Counters, Stats};
 use tokio_util::sync::CancellationToken;
@@ -62,6 +63,9 @@ pub(crate) struct Inner {
     admission: Arc<Admission>,
     registry: Arc<Registry>,
     counters: Counters,
+    /// What the node's connections may inflate (`inflate_rate`,
+    /// `inflate_node_rate`).
+    inflate: InflateBudget,
     /// The rooms' histories; `None` when `history` is 0.
     history: Option<Arc<History>>,
     /// The rooms with presence events on, and how to stop each one's task.
@@ -211,6 +215,7 @@ impl<P: Protocol> Manager<P> {
             admission: Admission::new(config.max_connections(), PerIp::new(&config)),
             registry: Arc::new(Registry::new(Limits::of(&config), link)),
             counters: Counters::new(P::NAME),
+            inflate: InflateBudget::new(&config),
             kill: CancellationToken::new(),
             closing: std::sync::OnceLock::new(),
             history: crate::history::Limits::of(&config)
@@ -709,6 +714,10 @@ impl<P: Protocol> Manager<P> {
         &self.inner.counters
     }
 
+    pub(crate) fn inflate_budget(&self) -> &InflateBudget {
+        &self.inner.inflate
+    }
+
     pub(crate) fn history(&self) -> Option<&Arc<History>> {
         self.inner.history.as_ref()
     }
@@ -843,6 +852,26 @@ impl<P: Protocol> ManagerBuilder<P> {
     /// See [`Config::with_idle_timeout`].
     pub fn idle_timeout(self, after: Option<Duration>) -> Self {
         self.map(|c| c.with_idle_timeout(after))
+    }
+
+    /// See [`Config::with_inflate_rate`].
+    pub fn inflate_rate(self, rate: Option<ByteRate>) -> Self {
+        self.map(|c| c.with_inflate_rate(rate))
+    }
+
+    /// See [`Config::with_inflate_node_rate`].
+    pub fn inflate_node_rate(self, rate: Option<ByteRate>) -> Self {
+        self.map(|c| c.with_inflate_node_rate(rate))
+    }
+
+    /// See [`Config::with_max_fragments`].
+    pub fn max_fragments(self, max: usize) -> Self {
+        self.map(|c| c.with_max_fragments(max))
+    }
+
+    /// See [`Config::with_fragment_timeout`].
+    pub fn fragment_timeout(self, after: Option<Duration>) -> Self {
+        self.map(|c| c.with_fragment_timeout(after))
     }
 
     /// See [`Config::with_stall_timeout`].

@@ -8,7 +8,9 @@ pub use serde_json;
 pub use axum::http::request::Parts;
 pub use axum::response::Response;
 
-pub use crate::config::{Compression, Config, OnInvalid, OnRateLimit, Overflow, RateLimit};
+pub use crate::config::{
+    ByteRate, Compression, Config, OnInvalid, OnRateLimit, Overflow, RateLimit,
+};
 pub use crate::context::Ctx;
 pub use crate::error::{JoinRefused, RefreshRefused};
 pub use crate::handler::{Disconnect, HandlerError, HandlerResult};

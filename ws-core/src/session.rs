@@ -95,6 +95,12 @@ pub trait Session: Send + Sync + 'static {
     /// assert_eq!(jwt.expires_at(), Some(exp));
     /// assert_eq!(().expires_at(), None);
     /// ```
+    ///
+    /// An accessor must not panic; if one does (a `SystemTime` addition
+    /// that overflows, say: compute with `checked_add`), the runtime
+    /// answers as for a panicking hook: the upgrade gets HTTP 500, and a
+    /// `refresh` or a handler that set the session closes the connection
+    /// with [`close_code::INTERNAL`](crate::close_code::INTERNAL) (1011).
     fn expires_at(&self) -> Option<SystemTime> {
         None
     }
@@ -127,6 +133,32 @@ pub trait Session: Send + Sync + 'static {
     /// ```
     fn presence(&self) -> Option<serde_json::Value> {
         None
+    }
+}
+
+/// What the runtime reads of a session, each time one is set: its
+/// accessors, all called here and nowhere else, before anything changes.
+pub(crate) struct Read {
+    pub(crate) user: Option<UserId>,
+    /// [`expiry_ms`].
+    pub(crate) expires: u64,
+    /// [`presence_json`].
+    pub(crate) presence: Option<Arc<str>>,
+}
+
+impl Read {
+    /// Calls `session`'s accessors (user code: a panic passes through).
+    pub(crate) fn of<S: Session>(session: &S) -> Self {
+        Self {
+            user: session.user(),
+            expires: expiry_ms(session),
+            presence: presence_json(session),
+        }
+    }
+
+    /// [`of`](Self::of), with a panic in an accessor caught: `None`.
+    pub(crate) fn guarded<S: Session>(session: &S) -> Option<Self> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::of(session))).ok()
     }
 }
 

@@ -15,7 +15,7 @@ use syn::{Attribute, Ident, Lit, LitStr, Token};
 
 use crate::case::RenameRule;
 use crate::config::units::{self, UnitError};
-use crate::config::{Compression, Config, ConfigError, RateLimit};
+use crate::config::{self, Compression, Config, ConfigError, RateLimit};
 use crate::ctxt::Ctxt;
 
 /// The helper attribute through which `#[ws_protocol(...)]` hands its options
@@ -39,6 +39,10 @@ pub const OPTIONS: &[&str] = &[
     "write_buffer",
     "compression",
     "compress_min_size",
+    "inflate_rate",
+    "inflate_node_rate",
+    "max_fragments",
+    "fragment_timeout",
     "stall_timeout",
     "refresh_before",
     "max_rooms",
@@ -104,6 +108,13 @@ pub struct Rate {
     pub per_ms: u64,
 }
 
+/// `bytes` per `per_ms` milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteRate {
+    pub bytes: u64,
+    pub per_ms: u64,
+}
+
 /// The options of `#[ws_protocol(...)]`; `None` means "not given".
 #[derive(Default, Debug)]
 pub struct Options {
@@ -125,6 +136,13 @@ pub struct Options {
     pub write_buffer: Option<Setting<u64>>,
     pub compression: Option<Setting<Compression>>,
     pub compress_min_size: Option<Setting<u64>>,
+    /// `None` inside is `"off"`.
+    pub inflate_rate: Option<Setting<Option<ByteRate>>>,
+    /// `None` inside is `"off"`.
+    pub inflate_node_rate: Option<Setting<Option<ByteRate>>>,
+    pub max_fragments: Option<Setting<u64>>,
+    /// Milliseconds; `None` inside is `"off"`.
+    pub fragment_timeout: Option<Setting<Option<u64>>>,
     /// What one peer may make the server hold; `0` is unlimited.
     pub stall_timeout: Option<Setting<u64>>,
     /// Milliseconds.
@@ -308,6 +326,14 @@ impl Options {
             "compress_min_size" => {
                 self.compress_min_size = read(cx, &name, &value, units::parse_size);
             }
+            "inflate_rate" => self.inflate_rate = read(cx, &name, &value, byte_rate_or_off),
+            "inflate_node_rate" => {
+                self.inflate_node_rate = read(cx, &name, &value, byte_rate_or_off);
+            }
+            "max_fragments" => self.max_fragments = read(cx, &name, &value, units::parse_count),
+            "fragment_timeout" => {
+                self.fragment_timeout = read(cx, &name, &value, duration_or_off);
+            }
             "stall_timeout" => self.stall_timeout = read(cx, &name, &value, duration),
             "refresh_before" => self.refresh_before = read(cx, &name, &value, duration),
             "max_rooms" => self.max_rooms = read(cx, &name, &value, units::parse_count),
@@ -374,6 +400,23 @@ impl Options {
         }
         if let Some(bytes) = &self.compress_min_size {
             config = config.with_compress_min_size(n(bytes));
+        }
+        let byte_rate = |setting: &Setting<Option<ByteRate>>| {
+            setting
+                .value
+                .map(|rate| config::ByteRate::new(rate.bytes, Duration::from_millis(rate.per_ms)))
+        };
+        if let Some(rate) = &self.inflate_rate {
+            config = config.with_inflate_rate(byte_rate(rate));
+        }
+        if let Some(rate) = &self.inflate_node_rate {
+            config = config.with_inflate_node_rate(byte_rate(rate));
+        }
+        if let Some(max) = &self.max_fragments {
+            config = config.with_max_fragments(n(max));
+        }
+        if let Some(after) = &self.fragment_timeout {
+            config = config.with_fragment_timeout(ms(after));
         }
         if let Some(after) = &self.stall_timeout {
             config = config.with_stall_timeout(Duration::from_millis(after.value));
@@ -499,6 +542,16 @@ fn duration_or_off(text: &str) -> Result<Option<u64>, UnitError> {
 /// A duration in milliseconds.
 fn duration(text: &str) -> Result<u64, UnitError> {
     u64::try_from(units::parse_duration(text)?.as_millis()).map_err(|_| UnitError::TooLarge)
+}
+
+/// `"1MiB/s"`, `"off"` as `None`.
+fn byte_rate_or_off(text: &str) -> Result<Option<ByteRate>, UnitError> {
+    units::or_off(text, units::parse_byte_rate)?
+        .map(|(bytes, per)| {
+            let per_ms = u64::try_from(per.as_millis()).map_err(|_| UnitError::TooLarge)?;
+            Ok(ByteRate { bytes, per_ms })
+        })
+        .transpose()
 }
 
 /// `"20/s"`, `"off"` as `None`.
@@ -944,10 +997,19 @@ mod tests {
                 heartbeat = "30s", idle_timeout = "off", on_invalid = "close",
                 read_buffer = 4096, write_buffer = "16 KiB", module = "messages",
                 max_rooms = 0, max_room_name = 64, compression = "off",
-                compress_min_size = "1KiB",
+                compress_min_size = "1KiB", inflate_rate = "2MiB/s",
+                inflate_node_rate = "off", max_fragments = 64, fragment_timeout = "5s",
             )]
         });
         assert_eq!(errors, Vec::<String>::new());
+        let config = options.to_config();
+        assert_eq!(
+            config.inflate_rate(),
+            Some(config::ByteRate::new(2 << 20, Duration::from_secs(1)))
+        );
+        assert_eq!(config.inflate_node_rate(), None);
+        assert_eq!(config.max_fragments(), 64);
+        assert_eq!(config.fragment_timeout(), Some(Duration::from_secs(5)));
         assert_eq!(options.compression.unwrap().value, Compression::Off);
         assert_eq!(options.compress_min_size.unwrap().value, 1024);
         assert_eq!(options.max_connections.unwrap().value, 10_000);
@@ -1028,7 +1090,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `stall_timeout`, `refresh_before`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
+                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `inflate_rate`, `inflate_node_rate`, `max_fragments`, `fragment_timeout`, `stall_timeout`, `refresh_before`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
                 "send_queue must be a whole number of frames of at least 1, like \"256\"",
                 "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
                 "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

@@ -99,6 +99,10 @@ use proc_macro::TokenStream;
 /// | `write_buffer`     | size                                           | `"64KiB"`   | ready frames are sent in one vectored write, up to this many bytes |
 /// | `compression`      | `"deflate"`, `"off"`                           | `"deflate"` | permessage-deflate (RFC 7692) with clients that offer it (browsers do); a broadcast is compressed once, shared by every deflate recipient; inbound `max_message_size` bounds the inflated size |
 /// | `compress_min_size`| size                                           | `"256B"`    | frames with a smaller payload go out uncompressed; `0` compresses all |
+/// | `inflate_rate`     | `"1MiB/s"`, `"512KiB/500ms"`, `"off"`         | `"1MiB/s"`  | bytes one connection may have inflated (permessage-deflate) per period; past it its reading pauses until the budget refills (never closed) |
+/// | `inflate_node_rate`| `"64MiB/s"`, `"off"`                           | `"64MiB/s"` | the same for all connections of the node together |
+/// | `max_fragments`    | integer                                        | `1_024`     | frames one message may span; more: close 1008; `0` = unlimited |
+/// | `fragment_timeout` | duration or `"off"`                            | `"30s"`     | from a message's first fragment to its last; later: close 1008 |
 /// | `stall_timeout`    | duration                                       | `"10s"`     | reading pauses while the send queue is half full; a peer whose writer makes no progress this long is closed with 1013 |
 /// | `refresh_before`   | duration                                       | `"30s"`     | a session with an expiry (`Session::expires_at`) is sent `{"type":"refresh_required","expires_in_ms":N}` this long before it; no valid `refresh` by the expiry: close 4001 |
 /// | `max_rooms`        | integer                                        | `128`       | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails with `JoinError::TooManyRooms` (client code `too_many_rooms`) |

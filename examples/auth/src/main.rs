@@ -4,12 +4,21 @@
 //! its token names, and no others.
 //!
 //! ```text
-//! AUTH_SECRET=change-me cargo run -p auth-example     # 127.0.0.1:3001
+//! AUTH_SECRET=change-me cargo run -p auth-example -- --demo-tokens   # 127.0.0.1:3001
 //! curl '127.0.0.1:3001/token?user=ann'                # a token (demo only)
 //! websocat 'ws://127.0.0.1:3001/ws?token=<the token>'
 //! {"type":"join","room":"lobby"}                      # {"type":"joined","room":"lobby"}
 //! {"type":"join","room":"bob"}                        # {"type":"error","code":"join_refused",..}
 //! ```
+//!
+//! `GET /token?user=NAME` hands a token to anyone who asks, for trying the
+//! example out: it is served only with `--demo-tokens`, and the server
+//! warns at start when it is. A real deployment gets its tokens from its
+//! login or identity provider and runs without the flag.
+//!
+//! A refused token gets 401 with a fixed body (`no token`, `invalid token`,
+//! `token expired`): why a signature or a claim failed is the server's
+//! business, not the client's.
 //!
 //! Where the token travels, in the order [`Verified`] looks:
 //! - `Authorization: Bearer <token>`, for clients that can set headers.
@@ -28,7 +37,9 @@
 //! `{"type":"refresh_required","expires_in_ms":N}`, the client answers
 //! `{"type":"refresh","token":"<a new token>"}` (a message: it stays out of
 //! access logs), and [`App::refresh`](RoomsHandler::refresh) verifies it;
-//! with no valid refresh by `exp` the connection is closed with 4001.
+//! with no valid refresh by `exp` the connection is closed with 4001. A
+//! refresh may narrow the session: the connection leaves the rooms the new
+//! token no longer names, and receives nothing more from them.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -64,9 +75,12 @@ impl Session for Claims {
         Some(UserId::from(self.sub.as_str()))
     }
 
-    /// The token's `exp`: the connection must refresh before it.
+    /// The token's `exp`: the connection must refresh before it. Checked:
+    /// a validly signed `exp` may lie past what `SystemTime` holds (2^63 s
+    /// and more), and an accessor must not panic; such a token never
+    /// expires.
     fn expires_at(&self) -> Option<SystemTime> {
-        Some(UNIX_EPOCH + Duration::from_secs(self.exp))
+        UNIX_EPOCH.checked_add(Duration::from_secs(self.exp))
     }
 }
 
@@ -118,9 +132,10 @@ impl Keys {
         let claims = Claims {
             sub: user.to_owned(),
             rooms: rooms.iter().map(|&room| room.to_owned()).collect(),
-            exp: (SystemTime::now() + ttl)
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |since| since.as_secs()),
+            exp: SystemTime::now()
+                .checked_add(ttl)
+                .and_then(|exp| exp.duration_since(UNIX_EPOCH).ok())
+                .map_or(u64::MAX, |since| since.as_secs()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signs any claims that serialize")
@@ -166,10 +181,18 @@ where
             ));
         };
         let keys = Arc::<Keys>::from_ref(state);
-        match keys.verify(&token) {
-            Ok(claims) => Ok(Verified(claims)),
-            Err(error) => Err(unauthorized(&format!("invalid token: {error}"))),
-        }
+        keys.verify(&token)
+            .map(Verified)
+            .map_err(|error| unauthorized(refusal(&error)))
+    }
+}
+
+/// Why a token is refused, as the client is told: a fixed message, never
+/// the library's own text (which names algorithms and claim types).
+fn refusal(error: &jsonwebtoken::errors::Error) -> &'static str {
+    match error.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
+        _ => "invalid token",
     }
 }
 
@@ -198,11 +221,11 @@ async fn token<S: Send + Sync>(parts: &mut Parts, state: &S) -> Option<String> {
     query.token
 }
 
-fn unauthorized(why: &str) -> Response {
+fn unauthorized(why: &'static str) -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],
-        why.to_owned(),
+        why,
     )
         .into_response()
 }
@@ -224,15 +247,21 @@ impl RoomsHandler<AppState> for App {
     }
 
     /// A new token for the same user replaces the session (its rooms and
-    /// `exp` with it); a forged or expired one, or another user's, closes
-    /// the connection with 4003.
+    /// `exp` with it): the connection leaves the rooms it no longer names.
+    /// A forged or expired one, or another user's, closes the connection
+    /// with 4003.
     async fn refresh(&self, ctx: &Ctx<Rooms>, token: String) -> Result<Claims, RefreshRefused> {
         let claims = self
             .keys
             .verify(&token)
-            .map_err(|error| RefreshRefused::new(format!("invalid token: {error}")))?;
+            .map_err(|error| RefreshRefused::new(refusal(&error)))?;
         if claims.sub != ctx.session().sub {
             return Err(RefreshRefused::new("a refresh keeps the user"));
+        }
+        for room in ctx.rooms() {
+            if !claims.rooms.iter().any(|named| **named == *room) {
+                ctx.leave(&room);
+            }
         }
         Ok(claims)
     }
@@ -283,8 +312,9 @@ struct Login {
 }
 
 /// `GET /token?user=NAME`: a token for NAME, valid for an hour, naming
-/// the rooms `lobby` and NAME. A demo: a real server checks a password or
-/// an identity provider first.
+/// the rooms `lobby` and NAME, for anyone who asks. A demo, served only
+/// with `--demo-tokens`: a real server checks a password or an identity
+/// provider first.
 async fn issue(State(state): State<AppState>, Query(login): Query<Login>) -> String {
     let rooms = ["lobby", login.user.as_str()];
     state
@@ -292,13 +322,34 @@ async fn issue(State(state): State<AppState>, Query(login): Query<Login>) -> Str
         .sign(&login.user, &rooms, Duration::from_secs(3600))
 }
 
-/// The app's routes beside the endpoint, on a router with [`AppState`].
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/token", get(issue))
+/// The app's routes beside the endpoint, on a router with [`AppState`]:
+/// with `demo_tokens`, the token route that signs for anyone.
+pub fn routes(demo_tokens: bool) -> Router<AppState> {
+    let routes = Router::new();
+    if demo_tokens {
+        return routes.route("/token", get(issue));
+    }
+    routes
 }
 
 #[tokio::main]
 async fn main() {
+    let mut demo_tokens = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--demo-tokens" => demo_tokens = true,
+            other => {
+                eprintln!("unknown argument `{other}`; expected `--demo-tokens` or nothing");
+                std::process::exit(2);
+            }
+        }
+    }
+    if demo_tokens {
+        eprintln!(
+            "WARNING: --demo-tokens: GET /token?user=NAME signs a token for anyone who asks; \
+             for trying the example out only, never in production"
+        );
+    }
     let secret = std::env::var("AUTH_SECRET").unwrap_or_else(|_| {
         eprintln!("AUTH_SECRET is not set; using a development secret");
         "development secret, not for production".to_owned()
@@ -316,7 +367,7 @@ async fn main() {
         keys: Arc::clone(&keys),
         manager: manager.clone(),
     };
-    let app = routes()
+    let app = routes(demo_tokens)
         .route("/ws", endpoint(manager, Arc::new(App { keys })))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3001")

@@ -67,16 +67,8 @@ impl PerIp {
     /// value, set by the nearest proxy) when the peer is a trusted proxy,
     /// else the `Host` header.
     pub(crate) fn requested_host<'a>(&self, parts: &'a Parts) -> Option<&'a str> {
-        let from_proxy = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(peer)| {
-                self.trusted.iter().any(|net| net.contains(&peer.ip()))
-            });
-        let forwarded = from_proxy
-            .then(|| parts.headers.get("x-forwarded-host"))
-            .flatten()
-            .and_then(|value| value.to_str().ok())
+        let forwarded = self
+            .forwarded(parts, "x-forwarded-host")
             .and_then(|value| value.rsplit(',').next())
             .map(str::trim);
         forwarded.or_else(|| {
@@ -85,6 +77,27 @@ impl PerIp {
                 .get(axum::http::header::HOST)
                 .and_then(|value| value.to_str().ok())
         })
+    }
+
+    /// The scheme the client reached the server with, as a trusted
+    /// proxy's `X-Forwarded-Proto` says; `None` from any other peer.
+    pub(crate) fn forwarded_proto<'a>(&self, parts: &'a Parts) -> Option<&'a str> {
+        self.forwarded(parts, "x-forwarded-proto")
+    }
+
+    /// Header `name`, when the peer is a trusted proxy.
+    fn forwarded<'a>(&self, parts: &'a Parts, name: &str) -> Option<&'a str> {
+        let from_proxy = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(peer)| {
+                let peer = peer.ip().to_canonical();
+                self.trusted.iter().any(|net| net.contains(&peer))
+            });
+        from_proxy
+            .then(|| parts.headers.get(name))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
     }
 
     /// `false` when `ip` has started too many handshakes lately.

@@ -10,6 +10,7 @@
 //! | size     | a count, then optionally a unit `B`, `KiB`, `MiB`, `GiB` (`KB`, `MB`, `GB` are the same binary units; any case) | `65536`, `64KiB`, `1 MB` |
 //! | duration | one or more counts each with a unit `ms`, `s`, `m`, `h` | `500ms`, `30s`, `1m30s`, `1h 30m` |
 //! | rate     | a count of messages `/` a unit `s`, `m`, `h`, or a duration | `20/s`, `600/m`, `5/500ms` |
+//! | byte rate | a size `/` a unit `s`, `m`, `h`, or a duration | `1MiB/s`, `64 MiB/s`, `512KiB/500ms` |
 //!
 //! Spaces are allowed around the whole and between a number and its unit.
 //! No signs, fractions or exponents: `-1`, `1.5s` and `1e3` are malformed.
@@ -87,14 +88,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
 pub fn parse_rate(text: &str) -> Result<(u32, Duration), UnitError> {
     let (messages, per) = text.split_once('/').ok_or(UnitError::Malformed)?;
     let messages = parse_count(messages)?;
-    let per = match per.trim() {
-        "s" => Duration::from_secs(1),
-        "m" => Duration::from_secs(60),
-        "h" => Duration::from_secs(3600),
-        other => parse_duration(other)?,
-    };
+    let per = parse_period(per)?;
     let messages = u32::try_from(messages).map_err(|_| UnitError::TooLarge)?;
     Ok((messages, per))
+}
+
+/// `1MiB/s`, `64 MiB/m`, `512KiB/500ms`: bytes per period.
+pub fn parse_byte_rate(text: &str) -> Result<(u64, Duration), UnitError> {
+    let (bytes, per) = text.split_once('/').ok_or(UnitError::Malformed)?;
+    Ok((parse_size(bytes)?, parse_period(per)?))
+}
+
+/// The period of a rate: `s`, `m`, `h` or a duration.
+fn parse_period(per: &str) -> Result<Duration, UnitError> {
+    match per.trim() {
+        "s" => Ok(Duration::from_secs(1)),
+        "m" => Ok(Duration::from_secs(60)),
+        "h" => Ok(Duration::from_secs(3600)),
+        other => parse_duration(other),
+    }
 }
 
 /// `off` as `None`, anything else through `parse`.
@@ -270,6 +282,32 @@ mod tests {
         }
         for bad in MALFORMED_EVERYWHERE {
             assert_eq!(parse_rate(bad), Err(Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn byte_rates() {
+        let s = Duration::from_secs;
+        assert_eq!(parse_byte_rate("1MiB/s"), Ok((1 << 20, s(1))));
+        assert_eq!(parse_byte_rate(" 64 MiB / m "), Ok((64 << 20, s(60))));
+        assert_eq!(
+            parse_byte_rate("512KiB/500ms"),
+            Ok((512 << 10, Duration::from_millis(500)))
+        );
+        assert_eq!(parse_byte_rate("0/s"), Ok((0, s(1))));
+        assert_eq!(parse_byte_rate("99999999999GiB/s"), Err(TooLarge));
+        for bad in [
+            "1MiB",
+            "1MiB/",
+            "/s",
+            "1MiB/fortnight",
+            "1.5MiB/s",
+            "1MiB/s/s",
+        ] {
+            assert_eq!(parse_byte_rate(bad), Err(Malformed), "{bad:?}");
+        }
+        for bad in MALFORMED_EVERYWHERE {
+            assert_eq!(parse_byte_rate(bad), Err(Malformed), "{bad:?}");
         }
     }
 

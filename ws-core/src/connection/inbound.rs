@@ -17,9 +17,18 @@
 //!   fragments arrive, so a sequence split across fragments is judged
 //!   whole, and a bad one fails before the message ends), or a compressed
 //!   message that is not valid deflate;
+//! - 1008: a message spanning more than `max_fragments` frames, or not
+//!   complete `fragment_timeout` after its first (checked at every frame
+//!   that arrives while it is open);
 //! - 1009: a frame, a message, or an inflated message past
 //!   `max_message_size`: refused from the frame header, before its payload
 //!   is read, or when inflation reaches the limit.
+//!
+//! Every compressed message is charged, at its inflated size, to the
+//! connection's and the node's inflation budgets (`inflate_rate`,
+//! `inflate_node_rate`): past either, nothing more is read until it has
+//! refilled, so the inflation a peer can cause is bounded by the budget,
+//! not by how small its frames are.
 //!
 //! Pings are answered with a pong and the peer's close with a close
 //! echoing its code, through the writer's control queue. A compressed
@@ -28,6 +37,7 @@
 //! connection holds no inflate state.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,6 +46,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::io::{AsyncRead, ReadBuf};
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
@@ -43,8 +54,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 use super::io::Half;
 use super::read_loop::ReadEnd;
 use crate::close::{CloseInfo, close_code};
+use crate::config::Config;
 use crate::deflate::{InflateError, inflate};
 use crate::frame::{OPCODE_CLOSE, wire};
+use crate::rate::InflateBudget;
 use crate::registry::Conn;
 
 const CONTINUATION: u8 = 0x0;
@@ -68,8 +81,13 @@ thread_local! {
 pub(crate) struct Frames<'a> {
     read: Half<'a>,
     conn: Arc<Conn>,
-    max: usize,
-    read_buffer: usize,
+    config: &'a Config,
+    inflate: &'a InflateBudget,
+    /// The connection's place in its inflation budget (see
+    /// [`InflateBudget`]).
+    inflated: u64,
+    /// Until when nothing is read: the inflation budget is spent.
+    pause: Option<Pin<Box<Sleep>>>,
     /// After a close or a failure nothing more is read.
     done: bool,
     /// Bytes of frames not yet whole; empty (no allocation) between frames.
@@ -78,12 +96,19 @@ pub(crate) struct Frames<'a> {
 }
 
 impl<'a> Frames<'a> {
-    pub(crate) fn new(read: Half<'a>, conn: Arc<Conn>, max: usize, read_buffer: usize) -> Self {
+    pub(crate) fn new(
+        read: Half<'a>,
+        conn: Arc<Conn>,
+        config: &'a Config,
+        inflate: &'a InflateBudget,
+    ) -> Self {
         Self {
             read,
             conn,
-            max,
-            read_buffer,
+            config,
+            inflate,
+            inflated: 0,
+            pause: None,
             done: false,
             buf: BytesMut::new(),
             partial: None,
@@ -125,6 +150,10 @@ struct Partial {
     data: BytesMut,
     /// How much of an uncompressed text message is known to be UTF-8.
     checked: usize,
+    /// Frames so far, the first included.
+    frames: usize,
+    /// When the first frame arrived.
+    began: Instant,
 }
 
 fn fail(code: u16, reason: &str) -> ReadEnd {
@@ -145,6 +174,10 @@ fn invalid_utf8() -> ReadEnd {
 
 impl Frames<'_> {
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, ReadEnd>>> {
+        if let Some(pause) = self.pause.as_mut() {
+            ready!(pause.as_mut().poll(cx));
+            self.pause = None;
+        }
         loop {
             match self.parse() {
                 Err(end) => return Poll::Ready(Some(Err(end))),
@@ -168,16 +201,18 @@ impl Frames<'_> {
     /// [`parse`](Self::parse) has sized for the whole frame.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if !self.buf.is_empty() {
-            if self.buf.capacity() - self.buf.len() < self.read_buffer {
-                self.buf.reserve(self.read_buffer);
+            let read_buffer = self.config.read_buffer();
+            if self.buf.capacity() - self.buf.len() < read_buffer {
+                self.buf.reserve(read_buffer);
             }
             return tokio_util::io::poll_read_buf(Pin::new(&mut self.read), cx, &mut self.buf);
         }
         SCRATCH.with_borrow_mut(|scratch| {
-            if scratch.len() < self.read_buffer {
-                scratch.resize(self.read_buffer, 0);
+            let read_buffer = self.config.read_buffer();
+            if scratch.len() < read_buffer {
+                scratch.resize(read_buffer, 0);
             }
-            let mut read = ReadBuf::new(&mut scratch[..self.read_buffer]);
+            let mut read = ReadBuf::new(&mut scratch[..read_buffer]);
             ready!(Pin::new(&mut self.read).poll_read(cx, &mut read))?;
             let filled = read.filled();
             self.buf = BytesMut::from(filled);
@@ -227,7 +262,7 @@ impl Frames<'_> {
         if len >> 63 != 0 {
             return Err(protocol("frame length with the high bit set"));
         }
-        if len > self.max as u64 {
+        if len > self.config.max_message_size() as u64 {
             return Err(too_big());
         }
         let total = at + 4 + len as usize;
@@ -250,6 +285,11 @@ impl Frames<'_> {
         };
         payload.advance(at + 4);
         unmask(&mut payload, mask);
+        if let (Some(partial), Some(limit)) = (&self.partial, self.config.fragment_timeout())
+            && partial.began.elapsed() > limit
+        {
+            return Err(fail(close_code::POLICY, "message not completed in time"));
+        }
         Ok(Some((head, payload)))
     }
 
@@ -259,8 +299,13 @@ impl Frames<'_> {
                 let Some(partial) = self.partial.as_mut() else {
                     return Err(protocol("a continuation with no message begun"));
                 };
-                if partial.data.len() + payload.len() > self.max {
+                if partial.data.len() + payload.len() > self.config.max_message_size() {
                     return Err(too_big());
+                }
+                partial.frames += 1;
+                let max = self.config.max_fragments();
+                if max != 0 && partial.frames > max {
+                    return Err(fail(close_code::POLICY, "too many fragments"));
                 }
                 partial.data.extend_from_slice(&payload);
                 partial.check(head.fin)?;
@@ -279,6 +324,8 @@ impl Frames<'_> {
                     compressed: head.rsv1,
                     data: payload,
                     checked: 0,
+                    frames: 1,
+                    began: Instant::now(),
                 };
                 if head.fin {
                     return self.finish(partial).map(Some);
@@ -296,10 +343,17 @@ impl Frames<'_> {
         }
     }
 
-    fn finish(&self, partial: Partial) -> Result<Message, ReadEnd> {
+    fn finish(&mut self, partial: Partial) -> Result<Message, ReadEnd> {
         let data = if partial.compressed {
-            match inflate(&partial.data, self.max) {
-                Ok(data) => Bytes::from(data),
+            match inflate(&partial.data, self.config.max_message_size()) {
+                Ok(data) => {
+                    // Inflated already: the next message waits for the
+                    // budget to cover this one.
+                    if let Some(until) = self.inflate.charge(&mut self.inflated, data.len()) {
+                        self.pause = Some(Box::pin(tokio::time::sleep_until(until)));
+                    }
+                    Bytes::from(data)
+                }
                 Err(InflateError::TooBig) => return Err(too_big()),
                 Err(InflateError::Invalid) => {
                     return Err(fail(close_code::INVALID_PAYLOAD, "invalid compressed data"));

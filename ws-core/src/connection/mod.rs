@@ -195,8 +195,8 @@ where
     let mut stream = Frames::new(
         socket.half(),
         Arc::clone(ctx.conn()),
-        config.max_message_size(),
-        config.read_buffer(),
+        config,
+        ctx.manager().inflate_budget(),
     );
     let queue = &ctx.conn().queue;
     let depth = ctx.manager().counters().queue_depth();

@@ -440,11 +440,15 @@ async fn refresh<P: Route<H, S>, H, S>(
         }
         Some(CloseInfo::new(close_code::REFRESH_REFUSED, &reason[..end]))
     };
+    // `set_session` reads the new session's accessors: user code too.
+    let outcome = outcome.and_then(|refreshed| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            refreshed.map(|session| ctx.set_session(session))
+        }))
+    });
     match outcome {
-        Ok(Ok(session)) => match ctx.set_session(session) {
-            Ok(()) => None,
-            Err(error) => refused(&error.to_string()),
-        },
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(error))) => refused(&error.to_string()),
         Ok(Err(refusal)) => refused(refusal.reason()),
         Err(_) => {
             tracing::error!(conn = %ctx.id(), "refresh panicked; closing with 1011");

@@ -4,15 +4,18 @@
 //! `handshake_timeout`, and only then is the 101 sent. All of it happens before the upgrade, so a
 //! refused client never costs a task or a socket buffer.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
+use futures_util::FutureExt;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use super::origin::Scheme;
 use super::{Admitted, ConnId, Gate};
 use crate::codec::Codec;
 use crate::config::Compression;
@@ -21,7 +24,7 @@ use crate::manager::Manager;
 use crate::protocol::Protocol;
 use crate::route::Route;
 use crate::serve::Accepted;
-use crate::session::{Session, erase};
+use crate::session::{Read, erase};
 
 /// The axum route that serves protocol `P` with `handler`.
 ///
@@ -107,11 +110,19 @@ where
         + timeout;
     let admission = manager.admission();
     let host = admission.per_ip().requested_host(&parts);
-    if !super::origin::allowed(&parts.headers, host, manager.config().allowed_origins()) {
+    // Plain HTTP (what `serve` speaks) unless a trusted proxy says otherwise.
+    let scheme = admission
+        .per_ip()
+        .forwarded_proto(&parts)
+        .map_or(Scheme::Http, Scheme::forwarded);
+    let origins = manager.config().allowed_origins();
+    if !super::origin::allowed(&parts.headers, host, scheme, origins) {
         manager.counters().rejected();
         return (
             StatusCode::FORBIDDEN,
-            "origin not allowed; add it to `allowed_origins`",
+            "origin not allowed: not this server's scheme, host and port; add it to \
+             `allowed_origins` (behind a TLS proxy, list the proxy in `trusted_proxies` \
+             so that its X-Forwarded-Proto counts)",
         )
             .into_response();
     }
@@ -138,17 +149,24 @@ where
         manager.counters().rejected();
         return unavailable("connection limit for this address reached");
     }
-    let authenticated = timeout_at(deadline, P::authenticate(&handler, &mut parts, &state)).await;
+    // User code: a panic in `authenticate` or in the session's accessors
+    // is answered (500), not a connection dropped without a word.
+    let authenticate = AssertUnwindSafe(P::authenticate(&handler, &mut parts, &state));
+    let authenticated = timeout_at(deadline, authenticate.catch_unwind()).await;
     let session = match authenticated {
-        Ok(Ok(session)) => session,
-        Ok(Err(response)) => return response,
+        Ok(Ok(Ok(session))) => session,
+        Ok(Ok(Err(response))) => return response,
+        Ok(Err(_)) => return internal_error(&manager, "authenticate panicked"),
         Err(_) => {
             manager.counters().rejected();
             return unavailable("authentication timed out");
         }
     };
+    let Some(read) = Read::guarded(&session) else {
+        return internal_error(&manager, "a session accessor panicked");
+    };
     // The same cap as `Ctx::set_session`, counted in the same place.
-    let seat = match session.user().map(|user| manager.registry().reserve(user)) {
+    let seat = match read.user.map(|user| manager.registry().reserve(user)) {
         None => None,
         Some(Ok(seat)) => Some(seat),
         Some(Err(_)) => {
@@ -162,8 +180,8 @@ where
     // would be kept twice in the task's state for the connection's life.
     let admitted = Box::new(Admitted {
         gate,
-        expires: crate::session::expiry_ms(&session),
-        presence: crate::session::presence_json(&session),
+        expires: read.expires,
+        presence: read.presence,
         session: erase(session),
         seat,
         slot,
@@ -280,6 +298,15 @@ fn handshake(request: &Request) -> Result<HeaderValue, Response> {
     }
     HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
         .map_err(|_| refuse(StatusCode::BAD_REQUEST, "malformed Sec-WebSocket-Key"))
+}
+
+/// 500 for a panic in the application's code during the handshake
+/// (`authenticate`, a session accessor): logged, counted as a rejection,
+/// and answered rather than dropped, with nothing of the panic in it.
+fn internal_error<P: Protocol>(manager: &Manager<P>, what: &'static str) -> Response {
+    tracing::error!(what, "answering the handshake with 500");
+    manager.counters().rejected();
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
 /// 503 with `Retry-After`, so well-behaved clients back off.

@@ -24,6 +24,7 @@ mod msgpack;
 mod operating;
 mod origin;
 mod overflow;
+mod panics;
 mod peer_limits;
 mod presence;
 mod reconnect;

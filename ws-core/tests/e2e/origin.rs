@@ -55,11 +55,65 @@ async fn browser_handshakes_from_other_sites_get_403() {
     let behind_proxy =
         Server::start(Test::CONFIG.with_trusted_proxies(vec!["127.0.0.1/32".parse().unwrap()]))
             .await;
-    let proxied = "Origin: https://chat.example\r\nX-Forwarded-Host: chat.example\r\n";
+    let proxied = "Origin: https://chat.example\r\nX-Forwarded-Host: chat.example\r\n\
+                   X-Forwarded-Proto: https\r\n";
     assert_eq!(
         status(behind_proxy.addr, KEY, proxied).await,
         "HTTP/1.1 101 Switching Protocols"
     );
+}
+
+/// RFC 6454 origins: scheme, host and port. A plain-HTTP server refuses an
+/// `https://` page of its own host and port; behind a trusted TLS proxy
+/// (`X-Forwarded-Proto: https`) the `https://` page is its own and the
+/// `http://` page of the same host is refused; the header counts only from
+/// a trusted proxy.
+#[tokio::test]
+async fn another_scheme_of_the_same_host_gets_403() {
+    let server = Server::default().await;
+    let addr = server.addr;
+    let forbidden = "HTTP/1.1 403 Forbidden";
+    let switching = "HTTP/1.1 101 Switching Protocols";
+    for (headers, expected) in [
+        (format!("Origin: http://{addr}\r\n"), switching),
+        (format!("Origin: https://{addr}\r\n"), forbidden),
+        // From an untrusted peer the header is the client's own claim.
+        (
+            format!("Origin: https://{addr}\r\nX-Forwarded-Proto: https\r\n"),
+            forbidden,
+        ),
+    ] {
+        assert_eq!(status(addr, KEY, &headers).await, expected, "{headers}");
+    }
+    let behind_tls =
+        Server::start(Test::CONFIG.with_trusted_proxies(vec!["127.0.0.1/32".parse().unwrap()]))
+            .await;
+    let tls = "X-Forwarded-Host: chat.example\r\nX-Forwarded-Proto: https\r\n";
+    for (origin, proto, expected) in [
+        ("https://chat.example", tls, switching),
+        ("https://chat.example:443", tls, switching),
+        ("http://chat.example", tls, forbidden),
+        ("http://chat.example:443", tls, forbidden),
+        // A proxy that does not say it terminates TLS: plain HTTP.
+        (
+            "https://chat.example",
+            "X-Forwarded-Host: chat.example\r\n",
+            forbidden,
+        ),
+        (
+            "http://chat.example",
+            "X-Forwarded-Host: chat.example\r\n",
+            switching,
+        ),
+    ] {
+        let got = status(
+            behind_tls.addr,
+            KEY,
+            &format!("Origin: {origin}\r\n{proto}"),
+        )
+        .await;
+        assert_eq!(got, expected, "{origin} with {proto:?}");
+    }
 }
 
 #[tokio::test]

@@ -251,6 +251,30 @@ fn config(options: &Options) -> TokenStream {
         let ttl = duration(ttl.value);
         config.extend(quote!(.with_history_ttl(#ttl)));
     }
+    for (setting, setter) in [
+        (&options.inflate_rate, quote!(with_inflate_rate)),
+        (&options.inflate_node_rate, quote!(with_inflate_node_rate)),
+    ] {
+        if let Some(setting) = setting {
+            let rate = match setting.value {
+                Some(rate) => {
+                    let bytes = Literal::u64_unsuffixed(rate.bytes);
+                    let per = Literal::u64_unsuffixed(rate.per_ms);
+                    quote!(::core::option::Option::Some(#private::ByteRate::new(#bytes, ::core::time::Duration::from_millis(#per))))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            config.extend(quote!(.#setter(#rate)));
+        }
+    }
+    if let Some(max) = &options.max_fragments {
+        let n = number(max.value);
+        config.extend(quote!(.with_max_fragments(#n)));
+    }
+    if let Some(after) = &options.fragment_timeout {
+        let after = duration(after.value);
+        config.extend(quote!(.with_fragment_timeout(#after)));
+    }
     if let Some(stall_timeout) = &options.stall_timeout {
         let ms = Literal::u64_unsuffixed(stall_timeout.value);
         config.extend(quote!(.with_stall_timeout(::core::time::Duration::from_millis(#ms))));

@@ -43,7 +43,9 @@ trait JsonSchema {}
                          write_buffer = "2 KiB", max_per_user = 2, max_connections = 0,
                          idle_timeout = "1h", module = "wire", max_rooms = 0,
                          max_room_name = 32, handshake_timeout = "2s",
-                         max_per_ip = 3, handshake_rate = "10/s")]
+                         max_per_ip = 3, handshake_rate = "10/s",
+                         inflate_rate = "2MiB/s", inflate_node_rate = "off",
+                         max_fragments = 64, fragment_timeout = "5s")]
 #[serde(tag = "type")]
 pub enum Shadowed {
     /// Fields named like the parameters of `route`.
