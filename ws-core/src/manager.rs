@@ -493,7 +493,10 @@ impl<P: Protocol> Manager<P> {
     ///
     /// It returns once the baseline is taken (a cluster read with a
     /// cluster backend), if the room has members here: a member told it
-    /// joined after this hears of changes from then on. `make` runs on a
+    /// joined after this hears of changes from then on. The first window
+    /// after the room had no member here (or when it has none at the
+    /// call) announces everyone in it, so a user who arrives in that
+    /// window is announced to those who came before it in the same window. `make` runs on a
     /// task of its own (spawned here); the message is sent to this node's
     /// members only, not recorded in a history. The task runs until
     /// [`Manager::stop_presence_events`] (or the manager goes); while the
@@ -544,10 +547,12 @@ impl<P: Protocol> Manager<P> {
         let weak = Arc::downgrade(&self.inner);
         // The baseline before returning: whoever is in the room now is no
         // news to a member who was told `joined` after this.
-        let mut tracker = presence::Tracker::default();
-        if let Sampled::Now(now) = sample(&weak, &room).await {
-            let _ = tracker.sample(&room, now);
-        }
+        // With nobody here, the first window announces everyone instead:
+        // whoever arrives in it read the presence before the others did.
+        let mut tracker = match sample(&weak, &room).await {
+            Sampled::Now(now) => presence::Tracker::baseline(now),
+            _ => presence::Tracker::default(),
+        };
         tokio::spawn(async move {
             let start = tokio::time::Instant::now() + window;
             let mut tick = tokio::time::interval_at(start, window);
@@ -560,7 +565,8 @@ impl<P: Protocol> Manager<P> {
                 let now = match sample(&weak, &room).await {
                     Sampled::Gone => return,
                     Sampled::Empty => {
-                        // Nobody here to tell: start afresh when someone is.
+                        // Nobody here to tell: when someone is, the first
+                        // window announces everyone in the room.
                         tracker = presence::Tracker::default();
                         continue;
                     }

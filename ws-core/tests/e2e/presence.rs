@@ -410,3 +410,75 @@ async fn manager_presence_lists_typed_infos_across_nodes_in_pages() {
     assert_eq!(second.users[0].user.as_str(), "bob");
     assert!(second.next.is_none());
 }
+
+/// The chat's `presence_diff` message for a diff.
+fn chat_diff(
+    diff: ws_core::presence::PresenceDiff,
+) -> crate::chat_example::protocol::chat::PresenceDiff {
+    use crate::chat_example::protocol::{PresentUser, chat};
+    chat::PresenceDiff {
+        room: diff.room.to_string(),
+        joined: diff
+            .joined
+            .iter()
+            .map(|p| PresentUser {
+                user: p.user.to_string(),
+                connections: p.connections as u64,
+            })
+            .collect(),
+        left: diff.left.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A user who joins in the first window after the room was empty (so
+/// after the members already there read who is in) is announced to them in
+/// the next diff: the first sample of an empty room is no silent baseline.
+/// On one node (no backend), when the events start on an empty room and
+/// when the room has emptied since.
+#[tokio::test]
+async fn the_first_window_after_an_empty_room_announces_everyone_on_one_node() {
+    use crate::chat_example::serve;
+
+    const WINDOW: Duration = Duration::from_millis(300);
+    let (addr, manager) = serve(|builder| builder).await;
+    assert!(manager.presence_events("r", WINDOW, chat_diff).await);
+    let tab = |user: &'static str| async move {
+        let mut client = Client::connect(&format!("ws://{addr}/ws?user={user}")).await;
+        client.join("r").await;
+        assert_eq!(client.recv().await["type"], "joined");
+        client
+    };
+    for (first, second) in [("alice", "bob"), ("carol", "dave")] {
+        // Both within one window of the room's first member.
+        let mut early = tab(first).await;
+        let late = tab(second).await;
+        let mut diffs = Vec::new();
+        diffs_until(&mut early, "joined", second, &mut diffs).await;
+        drop((early, late));
+        crate::support::eventually("the room empty", || manager.room_size("r") == 0).await;
+        // A sample of the empty room.
+        tokio::time::sleep(WINDOW * 3).await;
+    }
+}
+
+/// The same across two nodes sharing a Redis: alice on A, then bob on B in
+/// the same window; alice hears of bob in a diff, and bob, who came
+/// second, reads alice in `who`.
+#[tokio::test]
+async fn the_first_window_after_an_empty_room_announces_everyone_across_two_nodes() {
+    const WINDOW_MS: u64 = 300;
+    let window = WINDOW_MS.to_string();
+    let redis = Redis::own();
+    let a = Node::start(&redis, &["--presence-events", &window]).await;
+    let b = Node::start(&redis, &["--presence-events", &window]).await;
+    for (first, second) in [("alice", "bob"), ("carol", "dave")] {
+        let mut early = a.tab(first, "lobby").await;
+        let mut late = b.tab(second, "lobby").await;
+        let mut diffs = Vec::new();
+        diffs_until(&mut early, "joined", second, &mut diffs).await;
+        who_until(&mut late, "lobby", json!([user(first, 1), user(second, 1)])).await;
+        drop((early, late));
+        // Both nodes sample the room empty before the next round.
+        tokio::time::sleep(Duration::from_millis(WINDOW_MS * 4)).await;
+    }
+}
