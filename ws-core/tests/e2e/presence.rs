@@ -482,3 +482,72 @@ async fn the_first_window_after_an_empty_room_announces_everyone_across_two_node
         tokio::time::sleep(Duration::from_millis(WINDOW_MS * 4)).await;
     }
 }
+
+/// Every key of `redis` matching `pattern`, with its TTL in ms (-1: none).
+async fn ttls(redis: &Redis, pattern: &str) -> Vec<(String, i64)> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        out.push((key, ttl));
+    }
+    out
+}
+
+/// A node SIGKILLed right after its first presence write (a join, well
+/// inside its first heartbeat) leaves nothing in Redis without an expiry:
+/// its presence hash and its copy of the room expire from the first
+/// write, not from the first heartbeat, so a crash-looping node leaks no
+/// key per start. (The rooms' histories, `h{ROOM}:*`, are the rooms', not
+/// the node's: bounded by count, and by `history_ttl` when set.)
+#[tokio::test]
+async fn a_node_killed_after_its_first_presence_write_leaves_no_key_without_expiry() {
+    // A long TTL: the first heartbeat after the join is 20 s away.
+    let redis = Redis::own();
+    for round in 0..3 {
+        let node = Node::start(&redis, &["--presence-ttl", "60000"]).await;
+        let room = format!("r{round}");
+        let mut client = Client::connect(&format!("ws://{}/ws?user=u{round}", node.addr)).await;
+        client.join(&room).await;
+        // Killed as soon as the join's write is in Redis.
+        let mut written = false;
+        for _ in 0..1000 {
+            if ttls(&redis, &format!("ws:Chat:present:*:{room}"))
+                .await
+                .len()
+                == 1
+            {
+                written = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(written, "the join never reached Redis");
+        node.kill().await;
+        drop(client);
+        let keys = ttls(&redis, "ws:Chat:*").await;
+        let node_keys: Vec<_> = keys
+            .iter()
+            .filter(|(key, _)| !key.starts_with("ws:Chat:h{"))
+            .collect();
+        assert!(
+            node_keys
+                .iter()
+                .any(|(key, _)| key.starts_with("ws:Chat:presence:")),
+            "{keys:?}"
+        );
+        for (key, ttl) in node_keys {
+            assert!(*ttl > 0, "{key} has no expiry ({ttl}); all: {keys:?}");
+        }
+    }
+}

@@ -29,11 +29,31 @@ pub(super) fn now_millis() -> u64 {
     now_micros() / 1000
 }
 
+/// Adds to `pipe` the commands `write` adds, then `PEXPIRE key ttl`, as one
+/// transaction: a key this node writes has its expiry from its first
+/// write, even if the node dies (or its connection drops) between the two.
+pub(super) fn expiring(
+    pipe: &mut redis::Pipeline,
+    key: &str,
+    ttl: Duration,
+    write: impl FnOnce(&mut redis::Pipeline),
+) {
+    pipe.cmd("MULTI").ignore();
+    write(pipe);
+    pipe.cmd("PEXPIRE")
+        .arg(key)
+        .arg(ttl.as_millis() as u64)
+        .ignore();
+    pipe.cmd("EXEC").ignore();
+}
+
 /// Adds this node's refresh to `pipe`: alive until now + `ttl`; nodes
-/// whose time has passed are removed.
+/// whose time has passed are removed. One transaction, so the set of nodes
+/// has its expiry from its first write.
 pub(super) fn refresh(pipe: &mut redis::Pipeline, names: &Names, node: u64, ttl: Duration) {
     let now = now_millis();
     let ttl = ttl.as_millis() as u64;
+    pipe.cmd("MULTI").ignore();
     pipe.cmd("ZADD")
         .arg(names.nodes())
         .arg(now + ttl)
@@ -50,6 +70,7 @@ pub(super) fn refresh(pipe: &mut redis::Pipeline, names: &Names, node: u64, ttl:
         .ignore();
     // The sorted set lives as long as some node refreshes it.
     pipe.cmd("PEXPIRE").arg(names.nodes()).arg(ttl).ignore();
+    pipe.cmd("EXEC").ignore();
 }
 
 /// Connections in `channel`'s room or user on every live node.
