@@ -90,8 +90,8 @@ impl Node for Inner {
         let Some(history) = &self.history else {
             return Delivery::default();
         };
-        let (delivered, _) = history.record(room, crate::frame::body_of(body), |wire| {
-            crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, &[])
+        let (delivered, _) = history.record(room, crate::frame::body_of(body), |wire, held| {
+            crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, held)
         });
         history.diverge(room);
         delivered
@@ -349,11 +349,15 @@ impl<P: Protocol> Manager<P> {
     /// Connections in `room` across the cluster (on one node: [`Manager::room_size`]).
     /// With a cluster backend this asks the backend, whose counts follow
     /// joins and leaves within a round trip and forget a dead node within
-    /// its presence TTL.
+    /// its presence TTL; this node's own connections are counted here, at
+    /// once.
     pub async fn cluster_room_size(&self, room: &str) -> Result<usize, BackendError> {
         match self.inner.registry.backend() {
             None => Ok(self.room_size(room)),
-            Some(link) => link.count(Channel::Room(Arc::from(room))).await,
+            Some(link) => {
+                let here = self.room_size(room);
+                link.count(Channel::Room(Arc::from(room)), here).await
+            }
         }
     }
 
@@ -362,7 +366,10 @@ impl<P: Protocol> Manager<P> {
     pub async fn cluster_user_connections(&self, user: &str) -> Result<usize, BackendError> {
         match self.inner.registry.backend() {
             None => Ok(self.user_connections(user)),
-            Some(link) => link.count(Channel::User(Arc::from(user))).await,
+            Some(link) => {
+                let here = self.user_connections(user);
+                link.count(Channel::User(Arc::from(user)), here).await
+            }
         }
     }
 
@@ -458,7 +465,8 @@ impl<P: Protocol> Manager<P> {
         let entries = match self.inner.registry.backend() {
             None => self.inner.registry.presence_page(room, after, limit + 1),
             Some(link) => {
-                let mut all = link.presence(Arc::from(room)).await?;
+                let here = self.inner.registry.presence_all(room);
+                let mut all = link.presence(Arc::from(room), here).await?;
                 // Sorted by name already; the cursor and the cap here.
                 if let Some(after) = after {
                     all.retain(|(user, ..)| &**user > after);
@@ -741,7 +749,7 @@ async fn sample(weak: &Weak<Inner>, room: &Arc<str>) -> Sampled {
     let Some(link) = inner.registry.backend() else {
         return Sampled::Now(inner.registry.presence_all(room));
     };
-    let read = link.presence(Arc::clone(room));
+    let read = link.presence(Arc::clone(room), inner.registry.presence_all(room));
     // Not kept alive by a read that waits on Redis.
     drop(inner);
     match read.await {

@@ -13,8 +13,11 @@
 //! `O(1)` and local. A listing is a page of at most [`MAX_PAGE`] users in
 //! name order, continued with [`Presence::next`]: on one node
 //! `O(log U + page)`; with the Redis backend two round trips (the live
-//! nodes, then each node's copy of the room) that read every node's users
-//! of the room, off any delivery path.
+//! nodes, then each other node's copy of the room) that read every node's
+//! users of the room, off any delivery path. A node answers for its own
+//! users itself, so a connection is listed by its own node as soon as it
+//! has joined (other nodes list it once its node has written its copy, a
+//! round trip later).
 //!
 //! ```
 //! use ws_core::{ws_protocol, Manager};

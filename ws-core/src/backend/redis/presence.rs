@@ -73,23 +73,31 @@ pub(super) fn refresh(pipe: &mut redis::Pipeline, names: &Names, node: u64, ttl:
     pipe.cmd("EXEC").ignore();
 }
 
-/// Connections in `channel`'s room or user on every live node.
+/// The live nodes but `node` (this one: it answers for itself).
+async fn others(conn: &mut Conn, names: &Names, node: u64) -> Result<Vec<u64>, BackendError> {
+    let mut nodes: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
+        .arg(names.nodes())
+        .arg(now_millis())
+        .arg("+inf")
+        .query_async(conn)
+        .await
+        .map_err(|error| BackendError::Failed(Box::new(error)))?;
+    nodes.retain(|&other| other != node);
+    Ok(nodes)
+}
+
+/// Connections in `channel`'s room or user on every live node but `node`.
 pub(super) async fn count(
     mut conn: Conn,
     names: &Names,
+    node: u64,
     channel: &Channel,
 ) -> Result<usize, BackendError> {
     let failed = |error: redis::RedisError| BackendError::Failed(Box::new(error));
     let Some(field) = Names::field(channel) else {
         return Ok(0);
     };
-    let nodes: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
-        .arg(names.nodes())
-        .arg(now_millis())
-        .arg("+inf")
-        .query_async(&mut conn)
-        .await
-        .map_err(failed)?;
+    let nodes = others(&mut conn, names, node).await?;
     if nodes.is_empty() {
         return Ok(0);
     }
@@ -127,29 +135,31 @@ fn parse(value: &str) -> Option<(usize, Option<&str>)> {
     }
 }
 
-/// Every user of `room` on every live node, by name.
+/// Every user of `room` on every live node, by name: `here` for `node`
+/// (this one), the copies in Redis for the others.
 pub(super) async fn users(
     mut conn: Conn,
     names: &Names,
+    node: u64,
     room: &str,
+    here: Vec<Entry>,
 ) -> Result<Vec<Entry>, BackendError> {
     let failed = |error: redis::RedisError| BackendError::Failed(Box::new(error));
-    let nodes: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
-        .arg(names.nodes())
-        .arg(now_millis())
-        .arg("+inf")
-        .query_async(&mut conn)
-        .await
-        .map_err(failed)?;
-    if nodes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut pipe = redis::pipe();
-    for node in &nodes {
-        pipe.cmd("HGETALL").arg(names.present(*node, room));
-    }
-    let copies: Vec<Vec<(String, String)>> = pipe.query_async(&mut conn).await.map_err(failed)?;
-    let mut merged: BTreeMap<String, (usize, Option<Arc<str>>)> = BTreeMap::new();
+    let nodes = others(&mut conn, names, node).await?;
+    let copies: Vec<Vec<(String, String)>> = if nodes.is_empty() {
+        Vec::new()
+    } else {
+        let mut pipe = redis::pipe();
+        for node in &nodes {
+            pipe.cmd("HGETALL").arg(names.present(*node, room));
+        }
+        pipe.query_async(&mut conn).await.map_err(failed)?
+    };
+    // This node's own first: its info wins.
+    let mut merged: BTreeMap<String, (usize, Option<Arc<str>>)> = here
+        .into_iter()
+        .map(|(user, n, info)| (user.to_string(), (n, info)))
+        .collect();
     for (user, value) in copies.into_iter().flatten() {
         let Some((n, info)) = parse(&value) else {
             continue;
