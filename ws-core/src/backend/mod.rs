@@ -342,6 +342,21 @@ impl Link {
         self.keeps_history && self.shared.is_up()
     }
 
+    /// [`Link::records`], once the backend is up or `wait` has passed: a
+    /// connection that dropped and is being replaced (a blip) is back
+    /// within milliseconds.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) async fn records_within(&self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.keeps_history && !self.shared.is_up() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.keeps_history
+    }
+
     /// Hands the JSON `body` of a message for `room`'s history to the
     /// publisher, which records it in the cluster and publishes it to every
     /// node, this one too. Never blocks.
