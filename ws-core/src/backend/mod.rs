@@ -551,6 +551,10 @@ pub(crate) trait Node: Send + Sync {
     fn diverged(&self) -> Vec<Arc<str>>;
     /// The backend's histories of `rooms` got a new epoch.
     fn converged(&self, rooms: &[Arc<str>]);
+    /// The backend's connection was lost and is back: what the cluster
+    /// recorded meanwhile never reached this node, so the members of rooms
+    /// whose history is the cluster's must resume (closed with 1013).
+    fn interrupted(&self);
 }
 
 /// The node's side, for the backend's tasks: what arrived from other nodes
@@ -614,6 +618,14 @@ impl Local {
     pub(crate) fn converged(&self, rooms: &[Arc<str>]) {
         if let Some(node) = self.node.upgrade() {
             node.converged(rooms);
+        }
+    }
+
+    /// See [`Node::interrupted`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster transports only
+    pub(crate) fn interrupted(&self) {
+        if let Some(node) = self.node.upgrade() {
+            node.interrupted();
         }
     }
 

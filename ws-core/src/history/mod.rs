@@ -66,7 +66,10 @@
 //! node listens to the room on the connection it reads on. While Redis is
 //! unreachable (for more than the 1 s a resume waits for a reconnect), a
 //! node records and delivers locally under an epoch of its own, and a
-//! resume from the cluster's epoch is answered `epoch_changed`.
+//! resume from the cluster's epoch is answered `epoch_changed`. Once a
+//! node's lost connection is back, the members of its rooms with a cluster
+//! history (who may have missed what was recorded meanwhile) are closed
+//! with 1013, "this node's feed from Redis was interrupted; resume again".
 //!
 //! # Not covered (yet)
 //! Messages sent with `to_user`, `to_all` or to one connection are not

@@ -121,6 +121,11 @@ async fn keep_in_line(
             match resynced {
                 Ok(true) => {
                     state.shared.set_up(true, ever_up);
+                    if ever_up {
+                        // Back after a loss: what was recorded meanwhile
+                        // never reached this node's members.
+                        local.interrupted();
+                    }
                     if failing {
                         // A warning, as the loss was: an operator who
                         // filters at `warn` sees that it ended.
