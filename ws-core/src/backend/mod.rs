@@ -235,11 +235,22 @@ pub(crate) struct Started {
 
 /// The transport-specific part of a link: queries and the orderly exit.
 pub(crate) trait Remote: Send + Sync {
-    /// Connections in `channel`'s room or user across the cluster.
-    fn count(&self, channel: Channel) -> BoxFuture<'static, Result<usize, BackendError>>;
+    /// Connections in `channel`'s room or user across the cluster, of which
+    /// `here` on this node (counted by this node, not read back from the
+    /// cluster, which learns of a join a round trip later).
+    fn count(
+        &self,
+        channel: Channel,
+        here: usize,
+    ) -> BoxFuture<'static, Result<usize, BackendError>>;
     /// Every user in `room` on every live node, by name, with their
-    /// connections summed and an info.
-    fn presence(&self, room: Arc<str>) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>>;
+    /// connections summed and an info; this node's users are `here` (as for
+    /// [`Remote::count`]).
+    fn presence(
+        &self,
+        room: Arc<str>,
+        here: Vec<Entry>,
+    ) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>>;
     /// Leaves the cluster: withdraws this node's presence, stops the tasks.
     fn close(&self) -> BoxFuture<'static, ()>;
     /// See [`BackendStatus::sharded`].
@@ -331,6 +342,21 @@ impl Link {
         self.keeps_history && self.shared.is_up()
     }
 
+    /// [`Link::records`], once the backend is up or `wait` has passed: a
+    /// connection that dropped and is being replaced (a blip) is back
+    /// within milliseconds.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) async fn records_within(&self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.keeps_history && !self.shared.is_up() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.keeps_history
+    }
+
     /// Hands the JSON `body` of a message for `room`'s history to the
     /// publisher, which records it in the cluster and publishes it to every
     /// node, this one too. Never blocks.
@@ -384,11 +410,13 @@ impl Link {
         }
     }
 
+    /// See [`Remote::count`].
     pub(crate) fn count(
         &self,
         channel: Channel,
+        here: usize,
     ) -> BoxFuture<'static, Result<usize, BackendError>> {
-        self.remote.count(channel)
+        self.remote.count(channel, here)
     }
 
     pub(crate) fn close(&self) -> BoxFuture<'static, ()> {
@@ -399,8 +427,9 @@ impl Link {
     pub(crate) fn presence(
         &self,
         room: Arc<str>,
+        here: Vec<Entry>,
     ) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>> {
-        self.remote.presence(room)
+        self.remote.presence(room, here)
     }
 }
 
@@ -522,6 +551,10 @@ pub(crate) trait Node: Send + Sync {
     fn diverged(&self) -> Vec<Arc<str>>;
     /// The backend's histories of `rooms` got a new epoch.
     fn converged(&self, rooms: &[Arc<str>]);
+    /// The backend's connection was lost and is back: what the cluster
+    /// recorded meanwhile never reached this node, so the members of rooms
+    /// whose history is the cluster's must resume (closed with 1013).
+    fn interrupted(&self);
 }
 
 /// The node's side, for the backend's tasks: what arrived from other nodes
@@ -585,6 +618,14 @@ impl Local {
     pub(crate) fn converged(&self, rooms: &[Arc<str>]) {
         if let Some(node) = self.node.upgrade() {
             node.converged(rooms);
+        }
+    }
+
+    /// See [`Node::interrupted`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster transports only
+    pub(crate) fn interrupted(&self) {
+        if let Some(node) = self.node.upgrade() {
+            node.interrupted();
         }
     }
 

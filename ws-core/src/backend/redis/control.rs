@@ -28,6 +28,8 @@ const BATCH: usize = 4096;
 /// What this node has asked of Redis on the current connection.
 #[derive(Default)]
 struct Synced {
+    /// Redis's `CLIENT ID` of the connection, read by the last resync.
+    client: Option<u64>,
     subscribed: HashSet<Channel>,
     /// Local counts written into the presence hash.
     presence: HashMap<Channel, usize>,
@@ -63,15 +65,13 @@ fn write_users(
         .filter(|(user, value)| old.get(*user) != Some(*value))
         .collect();
     if !changed.is_empty() {
-        pipe.cmd("HSET").arg(&key);
-        for (user, value) in changed {
-            pipe.arg(&**user).arg(value);
-        }
-        pipe.ignore();
-        pipe.cmd("PEXPIRE")
-            .arg(&key)
-            .arg(state.presence_ttl.as_millis() as u64)
-            .ignore();
+        presence::expiring(pipe, &key, state.presence_ttl, |pipe| {
+            pipe.cmd("HSET").arg(&key);
+            for (user, value) in changed {
+                pipe.arg(&**user).arg(value);
+            }
+            pipe.ignore();
+        });
     }
     if !now.is_empty() {
         written.insert(Arc::clone(room), now);
@@ -121,6 +121,11 @@ async fn keep_in_line(
             match resynced {
                 Ok(true) => {
                     state.shared.set_up(true, ever_up);
+                    if ever_up {
+                        // Back after a loss: what was recorded meanwhile
+                        // never reached this node's members.
+                        local.interrupted();
+                    }
                     if failing {
                         // A warning, as the loss was: an operator who
                         // filters at `warn` sees that it ended.
@@ -244,18 +249,20 @@ async fn resync(
         pipe.cmd(subscribe).arg(names.channel(channel)).ignore();
     }
     let key = names.presence(node);
-    pipe.cmd("DEL").arg(&key).ignore();
     let counts: Vec<(String, usize)> = needed
         .iter()
         .filter_map(|(channel, n)| Names::field(channel).map(|field| (field, *n)))
         .collect();
-    for chunk in counts.chunks(1024) {
-        pipe.cmd("HSET").arg(&key);
-        for (field, n) in chunk {
-            pipe.arg(field).arg(n);
+    presence::expiring(&mut pipe, &key, state.presence_ttl, |pipe| {
+        pipe.cmd("DEL").arg(&key).ignore();
+        for chunk in counts.chunks(1024) {
+            pipe.cmd("HSET").arg(&key);
+            for (field, n) in chunk {
+                pipe.arg(field).arg(n);
+            }
+            pipe.ignore();
         }
-        pipe.ignore();
-    }
+    });
     // Who is in each room, rewritten whole: the copies of the last
     // connection may be stale or expired.
     for room in synced.users.keys() {
@@ -271,7 +278,10 @@ async fn resync(
         }
     }
     presence::refresh(&mut pipe, names, node, state.presence_ttl);
-    pipe.exec_async(conn).await?;
+    // The connection these subscriptions are on (its only unignored reply).
+    pipe.cmd("CLIENT").arg("ID");
+    let (client,): (u64,) = pipe.query_async(conn).await?;
+    synced.client = Some(client);
     synced.users = users;
 
     synced.presence = needed
@@ -317,6 +327,7 @@ async fn apply(
     let key = names.presence(state.shared.node);
     let mut pipe = redis::pipe();
     let mut dropped = Vec::new();
+    let mut counts = Vec::new();
     for channel in batch {
         let Some(n) = local.size(&channel) else {
             return Ok(false);
@@ -338,7 +349,7 @@ async fn apply(
             let written = synced.presence.get(&channel).copied().unwrap_or(0);
             if written != n {
                 if n > 0 {
-                    pipe.cmd("HSET").arg(&key).arg(field).arg(n).ignore();
+                    counts.push((field, n));
                     synced.presence.insert(channel, n);
                 } else {
                     pipe.cmd("HDEL").arg(&key).arg(field).ignore();
@@ -346,6 +357,16 @@ async fn apply(
                 }
             }
         }
+    }
+    if !counts.is_empty() {
+        // Expiring from this write: it may be the hash's first.
+        presence::expiring(&mut pipe, &key, state.presence_ttl, |pipe| {
+            pipe.cmd("HSET").arg(&key);
+            for (field, n) in &counts {
+                pipe.arg(field).arg(n);
+            }
+            pipe.ignore();
+        });
     }
     if pipe.is_empty() {
         return Ok(true);
@@ -366,7 +387,10 @@ fn subscribed(state: &State, synced: &Synced) {
         .store(n, std::sync::atomic::Ordering::Relaxed);
     state.shared.channels(n);
     if state.history.is_some() {
-        state.listening.lock().clone_from(&synced.subscribed);
+        let mut listening = state.listening.lock();
+        listening.client = synced.client;
+        listening.channels.clone_from(&synced.subscribed);
+        drop(listening);
         state.listening_changed.notify_waiters();
     }
 }
