@@ -25,8 +25,9 @@ pub(crate) struct History {
 #[derive(Default)]
 struct Store {
     rooms: HashMap<Arc<str>, Log>,
-    /// Bytes of every log's frames.
-    bytes: usize,
+    /// What every log costs, frames and bookkeeping (see [`Log::cost`]):
+    /// what `history_memory` bounds.
+    memory: usize,
     /// The sequence number of each non-empty log's first entry: the first
     /// key is the node's oldest message.
     oldest: BTreeMap<u64, Arc<str>>,
@@ -47,6 +48,7 @@ struct Log {
     /// The latest offset given (0: none yet).
     head: u64,
     entries: VecDeque<Entry>,
+    /// Bytes of the entries' frames (what `history_bytes` bounds).
     bytes: usize,
     /// This log's key in `Store::written`.
     written: u64,
@@ -73,9 +75,31 @@ struct Entry {
     wire: Wire,
 }
 
+/// What one kept message costs beside its frame's bytes: the rest of its
+/// allocation (the stamp's unused spare, the header's unused room, the
+/// allocator's header and rounding) and the shared buffer's header. Its
+/// slot in the log is counted with the log's capacity.
+const ENTRY_COST: usize = frame::STAMP_SPARE + frame::MAX_HEADER + 48;
+
+/// What one room's log costs beside its name, its epoch and its entries:
+/// its slot in the map of rooms (counted twice: a map is at most about
+/// half full after it grows), its keys in the two indexes, and the
+/// allocations of its name and epoch.
+const LOG_COST: usize = 2 * std::mem::size_of::<(Arc<str>, Log)>() + 2 * 64 + 2 * 32;
+
 impl Log {
     fn first_offset(&self) -> u64 {
         self.entries.front().map_or(self.head + 1, |e| e.offset)
+    }
+
+    /// The memory this log holds for `name`, as `history_memory` counts it.
+    fn cost(&self, name: &str) -> usize {
+        LOG_COST
+            + name.len()
+            + self.epoch.len()
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.bytes
+            + self.entries.len() * ENTRY_COST
     }
 }
 
@@ -320,6 +344,7 @@ impl History {
             store_oldest(store, seq, name);
         }
         let log = store.rooms.get_mut(name).expect("just found");
+        let before = log.cost(name);
         log.head = offset;
         let previous = std::mem::replace(&mut log.written, seq);
         log.entries.push_back(Entry {
@@ -329,7 +354,7 @@ impl History {
             wire,
         });
         log.bytes += len;
-        store.bytes += len;
+        store.memory = store.memory - before + log.cost(name);
         store.written.remove(&previous);
         store.written.insert(seq, Arc::clone(name));
         // Per room: count and bytes.
@@ -341,14 +366,7 @@ impl History {
             store.pop_front(name, Removal::Trimmed);
         }
         self.expire(store, now);
-        // Per node: the oldest messages of any room go first.
-        while store.bytes > self.limits.memory {
-            let Some((_, oldest)) = store.oldest.first_key_value() else {
-                break;
-            };
-            let oldest = Arc::clone(oldest);
-            store.pop_front(&oldest, Removal::Trimmed);
-        }
+        store.fit(self.limits.memory, Some(name));
     }
 
     fn local_epoch(&self, store: &mut Store) -> String {
@@ -436,10 +454,10 @@ impl History {
         Step::Batch(frames, last)
     }
 
-    /// Bytes of history held, all rooms together.
+    /// The memory history holds, all rooms together.
     #[cfg(test)]
-    fn bytes(&self) -> usize {
-        self.store.lock().bytes
+    fn memory(&self) -> usize {
+        self.store.lock().memory
     }
 
     /// The log of `room`, created (and the least recently written one
@@ -457,21 +475,25 @@ impl History {
             store.drop_log(&victim);
         }
         let epoch = self.local_epoch(store);
-        let seq = store.next_seq();
-        let name: Arc<str> = Arc::from(room);
-        store.written.insert(seq, Arc::clone(&name));
-        let log = store.rooms.entry(Arc::clone(&name)).or_insert(Log {
+        let log = Log {
             epoch: Arc::from(epoch),
             head: 0,
             entries: VecDeque::new(),
             bytes: 0,
-            written: seq,
+            written: 0,
             trimmed_through: 0,
             expired_through: 0,
             remote: false,
             held: Vec::new(),
             live: 0,
-        });
+        };
+        // Room for the new log first: many rooms cost memory too.
+        store.fit(
+            self.limits.memory.saturating_sub(log.cost(room)),
+            None,
+        );
+        let name: Arc<str> = Arc::from(room);
+        let log = store.insert(&name, log);
         (name, log)
     }
 
@@ -509,6 +531,7 @@ impl Store {
         let Some(log) = self.rooms.get_mut(name) else {
             return;
         };
+        let before = log.cost(name);
         let Some(entry) = log.entries.pop_front() else {
             return;
         };
@@ -517,8 +540,12 @@ impl Store {
             Removal::Trimmed => log.trimmed_through = entry.offset,
             Removal::Expired => log.expired_through = entry.offset,
         }
+        // A log that held many messages gives their slots back.
+        if log.entries.capacity() > 16 && log.entries.len() < log.entries.capacity() / 4 {
+            log.entries.shrink_to(log.entries.len() * 2);
+        }
         let next = log.entries.front().map(|e| e.seq);
-        self.bytes -= entry.wire.len();
+        self.memory = self.memory - before + log.cost(name);
         self.oldest.remove(&entry.seq);
         if let Some(next) = next {
             self.oldest.insert(next, Arc::clone(name));
@@ -534,16 +561,14 @@ impl Store {
             .map(|log| std::mem::take(&mut log.held))
             .unwrap_or_default();
         self.drop_log(name);
-        let seq = self.next_seq();
-        self.written.insert(seq, Arc::clone(name));
-        self.rooms.insert(
-            Arc::clone(name),
+        self.insert(
+            name,
             Log {
                 epoch: Arc::from(epoch),
                 head,
                 entries: VecDeque::new(),
                 bytes: 0,
-                written: seq,
+                written: 0,
                 trimmed_through: head,
                 expired_through: 0,
                 remote,
@@ -553,14 +578,55 @@ impl Store {
         );
     }
 
+    /// Adds `log`, as just written, for `name`, which has none.
+    fn insert(&mut self, name: &Arc<str>, mut log: Log) -> &mut Log {
+        log.written = self.next_seq();
+        self.written.insert(log.written, Arc::clone(name));
+        self.memory += log.cost(name);
+        self.rooms.entry(Arc::clone(name)).or_insert(log)
+    }
+
+    /// Removes the oldest until the logs cost at most `limit`: the node's
+    /// oldest message, or, before it, a log not written to since then
+    /// (empty, as its messages would be older; its epoch goes with it). Not
+    /// the log of `keep`, nor one a replay holds members of.
+    fn fit(&mut self, limit: usize, keep: Option<&Arc<str>>) {
+        while self.memory > limit {
+            let oldest = self
+                .oldest
+                .first_key_value()
+                .map(|(&seq, name)| (seq, Arc::clone(name)));
+            let idle = self
+                .written
+                .iter()
+                .find(|(_, name)| {
+                    keep.is_none_or(|keep| keep != *name) && self.rooms[*name].held.is_empty()
+                })
+                .map(|(&seq, name)| (seq, Arc::clone(name)));
+            match (idle, oldest) {
+                (Some((written, idle)), oldest)
+                    if oldest.as_ref().is_none_or(|&(first, _)| written < first) =>
+                {
+                    self.drop_log(&idle);
+                }
+                (_, Some((_, oldest))) => self.pop_front(&oldest, Removal::Trimmed),
+                (_, None) => break,
+            }
+        }
+    }
+
     /// Forgets `name`'s log, its epoch with it.
     fn drop_log(&mut self, name: &Arc<str>) {
         if let Some(log) = self.rooms.remove(name) {
-            self.bytes -= log.bytes;
+            self.memory -= log.cost(name);
             if let Some(first) = log.entries.front() {
                 self.oldest.remove(&first.seq);
             }
             self.written.remove(&log.written);
+            // A map that held many rooms gives their slots back.
+            if self.rooms.capacity() > 64 && self.rooms.len() < self.rooms.capacity() / 4 {
+                self.rooms.shrink_to(self.rooms.len() * 2);
+            }
         }
     }
 }
@@ -581,7 +647,7 @@ mod tests {
     }
 
     fn body(text: &str) -> Vec<u8> {
-        frame::encode_body(&serde_json::json!({"type": "said", "text": text}), 64).unwrap()
+        frame::encode_kept(&serde_json::json!({"type": "said", "text": text})).unwrap()
     }
 
     fn payload(wire: &Wire) -> serde_json::Value {
@@ -642,7 +708,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         let resume = at(&history, "a", Some((&epoch, 0)));
         assert_eq!(resume.reason, Some(Unrecovered::Expired));
-        assert_eq!(history.bytes(), 0);
+        assert_eq!(history.store.lock().rooms["a"].bytes, 0);
     }
 
     #[test]
@@ -655,9 +721,14 @@ mod tests {
         });
         for n in 0..1_000 {
             record(&history, &format!("room{}", n % 50), &"x".repeat(100));
-            assert!(history.bytes() <= 10_000);
+            assert!(history.memory() <= 10_000);
             assert!(history.store.lock().rooms.len() <= 10);
         }
+        consistent(&history);
+    }
+
+    /// The indexes and the count of memory agree with the logs.
+    fn consistent(history: &History) {
         let store = history.store.lock();
         assert_eq!(
             store.oldest.len(),
@@ -669,9 +740,53 @@ mod tests {
         );
         assert_eq!(store.written.len(), store.rooms.len());
         assert_eq!(
-            store.bytes,
-            store.rooms.values().map(|l| l.bytes).sum::<usize>()
+            store.memory,
+            store
+                .rooms
+                .iter()
+                .map(|(name, log)| log.cost(name))
+                .sum::<usize>()
         );
+    }
+
+    /// Rooms cost memory beside their messages (issue 21): a peer that
+    /// writes a short message into each of many rooms of long names, or
+    /// many messages into one room and then into others, is bounded by
+    /// `history_memory` alone, whatever `history_streams` allows.
+    #[test]
+    fn rooms_count_against_the_memory() {
+        const MEMORY: usize = 100_000;
+        let history = History::new(Limits {
+            count: 1000,
+            memory: MEMORY,
+            streams: 10_000,
+            ..limits()
+        });
+        let long = "r".repeat(1000);
+        for n in 0..5_000 {
+            record(&history, &format!("{long}{n}"), "x");
+            assert!(history.memory() <= MEMORY);
+        }
+        let rooms = history.store.lock().rooms.len();
+        assert!(rooms < MEMORY / 1000, "{rooms} rooms of 1,000 bytes");
+        consistent(&history);
+
+        // A log that held many messages gives their slots back once they
+        // are pushed out, and a log idle since before the oldest message
+        // goes before it.
+        for n in 0..1000 {
+            record(&history, "busy", &n.to_string());
+        }
+        assert!(history.store.lock().rooms["busy"].entries.len() > 100);
+        for n in 0..5_000 {
+            record(&history, &format!("other{}", n % 20), "x");
+            assert!(history.memory() <= MEMORY);
+        }
+        let store = history.store.lock();
+        assert!(store.rooms.get("busy").is_none_or(|log| log.entries.capacity() <= 32));
+        assert!(store.rooms.len() <= 20, "the idle rooms were dropped");
+        drop(store);
+        consistent(&history);
     }
 
     #[test]
