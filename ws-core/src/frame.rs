@@ -118,6 +118,12 @@ fn seal_as(mut buffer: Vec<u8>, opcode: u8) -> Wire {
 /// [`MAX_EPOCH`] bytes, `","offset":` (11) and a `u64` (20 digits).
 pub(crate) const STAMP_SPARE: usize = 10 + MAX_EPOCH + 11 + 20;
 
+/// The most bytes [`stamp`] adds to a body for `epoch` and `offset`: its
+/// part of [`STAMP_SPARE`].
+pub(crate) fn stamp_len(epoch: &str, offset: u64) -> usize {
+    10 + epoch.len() + 11 + offset.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 /// The longest epoch [`stamp`] is given.
 pub(crate) const MAX_EPOCH: usize = 40;
 
