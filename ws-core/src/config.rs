@@ -829,7 +829,7 @@ impl Config {
     /// past it the oldest messages of any room go first, and rooms not
     /// written to since before the oldest message. It counts what the node
     /// holds, not only the messages' bytes: each frame's allocation, 48
-    /// bytes per message and about 600 per room and its name (see
+    /// bytes per message and about 670 per room and its name (see
     /// [`history`](crate::history#what-history_memory-counts)); buffers
     /// kept for reuse add at most a 16th of it.
     pub const fn with_history_memory(mut self, bytes: usize) -> Self {

@@ -45,7 +45,7 @@
 //! frame's allocation (allocated once at its size, with room for its
 //! stamp), 48 bytes of bookkeeping per message, and per room its log, its
 //! name, its epoch, its slots for messages and its keys in the indexes
-//! (about 600 bytes and the name). Rooms count as messages do: a room not
+//! (about 670 bytes and the name). Rooms count as messages do: a room not
 //! written to since before the node's oldest kept message goes before that
 //! message, its epoch with it. Beside the cap, the buffers of frames pushed
 //! out that nothing else holds are kept, up to a 16th of it, for the next
