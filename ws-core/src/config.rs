@@ -33,7 +33,7 @@
 //! | `history`            | `0`       | messages kept per room for recovery (variants marked `#[ws(server, history)]`); `0` = off: see [`history`](crate::history) |
 //! | `history_ttl`        | `"off"`   | how old a kept message may get, e.g. `"5m"`; older: resuming gets `expired` |
 //! | `history_bytes`      | `"1MiB"`  | bytes of messages kept per room |
-//! | `history_memory`     | `"64MiB"` | memory kept for history per node, all rooms together, messages and rooms' bookkeeping (the oldest go first); reused buffers add a 16th |
+//! | `history_memory`     | `"64MiB"` | memory kept for history per node, all rooms together, messages and rooms' bookkeeping (the oldest go first); reused buffers add up to an 8th |
 //! | `history_streams`    | `10_000`  | rooms with a history per node (the least recently written goes first, its epoch with it) |
 //! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client |
 //! | `allowed_origins`    | none      | builder and environment only: origins besides the server's own whose pages may connect (`*` = any); others get 403 |
@@ -831,7 +831,7 @@ impl Config {
     /// holds, not only the messages' bytes: each frame's allocation, 48
     /// bytes per message and about 670 per room and its name (see
     /// [`history`](crate::history#what-history_memory-counts)); buffers
-    /// kept for reuse add at most a 16th of it.
+    /// kept for reuse add at most an 8th of it.
     pub const fn with_history_memory(mut self, bytes: usize) -> Self {
         self.history_memory = bytes;
         self

@@ -48,7 +48,7 @@
 //! (about 670 bytes and the name). Rooms count as messages do: a room not
 //! written to since before the node's oldest kept message goes before that
 //! message, its epoch with it. Beside the cap, the buffers of frames pushed
-//! out that nothing else holds are kept, up to a 16th of it, for the next
+//! out that nothing else holds are kept, up to an 8th of it, for the next
 //! frames: memory that cycles through the history stays with it instead of
 //! going back to the allocator of whichever thread freed it (glibc keeps
 //! freed memory per thread arena, and the recording thread changes). What

@@ -55,7 +55,7 @@ struct Store {
 
 /// The share of `history_memory` that buffers kept for reuse may take,
 /// beside it.
-const SPARE_SHARE: usize = 16;
+const SPARE_SHARE: usize = 8;
 
 struct Log {
     epoch: Arc<str>,

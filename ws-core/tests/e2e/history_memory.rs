@@ -147,10 +147,10 @@ async fn flood(
 }
 
 /// The history's documented overhead beside `history_memory` (README,
-/// "Limits"): buffers kept for reuse, a 16th of the cap, and the
+/// "Limits"): buffers kept for reuse, an 8th of the cap, and the
 /// allocator's slack, at most 8 MiB.
 fn bound(cap: usize) -> usize {
-    cap + cap / 16 + 8 * MIB
+    cap + cap / 8 + 8 * MIB
 }
 
 /// The same flood against the chat server with history off, and with
