@@ -219,7 +219,7 @@ fn mixed(i: usize) -> usize {
 /// (1,500) of 60 KiB messages, or of mixed sizes with `HISTMEM_MIXED=1`,
 /// under a cap of `HISTMEM_CAP_MIB` MiB (64).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: minutes in a debug build; run it in release"]
+#[ignore = "a benchmark: about a minute per 7 rounds; BENCHMARKS.md has its figures"]
 async fn big_flood() {
     let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     let cap = env("HISTMEM_CAP_MIB", "64").parse::<usize>().unwrap() * MIB;
