@@ -195,8 +195,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     pub fn send(self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
         let message = message.into_message();
         if let Some((history, room)) = self.recording(message.is_recorded()) {
-            let body = crate::frame::encode_body(&message, crate::frame::STAMP_SPARE)
-                .map_err(SendError::Encode)?;
+            let body = crate::frame::encode_kept(&message).map_err(SendError::Encode)?;
             return self.send_recorded(history, room, body);
         }
         let recipients = self.recipients();

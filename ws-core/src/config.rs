@@ -37,7 +37,7 @@
 //! | `history`            | `0`       | messages kept per room for recovery (variants marked `#[ws(server, history)]`); `0` = off: see [`history`](crate::history) |
 //! | `history_ttl`        | `"off"`   | how old a kept message may get, e.g. `"5m"`; older: resuming gets `expired` |
 //! | `history_bytes`      | `"1MiB"`  | bytes of messages kept per room |
-//! | `history_memory`     | `"64MiB"` | bytes of messages kept per node, all rooms together (the oldest go first) |
+//! | `history_memory`     | `"64MiB"` | memory kept for history per node, all rooms together, messages and rooms' bookkeeping (the oldest go first); reused buffers add up to an 8th |
 //! | `history_streams`    | `10_000`  | rooms with a history per node (the least recently written goes first, its epoch with it) |
 //! | `trusted_proxies`    | none      | builder and environment only: IPs or CIDRs whose `X-Forwarded-For` names the client (and `X-Forwarded-Host`, `X-Forwarded-Proto` the server's own origin) |
 //! | `allowed_origins`    | none      | builder and environment only: origins besides the server's own (its scheme, host and port) whose pages may connect (`*` = any); others get 403 |
@@ -1043,8 +1043,13 @@ impl Config {
         self
     }
 
-    /// Bytes of encoded messages kept per node, all rooms together (at
-    /// least 1); past it the oldest messages of any room go first.
+    /// Memory kept for history per node, all rooms together (at least 1);
+    /// past it the oldest messages of any room go first, and rooms not
+    /// written to since before the oldest message. It counts what the node
+    /// holds, not only the messages' bytes: each frame's allocation, 48
+    /// bytes per message and about 670 per room and its name (see
+    /// [`history`](crate::history#what-history_memory-counts)); buffers
+    /// kept for reuse add at most an 8th of it.
     pub const fn with_history_memory(mut self, bytes: usize) -> Self {
         self.history_memory = bytes;
         self

@@ -52,21 +52,53 @@ pub(crate) fn put_header(room: &mut [u8; MAX_HEADER], opcode: u8, len: usize) ->
 /// copy: the JSON is written after room for the longest header, and the
 /// header is put just before it.
 pub(crate) fn encode_json<T: Serialize>(value: &T) -> serde_json::Result<Wire> {
-    Ok(seal(encode_body(value, 0)?))
+    Ok(seal(encode_body(value)?))
 }
 
-/// The JSON of `value` after room for the longest header, with `spare`
-/// bytes of capacity left for [`stamp`]: the first half of
-/// [`encode_json`], for a frame finished later.
-pub(crate) fn encode_body<T: Serialize>(value: &T, spare: usize) -> serde_json::Result<Vec<u8>> {
-    let mut buffer = Vec::with_capacity(128 + spare);
+/// The JSON of `value` after room for the longest header: the first half
+/// of [`encode_json`].
+fn encode_body<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut buffer = Vec::with_capacity(128);
     buffer.resize(MAX_HEADER, 0);
     serde_json::to_writer(&mut buffer, value)?;
     Ok(buffer)
 }
 
-/// A body of [`encode_body`] (or a copy of a frame's payload made by
-/// [`reopen`]) as a frame: the header is put just before the JSON.
+/// [`encode_body`] for a message a history keeps: the body is allocated
+/// once, at its length and [`STAMP_SPARE`], after the JSON is written into a
+/// buffer the thread reuses. A body grown by doubling as the JSON is written
+/// holds up to twice its length for as long as the history keeps it, and
+/// the growth leaves freed blocks between the kept ones.
+pub(crate) fn encode_kept<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    /// A scratch buffer larger than this is freed after use: one thread
+    /// keeps at most this much between messages.
+    const SCRATCH_KEPT: usize = 256 << 10;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let exact = |scratch: &mut Vec<u8>| {
+        scratch.clear();
+        scratch.resize(MAX_HEADER, 0);
+        serde_json::to_writer(&mut *scratch, value)?;
+        let mut body = Vec::with_capacity(scratch.len() + STAMP_SPARE);
+        body.extend_from_slice(scratch);
+        if scratch.capacity() > SCRATCH_KEPT {
+            *scratch = Vec::new();
+        }
+        Ok(body)
+    };
+    SCRATCH
+        .try_with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => exact(&mut scratch),
+            // Serialized from within a `Serialize` of a kept message.
+            Err(_) => exact(&mut Vec::new()),
+        })
+        // The thread is ending.
+        .unwrap_or_else(|_| exact(&mut Vec::new()))
+}
+
+/// A body of [`encode_body`] or [`encode_kept`] (or a copy of a frame's
+/// payload made by [`reopen`]) as a frame: the header is put just before the JSON.
 pub(crate) fn seal(buffer: Vec<u8>) -> Wire {
     seal_as(buffer, OPCODE_TEXT)
 }
@@ -86,11 +118,17 @@ fn seal_as(mut buffer: Vec<u8>, opcode: u8) -> Wire {
 /// [`MAX_EPOCH`] bytes, `","offset":` (11) and a `u64` (20 digits).
 pub(crate) const STAMP_SPARE: usize = 10 + MAX_EPOCH + 11 + 20;
 
+/// The most bytes [`stamp`] adds to a body for `epoch` and `offset`: its
+/// part of [`STAMP_SPARE`].
+pub(crate) fn stamp_len(epoch: &str, offset: u64) -> usize {
+    10 + epoch.len() + 11 + offset.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 /// The longest epoch [`stamp`] is given.
 pub(crate) const MAX_EPOCH: usize = 40;
 
 /// Adds `"epoch":E,"offset":N` as the last members of the JSON object in a
-/// body of [`encode_body`], beside the tag of an internally or adjacently
+/// body of [`encode_kept`], beside the tag of an internally or adjacently
 /// tagged message, and seals it. Written in place: with [`STAMP_SPARE`]
 /// bytes of spare capacity nothing is allocated.
 pub(crate) fn stamp(mut body: Vec<u8>, epoch: &str, offset: u64) -> Wire {
@@ -119,7 +157,7 @@ pub(crate) fn body_of(json: &[u8]) -> Vec<u8> {
     body
 }
 
-/// The JSON of a body of [`encode_body`], as a shared buffer (one copy).
+/// The JSON of a body of [`encode_kept`], as a shared buffer (one copy).
 #[cfg_attr(not(feature = "redis"), allow(dead_code))] // sent to cluster backends only
 pub(crate) fn json_of(body: &[u8]) -> Wire {
     Bytes::copy_from_slice(&body[MAX_HEADER..])

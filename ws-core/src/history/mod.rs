@@ -17,7 +17,9 @@
 //!   recorded and queued for the members under one lock).
 //! - `epoch` names the history the offsets count in. It changes only when
 //!   that history is lost: the process restarted, or the room's history was
-//!   dropped to make room for another (`history_streams`). Trimming keeps it.
+//!   dropped to make room for another (`history_streams`), or for newer
+//!   messages when the room has not been written to since before the node's
+//!   oldest kept message (`history_memory`). Trimming keeps it.
 //!
 //! A client that comes back joins with the position it last processed
 //! ([`Ctx::join_from`](crate::Ctx::join_from)). If the room still holds every
@@ -37,6 +39,21 @@
 //! (`history_ttl`) and bytes (`history_bytes`), per node by bytes
 //! (`history_memory`, the oldest messages of any room go first) and rooms
 //! (`history_streams`).
+//!
+//! # What `history_memory` counts
+//! What the node holds for history, not only the messages' bytes: each
+//! frame's allocation (allocated once at its size, with room for its
+//! stamp), 48 bytes of bookkeeping per message, and per room its log, its
+//! name, its epoch, its slots for messages and its keys in the indexes
+//! (about 670 bytes and the name). Rooms count as messages do: a room not
+//! written to since before the node's oldest kept message goes before that
+//! message, its epoch with it. Beside the cap, the buffers of frames pushed
+//! out that nothing else holds are kept, up to an 8th of it, for the next
+//! frames: memory that cycles through the history stays with it instead of
+//! going back to the allocator of whichever thread freed it (glibc keeps
+//! freed memory per thread arena, and the recording thread changes). What
+//! the process's RSS shows beyond that is the allocator's: the figures are
+//! in BENCHMARKS.md ("History memory").
 //!
 //! # Replay
 //! The replay is paced by the connection's writer: a batch of at most a
@@ -124,7 +141,8 @@ pub struct Position {
 #[schemars(description = "Why a resume could not replay what the client missed.")]
 pub enum Unrecovered {
     /// The history the position counts in is gone: the server restarted, or
-    /// the room's history was dropped (`history_streams`), or the position
+    /// the room's history was dropped (`history_streams`, `history_memory`),
+    /// or the position
     /// is one this history never reached.
     EpochChanged,
     /// Messages after the position were trimmed by count or bytes

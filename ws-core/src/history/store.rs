@@ -25,8 +25,9 @@ pub(crate) struct History {
 #[derive(Default)]
 struct Store {
     rooms: HashMap<Arc<str>, Log>,
-    /// Bytes of every log's frames.
-    bytes: usize,
+    /// What every log costs, frames and bookkeeping (see [`Log::cost`]):
+    /// what `history_memory` bounds.
+    memory: usize,
     /// The sequence number of each non-empty log's first entry: the first
     /// key is the node's oldest message.
     oldest: BTreeMap<u64, Arc<str>>,
@@ -40,14 +41,31 @@ struct Store {
     /// Rooms recorded here alone while the cluster backend was out of
     /// reach: their history in the cluster misses those messages.
     diverged: HashSet<Arc<str>>,
+    /// The buffers of frames pushed out that nothing else held, by
+    /// capacity, to hold the next frames: memory that cycles through the
+    /// history stays with it, rather than going back to the allocator of
+    /// the thread that freed it and being allocated anew from another
+    /// (glibc's per-thread arenas each kept up to the whole cap).
+    spare: BTreeMap<usize, Vec<Vec<u8>>>,
+    /// Their capacity, at most `spare_limit`: [`SPARE_SHARE`] of
+    /// `history_memory`.
+    spare_bytes: usize,
+    spare_limit: usize,
 }
+
+/// The share of `history_memory` that buffers kept for reuse may take,
+/// beside it.
+const SPARE_SHARE: usize = 8;
 
 struct Log {
     epoch: Arc<str>,
     /// The latest offset given (0: none yet).
     head: u64,
     entries: VecDeque<Entry>,
+    /// Bytes of the entries' frames (what `history_bytes` bounds).
     bytes: usize,
+    /// The sizes of their allocations.
+    allocated: usize,
     /// This log's key in `Store::written`.
     written: u64,
     /// The highest offset removed by count or bytes, and by age.
@@ -71,11 +89,34 @@ struct Entry {
     seq: u64,
     at: Instant,
     wire: Wire,
+    /// The size of the frame's allocation.
+    size: usize,
 }
+
+/// What one kept message costs beside its frame's allocation: the
+/// allocator's header and rounding, and the shared buffer's header. Its
+/// slot in the log is counted with the log's capacity.
+const ENTRY_COST: usize = 48;
+
+/// What one room's log costs beside its name, its epoch and its entries:
+/// its slot in the map of rooms (counted three times: the map is kept at
+/// least about a third full), its keys in the two indexes, and the
+/// allocations of its name and epoch.
+const LOG_COST: usize = 3 * std::mem::size_of::<(Arc<str>, Log)>() + 2 * 64 + 2 * 32;
 
 impl Log {
     fn first_offset(&self) -> u64 {
         self.entries.front().map_or(self.head + 1, |e| e.offset)
+    }
+
+    /// The memory this log holds for `name`, as `history_memory` counts it.
+    fn cost(&self, name: &str) -> usize {
+        LOG_COST
+            + name.len()
+            + self.epoch.len()
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.allocated
+            + self.entries.len() * ENTRY_COST
     }
 }
 
@@ -116,7 +157,10 @@ impl History {
         Self {
             limits,
             nonce: hasher.finish(),
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store {
+                spare_limit: limits.memory / SPARE_SHARE,
+                ..Store::default()
+            }),
             live_moved: tokio::sync::Notify::new(),
         }
     }
@@ -144,9 +188,11 @@ impl History {
         }
         let log = store.rooms.get_mut(&name).expect("just found");
         let offset = log.head + 1;
-        let wire = frame::stamp(body, &log.epoch, offset);
-        let delivered = deliver(&wire, &log.held);
-        self.keep(&mut store, &name, offset, wire.clone(), now);
+        let epoch = Arc::clone(&log.epoch);
+        let (wire, size) = store.stamp(body, &epoch, offset);
+        let held = &store.rooms.get(&name).expect("just found").held;
+        let delivered = deliver(&wire, held);
+        self.keep(&mut store, &name, offset, (wire.clone(), size), now);
         (delivered, wire)
     }
 
@@ -191,9 +237,9 @@ impl History {
             // starts at this message (a resume further back reads Redis).
             store.restart(&name, epoch, offset - 1, true);
         }
-        let wire = frame::stamp(frame::body_of(payload), epoch, offset);
+        let (wire, size) = store.stamp(frame::body_of(payload), epoch, offset);
         let delivered = deliver(&wire, &store.rooms[&name].held);
-        self.keep(&mut store, &name, offset, wire, now);
+        self.keep(&mut store, &name, offset, (wire, size), now);
         if let Some(log) = store.rooms.get_mut(&name) {
             log.live = offset;
         }
@@ -232,27 +278,27 @@ impl History {
         // began with the first member.
         let followers = members() > log.held.len();
         let live = if same && followers { log.live } else { head };
-        let later: Vec<(u64, Wire)> = if same {
+        let later: Vec<(u64, (Wire, usize))> = if same {
             log.entries
                 .iter()
                 .filter(|entry| entry.offset > head)
-                .map(|entry| (entry.offset, entry.wire.clone()))
+                .map(|entry| (entry.offset, (entry.wire.clone(), entry.size)))
                 .collect()
         } else {
             Vec::new()
         };
         store.restart(&name, epoch, from - 1, true);
         for (offset, body) in (from..).zip(bodies) {
-            let wire = frame::stamp(frame::body_of(&body), epoch, offset);
-            self.keep(&mut store, &name, offset, wire, now);
+            let kept = store.stamp(frame::body_of(&body), epoch, offset);
+            self.keep(&mut store, &name, offset, kept, now);
         }
         let log = &store.rooms[&name];
         if log.head < head {
             // Nothing to replay: the copy starts after the head.
             store.restart(&name, epoch, head, true);
         }
-        for (offset, wire) in later {
-            self.keep(&mut store, &name, offset, wire, now);
+        for (offset, kept) in later {
+            self.keep(&mut store, &name, offset, kept, now);
         }
         if let Some(log) = store.rooms.get_mut(&name) {
             log.live = live.min(log.head);
@@ -312,15 +358,23 @@ impl History {
         }
     }
 
-    /// Records the stamped `wire` at `offset` of `name`'s log, the log's
-    /// head from now on, and trims.
-    fn keep(&self, store: &mut Store, name: &Arc<str>, offset: u64, wire: Wire, now: Instant) {
+    /// Records the stamped `wire` (of an allocation of `size` bytes) at
+    /// `offset` of `name`'s log, the log's head from now on, and trims.
+    fn keep(
+        &self,
+        store: &mut Store,
+        name: &Arc<str>,
+        offset: u64,
+        (wire, size): (Wire, usize),
+        now: Instant,
+    ) {
         let seq = store.next_seq();
         let len = wire.len();
         if store.rooms[name].entries.is_empty() {
             store_oldest(store, seq, name);
         }
         let log = store.rooms.get_mut(name).expect("just found");
+        let before = log.cost(name);
         log.head = offset;
         let previous = std::mem::replace(&mut log.written, seq);
         log.entries.push_back(Entry {
@@ -328,9 +382,11 @@ impl History {
             seq,
             at: now,
             wire,
+            size,
         });
         log.bytes += len;
-        store.bytes += len;
+        log.allocated += size;
+        store.memory = store.memory - before + log.cost(name);
         store.written.remove(&previous);
         store.written.insert(seq, Arc::clone(name));
         // Per room: count and bytes.
@@ -342,14 +398,7 @@ impl History {
             store.pop_front(name, Removal::Trimmed);
         }
         self.expire(store, now);
-        // Per node: the oldest messages of any room go first.
-        while store.bytes > self.limits.memory {
-            let Some((_, oldest)) = store.oldest.first_key_value() else {
-                break;
-            };
-            let oldest = Arc::clone(oldest);
-            store.pop_front(&oldest, Removal::Trimmed);
-        }
+        store.fit(self.limits.memory, Some(name));
     }
 
     fn local_epoch(&self, store: &mut Store) -> String {
@@ -460,10 +509,10 @@ impl History {
         Step::Batch(frames, last)
     }
 
-    /// Bytes of history held, all rooms together.
+    /// The memory history holds, all rooms together.
     #[cfg(test)]
-    fn bytes(&self) -> usize {
-        self.store.lock().bytes
+    fn memory(&self) -> usize {
+        self.store.lock().memory
     }
 
     /// The log of `room`, created (and the least recently written one
@@ -481,21 +530,23 @@ impl History {
             store.drop_log(&victim);
         }
         let epoch = self.local_epoch(store);
-        let seq = store.next_seq();
-        let name: Arc<str> = Arc::from(room);
-        store.written.insert(seq, Arc::clone(&name));
-        let log = store.rooms.entry(Arc::clone(&name)).or_insert(Log {
+        let log = Log {
             epoch: Arc::from(epoch),
             head: 0,
             entries: VecDeque::new(),
             bytes: 0,
-            written: seq,
+            allocated: 0,
+            written: 0,
             trimmed_through: 0,
             expired_through: 0,
             remote: false,
             held: Vec::new(),
             live: 0,
-        });
+        };
+        // Room for the new log first: many rooms cost memory too.
+        store.fit(self.limits.memory.saturating_sub(log.cost(room)), None);
+        let name: Arc<str> = Arc::from(room);
+        let log = store.insert(&name, log);
         (name, log)
     }
 
@@ -533,17 +584,24 @@ impl Store {
         let Some(log) = self.rooms.get_mut(name) else {
             return;
         };
+        let before = log.cost(name);
         let Some(entry) = log.entries.pop_front() else {
             return;
         };
         log.bytes -= entry.wire.len();
+        log.allocated -= entry.size;
         match why {
             Removal::Trimmed => log.trimmed_through = entry.offset,
             Removal::Expired => log.expired_through = entry.offset,
         }
+        // A log that held many messages gives their slots back.
+        if log.entries.capacity() > 16 && log.entries.len() < log.entries.capacity() / 4 {
+            log.entries.shrink_to(log.entries.len() * 2);
+        }
         let next = log.entries.front().map(|e| e.seq);
-        self.bytes -= entry.wire.len();
+        self.memory = self.memory - before + log.cost(name);
         self.oldest.remove(&entry.seq);
+        self.recycle(entry.wire);
         if let Some(next) = next {
             self.oldest.insert(next, Arc::clone(name));
         }
@@ -558,16 +616,15 @@ impl Store {
             .map(|log| std::mem::take(&mut log.held))
             .unwrap_or_default();
         self.drop_log(name);
-        let seq = self.next_seq();
-        self.written.insert(seq, Arc::clone(name));
-        self.rooms.insert(
-            Arc::clone(name),
+        self.insert(
+            name,
             Log {
                 epoch: Arc::from(epoch),
                 head,
                 entries: VecDeque::new(),
                 bytes: 0,
-                written: seq,
+                allocated: 0,
+                written: 0,
                 trimmed_through: head,
                 expired_through: 0,
                 remote,
@@ -577,14 +634,106 @@ impl Store {
         );
     }
 
+    /// `body` (of [`frame::encode_kept`] or [`frame::body_of`]) stamped,
+    /// in the smallest kept buffer that holds it, at most a quarter larger,
+    /// if there is one; and the size of the frame's allocation.
+    fn stamp(&mut self, body: Vec<u8>, epoch: &str, offset: u64) -> (Wire, usize) {
+        let need = body.len() + frame::stamp_len(epoch, offset);
+        let body = match self.spare.range_mut(need..=need + need / 4).next() {
+            Some((&capacity, buffers)) => {
+                let mut buffer = buffers.pop().expect("no empty lists are kept");
+                if buffers.is_empty() {
+                    self.spare.remove(&capacity);
+                }
+                self.spare_bytes -= capacity;
+                buffer.extend_from_slice(&body);
+                buffer
+            }
+            None => body,
+        };
+        let size = body.capacity();
+        (frame::stamp(body, epoch, offset), size)
+    }
+
+    /// Keeps the buffer of a frame pushed out for the next frames, if
+    /// nothing else holds it and the kept buffers have room.
+    fn recycle(&mut self, wire: Wire) {
+        let Ok(mut frame) = wire.try_into_mut() else {
+            return;
+        };
+        frame.clear();
+        let mut buffer = Vec::from(frame);
+        buffer.clear();
+        let capacity = buffer.capacity();
+        while self.spare_bytes + capacity > self.spare_limit {
+            // Full: the smallest kept buffer makes room (an allocator
+            // serves small ones best), unless it is this one.
+            let Some(mut smallest) = self.spare.first_entry().filter(|e| *e.key() < capacity)
+            else {
+                return;
+            };
+            let dropped = smallest.get_mut().pop().map_or(0, |b| b.capacity());
+            if smallest.get().is_empty() {
+                smallest.remove();
+            }
+            self.spare_bytes -= dropped;
+        }
+        if self.spare_bytes + capacity <= self.spare_limit {
+            self.spare_bytes += capacity;
+            self.spare.entry(capacity).or_default().push(buffer);
+        }
+    }
+
+    /// Adds `log`, as just written, for `name`, which has none.
+    fn insert(&mut self, name: &Arc<str>, mut log: Log) -> &mut Log {
+        log.written = self.next_seq();
+        self.written.insert(log.written, Arc::clone(name));
+        self.memory += log.cost(name);
+        self.rooms.entry(Arc::clone(name)).or_insert(log)
+    }
+
+    /// Removes the oldest until the logs cost at most `limit`: the node's
+    /// oldest message, or, before it, a log not written to since then
+    /// (empty, as its messages would be older; its epoch goes with it). Not
+    /// the log of `keep`, nor one a replay holds members of.
+    fn fit(&mut self, limit: usize, keep: Option<&Arc<str>>) {
+        while self.memory > limit {
+            let oldest = self
+                .oldest
+                .first_key_value()
+                .map(|(&seq, name)| (seq, Arc::clone(name)));
+            let idle = self
+                .written
+                .iter()
+                .find(|(_, name)| {
+                    keep.is_none_or(|keep| keep != *name) && self.rooms[*name].held.is_empty()
+                })
+                .map(|(&seq, name)| (seq, Arc::clone(name)));
+            match (idle, oldest) {
+                (Some((written, idle)), oldest)
+                    if oldest.as_ref().is_none_or(|&(first, _)| written < first) =>
+                {
+                    self.drop_log(&idle);
+                }
+                (_, Some((_, oldest))) => self.pop_front(&oldest, Removal::Trimmed),
+                (_, None) => break,
+            }
+        }
+    }
+
     /// Forgets `name`'s log, its epoch with it.
     fn drop_log(&mut self, name: &Arc<str>) {
         if let Some(log) = self.rooms.remove(name) {
-            self.bytes -= log.bytes;
+            self.memory -= log.cost(name);
             if let Some(first) = log.entries.front() {
                 self.oldest.remove(&first.seq);
             }
             self.written.remove(&log.written);
+            // A map that held many rooms gives their slots back.
+            if self.rooms.capacity() > 64 && self.rooms.len() < self.rooms.capacity() / 2 {
+                self.rooms
+                    .shrink_to(self.rooms.len() + self.rooms.len() / 4);
+            }
         }
     }
 }
@@ -605,7 +754,7 @@ mod tests {
     }
 
     fn body(text: &str) -> Vec<u8> {
-        frame::encode_body(&serde_json::json!({"type": "said", "text": text}), 64).unwrap()
+        frame::encode_kept(&serde_json::json!({"type": "said", "text": text})).unwrap()
     }
 
     fn payload(wire: &Wire) -> serde_json::Value {
@@ -666,7 +815,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         let resume = at(&history, "a", Some((&epoch, 0)));
         assert_eq!(resume.reason, Some(Unrecovered::Expired));
-        assert_eq!(history.bytes(), 0);
+        assert_eq!(history.store.lock().rooms["a"].bytes, 0);
     }
 
     #[test]
@@ -679,9 +828,14 @@ mod tests {
         });
         for n in 0..1_000 {
             record(&history, &format!("room{}", n % 50), &"x".repeat(100));
-            assert!(history.bytes() <= 10_000);
+            assert!(history.memory() <= 10_000);
             assert!(history.store.lock().rooms.len() <= 10);
         }
+        consistent(&history);
+    }
+
+    /// The indexes and the count of memory agree with the logs.
+    fn consistent(history: &History) {
         let store = history.store.lock();
         assert_eq!(
             store.oldest.len(),
@@ -693,9 +847,69 @@ mod tests {
         );
         assert_eq!(store.written.len(), store.rooms.len());
         assert_eq!(
-            store.bytes,
-            store.rooms.values().map(|l| l.bytes).sum::<usize>()
+            store.memory,
+            store
+                .rooms
+                .iter()
+                .map(|(name, log)| log.cost(name))
+                .sum::<usize>()
         );
+    }
+
+    /// The costs README and the `history` docs give stay true.
+    #[test]
+    fn documented_costs() {
+        let room = LOG_COST + "9f2c41d07a3b6e58-1".len();
+        assert!(
+            (600..=720).contains(&room),
+            "about 670 bytes per room: {room}"
+        );
+        assert_eq!(ENTRY_COST, 48);
+    }
+
+    /// Rooms cost memory beside their messages (issue 21): a peer that
+    /// writes a short message into each of many rooms of long names, or
+    /// many messages into one room and then into others, is bounded by
+    /// `history_memory` alone, whatever `history_streams` allows.
+    #[test]
+    fn rooms_count_against_the_memory() {
+        const MEMORY: usize = 100_000;
+        let history = History::new(Limits {
+            count: 1000,
+            memory: MEMORY,
+            streams: 10_000,
+            ..limits()
+        });
+        let long = "r".repeat(1000);
+        for n in 0..5_000 {
+            record(&history, &format!("{long}{n}"), "x");
+            assert!(history.memory() <= MEMORY);
+        }
+        let rooms = history.store.lock().rooms.len();
+        assert!(rooms < MEMORY / 1000, "{rooms} rooms of 1,000 bytes");
+        consistent(&history);
+
+        // A log that held many messages gives their slots back once they
+        // are pushed out, and a log idle since before the oldest message
+        // goes before it.
+        for n in 0..1000 {
+            record(&history, "busy", &n.to_string());
+        }
+        assert!(history.store.lock().rooms["busy"].entries.len() > 100);
+        for n in 0..5_000 {
+            record(&history, &format!("other{}", n % 20), "x");
+            assert!(history.memory() <= MEMORY);
+        }
+        let store = history.store.lock();
+        assert!(
+            store
+                .rooms
+                .get("busy")
+                .is_none_or(|log| log.entries.capacity() <= 32)
+        );
+        assert!(store.rooms.len() <= 20, "the idle rooms were dropped");
+        drop(store);
+        consistent(&history);
     }
 
     #[test]

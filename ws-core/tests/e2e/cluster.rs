@@ -894,6 +894,7 @@ async fn a_test_prefix_leaves_no_key_behind() {
         .query(&mut connection)
         .unwrap();
     assert_eq!(found, Vec::<String>::new(), "keys left under {prefix}");
+}
 
 /// A joiner is in `Manager::presence` as soon as its join is registered:
 /// the node answers for its own users rather than reading back its copy in

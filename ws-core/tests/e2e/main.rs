@@ -18,6 +18,7 @@ mod frontend;
 mod harness;
 mod history;
 mod history_cluster;
+mod history_memory;
 mod invalid;
 mod manager_api;
 mod msgpack;
