@@ -65,7 +65,7 @@ impl PerIp {
 
     /// The host the client asked for: `X-Forwarded-Host` (its right-most
     /// value, set by the nearest proxy) when the peer is a trusted proxy,
-    /// else the `Host` header.
+    /// else the `Host` header, else (HTTP/2) the request's `:authority`.
     pub(crate) fn requested_host<'a>(&self, parts: &'a Parts) -> Option<&'a str> {
         let from_proxy = parts
             .extensions
@@ -79,12 +79,15 @@ impl PerIp {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.rsplit(',').next())
             .map(str::trim);
-        forwarded.or_else(|| {
-            parts
-                .headers
-                .get(axum::http::header::HOST)
-                .and_then(|value| value.to_str().ok())
-        })
+        forwarded
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(axum::http::header::HOST)
+                    .and_then(|value| value.to_str().ok())
+            })
+            // HTTP/2 names the host in `:authority`, which hyper puts in the URI.
+            .or_else(|| parts.uri.authority().map(|authority| authority.as_str()))
     }
 
     /// `false` when `ip` has started too many handshakes lately.

@@ -35,3 +35,4 @@ mod session;
 mod storm;
 mod support;
 mod telemetry;
+mod transports;

@@ -1,0 +1,200 @@
+//! One connection's HTTP: hyper's HTTP/1.1 server (upgrades to WebSocket
+//! by `101`) or its HTTP/2 server (WebSockets by extended CONNECT, RFC
+//! 8441), the version told by the connection preface or by ALPN, driven
+//! until it ends or the server stops.
+
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use super::{Accepted, Connection};
+
+/// The HTTP version a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Version {
+    Http1,
+    Http2,
+}
+
+/// What an HTTP/2 client sends first (RFC 9113 3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The receive window of one HTTP/2 stream (one WebSocket): what the peer
+/// may send ahead of the WebSocket's reader.
+const STREAM_WINDOW: u32 = 256 * 1024;
+
+/// The receive window of a whole HTTP/2 connection: sixteen streams'
+/// worth, so that a WebSocket whose reader is slow (a busy handler)
+/// stalls itself but not the other WebSockets on the connection. Hyper's
+/// default gives the connection the window of one stream.
+const CONNECTION_WINDOW: u32 = 16 * STREAM_WINDOW;
+
+/// Tells HTTP/2 with prior knowledge from HTTP/1 by the first bytes, which
+/// stay in the socket for hyper to read. `None`: the peer closed first.
+///
+/// Every HTTP/1 request line differs from the preface within its first two
+/// bytes, so only a client that does send the preface can make this wait
+/// for more than its first segment.
+pub(super) async fn sniff(tcp: &TcpStream) -> io::Result<Option<Version>> {
+    let mut first = [0; PREFACE.len()];
+    loop {
+        let n = tcp.peek(&mut first).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if first[..n] != PREFACE[..n] {
+            return Ok(Some(Version::Http1));
+        }
+        if n == PREFACE.len() {
+            return Ok(Some(Version::Http2));
+        }
+        // Part of the preface: a peek would return at once with the same
+        // bytes, so wait a little for the rest (the caller's deadline
+        // bounds the whole).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Serves the connection's requests until it ends; `stop` shuts it down
+/// gracefully.
+pub(super) async fn serve<I>(connection: Connection, io: I, version: Version)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Connection {
+        peer,
+        accepted,
+        app,
+        handshake_timeout,
+        stop,
+    } = connection;
+    let deadline = accepted.0 + handshake_timeout;
+    let io = TokioIo::new(io);
+    match version {
+        Version::Http1 => {
+            let mut http = http1::Builder::new();
+            // What is left of the deadline after the TLS handshake.
+            http.timer(TokioTimer::new())
+                .header_read_timeout(deadline.saturating_duration_since(Instant::now()));
+            let service = Routed {
+                app,
+                peer,
+                accepted: Some(accepted),
+                requested: None,
+            };
+            let connection = http.serve_connection(io, service).with_upgrades();
+            drive(connection, |c| c.graceful_shutdown(), stop, None, peer).await;
+        }
+        Version::Http2 => {
+            let mut http = http2::Builder::new(TokioExecutor::new());
+            http.timer(TokioTimer::new())
+                .enable_connect_protocol()
+                .initial_stream_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW);
+            let requested = Arc::new(AtomicBool::new(false));
+            let service = Routed {
+                app,
+                peer,
+                accepted: None,
+                requested: Some(Arc::clone(&requested)),
+            };
+            let connection = http.serve_connection(io, service);
+            let first = Some((deadline, requested));
+            drive(connection, |c| c.graceful_shutdown(), stop, first, peer).await;
+        }
+    }
+}
+
+/// The router as hyper's service, every request with the peer's address
+/// and the instant its handshake deadline counts from: the connection's
+/// accept for HTTP/1 (`accepted`), the request's arrival for HTTP/2, where
+/// streams open all through the connection's life. `requested` is set by
+/// the first request.
+#[derive(Clone)]
+struct Routed {
+    app: Router,
+    peer: SocketAddr,
+    accepted: Option<Accepted>,
+    requested: Option<Arc<AtomicBool>>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Routed {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = TowerToHyperServiceFuture<Router, Request>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        if let Some(requested) = &self.requested {
+            requested.store(true, Ordering::Relaxed);
+        }
+        let since = self.accepted.unwrap_or_else(|| Accepted(Instant::now()));
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        request.extensions_mut().insert(since);
+        TowerToHyperService::new(self.app.clone()).call(request)
+    }
+}
+
+/// Drives `connection` to its end. When the server stops it is shut down
+/// gracefully (HTTP/2: `GOAWAY`, then the open streams finish); an HTTP/2
+/// connection that has sent no request by `first`'s deadline is dropped.
+async fn drive<C, E>(
+    connection: C,
+    shutdown: impl Fn(Pin<&mut C>),
+    mut stop: watch::Receiver<bool>,
+    first: Option<(Instant, Arc<AtomicBool>)>,
+    peer: SocketAddr,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    tokio::pin!(connection);
+    let (deadline, requested) = match first {
+        Some((deadline, requested)) => (deadline, Some(requested)),
+        None => (Instant::now(), None),
+    };
+    let first_request = sleep_until(deadline);
+    tokio::pin!(first_request);
+    let mut waiting = requested.is_some();
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::trace!(%error, %peer, "connection ended");
+                }
+                break;
+            }
+            Ok(()) = stop.changed() => shutdown(connection.as_mut()),
+            () = &mut first_request, if waiting => {
+                waiting = false;
+                if requested.as_ref().is_some_and(|r| !r.load(Ordering::Relaxed)) {
+                    // Nothing is open on it, so nothing to finish: dropped,
+                    // not shut down gracefully (hyper's GOAWAY waits for
+                    // a PING the idle peer need not answer).
+                    tracing::trace!(%peer, "no HTTP/2 request within the handshake timeout");
+                    break;
+                }
+            }
+        }
+    }
+    drop(stop);
+}
