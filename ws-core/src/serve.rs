@@ -50,9 +50,9 @@ pub(crate) struct Accepted(pub(crate) tokio::time::Instant);
 /// [`endpoint`](crate::endpoint) accepts WebSockets opened by an extended
 /// CONNECT (RFC 8441) as well as HTTP/1.1 upgrades: many WebSockets on one
 /// connection, each an HTTP/2 stream with its own flow control (a
-/// 256 KiB window per stream, 4 MiB per connection, so a WebSocket whose
-/// handler is slow to read stalls itself, not its neighbours) and its own
-/// close. Each goes through the same admission, limits, origin policy,
+/// 256 KiB receive window per stream and 4 MiB per connection, so that
+/// sixteen WebSockets whose handlers read slowly can fill their windows
+/// before the connection's is used up) and its own close. Each goes through the same admission, limits, origin policy,
 /// `authenticate`, deflate and subprotocols as over HTTP/1.1, and its
 /// handshake deadline counts from its own request. An HTTP/2 connection
 /// must send its first request within the handshake timeout; it may then
