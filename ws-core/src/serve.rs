@@ -156,8 +156,11 @@ impl Serve {
     /// Stops accepting when `signal` completes, lets the HTTP connections in
     /// progress finish (each within the handshake timeout) and then
     /// returns. Upgraded WebSockets are the manager's: call
-    /// [`Manager::shutdown`](crate::Manager::shutdown) for them (an HTTP/2
-    /// connection ends once the WebSockets on it have).
+    /// [`Manager::shutdown`](crate::Manager::shutdown) for them, within
+    /// `signal`, as [`shutdown_signal`]'s example does. An HTTP/2
+    /// connection carries its WebSockets: it gets `GOAWAY` and the
+    /// handshake timeout for them to end, then is closed, cutting those
+    /// left.
     pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
     where
         F: Future<Output = ()> + Send + 'static,

@@ -118,8 +118,12 @@ where
                 requested: Some(Arc::clone(&requested)),
             };
             let connection = http.serve_connection(io, service);
-            let first = Some((deadline, requested));
-            drive(connection, |c| c.graceful_shutdown(), stop, first, peer).await;
+            let deadlines = Some(Deadlines {
+                first_request: deadline,
+                requested,
+                grace: handshake_timeout,
+            });
+            drive(connection, |c| c.graceful_shutdown(), stop, deadlines, peer).await;
         }
     }
 }
@@ -154,27 +158,52 @@ impl hyper::service::Service<Request<Incoming>> for Routed {
     }
 }
 
+/// The deadlines of an HTTP/2 connection, which, unlike HTTP/1.1's,
+/// carries WebSockets past its handshakes.
+struct Deadlines {
+    /// The first request must have arrived by then (set by [`Routed`]).
+    first_request: Instant,
+    requested: Arc<AtomicBool>,
+    /// After the server stops, what the connection's streams have to
+    /// finish before it is closed.
+    grace: Duration,
+}
+
+/// What the timer of [`drive`] is set for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Off,
+    FirstRequest,
+    Stopped,
+}
+
 /// Drives `connection` to its end. When the server stops it is shut down
-/// gracefully (HTTP/2: `GOAWAY`, then the open streams finish); an HTTP/2
-/// connection that has sent no request by `first`'s deadline is dropped.
+/// gracefully (HTTP/2: `GOAWAY`, then the open streams finish within
+/// `grace`, or are cut: the manager's shutdown, which closes its
+/// WebSockets, runs before the stop); an HTTP/2 connection that has sent
+/// no request by its deadline is dropped.
 async fn drive<C, E>(
     connection: C,
     shutdown: impl Fn(Pin<&mut C>),
     mut stop: watch::Receiver<bool>,
-    first: Option<(Instant, Arc<AtomicBool>)>,
+    http2: Option<Deadlines>,
     peer: SocketAddr,
 ) where
     C: Future<Output = Result<(), E>>,
     E: Display,
 {
     tokio::pin!(connection);
-    let (deadline, requested) = match first {
-        Some((deadline, requested)) => (deadline, Some(requested)),
-        None => (Instant::now(), None),
+    let timer = sleep_until(
+        http2
+            .as_ref()
+            .map_or_else(Instant::now, |d| d.first_request),
+    );
+    tokio::pin!(timer);
+    let mut set_for = if http2.is_some() {
+        Timer::FirstRequest
+    } else {
+        Timer::Off
     };
-    let first_request = sleep_until(deadline);
-    tokio::pin!(first_request);
-    let mut waiting = requested.is_some();
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -183,15 +212,30 @@ async fn drive<C, E>(
                 }
                 break;
             }
-            Ok(()) = stop.changed() => shutdown(connection.as_mut()),
-            () = &mut first_request, if waiting => {
-                waiting = false;
-                if requested.as_ref().is_some_and(|r| !r.load(Ordering::Relaxed)) {
+            Ok(()) = stop.changed() => {
+                shutdown(connection.as_mut());
+                if let Some(http2) = &http2 {
+                    timer.as_mut().reset(Instant::now() + http2.grace);
+                    set_for = Timer::Stopped;
+                }
+            }
+            () = &mut timer, if set_for != Timer::Off => {
+                let requested = http2
+                    .as_ref()
+                    .is_some_and(|d| d.requested.load(Ordering::Relaxed));
+                match set_for {
                     // Nothing is open on it, so nothing to finish: dropped,
                     // not shut down gracefully (hyper's GOAWAY waits for
                     // a PING the idle peer need not answer).
-                    tracing::trace!(%peer, "no HTTP/2 request within the handshake timeout");
-                    break;
+                    Timer::FirstRequest if !requested => {
+                        tracing::trace!(%peer, "no HTTP/2 request within the handshake timeout");
+                        break;
+                    }
+                    Timer::Stopped => {
+                        tracing::debug!(%peer, "HTTP/2 connection cut: its streams outlived the shutdown");
+                        break;
+                    }
+                    _ => set_for = Timer::Off,
                 }
             }
         }

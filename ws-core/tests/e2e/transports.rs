@@ -295,6 +295,52 @@ async fn an_http2_connection_must_send_a_request_within_the_handshake_timeout() 
     first.sync().await;
 }
 
+#[tokio::test]
+async fn a_stopping_server_closes_its_http2_connections_after_their_websockets() {
+    use std::sync::Arc;
+    use ws_core::{CloseInfo, endpoint};
+    // `stop`: the manager's shutdown first (as the chat example does)?
+    for manager_first in [true, false] {
+        let config = Test::CONFIG.with_handshake_timeout(Duration::from_millis(500));
+        let manager = Manager::<Test>::with_config(config);
+        let router = ws_core::axum::Router::new().route(
+            "/ws",
+            endpoint(manager.clone(), Arc::new(crate::support::App::default())),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let closing = manager.clone();
+        let serving = tokio::spawn(
+            ws_core::serve(listener, router)
+                .handshake_timeout(manager.config().handshake_timeout())
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                    if manager_first {
+                        let restart = CloseInfo::new(1012, "server restarting");
+                        closing.shutdown_with(restart, Duration::from_secs(5)).await;
+                    }
+                }),
+        );
+        let h2 = h2_connect(addr).await;
+        let (mut ws, _) = h2_websocket(&h2, &addr.to_string(), "/ws", &[])
+            .await
+            .unwrap();
+        ws.sync().await;
+        stop.send(()).unwrap();
+        if manager_first {
+            assert_eq!(ws.closed().await, (1012, "server restarting".to_owned()));
+        }
+        // Without the manager's shutdown the WebSocket is still open on the
+        // connection: cut after the handshake timeout, and `serve` returns.
+        timeout(WAIT, serving)
+            .await
+            .expect("serve did not return")
+            .unwrap()
+            .unwrap();
+    }
+}
+
 /// A certificate and key written to files of their own.
 struct CertFiles {
     dir: PathBuf,
