@@ -55,8 +55,10 @@ pub(crate) struct Accepted(pub(crate) tokio::time::Instant);
 /// before the connection's is used up) and its own close. Each goes through the same admission, limits, origin policy,
 /// `authenticate`, deflate and subprotocols as over HTTP/1.1, and its
 /// handshake deadline counts from its own request. An HTTP/2 connection
-/// must send its first request within the handshake timeout; it may then
-/// stay open without streams, as an HTTP/1.1 keep-alive connection may.
+/// must send its first request within the handshake timeout, and is
+/// pinged every 30 s and closed when a ping goes unanswered for 20 s (it
+/// outlives its WebSockets, so a peer that vanished would otherwise hold
+/// it).
 ///
 /// Accept errors such as `EMFILE` are logged and retried after a pause, not
 /// in a busy loop. Without

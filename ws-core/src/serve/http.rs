@@ -48,6 +48,12 @@ const STREAM_WINDOW: u32 = 256 * 1024;
 /// default gives the connection the window of one stream.
 const CONNECTION_WINDOW: u32 = 16 * STREAM_WINDOW;
 
+/// How often an HTTP/2 connection is pinged (hyper closes it when a ping
+/// goes unanswered for 20 s). Over HTTP/1.1 a WebSocket that ends closes
+/// its socket; an HTTP/2 connection outlives its streams, so a peer that
+/// vanished would otherwise hold it, and its task, for good.
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
 /// Tells HTTP/2 with prior knowledge from HTTP/1 by the first bytes, which
 /// stay in the socket for hyper to read. `None`: the peer closed first.
 ///
@@ -108,6 +114,7 @@ where
             let mut http = http2::Builder::new(TokioExecutor::new());
             http.timer(TokioTimer::new())
                 .enable_connect_protocol()
+                .keep_alive_interval(KEEP_ALIVE)
                 .initial_stream_window_size(STREAM_WINDOW)
                 .initial_connection_window_size(CONNECTION_WINDOW);
             let requested = Arc::new(AtomicBool::new(false));
