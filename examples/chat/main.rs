@@ -5,7 +5,15 @@
 //! cargo run --example chat -- [--addr 127.0.0.1:3000] [--max-connections N] [--send-queue N]
 //!                                [--redis redis://127.0.0.1:6379/] [--history N]
 //!                                [--redis-wait SECS] [--presence-events MS] [--presence-ttl MS]
+//!                                [--tls-cert cert.pem --tls-key key.pem]
 //! ```
+//!
+//! One port serves HTTP/1.1 and HTTP/2: browsers and clients open
+//! WebSockets with an HTTP/1.1 upgrade or, over HTTP/2, with an extended
+//! CONNECT (RFC 8441), many on one connection. With `--tls-cert` and
+//! `--tls-key` (PEM files; ws-core feature `tls`) it serves HTTPS and
+//! `wss://` only, HTTP/2 chosen by ALPN, and a renewed certificate written
+//! over the files is served from the next connection on.
 //!
 //! With `--redis URL`, the process listens only once its Redis backend is
 //! connected (at most `--redis-wait` seconds, default 30, then it exits 1):
@@ -60,6 +68,7 @@
 //! of every metric in the README's table.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +93,8 @@ struct Args {
     history: Option<usize>,
     presence_events: Option<Duration>,
     presence_ttl: Option<Duration>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -96,6 +107,8 @@ fn parse_args() -> Result<Args, String> {
         history: None,
         presence_events: None,
         presence_ttl: None,
+        tls_cert: None,
+        tls_key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -132,11 +145,16 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--presence-ttl: {e}"))?;
                 args.presence_ttl = Some(Duration::from_millis(ms));
             }
+            "--tls-cert" => args.tls_cert = Some(value()?.into()),
+            "--tls-key" => args.tls_key = Some(value()?.into()),
             "-h" | "--help" => {
-                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS]".into());
+                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS] [--tls-cert PEM --tls-key PEM]".into());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
+    }
+    if args.tls_cert.is_some() != args.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".into());
     }
     Ok(args)
 }
@@ -158,6 +176,28 @@ async fn backend_ready(manager: &Manager<Chat>, within: Duration) {
             std::process::exit(1);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The certificate and key of `--tls-cert` and `--tls-key`; exits 2 with
+/// the reason when they cannot be used.
+#[cfg(feature = "tls")]
+fn tls(args: &Args) -> Option<ws_core::Tls> {
+    let (cert, key) = args.tls_cert.as_ref().zip(args.tls_key.as_ref())?;
+    match ws_core::Tls::from_pem_files(cert, key) {
+        Ok(tls) => Some(tls),
+        Err(error) => {
+            eprintln!("--tls-cert/--tls-key: {error}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls(args: &Args) {
+    if args.tls_cert.is_some() {
+        eprintln!("--tls-cert: no TLS in this build (ws-core feature `tls`)");
+        std::process::exit(2);
     }
 }
 
@@ -262,18 +302,32 @@ async fn main() {
         .route("/health", ws_core::health(manager.clone()))
         .route("/metrics", get(move || metrics_text(prometheus.clone())))
         .route("/ws", endpoint(manager.clone(), Arc::new(App)));
+    // Read before listening, so that unusable files are a usage error.
+    let tls = tls(&args);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {}: {e}", args.addr));
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "chat listening on http://{}",
+        "chat listening on {scheme}://{}",
         listener.local_addr().expect("bound")
     );
+    let serve = ws_core::serve(listener, app).handshake_timeout(handshake_timeout);
+    #[cfg(feature = "tls")]
+    let serve = match tls {
+        Some(tls) => serve.tls(tls),
+        None => serve,
+    };
+    #[cfg(not(feature = "tls"))]
+    let () = tls;
     // A deploy (SIGTERM) or Ctrl-C: stop admitting, send every client close
     // 1012 (service restart: reconnect) after what is queued for it, drain
     // for up to 10 s, and exit 0.
-    ws_core::serve(listener, app)
-        .handshake_timeout(handshake_timeout)
+    serve
         .with_graceful_shutdown(async move {
             ws_core::shutdown_signal().await;
             let restart = CloseInfo::new(close_code::SERVICE_RESTART, "server restarting");

@@ -172,7 +172,9 @@ pub use protocol::{
     ClientMessage, MessageInfo, Outbound, Protocol, Request, ServerRequest, Tagging, Variant,
 };
 pub use route::Route;
-pub use serve::{serve, shutdown_signal};
+pub use serve::{Serve, serve, shutdown_signal};
+#[cfg(feature = "tls")]
+pub use serve::{Tls, TlsError};
 pub use session::Session;
 pub use telemetry::Stats;
 

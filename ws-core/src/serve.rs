@@ -2,40 +2,68 @@
 //!
 //! `axum::serve` sets no timer on hyper, so hyper's header-read timeout never
 //! fires: a peer that sends half a request head holds a descriptor and a task
-//! for as long as it keeps the socket open. This accept loop runs hyper's
-//! HTTP/1 server with a timer, a header-read deadline, `TCP_NODELAY`, the
-//! peer address as [`ConnectInfo`], and a back-off on accept errors.
+//! for as long as it keeps the socket open. This accept loop serves HTTP/1.1
+//! and HTTP/2 on one port ([`http`]: the connection preface tells them
+//! apart, or ALPN over TLS) with a timer, a header-read deadline,
+//! `TCP_NODELAY`, the peer address as [`ConnectInfo`], and a back-off on
+//! accept errors; with the `tls` feature, over rustls ([`tls`]).
+
+mod http;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
-use hyper::body::Incoming;
-use hyper::service::{Service as _, service_fn};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::{Instant, timeout_at};
 
 use crate::config::Config;
 
-/// When the connection was accepted: the handshake deadline counts from here.
+#[cfg(feature = "tls")]
+pub use tls::{Tls, TlsError};
+
+/// When the connection was accepted (for HTTP/2, when the request arrived):
+/// the handshake deadline counts from here.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Accepted(pub(crate) tokio::time::Instant);
 
-/// Serves `app` on `listener`: `TCP_NODELAY` on every accepted socket
-/// (without it, small frames can wait 40 ms for Nagle's algorithm), the
-/// peer's address as [`ConnectInfo<SocketAddr>`](ConnectInfo) (which the
-/// per-IP limits read), and a request head that has not fully arrived
-/// within the handshake timeout (default
-/// [`Config::DEFAULT`]'s [`handshake_timeout`](Config::handshake_timeout),
-/// 10 s) drops the connection. The endpoint then holds the rest of the
-/// handshake, `authenticate` included, to the same deadline.
+/// The request came over TLS that `serve` terminated: the server's own
+/// origin is then `https://` (the origin check compares the scheme).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OverTls;
+
+/// Serves `app` on `listener`: HTTP/1.1 and HTTP/2 on the same port,
+/// `TCP_NODELAY` on every accepted socket (without it, small frames can
+/// wait 40 ms for Nagle's algorithm), the peer's address as
+/// [`ConnectInfo<SocketAddr>`](ConnectInfo) (which the per-IP limits read),
+/// and a request head that has not fully arrived within the handshake
+/// timeout (default [`Config::DEFAULT`]'s
+/// [`handshake_timeout`](Config::handshake_timeout), 10 s) drops the
+/// connection. The endpoint then holds the rest of the handshake,
+/// `authenticate` included, to the same deadline.
+///
+/// **HTTP/2.** A connection that opens with HTTP/2's preface (h2c with
+/// prior knowledge; over TLS, one that chose `h2` by ALPN) is served by
+/// hyper's HTTP/2 server with `SETTINGS_ENABLE_CONNECT_PROTOCOL`, so an
+/// [`endpoint`](crate::endpoint) accepts WebSockets opened by an extended
+/// CONNECT (RFC 8441) as well as HTTP/1.1 upgrades: many WebSockets on one
+/// connection, each an HTTP/2 stream with its own flow control (a
+/// 256 KiB receive window per stream and 4 MiB per connection, so that
+/// sixteen WebSockets whose handlers read slowly can fill their windows
+/// before the connection's is used up) and its own close. Each goes through the same admission, limits, origin policy,
+/// `authenticate`, deflate and subprotocols as over HTTP/1.1, and its
+/// handshake deadline counts from its own request. An HTTP/2 connection
+/// must send its first request within the handshake timeout, and is
+/// pinged every 30 s and closed when a ping goes unanswered for 20 s (it
+/// outlives its WebSockets, so a peer that vanished would otherwise hold
+/// it).
 ///
 /// Accept errors such as `EMFILE` are logged and retried after a pause, not
 /// in a busy loop. Without
@@ -62,6 +90,8 @@ pub(crate) struct Accepted(pub(crate) tokio::time::Instant);
 /// yourself, e.g. with a `hyper_util` accept loop that sets
 /// `http1::Builder::timer` and `header_read_timeout`: `axum::serve` has no
 /// header-read timeout, so half-sent requests are held forever.
+///
+/// [`ConnectInfo`]: axum::extract::ConnectInfo
 pub fn serve(listener: TcpListener, app: Router) -> Serve {
     Serve {
         pending: Some(Pending {
@@ -69,6 +99,8 @@ pub fn serve(listener: TcpListener, app: Router) -> Serve {
             app,
             handshake_timeout: Config::DEFAULT.handshake_timeout(),
             signal: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }),
         running: None,
     }
@@ -89,6 +121,8 @@ struct Pending {
     app: Router,
     handshake_timeout: Duration,
     signal: Option<Signal>,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
 }
 
 impl Serve {
@@ -98,18 +132,42 @@ impl Serve {
             .expect("options are set before the server is first polled")
     }
 
-    /// The time a connection has to send its whole request head. Pass the
-    /// protocol's [`Config::handshake_timeout`], so that the endpoint and
-    /// the server agree.
+    /// The time a connection has to send its whole request head (over
+    /// TLS, the TLS handshake included). Pass the protocol's
+    /// [`Config::handshake_timeout`], so that the endpoint and the server
+    /// agree.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.pending().handshake_timeout = timeout;
+        self
+    }
+
+    /// Serves HTTPS and `wss://` only, with `tls`'s certificate: HTTP/2
+    /// and HTTP/1.1 offered by ALPN (`h2`, then `http/1.1`), the TLS
+    /// handshake held to the handshake timeout, and the certificate and key
+    /// files reloaded when they change (see [`Tls`]).
+    ///
+    /// ```no_run
+    /// # async fn run(app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = ws_core::Tls::from_pem_files("cert.pem", "key.pem")?;
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:443").await?;
+    /// ws_core::serve(listener, app).tls(tls).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.pending().tls = Some(tls);
         self
     }
 
     /// Stops accepting when `signal` completes, lets the HTTP connections in
     /// progress finish (each within the handshake timeout) and then
     /// returns. Upgraded WebSockets are the manager's: call
-    /// [`Manager::shutdown`](crate::Manager::shutdown) for them.
+    /// [`Manager::shutdown`](crate::Manager::shutdown) for them, within
+    /// `signal`, as [`shutdown_signal`]'s example does. An HTTP/2
+    /// connection carries its WebSockets: it gets `GOAWAY` and the
+    /// handshake timeout for them to end, then is closed, cutting those
+    /// left.
     pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
     where
         F: Future<Output = ()> + Send + 'static,
@@ -142,6 +200,8 @@ async fn accept_loop(pending: Pending) -> io::Result<()> {
         app,
         handshake_timeout,
         signal,
+        #[cfg(feature = "tls")]
+        mut tls,
     } = pending;
     let mut signal = signal.unwrap_or_else(|| Box::pin(std::future::pending()));
     // Every connection task holds a receiver: `closed()` on the sender
@@ -162,42 +222,74 @@ async fn accept_loop(pending: Pending) -> io::Result<()> {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::warn!(%error, "could not set TCP_NODELAY");
         }
-        let accepted = Accepted(tokio::time::Instant::now());
-        let app = app.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let mut request = request.map(Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request.extensions_mut().insert(accepted);
-            TowerToHyperService::new(app.clone()).call(request)
-        });
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(handshake_timeout);
-            let connection = http
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(error) = result {
-                            tracing::trace!(%error, %peer, "connection ended");
-                        }
-                        break;
-                    }
-                    Ok(()) = stop.changed() => connection.as_mut().graceful_shutdown(),
-                }
-            }
-            drop(stop);
-        });
+        let connection = Connection {
+            peer,
+            accepted: Accepted(Instant::now()),
+            app: app.clone(),
+            handshake_timeout,
+            stop: stop_rx.clone(),
+        };
+        // The certificate in force when the connection was accepted.
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut tls {
+            tokio::spawn(connection.serve_tls(tcp, tls.acceptor()));
+            continue;
+        }
+        tokio::spawn(connection.serve(tcp));
     }
     drop(listener);
     let _ = stop_tx.send(true);
     drop(stop_rx);
     stop_tx.closed().await;
     Ok(())
+}
+
+/// One accepted connection, before its protocol is known.
+struct Connection {
+    peer: SocketAddr,
+    accepted: Accepted,
+    app: Router,
+    handshake_timeout: Duration,
+    /// Changes to `true` when the server stops; dropped when the
+    /// connection ends.
+    stop: watch::Receiver<bool>,
+}
+
+impl Connection {
+    fn deadline(&self) -> Instant {
+        self.accepted.0 + self.handshake_timeout
+    }
+
+    /// Plaintext: the first bytes tell HTTP/2's preface (h2c with prior
+    /// knowledge) from an HTTP/1 request line.
+    async fn serve(self, tcp: TcpStream) {
+        match timeout_at(self.deadline(), http::sniff(&tcp)).await {
+            Ok(Ok(Some(version))) => http::serve(self, tcp, version, false).await,
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => tracing::trace!(%error, peer = %self.peer, "connection ended"),
+            Err(_) => tracing::trace!(peer = %self.peer, "no request within the handshake timeout"),
+        }
+    }
+
+    /// TLS: the handshake within the handshake timeout, then HTTP/2 if the
+    /// client chose `h2` by ALPN, else HTTP/1.1.
+    #[cfg(feature = "tls")]
+    async fn serve_tls(self, tcp: TcpStream, acceptor: tokio_rustls::TlsAcceptor) {
+        match timeout_at(self.deadline(), acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => {
+                let version = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    http::Version::Http2
+                } else {
+                    http::Version::Http1
+                };
+                http::serve(self, stream, version, true).await;
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%error, peer = %self.peer, "TLS handshake failed");
+            }
+            Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
+        }
+    }
 }
 
 /// `EMFILE` and the like: the process may free descriptors soon, so wait

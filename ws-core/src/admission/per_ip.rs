@@ -65,18 +65,21 @@ impl PerIp {
 
     /// The host the client asked for: `X-Forwarded-Host` (its right-most
     /// value, set by the nearest proxy) when the peer is a trusted proxy,
-    /// else the `Host` header.
+    /// else the `Host` header, else (HTTP/2) the request's `:authority`.
     pub(crate) fn requested_host<'a>(&self, parts: &'a Parts) -> Option<&'a str> {
         let forwarded = self
             .forwarded(parts, "x-forwarded-host")
             .and_then(|value| value.rsplit(',').next())
             .map(str::trim);
-        forwarded.or_else(|| {
-            parts
-                .headers
-                .get(axum::http::header::HOST)
-                .and_then(|value| value.to_str().ok())
-        })
+        forwarded
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(axum::http::header::HOST)
+                    .and_then(|value| value.to_str().ok())
+            })
+            // HTTP/2 names the host in `:authority`, which hyper puts in the URI.
+            .or_else(|| parts.uri.authority().map(|authority| authority.as_str()))
     }
 
     /// The scheme the client reached the server with, as a trusted

@@ -8,10 +8,10 @@
 //! The server's own origin is an RFC 6454 origin: scheme, host and port,
 //! all three compared. The host (and port) is the one the client asked for
 //! (`Host`, or `X-Forwarded-Host` from a trusted proxy); the scheme is
-//! `https` when a trusted proxy says so in `X-Forwarded-Proto` and `http`
-//! otherwise (`ws_core::serve` speaks plain HTTP). So an `https://` page of
-//! the host cannot open a socket on its plain-HTTP port, nor an `http://`
-//! page (which a network attacker can write) one behind a TLS proxy.
+//! `https` when `ws_core::serve` terminated TLS itself or a trusted proxy
+//! says so in `X-Forwarded-Proto`, and `http` otherwise. So an `https://`
+//! page of the host cannot open a socket on its plain-HTTP port, nor an
+//! `http://` page (which a network attacker can write) one served over TLS.
 
 use axum::http::HeaderMap;
 use axum::http::header;

@@ -1,16 +1,17 @@
-//! The HTTP side: the WebSocket handshake is checked, the client IP's
+//! The HTTP side: the WebSocket handshake (an HTTP/1.1 upgrade, or an
+//! HTTP/2 extended CONNECT, RFC 8441) is checked, the client IP's
 //! handshake rate (429) and a slot are checked and reserved (503 past a cap,
 //! consuming nothing), the authentication hook runs within what is left of
-//! `handshake_timeout`, and only then is the 101 sent. All of it happens before the upgrade, so a
-//! refused client never costs a task or a socket buffer.
+//! `handshake_timeout`, and only then is the 101 (HTTP/2: 200) sent. All of
+//! it happens before the upgrade, so a refused client never costs a task or a socket buffer.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, Version, header};
+use axum::http::{HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use futures_util::FutureExt;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -23,13 +24,16 @@ use crate::context::JoinGate;
 use crate::manager::Manager;
 use crate::protocol::Protocol;
 use crate::route::Route;
-use crate::serve::Accepted;
+use crate::serve::{Accepted, OverTls};
 use crate::session::{Read, erase};
 
 /// The axum route that serves protocol `P` with `handler`.
 ///
 /// Mount it at any path of an existing router; the router's own state is
-/// untouched (the handler holds what it needs).
+/// untouched (the handler holds what it needs). It answers `GET` (the
+/// HTTP/1.1 upgrade) and `CONNECT` (a WebSocket over HTTP/2 by extended
+/// CONNECT, RFC 8441, which [`serve`](crate::serve) enables), both into the
+/// same connection machinery.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -62,15 +66,18 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let gate: Arc<dyn JoinGate<P>> = Arc::new(Gate::<H, S>::new(Arc::clone(&handler)));
-    get(move |State(state): State<S>, request: Request| {
-        upgrade(
-            manager.clone(),
-            Arc::clone(&handler),
-            Arc::clone(&gate),
-            state,
-            request,
-        )
-    })
+    on(
+        MethodFilter::GET.or(MethodFilter::CONNECT),
+        move |State(state): State<S>, request: Request| {
+            upgrade(
+                manager.clone(),
+                Arc::clone(&handler),
+                Arc::clone(&gate),
+                state,
+                request,
+            )
+        },
+    )
 }
 
 async fn upgrade<P, H, S>(
@@ -85,8 +92,8 @@ where
     H: Send + Sync + 'static,
     S: Send + Sync + 'static,
 {
-    let accept = match handshake(&request) {
-        Ok(accept) => accept,
+    let handshake = match handshake(&request) {
+        Ok(handshake) => handshake,
         Err(refusal) => return refusal,
     };
     let selected = codec::<P>(request.headers());
@@ -110,11 +117,16 @@ where
         + timeout;
     let admission = manager.admission();
     let host = admission.per_ip().requested_host(&parts);
-    // Plain HTTP (what `serve` speaks) unless a trusted proxy says otherwise.
-    let scheme = admission
-        .per_ip()
-        .forwarded_proto(&parts)
-        .map_or(Scheme::Http, Scheme::forwarded);
+    // TLS that `serve` terminated, or what a trusted proxy says, else
+    // plain HTTP.
+    let scheme = if parts.extensions.get::<OverTls>().is_some() {
+        Scheme::Https
+    } else {
+        admission
+            .per_ip()
+            .forwarded_proto(&parts)
+            .map_or(Scheme::Http, Scheme::forwarded)
+    };
     let origins = manager.config().allowed_origins();
     if !super::origin::allowed(&parts.headers, host, scheme, origins) {
         manager.counters().rejected();
@@ -194,15 +206,20 @@ where
     tokio::spawn(super::run::<P, H, S>(
         on_upgrade, manager, handler, admitted,
     ));
-    let mut response = (
-        StatusCode::SWITCHING_PROTOCOLS,
-        [
-            (header::CONNECTION, HeaderValue::from_static("upgrade")),
-            (header::UPGRADE, HeaderValue::from_static("websocket")),
-            (header::SEC_WEBSOCKET_ACCEPT, accept),
-        ],
-    )
-        .into_response();
+    let mut response = match handshake {
+        Handshake::Upgrade { accept } => (
+            StatusCode::SWITCHING_PROTOCOLS,
+            [
+                (header::CONNECTION, HeaderValue::from_static("upgrade")),
+                (header::UPGRADE, HeaderValue::from_static("websocket")),
+                (header::SEC_WEBSOCKET_ACCEPT, accept),
+            ],
+        )
+            .into_response(),
+        // RFC 8441 5: a 2xx opens the stream to WebSocket frames; no key,
+        // no accept.
+        Handshake::Connect => StatusCode::OK.into_response(),
+    };
     if let Some(codec) = selected {
         // A name the client offered, so a valid header value.
         if let Ok(name) = HeaderValue::from_str(&codec.subprotocol(P::SUBPROTOCOL)) {
@@ -234,10 +251,20 @@ fn codec<P: Protocol>(headers: &axum::http::HeaderMap) -> Option<Codec> {
         .find_map(|offered| Codec::negotiate(P::SUBPROTOCOL, offered))
 }
 
-/// Checks the opening handshake (RFC 6455 4.2.1) and computes the accept
-/// key; a request that is not a WebSocket upgrade gets the HTTP answer.
+/// How the WebSocket is opened.
+enum Handshake {
+    /// HTTP/1.1: `101 Switching Protocols` with this `Sec-WebSocket-Accept`.
+    Upgrade { accept: HeaderValue },
+    /// HTTP/2 extended CONNECT (RFC 8441): `200`, and the stream carries
+    /// the frames.
+    Connect,
+}
+
+/// Checks the opening handshake (RFC 6455 4.2.1 over HTTP/1.1, RFC 8441 4
+/// and 5 over HTTP/2) and, over HTTP/1.1, computes the accept key; a
+/// request that is not a WebSocket handshake gets the HTTP answer.
 #[allow(clippy::result_large_err)] // the error is the response itself
-fn handshake(request: &Request) -> Result<HeaderValue, Response> {
+fn handshake(request: &Request) -> Result<Handshake, Response> {
     let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|value| {
@@ -247,13 +274,34 @@ fn handshake(request: &Request) -> Result<HeaderValue, Response> {
         })
     };
     let refuse = |status: StatusCode, why: &'static str| (status, why).into_response();
-    if request.version() != Version::HTTP_11 {
+    let connect = match request.version() {
+        Version::HTTP_11 => false,
+        Version::HTTP_2 => true,
+        _ => {
+            return Err(refuse(
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                "WebSocket upgrades need HTTP/1.1 or HTTP/2",
+            ));
+        }
+    };
+    if connect {
+        // RFC 8441 4: a CONNECT with `:protocol websocket`.
+        let protocol = request.extensions().get::<hyper::ext::Protocol>();
+        if request.method() != Method::CONNECT
+            || !protocol.is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+        {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "over HTTP/2 a WebSocket opens with an extended CONNECT and `:protocol: websocket` (RFC 8441)",
+            ));
+        }
+    } else if request.method() != Method::GET {
         return Err(refuse(
-            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-            "WebSocket upgrades need HTTP/1.1",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "over HTTP/1.1 a WebSocket opens with a GET upgrade",
         ));
-    }
-    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+    } else if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket")
+    {
         return Err(refuse(
             StatusCode::UPGRADE_REQUIRED,
             "expected a WebSocket upgrade request",
@@ -274,6 +322,19 @@ fn handshake(request: &Request) -> Result<HeaderValue, Response> {
         )
             .into_response());
     }
+    let unupgradable = request
+        .extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_none();
+    if unupgradable {
+        return Err(refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded",
+        ));
+    }
+    if connect {
+        return Ok(Handshake::Connect);
+    }
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
         return Err(refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"));
     };
@@ -286,17 +347,8 @@ fn handshake(request: &Request) -> Result<HeaderValue, Response> {
             "malformed Sec-WebSocket-Key; expected the base64 of 16 bytes",
         ));
     }
-    if request
-        .extensions()
-        .get::<hyper::upgrade::OnUpgrade>()
-        .is_none()
-    {
-        return Err(refuse(
-            StatusCode::UPGRADE_REQUIRED,
-            "this connection cannot be upgraded",
-        ));
-    }
     HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map(|accept| Handshake::Upgrade { accept })
         .map_err(|_| refuse(StatusCode::BAD_REQUEST, "malformed Sec-WebSocket-Key"))
 }
 

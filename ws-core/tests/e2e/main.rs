@@ -37,3 +37,4 @@ mod session;
 mod storm;
 mod support;
 mod telemetry;
+mod transports;

@@ -19,14 +19,14 @@ use crate::config::chat_example;
 use crate::support::{Client, WAIT};
 
 /// The chat example on 127.0.0.1:0 with `args`; killed when dropped.
-struct Chat {
+pub(crate) struct Chat {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     stderr: Lines<BufReader<ChildStderr>>,
 }
 
 impl Chat {
-    async fn start(args: &[&str]) -> Chat {
+    pub(crate) async fn start(args: &[&str]) -> Chat {
         let mut child = Command::new(chat_example())
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
@@ -44,6 +44,7 @@ impl Chat {
             .expect("the chat example exited before listening");
         let addr = line
             .strip_prefix("chat listening on http://")
+            .or_else(|| line.strip_prefix("chat listening on https://"))
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .parse()
             .unwrap();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -267,16 +268,24 @@ impl Server {
     }
 
     pub async fn with_manager(manager: Manager<Test>) -> Server {
+        Server::serving(manager, |serve| serve).await
+    }
+
+    /// With `options` applied to `ws_core::serve` (e.g. TLS).
+    pub async fn serving(
+        manager: Manager<Test>,
+        options: impl FnOnce(ws_core::Serve) -> ws_core::Serve,
+    ) -> Server {
         let app = Arc::new(App::default());
         let router = Router::new()
             .route("/ws", endpoint(manager.clone(), Arc::clone(&app)))
             .route("/health", health(manager.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(
+        tokio::spawn(options(
             ws_core::serve(listener, router)
                 .handshake_timeout(manager.config().handshake_timeout()),
-        );
+        ));
         Server { addr, manager, app }
     }
 
@@ -321,8 +330,10 @@ pub async fn eventually(what: &str, check: impl Fn() -> bool) {
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
-pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+/// A WebSocket client over any transport: plain TCP by default, an HTTP/2
+/// stream ([`H2Stream`]) or TLS.
+pub struct Client<S = MaybeTlsStream<TcpStream>> {
+    pub ws: WebSocketStream<S>,
     /// Every JSON frame this client sent and received, for schema checks.
     pub sent: Vec<Value>,
     pub received: Vec<Value>,
@@ -351,6 +362,18 @@ impl Client {
             ),
             Err(other) => panic!("expected an HTTP refusal, got {other}"),
             Ok(_) => panic!("expected an HTTP refusal, got a connection"),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// A client on a stream whose handshake is done (an HTTP/2 stream
+    /// after its `200`, a TLS stream after tungstenite's handshake).
+    pub fn over(ws: WebSocketStream<S>) -> Client<S> {
+        Client {
+            ws,
+            sent: Vec::new(),
+            received: Vec::new(),
         }
     }
 
@@ -591,4 +614,204 @@ impl RawClient {
 pub fn close_payload(payload: &[u8]) -> (u16, String) {
     let code = u16::from_be_bytes([payload[0], payload[1]]);
     (code, String::from_utf8(payload[2..].to_vec()).unwrap())
+}
+
+/// One HTTP/2 stream as a byte stream: what a WebSocket opened by an
+/// extended CONNECT (RFC 8441) runs on, on the client's side.
+pub struct H2Stream {
+    send: h2::SendStream<bytes::Bytes>,
+    recv: h2::RecvStream,
+    /// Received and not yet read.
+    pending: bytes::Bytes,
+}
+
+impl AsyncRead for H2Stream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while self.pending.is_empty() {
+            match std::task::ready!(self.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    // Read: the peer may send as much again.
+                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    self.pending = data;
+                }
+                Some(Err(error)) => return Poll::Ready(Err(std::io::Error::other(error))),
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+        let n = buf.remaining().min(self.pending.len());
+        buf.put_slice(&self.pending.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for H2Stream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        // The stream's own flow control: what the server's window allows.
+        self.send.reserve_capacity(data.len());
+        loop {
+            match std::task::ready!(self.send.poll_capacity(cx)) {
+                Some(Ok(0)) => continue,
+                Some(Ok(window)) => {
+                    let n = window.min(data.len());
+                    let chunk = bytes::Bytes::copy_from_slice(&data[..n]);
+                    self.send
+                        .send_data(chunk, false)
+                        .map_err(std::io::Error::other)?;
+                    return Poll::Ready(Ok(n));
+                }
+                Some(Err(error)) => return Poll::Ready(Err(std::io::Error::other(error))),
+                None => return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
+            }
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        // END_STREAM; an error means the stream has ended already.
+        let _ = self.send.send_data(bytes::Bytes::new(), true);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// An HTTP/2 client connection (with prior knowledge) to `addr`, its
+/// connection task spawned. The client's stream window is small and its
+/// connection window large, so that a stream the test does not read
+/// stalls only itself.
+pub async fn h2_connect(addr: SocketAddr) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    h2_handshake(tcp).await
+}
+
+/// The HTTP/2 handshake on `io` (plain TCP or TLS); the connection is
+/// driven by a spawned task.
+pub async fn h2_handshake<T>(io: T) -> h2::client::SendRequest<bytes::Bytes>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, connection) = h2::client::Builder::new()
+        .initial_window_size(64 * 1024)
+        .initial_connection_window_size(16 * 1024 * 1024)
+        .handshake(io)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    send
+}
+
+/// Opens a WebSocket on the HTTP/2 connection `h2` by an extended CONNECT
+/// (RFC 8441) to `path` (with its query) and `headers`; the status of a
+/// refusal, with its body.
+pub async fn h2_websocket(
+    h2: &h2::client::SendRequest<bytes::Bytes>,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Client<H2Stream>, ws_core::axum::http::HeaderMap), (StatusCode, String)> {
+    let mut ready = h2.clone().ready().await.unwrap();
+    // The server's SETTINGS arrive after the handshake: extended CONNECT may
+    // be used once they say so.
+    eventually("SETTINGS_ENABLE_CONNECT_PROTOCOL", || {
+        ready.is_extended_connect_protocol_enabled()
+    })
+    .await;
+    let mut request = ws_core::axum::http::Request::builder()
+        .method("CONNECT")
+        .uri(format!("https://{authority}{path}"))
+        .header("sec-websocket-version", "13");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(()).unwrap();
+    request
+        .extensions_mut()
+        .insert(h2::ext::Protocol::from_static("websocket"));
+    let (response, send) = ready.send_request(request, false).unwrap();
+    let response = timeout(WAIT, response)
+        .await
+        .expect("no response to the extended CONNECT within the wait")
+        .unwrap();
+    let (head, mut recv) = response.into_parts();
+    if head.status != StatusCode::OK {
+        let mut body = Vec::new();
+        while let Some(Ok(chunk)) = recv.data().await {
+            body.extend_from_slice(&chunk);
+        }
+        return Err((head.status, String::from_utf8_lossy(&body).into_owned()));
+    }
+    let stream = H2Stream {
+        send,
+        recv,
+        pending: bytes::Bytes::new(),
+    };
+    let ws =
+        WebSocketStream::from_raw_socket(stream, tungstenite::protocol::Role::Client, None).await;
+    Ok((Client::over(ws), head.headers))
+}
+
+/// A self-signed certificate for `localhost`, made now, as PEM (the
+/// certificate, the key).
+pub fn certificate() -> (String, String) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    (cert.pem(), signing_key.serialize_pem())
+}
+
+/// A TLS client that trusts the certificates in `trusted` (PEM) and offers
+/// `alpn`.
+pub fn tls_client(trusted: &[&str], alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in trusted {
+        roots
+            .add(CertificateDer::from_pem_slice(pem.as_bytes()).unwrap())
+            .unwrap();
+    }
+    #[expect(
+        deprecated,
+        reason = "the provider the server uses; see ws-core's serve/tls.rs"
+    )]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// A TLS connection to `addr` as `localhost`.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await
 }
