@@ -42,7 +42,7 @@ pub(crate) struct OverTls;
 /// Serves `app` on `listener`: HTTP/1.1 and HTTP/2 on the same port,
 /// `TCP_NODELAY` on every accepted socket (without it, small frames can
 /// wait 40 ms for Nagle's algorithm), the peer's address as
-/// [`ConnectInfo<SocketAddr>`](ConnectInfo) (which the per-IP limits read),
+/// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) (which the per-IP limits read),
 /// and a request head that has not fully arrived within the handshake
 /// timeout (default [`Config::DEFAULT`]'s
 /// [`handshake_timeout`](Config::handshake_timeout), 10 s) drops the
