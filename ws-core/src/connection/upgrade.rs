@@ -15,7 +15,6 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::{Admitted, ConnId, Gate};
 use crate::codec::Codec;
-use crate::config::Compression;
 use crate::context::JoinGate;
 use crate::manager::Manager;
 use crate::protocol::Protocol;
@@ -87,15 +86,7 @@ where
         Err(refusal) => return refusal,
     };
     let selected = codec::<P>(request.headers());
-    let deflate = (manager.config().compression() == Compression::Deflate
-        && crate::deflate::negotiate(
-            request
-                .headers()
-                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
-                .iter()
-                .map(HeaderValue::as_bytes),
-        ))
-    .then(|| manager.config().compress_min_size());
+    let deflate = crate::deflate::agree(manager.config(), request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (mut parts, _body) = request.into_parts();
     // The request head took part of the handshake's time already.
@@ -193,11 +184,10 @@ where
                 .insert(header::SEC_WEBSOCKET_PROTOCOL, name);
         }
     }
-    if deflate.is_some() {
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_EXTENSIONS,
-            HeaderValue::from_static(crate::deflate::AGREED),
-        );
+    if let Some(deflate) = deflate {
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_EXTENSIONS, deflate.agreed());
     }
     // For middleware (access logs, the test harness); an extension never
     // reaches the wire.
@@ -219,7 +209,7 @@ fn codec<P: Protocol>(headers: &axum::http::HeaderMap) -> Option<Codec> {
 /// Checks the opening handshake (RFC 6455 4.2.1) and computes the accept
 /// key; a request that is not a WebSocket upgrade gets the HTTP answer.
 #[allow(clippy::result_large_err)] // the error is the response itself
-fn handshake(request: &Request) -> Result<HeaderValue, Response> {
+pub(crate) fn handshake(request: &Request) -> Result<HeaderValue, Response> {
     let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|value| {
