@@ -193,7 +193,7 @@ where
 /// loop) drain it, so a peer that reads what it asked for is never evicted
 /// for its own burst. `Some` when the writer made no progress for `stall`:
 /// the peer does not read, and is closed with 1013.
-async fn wait_for_writer(queue: &SendQueue, stall: Duration) -> Option<CloseInfo> {
+pub(crate) async fn wait_for_writer(queue: &SendQueue, stall: Duration) -> Option<CloseInfo> {
     loop {
         let progress = queue.taken();
         if tokio::time::timeout(stall, queue.drained()).await.is_ok() {
