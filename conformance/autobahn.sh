@@ -88,6 +88,10 @@ passing = ("OK", "INFORMATIONAL")
 def key(case):
     return tuple(int(part) for part in case.split("."))
 
+NAMES = {"1": "framing ", "2": "pings and pongs ", "3": "reserved bits ",
+         "4": "opcodes ", "5": "fragmentation ", "6": "UTF-8 ", "7": "closing ",
+         "9": "limits and performance ", "10": "auto-fragmentation ",
+         "12": "permessage-deflate ", "13": "permessage-deflate offers "}
 groups = OrderedDict()
 for case in sorted(results, key=key):
     groups.setdefault(case.split(".")[0], []).append(case)
@@ -102,7 +106,7 @@ for group, names in groups.items():
     bad_close = sum(results[n]["behaviorClose"] not in passing for n in names)
     totals.update(counts)
     totals["close"] += bad_close
-    print("| %s.x (%d) | " % (group, len(names))
+    print("| %s.x %s(%d) | " % (group, NAMES.get(group, ""), len(names))
           + " | ".join(str(counts[c]) for c in columns) + " | %d |" % bad_close)
 print("| **all (%d)** | " % len(results)
       + " | ".join("**%d**" % totals[c] for c in columns) + " | **%d** |" % totals["close"])
