@@ -8,9 +8,10 @@
 //! conflicts with the server's frames being encoded once and shared by
 //! every recipient. So:
 //!
-//! - the codec is [`flate2`] on its pure-Rust backend (raw deflate, no zlib
-//!   header), with one compressor and one inflater per worker thread rather
-//!   than per connection;
+//! - the codec is [`flate2`] on zlib-rs, a pure-Rust port of zlib (raw
+//!   deflate, no zlib header), with one compressor per window size and one
+//!   inflater per worker thread rather than per connection (flate2's
+//!   default backend, miniz_oxide, cannot compress with a smaller window);
 //! - the read side of every connection is a frame parser of our own
 //!   ([`connection::inbound`](crate::connection)), which accepts RSV1 only
 //!   where the extension was negotiated;
@@ -24,19 +25,27 @@
 //! recipient) and `client_no_context_takeover` (every inbound message is
 //! inflated on its own, so a connection keeps no inflate state between
 //! messages: the inflater is the thread's, borrowed for one message).
-//! `client_max_window_bits` is accepted with or without a value and not
-//! answered: the inflater's 32 KiB window reads any smaller one. An offer
-//! asking `server_max_window_bits` below 15 is declined (the pure-Rust
-//! compressor always uses the full window), as is an offer with an unknown,
-//! duplicated or malformed parameter; the next offer is then considered.
+//! `client_max_window_bits` is accepted with or without a value (8 to 15)
+//! and not answered: the inflater's 32 KiB window reads any smaller one.
+//! `server_max_window_bits` of 9 to 15 is accepted, answered, and honoured:
+//! the connection's messages are compressed with a window of that many bits
+//! (a broadcast is compressed once per window size among its recipients).
+//! An offer of `server_max_window_bits=8` is declined, as RFC 7692 7.1.2.1
+//! allows: zlib cannot compress with a 256-byte window (it silently uses
+//! 512 bytes, which the client did not agree to). An offer with an unknown,
+//! duplicated or malformed parameter is declined too; in each case the next
+//! offer is then considered.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
+
+use axum::http::{HeaderMap, HeaderValue, header};
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use crate::codec::Codec;
+use crate::config::{self, Config};
 use crate::frame::{MAX_HEADER, OPCODE_BINARY, OPCODE_TEXT, Wire, payload_start, put_header};
 
 /// The RSV1 bit of a frame's first byte: "this message is compressed".
@@ -45,9 +54,76 @@ pub(crate) const RSV1: u8 = 0x40;
 /// What a sync flush ends with; RFC 7692 7.2.1 removes it from the wire.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// The extension the server agrees to, for `Sec-WebSocket-Extensions`.
-pub(crate) const AGREED: &str =
-    "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+/// The extension the server agrees to, for `Sec-WebSocket-Extensions`,
+/// by window ([`Window::index`]).
+const AGREED: [&str; WINDOWS] = [
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9",
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10",
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11",
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12",
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=13",
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=14",
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+];
+
+/// How many window sizes the server compresses with: 2^9 to 2^15 bytes.
+const WINDOWS: usize = 7;
+
+/// The LZ77 window the server compresses a connection's messages with:
+/// `server_max_window_bits` if the client asked for it, 2^15 bytes
+/// otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Window {
+    Bits9 = 9,
+    Bits10,
+    Bits11,
+    Bits12,
+    Bits13,
+    Bits14,
+    Bits15,
+}
+
+impl Window {
+    const ALL: [Window; WINDOWS] = [
+        Window::Bits9,
+        Window::Bits10,
+        Window::Bits11,
+        Window::Bits12,
+        Window::Bits13,
+        Window::Bits14,
+        Window::Bits15,
+    ];
+
+    fn from_bits(bits: u8) -> Option<Window> {
+        Self::ALL.get(usize::from(bits.checked_sub(9)?)).copied()
+    }
+
+    fn bits(self) -> u8 {
+        self as u8
+    }
+
+    /// 0 for 9 bits to 6 for 15.
+    fn index(self) -> usize {
+        usize::from(self.bits() - 9)
+    }
+}
+
+/// What a connection agreed to: permessage-deflate with this window, its
+/// text and binary frames of at least `min_size` bytes (the
+/// `compress_min_size` option) going out compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Deflate {
+    pub(crate) min_size: usize,
+    pub(crate) window: Window,
+}
+
+impl Deflate {
+    /// The `Sec-WebSocket-Extensions` of the server's 101.
+    pub(crate) fn agreed(self) -> HeaderValue {
+        HeaderValue::from_static(AGREED[self.window.index()])
+    }
+}
 
 /// zlib's default level: a 2 KiB chat message compressed once per
 /// broadcast costs a few tens of microseconds, shared by every recipient.
@@ -57,23 +133,42 @@ const LEVEL: u32 = 6;
 /// beyond the limit.
 const CHUNK: usize = 16 * 1024;
 
-/// Whether some offer in these `Sec-WebSocket-Extensions` values is one
-/// the server accepts (see the module docs).
-pub(crate) fn negotiate<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
-    values
-        .into_iter()
-        .any(|value| std::str::from_utf8(value).is_ok_and(|value| value.split(',').any(acceptable)))
+/// What a handshake with these request headers agrees to under `config`
+/// (`compression`, `compress_min_size`); `None` when the client offered
+/// nothing the server accepts, or compression is off.
+pub(crate) fn agree(config: &Config, headers: &HeaderMap) -> Option<Deflate> {
+    if config.compression() != config::Compression::Deflate {
+        return None;
+    }
+    let offers = headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS).iter();
+    let window = negotiate(offers.map(HeaderValue::as_bytes))?;
+    Some(Deflate {
+        min_size: config.compress_min_size(),
+        window,
+    })
 }
 
-/// One offer: `permessage-deflate` and its parameters.
-fn acceptable(offer: &str) -> bool {
+/// The window of the first offer in these `Sec-WebSocket-Extensions`
+/// values that the server accepts (see the module docs); `None` if none is.
+pub(crate) fn negotiate<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<Window> {
+    values.into_iter().find_map(|value| {
+        std::str::from_utf8(value)
+            .ok()
+            .and_then(|value| value.split(',').find_map(acceptable))
+    })
+}
+
+/// One offer: `permessage-deflate` and its parameters; the window it asks
+/// for if the server accepts it.
+fn acceptable(offer: &str) -> Option<Window> {
     let mut parts = offer.split(';').map(str::trim);
     if !parts
         .next()
         .is_some_and(|name| name.eq_ignore_ascii_case("permessage-deflate"))
     {
-        return false;
+        return None;
     }
+    let mut window = Window::Bits15;
     let mut seen = [false; 4];
     for param in parts {
         let (name, value) = match param.split_once('=') {
@@ -84,16 +179,22 @@ fn acceptable(offer: &str) -> bool {
             "server_no_context_takeover" => (0, value.is_none()),
             "client_no_context_takeover" => (1, value.is_none()),
             "server_max_window_bits" => {
-                (2, value.is_some_and(|bits| window_bits(bits) == Some(15)))
+                match value.and_then(window_bits).and_then(Window::from_bits) {
+                    Some(asked) => {
+                        window = asked;
+                        (2, true)
+                    }
+                    None => (2, false),
+                }
             }
             "client_max_window_bits" => (3, value.is_none_or(|bits| window_bits(bits).is_some())),
-            _ => return false,
+            _ => return None,
         };
         if !ok || std::mem::replace(&mut seen[index], true) {
-            return false;
+            return None;
         }
     }
-    true
+    Some(window)
 }
 
 /// A window size parameter: 8 to 15, digits only (RFC 7692 7.1.2).
@@ -105,13 +206,14 @@ fn window_bits(value: &str) -> Option<u8> {
 }
 
 thread_local! {
-    static DEFLATER: RefCell<Compress> = RefCell::new(Compress::new(Compression::new(LEVEL), false));
+    /// One compressor per window, made when a connection first needs it.
+    static DEFLATERS: RefCell<[Option<Compress>; WINDOWS]> = const { RefCell::new([const { None }; WINDOWS]) };
     static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
 /// `frame` (a complete text or binary frame made by [`crate::frame`]) as a
-/// compressed frame with RSV1 set; `None` for any other frame.
-pub(crate) fn compress(frame: &[u8]) -> Option<Wire> {
+/// frame compressed with `window`, RSV1 set; `None` for any other frame.
+pub(crate) fn compress(frame: &[u8], window: Window) -> Option<Wire> {
     let opcode = *frame.first()? & 0x0f;
     if opcode != OPCODE_TEXT && opcode != OPCODE_BINARY {
         return None;
@@ -119,7 +221,10 @@ pub(crate) fn compress(frame: &[u8]) -> Option<Wire> {
     let payload = frame.get(payload_start(frame)..)?;
     let mut body = Vec::with_capacity(MAX_HEADER + payload.len() + payload.len() / 1000 + 64);
     body.resize(MAX_HEADER, 0);
-    DEFLATER.with_borrow_mut(|deflater| {
+    DEFLATERS.with_borrow_mut(|deflaters| {
+        let deflater = deflaters[window.index()].get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(LEVEL), false, window.bits())
+        });
         deflater.reset();
         let mut taken = 0;
         loop {
@@ -212,15 +317,16 @@ pub(crate) fn inflate(input: &[u8], max: usize) -> Result<Vec<u8>, InflateError>
 
 /// A frame on its way to several connections, and the forms its
 /// recipients need: its MessagePack form (made by the first recipient that
-/// speaks MessagePack) and the compressed form of each (made by the first
-/// recipient of that codec that negotiated deflate), each shared by the
-/// others: at most one transcoding and one compression per codec per
-/// broadcast, none of a form no recipient needs.
+/// speaks MessagePack) and the compressed form of each with each window
+/// (made by the first recipient of that codec that negotiated deflate with
+/// that window), each shared by the others: at most one transcoding per
+/// broadcast and one compression per codec and window, none of a form no
+/// recipient needs.
 pub(crate) struct Shared<'a> {
     plain: &'a Wire,
     packed: OnceLock<Wire>,
-    deflated: OnceLock<Option<Wire>>,
-    packed_deflated: OnceLock<Option<Wire>>,
+    deflated: [OnceLock<Option<Wire>>; WINDOWS],
+    packed_deflated: [OnceLock<Option<Wire>>; WINDOWS],
 }
 
 impl<'a> Shared<'a> {
@@ -228,14 +334,14 @@ impl<'a> Shared<'a> {
         Self {
             plain,
             packed: OnceLock::new(),
-            deflated: OnceLock::new(),
-            packed_deflated: OnceLock::new(),
+            deflated: Default::default(),
+            packed_deflated: Default::default(),
         }
     }
 
-    /// The frame for a connection speaking `codec`, that negotiated deflate
-    /// with this `min_size` (the `compress_min_size` option) if `deflate`.
-    pub(crate) fn for_conn(&self, codec: Codec, deflate: Option<usize>) -> Wire {
+    /// The frame for a connection speaking `codec`, compressed as it agreed
+    /// if it negotiated `deflate`.
+    pub(crate) fn for_conn(&self, codec: Codec, deflate: Option<Deflate>) -> Wire {
         let (base, compressed) = match codec {
             Codec::Json => (self.plain, &self.deflated),
             Codec::MessagePack => (
@@ -244,8 +350,8 @@ impl<'a> Shared<'a> {
             ),
         };
         match deflate {
-            Some(min_size) if worth_it(base, min_size) => compressed
-                .get_or_init(|| compress(base))
+            Some(deflate) if worth_it(base, deflate.min_size) => compressed[deflate.window.index()]
+                .get_or_init(|| compress(base, deflate.window))
                 .as_ref()
                 .unwrap_or(base)
                 .clone(),
@@ -265,87 +371,187 @@ mod tests {
     use super::*;
     use crate::frame::wire;
 
+    const W15: Window = Window::Bits15;
+
+    fn deflate(min_size: usize, window: Window) -> Option<Deflate> {
+        Some(Deflate { min_size, window })
+    }
+
     #[test]
     fn offers() {
         let yes = [
-            "permessage-deflate",
-            "permessage-deflate; client_max_window_bits",
-            "permessage-deflate; client_max_window_bits=10; server_no_context_takeover",
-            "permessage-deflate; client_no_context_takeover; server_max_window_bits=15",
-            "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=\"12\"",
-            "permessage-deflate; server_max_window_bits=10, permessage-deflate",
+            ("permessage-deflate", 15),
+            ("permessage-deflate; client_max_window_bits", 15),
+            ("permessage-deflate; client_max_window_bits=8", 15),
+            (
+                "permessage-deflate; client_max_window_bits=10; server_no_context_takeover",
+                15,
+            ),
+            (
+                "permessage-deflate; client_no_context_takeover; server_max_window_bits=15",
+                15,
+            ),
+            (
+                "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=\"12\"",
+                15,
+            ),
+            ("permessage-deflate; server_max_window_bits=9", 9),
+            (
+                "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9",
+                10,
+            ),
+            ("permessage-deflate; server_max_window_bits=14", 14),
+            // 8 is declined, and the next offer taken.
+            (
+                "permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=12",
+                12,
+            ),
         ];
         let no = [
             "",
             "x-webkit-deflate-frame",
-            "permessage-deflate; server_max_window_bits=10",
+            "permessage-deflate; server_max_window_bits=8",
+            "permessage-deflate; server_max_window_bits=16",
             "permessage-deflate; client_max_window_bits=16",
             "permessage-deflate; client_max_window_bits=7",
             "permessage-deflate; client_max_window_bits=010",
             "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=9; server_max_window_bits=9",
             "permessage-deflate; server_no_context_takeover=1",
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
             "permessage-deflate; unknown",
         ];
-        for offer in yes {
-            assert!(negotiate([offer.as_bytes()]), "{offer}");
+        for (offer, bits) in yes {
+            let window = negotiate([offer.as_bytes()]).map(Window::bits);
+            assert_eq!(window, Some(bits), "{offer}");
         }
         for offer in no {
-            assert!(!negotiate([offer.as_bytes()]), "{offer}");
+            assert_eq!(negotiate([offer.as_bytes()]), None, "{offer}");
+        }
+        let agreed = deflate(0, Window::Bits9).unwrap().agreed();
+        assert!(
+            agreed
+                .to_str()
+                .unwrap()
+                .ends_with("; server_max_window_bits=9")
+        );
+        let agreed = deflate(0, W15).unwrap().agreed();
+        assert!(!agreed.to_str().unwrap().contains("server_max_window_bits"));
+        for window in Window::ALL {
+            let agreed = deflate(0, window).unwrap().agreed();
+            let again = negotiate([agreed.as_bytes()]);
+            assert_eq!(
+                again,
+                Some(window),
+                "the answer is an offer of the same window"
+            );
         }
     }
 
     #[test]
     fn a_compressed_frame_inflates_to_its_payload() {
-        for len in [0, 10, 300, 2_000, 70_000] {
-            let payload: Vec<u8> = (0..len).map(|i| b"{\"chat\": 1}"[i % 11]).collect();
-            let frame = compress(&wire(OPCODE_TEXT, &payload)).unwrap();
-            assert_eq!(frame[0], 0x80 | RSV1 | OPCODE_TEXT);
-            let body = &frame[payload_start(&frame)..];
-            assert_eq!(inflate(body, len).unwrap(), payload, "{len}");
-            if len > 0 {
-                assert_eq!(inflate(body, len - 1), Err(InflateError::TooBig));
+        for window in Window::ALL {
+            for len in [0, 10, 300, 2_000, 70_000] {
+                let payload: Vec<u8> = (0..len).map(|i| b"{\"chat\": 1}"[i % 11]).collect();
+                let frame = compress(&wire(OPCODE_TEXT, &payload), window).unwrap();
+                assert_eq!(frame[0], 0x80 | RSV1 | OPCODE_TEXT);
+                let body = &frame[payload_start(&frame)..];
+                assert_eq!(inflate(body, len).unwrap(), payload, "{len}");
+                if len > 0 {
+                    assert_eq!(inflate(body, len - 1), Err(InflateError::TooBig));
+                }
             }
         }
-        assert!(compress(&wire(crate::frame::OPCODE_CLOSE, &[3, 232])).is_none());
+        assert!(compress(&wire(crate::frame::OPCODE_CLOSE, &[3, 232]), W15).is_none());
     }
 
-    /// The first deflate recipient of each codec compresses; the others
-    /// share its bytes; plain recipients and small frames never cost a
-    /// compression, and JSON recipients never a transcoding.
+    /// Honoured: with each window, a block of random letters repeated just
+    /// beyond the window's reach is not found again (the frame stays about
+    /// as large as the letters' entropy makes it, 0.6 of the payload), while
+    /// one repeated within reach is (measured 0.03 to 0.28, the smallest
+    /// window the least); and every frame inflates to its payload. (An
+    /// inflater with a small window is no oracle: zlib-rs reads a stream
+    /// that refers back further than its window.)
     #[test]
-    fn a_shared_frame_is_compressed_at_most_once_per_codec() {
+    fn compression_stays_within_the_agreed_window() {
+        let mut state = 0x2545_f491_u32;
+        let mut letters = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    b'a' + (state % 26) as u8
+                })
+                .collect()
+        };
+        for window in Window::ALL {
+            let size = 1usize << window.bits();
+            // zlib keeps 262 bytes of look-ahead: its reach is the window less that.
+            for (block, found) in [(size + 64, false), (size - 300, true)] {
+                let payload = letters(block).repeat(32);
+                let frame = compress(&wire(OPCODE_TEXT, &payload), window).unwrap();
+                let body = &frame[payload_start(&frame)..];
+                assert_eq!(inflate(body, payload.len()).unwrap(), payload);
+                let ratio = body.len() as f64 / payload.len() as f64;
+                assert_eq!(
+                    ratio < 0.4,
+                    found,
+                    "{window:?}, blocks of {block}: {ratio:.2}"
+                );
+            }
+        }
+    }
+
+    /// The first deflate recipient of each codec and window compresses;
+    /// the others share its bytes; plain recipients and small frames never
+    /// cost a compression, and JSON recipients never a transcoding.
+    #[test]
+    fn a_shared_frame_is_compressed_at_most_once_per_codec_and_window() {
         let json = format!(r#"{{"type":"said","text":"{}"}}"#, "a".repeat(1000));
         let plain = wire(OPCODE_TEXT, json.as_bytes());
         let shared = Shared::new(&plain);
         assert_eq!(shared.for_conn(Codec::Json, None), plain);
         assert!(
-            shared.deflated.get().is_none() && !shared.was_packed(),
+            shared.deflated.iter().all(|form| form.get().is_none()) && !shared.was_packed(),
             "plain recipients compress and transcode nothing"
         );
-        let first = shared.for_conn(Codec::Json, Some(256));
-        let second = shared.for_conn(Codec::Json, Some(256));
+        let first = shared.for_conn(Codec::Json, deflate(256, W15));
+        let second = shared.for_conn(Codec::Json, deflate(256, W15));
         assert_eq!(first.as_ptr(), second.as_ptr(), "one compression, shared");
         assert_eq!(first[0], 0x80 | RSV1 | OPCODE_TEXT);
+        let small_window = shared.for_conn(Codec::Json, deflate(256, Window::Bits9));
+        let again = shared.for_conn(Codec::Json, deflate(0, Window::Bits9));
+        assert_eq!(
+            small_window.as_ptr(),
+            again.as_ptr(),
+            "one per window, shared"
+        );
+        assert_ne!(small_window.as_ptr(), first.as_ptr());
+        let made = shared.deflated.iter().filter(|form| form.get().is_some());
+        assert_eq!(made.count(), 2, "none for a window no recipient uses");
         assert!(!shared.was_packed());
-        let packed = shared.for_conn(Codec::MessagePack, Some(256));
-        let again = shared.for_conn(Codec::MessagePack, Some(256));
+        let packed = shared.for_conn(Codec::MessagePack, deflate(256, W15));
+        let again = shared.for_conn(Codec::MessagePack, deflate(256, W15));
         assert_eq!(packed.as_ptr(), again.as_ptr(), "one per codec, shared");
         assert_eq!(packed[0], 0x80 | RSV1 | OPCODE_BINARY);
         assert!(shared.was_packed());
         let small = wire(OPCODE_TEXT, &[b'a'; 255]);
         let shared = Shared::new(&small);
         assert_eq!(
-            shared.for_conn(Codec::Json, Some(256)).as_ptr(),
+            shared.for_conn(Codec::Json, deflate(256, W15)).as_ptr(),
             small.as_ptr()
         );
-        assert!(shared.deflated.get().is_none(), "under compress_min_size");
-        assert!(Shared::new(&small).for_conn(Codec::Json, Some(255))[0] & RSV1 != 0);
+        assert!(
+            shared.deflated.iter().all(|form| form.get().is_none()),
+            "under compress_min_size"
+        );
+        assert!(Shared::new(&small).for_conn(Codec::Json, deflate(255, W15))[0] & RSV1 != 0);
     }
 
     #[test]
     fn a_bomb_stops_at_the_limit() {
-        let frame = compress(&wire(OPCODE_TEXT, &vec![b'a'; 8 << 20])).unwrap();
+        let frame = compress(&wire(OPCODE_TEXT, &vec![b'a'; 8 << 20]), W15).unwrap();
         let body = &frame[payload_start(&frame)..];
         assert!(body.len() < 16 * 1024, "{}", body.len());
         assert_eq!(inflate(body, 1 << 20), Err(InflateError::TooBig));

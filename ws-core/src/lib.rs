@@ -109,6 +109,8 @@ pub mod client;
 mod close;
 mod codec;
 mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod connection;
 mod context;
 pub mod correlation;

@@ -80,13 +80,23 @@ impl SendQueue {
 
     /// Queues a control frame for the writer, whatever the queue's state.
     ///
-    /// Bounded: a pong replaces a pong not yet sent (RFC 6455 5.5.3 allows
+    /// Bounded: at most [`OWED_PONGS`] pongs wait to be sent; past that, a
+    /// new pong replaces the oldest not yet sent (RFC 6455 5.5.3 allows
     /// answering only the most recent ping), so a peer that floods pings and
-    /// never reads is owed one pong, not one per ping.
+    /// never reads is owed a few pongs, not one per ping, while a peer that
+    /// sends a handful of pings before reading gets a pong for each.
     pub(crate) fn push_control(&self, frame: Wire) {
         let mut control = self.control.lock();
         if is_pong(&frame) {
-            control.retain(|queued| !is_pong(queued));
+            let mut pongs = control
+                .iter()
+                .enumerate()
+                .filter(|(_, queued)| is_pong(queued));
+            if let Some((oldest, _)) = pongs.next()
+                && pongs.count() + 1 >= OWED_PONGS
+            {
+                control.remove(oldest);
+            }
         }
         control.push(frame);
         drop(control);
@@ -362,6 +372,12 @@ impl SendQueue {
     }
 }
 
+/// The most pongs a connection is owed at once (see
+/// [`SendQueue::push_control`]): the Autobahn TestSuite's cases 2.10 and
+/// 2.11 send ten pings before reading and expect ten pongs; a ping flood
+/// still costs at most this many 127-byte frames per connection.
+pub(crate) const OWED_PONGS: usize = 16;
+
 /// Whether `frame` is exactly one pong frame (server frames are unmasked,
 /// and control frames carry at most 125 bytes).
 fn is_pong(frame: &[u8]) -> bool {
@@ -423,16 +439,38 @@ mod tests {
         assert!(matches!(q.ending(), Some(Ending::Drain(None))));
     }
 
+    fn pong(n: u8) -> Wire {
+        Wire::copy_from_slice(&[0x8A, 0x01, n])
+    }
+
+    /// Autobahn 2.10: ten pings before the writer runs, ten pongs, in order.
     #[test]
-    fn only_the_latest_pong_is_owed() {
+    fn a_few_pings_are_each_owed_a_pong() {
+        let q = SendQueue::new(4, Overflow::Close);
+        for n in 0..10 {
+            q.push_control(pong(n));
+        }
+        assert_eq!(q.take_control(), (0..10).map(pong).collect::<Vec<_>>());
+    }
+
+    /// A flood is owed the newest [`OWED_PONGS`] pongs, and the close reply
+    /// queued among them is kept, in its place.
+    #[test]
+    fn a_ping_flood_is_owed_a_bounded_backlog_of_the_newest_pongs() {
         let q = SendQueue::new(4, Overflow::Close);
         let close = Wire::from_static(&[0x88, 0x02, 0x03, 0xe8]);
-        q.push_control(Wire::from_static(&[0x8A, 0x01, b'1']));
+        q.push_control(pong(0));
         q.push_control(close.clone());
-        for _ in 0..10_000 {
-            q.push_control(Wire::from_static(&[0x8A, 0x01, b'2']));
+        for n in 0..=250 {
+            q.push_control(pong(n));
         }
         let owed = q.take_control();
-        assert_eq!(owed, [close, Wire::from_static(&[0x8A, 0x01, b'2'])]);
+        let mut expected = vec![close];
+        expected.extend((251 - OWED_PONGS as u8..=250).map(pong));
+        assert_eq!(owed, expected);
+        assert_eq!(
+            owed.iter().filter(|frame| is_pong(frame)).count(),
+            OWED_PONGS
+        );
     }
 }

@@ -14,9 +14,10 @@
 //!   with no message begun or a message begun inside another, a one-byte
 //!   close payload or an invalid close code;
 //! - 1007: invalid UTF-8 in a text message or a close reason (checked as
-//!   fragments arrive, so a sequence split across fragments is judged
-//!   whole, and a bad one fails before the message ends), or a compressed
-//!   message that is not valid deflate;
+//!   fragments arrive, and as the bytes of a frame arrive, so a sequence
+//!   split across fragments or reads is judged whole, and a bad one fails
+//!   before its frame or message ends), or a compressed message that is not
+//!   valid deflate;
 //! - 1008: a message spanning more than `max_fragments` frames, or not
 //!   complete `fragment_timeout` after its first (checked at every frame
 //!   that arrives while it is open);
@@ -90,6 +91,10 @@ pub(crate) struct Frames<'a> {
     pause: Option<Pin<Box<Sleep>>>,
     /// After a close or a failure nothing more is read.
     done: bool,
+    /// How many payload bytes of the text frame partly arrived in `buf`
+    /// are unmasked and known to be UTF-8 ([`check_arrived`]); 0 between
+    /// frames. (A `u32` beside `done`, in what was padding.)
+    seen: u32,
     /// Bytes of frames not yet whole; empty (no allocation) between frames.
     buf: BytesMut,
     partial: Option<Box<Partial>>,
@@ -110,6 +115,7 @@ impl<'a> Frames<'a> {
             inflated: 0,
             pause: None,
             done: false,
+            seen: 0,
             buf: BytesMut::new(),
             partial: None,
         }
@@ -267,6 +273,7 @@ impl Frames<'_> {
         }
         let total = at + 4 + len as usize;
         if self.buf.len() < total {
+            self.check_arriving(&head, at, len)?;
             self.buf.reserve(total - self.buf.len());
             return Ok(None);
         }
@@ -276,6 +283,7 @@ impl Frames<'_> {
             self.buf[at + 2],
             self.buf[at + 3],
         ];
+        let seen = std::mem::take(&mut self.seen) as usize;
         // The last frame in the buffer takes the buffer whole: between
         // frames the connection holds nothing, and nothing is shared.
         let mut payload = if total == self.buf.len() {
@@ -284,13 +292,45 @@ impl Frames<'_> {
             self.buf.split_to(total)
         };
         payload.advance(at + 4);
-        unmask(&mut payload, mask);
+        unmask_from(&mut payload[seen..], mask, seen);
         if let (Some(partial), Some(limit)) = (&self.partial, self.config.fragment_timeout())
             && partial.began.elapsed() > limit
         {
             return Err(fail(close_code::POLICY, "message not completed in time"));
         }
         Ok(Some((head, payload)))
+    }
+
+    /// Fails a text frame not yet whole as soon as what arrived of it
+    /// cannot be valid UTF-8 (Autobahn 6.4.3 and 6.4.4 send one frame in
+    /// chops a second apart), rather than when its last byte arrives. Only
+    /// a fail-fast: the frame is still judged whole once it has arrived.
+    fn check_arriving(&mut self, head: &Head, at: usize, len: u64) -> Result<(), ReadEnd> {
+        let text = match head.opcode {
+            TEXT => !head.rsv1,
+            CONTINUATION => self
+                .partial
+                .as_ref()
+                .is_some_and(|partial| partial.text && !partial.compressed),
+            _ => false,
+        };
+        let Some(&mask) = self.buf.get(at..).and_then(|rest| rest.first_chunk::<4>()) else {
+            return Ok(());
+        };
+        if !text || u32::try_from(len).is_err() {
+            return Ok(());
+        }
+        let arrived = &mut self.buf[at + 4..];
+        let seen = check_arrived(
+            arrived,
+            self.seen as usize,
+            mask,
+            head.opcode == CONTINUATION,
+        )
+        .map_err(|()| invalid_utf8())?;
+        // At most `len`, which fits.
+        self.seen = seen as u32;
+        Ok(())
     }
 
     fn frame(&mut self, head: Head, payload: BytesMut) -> Result<Option<Message>, ReadEnd> {
@@ -397,6 +437,51 @@ impl Frames<'_> {
     }
 }
 
+/// The payload bytes of a text frame that have `arrived` so far, the first
+/// `seen` of them unmasked and known to be UTF-8 already: unmasks the rest,
+/// fails if they cannot begin valid UTF-8, and returns the new `seen`, the
+/// end of the last whole character. The bytes of a character cut by the
+/// end of what arrived are masked again, to be judged with what follows.
+///
+/// A continuation may begin with the end of a character cut at the end of
+/// the previous fragment: its leading continuation bytes (at most 3) are
+/// left for [`Partial::check`], which judges them with the fragment before
+/// once this one is whole.
+fn check_arrived(
+    arrived: &mut [u8],
+    seen: usize,
+    mask: [u8; 4],
+    continues: bool,
+) -> Result<usize, ()> {
+    unmask_from(&mut arrived[seen..], mask, seen);
+    let mut from = seen;
+    if seen == 0 && continues {
+        let lead = arrived
+            .iter()
+            .take(3)
+            .take_while(|&&byte| byte & 0xc0 == 0x80)
+            .count();
+        if lead == arrived.len() && lead < 3 {
+            // More of the cut character may follow.
+            unmask_from(arrived, mask, 0);
+            return Ok(0);
+        }
+        from = lead;
+    }
+    let end = match std::str::from_utf8(&arrived[from..]) {
+        Ok(_) => arrived.len(),
+        Err(error) if error.error_len().is_none() => from + error.valid_up_to(),
+        Err(_) => return Err(()),
+    };
+    unmask_from(&mut arrived[end..], mask, end);
+    Ok(end)
+}
+
+/// [`unmask`] of the part of a payload that starts at `offset`.
+fn unmask_from(part: &mut [u8], mask: [u8; 4], offset: usize) {
+    unmask(part, std::array::from_fn(|i| mask[(offset + i) & 3]));
+}
+
 /// XORs the client's mask out of a payload, eight bytes at a time.
 fn unmask(payload: &mut [u8], mask: [u8; 4]) {
     let wide = u64::from_ne_bytes([
@@ -428,5 +513,124 @@ impl Partial {
             Err(_) => return Err(invalid_utf8()),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn masked(payload: &[u8]) -> Vec<u8> {
+        let mut bytes = payload.to_vec();
+        unmask(&mut bytes, MASK);
+        bytes
+    }
+
+    /// Feeds `payload` to [`check_arrived`] in chops of the given lengths,
+    /// as reads would bring it; the `seen` after each, or the chop that
+    /// failed.
+    fn chops(payload: &[u8], lengths: &[usize], continues: bool) -> Result<Vec<usize>, usize> {
+        let wire = masked(payload);
+        let mut seen = 0;
+        let mut arrived = Vec::new();
+        let mut seens = Vec::new();
+        let mut at = 0;
+        for (i, &n) in lengths.iter().enumerate() {
+            arrived.extend_from_slice(&wire[at..at + n]);
+            at += n;
+            seen = check_arrived(&mut arrived, seen, MASK, continues).map_err(|()| i)?;
+            assert_eq!(&arrived[..seen], &payload[..seen], "unmasked up to seen");
+            assert_eq!(&arrived[seen..], &wire[seen..at], "masked after seen");
+            seens.push(seen);
+        }
+        Ok(seens)
+    }
+
+    /// Autobahn 6.4.3: `κόσμε` (valid), then U+110000 encoded (never valid),
+    /// then `edited`, in chops of one frame: the second chop fails.
+    #[test]
+    fn invalid_utf8_fails_at_the_chop_that_holds_it() {
+        let part1 = "\u{3ba}\u{1f79}\u{3c3}\u{3bc}\u{3b5}".as_bytes();
+        let part2 = [0xf4, 0x90, 0x80, 0x80];
+        let part3 = b"edited";
+        let payload = [part1, &part2, part3].concat();
+        let lengths = [part1.len(), part2.len(), part3.len()];
+        assert_eq!(chops(&payload, &lengths, false), Err(1));
+        // 6.4.4: the same payload cut at byte 12 and after one more byte,
+        // which is where the sequence turns invalid.
+        let lengths = [12, 1, payload.len() - 13];
+        assert_eq!(chops(&payload, &lengths, false), Err(1));
+    }
+
+    /// A character cut by the end of a chop waits for the next one, masked
+    /// again, in every phase of the mask.
+    #[test]
+    fn a_character_cut_between_chops_waits_for_the_rest() {
+        let payload = "a\u{1f600}bc\u{e9}\u{20ac}d".as_bytes();
+        for cut in 1..payload.len() {
+            let seens = chops(payload, &[cut, payload.len() - cut], false).unwrap();
+            assert_eq!(seens[1], payload.len());
+            assert!(std::str::from_utf8(&payload[..seens[0]]).is_ok());
+        }
+        let byte_at_a_time = vec![1; payload.len()];
+        assert_eq!(
+            *chops(payload, &byte_at_a_time, false)
+                .unwrap()
+                .last()
+                .unwrap(),
+            payload.len()
+        );
+    }
+
+    /// Autobahn 6.4.1-6.4.2: of a fragmented text message, the fragment
+    /// that holds an invalid sequence fails; a sequence cut at a fragment's
+    /// end waits for the next, unless the fragment was the last.
+    #[test]
+    fn fragments_fail_at_the_one_that_holds_an_invalid_sequence() {
+        let mut partial = Partial {
+            text: true,
+            compressed: false,
+            data: BytesMut::from(&b"ok \xf0\x9f"[..]),
+            checked: 0,
+            frames: 1,
+            began: Instant::now(),
+        };
+        assert!(partial.check(false).is_ok(), "a cut sequence waits");
+        assert_eq!(partial.checked, 3);
+        partial.data.extend_from_slice(b"\x98");
+        assert!(partial.check(false).is_ok(), "still cut");
+        partial
+            .data
+            .extend_from_slice(b"\x80 and \xf4\x90\x80\x80 more");
+        assert!(
+            partial.check(false).is_err(),
+            "fails before the last fragment"
+        );
+        let mut last = Partial {
+            text: true,
+            compressed: false,
+            data: BytesMut::from(&b"cut at the end \xe2\x82"[..]),
+            checked: 0,
+            frames: 1,
+            began: Instant::now(),
+        };
+        assert!(
+            last.check(true).is_err(),
+            "the last fragment may not cut one"
+        );
+    }
+
+    /// A continuation frame may begin with the end of a character the
+    /// previous fragment cut; more than 3 continuation bytes never end one.
+    #[test]
+    fn a_continuation_may_begin_inside_a_character() {
+        let rest = [0x98, 0x80, b'o', b'k'];
+        assert_eq!(chops(&rest, &[1, 1, 2], true), Ok(vec![0, 0, 4]));
+        assert_eq!(chops(&rest, &[1, 1, 2], false), Err(0));
+        let bad = [0x80, 0x80, 0x80, 0x80, b'x'];
+        assert_eq!(chops(&bad, &[3, 2], true), Err(1));
+        assert_eq!(chops(b"\xffok", &[3], true), Err(0));
     }
 }

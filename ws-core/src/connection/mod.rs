@@ -79,8 +79,8 @@ pub(crate) struct Admitted<P> {
     pub(crate) id: ConnId,
     /// The codec negotiated in the handshake.
     pub(crate) codec: Codec,
-    /// `Some(compress_min_size)` when permessage-deflate was negotiated.
-    pub(crate) deflate: Option<usize>,
+    /// What was agreed if permessage-deflate was negotiated.
+    pub(crate) deflate: Option<crate::deflate::Deflate>,
 }
 
 /// Drives an upgraded connection to its end, then cleans up once.

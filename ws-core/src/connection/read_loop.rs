@@ -210,7 +210,7 @@ where
 /// for its own burst. `Some` when the writer made no progress for `stall`
 /// (the peer does not read, and is closed with 1013), or when the queue was
 /// closed meanwhile.
-async fn wait_for_writer(queue: &SendQueue, stall: Duration) -> Option<ReadEnd> {
+pub(crate) async fn wait_for_writer(queue: &SendQueue, stall: Duration) -> Option<ReadEnd> {
     loop {
         let progress = queue.taken();
         if tokio::time::timeout(stall, queue.drained()).await.is_ok() {

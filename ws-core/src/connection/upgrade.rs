@@ -19,7 +19,6 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use super::origin::Scheme;
 use super::{Admitted, ConnId, Gate};
 use crate::codec::Codec;
-use crate::config::Compression;
 use crate::context::JoinGate;
 use crate::manager::Manager;
 use crate::protocol::Protocol;
@@ -97,15 +96,7 @@ where
         Err(refusal) => return refusal,
     };
     let selected = codec::<P>(request.headers());
-    let deflate = (manager.config().compression() == Compression::Deflate
-        && crate::deflate::negotiate(
-            request
-                .headers()
-                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
-                .iter()
-                .map(HeaderValue::as_bytes),
-        ))
-    .then(|| manager.config().compress_min_size());
+    let deflate = crate::deflate::agree(manager.config(), request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (mut parts, _body) = request.into_parts();
     // The request head took part of the handshake's time already.
@@ -228,11 +219,10 @@ where
                 .insert(header::SEC_WEBSOCKET_PROTOCOL, name);
         }
     }
-    if deflate.is_some() {
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_EXTENSIONS,
-            HeaderValue::from_static(crate::deflate::AGREED),
-        );
+    if let Some(deflate) = deflate {
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_EXTENSIONS, deflate.agreed());
     }
     // For middleware (access logs, the test harness); an extension never
     // reaches the wire.
@@ -252,7 +242,7 @@ fn codec<P: Protocol>(headers: &axum::http::HeaderMap) -> Option<Codec> {
 }
 
 /// How the WebSocket is opened.
-enum Handshake {
+pub(crate) enum Handshake {
     /// HTTP/1.1: `101 Switching Protocols` with this `Sec-WebSocket-Accept`.
     Upgrade { accept: HeaderValue },
     /// HTTP/2 extended CONNECT (RFC 8441): `200`, and the stream carries
@@ -264,7 +254,7 @@ enum Handshake {
 /// and 5 over HTTP/2) and, over HTTP/1.1, computes the accept key; a
 /// request that is not a WebSocket handshake gets the HTTP answer.
 #[allow(clippy::result_large_err)] // the error is the response itself
-fn handshake(request: &Request) -> Result<Handshake, Response> {
+pub(crate) fn handshake(request: &Request) -> Result<Handshake, Response> {
     let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|value| {

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::Membership;
 use crate::codec::Codec;
-use crate::deflate::Shared;
+use crate::deflate::{Deflate, Shared};
 use crate::delivery::Pushed;
 use crate::frame::Wire;
 use crate::id::ConnId;
@@ -22,10 +22,10 @@ use crate::queue::SendQueue;
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
     pub(crate) queue: SendQueue,
-    /// `Some(compress_min_size)` when the connection negotiated
-    /// permessage-deflate: its text and binary frames of at least that many
-    /// bytes go out compressed.
-    pub(crate) deflate: Option<usize>,
+    /// What the connection agreed to if it negotiated permessage-deflate:
+    /// its text and binary frames of at least `compress_min_size` bytes go
+    /// out compressed, with the window it asked for.
+    pub(crate) deflate: Option<Deflate>,
     pub(crate) membership: Mutex<Membership>,
     /// The requests of the server that wait for this client's answer
     /// (`ctx.request`); allocated by the first one.

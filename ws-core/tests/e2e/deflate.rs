@@ -248,11 +248,12 @@ async fn negotiation_follows_rfc_7692() {
             Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
             true,
         ),
-        // The server cannot honour a smaller window: declined, and the
+        (Some("permessage-deflate; server_max_window_bits=10"), true),
+        // zlib cannot compress with a 256-byte window: declined, and the
         // next offer accepted.
-        (Some("permessage-deflate; server_max_window_bits=10"), false),
+        (Some("permessage-deflate; server_max_window_bits=8"), false),
         (
-            Some("permessage-deflate; server_max_window_bits=10, permessage-deflate"),
+            Some("permessage-deflate; server_max_window_bits=8, permessage-deflate"),
             true,
         ),
         (Some("permessage-deflate; client_max_window_bits=16"), false),
@@ -273,6 +274,22 @@ async fn negotiation_follows_rfc_7692() {
         );
         peer.echo("negotiated").await;
     }
+
+    // A smaller window is answered, and the messages that follow are
+    // compressed with it (RFC 7692 7.1.2.1).
+    let mut peer = Peer::connect(
+        server.addr,
+        Some("permessage-deflate; server_max_window_bits=9; client_max_window_bits"),
+    )
+    .await;
+    assert_eq!(
+        peer.agreed.as_deref(),
+        Some(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+             server_max_window_bits=9"
+        )
+    );
+    peer.echo("a small window").await;
 
     let off = Server::start(Test::CONFIG.with_compression(Mode::Off)).await;
     let mut peer = Peer::connect(off.addr, Some(OFFER)).await;
