@@ -20,6 +20,7 @@ mod history;
 mod history_cluster;
 mod invalid;
 mod manager_api;
+mod model;
 mod msgpack;
 mod operating;
 mod origin;
