@@ -57,6 +57,15 @@ pub mod switches {
     /// expiry, and no presence key past the presence TTL (issue 20: a node
     /// killed within its first heartbeat leaks its presence hash).
     pub const EVERY_KEY_EXPIRES: bool = true;
+    /// A user who joins within the first window after a room was empty on
+    /// a node is announced to the members there (issue 20: presence misses
+    /// the first window). Off, a member's view may also miss a user who
+    /// came or went within two windows after the member joined.
+    pub const FIRST_WINDOW_ANNOUNCED: bool = true;
+    /// A message dropped by the rate limit is refused with its `id`
+    /// (issue 20: a rate-limited message loses its correlation). Off, an
+    /// id-less `rate_limited` error answers the oldest unanswered message.
+    pub const RATE_LIMITED_WITH_ID: bool = true;
 }
 
 /// The seeds every `cargo test` runs: fixed, so CI is repeatable.

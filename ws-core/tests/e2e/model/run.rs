@@ -148,7 +148,10 @@ impl Conn {
     fn absorb(&mut self, frame: Value) -> Checked {
         let kind = frame["type"].as_str().unwrap_or_default().to_owned();
         let room = frame["room"].as_str().unwrap_or_default().to_owned();
-        let id = frame["id"].as_u64();
+        let mut id = frame["id"].as_u64();
+        if id.is_none() && kind == "error" && !switches::RATE_LIMITED_WITH_ID {
+            id = self.pending.keys().min().copied();
+        }
         match kind.as_str() {
             "joined" => {
                 let Some(pending) = self.pending.values_mut().find(|p| {
@@ -311,28 +314,121 @@ struct Room {
     offset: u64,
     /// The text of each offset of the current epoch.
     texts: BTreeMap<u64, String>,
-    /// Accepted while the epoch was unknown: placed by the first delivery.
+    /// Accepted while the epoch was unknown or in doubt: placed by the
+    /// first delivery or join after.
     unplaced: Vec<String>,
+    /// The history may have been lost (Redis paused: a node that noticed
+    /// ends it when Redis is back): the next answer or delivery may show a
+    /// new epoch, once.
+    doubt: bool,
     /// Epochs that were lost: none may come back.
     lost: BTreeSet<String>,
 }
 
 impl Room {
+    /// The history is certainly gone.
     fn lose(&mut self) {
         if let Some(epoch) = self.epoch.take() {
             self.lost.insert(epoch);
         }
         self.texts.clear();
         self.unplaced.clear();
+        self.doubt = false;
+    }
+
+    /// The history may be gone.
+    fn doubt(&mut self) {
+        self.doubt = self.epoch.is_some();
+    }
+
+    fn settled(&self) -> bool {
+        self.epoch.is_some() && !self.doubt
     }
 
     fn accept(&mut self, text: String) {
-        if self.epoch.is_some() {
+        if self.settled() {
             self.offset += 1;
             self.texts.insert(self.offset, text);
         } else {
             self.unplaced.push(text);
         }
+    }
+
+    /// A new epoch, seen in an answer or a delivery.
+    fn renew(&mut self, epoch: &str) -> Checked {
+        if self.lost.contains(epoch) {
+            return Err(("history", format!("the lost epoch {epoch} came back")));
+        }
+        if let Some(old) = self.epoch.replace(epoch.to_owned()) {
+            self.lost.insert(old);
+        }
+        self.texts.clear();
+        self.doubt = false;
+        Ok(())
+    }
+
+    /// What a `joined` says of the room.
+    fn joined(&mut self, epoch: &str, offset: u64) -> Checked {
+        match self.epoch.as_deref() {
+            Some(known) if known == epoch => {
+                let expected = self.offset + self.unplaced.len() as u64;
+                if offset != expected {
+                    return Err((
+                        "history",
+                        format!("joined {epoch} at offset {offset}, the model is at {expected}"),
+                    ));
+                }
+                self.doubt = false;
+                for text in std::mem::take(&mut self.unplaced) {
+                    self.accept(text);
+                }
+            }
+            Some(known) if !self.doubt => {
+                return Err((
+                    "history",
+                    format!("the epoch changed from {known} to {epoch} with no loss"),
+                ));
+            }
+            _ => {
+                // What was accepted before is at offsets this answer
+                // counts but the model cannot place: unchecked.
+                self.renew(epoch)?;
+                self.offset = offset;
+                self.unplaced.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// A delivery of a text accepted while the epoch was unknown or in
+    /// doubt places it, and what was accepted with it.
+    fn delivered(&mut self, epoch: &str, offset: u64, text: &str) -> Checked {
+        if self.settled() {
+            return Ok(());
+        }
+        let Some(i) = self.unplaced.iter().position(|t| t == text) else {
+            return Ok(());
+        };
+        let first = offset - i as u64;
+        if self.epoch.as_deref() == Some(epoch) {
+            if first != self.offset + 1 {
+                return Err((
+                    "history",
+                    format!(
+                        "{text:?} at {epoch}/{offset}: the model has it at {}",
+                        self.offset + 1 + i as u64
+                    ),
+                ));
+            }
+        } else {
+            self.renew(epoch)?;
+        }
+        self.doubt = false;
+        self.offset = first - 1;
+        for text in std::mem::take(&mut self.unplaced) {
+            self.accept(text);
+        }
+        Ok(())
     }
 }
 
@@ -543,18 +639,7 @@ impl Run {
             let mut keep = Vec::new();
             for (room, epoch, offset, text) in conn.said.drain(..) {
                 let model = self.rooms.entry(room.clone()).or_default();
-                if model.epoch.is_none()
-                    && let Some(i) = model.unplaced.iter().position(|t| *t == text)
-                {
-                    // The first delivery after a loss places what was
-                    // accepted while the epoch was unknown.
-                    let first = offset - i as u64;
-                    for (n, t) in std::mem::take(&mut model.unplaced).into_iter().enumerate() {
-                        model.texts.insert(first + n as u64, t);
-                    }
-                    model.offset = first + model.texts.len() as u64 - 1;
-                    model.epoch = Some(epoch.clone());
-                }
+                model.delivered(&epoch, offset, &text)?;
                 match (&model.epoch, model.texts.get(&offset)) {
                     (Some(e), Some(t)) if *e == epoch => {
                         if *t != text {
@@ -640,34 +725,10 @@ impl Run {
         }
         let epoch = joined["epoch"].as_str().unwrap_or_default().to_owned();
         let offset = joined["offset"].as_u64().unwrap_or_default();
-        let model = self.rooms.entry(room.to_owned()).or_default();
-        match &model.epoch {
-            None if model.lost.contains(&epoch) => {
-                return Err(("history", format!("a lost epoch came back: {joined}")));
-            }
-            None => {
-                model.epoch = Some(epoch.clone());
-                model.offset = offset;
-                model.texts.clear();
-                model.unplaced.clear();
-            }
-            Some(known) if *known != epoch => {
-                return Err((
-                    "history",
-                    format!("the epoch changed from {known} with no loss: {joined}"),
-                ));
-            }
-            Some(_) if model.offset != offset => {
-                return Err((
-                    "history",
-                    format!(
-                        "joined at offset {offset}, the model is at {}: {joined}",
-                        model.offset
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
+        self.rooms
+            .entry(room.to_owned())
+            .or_default()
+            .joined(&epoch, offset)?;
         if let Some((since_epoch, since)) = since {
             let recovered = joined["recovered"] == json!(true);
             let reason = joined["reason"].as_str().unwrap_or("");
@@ -866,7 +927,7 @@ impl Run {
         // A node that noticed ends the rooms' histories in Redis: the
         // epochs may change.
         for room in self.rooms.values_mut() {
-            room.lose();
+            room.doubt();
         }
         for state in &mut self.slots {
             if let Slot::Live(conn) = state {
@@ -1006,7 +1067,10 @@ impl Run {
                             .get(&(room.clone(), user.clone()))
                             .is_some_and(|times| {
                                 times.iter().any(|&t| {
-                                    t <= member.at && member.at.duration_since(t) < tolerated
+                                    (t <= member.at && member.at.duration_since(t) < tolerated)
+                                        || (!switches::FIRST_WINDOW_ANNOUNCED
+                                            && t > member.at
+                                            && t.duration_since(member.at) < tolerated)
                                 })
                             });
                         if !excused {
