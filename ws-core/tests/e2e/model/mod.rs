@@ -66,6 +66,13 @@ pub mod switches {
     /// (issue 20: a rate-limited message loses its correlation). Off, an
     /// id-less `rate_limited` error answers the oldest unanswered message.
     pub const RATE_LIMITED_WITH_ID: bool = true;
+    /// Redis restarts are in the generated mix. After a restart the first
+    /// recorded message a node publishes fails (the history script is no
+    /// longer in Redis's cache and the publisher still believes it loaded)
+    /// and is delivered to that node's members alone under a node-local
+    /// epoch, though Redis is up: a member that had just joined from Redis
+    /// sees the epoch change silently.
+    pub const REDIS_RESTARTS: bool = true;
 }
 
 /// The seeds every `cargo test` runs: fixed, so CI is repeatable.
@@ -81,6 +88,7 @@ fn mix(engine: Engine) -> Mix {
         nodes: engine.nodes() as u8,
         kill: true,
         redis: engine.has_service(),
+        redis_restart: engine.has_service() && switches::REDIS_RESTARTS,
     }
 }
 

@@ -45,6 +45,9 @@ pub enum Op {
     RedisRestart,
     /// Redis paused (SIGSTOP) for a while, then resumed: it keeps its data.
     RedisPause { ms: u16 },
+    /// Nothing for `ms` milliseconds: presence windows pass (a room left
+    /// empty on a node is sampled empty).
+    Wait { ms: u16 },
     /// Every member's presence view converges to the truth within the
     /// window.
     Settle,
@@ -75,6 +78,7 @@ impl fmt::Display for Op {
             Op::Kill { node } => write!(f, "kill {}", node_name(node)),
             Op::RedisRestart => write!(f, "redis-restart"),
             Op::RedisPause { ms } => write!(f, "redis-pause {ms}"),
+            Op::Wait { ms } => write!(f, "wait {ms}"),
             Op::Settle => write!(f, "settle"),
         }
     }
@@ -141,6 +145,9 @@ fn parse_one(text: &str) -> Option<Op> {
         "redis-pause" => Op::RedisPause {
             ms: words.get(1)?.parse().ok()?,
         },
+        "wait" => Op::Wait {
+            ms: words.get(1)?.parse().ok()?,
+        },
         "settle" => Op::Settle,
         _ => return None,
     })
@@ -186,6 +193,7 @@ pub struct Mix {
     pub nodes: u8,
     pub kill: bool,
     pub redis: bool,
+    pub redis_restart: bool,
 }
 
 /// What the generator assumes of a slot (that every op succeeds): enough
@@ -211,6 +219,7 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
     let mut slots = [Shadow::Empty; SLOTS as usize];
     let mut ops = Vec::with_capacity(steps + steps / 10 + 1);
     let in_room = |rooms: u8, room: u8| rooms & (1 << room) != 0;
+    let mut last_room = None;
     while ops.len() < steps {
         if ops.len() % 10 == 9 {
             ops.push(Op::Settle);
@@ -226,8 +235,13 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
             .filter(|&s| !matches!(slots[s as usize], Shadow::Live { .. }))
             .collect();
         let node = rng.below(u64::from(mix.nodes)) as u8;
-        let room = rng.below(u64::from(ROOMS)) as u8;
-        let roll = rng.below(100);
+        // Half the time the room of the last join: joins that follow each
+        // other into one room meet in its first presence window.
+        let room = match (rng.below(2), last_room) {
+            (0, Some(room)) => room,
+            _ => rng.below(u64::from(ROOMS)) as u8,
+        };
+        let roll = rng.below(106);
         let op = match roll {
             0..=11 => rng.pick(&free).map(|slot| {
                 let user = (rng.below(4) != 0).then(|| rng.below(u64::from(USERS)) as u8);
@@ -238,6 +252,7 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
                 if let Shadow::Live { rooms, .. } = &mut slots[slot as usize] {
                     *rooms |= 1 << room;
                 }
+                last_room = Some(room);
                 Op::Join { slot, room }
             }),
             32..=37 => rng
@@ -293,9 +308,12 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
                 }
                 Some(Op::Kill { node })
             }
-            96..=97 if mix.redis => Some(Op::RedisRestart),
+            96..=97 if mix.redis_restart => Some(Op::RedisRestart),
             98..=99 if mix.redis => Some(Op::RedisPause {
                 ms: 100 + rng.below(600) as u16,
+            }),
+            100.. => Some(Op::Wait {
+                ms: 100 + rng.below(400) as u16,
             }),
             _ => None,
         };
@@ -316,6 +334,7 @@ fn ops_read_back_as_they_print() {
         nodes: 3,
         kill: true,
         redis: true,
+        redis_restart: true,
     };
     for seed in 0..20 {
         let ops = generate(seed, 200, mix);

@@ -571,6 +571,7 @@ impl Run {
             Op::Kill { node } => self.kill(node).await?,
             Op::RedisRestart => self.redis_restart().await?,
             Op::RedisPause { ms } => self.redis_pause(ms).await?,
+            Op::Wait { ms } => tokio::time::sleep(Duration::from_millis(u64::from(ms))).await,
             Op::Settle => self.converge().await?,
         }
         self.settle().await?;
