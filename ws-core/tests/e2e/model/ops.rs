@@ -213,7 +213,7 @@ enum Shadow {
     },
 }
 
-/// `steps` ops from `seed`, a `settle` every tenth and at the end.
+/// `steps` ops from `seed`, a `settle` every fifth and at the end.
 pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
     let mut rng = Rng::new(seed);
     let mut slots = [Shadow::Empty; SLOTS as usize];
@@ -221,7 +221,7 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
     let in_room = |rooms: u8, room: u8| rooms & (1 << room) != 0;
     let mut last_room = None;
     while ops.len() < steps {
-        if ops.len() % 10 == 9 {
+        if ops.len() % 5 == 4 {
             ops.push(Op::Settle);
             continue;
         }
@@ -241,7 +241,7 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
             (0, Some(room)) => room,
             _ => rng.below(u64::from(ROOMS)) as u8,
         };
-        let roll = rng.below(106);
+        let roll = rng.below(112);
         let op = match roll {
             0..=11 => rng.pick(&free).map(|slot| {
                 let user = (rng.below(4) != 0).then(|| rng.below(u64::from(USERS)) as u8);
@@ -312,7 +312,30 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
             98..=99 if mix.redis => Some(Op::RedisPause {
                 ms: 100 + rng.below(600) as u16,
             }),
-            100.. => Some(Op::Wait {
+            100..=107 if live.len() >= 2 => {
+                // A room emptied, a window passed, then two joins in its
+                // first window: the presence events' hardest moment.
+                for &slot in &live {
+                    if let Shadow::Live { rooms, .. } = &mut slots[slot as usize]
+                        && in_room(*rooms, room)
+                    {
+                        *rooms &= !(1 << room);
+                        ops.push(Op::Leave { slot, room });
+                    }
+                }
+                ops.push(Op::Wait { ms: 400 });
+                let first = rng.below(live.len() as u64) as usize;
+                let second = (first + 1 + rng.below(live.len() as u64 - 1) as usize) % live.len();
+                for slot in [live[first], live[second]] {
+                    if let Shadow::Live { rooms, .. } = &mut slots[slot as usize] {
+                        *rooms |= 1 << room;
+                    }
+                    ops.push(Op::Join { slot, room });
+                }
+                ops.push(Op::Settle);
+                None
+            }
+            108.. => Some(Op::Wait {
                 ms: 100 + rng.below(400) as u16,
             }),
             _ => None,

@@ -441,6 +441,9 @@ pub struct Run {
     rooms: BTreeMap<String, Room>,
     /// When each (room, user) last came or went.
     transitions: BTreeMap<(String, String), Vec<Instant>>,
+    /// Since when each (node, room) has had a member without a break: its
+    /// presence events have been sampling since.
+    occupied: BTreeMap<(usize, String), Instant>,
     next_id: u64,
     step: usize,
 }
@@ -459,6 +462,7 @@ impl Run {
             slots: (0..SLOTS).map(|_| Slot::Empty).collect(),
             rooms: BTreeMap::new(),
             transitions: BTreeMap::new(),
+            occupied: BTreeMap::new(),
             next_id: 1,
             step: 0,
         }
@@ -582,6 +586,14 @@ impl Run {
                 .entry(changed.clone())
                 .or_default()
                 .push(now);
+        }
+        let occupied: BTreeSet<(usize, String)> = self
+            .conns()
+            .flat_map(|conn| conn.rooms.keys().map(|room| (conn.node, room.clone())))
+            .collect();
+        self.occupied.retain(|key, _| occupied.contains(key));
+        for key in occupied {
+            self.occupied.entry(key).or_insert(now);
         }
         Ok(())
     }
@@ -1053,8 +1065,9 @@ impl Run {
     /// Every member's presence view converges to the truth within the
     /// window: what the join listed, plus every diff since. A difference
     /// about a user who came or went within two windows before the
-    /// member's join is allowed (a stay, or an absence, shorter than the
-    /// debounce may never be announced).
+    /// member's join, while the room's presence events on the member's node
+    /// were sampling (it had members there), is allowed: a stay, or an
+    /// absence, shorter than the debounce may never be announced.
     async fn converge(&mut self) -> Checked {
         let tolerated = 2 * WINDOW + SLACK;
         self.until(3 * WINDOW + 2 * SLACK + Duration::from_secs(1), |run| {
@@ -1067,8 +1080,11 @@ impl Run {
                             .transitions
                             .get(&(room.clone(), user.clone()))
                             .is_some_and(|times| {
+                                let sampling = run.occupied.get(&(conn.node, room.clone()));
                                 times.iter().any(|&t| {
-                                    (t <= member.at && member.at.duration_since(t) < tolerated)
+                                    (t <= member.at
+                                        && member.at.duration_since(t) < tolerated
+                                        && sampling.is_some_and(|&since| since < t))
                                         || (!switches::FIRST_WINDOW_ANNOUNCED
                                             && t > member.at
                                             && t.duration_since(member.at) < tolerated)
