@@ -387,9 +387,16 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
 
     fn record_locally(&self, history: &History, room: &str, body: Vec<u8>) -> (Delivery, Wire) {
         let started = Instant::now();
-        let skip = self.skip();
-        history.record(room, body, |wire| match self.registry.room(room) {
-            Some(members) => enqueue(&members, wire, &skip, self.counters, started),
+        let mut skip = self.skip();
+        history.record(room, body, |wire, held| match self.registry.room(room) {
+            Some(members) => {
+                if !held.is_empty() {
+                    // Resuming members: their replay delivers it.
+                    skip.members.extend_from_slice(held);
+                    skip.members.sort_unstable();
+                }
+                enqueue(&members, wire, &skip, self.counters, started)
+            }
             None => Delivery::default(),
         })
     }

@@ -182,7 +182,8 @@ impl RateLimit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OnRateLimit {
     /// Drop the message and answer with an [`ErrorFrame`](crate::ErrorFrame)
-    /// with code `rate_limited`.
+    /// with code `rate_limited` (and the message's `id`, when it carried
+    /// one the protocol correlates).
     Error,
     /// Close the connection with 1008 (policy violation).
     Close,

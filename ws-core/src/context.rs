@@ -315,10 +315,14 @@ impl<P: Protocol> Ctx<P> {
     /// before the live messages, or the answer says why it cannot be. See
     /// [`history`](crate::history).
     ///
-    /// Queue the answer before dropping the returned [`Joining`]: the
-    /// replay (or, with nothing to replay, the join itself) starts when it
-    /// is dropped, so the answer goes out first and no live message of the
-    /// room precedes it.
+    /// The connection is a member of the room when this returns (in
+    /// [`Ctx::presence`], for the answer and the rest of the handler), with
+    /// the room's recorded messages held back for it. Queue the answer
+    /// before dropping the returned [`Joining`]: the replay starts when it
+    /// is dropped and delivers what it held back, so the answer goes out
+    /// before any recorded message of the room. (A message to the room that
+    /// is not kept in history, `#[ws(server)]` without `history`, reaches a
+    /// member whenever it is sent, so it may precede the answer.)
     ///
     /// With the Redis backend the room's history is in Redis, so a client
     /// resumes the same on any node: the join waits until this node listens

@@ -90,8 +90,8 @@ impl Node for Inner {
         let Some(history) = &self.history else {
             return Delivery::default();
         };
-        let (delivered, _) = history.record(room, crate::frame::body_of(body), |wire| {
-            crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, &[])
+        let (delivered, _) = history.record(room, crate::frame::body_of(body), |wire, held| {
+            crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, held)
         });
         history.diverge(room);
         delivered
@@ -349,11 +349,15 @@ impl<P: Protocol> Manager<P> {
     /// Connections in `room` across the cluster (on one node: [`Manager::room_size`]).
     /// With a cluster backend this asks the backend, whose counts follow
     /// joins and leaves within a round trip and forget a dead node within
-    /// its presence TTL.
+    /// its presence TTL; this node's own connections are counted here, at
+    /// once.
     pub async fn cluster_room_size(&self, room: &str) -> Result<usize, BackendError> {
         match self.inner.registry.backend() {
             None => Ok(self.room_size(room)),
-            Some(link) => link.count(Channel::Room(Arc::from(room))).await,
+            Some(link) => {
+                let here = self.room_size(room);
+                link.count(Channel::Room(Arc::from(room)), here).await
+            }
         }
     }
 
@@ -362,7 +366,10 @@ impl<P: Protocol> Manager<P> {
     pub async fn cluster_user_connections(&self, user: &str) -> Result<usize, BackendError> {
         match self.inner.registry.backend() {
             None => Ok(self.user_connections(user)),
-            Some(link) => link.count(Channel::User(Arc::from(user))).await,
+            Some(link) => {
+                let here = self.user_connections(user);
+                link.count(Channel::User(Arc::from(user)), here).await
+            }
         }
     }
 
@@ -458,7 +465,8 @@ impl<P: Protocol> Manager<P> {
         let entries = match self.inner.registry.backend() {
             None => self.inner.registry.presence_page(room, after, limit + 1),
             Some(link) => {
-                let mut all = link.presence(Arc::from(room)).await?;
+                let here = self.inner.registry.presence_all(room);
+                let mut all = link.presence(Arc::from(room), here).await?;
                 // Sorted by name already; the cursor and the cap here.
                 if let Some(after) = after {
                     all.retain(|(user, ..)| &**user > after);
@@ -493,7 +501,10 @@ impl<P: Protocol> Manager<P> {
     ///
     /// It returns once the baseline is taken (a cluster read with a
     /// cluster backend), if the room has members here: a member told it
-    /// joined after this hears of changes from then on. `make` runs on a
+    /// joined after this hears of changes from then on. The first window
+    /// after the room had no member here (or when it has none at the
+    /// call) announces everyone in it, so a user who arrives in that
+    /// window is announced to those who came before it in the same window. `make` runs on a
     /// task of its own (spawned here); the message is sent to this node's
     /// members only, not recorded in a history. The task runs until
     /// [`Manager::stop_presence_events`] (or the manager goes); while the
@@ -544,10 +555,12 @@ impl<P: Protocol> Manager<P> {
         let weak = Arc::downgrade(&self.inner);
         // The baseline before returning: whoever is in the room now is no
         // news to a member who was told `joined` after this.
-        let mut tracker = presence::Tracker::default();
-        if let Sampled::Now(now) = sample(&weak, &room).await {
-            let _ = tracker.sample(&room, now);
-        }
+        // With nobody here, the first window announces everyone instead:
+        // whoever arrives in it read the presence before the others did.
+        let mut tracker = match sample(&weak, &room).await {
+            Sampled::Now(now) => presence::Tracker::baseline(now),
+            _ => presence::Tracker::default(),
+        };
         tokio::spawn(async move {
             let start = tokio::time::Instant::now() + window;
             let mut tick = tokio::time::interval_at(start, window);
@@ -560,7 +573,8 @@ impl<P: Protocol> Manager<P> {
                 let now = match sample(&weak, &room).await {
                     Sampled::Gone => return,
                     Sampled::Empty => {
-                        // Nobody here to tell: start afresh when someone is.
+                        // Nobody here to tell: when someone is, the first
+                        // window announces everyone in the room.
                         tracker = presence::Tracker::default();
                         continue;
                     }
@@ -735,7 +749,7 @@ async fn sample(weak: &Weak<Inner>, room: &Arc<str>) -> Sampled {
     let Some(link) = inner.registry.backend() else {
         return Sampled::Now(inner.registry.presence_all(room));
     };
-    let read = link.presence(Arc::clone(room));
+    let read = link.presence(Arc::clone(room), inner.registry.presence_all(room));
     // Not kept alive by a read that waits on Redis.
     drop(inner);
     match read.await {

@@ -13,8 +13,11 @@
 //! `O(1)` and local. A listing is a page of at most [`MAX_PAGE`] users in
 //! name order, continued with [`Presence::next`]: on one node
 //! `O(log U + page)`; with the Redis backend two round trips (the live
-//! nodes, then each node's copy of the room) that read every node's users
-//! of the room, off any delivery path.
+//! nodes, then each other node's copy of the room) that read every node's
+//! users of the room, off any delivery path. A node answers for its own
+//! users itself, so a connection is listed by its own node as soon as it
+//! has joined (other nodes list it once its node has written its copy, a
+//! round trip later).
 //!
 //! ```
 //! use ws_core::{ws_protocol, Manager};
@@ -134,15 +137,29 @@ pub struct PresenceDiff {
 
 /// The debounce of a room's presence events: what was announced, and who
 /// was missing at the last sample.
+///
+/// A new tracker has announced nobody, so its first sample announces
+/// everyone: a member who arrived in the room's first window (after the
+/// room was empty on this node) read the presence before the others of
+/// that window came, and only this diff tells it of them. A silent
+/// baseline is taken only where every member can have read it
+/// ([`Tracker::baseline`]).
 #[derive(Default)]
 pub(crate) struct Tracker {
-    /// `None` until the first sample, which announces nothing: a member
-    /// who arrives reads the presence itself.
-    announced: Option<BTreeSet<Arc<str>>>,
+    announced: BTreeSet<Arc<str>>,
     missing: HashSet<Arc<str>>,
 }
 
 impl Tracker {
+    /// A tracker that counts `now` as announced: the room's members were
+    /// told (or read) who is in it.
+    pub(crate) fn baseline(now: Vec<(Arc<str>, usize, Option<Arc<str>>)>) -> Self {
+        Self {
+            announced: now.into_iter().map(|(user, ..)| user).collect(),
+            missing: HashSet::new(),
+        }
+    }
+
     /// Takes a sample of who is in `room` (sorted by name); the diff to
     /// announce, if any.
     pub(crate) fn sample(
@@ -150,10 +167,7 @@ impl Tracker {
         room: &Arc<str>,
         now: Vec<(Arc<str>, usize, Option<Arc<str>>)>,
     ) -> Option<PresenceDiff> {
-        let Some(announced) = &mut self.announced else {
-            self.announced = Some(now.into_iter().map(|(user, ..)| user).collect());
-            return None;
-        };
+        let announced = &mut self.announced;
         let present: HashSet<&Arc<str>> = now.iter().map(|(user, ..)| user).collect();
         let mut left = Vec::new();
         for user in announced.iter() {
@@ -200,11 +214,7 @@ mod tests {
     #[test]
     fn a_short_absence_is_no_event_and_a_long_one_is_a_leave() {
         let room: Arc<str> = Arc::from("r");
-        let mut t = Tracker::default();
-        assert!(
-            t.sample(&room, users(&["a", "b"])).is_none(),
-            "first: silent"
-        );
+        let mut t = Tracker::baseline(users(&["a", "b"]));
         let d = t.sample(&room, users(&["a", "b", "c"])).unwrap();
         assert_eq!(names(&d), (vec!["c"], vec![]));
         // b missing once (a reconnect): nothing.
@@ -217,5 +227,14 @@ mod tests {
         // Back after leaving: a join again.
         let d = t.sample(&room, users(&["a", "b", "c", "d"])).unwrap();
         assert_eq!(names(&d), (vec!["c"], vec![]));
+    }
+
+    #[test]
+    fn a_new_tracker_announces_everyone_at_its_first_sample() {
+        let room: Arc<str> = Arc::from("r");
+        let mut t = Tracker::default();
+        let d = t.sample(&room, users(&["a", "b"])).unwrap();
+        assert_eq!(names(&d), (vec!["a", "b"], vec![]));
+        assert!(t.sample(&room, users(&["a", "b"])).is_none());
     }
 }

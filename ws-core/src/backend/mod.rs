@@ -235,11 +235,22 @@ pub(crate) struct Started {
 
 /// The transport-specific part of a link: queries and the orderly exit.
 pub(crate) trait Remote: Send + Sync {
-    /// Connections in `channel`'s room or user across the cluster.
-    fn count(&self, channel: Channel) -> BoxFuture<'static, Result<usize, BackendError>>;
+    /// Connections in `channel`'s room or user across the cluster, of which
+    /// `here` on this node (counted by this node, not read back from the
+    /// cluster, which learns of a join a round trip later).
+    fn count(
+        &self,
+        channel: Channel,
+        here: usize,
+    ) -> BoxFuture<'static, Result<usize, BackendError>>;
     /// Every user in `room` on every live node, by name, with their
-    /// connections summed and an info.
-    fn presence(&self, room: Arc<str>) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>>;
+    /// connections summed and an info; this node's users are `here` (as for
+    /// [`Remote::count`]).
+    fn presence(
+        &self,
+        room: Arc<str>,
+        here: Vec<Entry>,
+    ) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>>;
     /// Leaves the cluster: withdraws this node's presence, stops the tasks.
     fn close(&self) -> BoxFuture<'static, ()>;
     /// See [`BackendStatus::sharded`].
@@ -384,11 +395,13 @@ impl Link {
         }
     }
 
+    /// See [`Remote::count`].
     pub(crate) fn count(
         &self,
         channel: Channel,
+        here: usize,
     ) -> BoxFuture<'static, Result<usize, BackendError>> {
-        self.remote.count(channel)
+        self.remote.count(channel, here)
     }
 
     pub(crate) fn close(&self) -> BoxFuture<'static, ()> {
@@ -399,8 +412,9 @@ impl Link {
     pub(crate) fn presence(
         &self,
         room: Arc<str>,
+        here: Vec<Entry>,
     ) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>> {
-        self.remote.presence(room)
+        self.remote.presence(room, here)
     }
 }
 

@@ -86,10 +86,10 @@ where
             let is_ping = matches!(message, Message::Ping(_));
             match config.on_rate_limit() {
                 OnRateLimit::Error if !is_ping => {
-                    ctx.send_error(
-                        error_code::RATE_LIMITED,
-                        "rate limit exceeded; message dropped",
-                    );
+                    // Read only now: a message within the limit pays nothing.
+                    let id = id_of::<P>(ctx, &message);
+                    let dropped = "rate limit exceeded; message dropped";
+                    send_error(ctx, error_code::RATE_LIMITED, dropped, id);
                     continue;
                 }
                 OnRateLimit::Error | OnRateLimit::Close => {
@@ -404,15 +404,30 @@ fn correlates<P: crate::Protocol>() -> bool {
     P::CORRELATE_ALL || P::MESSAGES.iter().any(|m| m.reply().is_some())
 }
 
+/// The correlation id a refused text carries, if `P` correlates and one can
+/// be read: an error path, so valid messages never pay for the parse.
+fn id_in<P: crate::Protocol>(text: &str) -> Option<u64> {
+    correlates::<P>()
+        .then(|| correlation::read_id(text).ok().flatten())
+        .flatten()
+}
+
+/// [`id_in`] for a frame not decoded yet (JSON text, or MessagePack on a
+/// connection that negotiated it).
+fn id_of<P: crate::Protocol>(ctx: &Ctx<P>, message: &Message) -> Option<u64> {
+    match message {
+        Message::Text(text) => id_in::<P>(text),
+        Message::Binary(bytes) if ctx.conn().codec == Codec::MessagePack => {
+            id_in::<P>(&crate::codec::unpack(bytes).ok()?)
+        }
+        _ => None,
+    }
+}
+
 /// The message, and its correlation id if it declares a reply and has one.
 pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>), Refused> {
-    // A refusal answers with the id when one can be read (an error path:
-    // the second parse costs nothing on the way of valid messages).
-    let id_of = || {
-        correlates::<P>()
-            .then(|| correlation::read_id(text).ok().flatten())
-            .flatten()
-    };
+    // A refusal answers with the id when one can be read.
+    let id_of = || id_in::<P>(text);
     let message: P = serde_json::from_str(text).map_err(|error| Refused {
         close: close_code::INVALID_PAYLOAD,
         code: error_code::INVALID_MESSAGE,

@@ -234,6 +234,14 @@ pub(crate) async fn join_from(
         };
         return Ok(Joining::new(resume, None));
     }
+    // A member at once (in presence, for the answer and the handler), its
+    // recorded messages held back until the replay has caught up: whatever
+    // is recorded from the answer on comes by the replay, after it.
+    history.hold(room, conn.id);
+    if let Err(error) = registry.join(conn, room) {
+        history.release(room, conn.id);
+        return Err(error);
+    }
     let pending = catch_up::CatchUp {
         history: Arc::clone(history),
         registry: Arc::clone(registry),
@@ -241,7 +249,7 @@ pub(crate) async fn join_from(
         room: Arc::from(room),
         epoch: Arc::clone(&resume.epoch),
         cursor,
-        held: false,
+        held: true,
     };
     Ok(Joining::new(resume, Some(pending)))
 }

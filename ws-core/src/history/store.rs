@@ -124,11 +124,13 @@ impl History {
     /// Gives the next offset of `room` to `body` (an encoded message),
     /// stamps and records it, and hands the frame to `deliver` before any
     /// other message of the room can be: members see offsets in order.
+    /// `deliver` gets the members to skip too: those whose replay has not
+    /// caught up (it delivers to them instead).
     pub(crate) fn record<T>(
         &self,
         room: &str,
         body: Vec<u8>,
-        deliver: impl FnOnce(&Wire) -> T,
+        deliver: impl FnOnce(&Wire, &[ConnId]) -> T,
     ) -> (T, Wire) {
         let now = Instant::now();
         let mut store = self.store.lock();
@@ -143,7 +145,7 @@ impl History {
         let log = store.rooms.get_mut(&name).expect("just found");
         let offset = log.head + 1;
         let wire = frame::stamp(body, &log.epoch, offset);
-        let delivered = deliver(&wire);
+        let delivered = deliver(&wire, &log.held);
         self.keep(&mut store, &name, offset, wire.clone(), now);
         (delivered, wire)
     }
@@ -298,7 +300,6 @@ impl History {
 
     /// Holds `conn`'s live messages of `room` back until its replay
     /// releases it (see [`History::step`]).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
     pub(crate) fn hold(&self, room: &str, conn: ConnId) {
         let mut store = self.store.lock();
         let (_, log) = self.log_mut(&mut store, room);
@@ -589,7 +590,7 @@ mod tests {
     }
 
     fn record(history: &History, room: &str, text: &str) -> Wire {
-        history.record(room, body(text), |_| ()).1
+        history.record(room, body(text), |_, _| ()).1
     }
 
     fn at(history: &History, room: &str, since: Option<(&str, u64)>) -> Resume {

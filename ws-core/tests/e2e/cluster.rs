@@ -861,3 +861,33 @@ async fn closing_a_user_closes_its_connections_on_every_node() {
     let nodes: Vec<&Server> = nodes.iter().collect();
     quiet_everywhere(&redis, &prefix, &nodes[1..], &mut [&mut bob, &mut carol]).await;
 }
+
+/// A joiner is in `Manager::presence` as soon as its join is registered:
+/// the node answers for its own users rather than reading back its copy in
+/// Redis, which the control task writes a round trip later.
+#[tokio::test]
+async fn a_joiner_is_in_the_cluster_presence_as_soon_as_it_joined() {
+    let redis = Redis::own();
+    let prefix = prefix("presence-at-once");
+    let (a, b) = (node(&redis, &prefix).await, node(&redis, &prefix).await);
+    up(&a).await;
+    up(&b).await;
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let user = format!("u{i}");
+        let mut client = server.connect_as(&user).await;
+        client.join("r").await;
+        // Asked the moment the join is registered, before the node had a
+        // turn to write it to Redis.
+        while server.manager.room_size("r") < i / 2 + 1 {
+            tokio::task::yield_now().await;
+        }
+        let page = server.manager.presence("r").await.unwrap();
+        assert!(
+            page.users.iter().any(|p| p.user.as_str() == user),
+            "{user} missing from {page:?}"
+        );
+        clients.push(client);
+    }
+}

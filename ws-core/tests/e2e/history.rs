@@ -387,3 +387,54 @@ fn random_cuts_and_resumes_never_leave_an_unreported_gap() {
         }
     }
 }
+
+/// `user` resumes `room` from `since` and asks `who` at once, before its
+/// replay could have run: the users `present` lists.
+pub(crate) async fn resume_then_who(
+    addr: SocketAddr,
+    room: &str,
+    user: &str,
+    since: (&str, u64),
+) -> (Client, Value) {
+    let mut client = Client::connect(&format!("ws://{addr}/ws?user={user}")).await;
+    let (epoch, offset) = since;
+    client
+        .send(json!({"type": "join", "room": room, "since": {"epoch": epoch, "offset": offset}}))
+        .await;
+    client
+        .send(json!({"type": "who", "room": room, "id": 1}))
+        .await;
+    loop {
+        let message = client.recv().await;
+        if message["type"] == "present" {
+            return (client, message["users"].clone());
+        }
+    }
+}
+
+/// A resume's joiner is in the room as soon as the join is answered, its
+/// replay still to run: `who` (and so the join handler itself) lists it.
+#[tokio::test]
+async fn a_resuming_joiner_is_in_presence_before_its_replay_runs() {
+    // A replay of many batches of 2 (a quarter of the queue).
+    let (addr, _manager) = serve(|b| b.send_queue(8)).await;
+    let (mut ann, joined) = join(addr, "lobby", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_owned();
+    for n in 0..200 {
+        ann.send(json!({"type": "say", "room": "lobby", "text": n.to_string()}))
+            .await;
+        if n % 4 == 3 {
+            for k in n - 2..=n + 1 {
+                assert_said(&ann.recv().await, &epoch, k);
+            }
+        }
+    }
+    for i in 0..5 {
+        let user = format!("u{i}");
+        let (_client, users) = resume_then_who(addr, "lobby", &user, (&epoch, 0)).await;
+        assert!(
+            users.as_array().unwrap().iter().any(|u| u["user"] == user),
+            "{user} missing from {users}"
+        );
+    }
+}

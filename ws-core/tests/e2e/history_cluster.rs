@@ -10,7 +10,7 @@ use ws_core::{Manager, RedisBackend};
 
 use crate::chat_example::{Chat, serve};
 use crate::cluster::{Redis, prefix};
-use crate::history::{assert_said, cut, join};
+use crate::history::{assert_said, cut, join, resume_then_who};
 use crate::support::Client;
 
 /// A chat node with the Redis backend, once it is connected. It notices a
@@ -221,5 +221,35 @@ async fn two_nodes_publishing_at_once_give_one_sequence_seen_alike_everywhere() 
     assert_eq!(seen[0], seen[1], "both nodes deliver Redis's order");
     for writer in writers {
         let _ = writer.await.unwrap();
+    }
+}
+
+/// A resume on a node with the Redis backend: `who` asked at once lists
+/// the joiner, whose own node answers for it rather than its copy in Redis
+/// (written a round trip later), on the node that has the room's other
+/// members and on the one that has none.
+#[tokio::test]
+async fn a_resuming_joiner_is_in_presence_at_once_across_nodes() {
+    let redis = Redis::own();
+    let prefix = prefix("resume-presence");
+    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_owned();
+    for n in 0..20 {
+        ann.send(json!({"type": "say", "room": "lobby", "text": n.to_string()}))
+            .await;
+    }
+    for n in 1..=20 {
+        assert_said(&ann.recv().await, &epoch, n);
+    }
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        let user = format!("u{i}");
+        let (client, users) = resume_then_who(nodes[i % 2].0, "lobby", &user, (&epoch, 0)).await;
+        assert!(
+            users.as_array().unwrap().iter().any(|u| u["user"] == user),
+            "{user} missing from {users}"
+        );
+        clients.push(client);
     }
 }

@@ -410,6 +410,32 @@ async fn every_message_with_an_id_is_acked_or_refused_with_it() {
     assert_eq!(client.recv().await, json!({"type": "ack", "id": 8}));
 }
 
+/// A message dropped by the rate limit is answered with its `id`: the
+/// client's `send_with_ack` learns of it at once, not at its timeout.
+#[tokio::test]
+async fn a_rate_limited_message_is_refused_with_its_id() {
+    let limit = ws_core::RateLimit::new(2, std::time::Duration::from_secs(60)).with_burst(2);
+    let manager = Manager::<Arena>::builder().rate_limit(Some(limit)).build();
+    let server = TestServer::start(manager, Arc::new(GameApp)).await;
+    let mut client = Client::connect(&server.url("")).await;
+    for id in 1..=4 {
+        client
+            .send(json!({"type": "start_game", "lobby": "a", "id": id}))
+            .await;
+    }
+    for id in 1..=2 {
+        assert_eq!(client.recv().await, json!({"type": "ack", "id": id}));
+    }
+    for id in 3..=4 {
+        let error = client.recv().await;
+        assert_eq!(
+            (error["code"].clone(), error["id"].clone()),
+            (json!("rate_limited"), json!(id)),
+            "{error}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_rust_client_sends_with_ack() {
     let server = game().await;

@@ -396,3 +396,30 @@ async fn the_rust_client_speaks_messagepack() {
     .expect("no subprotocol selected");
     assert!(matches!(error, ClientError::Connect { .. }), "{error}");
 }
+
+/// A MessagePack request over the rate limit is refused with its `id`, as
+/// a JSON one is.
+#[tokio::test]
+async fn a_rate_limited_messagepack_request_is_refused_with_its_id() {
+    let limit = ws_core::RateLimit::new(2, Duration::from_secs(60)).with_burst(2);
+    let (addr, _manager) = serve(|b| b.rate_limit(Some(limit))).await;
+    let mut client = Packed::connect(addr).await;
+    for id in 1..=3 {
+        client
+            .send(json!({"type": "count", "room": "r", "id": id}))
+            .await;
+    }
+    for id in 1..=2 {
+        let members = client.recv().await;
+        assert_eq!(
+            (&members["type"], &members["id"]),
+            (&json!("members"), &json!(id))
+        );
+    }
+    let error = client.recv().await;
+    assert_eq!(
+        (&error["code"], &error["id"]),
+        (&json!("rate_limited"), &json!(3)),
+        "{error}"
+    );
+}

@@ -410,3 +410,144 @@ async fn manager_presence_lists_typed_infos_across_nodes_in_pages() {
     assert_eq!(second.users[0].user.as_str(), "bob");
     assert!(second.next.is_none());
 }
+
+/// The chat's `presence_diff` message for a diff.
+fn chat_diff(
+    diff: ws_core::presence::PresenceDiff,
+) -> crate::chat_example::protocol::chat::PresenceDiff {
+    use crate::chat_example::protocol::{PresentUser, chat};
+    chat::PresenceDiff {
+        room: diff.room.to_string(),
+        joined: diff
+            .joined
+            .iter()
+            .map(|p| PresentUser {
+                user: p.user.to_string(),
+                connections: p.connections as u64,
+            })
+            .collect(),
+        left: diff.left.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A user who joins in the first window after the room was empty (so
+/// after the members already there read who is in) is announced to them in
+/// the next diff: the first sample of an empty room is no silent baseline.
+/// On one node (no backend), when the events start on an empty room and
+/// when the room has emptied since.
+#[tokio::test]
+async fn the_first_window_after_an_empty_room_announces_everyone_on_one_node() {
+    use crate::chat_example::serve;
+
+    const WINDOW: Duration = Duration::from_millis(300);
+    let (addr, manager) = serve(|builder| builder).await;
+    assert!(manager.presence_events("r", WINDOW, chat_diff).await);
+    let tab = |user: &'static str| async move {
+        let mut client = Client::connect(&format!("ws://{addr}/ws?user={user}")).await;
+        client.join("r").await;
+        assert_eq!(client.recv().await["type"], "joined");
+        client
+    };
+    for (first, second) in [("alice", "bob"), ("carol", "dave")] {
+        // Both within one window of the room's first member.
+        let mut early = tab(first).await;
+        let late = tab(second).await;
+        let mut diffs = Vec::new();
+        diffs_until(&mut early, "joined", second, &mut diffs).await;
+        drop((early, late));
+        crate::support::eventually("the room empty", || manager.room_size("r") == 0).await;
+        // A sample of the empty room.
+        tokio::time::sleep(WINDOW * 3).await;
+    }
+}
+
+/// The same across two nodes sharing a Redis: alice on A, then bob on B in
+/// the same window; alice hears of bob in a diff, and bob, who came
+/// second, reads alice in `who`.
+#[tokio::test]
+async fn the_first_window_after_an_empty_room_announces_everyone_across_two_nodes() {
+    const WINDOW_MS: u64 = 300;
+    let window = WINDOW_MS.to_string();
+    let redis = Redis::own();
+    let a = Node::start(&redis, &["--presence-events", &window]).await;
+    let b = Node::start(&redis, &["--presence-events", &window]).await;
+    for (first, second) in [("alice", "bob"), ("carol", "dave")] {
+        let mut early = a.tab(first, "lobby").await;
+        let mut late = b.tab(second, "lobby").await;
+        let mut diffs = Vec::new();
+        diffs_until(&mut early, "joined", second, &mut diffs).await;
+        who_until(&mut late, "lobby", json!([user(first, 1), user(second, 1)])).await;
+        drop((early, late));
+        // Both nodes sample the room empty before the next round.
+        tokio::time::sleep(Duration::from_millis(WINDOW_MS * 4)).await;
+    }
+}
+
+/// Every key of `redis` matching `pattern`, with its TTL in ms (-1: none).
+async fn ttls(redis: &Redis, pattern: &str) -> Vec<(String, i64)> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        out.push((key, ttl));
+    }
+    out
+}
+
+/// A node SIGKILLed right after its first presence write (a join, well
+/// inside its first heartbeat) leaves nothing in Redis without an expiry:
+/// its presence hash and its copy of the room expire from the first
+/// write, not from the first heartbeat, so a crash-looping node leaks no
+/// key per start. (The rooms' histories, `h{ROOM}:*`, are the rooms', not
+/// the node's: bounded by count, and by `history_ttl` when set.)
+#[tokio::test]
+async fn a_node_killed_after_its_first_presence_write_leaves_no_key_without_expiry() {
+    // A long TTL: the first heartbeat after the join is 20 s away.
+    let redis = Redis::own();
+    for round in 0..3 {
+        let node = Node::start(&redis, &["--presence-ttl", "60000"]).await;
+        let room = format!("r{round}");
+        let mut client = Client::connect(&format!("ws://{}/ws?user=u{round}", node.addr)).await;
+        client.join(&room).await;
+        // Killed as soon as the join's write is in Redis.
+        let mut written = false;
+        for _ in 0..1000 {
+            if ttls(&redis, &format!("ws:Chat:present:*:{room}"))
+                .await
+                .len()
+                == 1
+            {
+                written = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(written, "the join never reached Redis");
+        node.kill().await;
+        drop(client);
+        let keys = ttls(&redis, "ws:Chat:*").await;
+        let node_keys: Vec<_> = keys
+            .iter()
+            .filter(|(key, _)| !key.starts_with("ws:Chat:h{"))
+            .collect();
+        assert!(
+            node_keys
+                .iter()
+                .any(|(key, _)| key.starts_with("ws:Chat:presence:")),
+            "{keys:?}"
+        );
+        for (key, ttl) in node_keys {
+            assert!(*ttl > 0, "{key} has no expiry ({ttl}); all: {keys:?}");
+        }
+    }
+}

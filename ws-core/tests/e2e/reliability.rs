@@ -502,6 +502,17 @@ async fn over_the_rate_limit_messages_are_refused_as_configured() {
     }
     assert_eq!((echoed, limited), (5, 3));
     assert_eq!(server.manager.stats().rate_limited, 3);
+    // A request over the limit is refused with its correlation id.
+    let mut b = server.connect().await;
+    for id in 1..=7 {
+        b.send(json!({"type": "whoami", "id": id})).await;
+    }
+    for id in 1..=7 {
+        let message = b.recv().await;
+        assert_eq!(message["id"], id, "{message}");
+        let limited = message["type"] == "error" && message["code"] == "rate_limited";
+        assert_eq!(limited, id > 5, "{message}");
+    }
 
     let config = Test::CONFIG
         .with_rate_limit(Some(limit))

@@ -63,15 +63,13 @@ fn write_users(
         .filter(|(user, value)| old.get(*user) != Some(*value))
         .collect();
     if !changed.is_empty() {
-        pipe.cmd("HSET").arg(&key);
-        for (user, value) in changed {
-            pipe.arg(&**user).arg(value);
-        }
-        pipe.ignore();
-        pipe.cmd("PEXPIRE")
-            .arg(&key)
-            .arg(state.presence_ttl.as_millis() as u64)
-            .ignore();
+        presence::expiring(pipe, &key, state.presence_ttl, |pipe| {
+            pipe.cmd("HSET").arg(&key);
+            for (user, value) in changed {
+                pipe.arg(&**user).arg(value);
+            }
+            pipe.ignore();
+        });
     }
     if !now.is_empty() {
         written.insert(Arc::clone(room), now);
@@ -244,18 +242,20 @@ async fn resync(
         pipe.cmd(subscribe).arg(names.channel(channel)).ignore();
     }
     let key = names.presence(node);
-    pipe.cmd("DEL").arg(&key).ignore();
     let counts: Vec<(String, usize)> = needed
         .iter()
         .filter_map(|(channel, n)| Names::field(channel).map(|field| (field, *n)))
         .collect();
-    for chunk in counts.chunks(1024) {
-        pipe.cmd("HSET").arg(&key);
-        for (field, n) in chunk {
-            pipe.arg(field).arg(n);
+    presence::expiring(&mut pipe, &key, state.presence_ttl, |pipe| {
+        pipe.cmd("DEL").arg(&key).ignore();
+        for chunk in counts.chunks(1024) {
+            pipe.cmd("HSET").arg(&key);
+            for (field, n) in chunk {
+                pipe.arg(field).arg(n);
+            }
+            pipe.ignore();
         }
-        pipe.ignore();
-    }
+    });
     // Who is in each room, rewritten whole: the copies of the last
     // connection may be stale or expired.
     for room in synced.users.keys() {
@@ -317,6 +317,7 @@ async fn apply(
     let key = names.presence(state.shared.node);
     let mut pipe = redis::pipe();
     let mut dropped = Vec::new();
+    let mut counts = Vec::new();
     for channel in batch {
         let Some(n) = local.size(&channel) else {
             return Ok(false);
@@ -338,7 +339,7 @@ async fn apply(
             let written = synced.presence.get(&channel).copied().unwrap_or(0);
             if written != n {
                 if n > 0 {
-                    pipe.cmd("HSET").arg(&key).arg(field).arg(n).ignore();
+                    counts.push((field, n));
                     synced.presence.insert(channel, n);
                 } else {
                     pipe.cmd("HDEL").arg(&key).arg(field).ignore();
@@ -346,6 +347,16 @@ async fn apply(
                 }
             }
         }
+    }
+    if !counts.is_empty() {
+        // Expiring from this write: it may be the hash's first.
+        presence::expiring(&mut pipe, &key, state.presence_ttl, |pipe| {
+            pipe.cmd("HSET").arg(&key);
+            for (field, n) in &counts {
+                pipe.arg(field).arg(n);
+            }
+            pipe.ignore();
+        });
     }
     if pipe.is_empty() {
         return Ok(true);

@@ -333,22 +333,32 @@ impl State {
 }
 
 impl Remote for State {
-    fn count(&self, channel: Channel) -> BoxFuture<'static, Result<usize, BackendError>> {
+    fn count(
+        &self,
+        channel: Channel,
+        here: usize,
+    ) -> BoxFuture<'static, Result<usize, BackendError>> {
         let conn = self.conn();
         let names = self.names.clone();
+        let node = self.shared.node;
         async move {
             let conn = conn.ok_or(BackendError::Unavailable)?;
-            presence::count(conn, &names, &channel).await
+            Ok(here + presence::count(conn, &names, node, &channel).await?)
         }
         .boxed()
     }
 
-    fn presence(&self, room: Arc<str>) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>> {
+    fn presence(
+        &self,
+        room: Arc<str>,
+        here: Vec<Entry>,
+    ) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>> {
         let conn = self.conn();
         let names = self.names.clone();
+        let node = self.shared.node;
         async move {
             let conn = conn.ok_or(BackendError::Unavailable)?;
-            presence::users(conn, &names, &room).await
+            presence::users(conn, &names, node, &room, here).await
         }
         .boxed()
     }

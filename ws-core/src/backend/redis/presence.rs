@@ -29,11 +29,31 @@ pub(super) fn now_millis() -> u64 {
     now_micros() / 1000
 }
 
+/// Adds to `pipe` the commands `write` adds, then `PEXPIRE key ttl`, as one
+/// transaction: a key this node writes has its expiry from its first
+/// write, even if the node dies (or its connection drops) between the two.
+pub(super) fn expiring(
+    pipe: &mut redis::Pipeline,
+    key: &str,
+    ttl: Duration,
+    write: impl FnOnce(&mut redis::Pipeline),
+) {
+    pipe.cmd("MULTI").ignore();
+    write(pipe);
+    pipe.cmd("PEXPIRE")
+        .arg(key)
+        .arg(ttl.as_millis() as u64)
+        .ignore();
+    pipe.cmd("EXEC").ignore();
+}
+
 /// Adds this node's refresh to `pipe`: alive until now + `ttl`; nodes
-/// whose time has passed are removed.
+/// whose time has passed are removed. One transaction, so the set of nodes
+/// has its expiry from its first write.
 pub(super) fn refresh(pipe: &mut redis::Pipeline, names: &Names, node: u64, ttl: Duration) {
     let now = now_millis();
     let ttl = ttl.as_millis() as u64;
+    pipe.cmd("MULTI").ignore();
     pipe.cmd("ZADD")
         .arg(names.nodes())
         .arg(now + ttl)
@@ -50,25 +70,34 @@ pub(super) fn refresh(pipe: &mut redis::Pipeline, names: &Names, node: u64, ttl:
         .ignore();
     // The sorted set lives as long as some node refreshes it.
     pipe.cmd("PEXPIRE").arg(names.nodes()).arg(ttl).ignore();
+    pipe.cmd("EXEC").ignore();
 }
 
-/// Connections in `channel`'s room or user on every live node.
+/// The live nodes but `node` (this one: it answers for itself).
+async fn others(conn: &mut Conn, names: &Names, node: u64) -> Result<Vec<u64>, BackendError> {
+    let mut nodes: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
+        .arg(names.nodes())
+        .arg(now_millis())
+        .arg("+inf")
+        .query_async(conn)
+        .await
+        .map_err(|error| BackendError::Failed(Box::new(error)))?;
+    nodes.retain(|&other| other != node);
+    Ok(nodes)
+}
+
+/// Connections in `channel`'s room or user on every live node but `node`.
 pub(super) async fn count(
     mut conn: Conn,
     names: &Names,
+    node: u64,
     channel: &Channel,
 ) -> Result<usize, BackendError> {
     let failed = |error: redis::RedisError| BackendError::Failed(Box::new(error));
     let Some(field) = Names::field(channel) else {
         return Ok(0);
     };
-    let nodes: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
-        .arg(names.nodes())
-        .arg(now_millis())
-        .arg("+inf")
-        .query_async(&mut conn)
-        .await
-        .map_err(failed)?;
+    let nodes = others(&mut conn, names, node).await?;
     if nodes.is_empty() {
         return Ok(0);
     }
@@ -106,29 +135,31 @@ fn parse(value: &str) -> Option<(usize, Option<&str>)> {
     }
 }
 
-/// Every user of `room` on every live node, by name.
+/// Every user of `room` on every live node, by name: `here` for `node`
+/// (this one), the copies in Redis for the others.
 pub(super) async fn users(
     mut conn: Conn,
     names: &Names,
+    node: u64,
     room: &str,
+    here: Vec<Entry>,
 ) -> Result<Vec<Entry>, BackendError> {
     let failed = |error: redis::RedisError| BackendError::Failed(Box::new(error));
-    let nodes: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
-        .arg(names.nodes())
-        .arg(now_millis())
-        .arg("+inf")
-        .query_async(&mut conn)
-        .await
-        .map_err(failed)?;
-    if nodes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut pipe = redis::pipe();
-    for node in &nodes {
-        pipe.cmd("HGETALL").arg(names.present(*node, room));
-    }
-    let copies: Vec<Vec<(String, String)>> = pipe.query_async(&mut conn).await.map_err(failed)?;
-    let mut merged: BTreeMap<String, (usize, Option<Arc<str>>)> = BTreeMap::new();
+    let nodes = others(&mut conn, names, node).await?;
+    let copies: Vec<Vec<(String, String)>> = if nodes.is_empty() {
+        Vec::new()
+    } else {
+        let mut pipe = redis::pipe();
+        for node in &nodes {
+            pipe.cmd("HGETALL").arg(names.present(*node, room));
+        }
+        pipe.query_async(&mut conn).await.map_err(failed)?
+    };
+    // This node's own first: its info wins.
+    let mut merged: BTreeMap<String, (usize, Option<Arc<str>>)> = here
+        .into_iter()
+        .map(|(user, n, info)| (user.to_string(), (n, info)))
+        .collect();
     for (user, value) in copies.into_iter().flatten() {
         let Some((n, info)) = parse(&value) else {
             continue;
