@@ -76,8 +76,8 @@ pub mod switches {
 }
 
 /// The seeds every `cargo test` runs: fixed, so CI is repeatable.
-const CI_SEEDS: u64 = 3;
-const CI_STEPS: usize = 40;
+const CI_SEEDS: u64 = 4;
+const CI_STEPS: usize = 60;
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok()?.parse().ok()
