@@ -306,7 +306,18 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
                         *slot = Shadow::Gone { user, rooms };
                     }
                 }
-                Some(Op::Kill { node })
+                ops.push(Op::Kill { node });
+                // Half the time the new node gets a user and dies again at
+                // once: before its first presence heartbeat.
+                if rng.below(2) == 0
+                    && let Some(slot) = rng.pick(&free)
+                {
+                    let user = Some(rng.below(u64::from(USERS)) as u8);
+                    ops.push(Op::Connect { slot, node, user });
+                    ops.push(Op::Kill { node });
+                    slots[slot as usize] = Shadow::Gone { user, rooms: 0 };
+                }
+                None
             }
             96..=97 if mix.redis_restart => Some(Op::RedisRestart),
             98..=99 if mix.redis => Some(Op::RedisPause {
