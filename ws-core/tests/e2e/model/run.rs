@@ -1063,11 +1063,13 @@ impl Run {
     }
 
     /// Every member's presence view converges to the truth within the
-    /// window: what the join listed, plus every diff since. A difference
-    /// about a user who came or went within two windows before the
-    /// member's join, while the room's presence events on the member's node
-    /// were sampling (it had members there), is allowed: a stay, or an
-    /// absence, shorter than the debounce may never be announced.
+    /// window: what the join listed, plus every diff since. Allowed, about
+    /// a user who came or went within two windows before the member's
+    /// join: still listed after a stay shorter than the debounce (never
+    /// sampled, so its leave is never announced), and, while the room's
+    /// presence events on the member's node were sampling (it had members
+    /// there), missing after an absence shorter than the debounce (no
+    /// event either way).
     async fn converge(&mut self) -> Checked {
         let tolerated = 2 * WINDOW + SLACK;
         self.until(3 * WINDOW + 2 * SLACK + Duration::from_secs(1), |run| {
@@ -1080,11 +1082,15 @@ impl Run {
                             .transitions
                             .get(&(room.clone(), user.clone()))
                             .is_some_and(|times| {
+                                // Missing from the view: only a debounced
+                                // absence, which needs the events to have
+                                // been sampling the room on the member's node.
+                                let missing = truth.contains(user);
                                 let sampling = run.occupied.get(&(conn.node, room.clone()));
                                 times.iter().any(|&t| {
                                     (t <= member.at
                                         && member.at.duration_since(t) < tolerated
-                                        && sampling.is_some_and(|&since| since < t))
+                                        && (!missing || sampling.is_some_and(|&since| since < t)))
                                         || (!switches::FIRST_WINDOW_ANNOUNCED
                                             && t > member.at
                                             && t.duration_since(member.at) < tolerated)
