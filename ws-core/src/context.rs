@@ -326,9 +326,13 @@ impl<P: Protocol> Ctx<P> {
     ///
     /// With the Redis backend the room's history is in Redis, so a client
     /// resumes the same on any node: the join waits until this node listens
-    /// to the room, then for one script that reads the room's stream. With
-    /// Redis out of reach, the answer is this node's own history's (which
-    /// holds only what this node recorded alone, under its own epoch).
+    /// to the room (on the connection it reads on: a connection replaced
+    /// under it is resubscribed first), then for one script that reads the
+    /// room's stream. A backend that is reconnecting is waited for up to
+    /// 1 s. With Redis out of reach longer, the answer is this node's own
+    /// history's, which holds only what this node recorded alone, under its
+    /// own epoch: a resume from the cluster's epoch is answered
+    /// `epoch_changed` (this node cannot know what other nodes recorded).
     ///
     /// ```
     /// use ws_core::history::Position;

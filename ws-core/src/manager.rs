@@ -70,6 +70,11 @@ pub(crate) struct Inner {
 
 /// What a cluster backend's tasks see of the manager.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+/// The close reason of the members of a room with a cluster history when
+/// this node's connection to the cluster was lost and is back: they may
+/// have missed messages, which their resume recovers.
+const INTERRUPTED_REASON: &str = "this node's feed from Redis was interrupted; resume again";
+
 impl Node for Inner {
     fn deliver(&self, target: Target<'_>, wire: &Wire, except_rooms: &[String]) -> Delivery {
         deliver_remote(&self.registry, &self.counters, target, wire, except_rooms)
@@ -107,6 +112,18 @@ impl Node for Inner {
     fn converged(&self, rooms: &[Arc<str>]) {
         if let Some(history) = &self.history {
             history.converged(rooms);
+        }
+    }
+
+    fn interrupted(&self) {
+        let Some(history) = &self.history else {
+            return;
+        };
+        let close = CloseInfo::new(close_code::TRY_AGAIN_LATER, INTERRUPTED_REASON);
+        for room in history.remote_rooms() {
+            for conn in self.registry.room(&room).iter().flat_map(|m| m.iter()) {
+                conn.queue.close(false, Some(close.clone()));
+            }
         }
     }
 

@@ -342,6 +342,21 @@ impl Link {
         self.keeps_history && self.shared.is_up()
     }
 
+    /// [`Link::records`], once the backend is up or `wait` has passed: a
+    /// connection that dropped and is being replaced (a blip) is back
+    /// within milliseconds.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) async fn records_within(&self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.keeps_history && !self.shared.is_up() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.keeps_history
+    }
+
     /// Hands the JSON `body` of a message for `room`'s history to the
     /// publisher, which records it in the cluster and publishes it to every
     /// node, this one too. Never blocks.
@@ -536,6 +551,10 @@ pub(crate) trait Node: Send + Sync {
     fn diverged(&self) -> Vec<Arc<str>>;
     /// The backend's histories of `rooms` got a new epoch.
     fn converged(&self, rooms: &[Arc<str>]);
+    /// The backend's connection was lost and is back: what the cluster
+    /// recorded meanwhile never reached this node, so the members of rooms
+    /// whose history is the cluster's must resume (closed with 1013).
+    fn interrupted(&self);
 }
 
 /// The node's side, for the backend's tasks: what arrived from other nodes
@@ -599,6 +618,14 @@ impl Local {
     pub(crate) fn converged(&self, rooms: &[Arc<str>]) {
         if let Some(node) = self.node.upgrade() {
             node.converged(rooms);
+        }
+    }
+
+    /// See [`Node::interrupted`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster transports only
+    pub(crate) fn interrupted(&self) {
+        if let Some(node) = self.node.upgrade() {
+            node.interrupted();
         }
     }
 

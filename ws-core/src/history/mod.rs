@@ -62,8 +62,14 @@
 //! Redis and is recorded in a Redis Stream and published, in one script;
 //! every node, the sending one too, delivers it as Redis published it, so
 //! offsets agree across nodes and come in order. A resume reads the stream,
-//! so a client recovers the same on any node. While Redis is unreachable, a
-//! node records and delivers locally under an epoch of its own.
+//! so a client recovers the same on any node; the read is made once this
+//! node listens to the room on the connection it reads on. While Redis is
+//! unreachable (for more than the 1 s a resume waits for a reconnect), a
+//! node records and delivers locally under an epoch of its own, and a
+//! resume from the cluster's epoch is answered `epoch_changed`. Once a
+//! node's lost connection is back, the members of its rooms with a cluster
+//! history (who may have missed what was recorded meanwhile) are closed
+//! with 1013, "this node's feed from Redis was interrupted; resume again".
 //!
 //! # Not covered (yet)
 //! Messages sent with `to_user`, `to_all` or to one connection are not
@@ -210,9 +216,21 @@ pub(crate) async fn join_from(
 ) -> Result<Joining, JoinError> {
     #[cfg(feature = "redis")]
     if let (Some(history), Some(link)) = (history, registry.backend())
-        && link.records()
+        && link.keeps_history()
     {
-        return cluster::join_from(history, link, registry, conn, room, since).await;
+        if link.records_within(UP_WAIT).await {
+            return cluster::join_from(history, link, registry, conn, room, since).await;
+        }
+        // Out of reach: this node's copy of the cluster's history misses
+        // what other nodes record meanwhile, so it is no ground for a
+        // resume; only what this node records alone (its own epoch) is.
+        if history.is_remote(room) {
+            let since = since.map(|p| Position {
+                epoch: String::new(),
+                offset: p.offset,
+            });
+            return local_join(history, registry, conn, room, since.as_ref());
+        }
     }
     let Some(history) = history else {
         registry.join(conn, room)?;
@@ -224,6 +242,22 @@ pub(crate) async fn join_from(
         };
         return Ok(Joining::new(resume, None));
     };
+    local_join(history, registry, conn, room, since)
+}
+
+/// How long a resume waits for a cluster backend that is reconnecting
+/// before it is answered from this node alone.
+#[cfg(feature = "redis")]
+const UP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A resuming join answered from this node's own history.
+fn local_join(
+    history: &Arc<History>,
+    registry: &Arc<Registry>,
+    conn: &Arc<Conn>,
+    room: &str,
+    since: Option<&Position>,
+) -> Result<Joining, JoinError> {
     registry.check_join(conn, room)?;
     let (resume, cursor) = history.resume(room, since);
     if conn.membership.lock().rooms().iter().any(|r| &**r == room) {

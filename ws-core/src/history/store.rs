@@ -359,6 +359,29 @@ impl History {
         epoch
     }
 
+    /// The rooms whose log here is a copy of a cluster backend's history.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster only
+    pub(crate) fn remote_rooms(&self) -> Vec<Arc<str>> {
+        let store = self.store.lock();
+        store
+            .rooms
+            .iter()
+            .filter(|(_, log)| log.remote)
+            .map(|(name, _)| Arc::clone(name))
+            .collect()
+    }
+
+    /// Whether this node's log of `room` is its copy of a cluster backend's
+    /// history (rather than what it recorded alone).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // cluster resumes only
+    pub(crate) fn is_remote(&self, room: &str) -> bool {
+        self.store
+            .lock()
+            .rooms
+            .get(room)
+            .is_some_and(|log| log.remote)
+    }
+
     /// The answer to a join of `room` from `since`, and the offset the
     /// replay starts after.
     pub(crate) fn resume(&self, room: &str, since: Option<&Position>) -> (Resume, u64) {

@@ -253,3 +253,183 @@ async fn a_resuming_joiner_is_in_presence_at_once_across_nodes() {
         clients.push(client);
     }
 }
+
+/// Redis's `CLIENT ID`s of its clients but the caller.
+async fn client_ids(redis: &Redis) -> Vec<u64> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let me: u64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    list.lines()
+        .filter_map(|line| line.strip_prefix("id=")?.split(' ').next()?.parse().ok())
+        .filter(|&id| id != me)
+        .collect()
+}
+
+/// A resume that races the loss of its node's connection to Redis (Redis
+/// up, its data kept: the connection alone is killed, as a proxy or a
+/// network blip does) is recovered, with every message once and in order
+/// and no `1013`: the node neither answers from its own copy of the room
+/// while it is not listening (it missed what was said meanwhile, and the
+/// client saw a silent gap) nor reads on a fresh connection it has not
+/// subscribed on yet. In both pub/sub modes.
+#[tokio::test]
+async fn a_resume_racing_the_loss_of_its_nodes_redis_connection_recovers_in_both_modes() {
+    use ws_core::PubSubMode;
+
+    for mode in [PubSubMode::Sharded, PubSubMode::Classic] {
+        let redis = Redis::own();
+        let prefix = prefix("resume-loss");
+        let backend = |redis: &Redis| {
+            RedisBackend::new(redis.url())
+                .unwrap()
+                .prefix(&prefix)
+                .pubsub(mode)
+                .presence_ttl(Duration::from_millis(300))
+                .response_timeout(Duration::from_millis(200))
+        };
+        let a = serve(|b| b.backend(backend(&redis))).await;
+        until_up(&a.1).await;
+        let before = client_ids(&redis).await;
+        let b = serve(|b| b.backend(backend(&redis))).await;
+        until_up(&b.1).await;
+        let b_ids: Vec<u64> = client_ids(&redis)
+            .await
+            .into_iter()
+            .filter(|id| !before.contains(id))
+            .collect();
+        assert_eq!(b_ids.len(), 1, "B's one connection: {b_ids:?}");
+        let mut b_id = b_ids[0];
+
+        let mut publisher = Client::connect(&format!("ws://{}/ws", a.0)).await;
+        let (mut subscriber, joined) = join(b.0, "lobby", None).await;
+        let epoch = joined["epoch"].as_str().unwrap().to_owned();
+        let mut said = 0;
+        let mut last = 0;
+        for round in 0..10 {
+            for _ in 0..5 {
+                publisher
+                    .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
+                    .await;
+                said += 1;
+            }
+            while last < said {
+                last += 1;
+                assert_said(&subscriber.recv().await, &epoch, last);
+            }
+            cut(subscriber);
+            // B's connection goes; B resumes at once, and more is said.
+            let killer = redis::Client::open(redis.url()).unwrap();
+            let mut conn = killer.get_multiplexed_async_connection().await.unwrap();
+            redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("ID")
+                .arg(b_id)
+                .exec_async(&mut conn)
+                .await
+                .unwrap();
+            let mut resumed = Client::connect(&format!("ws://{}/ws", b.0)).await;
+            resumed
+                .send(json!({"type": "join", "room": "lobby", "since": {"epoch": epoch, "offset": last}}))
+                .await;
+            for _ in 0..5 {
+                publisher
+                    .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
+                    .await;
+                said += 1;
+            }
+            let joined = resumed.recv().await;
+            assert_eq!(
+                (&joined["type"], &joined["recovered"], &joined["epoch"]),
+                (&json!("joined"), &json!(true), &json!(epoch)),
+                "{mode:?}, round {round}: {joined}"
+            );
+            while last < said {
+                last += 1;
+                assert_said(&resumed.recv().await, &epoch, last);
+            }
+            subscriber = resumed;
+            until_up(&b.1).await;
+            let now: Vec<u64> = client_ids(&redis)
+                .await
+                .into_iter()
+                .filter(|id| *id > b_id && !before.contains(id))
+                .collect();
+            b_id = *now.iter().max().expect("B reconnected");
+        }
+    }
+}
+
+/// A member following a room live on a node whose Redis connection drops
+/// (Redis up) misses what is published before the node has resubscribed
+/// (pub/sub is at most once): it is never shown a silent gap. It gets every
+/// message in order, or is closed with 1013 and its resume recovers them.
+#[tokio::test]
+async fn a_live_member_across_its_nodes_redis_reconnect_sees_no_silent_gap() {
+    use tokio_tungstenite::tungstenite::Message;
+
+    let redis = Redis::own();
+    let prefix = prefix("live-loss");
+    let a = node(&redis, &prefix).await;
+    let before = client_ids(&redis).await;
+    let b = node(&redis, &prefix).await;
+    let mut b_id = client_ids(&redis)
+        .await
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .max()
+        .unwrap();
+    let mut publisher = Client::connect(&format!("ws://{}/ws", a.0)).await;
+    let (mut member, joined) = join(b.0, "lobby", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_owned();
+    let (mut said, mut last) = (0u64, 0u64);
+    for _ in 0..5 {
+        let killer = redis::Client::open(redis.url()).unwrap();
+        let mut conn = killer.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(b_id)
+            .exec_async(&mut conn)
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            publisher
+                .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
+                .await;
+            said += 1;
+        }
+        while last < said {
+            match member.next_frame("said").await {
+                Some(Ok(Message::Text(text))) => {
+                    last += 1;
+                    assert_said(&serde_json::from_str(&text).unwrap(), &epoch, last);
+                }
+                Some(Ok(Message::Close(Some(close)))) => {
+                    // Told to resume, which recovers what the node missed.
+                    assert_eq!(u16::from(close.code), 1013, "{close:?}");
+                    let (resumed, joined) = join(b.0, "lobby", Some((&epoch, last))).await;
+                    assert_eq!(joined["recovered"], true, "{joined}");
+                    member = resumed;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("neither a message nor a close: {other:?}"),
+            }
+        }
+        until_up(&b.1).await;
+        b_id = client_ids(&redis)
+            .await
+            .into_iter()
+            .filter(|id| *id > b_id && !before.contains(id))
+            .max()
+            .unwrap();
+    }
+}

@@ -28,6 +28,8 @@ const BATCH: usize = 4096;
 /// What this node has asked of Redis on the current connection.
 #[derive(Default)]
 struct Synced {
+    /// Redis's `CLIENT ID` of the connection, read by the last resync.
+    client: Option<u64>,
     subscribed: HashSet<Channel>,
     /// Local counts written into the presence hash.
     presence: HashMap<Channel, usize>,
@@ -119,6 +121,11 @@ async fn keep_in_line(
             match resynced {
                 Ok(true) => {
                     state.shared.set_up(true, ever_up);
+                    if ever_up {
+                        // Back after a loss: what was recorded meanwhile
+                        // never reached this node's members.
+                        local.interrupted();
+                    }
                     if failing {
                         // A warning, as the loss was: an operator who
                         // filters at `warn` sees that it ended.
@@ -271,7 +278,10 @@ async fn resync(
         }
     }
     presence::refresh(&mut pipe, names, node, state.presence_ttl);
-    pipe.exec_async(conn).await?;
+    // The connection these subscriptions are on (its only unignored reply).
+    pipe.cmd("CLIENT").arg("ID");
+    let (client,): (u64,) = pipe.query_async(conn).await?;
+    synced.client = Some(client);
     synced.users = users;
 
     synced.presence = needed
@@ -377,7 +387,10 @@ fn subscribed(state: &State, synced: &Synced) {
         .store(n, std::sync::atomic::Ordering::Relaxed);
     state.shared.channels(n);
     if state.history.is_some() {
-        state.listening.lock().clone_from(&synced.subscribed);
+        let mut listening = state.listening.lock();
+        listening.client = synced.client;
+        listening.channels.clone_from(&synced.subscribed);
+        drop(listening);
         state.listening_changed.notify_waiters();
     }
 }

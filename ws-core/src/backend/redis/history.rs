@@ -197,7 +197,8 @@ pub(crate) async fn record(
 }
 
 /// Answers a resume of `room` from `since` (epoch, offset), replaying at
-/// most `max` messages.
+/// most `max` messages, with Redis's `CLIENT ID` of the connection it was
+/// read on (the one whose subscriptions bring what follows).
 pub(crate) async fn read(
     conn: &mut impl ConnectionLike,
     names: &Names,
@@ -205,26 +206,38 @@ pub(crate) async fn read(
     since: Option<(&str, u64)>,
     max: usize,
     bounds: Bounds,
-) -> RedisResult<Read> {
+) -> RedisResult<(u64, Read)> {
     let keys = names.history(room);
     let (epoch, offset) = match since {
         Some((epoch, offset)) => (epoch, offset.to_string()),
         None => ("", String::new()),
     };
-    let reply: Vec<Value> = READ
-        .key(&keys.epoch)
+    let mut call = READ.prepare_invoke();
+    call.key(&keys.epoch)
         .key(&keys.offset)
         .key(&keys.stream)
         .arg(fresh_epoch())
         .arg(epoch)
         .arg(offset)
         .arg(max)
-        .arg(ttl_ms(&bounds).to_string())
-        .invoke_async(conn)
-        .await?;
-    parse_read(reply).ok_or_else(|| {
+        .arg(ttl_ms(&bounds).to_string());
+    // One pipeline, so one connection: the id and the read go together.
+    let mut pipe = redis::pipe();
+    pipe.cmd("CLIENT").arg("ID");
+    pipe.invoke_script(&call);
+    let (client, reply): (u64, Vec<Value>) = match pipe.query_async(conn).await {
+        Err(error)
+            if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+        {
+            call.load_async(conn).await?;
+            pipe.query_async(conn).await?
+        }
+        other => other?,
+    };
+    let read = parse_read(reply).ok_or_else(|| {
         redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply to READ"))
-    })
+    })?;
+    Ok((client, read))
 }
 
 fn parse_read(reply: Vec<Value>) -> Option<Read> {
@@ -389,7 +402,8 @@ mod tests {
             BOUNDS,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .1;
         assert_eq!(read_at.head, 400);
         let Outcome::Recovered(bodies) = read_at.outcome else {
             panic!("{read_at:?}")
@@ -397,7 +411,8 @@ mod tests {
         assert_eq!(bodies.len(), 5);
         let fresh = read(&mut listener, &names, "lobby", None, 100, BOUNDS)
             .await
-            .unwrap();
+            .unwrap()
+            .1;
         assert_eq!((fresh.epoch.as_str(), fresh.head), (&*epoch, 400));
         assert_eq!(fresh.outcome, Outcome::Fresh);
         let behind = read(
@@ -409,7 +424,8 @@ mod tests {
             BOUNDS,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .1;
         assert_eq!(
             behind.outcome,
             Outcome::TooFarBehind,
@@ -424,7 +440,8 @@ mod tests {
             BOUNDS,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .1;
         assert_eq!(ahead.outcome, Outcome::EpochChanged, "never reached");
 
         // A flush loses the history: a new epoch, offsets from 1 again, and
@@ -442,7 +459,8 @@ mod tests {
             BOUNDS,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .1;
         assert_eq!(lost.outcome, Outcome::EpochChanged);
         assert_ne!(lost.epoch, epoch);
         let (after, offset) = say(&mut listener, &names, 0).await;
@@ -476,11 +494,13 @@ mod tests {
         assert!((10..=10 + 100).contains(&len), "{len}");
         let read_at = read(&mut conn, &names, "r", Some((&epoch, 1)), 5000, BOUNDS)
             .await
-            .unwrap();
+            .unwrap()
+            .1;
         assert_eq!(read_at.outcome, Outcome::TooFarBehind);
         let read_at = read(&mut conn, &names, "r", Some((&epoch, 1990)), 5000, BOUNDS)
             .await
-            .unwrap();
+            .unwrap()
+            .1;
         let Outcome::Recovered(bodies) = read_at.outcome else {
             panic!("{read_at:?}")
         };

@@ -191,9 +191,8 @@ impl RedisBackend {
             presence_ttl: self.presence_ttl,
             reconnect_max: self.reconnect_max,
             history,
-            listening: Mutex::new(HashSet::new()),
+            listening: Mutex::new(Listening::default()),
             listening_changed: Notify::new(),
-            response_timeout: self.response_timeout,
             reads: tokio::sync::Semaphore::new(READS_IN_FLIGHT),
         });
         let link = Link::new(
@@ -283,10 +282,10 @@ pub(super) struct State {
     /// The bounds of the rooms' histories, when they live in Redis.
     history: Option<HistoryBounds>,
     /// The channels subscribed to on the current connection, as the control
-    /// task last confirmed them, for a resume to wait on.
-    listening: Mutex<HashSet<Channel>>,
+    /// task last confirmed them, for a resume to wait on. The control task
+    /// writes it; a loss clears it (see [`State::lose`]).
+    listening: Mutex<Listening>,
     listening_changed: Notify,
-    response_timeout: Duration,
     /// History reads in flight on the shared connection at most. A burst of
     /// resumes (a reconnect storm: one read each) then queues here, not on
     /// the connection, where it would hold heartbeats and publishes behind
@@ -294,17 +293,42 @@ pub(super) struct State {
     reads: tokio::sync::Semaphore,
 }
 
+/// The most a history read waits for the control task to subscribe to its
+/// room while the connection is up (the control task's own calls end when
+/// Redis is silent for the response timeout, and a loss ends the wait at
+/// once): only a connection that left the room meanwhile waits this long.
+const LISTEN_WAIT: Duration = Duration::from_secs(30);
+
+/// What this node listens to, and on which connection.
+#[derive(Default)]
+struct Listening {
+    /// Redis's `CLIENT ID` of the connection the subscriptions were made
+    /// on: the redis crate may replace a dropped connection by itself, and
+    /// a read on a connection of another id cannot trust them.
+    client: Option<u64>,
+    channels: HashSet<Channel>,
+}
+
 impl State {
-    /// Waits until the control task has subscribed to `channel` (at most the
-    /// response timeout): what is published from then on reaches this node.
-    async fn listening(&self, channel: &Channel) -> Result<(), BackendError> {
-        let deadline = tokio::time::Instant::now() + self.response_timeout;
+    /// Waits until the control task has subscribed to `channel`: what is
+    /// published from then on reaches this node. The id of the connection
+    /// it subscribed on; `Unavailable` once the connection is lost.
+    async fn listening(&self, channel: &Channel) -> Result<u64, BackendError> {
+        let deadline = tokio::time::Instant::now() + LISTEN_WAIT;
         loop {
             let changed = self.listening_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.listening.lock().contains(channel) {
-                return Ok(());
+            if !self.shared.is_up() {
+                return Err(BackendError::Unavailable);
+            }
+            {
+                let listening = self.listening.lock();
+                if let Some(client) = listening.client
+                    && listening.channels.contains(channel)
+                {
+                    return Ok(client);
+                }
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 return Err(BackendError::Unavailable);
@@ -324,10 +348,13 @@ impl State {
         }
     }
 
-    /// The connection failed: sends are refused from now on, and the control
-    /// task reconnects and resubscribes.
+    /// The connection failed: sends are refused from now on, nothing counts
+    /// as listened to (a read waiting on it fails, a later one waits for the
+    /// resync), and the control task reconnects and resubscribes.
     fn lose(&self) {
         self.shared.set_up(false, false);
+        *self.listening.lock() = Listening::default();
+        self.listening_changed.notify_waiters();
         self.shared.lost.notify_one();
     }
 }
@@ -392,23 +419,34 @@ impl Remote for State {
         max: usize,
     ) -> BoxFuture<'static, Result<Read, BackendError>> {
         async move {
-            // Subscribed first: every message recorded after the read's
-            // head then reaches this node, on the same connection, after
-            // the read's answer.
-            self.listening(&Channel::Room(Arc::clone(&room))).await?;
-            let mut conn = self.conn().ok_or(BackendError::Unavailable)?;
+            let channel = Channel::Room(Arc::clone(&room));
             let since = since
                 .as_ref()
                 .map(|(epoch, offset)| (epoch.as_str(), *offset));
             let bounds = self.history.ok_or(BackendError::Unavailable)?;
-            let _turn = self
-                .reads
-                .acquire()
-                .await
-                .map_err(|_| BackendError::Unavailable)?;
-            history::read(&mut conn, &self.names, &room, since, max, bounds)
-                .await
-                .map_err(|error| BackendError::Failed(Box::new(error)))
+            loop {
+                // Subscribed first: every message recorded after the read's
+                // head then reaches this node, on the same connection,
+                // after the read's answer.
+                let client = self.listening(&channel).await?;
+                let mut conn = self.conn().ok_or(BackendError::Unavailable)?;
+                let _turn = self
+                    .reads
+                    .acquire()
+                    .await
+                    .map_err(|_| BackendError::Unavailable)?;
+                let (on, read) = history::read(&mut conn, &self.names, &room, since, max, bounds)
+                    .await
+                    .map_err(|error| BackendError::Failed(Box::new(error)))?;
+                if on == client {
+                    return Ok(read);
+                }
+                // Read on a connection that replaced the subscribed one
+                // (not told yet): it listens to nothing. Resubscribed,
+                // the read is made again.
+                tracing::debug!(%room, "redis backend: the connection was replaced under a read");
+                self.lose();
+            }
         }
         .boxed()
     }
