@@ -319,7 +319,12 @@ pub fn generate(seed: u64, steps: usize, mix: Mix) -> Vec<Op> {
                 }
                 None
             }
-            96..=97 if mix.redis_restart => Some(Op::RedisRestart),
+            96..=97 if mix.redis => Some(if mix.redis_restart {
+                Op::RedisRestart
+            } else {
+                // The same place in the list, so seeds keep their other ops.
+                Op::RedisPause { ms: 300 }
+            }),
             98..=99 if mix.redis => Some(Op::RedisPause {
                 ms: 100 + rng.below(600) as u16,
             }),

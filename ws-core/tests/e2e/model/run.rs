@@ -644,6 +644,22 @@ impl Run {
                         ),
                     )
                 })?;
+                // A node whose Redis connection was lost and is back closes
+                // the members of its rooms with a Redis history: they may
+                // have missed messages; their resume recovers them.
+                if conn
+                    .close
+                    .as_ref()
+                    .is_some_and(|(code, reason)| *code == 1013 && reason.contains("interrupted"))
+                {
+                    let Slot::Live(conn) = std::mem::replace(state, Slot::Empty) else {
+                        unreachable!()
+                    };
+                    *state = Slot::Gone {
+                        user: conn.user.clone(),
+                        positions: conn.positions(),
+                    };
+                }
             }
         }
         // Every `said` against the room's texts.
@@ -693,6 +709,7 @@ impl Run {
     async fn answer(&mut self, slot: u8, id: u64) -> Checked<Answer> {
         self.until(ANSWER, |run| match &run.slots[usize::from(slot)] {
             Slot::Live(conn) if conn.answers.contains_key(&id) => None,
+            Slot::Gone { .. } => None,
             Slot::Live(conn) if conn.close.is_some() || conn.ended => Some((
                 "connection",
                 format!(
@@ -706,7 +723,15 @@ impl Run {
             )),
         })
         .await?;
-        Ok(self.live(slot).unwrap().answers.remove(&id).unwrap())
+        match self.live(slot) {
+            Some(conn) => Ok(conn.answers.remove(&id).unwrap()),
+            None => Err((
+                "connection",
+                format!(
+                    "slot {slot} closed with 1013 (Redis interrupted) before answering id {id}"
+                ),
+            )),
+        }
     }
 
     /// Joins, from `since` if given, and checks the answer against the
@@ -913,12 +938,30 @@ impl Run {
     }
 
     async fn redis_restart(&mut self) -> Checked {
-        let Some(redis) = self.services.redis.as_mut() else {
+        if self.services.redis.is_none() {
             return Ok(());
-        };
+        }
+        let reconnects: Vec<u64> = self.reconnects();
+        let redis = self.services.redis.as_mut().unwrap();
         redis.restart();
         for room in self.rooms.values_mut() {
             room.lose();
+        }
+        // Every node notices (its sockets closed) and reconnects.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self
+            .reconnects()
+            .iter()
+            .zip(&reconnects)
+            .any(|(now, before)| now <= before)
+        {
+            if Instant::now() > deadline {
+                return Err((
+                    "backend",
+                    "a node did not reconnect to the restarted Redis".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         for state in &mut self.slots {
             if let Slot::Live(conn) = state {
@@ -952,6 +995,20 @@ impl Run {
         self.until_up().await
     }
 
+    /// Each node's backend reconnections so far (0 for a dead node).
+    fn reconnects(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                node.as_ref()
+                    .and_then(|node| node.manager.backend_status())
+                    .map_or(0, |status| status.reconnects)
+            })
+            .collect()
+    }
+
+    /// Every node up again, and the members it closed for the
+    /// interruption taken as gone.
     async fn until_up(&mut self) -> Checked {
         for (i, node) in self.nodes.iter().enumerate() {
             if let Some(node) = node
@@ -963,7 +1020,10 @@ impl Run {
                 ));
             }
         }
-        Ok(())
+        // A node that noticed closes its members as it is up again: a
+        // pause too short for a node to notice closes nothing.
+        tokio::time::sleep(WINDOW + SLACK).await;
+        self.pump()
     }
 
     /// After every op: each node holds exactly the model's connections and
