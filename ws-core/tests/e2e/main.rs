@@ -21,6 +21,7 @@ mod history_cluster;
 mod history_memory;
 mod invalid;
 mod manager_api;
+mod model;
 mod msgpack;
 mod operating;
 mod origin;
