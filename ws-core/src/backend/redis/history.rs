@@ -70,9 +70,12 @@ impl Names {
 /// has none), the count bound, the age bound in ms (0: none), the publish
 /// command, the channel, the envelope's header, the body.
 /// Returns `{epoch, offset}`.
-pub(crate) static RECORD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+pub(crate) static RECORD: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_LUA));
+
+/// [`RECORD`]'s source, which a publishing pipeline loads first (`SCRIPT
+/// LOAD`), so that a Redis that restarted or failed over since the last
+/// batch has it again before the batch's `EVALSHA`s.
+pub(crate) const RECORD_LUA: &str = r"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   -- The history was never made, or was lost (restart, flush): a new one,
@@ -94,9 +97,7 @@ if ttl > 0 then
 end
 redis.call(ARGV[4], ARGV[5], ARGV[6] .. epoch .. '\n' .. offset .. '\n' .. ARGV[7])
 return {epoch, offset}
-",
-    )
-});
+";
 
 /// KEYS: epoch, offset, stream. ARGV: a fresh epoch (used only if the room
 /// has none), the client's epoch and offset (both empty: no position), the

@@ -21,9 +21,6 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
     let node = state.shared.node;
     let mut batch = Vec::with_capacity(BATCH);
     let mut failing = false;
-    // Whether the history script is in Redis's cache: a pipeline does not
-    // load it itself. Loaded again after a failure (Redis restarted).
-    let mut loaded = false;
     loop {
         let received = tokio::select! {
             biased;
@@ -37,7 +34,21 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
             (Some(mut conn), Some(sharded)) => {
                 let publish = commands(sharded).2;
                 let mut pipe = redis::pipe();
-                let mut records = false;
+                let records = state.history.is_some()
+                    && batch
+                        .iter()
+                        .any(|o| o.recorded && matches!(o.channel, Channel::Room(_)));
+                if records {
+                    // A pipeline does not load a script itself, and Redis
+                    // may have restarted (or failed over) since the last
+                    // batch without a publish failing: the script goes
+                    // first, so the batch's `EVALSHA`s find it whatever
+                    // happened (one command per batch, not per message).
+                    pipe.cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(history::RECORD_LUA)
+                        .ignore();
+                }
                 for outgoing in &batch {
                     if outgoing.recorded {
                         if let (Some(bounds), Channel::Room(room)) =
@@ -57,7 +68,6 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
                                 &outgoing.wire,
                             );
                             pipe.invoke_script(&call).ignore();
-                            records = true;
                         }
                         continue;
                     }
@@ -85,12 +95,6 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
                     // A recorded message reaches this node's own members
                     // only through Redis: they wait on it no longer than
                     // Redis stays silent, then it is recorded alone (below).
-                    if !loaded {
-                        history::RECORD
-                            .prepare_invoke()
-                            .load_async(&mut conn)
-                            .await?;
-                    }
                     pipe.exec_async(&mut conn).await
                 };
                 let result = tokio::select! {
@@ -98,7 +102,6 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
                     () = state.stop.cancelled() => return,
                     result = exec => result.map_err(|e| e.to_string()),
                 };
-                loaded = result.is_ok() && (loaded || records);
                 result
             }
             _ => Err("not connected".to_owned()),

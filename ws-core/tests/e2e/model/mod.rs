@@ -67,17 +67,15 @@ pub mod switches {
     /// id-less `rate_limited` error answers the oldest unanswered message.
     pub const RATE_LIMITED_WITH_ID: bool = true;
     /// Redis restarts are in the generated mix (off: a 300 ms pause in
-    /// their place). Off until this is fixed: after a restart the first
-    /// recorded message a node publishes fails (the history script is no
-    /// longer in Redis's cache, and the publisher, which saw no failure
-    /// meanwhile, still believes it loaded: `loaded` in
-    /// `backend/redis/publisher.rs`), so it is delivered to that node's
-    /// members alone under a node-local epoch though Redis is up (a member
-    /// that had just joined from Redis sees the epoch change silently, and
-    /// the other nodes never get it), and the node then counts a loss and
-    /// closes its rooms' members with 1013. Replays:
+    /// their place). The model found that after a restart the first
+    /// recorded message a node published failed: the history script was
+    /// no longer in Redis's cache, and the publisher, which had seen no
+    /// failure meanwhile, still believed it loaded; the message went to
+    /// that node's members alone under a node-local epoch, and the node
+    /// closed its rooms' members with 1013. Now every publishing pipeline
+    /// loads the script first. Replayed by
     /// `connect 3 B -; say 3 r1; connect 0 B u3; redis-restart; join 0 r0; say 0 r0`.
-    pub const REDIS_RESTARTS: bool = false;
+    pub const REDIS_RESTARTS: bool = true;
 }
 
 /// The seeds every `cargo test` runs: fixed, so CI is repeatable.
