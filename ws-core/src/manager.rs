@@ -579,9 +579,9 @@ impl<P: Protocol> Manager<P> {
         // news to a member who was told `joined` after this.
         // With nobody here, the first window announces everyone instead:
         // whoever arrives in it read the presence before the others did.
-        let mut tracker = match sample(&weak, &room).await {
-            Sampled::Now(now) => presence::Tracker::baseline(now),
-            _ => presence::Tracker::default(),
+        let (mut tracker, mut generation) = match sample(&weak, &room).await {
+            Sampled::Now(now, generation) => (presence::Tracker::baseline(now), generation),
+            _ => (presence::Tracker::default(), None),
         };
         tokio::spawn(async move {
             let start = tokio::time::Instant::now() + window;
@@ -598,10 +598,21 @@ impl<P: Protocol> Manager<P> {
                         // Nobody here to tell: when someone is, the first
                         // window announces everyone in the room.
                         tracker = presence::Tracker::default();
+                        generation = None;
                         continue;
                     }
                     Sampled::Failed => continue,
-                    Sampled::Now(now) => now,
+                    Sampled::Now(now, now_generation) => {
+                        // Empty on this node since the last sample, if only
+                        // for an instant: whoever came since read the
+                        // presence before the others did, as in a first
+                        // window, so everyone is announced again.
+                        if generation.is_some() && now_generation != generation {
+                            tracker = presence::Tracker::default();
+                        }
+                        generation = now_generation;
+                        now
+                    }
                 };
                 let Some(diff) = tracker.sample(&room, now) else {
                     continue;
@@ -762,24 +773,26 @@ enum Sampled {
     Empty,
     /// The cluster could not be read this time.
     Failed,
-    Now(Vec<crate::backend::Entry>),
+    /// Who is in the room, and which life of it on this node this is
+    /// ([`Registry::room_generation`](crate::registry::Registry::room_generation)).
+    Now(Vec<crate::backend::Entry>, Option<u64>),
 }
 
 async fn sample(weak: &Weak<Inner>, room: &Arc<str>) -> Sampled {
     let Some(inner) = weak.upgrade() else {
         return Sampled::Gone;
     };
-    if inner.registry.room_size(room) == 0 {
+    let Some(generation) = inner.registry.room_generation(room) else {
         return Sampled::Empty;
-    }
+    };
     let Some(link) = inner.registry.backend() else {
-        return Sampled::Now(inner.registry.presence_all(room));
+        return Sampled::Now(inner.registry.presence_all(room), Some(generation));
     };
     let read = link.presence(Arc::clone(room), inner.registry.presence_all(room));
     // Not kept alive by a read that waits on Redis.
     drop(inner);
     match read.await {
-        Ok(now) => Sampled::Now(now),
+        Ok(now) => Sampled::Now(now, Some(generation)),
         Err(error) => {
             tracing::debug!(%error, %room, "presence events: cluster read failed");
             Sampled::Failed

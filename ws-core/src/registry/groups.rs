@@ -12,6 +12,7 @@
 //! reservation counts against the cap like a member.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
@@ -22,12 +23,27 @@ use crate::id::ConnId;
 /// The members of one group, as a broadcast sees them.
 pub(crate) type Members = Arc<[Arc<Conn>]>;
 
-#[derive(Default)]
 struct Group {
     members: HashMap<ConnId, Arc<Conn>>,
     /// Places held for connections not added yet.
     reserved: usize,
     snapshot: OnceLock<Members>,
+    /// Which life of the group this is: a group is removed once empty, and
+    /// one made again under the same name is another (see
+    /// [`Groups::generation`]).
+    generation: u64,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self {
+            members: HashMap::new(),
+            reserved: 0,
+            snapshot: OnceLock::new(),
+            generation: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl Group {
@@ -137,6 +153,16 @@ impl Groups {
                 .snapshot
                 .get_or_init(|| group.members.values().cloned().collect()),
         ))
+    }
+
+    /// Which life of `name` this is, while it has members: a different
+    /// value than before means it was empty (and removed) in between, however
+    /// briefly.
+    pub(crate) fn generation(&self, name: &str) -> Option<u64> {
+        self.map
+            .get(name)
+            .filter(|group| !group.members.is_empty())
+            .map(|group| group.generation)
     }
 
     /// How many connections are in `name`.

@@ -348,6 +348,12 @@ impl Registry {
         self.rooms.count(room)
     }
 
+    /// Which life of `room` on this node this is, while it has members:
+    /// it changes when the room was empty in between.
+    pub(crate) fn room_generation(&self, room: &str) -> Option<u64> {
+        self.rooms.generation(room)
+    }
+
     pub(crate) fn user_count(&self) -> usize {
         self.users.len()
     }
