@@ -267,17 +267,8 @@ impl SendQueue {
     }
 
     async fn drained_for(&self, waker: &AtomicWaker) {
-        let done = || self.len.load(Ordering::Acquire) <= self.low_water() || self.is_closing();
-        poll_fn(|cx| {
-            if done() {
-                return Poll::Ready(());
-            }
-            waker.register(cx.waker());
-            if done() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
+        until(waker, || {
+            self.len.load(Ordering::Acquire) <= self.low_water() || self.is_closing()
         })
         .await
     }
@@ -308,54 +299,19 @@ impl SendQueue {
 
     /// Waits until there is a frame to write or the queue is closing.
     pub(crate) async fn ready(&self) {
-        poll_fn(|cx| {
-            if self.has_work() {
-                return Poll::Ready(());
-            }
-            self.writer.register(cx.waker());
-            // Re-check after registering: a push between the check and the
-            // registration would otherwise be missed.
-            if self.has_work() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        until(&self.writer, || self.has_work()).await
     }
 
     /// Waits until the queue is closing: whoever closed it (a kick, the
     /// shutdown, an overflow) has decided the connection's end, and the
     /// read loop stops waiting for anything else.
     pub(crate) async fn closing(&self) {
-        poll_fn(|cx| {
-            if self.is_closing() {
-                return Poll::Ready(());
-            }
-            self.reader.register(cx.waker());
-            if self.is_closing() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        until(&self.reader, || self.is_closing()).await
     }
 
     /// Waits until the queue is aborted.
     pub(crate) async fn aborted(&self) {
-        poll_fn(|cx| {
-            if self.state.load(Ordering::Acquire) == ABORT {
-                return Poll::Ready(());
-            }
-            self.writer.register(cx.waker());
-            if self.state.load(Ordering::Acquire) == ABORT {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        until(&self.writer, || self.state.load(Ordering::Acquire) == ABORT).await
     }
 
     /// How the writer should end, if it should; an abort discards the queue.
@@ -383,6 +339,24 @@ pub(crate) const OWED_PONGS: usize = 16;
 fn is_pong(frame: &[u8]) -> bool {
     const FIN_PONG: u8 = 0x8A;
     matches!(frame, [FIN_PONG, len, ..] if usize::from(*len) + 2 == frame.len())
+}
+
+/// Waits until `done`, woken through `waker`. Checked again after the
+/// registration: a change between the first check and the registration
+/// would otherwise be missed.
+async fn until(waker: &AtomicWaker, done: impl Fn() -> bool) {
+    poll_fn(|cx| {
+        if done() {
+            return Poll::Ready(());
+        }
+        waker.register(cx.waker());
+        if done() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -373,28 +373,56 @@ async fn a_refresh_racing_a_broadcast_loses_nothing() {
 /// A raw, authenticated socket with a small receive buffer that the test
 /// reads frame by frame: the server's queue for it backs up soon.
 async fn slow_reader(server: &TestServer<Timed>, token: &str) -> crate::support::RawClient {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = server.addr();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
     let path = <Timed as ws_core::Protocol>::PATH;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Authorization: Bearer {token}\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(stream.read_u8().await.unwrap());
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    crate::support::RawClient::handshake(server.addr(), path, &auth, Some(4096)).await
+}
+
+/// A server whose queues drop rather than evict and whose stall limit is
+/// far past the test, so that only what the test does closes a peer.
+async fn patient_server() -> TestServer<Timed> {
+    let manager = Manager::<Timed>::builder()
+        .send_queue(64)
+        .on_full(ws_core::Overflow::DropOldest)
+        .stall_timeout(Duration::from_secs(60))
+        .build();
+    TestServer::start(manager, Arc::new(Gatekeeper::default())).await
+}
+
+/// `token`'s slow reader in room `r` with its queue backed up: bob fills
+/// the queue (and the kernel's buffers before it), then the reader sends
+/// a message, and its read loop now waits for its writer, which waits for
+/// the reader to read.
+async fn backed_up(server: &TestServer<Timed>, token: &str) -> crate::support::RawClient {
+    let mut reader = slow_reader(server, token).await;
+    reader.send_text(r#"{"type":"join","room":"r"}"#).await;
+    eventually("the reader joined", || server.manager().room_size("r") == 1).await;
+    let mut bob = client(server, "bob", 60_000).await;
+    for seq in 0..600 {
+        bob.send(blast(seq)).await.unwrap();
     }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    crate::support::RawClient { stream }
+    bob.request(timed::Ping).await.unwrap();
+    reader.send_text(r#"{"type":"ping"}"#).await;
+    reader
+}
+
+fn blast(seq: u64) -> timed::Blast {
+    timed::Blast {
+        room: "r".into(),
+        seq,
+        pad: "x".repeat(16 * 1024),
+    }
+}
+
+/// Polls `check` for up to 2 s: well before the writer's close grace (5 s).
+async fn within_2s(check: impl Fn() -> bool) -> bool {
+    for _ in 0..100 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
 }
 
 /// Issue 21 §1: the read loop pauses while the connection's own queue is
@@ -404,35 +432,11 @@ async fn slow_reader(server: &TestServer<Timed>, token: &str) -> crate::support:
 /// close grace, and long before the stall timeout, while it reads nothing.
 #[tokio::test]
 async fn an_expired_session_with_a_backed_up_queue_receives_nothing_after_its_expiry() {
-    let keeper = Arc::new(Gatekeeper::default());
-    // A stall limit far past the test, and a queue that drops rather than
-    // evicts: only the expiry may close `ann`.
-    let manager = Manager::<Timed>::builder()
-        .send_queue(64)
-        .on_full(ws_core::Overflow::DropOldest)
-        .stall_timeout(Duration::from_secs(60))
-        .build();
-    let server = TestServer::start(manager, Arc::clone(&keeper)).await;
+    let server = patient_server().await;
     let ttl = Duration::from_millis(1500);
     let expiry = SystemTime::now() + ttl;
-    let mut ann = slow_reader(&server, &format!("ann:{}", ttl.as_millis())).await;
-    ann.send_text(r#"{"type":"join","room":"r"}"#).await;
-    eventually("ann joined", || server.manager().room_size("r") == 1).await;
-
-    // bob fills ann's queue (and the kernel's buffers before it), then ann
-    // sends a message: its read loop now waits for its writer, which waits
-    // for ann to read.
+    let ann = backed_up(&server, &format!("ann:{}", ttl.as_millis())).await;
     let mut bob = client(&server, "bob", 60_000).await;
-    let blast = |seq| timed::Blast {
-        room: "r".into(),
-        seq,
-        pad: "x".repeat(16 * 1024),
-    };
-    for seq in 0..600 {
-        bob.send(blast(seq)).await.unwrap();
-    }
-    bob.request(timed::Ping).await.unwrap();
-    ann.send_text(r#"{"type":"ping"}"#).await;
 
     // Past the expiry (and a margin for the timer), ann still reads
     // nothing: it is gone from its room and its user at once.
@@ -441,15 +445,12 @@ async fn an_expired_session_with_a_backed_up_queue_receives_nothing_after_its_ex
         .duration_since(SystemTime::now())
         .unwrap_or_default();
     tokio::time::sleep(wait).await;
-    let freed = |m: &Manager<Timed>| m.user_connections("ann") == 0 && m.room_size("r") == 0;
-    for _ in 0..100 {
-        if freed(server.manager()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let freed = || {
+        let m = server.manager();
+        m.user_connections("ann") == 0 && m.room_size("r") == 0
+    };
     assert!(
-        freed(server.manager()),
+        within_2s(freed).await,
         "2 s past its expiry ann still holds its seat or its room"
     );
     for seq in 1_000_000..1_000_100 {
@@ -505,40 +506,16 @@ async fn a_session_expires_while_its_handler_runs() {
 /// user's seat at once, before the kicked peer has read its close frame.
 #[tokio::test]
 async fn a_kicked_connection_with_a_backed_up_queue_leaves_at_once() {
-    let keeper = Arc::new(Gatekeeper::default());
-    let manager = Manager::<Timed>::builder()
-        .send_queue(64)
-        .on_full(ws_core::Overflow::DropOldest)
-        .stall_timeout(Duration::from_secs(60))
-        .build();
-    let server = TestServer::start(manager, Arc::clone(&keeper)).await;
-    let mut ann = slow_reader(&server, "ann:60000").await;
-    ann.send_text(r#"{"type":"join","room":"r"}"#).await;
-    eventually("ann joined", || server.manager().room_size("r") == 1).await;
-    let mut bob = client(&server, "bob", 60_000).await;
-    for seq in 0..600 {
-        bob.send(timed::Blast {
-            room: "r".into(),
-            seq,
-            pad: "x".repeat(16 * 1024),
-        })
-        .await
-        .unwrap();
-    }
-    bob.request(timed::Ping).await.unwrap();
-    ann.send_text(r#"{"type":"ping"}"#).await;
-
+    let server = patient_server().await;
+    let ann = backed_up(&server, "ann:60000").await;
     let id = server.manager().room_members("r")[0];
     assert!(server.manager().close(id, 4000, "kicked"));
-    let freed = |m: &Manager<Timed>| m.user_connections("ann") == 0 && m.room_size("r") == 0;
-    for _ in 0..100 {
-        if freed(server.manager()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let freed = || {
+        let m = server.manager();
+        m.user_connections("ann") == 0 && m.room_size("r") == 0
+    };
     assert!(
-        freed(server.manager()),
+        within_2s(freed).await,
         "2 s after the kick ann still holds its seat or its room"
     );
     let frames = ann.frames_until_eof().await;

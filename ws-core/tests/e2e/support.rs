@@ -513,6 +513,17 @@ impl RawClient {
     /// With a receive buffer of `rcvbuf` bytes: a peer that does not read
     /// then holds little in the kernel, and the server's queue fills soon.
     pub async fn connect_with(addr: SocketAddr, rcvbuf: Option<u32>) -> RawClient {
+        RawClient::handshake(addr, "/ws", "", rcvbuf).await
+    }
+
+    /// Upgrades at `path` with `headers` (each line ending in `\r\n`) added
+    /// to the request, and a receive buffer of `rcvbuf` bytes if given.
+    pub async fn handshake(
+        addr: SocketAddr,
+        path: &str,
+        headers: &str,
+        rcvbuf: Option<u32>,
+    ) -> RawClient {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         if let Some(bytes) = rcvbuf {
@@ -520,8 +531,8 @@ impl RawClient {
         }
         let mut stream = socket.connect(addr).await.unwrap();
         let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             {headers}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.unwrap();
         // Read the response head byte by byte so no frame is consumed.
