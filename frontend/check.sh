@@ -102,4 +102,26 @@ if [ ! -x "$chromium" ]; then
 fi
 CHROMIUM="$chromium" node frontend/browser.mjs "http://127.0.0.1:$port/" "$target/browser/chat.png" \
   "$target/debug/examples/chat"
+
+echo "== browser over TLS (headless Chromium, https:// and wss://)"
+# A certificate made for this run; Chromium is told to take it, and Node's
+# readiness probe likewise. Chromium may carry the sockets over HTTP/2
+# (RFC 8441) once ALPN chose h2.
+tls="$out/tls"
+mkdir -p "$tls"
+if ! command -v openssl >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null
+fi
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null
+tport=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+"$target/debug/examples/chat" --addr "127.0.0.1:$tport" --tls-cert "$tls/cert.pem" --tls-key "$tls/key.pem" \
+  >"$out/chat-tls-server.log" 2>&1 &
+tserver=$!
+trap 'kill "$server" "$tserver" 2>/dev/null || true' EXIT
+NODE_TLS_REJECT_UNAUTHORIZED=0 CHROMIUM="$chromium" node frontend/browser.mjs \
+  "https://127.0.0.1:$tport/" "$target/browser/chat-tls.png"
 echo "frontend checks passed"
