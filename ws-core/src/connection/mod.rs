@@ -226,15 +226,16 @@ where
         end = &mut reader => {
             // After the peer's close nothing more may be sent: abort; when
             // the server closes, what is queued goes out first, unless the
-            // peer is no longer entitled to it.
-            let revoked = matches!(end, ReadEnd::Revoke(_));
-            let (peer_close, peer_done, intended) = match end {
-                ReadEnd::PeerClosed(frame) => (frame, true, None),
-                ReadEnd::Vanished => (None, true, None),
-                ReadEnd::Close(frame) | ReadEnd::Revoke(frame) => (None, false, Some(frame)),
-                ReadEnd::Closing => (None, false, None),
+            // peer is no longer entitled to it. `peer_done`: nothing more
+            // comes from the peer either.
+            let (peer_close, abort, peer_done, intended) = match end {
+                ReadEnd::PeerClosed(frame) => (frame, true, true, None),
+                ReadEnd::Vanished => (None, true, true, None),
+                ReadEnd::Close(frame) => (None, false, false, Some(frame)),
+                ReadEnd::Revoke(frame) => (None, true, false, Some(frame)),
+                ReadEnd::Closing => (None, false, false, None),
             };
-            queue.close(peer_done || revoked, intended.clone());
+            queue.close(abort, intended.clone());
             // The connection's end is decided: it leaves its rooms and
             // frees its user's seat now, not once a slow peer has taken
             // the close frame.
