@@ -607,7 +607,7 @@ pub(crate) fn to_one(
 
 /// Delivers a recorded message of `room`, stamped with its place in the
 /// cluster's history, to this node's members but those `held` (resuming).
-#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+#[cfg(feature = "redis")]
 pub(crate) fn deliver_recorded(
     registry: &Registry,
     counters: &Counters,
@@ -630,7 +630,6 @@ pub(crate) fn deliver_recorded(
 /// members of it: the same snapshots and queues as a local send, and no
 /// except (an except names a connection of the sending node). The frame
 /// arrives complete, so its bytes are shared as they came, with no copy.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
 pub(crate) fn deliver_remote(
     registry: &Registry,
     counters: &Counters,

@@ -149,7 +149,9 @@ pub(crate) fn stamp(mut body: Vec<u8>, epoch: &str, offset: u64) -> Wire {
     seal(body)
 }
 
-/// A message's JSON copied into a body, for [`stamp`].
+/// A message's JSON copied into a body, for [`stamp`]: one that came from
+/// a cluster engine.
+#[cfg(feature = "redis")]
 pub(crate) fn body_of(json: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(MAX_HEADER + json.len() + STAMP_SPARE);
     body.resize(MAX_HEADER, 0);

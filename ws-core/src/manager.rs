@@ -8,14 +8,18 @@ use std::time::Duration;
 
 use crate::admission::Admission;
 use crate::admission::per_ip::PerIp;
-use crate::backend::{Backend, BackendError, BackendStatus, Channel, Local, Node};
+use crate::backend::{Backend, BackendError, BackendStatus, Channel};
 use crate::broadcast::{Broadcast, deliver_remote};
 use crate::close::{CloseInfo, close_code};
 use crate::config::{
     ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
 };
-use crate::delivery::{Delivery, Target};
-use crate::frame::{Frame, Wire};
+#[cfg(feature = "redis")]
+use crate::delivery::Delivery;
+use crate::delivery::Target;
+use crate::frame::Frame;
+#[cfg(feature = "redis")]
+use crate::frame::Wire;
 use crate::history::History;
 use crate::id::ConnId;
 use crate::presence::{self, Presence, PresenceCount, PresenceDiff};
@@ -72,14 +76,15 @@ pub(crate) struct Inner {
     tracked: parking_lot::Mutex<std::collections::HashMap<Arc<str>, CancellationToken>>,
 }
 
-/// What a cluster backend's tasks see of the manager.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
 /// The close reason of the members of a room with a cluster history when
 /// this node's connection to the cluster was lost and is back: they may
 /// have missed messages, which their resume recovers.
+#[cfg(feature = "redis")]
 const INTERRUPTED_REASON: &str = "this node's feed from Redis was interrupted; resume again";
 
-impl Node for Inner {
+/// What a cluster engine's tasks see of the manager.
+#[cfg(feature = "redis")]
+impl crate::backend::Node for Inner {
     fn deliver(&self, target: Target<'_>, wire: &Wire, except_rooms: &[String]) -> Delivery {
         deliver_remote(&self.registry, &self.counters, target, wire, except_rooms)
     }
@@ -219,15 +224,7 @@ impl<P: Protocol> Manager<P> {
         if let Err(error) = config.validate() {
             panic!("invalid ws_core::Config: {error}");
         }
-        let bounds =
-            crate::history::Limits::of(&config).map(|limits| crate::backend::HistoryBounds {
-                count: limits.count,
-                ttl: limits.ttl,
-            });
-        let (link, spawn) = match backend.start(P::NAME, bounds) {
-            Some(started) => (Some(started.link), Some(started.spawn)),
-            None => (None, None),
-        };
+        let (link, tasks) = backend.start(P::NAME, &config);
         let inner = Arc::new(Inner {
             admission: Admission::new(config.max_connections(), PerIp::new(&config)),
             registry: Arc::new(Registry::new(Limits::of(&config), link)),
@@ -240,11 +237,8 @@ impl<P: Protocol> Manager<P> {
             tracked: parking_lot::Mutex::default(),
             config,
         });
-        if let Some(spawn) = spawn {
-            // The backend holds the manager as its `Node`, weakly.
-            let node: Weak<Inner> = Arc::downgrade(&inner);
-            spawn(Local::new(node));
-        }
+        // The engine's tasks hold the manager as their `Node`, weakly.
+        tasks.spawn(&inner);
         Self {
             inner,
             protocol: PhantomData,

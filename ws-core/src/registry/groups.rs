@@ -171,7 +171,7 @@ impl Groups {
     }
 
     /// Every group's name and size; collected shard by shard.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+    #[cfg(feature = "redis")]
     pub(crate) fn sized(&self) -> Vec<(Arc<str>, usize)> {
         self.map
             .iter()

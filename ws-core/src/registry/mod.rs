@@ -310,7 +310,6 @@ impl Registry {
     }
 
     /// Every user of `room` on this node, for a cluster backend's copy.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
     pub(crate) fn presence_all(&self, room: &str) -> Vec<crate::backend::Entry> {
         self.present.all(room)
     }
@@ -363,13 +362,13 @@ impl Registry {
     }
 
     /// Every room with its size, for a backend's resync.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+    #[cfg(feature = "redis")]
     pub(crate) fn rooms_sized(&self) -> Vec<(Arc<str>, usize)> {
         self.rooms.sized()
     }
 
     /// Every user with its connection count, for a backend's resync.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // used by cluster transports only
+    #[cfg(feature = "redis")]
     pub(crate) fn users_sized(&self) -> Vec<(Arc<str>, usize)> {
         self.users.sized()
     }

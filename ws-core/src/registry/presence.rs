@@ -86,7 +86,6 @@ impl Rooms {
     }
 
     /// Every user of `room`, for a cluster backend's copy.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn all(&self, room: &str) -> Vec<Entry> {
         self.page(room, None, usize::MAX)
     }

@@ -53,9 +53,11 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BackendError, Channel, Entry, HistoryBounds, Link, Local, Read, Remote, Shared, Started,
+    BackendError, BackendStatus, Channel, Engine, Entry, HistoryBounds, Link, Local, Outbox, Read,
+    Shared, Tasks,
 };
 use crate::delivery::Target;
+use crate::frame::Wire;
 
 /// Which pub/sub commands the Redis backend uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -172,10 +174,14 @@ impl RedisBackend {
         self
     }
 
-    pub(crate) fn start(self, protocol: &'static str, history: Option<HistoryBounds>) -> Started {
+    pub(crate) fn start(
+        self,
+        protocol: &'static str,
+        history: Option<HistoryBounds>,
+    ) -> (Link, Tasks) {
         let shared = Arc::new(Shared::new(protocol));
-        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
-        let (outgoing_tx, outgoing_rx) = mpsc::channel(self.publish_queue);
+        let (outbox, changes_rx, outgoing_rx) =
+            Outbox::new(Arc::clone(&shared), self.publish_queue);
         let mode = match self.mode {
             PubSubMode::Auto => UNKNOWN,
             PubSubMode::Sharded => SHARDED,
@@ -195,13 +201,10 @@ impl RedisBackend {
             listening_changed: Notify::new(),
             reads: tokio::sync::Semaphore::new(READS_IN_FLIGHT),
         });
-        let link = Link::new(
-            history.is_some(),
-            changes_tx,
-            outgoing_tx,
-            shared,
-            Arc::clone(&state) as Arc<dyn Remote>,
-        );
+        let link = Link::new(Box::new(RedisEngine {
+            outbox,
+            state: Arc::clone(&state),
+        }));
         let client = self.client;
         let response_timeout = self.response_timeout;
         let spawn = Box::new(move |local: Local| {
@@ -239,7 +242,7 @@ impl RedisBackend {
                 Err(error) => tracing::error!(%error, "redis backend: cannot start"),
             }
         });
-        Started { link, spawn }
+        (link, Tasks::new(spawn))
     }
 }
 
@@ -265,7 +268,7 @@ const UNKNOWN: u8 = 0;
 const SHARDED: u8 = 1;
 const CLASSIC: u8 = 2;
 
-/// What the three tasks and the link share.
+/// What the three tasks and the runtime's handle ([`RedisEngine`]) share.
 pub(super) struct State {
     names: Names,
     /// [`UNKNOWN`] until the first connection when the mode is `Auto`.
@@ -359,15 +362,58 @@ impl State {
     }
 }
 
-impl Remote for State {
+/// The Redis engine as the runtime holds it: the queues to its tasks, and
+/// what they share. The tasks hold only the [`State`]: once the manager
+/// drops this, the queues close and the tasks end.
+struct RedisEngine {
+    outbox: Outbox,
+    state: Arc<State>,
+}
+
+impl Engine for RedisEngine {
+    fn changed(&self, channel: Channel) {
+        self.outbox.changed(channel);
+    }
+
+    fn publish(
+        &self,
+        channel: Channel,
+        wire: &Wire,
+        except_rooms: &[&str],
+    ) -> Result<(), BackendError> {
+        self.outbox.publish(channel, wire, except_rooms)
+    }
+
+    fn keeps_history(&self) -> bool {
+        self.state.history.is_some()
+    }
+
+    fn is_up(&self) -> bool {
+        self.state.shared.is_up()
+    }
+
+    fn record(&self, room: &str, body: Wire) -> Result<(), BackendError> {
+        self.outbox.record(room, body)
+    }
+
+    fn read(
+        &self,
+        room: Arc<str>,
+        since: Option<(String, u64)>,
+        max: usize,
+    ) -> BoxFuture<'static, Result<Read, BackendError>> {
+        Arc::clone(&self.state).read(room, since, max).boxed()
+    }
+
     fn count(
         &self,
         channel: Channel,
         here: usize,
     ) -> BoxFuture<'static, Result<usize, BackendError>> {
-        let conn = self.conn();
-        let names = self.names.clone();
-        let node = self.shared.node;
+        let state = &self.state;
+        let conn = state.conn();
+        let names = state.names.clone();
+        let node = state.shared.node;
         async move {
             let conn = conn.ok_or(BackendError::Unavailable)?;
             Ok(here + presence::count(conn, &names, node, &channel).await?)
@@ -380,9 +426,10 @@ impl Remote for State {
         room: Arc<str>,
         here: Vec<Entry>,
     ) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>> {
-        let conn = self.conn();
-        let names = self.names.clone();
-        let node = self.shared.node;
+        let state = &self.state;
+        let conn = state.conn();
+        let names = state.names.clone();
+        let node = state.shared.node;
         async move {
             let conn = conn.ok_or(BackendError::Unavailable)?;
             presence::users(conn, &names, node, &room, here).await
@@ -390,12 +437,19 @@ impl Remote for State {
         .boxed()
     }
 
+    fn status(&self) -> BackendStatus {
+        let state = &self.state;
+        let channels = state.channels.load(Ordering::Relaxed);
+        state.shared.status(state.sharded(), channels)
+    }
+
     fn close(&self) -> BoxFuture<'static, ()> {
-        self.stop.cancel();
-        self.shared.set_up(false, false);
-        let conn = self.conn.lock().take();
-        let names = self.names.clone();
-        let node = self.shared.node;
+        let state = &self.state;
+        state.stop.cancel();
+        state.shared.set_up(false, false);
+        let conn = state.conn.lock().take();
+        let names = state.names.clone();
+        let node = state.shared.node;
         async move {
             if let Some(conn) = conn {
                 presence::withdraw(conn, &names, node).await;
@@ -403,52 +457,44 @@ impl Remote for State {
         }
         .boxed()
     }
+}
 
-    fn sharded(&self) -> Option<bool> {
-        State::sharded(self)
-    }
-
-    fn channels(&self) -> usize {
-        self.channels.load(Ordering::Relaxed)
-    }
-
-    fn read(
+impl State {
+    /// See [`Engine::read`].
+    async fn read(
         self: Arc<Self>,
         room: Arc<str>,
         since: Option<(String, u64)>,
         max: usize,
-    ) -> BoxFuture<'static, Result<Read, BackendError>> {
-        async move {
-            let channel = Channel::Room(Arc::clone(&room));
-            let since = since
-                .as_ref()
-                .map(|(epoch, offset)| (epoch.as_str(), *offset));
-            let bounds = self.history.ok_or(BackendError::Unavailable)?;
-            loop {
-                // Subscribed first: every message recorded after the read's
-                // head then reaches this node, on the same connection,
-                // after the read's answer.
-                let client = self.listening(&channel).await?;
-                let mut conn = self.conn().ok_or(BackendError::Unavailable)?;
-                let _turn = self
-                    .reads
-                    .acquire()
-                    .await
-                    .map_err(|_| BackendError::Unavailable)?;
-                let (on, read) = history::read(&mut conn, &self.names, &room, since, max, bounds)
-                    .await
-                    .map_err(|error| BackendError::Failed(Box::new(error)))?;
-                if on == client {
-                    return Ok(read);
-                }
-                // Read on a connection that replaced the subscribed one
-                // (not told yet): it listens to nothing. Resubscribed,
-                // the read is made again.
-                tracing::debug!(%room, "redis backend: the connection was replaced under a read");
-                self.lose();
+    ) -> Result<Read, BackendError> {
+        let channel = Channel::Room(Arc::clone(&room));
+        let since = since
+            .as_ref()
+            .map(|(epoch, offset)| (epoch.as_str(), *offset));
+        let bounds = self.history.ok_or(BackendError::Unavailable)?;
+        loop {
+            // Subscribed first: every message recorded after the read's
+            // head then reaches this node, on the same connection,
+            // after the read's answer.
+            let client = self.listening(&channel).await?;
+            let mut conn = self.conn().ok_or(BackendError::Unavailable)?;
+            let _turn = self
+                .reads
+                .acquire()
+                .await
+                .map_err(|_| BackendError::Unavailable)?;
+            let (on, read) = history::read(&mut conn, &self.names, &room, since, max, bounds)
+                .await
+                .map_err(|error| BackendError::Failed(Box::new(error)))?;
+            if on == client {
+                return Ok(read);
             }
+            // Read on a connection that replaced the subscribed one
+            // (not told yet): it listens to nothing. Resubscribed,
+            // the read is made again.
+            tracing::debug!(%room, "redis backend: the connection was replaced under a read");
+            self.lose();
         }
-        .boxed()
     }
 }
 
