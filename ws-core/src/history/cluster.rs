@@ -10,8 +10,7 @@
 
 use std::sync::Arc;
 
-use super::catch_up::CatchUp;
-use super::{History, Joining, Position, Resume, Unrecovered};
+use super::{History, Joining, Position, Resume, Unrecovered, catch_up, is_member, join_held};
 use crate::backend::{Link, Outcome};
 use crate::error::JoinError;
 use crate::registry::{Conn, Registry};
@@ -24,17 +23,11 @@ pub(super) async fn join_from(
     room: &str,
     since: Option<&Position>,
 ) -> Result<Joining, JoinError> {
-    registry.check_join(conn, room)?;
-    if conn.membership.lock().rooms().iter().any(|r| &**r == room) {
-        // Already live in the room: nothing to replay, nothing to repeat.
+    if is_member(registry, conn, room)? {
         let (resume, _) = history.resume(room, None);
         return Ok(Joining::new(resume, None));
     }
-    history.hold(room, conn.id);
-    if let Err(error) = registry.join(conn, room) {
-        history.release(room, conn.id);
-        return Err(error);
-    }
+    join_held(history, registry, conn, room)?;
     let position = since.map(|p| (p.epoch.clone(), p.offset));
     let read = match link.read(room, position, history.replay_max()).await {
         Ok(read) => read,
@@ -79,14 +72,6 @@ pub(super) async fn join_from(
         recovered,
         reason,
     };
-    let pending = CatchUp {
-        history: Arc::clone(history),
-        registry: Arc::clone(registry),
-        conn: Arc::clone(conn),
-        room: Arc::from(room),
-        epoch,
-        cursor,
-        held: true,
-    };
+    let pending = catch_up(history, registry, conn, room, &epoch, cursor);
     Ok(Joining::new(resume, Some(pending)))
 }

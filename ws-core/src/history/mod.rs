@@ -281,34 +281,64 @@ fn local_join(
     room: &str,
     since: Option<&Position>,
 ) -> Result<Joining, JoinError> {
-    registry.check_join(conn, room)?;
+    let member = is_member(registry, conn, room)?;
     let (resume, cursor) = history.resume(room, since);
-    if conn.membership.lock().rooms().iter().any(|r| &**r == room) {
-        // Already live in the room: nothing to replay, nothing to repeat.
+    if member {
         let resume = Resume {
             recovered: false,
             ..resume
         };
         return Ok(Joining::new(resume, None));
     }
-    // A member at once (in presence, for the answer and the handler), its
-    // recorded messages held back until the replay has caught up: whatever
-    // is recorded from the answer on comes by the replay, after it.
+    join_held(history, registry, conn, room)?;
+    let pending = catch_up(history, registry, conn, room, &resume.epoch, cursor);
+    Ok(Joining::new(resume, Some(pending)))
+}
+
+/// Whether `conn` is live in `room` already (a resume then has nothing to
+/// replay, and nothing to repeat), once it may join it.
+fn is_member(registry: &Registry, conn: &Conn, room: &str) -> Result<bool, JoinError> {
+    registry.check_join(conn, room)?;
+    Ok(conn.membership.lock().rooms().iter().any(|r| &**r == room))
+}
+
+/// Makes `conn` a member of `room` at once (in presence, for the answer and
+/// the handler), its recorded messages held back until its replay has
+/// caught up: whatever is recorded from the answer on comes by the replay,
+/// after it.
+fn join_held(
+    history: &History,
+    registry: &Registry,
+    conn: &Arc<Conn>,
+    room: &str,
+) -> Result<(), JoinError> {
     history.hold(room, conn.id);
     if let Err(error) = registry.join(conn, room) {
         history.release(room, conn.id);
         return Err(error);
     }
-    let pending = catch_up::CatchUp {
+    Ok(())
+}
+
+/// The replay of `room` under `epoch` after `cursor` for `conn`, a member
+/// held by [`join_held`]; it starts once the answer is queued.
+fn catch_up(
+    history: &Arc<History>,
+    registry: &Arc<Registry>,
+    conn: &Arc<Conn>,
+    room: &str,
+    epoch: &Arc<str>,
+    cursor: u64,
+) -> catch_up::CatchUp {
+    catch_up::CatchUp {
         history: Arc::clone(history),
         registry: Arc::clone(registry),
         conn: Arc::clone(conn),
         room: Arc::from(room),
-        epoch: Arc::clone(&resume.epoch),
+        epoch: Arc::clone(epoch),
         cursor,
         held: true,
-    };
-    Ok(Joining::new(resume, Some(pending)))
+    }
 }
 
 /// The store's bounds, read once from the configuration.

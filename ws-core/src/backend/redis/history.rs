@@ -287,6 +287,17 @@ mod tests {
 
     use super::*;
 
+    /// The answer to a read of `room` from `since`, on `conn`.
+    async fn answer(
+        conn: &mut MultiplexedConnection,
+        names: &Names,
+        room: &str,
+        since: Option<(&str, u64)>,
+        max: usize,
+    ) -> Read {
+        read(conn, names, room, since, max, BOUNDS).await.unwrap().1
+    }
+
     /// A `redis-server` of the test's own, killed when dropped.
     struct Server {
         port: u16,
@@ -394,55 +405,22 @@ mod tests {
 
         // Replay: everything after a position, in order, the same on any
         // connection (node).
-        let read_at = read(
-            &mut listener,
-            &names,
-            "lobby",
-            Some((&epoch, 395)),
-            100,
-            BOUNDS,
-        )
-        .await
-        .unwrap()
-        .1;
+        let read_at = answer(&mut listener, &names, "lobby", Some((&epoch, 395)), 100).await;
         assert_eq!(read_at.head, 400);
         let Outcome::Recovered(bodies) = read_at.outcome else {
             panic!("{read_at:?}")
         };
         assert_eq!(bodies.len(), 5);
-        let fresh = read(&mut listener, &names, "lobby", None, 100, BOUNDS)
-            .await
-            .unwrap()
-            .1;
+        let fresh = answer(&mut listener, &names, "lobby", None, 100).await;
         assert_eq!((fresh.epoch.as_str(), fresh.head), (&*epoch, 400));
         assert_eq!(fresh.outcome, Outcome::Fresh);
-        let behind = read(
-            &mut listener,
-            &names,
-            "lobby",
-            Some((&epoch, 10)),
-            100,
-            BOUNDS,
-        )
-        .await
-        .unwrap()
-        .1;
+        let behind = answer(&mut listener, &names, "lobby", Some((&epoch, 10)), 100).await;
         assert_eq!(
             behind.outcome,
             Outcome::TooFarBehind,
             "past the replay bound"
         );
-        let ahead = read(
-            &mut listener,
-            &names,
-            "lobby",
-            Some((&epoch, 401)),
-            100,
-            BOUNDS,
-        )
-        .await
-        .unwrap()
-        .1;
+        let ahead = answer(&mut listener, &names, "lobby", Some((&epoch, 401)), 100).await;
         assert_eq!(ahead.outcome, Outcome::EpochChanged, "never reached");
 
         // A flush loses the history: a new epoch, offsets from 1 again, and
@@ -451,17 +429,7 @@ mod tests {
             .exec_async(&mut listener)
             .await
             .unwrap();
-        let lost = read(
-            &mut listener,
-            &names,
-            "lobby",
-            Some((&epoch, 400)),
-            100,
-            BOUNDS,
-        )
-        .await
-        .unwrap()
-        .1;
+        let lost = answer(&mut listener, &names, "lobby", Some((&epoch, 400)), 100).await;
         assert_eq!(lost.outcome, Outcome::EpochChanged);
         assert_ne!(lost.epoch, epoch);
         let (after, offset) = say(&mut listener, &names, 0).await;
@@ -493,15 +461,9 @@ mod tests {
         // `MAXLEN ~` trims whole macro nodes (100 entries by default): at
         // least 10 kept, at most 10 plus one node's worth.
         assert!((10..=10 + 100).contains(&len), "{len}");
-        let read_at = read(&mut conn, &names, "r", Some((&epoch, 1)), 5000, BOUNDS)
-            .await
-            .unwrap()
-            .1;
+        let read_at = answer(&mut conn, &names, "r", Some((&epoch, 1)), 5000).await;
         assert_eq!(read_at.outcome, Outcome::TooFarBehind);
-        let read_at = read(&mut conn, &names, "r", Some((&epoch, 1990)), 5000, BOUNDS)
-            .await
-            .unwrap()
-            .1;
+        let read_at = answer(&mut conn, &names, "r", Some((&epoch, 1990)), 5000).await;
         let Outcome::Recovered(bodies) = read_at.outcome else {
             panic!("{read_at:?}")
         };

@@ -410,15 +410,9 @@ impl Engine for RedisEngine {
         channel: Channel,
         here: usize,
     ) -> BoxFuture<'static, Result<usize, BackendError>> {
-        let state = &self.state;
-        let conn = state.conn();
-        let names = state.names.clone();
-        let node = state.shared.node;
-        async move {
-            let conn = conn.ok_or(BackendError::Unavailable)?;
+        self.state.ask(move |conn, names, node| async move {
             Ok(here + presence::count(conn, &names, node, &channel).await?)
-        }
-        .boxed()
+        })
     }
 
     fn presence(
@@ -426,15 +420,9 @@ impl Engine for RedisEngine {
         room: Arc<str>,
         here: Vec<Entry>,
     ) -> BoxFuture<'static, Result<Vec<Entry>, BackendError>> {
-        let state = &self.state;
-        let conn = state.conn();
-        let names = state.names.clone();
-        let node = state.shared.node;
-        async move {
-            let conn = conn.ok_or(BackendError::Unavailable)?;
+        self.state.ask(move |conn, names, node| async move {
             presence::users(conn, &names, node, &room, here).await
-        }
-        .boxed()
+        })
     }
 
     fn status(&self) -> BackendStatus {
@@ -460,6 +448,22 @@ impl Engine for RedisEngine {
 }
 
 impl State {
+    /// `query` on the connection (taken now), with the names and this
+    /// node's id: a future that holds neither the state nor a lock.
+    fn ask<T, F>(
+        &self,
+        query: impl FnOnce(Conn, Names, u64) -> F,
+    ) -> BoxFuture<'static, Result<T, BackendError>>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, BackendError>> + Send + 'static,
+    {
+        match self.conn() {
+            Some(conn) => query(conn, self.names.clone(), self.shared.node).boxed(),
+            None => futures_util::future::ready(Err(BackendError::Unavailable)).boxed(),
+        }
+    }
+
     /// See [`Engine::read`].
     async fn read(
         self: Arc<Self>,

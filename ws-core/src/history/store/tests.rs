@@ -11,6 +11,27 @@ fn limits() -> Limits {
     }
 }
 
+/// A history of up to 1,000 messages per room, in `memory` bytes and
+/// `streams` rooms at most.
+fn bounded(memory: usize, streams: usize) -> History {
+    History::new(Limits {
+        count: 1000,
+        memory,
+        streams,
+        ..limits()
+    })
+}
+
+/// A history with `n` messages recorded in room `a`, and its epoch.
+fn written(n: usize) -> (History, Arc<str>) {
+    let history = History::new(limits());
+    let epoch = at(&history, "a", None).epoch;
+    for n in 0..n {
+        record(&history, "a", &n.to_string());
+    }
+    (history, epoch)
+}
+
 fn body(text: &str) -> Vec<u8> {
     frame::encode_kept(&serde_json::json!({"type": "said", "text": text})).unwrap()
 }
@@ -49,11 +70,7 @@ fn offsets_count_per_room_and_frames_carry_them() {
 
 #[test]
 fn each_reason_is_told() {
-    let history = History::new(limits());
-    let epoch = at(&history, "a", None).epoch;
-    for n in 0..5 {
-        record(&history, "a", &n.to_string());
-    }
+    let (history, epoch) = written(5);
     // Offsets 3..=5 are kept.
     let resume = at(&history, "a", Some((&epoch, 2)));
     assert!(resume.recovered && resume.offset == 5);
@@ -78,12 +95,7 @@ fn each_reason_is_told() {
 
 #[test]
 fn memory_and_streams_are_bounded() {
-    let history = History::new(Limits {
-        count: 1000,
-        memory: 10_000,
-        streams: 10,
-        ..limits()
-    });
+    let history = bounded(10_000, 10);
     for n in 0..1_000 {
         record(&history, &format!("room{}", n % 50), &"x".repeat(100));
         assert!(history.memory() <= 10_000);
@@ -132,12 +144,7 @@ fn documented_costs() {
 #[test]
 fn rooms_count_against_the_memory() {
     const MEMORY: usize = 100_000;
-    let history = History::new(Limits {
-        count: 1000,
-        memory: MEMORY,
-        streams: 10_000,
-        ..limits()
-    });
+    let history = bounded(MEMORY, 10_000);
     let long = "r".repeat(1000);
     for n in 0..5_000 {
         record(&history, &format!("{long}{n}"), "x");
@@ -172,11 +179,7 @@ fn rooms_count_against_the_memory() {
 
 #[test]
 fn a_replay_walks_to_the_head_then_joins() {
-    let history = History::new(limits());
-    let epoch = at(&history, "a", None).epoch;
-    for n in 0..3 {
-        record(&history, "a", &n.to_string());
-    }
+    let (history, epoch) = written(3);
     let mut cursor = 0;
     let mut seen = Vec::new();
     loop {
