@@ -4,8 +4,10 @@
 #      schema.json, asyncapi.json and chat.ts; an e2e test writes the same for
 #      a protocol with request/reply (ws-core/tests/e2e/frontend.rs);
 #   2. @asyncapi/parser validates both AsyncAPI documents;
-#   3. `tsc --strict` compiles chat.ts and rpc.ts against usage files
-#      (frontend/usage/) in which a wrong or loose type fails the build;
+#   3. `tsc --strict` compiles the client template by itself
+#      (ws-core/src/protocol/schema/typescript/*.ts, every optional part
+#      kept), then chat.ts and rpc.ts against usage files (frontend/usage/)
+#      in which a wrong or loose type fails the build;
 #   4. the generated clients run in Node (frontend/run/): `ChatClient`
 #      against the chat example, `RpcClient` against the request/reply
 #      protocol served by the e2e test `frontend::rpc_client_runs_in_node`;
@@ -42,6 +44,12 @@ echo "== AsyncAPI (@asyncapi/parser)"
 node frontend/validate-asyncapi.mjs "$out/chat/asyncapi.json" "$out/rpc/asyncapi.json"
 
 echo "== TypeScript (tsc --strict)"
+# The template the generated clients come from, with its placeholders
+# declared: a mistake in an optional part fails here even when neither
+# protocol below uses it.
+frontend/node_modules/.bin/tsc --strict --noEmit --target es2020 --lib es2020,dom \
+  --module esnext --moduleResolution bundler ws-core/src/protocol/schema/typescript/*.ts
+echo "template: client.ts placeholders.ts compile"
 cp frontend/usage/chat.usage.ts "$out/chat/usage.ts"
 cp frontend/usage/rpc.usage.ts "$out/rpc/usage.ts"
 for dir in chat rpc; do

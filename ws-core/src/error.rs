@@ -112,72 +112,87 @@ pub enum JoinError {
     Refused(#[from] JoinRefused),
 }
 
-/// The application's refusal of a join, returned by the handler's
-/// `authorize_join` hook; [`Ctx::join`](crate::Ctx::join) and
-/// [`Ctx::join_from`](crate::Ctx::join_from) fail with it as
-/// [`JoinError::Refused`], and a handler that passes that on with `?` sends
-/// the client an [`ErrorFrame`](crate::ErrorFrame) with code
-/// [`error_code::JOIN_REFUSED`](crate::error_code::JOIN_REFUSED) and this
-/// reason as its message.
-///
-/// ```
-/// use ws_core::{HandlerError, JoinError, JoinRefused};
-///
-/// let refused = JoinRefused::new("members only");
-/// assert_eq!(refused.reason(), "members only");
-/// let error = HandlerError::from(JoinError::from(refused));
-/// assert!(matches!(error, HandlerError::Reply { code, message } if code == "join_refused" && message == "members only"));
-/// ```
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("{reason}")]
-pub struct JoinRefused {
-    reason: std::borrow::Cow<'static, str>,
-}
-
-impl JoinRefused {
-    /// A refusal that tells the client `reason`.
-    pub fn new(reason: impl Into<std::borrow::Cow<'static, str>>) -> Self {
-        Self {
-            reason: reason.into(),
+/// An application's refusal and the reason its peer is told: the struct,
+/// its constructor and its accessor, alike for each kind of refusal.
+macro_rules! refusal {
+    (
+        $(#[$doc:meta])*
+        pub struct $name:ident {
+            $(#[$new:meta])*
+            fn new;
+            $(#[$reason:meta])*
+            fn reason;
         }
-    }
-
-    /// What the client is told.
-    pub fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
-/// The application's refusal of a `refresh` frame's token, returned by
-/// the handler's `refresh` hook: the connection is closed with
-/// [`close_code::REFRESH_REFUSED`](crate::close_code::REFRESH_REFUSED)
-/// (4003) and this reason.
-///
-/// ```
-/// use ws_core::RefreshRefused;
-///
-/// let refused = RefreshRefused::new("bad signature");
-/// assert_eq!(refused.reason(), "bad signature");
-/// assert_eq!(refused.to_string(), "bad signature");
-/// ```
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("{reason}")]
-pub struct RefreshRefused {
-    reason: std::borrow::Cow<'static, str>,
-}
-
-impl RefreshRefused {
-    /// A refusal closing the connection with `reason` (at most 123 bytes
-    /// reach the client: a close frame's limit).
-    pub fn new(reason: impl Into<std::borrow::Cow<'static, str>>) -> Self {
-        Self {
-            reason: reason.into(),
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+        #[error("{reason}")]
+        pub struct $name {
+            reason: std::borrow::Cow<'static, str>,
         }
-    }
 
-    /// The close frame's reason.
-    pub fn reason(&self) -> &str {
-        &self.reason
+        impl $name {
+            $(#[$new])*
+            pub fn new(reason: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+                Self {
+                    reason: reason.into(),
+                }
+            }
+
+            $(#[$reason])*
+            pub fn reason(&self) -> &str {
+                &self.reason
+            }
+        }
+    };
+}
+
+refusal! {
+    /// The application's refusal of a join, returned by the handler's
+    /// `authorize_join` hook; [`Ctx::join`](crate::Ctx::join) and
+    /// [`Ctx::join_from`](crate::Ctx::join_from) fail with it as
+    /// [`JoinError::Refused`], and a handler that passes that on with `?` sends
+    /// the client an [`ErrorFrame`](crate::ErrorFrame) with code
+    /// [`error_code::JOIN_REFUSED`](crate::error_code::JOIN_REFUSED) and this
+    /// reason as its message.
+    ///
+    /// ```
+    /// use ws_core::{HandlerError, JoinError, JoinRefused};
+    ///
+    /// let refused = JoinRefused::new("members only");
+    /// assert_eq!(refused.reason(), "members only");
+    /// let error = HandlerError::from(JoinError::from(refused));
+    /// assert!(matches!(error, HandlerError::Reply { code, message } if code == "join_refused" && message == "members only"));
+    /// ```
+    pub struct JoinRefused {
+        /// A refusal that tells the client `reason`.
+        fn new;
+
+        /// What the client is told.
+        fn reason;
+    }
+}
+
+refusal! {
+    /// The application's refusal of a `refresh` frame's token, returned by
+    /// the handler's `refresh` hook: the connection is closed with
+    /// [`close_code::REFRESH_REFUSED`](crate::close_code::REFRESH_REFUSED)
+    /// (4003) and this reason.
+    ///
+    /// ```
+    /// use ws_core::RefreshRefused;
+    ///
+    /// let refused = RefreshRefused::new("bad signature");
+    /// assert_eq!(refused.reason(), "bad signature");
+    /// assert_eq!(refused.to_string(), "bad signature");
+    /// ```
+    pub struct RefreshRefused {
+        /// A refusal closing the connection with `reason` (at most 123 bytes
+        /// reach the client: a close frame's limit).
+        fn new;
+
+        /// The close frame's reason.
+        fn reason;
     }
 }
 

@@ -40,12 +40,20 @@
 //!   nothing.
 //!
 //! The file needs the `ES2020` and `DOM` libraries (`tsc --target es2020`).
+//!
+//! The client class is written in TypeScript, in `typescript/client.ts`:
+//! a template that `frontend/check.sh` type-checks with `tsc --strict` by
+//! itself, beside the modules generated from it. The types of the
+//! messages come from JSON Schema, in `typescript/types.rs`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
+mod types;
+
+use self::types::{declare, ident, jsdoc, json_str, property_name};
 use super::{Direction, MessageSchema, REFRESH_FRAME, REFRESH_REQUIRED, messages, shared_defs};
 use crate::protocol::{Protocol, Tagging};
 
@@ -221,42 +229,17 @@ pub fn module<P: Protocol>() -> String {
             .iter()
             .any(crate::protocol::MessageInfo::is_recorded);
         out.push('\n');
-        if resume {
-            out.push_str(RESUME_TYPES);
-        }
+        let requests: Vec<String> = server_requests.iter().map(|(w, _)| json_str(w)).collect();
+        let client = regions(CLIENT, |region| match region {
+            "resume" => resume,
+            "ack" => P::CORRELATE_ALL,
+            "server_requests" => !server_requests.is_empty(),
+            // `tsc`: what lets tsc check the template alone.
+            _ => false,
+        });
         out.push_str(
-            &CLIENT
-                .replace(
-                    "__SEND_WITH_ACK__\n",
-                    if P::CORRELATE_ALL { SEND_WITH_ACK } else { "" },
-                )
-                .replace(
-                    "__ON_REQUEST__\n",
-                    &if server_requests.is_empty() {
-                        String::new()
-                    } else {
-                        let wires: Vec<String> =
-                            server_requests.iter().map(|(w, _)| json_str(w)).collect();
-                        ON_REQUEST.replace("__REQUESTS__", &wires.join(", "))
-                    },
-                )
-                .replace(
-                    "__ANSWER_REQUEST__\n",
-                    if server_requests.is_empty() {
-                        ""
-                    } else {
-                        ANSWER_REQUEST
-                    },
-                )
-                .replace(
-                    "__RESUME_FIELDS__\n",
-                    if resume { RESUME_FIELDS } else { "" },
-                )
-                .replace("__RESUME_TRACK__", if resume { RESUME_TRACK } else { "" })
-                .replace(
-                    "__RESUME_METHODS__\n",
-                    if resume { RESUME_METHODS } else { "" },
-                )
+            &client
+                .replace("__REQUESTS__", &requests.join(", "))
                 .replace("__SUBPROTOCOL__", &json_str(P::SUBPROTOCOL))
                 .replace("__CLIENT__", &class)
                 .replace("__NAME__", P::NAME)
@@ -278,581 +261,30 @@ pub fn module<P: Protocol>() -> String {
     out
 }
 
-/// The typed client. `__TAG__` is the tag as a string literal,
-/// `__TAG_KEY__` as a property name, `__TAGGED__` the server messages that
-/// carry the tag.
-const CLIENT: &str = r#"/** Server messages that `on` can select by their tag. */
-export type TaggedServerMessage = __TAGGED__;
+/// The client class, for protocols with a tag: a TypeScript file that tsc
+/// checks by itself, with regions and placeholders (see its head).
+const CLIENT: &str = include_str!("typescript/client.ts");
 
-/** The base of the protocol's subprotocol names: `<SUBPROTOCOL>.json`, `<SUBPROTOCOL>.msgpack`. */
-export const SUBPROTOCOL = __SUBPROTOCOL__;
-
-/**
- * A MessagePack implementation, e.g. the npm package `@msgpack/msgpack`:
- * `import { encode, decode } from "@msgpack/msgpack"` and pass `{ encode, decode }`.
- */
-export interface BinaryCodec {
-  encode(value: unknown): Uint8Array;
-  decode(data: Uint8Array): unknown;
-}
-
-/** Options of {@link __CLIENT__}. */
-export interface ClientOptions {
-  /** How long `request` waits for its reply, in milliseconds (default 10000). */
-  timeoutMs?: number;
-  /**
-   * Speak MessagePack with this codec: the client asks for
-   * `<SUBPROTOCOL>.msgpack`, and uses it if the server selects it (JSON
-   * otherwise). Objects are maps keyed by field name: the same types.
-   */
-  msgpack?: BinaryCodec;
-  /** When and how fast to reconnect after a drop; `false` never reconnects. */
-  reconnect?: ReconnectPolicy | false;
-  /**
-   * Where the client gets its credential. Awaited before every open (the
-   * first and each reconnect), whose URL carries it as `?access_token=`
-   * (browsers cannot set headers on a WebSocket), and whenever the server
-   * sends `{"type":"refresh_required","expires_in_ms":N}` (the session is
-   * about to expire), answered with `{"type":"refresh","token":..}` on the
-   * open connection, out of access logs. With it, a close 4001 (the
-   * session expired) is retried with a fresh token.
-   */
-  getToken?: () => Promise<string>;
-}
-
-/**
- * How the client reconnects: exponential backoff with full jitter, capped.
- * Attempt `n` (0 first) waits a uniformly random time in
- * `[0, min(maxDelayMs, initialDelayMs * 2 ** n))`; the count restarts once a
- * connection opens.
- */
-export interface ReconnectPolicy {
-  /** The bound of the first attempt's delay, in milliseconds (default 500). */
-  initialDelayMs?: number;
-  /** The cap of the delay bound, in milliseconds (default 30000). */
-  maxDelayMs?: number;
-  /** Failed attempts in a row before the client gives up and is `closed` (default unbounded). */
-  maxAttempts?: number;
-  /**
-   * How long an attempt may take to open before it counts as failed, in
-   * milliseconds (default 10000): a handshake a stopping server never answers
-   * must not stall the reconnecting.
-   */
-  openTimeoutMs?: number;
-  /** Whether a close with `code` is retried (default: it is in {@link RECONNECT_CODES}). */
-  retry?: (code: number) => boolean;
-}
-
-/**
- * The close codes after which the client reconnects by default: 1001 (going
- * away) and 1012 (service restart), which a server sends when it stops or
- * deploys, and 1006 (the connection dropped without a close frame) are
- * retried at once, with jitter; 1011 (internal error), 1013 (try again
- * later) and 1014 (bad gateway) after a longer backoff. Never after `close()`,
- * nor after 1000 (the server meant it), 1008 (policy), 1002, 1003, 1007,
- * 1009 and 1010 (the same traffic would fail again), or an application code
- * 4000-4999: the application decides.
- */
-export const RECONNECT_CODES: ReadonlySet<number> = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
-
-/** `url` carrying `token` as its `access_token` query parameter. */
-function withToken(url: string | URL, token: string): string {
-  const next = new URL(url);
-  next.searchParams.set("access_token", token);
-  return next.toString();
-}
-
-/** `url` without its `access_token`. */
-function withoutToken(url: string): string {
-  const next = new URL(url);
-  next.searchParams.delete("access_token");
-  return next.toString();
-}
-
-/** Where the client's connection is; `reconnecting` between a drop and the next open. */
-export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
-
-/** A change of {@link ConnectionState}, with the close that caused it and the next attempt. */
-export interface StateChange {
-  state: ConnectionState;
-  /** The close code and reason that left `open` (or the failed attempt). */
-  code?: number;
-  reason?: string;
-  /** When reconnecting: the attempt (0 first) and its delay in milliseconds. */
-  attempt?: number;
-  delayMs?: number;
-}
-
-/** The server refused a request, or its handler failed. */
-export class ServerError extends Error {
-  constructor(readonly frame: ErrorFrame) {
-    super(`${frame.code}: ${frame.message}`);
-    this.name = "ServerError";
-  }
-}
-
-/** No reply within the timeout. */
-export class RequestTimeout extends Error {
-  constructor(readonly request: ClientMessage, readonly timeoutMs: number) {
-    super(`no reply to \`${String(request[__TAG__])}\` within ${timeoutMs} ms`);
-    this.name = "RequestTimeout";
-  }
-}
-
-interface Pending {
-  resolve: (reply: ServerMessage) => void;
-  reject: (error: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-/**
- * A typed client of the `__NAME__` protocol over a browser `WebSocket`. It
- * reconnects to the same URL by itself (see {@link ReconnectPolicy}); what
- * was pending is rejected at the drop, and `onReconnect` handlers rejoin.
- */
-export class __CLIENT__ {
-  /** How long `request` waits by default, in milliseconds. */
-  timeoutMs: number;
-  private nextId = 1;
-  private current: WebSocket;
-  private connection: ConnectionState;
-  private closing = false;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private retryPending = false;
-  private readonly url: string;
-  private readonly getToken: (() => Promise<string>) | undefined;
-  private readonly msgpack: BinaryCodec | undefined;
-  private readonly policy: Required<ReconnectPolicy> | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private readonly handlers = new Map<string, Set<(message: TaggedServerMessage) => void>>();
-  private readonly errorHandlers = new Set<(error: ErrorFrame) => void>();
-  private readonly stateHandlers = new Set<(change: StateChange) => void>();
-  private readonly reconnectHandlers = new Set<() => void>();
-__RESUME_FIELDS__
-  /** Wraps an open (or opening) socket; reconnects to its URL. */
-  constructor(socket: WebSocket, options: ClientOptions = {}) {
-    this.timeoutMs = options.timeoutMs ?? 10000;
-    this.getToken = options.getToken;
-    // The token of the first open is not the next one's.
-    this.url = options.getToken === undefined ? socket.url : withoutToken(socket.url);
-    this.msgpack = options.msgpack;
-    const policy = options.reconnect ?? {};
-    this.policy = policy === false
-      ? undefined
-      : {
-        initialDelayMs: policy.initialDelayMs ?? 500,
-        maxDelayMs: policy.maxDelayMs ?? 30000,
-        maxAttempts: policy.maxAttempts ?? Infinity,
-        openTimeoutMs: policy.openTimeoutMs ?? 10000,
-        retry: policy.retry ?? ((code) => RECONNECT_CODES.has(code) || (code === 4001 && options.getToken !== undefined)),
-      };
-    this.current = socket;
-    this.connection = socket.readyState === 1 ? "open" : "connecting";
-    this.watch(socket, undefined);
-  }
-
-  /** Whether the connection speaks MessagePack (the server selected it). */
-  get binary(): boolean {
-    return this.msgpack !== undefined && this.current.protocol === `${SUBPROTOCOL}.msgpack`;
-  }
-
-  /** The current socket (a new one after each reconnect). */
-  get socket(): WebSocket {
-    return this.current;
-  }
-
-  /** Where the connection is. */
-  get state(): ConnectionState {
-    return this.connection;
-  }
-
-  /** Calls `handler` at each change of {@link state}; returns a function that stops it. */
-  onState(handler: (change: StateChange) => void): () => void {
-    this.stateHandlers.add(handler);
-    return () => {
-      this.stateHandlers.delete(handler);
-    };
-  }
-
-  /**
-   * Calls `handler` each time a reconnect has opened, before any message of
-   * the new connection is dispatched: the place to rejoin rooms.
-   */
-  onReconnect(handler: () => void): () => void {
-    this.reconnectHandlers.add(handler);
-    return () => {
-      this.reconnectHandlers.delete(handler);
-    };
-  }
-
-  /** Opens a socket to `url` (e.g. `ws://host` + `PATH`) and resolves once it is open. */
-  static async connect(url: string | URL, options: ClientOptions = {}): Promise<__CLIENT__> {
-    const opened = options.getToken === undefined ? url : withToken(url, await options.getToken());
-    return new Promise((resolve, reject) => {
-      const socket = __CLIENT__.open(opened, options.msgpack);
-      const failed = () => reject(new Error(`cannot connect to ${String(url)}`));
-      socket.addEventListener("error", failed, { once: true });
-      socket.addEventListener(
-        "open",
-        () => {
-          socket.removeEventListener("error", failed);
-          resolve(new __CLIENT__(socket, options));
-        },
-        { once: true },
-      );
-    });
-  }
-
-  /** A socket asking for MessagePack when given a codec. */
-  private static open(url: string | URL, msgpack: BinaryCodec | undefined): WebSocket {
-    if (msgpack === undefined) return new WebSocket(url);
-    const socket = new WebSocket(url, [`${SUBPROTOCOL}.msgpack`]);
-    socket.binaryType = "arraybuffer";
-    return socket;
-  }
-
-  /** Sends a message; throws unless the connection is open (a reconnect drops nothing silently). */
-  send(message: ClientMessage): void {
-    this.transmit(message);
-  }
-
-__SEND_WITH_ACK__
-__ON_REQUEST__
-__RESUME_METHODS__
-  /** Calls `handler` with every `type` message; returns a function that stops it. */
-  on<T extends TaggedServerMessage[__TAG__]>(
-    type: T,
-    handler: (message: Extract<TaggedServerMessage, { __TAG_KEY__: T }>) => void,
-  ): () => void {
-    const registered = handler as (message: TaggedServerMessage) => void;
-    const set = this.handlers.get(type) ?? new Set<(message: TaggedServerMessage) => void>();
-    this.handlers.set(type, set);
-    set.add(registered);
-    return () => {
-      set.delete(registered);
-    };
-  }
-
-  /** Calls `handler` with every error frame that answers no pending request. */
-  onError(handler: (error: ErrorFrame) => void): () => void {
-    this.errorHandlers.add(handler);
-    return () => {
-      this.errorHandlers.delete(handler);
-    };
-  }
-
-  /**
-   * Sends a request with a fresh correlation `id` and resolves with its reply;
-   * rejects with `ServerError` if the server answers with an error frame, and
-   * with `RequestTimeout` after `timeoutMs`.
-   */
-  request<T extends keyof Replies>(
-    message: Extract<ClientMessage, { __TAG_KEY__: T }>,
-    timeoutMs: number = this.timeoutMs,
-  ): Promise<Replies[T]> {
-    const id = this.nextId++;
-    return new Promise<Replies[T]>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new RequestTimeout(message, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (reply) => resolve(reply as unknown as Replies[T]),
-        reject,
-        timer,
-      });
-      this.transmit({ ...message, id });
-    });
-  }
-
-  /** Closes the connection for good: no reconnect follows. */
-  close(code?: number, reason?: string): void {
-    this.closing = true;
-    clearTimeout(this.retryTimer);
-    // Between attempts, no socket is left to report the close.
-    if (this.retryPending || this.current.readyState === 3) this.change({ state: "closed", code, reason });
-    else this.current.close(code, reason);
-  }
-
-  private transmit(message: object): void {
-    if (this.current.readyState !== 1) throw new Error(`not connected (${this.connection})`);
-    if (this.binary && this.msgpack !== undefined) this.current.send(this.msgpack.encode(message));
-    else this.current.send(JSON.stringify(message));
-  }
-
-  /** Answers `refresh_required` with a fresh token; without `getToken`, the session expires (4001). */
-  private refresh(): void {
-    const socket = this.current;
-    this.getToken?.().then(
-      (token) => {
-        const frame: RefreshFrame = { type: "refresh", token };
-        if (socket === this.current && socket.readyState === 1) this.transmit(frame);
-      },
-      // No token: the server closes with 4001 at the expiry, and the
-      // reconnect asks again.
-      () => {},
-    );
-  }
-
-  private change(change: StateChange): void {
-    this.connection = change.state;
-    this.stateHandlers.forEach((handler) => handler(change));
-  }
-
-  /** Follows `socket`; `attempt` is the reconnect attempt it is, if one. */
-  private watch(socket: WebSocket, attempt: number | undefined): void {
-    let opened = socket.readyState === 1;
-    let abandoned = false;
-    const policy = this.policy;
-    const openTimer = attempt === undefined || policy === undefined
-      ? undefined
-      : setTimeout(() => {
-        abandoned = true;
-        socket.close();
-        if (!this.closing) this.schedule(policy, attempt + 1, { code: 1006, reason: "open timed out" });
-      }, policy.openTimeoutMs);
-    socket.addEventListener("open", () => {
-      opened = true;
-      clearTimeout(openTimer);
-      if (socket !== this.current || abandoned) return;
-      this.change({ state: "open" });
-      if (attempt !== undefined) this.reconnectHandlers.forEach((handler) => handler());
-    });
-    socket.addEventListener("message", (event: MessageEvent) => {
-      if (socket === this.current) this.dispatch(event.data);
-    });
-    socket.addEventListener("close", (event: CloseEvent) => {
-      clearTimeout(openTimer);
-      if (socket !== this.current || abandoned) return;
-      const error = new Error(`connection closed (${event.code} ${event.reason})`);
-      this.pending.forEach((pending) => {
-        clearTimeout(pending.timer);
-        pending.reject(error);
-      });
-      this.pending.clear();
-      const cause = { code: event.code, reason: event.reason };
-      if (this.closing || policy === undefined) return this.change({ state: "closed", ...cause });
-      if (!opened) {
-        // A failed reconnect backs off further; a failed first connect is `connect`'s to report.
-        if (attempt === undefined) return this.change({ state: "closed", ...cause });
-        return this.schedule(policy, attempt + 1, cause);
-      }
-      if (!policy.retry(event.code)) return this.change({ state: "closed", ...cause });
-      // A restart or a drop: at once (with jitter); an error or overload: later.
-      const now = event.code === 1001 || event.code === 1006 || event.code === 1012;
-      this.schedule(policy, now ? 0 : 2, cause);
-    });
-  }
-
-  private schedule(policy: Required<ReconnectPolicy>, attempt: number, cause: { code: number; reason: string }): void {
-    if (attempt >= policy.maxAttempts) return this.change({ state: "closed", ...cause });
-    const delayMs = Math.random() * Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** attempt);
-    this.change({ state: "reconnecting", ...cause, attempt, delayMs });
-    this.retryPending = true;
-    this.retryTimer = setTimeout(() => {
-      const reopen = (url: string) => {
-        this.retryPending = false;
-        if (this.closing) return;
-        const socket = __CLIENT__.open(url, this.msgpack);
-        this.current = socket;
-        this.watch(socket, attempt);
-      };
-      if (this.getToken === undefined) return reopen(this.url);
-      this.getToken().then(
-        (token) => reopen(withToken(this.url, token)),
-        // No token now: an attempt that failed, backing off further.
-        () => {
-          this.retryPending = false;
-          if (!this.closing) this.schedule(policy, attempt + 1, { code: 1006, reason: "getToken failed" });
-        },
-      );
-    }, delayMs);
-  }
-
-  private dispatch(data: unknown): void {
-    let parsed: unknown;
-    try {
-      if (typeof data === "string") parsed = JSON.parse(data);
-      else if (data instanceof ArrayBuffer && this.msgpack !== undefined) parsed = this.msgpack.decode(new Uint8Array(data));
-      else return;
-    } catch {
-      return;
+/// `template` without its `//#` lines, and without the lines of each
+/// `//#if NAME` .. `//#end` region whose NAME `keep` refuses.
+fn regions(template: &str, keep: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut kept = true;
+    for line in template.split_inclusive('\n') {
+        let Some(directive) = line.trim_start().strip_prefix("//#") else {
+            if kept {
+                out.push_str(line);
+            }
+            continue;
+        };
+        if let Some(name) = directive.strip_prefix("if ") {
+            kept = keep(name.trim_end());
+        } else if directive.trim_end() == "end" {
+            kept = true;
+        }
     }
-    if (typeof parsed !== "object" || parsed === null) return;
-    const fields = parsed as Record<string, unknown>;
-    if (fields["type"] === "refresh_required" && typeof fields["expires_in_ms"] === "number") {
-      return this.refresh();
-    }
-__RESUME_TRACK__    const isError = fields["type"] === "error" && typeof fields["code"] === "string";
-    const id = fields["id"];
-__ANSWER_REQUEST__
-    if (typeof id === "number") {
-      const pending = this.pending.get(id);
-      if (pending !== undefined) {
-        this.pending.delete(id);
-        clearTimeout(pending.timer);
-        if (isError) pending.reject(new ServerError(parsed as ErrorFrame));
-        else pending.resolve(parsed as ServerMessage);
-        return;
-      }
-    }
-    const tag = fields[__TAG__];
-    if (typeof tag === "string") {
-      this.handlers.get(tag)?.forEach((handler) => handler(parsed as TaggedServerMessage));
-    }
-    if (isError) this.errorHandlers.forEach((handler) => handler(parsed as ErrorFrame));
-  }
+    out
 }
-"#;
-
-/// The types of resuming, for protocols with recorded messages
-/// (`#[ws(server, history)]`).
-const RESUME_TYPES: &str = r#"
-/** A place in a room's history: its epoch and the last offset processed. */
-export interface StreamPosition {
-  epoch: string;
-  offset: number;
-}
-
-/**
- * How a (re)join went, from the server's answer to it (a message with the
- * room, `epoch`, `offset` and `recovered`): `recovered` when every message
- * after the position sent follows; else `reason` says why not
- * (`epoch_changed`, `too_far_behind`, `expired`), and none when no position
- * was sent.
- */
-export interface Recovery {
-  room: string;
-  recovered: boolean;
-  reason?: string;
-  epoch: string;
-  offset: number;
-}
-"#;
-
-/// The fields of the position tracker.
-const RESUME_FIELDS: &str = r#"  private readonly positions = new Map<string, StreamPosition>();
-  private readonly recoveryHandlers = new Set<(recovery: Recovery) => void>();
-"#;
-
-/// The tracking in `dispatch`: the room is the message's `room` field.
-const RESUME_TRACK: &str = r#"    const room = fields["room"];
-    const epoch = fields["epoch"];
-    const offset = fields["offset"];
-    if (typeof room === "string" && typeof epoch === "string" && typeof offset === "number") {
-      const recovered = fields["recovered"];
-      if (typeof recovered === "boolean") {
-        // After a recovered join the replay moves the position; after a
-        // failed one only what follows the room's head comes.
-        if (!recovered) this.positions.set(room, { epoch, offset });
-        const reason = typeof fields["reason"] === "string" ? fields["reason"] : undefined;
-        const recovery: Recovery = { room, recovered, epoch, offset, ...(reason === undefined ? {} : { reason }) };
-        this.recoveryHandlers.forEach((handler) => handler(recovery));
-      } else {
-        this.positions.set(room, { epoch, offset });
-      }
-    }
-"#;
-
-/// The position API.
-const RESUME_METHODS: &str = r#"  /**
-   * The last position seen in `room`: the `since` of a rejoin, so that the
-   * server replays what was missed. Tracked from every message that names
-   * a `room` and carries `epoch` and `offset`.
-   */
-  since(room: string): StreamPosition | undefined {
-    return this.positions.get(room);
-  }
-
-  /** Forgets `room`'s position (after leaving it). */
-  forget(room: string): void {
-    this.positions.delete(room);
-  }
-
-  /** Calls `handler` with the outcome of each (re)join; returns a function that stops it. */
-  onRecovery(handler: (recovery: Recovery) => void): () => void {
-    this.recoveryHandlers.add(handler);
-    return () => {
-      this.recoveryHandlers.delete(handler);
-    };
-  }
-
-"#;
-
-/// `sendWithAck`, for protocols with `correlate = "all"`.
-const SEND_WITH_ACK: &str = r#"  /**
-   * Sends a message with a fresh correlation `id` and resolves once the server
-   * has handled it: with its `ack`, or with the reply the handler sent early
-   * (`ctx.reply`). Rejects with `ServerError` if the handler failed, and with
-   * `RequestTimeout` after `timeoutMs`. Not a `RefreshFrame`: the server
-   * acknowledges none.
-   */
-  sendWithAck(message: Exclude<ClientMessage, RefreshFrame>, timeoutMs: number = this.timeoutMs): Promise<ServerMessage> {
-    const id = this.nextId++;
-    return new Promise<ServerMessage>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new RequestTimeout(message, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.transmit({ ...message, id });
-    });
-  }
-
-"#;
-
-/// `onRequest`, for protocols whose server makes requests
-/// (`#[ws(server, reply = Answer)]`). `__REQUESTS__` is their wire names.
-const ON_REQUEST: &str = r#"  private readonly requestHandlers = new Map<string, (request: TaggedServerMessage) => unknown>();
-  private static readonly serverRequests: ReadonlySet<unknown> = new Set<unknown>([__REQUESTS__]);
-
-  /**
-   * Answers every `type` request of the server with what `handler` returns
-   * (or resolves to), sent with the request's `id`; returns a function that
-   * stops it. One handler per type: a second replaces the first. A handler
-   * that throws sends nothing, and so does a request without a handler (it
-   * goes to `on`): the server's request times out.
-   */
-  onRequest<T extends keyof Answers>(
-    type: T,
-    handler: (request: Extract<TaggedServerMessage, { __TAG_KEY__: T }>) => Answers[T] | Promise<Answers[T]>,
-  ): () => void {
-    const registered = handler as unknown as (request: TaggedServerMessage) => unknown;
-    this.requestHandlers.set(type, registered);
-    return () => {
-      if (this.requestHandlers.get(type) === registered) this.requestHandlers.delete(type);
-    };
-  }
-
-  private answerRequest(request: TaggedServerMessage, tag: string, id: unknown): void {
-    const handler = this.requestHandlers.get(tag);
-    if (handler === undefined || typeof id !== "number") {
-      this.handlers.get(tag)?.forEach((listener) => listener(request));
-      return;
-    }
-    Promise.resolve()
-      .then(() => handler(request))
-      .then(
-        (answer) => {
-          if (this.socket.readyState === WebSocket.OPEN) {
-            this.transmit({ ...(answer as object), id });
-          }
-        },
-        () => undefined,
-      );
-  }
-
-"#;
-
-/// The `dispatch` step that sends requests of the server to `onRequest`
-/// before replies are matched by id: the server chooses these ids, so one
-/// may equal the id of a request of this client.
-const ANSWER_REQUEST: &str = r#"    const requested = fields[__TAG__];
-    if (typeof requested === "string" && __CLIENT__.serverRequests.has(requested)) {
-      this.answerRequest(parsed as TaggedServerMessage, requested, id);
-      return;
-    }
-"#;
 
 /// Type and interface names: variant names, then `Message`, then digits.
 #[derive(Default)]
@@ -875,354 +307,40 @@ impl Names {
     }
 }
 
-/// `export interface Name { .. }` for plain objects, else `export type Name = ..;`.
-fn declare(out: &mut String, name: &str, schema: &Value) {
-    if let Some(description) = schema.get("description").and_then(Value::as_str) {
-        out.push_str(&jsdoc(description, ""));
-    }
-    if is_plain_object(schema) {
-        let _ = writeln!(out, "export interface {name} {}\n", object(schema, ""));
-    } else {
-        let _ = writeln!(out, "export type {name} = {};\n", ty(schema, ""));
-    }
-}
-
-fn is_plain_object(schema: &Value) -> bool {
-    let Some(object) = schema.as_object() else {
-        return false;
-    };
-    let typed_object = match object.get("type") {
-        Some(Value::String(t)) => t == "object",
-        None => object.contains_key("properties"),
-        _ => false,
-    };
-    typed_object
-        && !["oneOf", "anyOf", "allOf", "$ref", "const", "enum"]
-            .iter()
-            .any(|key| object.contains_key(*key))
-}
-
-/// The TypeScript type of `schema`; `indent` is the current indentation.
-fn ty(schema: &Value, indent: &str) -> String {
-    let object = match schema {
-        Value::Bool(true) => return "unknown".into(),
-        Value::Bool(false) => return "never".into(),
-        Value::Object(object) => object,
-        _ => return "unknown".into(),
-    };
-    if let Some(Value::String(reference)) = object.get("$ref") {
-        return match reference.strip_prefix("#/$defs/") {
-            Some(name) => ident(name),
-            None => "unknown".into(),
-        };
-    }
-    if let Some(value) = object.get("const") {
-        return value.to_string();
-    }
-    if let Some(Value::Array(values)) = object.get("enum") {
-        return union(values.iter().map(Value::to_string).collect());
-    }
-    let mut parts = Vec::new();
-    match object.get("type") {
-        Some(Value::String(t)) => parts.push(typed(t, schema, indent)),
-        Some(Value::Array(types)) => parts.push(union(
-            types
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|t| typed(t, schema, indent))
-                .collect(),
-        )),
-        _ if object.contains_key("properties") => parts.push(object_type(schema, indent)),
-        _ => {}
-    }
-    for key in ["oneOf", "anyOf"] {
-        if let Some(Value::Array(branches)) = object.get(key) {
-            parts.push(union(branches.iter().map(|b| ty(b, indent)).collect()));
-        }
-    }
-    if let Some(Value::Array(all)) = object.get("allOf") {
-        parts.extend(all.iter().map(|b| ty(b, indent)));
-    }
-    match parts.len() {
-        0 => "unknown".into(),
-        1 => parts.remove(0),
-        _ => parts
-            .iter()
-            .map(|p| paren(p))
-            .collect::<Vec<_>>()
-            .join(" & "),
-    }
-}
-
-fn typed(t: &str, schema: &Value, indent: &str) -> String {
-    match t {
-        "string" => "string".into(),
-        "integer" | "number" => "number".into(),
-        "boolean" => "boolean".into(),
-        "null" => "null".into(),
-        "array" => {
-            if let Some(Value::Array(items)) = schema.get("prefixItems") {
-                let items: Vec<String> = items.iter().map(|i| ty(i, indent)).collect();
-                return format!("[{}]", items.join(", "));
-            }
-            match schema.get("items") {
-                Some(items) => format!("{}[]", paren(&ty(items, indent))),
-                None => "unknown[]".into(),
-            }
-        }
-        "object" => object_type(schema, indent),
-        _ => "unknown".into(),
-    }
-}
-
-/// An object type: the literal of its properties, or a record.
-fn object_type(schema: &Value, indent: &str) -> String {
-    let has_properties = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .is_some_and(|p| !p.is_empty());
-    match (has_properties, schema.get("additionalProperties")) {
-        (false, Some(value @ Value::Object(_))) => {
-            format!("{{ [key: string]: {} }}", ty(value, indent))
-        }
-        (false, Some(Value::Bool(false))) => "Record<string, never>".into(),
-        (false, _) => "{ [key: string]: unknown }".into(),
-        (true, _) => object(schema, indent),
-    }
-}
-
-/// `{ a: T; b?: U; }` over several lines, with JSDoc.
-fn object(schema: &Value, indent: &str) -> String {
-    let inner = format!("{indent}  ");
-    let required: BTreeSet<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let mut out = String::from("{\n");
-    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-        // The tag (a `const`) first, then the correlation id, then the rest.
-        let mut properties: Vec<(&String, &Value)> = properties.iter().collect();
-        properties.sort_by_key(|(name, property)| {
-            (
-                property.get("const").is_none(),
-                name.as_str() != crate::correlation::FIELD,
-            )
-        });
-        for (name, property) in properties {
-            if let Some(description) = property.get("description").and_then(Value::as_str) {
-                out.push_str(&jsdoc(description, &inner));
-            }
-            let optional = if required.contains(name.as_str()) {
-                ""
-            } else {
-                "?"
-            };
-            let _ = writeln!(
-                out,
-                "{inner}{}{optional}: {};",
-                property_name(name),
-                ty(property, &inner)
-            );
-        }
-    }
-    match schema.get("additionalProperties") {
-        Some(value @ Value::Object(_)) => {
-            let _ = writeln!(
-                out,
-                "{inner}[key: string]: unknown; // {}",
-                ty(value, &inner)
-            );
-        }
-        Some(Value::Bool(false)) | None => {}
-        Some(_) => {
-            let _ = writeln!(out, "{inner}[key: string]: unknown;");
-        }
-    }
-    out.push_str(indent);
-    out.push('}');
-    out
-}
-
-fn union(members: Vec<String>) -> String {
-    let mut unique: Vec<String> = Vec::new();
-    for member in members {
-        if !unique.contains(&member) {
-            unique.push(member);
-        }
-    }
-    match unique.len() {
-        0 => "never".into(),
-        _ => unique
-            .iter()
-            .map(|m| paren_fn(m))
-            .collect::<Vec<_>>()
-            .join(" | "),
-    }
-}
-
-/// Parenthesized if it is a union or intersection (for `T[]` and `&`).
-fn paren(ty: &str) -> String {
-    if needs_parens(ty) {
-        format!("({ty})")
-    } else {
-        ty.to_owned()
-    }
-}
-
-fn paren_fn(ty: &str) -> String {
-    if ty.contains(" & ") && needs_parens(ty) {
-        format!("({ty})")
-    } else {
-        ty.to_owned()
-    }
-}
-
-/// Whether `|` or `&` occurs outside brackets and strings.
-fn needs_parens(ty: &str) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0i32, false, false);
-    for c in ty.chars() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '{' | '[' | '(' | '<' => depth += 1,
-            '}' | ']' | ')' | '>' => depth -= 1,
-            '|' | '&' if depth == 0 => return true,
-            _ => {}
-        }
-    }
-    false
-}
-
-/// A TypeScript identifier from a schema or variant name.
-fn ident(name: &str) -> String {
-    let name = name.trim_start_matches("r#");
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '$' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
-}
-
-/// A property name: bare if it is an identifier, else a string literal.
-fn property_name(name: &str) -> String {
-    let is_ident = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    if is_ident {
-        name.to_owned()
-    } else {
-        json_str(name)
-    }
-}
-
-fn json_str(text: &str) -> String {
-    Value::from(text).to_string()
-}
-
-fn jsdoc(text: &str, indent: &str) -> String {
-    let text = text.replace("*/", "*\\/");
-    let lines: Vec<&str> = text.trim().lines().collect();
-    if let [line] = lines.as_slice() {
-        return format!("{indent}/** {line} */\n");
-    }
-    let mut out = format!("{indent}/**\n");
-    for line in lines {
-        let _ = writeln!(
-            out,
-            "{indent} *{}{line}",
-            if line.is_empty() { "" } else { " " }
-        );
-    }
-    let _ = writeln!(out, "{indent} */");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn types_of_the_schemars_subset() {
-        let cases = [
-            (json!({"type": "string"}), "string"),
-            (json!({"type": ["string", "null"]}), "string | null"),
-            (json!({"type": "integer", "format": "uint64"}), "number"),
-            (
-                json!({"type": "array", "items": {"type": ["string", "null"]}}),
-                "(string | null)[]",
-            ),
-            (
-                json!({"type": "array", "prefixItems": [{"type": "string"}, {"type": "boolean"}]}),
-                "[string, boolean]",
-            ),
-            (json!({"enum": ["a", "b"]}), "\"a\" | \"b\""),
-            (json!({"const": 3}), "3"),
-            (json!({"$ref": "#/$defs/Point"}), "Point"),
-            (
-                json!({"anyOf": [{"$ref": "#/$defs/Point"}, {"type": "null"}]}),
-                "Point | null",
-            ),
-            (
-                json!({"type": "object", "additionalProperties": {"type": "integer"}}),
-                "{ [key: string]: number }",
-            ),
-            (json!(true), "unknown"),
-            (json!({}), "unknown"),
-        ];
-        for (schema, expected) in cases {
-            assert_eq!(ty(&schema, ""), expected, "{schema}");
+    fn the_client_template_has_known_flat_regions() {
+        let mut open = false;
+        for line in CLIENT.lines() {
+            let directive = line.trim_start();
+            if let Some(name) = directive.strip_prefix("//#if ") {
+                assert!(!open, "nested region `{name}`");
+                assert!(
+                    ["tsc", "resume", "ack", "server_requests"].contains(&name),
+                    "unknown region `{name}`"
+                );
+                open = true;
+            } else if directive == "//#end" {
+                assert!(open, "`//#end` without `//#if`");
+                open = false;
+            }
         }
+        assert!(!open, "a region is not closed");
+        let none = regions(CLIENT, |_| false);
+        assert!(!none.contains("//#") && !none.contains("./placeholders"));
+        assert!(!none.contains("since(") && !none.contains("sendWithAck"));
+        let all = regions(CLIENT, |region| region != "tsc");
+        assert!(all.contains("since(") && all.contains("sendWithAck") && all.contains("onRequest"));
     }
 
     #[test]
-    fn objects_mark_optional_properties_and_quote_odd_names() {
-        let schema = json!({
-            "type": "object",
-            "properties": {
-                "a": {"type": "string", "description": "The a."},
-                "b-c": {"type": "boolean"}
-            },
-            "required": ["a"]
-        });
-        assert_eq!(
-            ty(&schema, ""),
-            "{\n  /** The a. */\n  a: string;\n  \"b-c\"?: boolean;\n}"
-        );
-        assert!(is_plain_object(&schema));
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(ident("r#Type"), "Type");
-        assert_eq!(ident("Foo<Bar>"), "Foo_Bar_");
-        assert_eq!(ident("1st"), "_1st");
+    fn names_take_a_suffix_when_taken() {
         let mut names = Names::default();
         names.taken.insert("Point".into());
         assert_eq!(names.allocate("Point"), "PointMessage");
         assert_eq!(names.allocate("Point"), "PointMessage2");
-        assert_eq!(jsdoc("one\n\ntwo", ""), "/**\n * one\n *\n * two\n */\n");
     }
 }
