@@ -7,6 +7,10 @@
 //! top-level module to `name`'s (a root re-export such as `crate::Ctx`
 //! counts as its defining module). Tests count too: a test that needs an
 //! upper layer belongs in that layer.
+//!
+//! Beside it, the other rules of the structure (issue 22): no file past a
+//! reader's span, no `allow(dead_code)`, and a `wire` module that stays
+//! sans-IO.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,6 +37,123 @@ fn top_level_modules_form_no_cycle() {
              modules below it (a lower layer calls up through a trait it owns):\n{cycle}"
         ),
     }
+}
+
+/// The longest a file may be: past it, a reader loses the thread.
+const MAX_LINES: usize = 900;
+
+/// The source folders of ws-core and ws-macros.
+fn source_dirs() -> [PathBuf; 2] {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [manifest.join("src"), manifest.join("../ws-macros/src")]
+}
+
+#[test]
+#[ignore = "until issue 22 lands: client.rs, config.rs, attr.rs, manager.rs and history/store.rs are split"]
+fn no_file_is_past_a_readers_span() {
+    let mut long = Vec::new();
+    for dir in source_dirs() {
+        for file in files(&dir, |_| true) {
+            let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+            if lines > MAX_LINES {
+                long.push(format!("{}: {lines} lines", file.display()));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files over {MAX_LINES} lines; split each into modules named for what they hold:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "until issue 22 lands: the cluster seam (Redis-only code behind its feature) and the options table (ws-macros compiles config.rs by #[path])"]
+fn no_code_is_allowed_to_be_dead() {
+    let mut allowed = Vec::new();
+    for dir in source_dirs() {
+        for file in rust_files(&dir) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let quoted = quoted(&text);
+            let mut at = 0;
+            for line in text.split_inclusive('\n') {
+                let start = at;
+                at += line.len();
+                let attribute = line.trim_start();
+                if attribute.starts_with('#')
+                    && attribute.contains("dead_code")
+                    && !quoted.iter().any(|range| range.contains(&start))
+                {
+                    allowed.push(format!("{}: {}", file.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        allowed.is_empty(),
+        "dead code allowed; compile code only where it is used (a `cfg` on the module \
+         that needs it) or remove it:\n{}",
+        allowed.join("\n")
+    );
+}
+
+/// The byte ranges of `text` inside `quote! { .. }` and
+/// `quote_spanned! { .. }`: code the macros write into a user's crate, where
+/// a message the application never sends is not dead code of ours.
+fn quoted(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    for (at, _) in text.match_indices("quote") {
+        let rest = &text[at..];
+        if !(rest.starts_with("quote!") || rest.starts_with("quote_spanned!")) {
+            continue;
+        }
+        let Some(open) = rest.find('{') else { continue };
+        let mut depth = 0;
+        for (offset, c) in rest[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => continue,
+            }
+            if depth == 0 {
+                ranges.push(at + open..at + open + offset);
+                break;
+            }
+        }
+    }
+    ranges
+}
+
+/// `wire` is sans-IO: frames, close frames and deflate as functions over
+/// bytes and state, which the server, the client, the conformance echo and
+/// the HTTP/2 transport share and fuzzers call directly; no runtime.
+#[test]
+fn wire_uses_no_tokio() {
+    let wire = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/wire");
+    if !wire.is_dir() {
+        println!("no src/wire yet: nothing to check");
+        return;
+    }
+    let mut uses = Vec::new();
+    for file in rust_files(&wire) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for line in code_lines(&text) {
+            let tokio = line.match_indices("tokio").any(|(at, _)| {
+                !line[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            });
+            if tokio {
+                uses.push(format!("{}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        uses.is_empty(),
+        "`wire` uses tokio; it takes and returns bytes, and its callers do the IO:\n{}",
+        uses.join("\n")
+    );
 }
 
 /// The top-level modules of `lib.rs`, by file stem (`#[path]` honoured),
@@ -267,12 +388,17 @@ fn paths(text: &str, prefix: &str) -> Vec<(String, Vec<String>)> {
 }
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    files(dir, |path| path.extension().is_some_and(|e| e == "rs"))
+}
+
+/// The files below `dir` that `keep` keeps, sorted.
+fn files(dir: &Path, keep: fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.extend(self::files(&path, keep));
+        } else if keep(&path) {
             files.push(path);
         }
     }

@@ -62,12 +62,46 @@
 //! }
 //! ```
 //!
-//! # The data path
-//! `connection::upgrade` (handshake, admission, auth, 101) →
-//! `connection::read_loop` (decode, route, handler) →
-//! `queue` (bounded, overflow policy) → `connection::writer`
-//! (coalesced writes, heartbeat, close frame). Rooms and users live in
-//! `registry`; sends to many in `broadcast`.
+//! # Layers
+//!
+//! The modules follow the data path: a message from a client goes down it
+//! from `upgrade`, a message to clients from `send`. Each step is a module
+//! (paths under `ws-core/src/`); below the path, the layers it stands on.
+//!
+// TODO(lead): `connection/dispatch.rs` (h-send), `send` (h-send's one send
+// path, file not yet named), `wire/` (h-wire) and the engine trait of
+// `backend/` (h-seam) are the names those branches were given; fix them at
+// merge if they landed elsewhere.
+//! ```text
+//!     HTTP request
+//!          |
+//!     upgrade    connection/upgrade.rs    handshake, origin, auth hook, 101
+//!     admit      admission/               a slot under the caps, held as a guard
+//!     read       connection/read_loop.rs  frames in, limits, idle timeout
+//!     dispatch   connection/dispatch.rs   decode, authorize, rate-limit,
+//!                                         correlate, route
+//!     handler    {Enum}Handler            the application's method, generated
+//!                                         by #[ws_protocol] (route.rs), with a Ctx
+//!     send       send                     one path to a connection, a user, a
+//!                                         room (broadcast.rs) or a reply
+//!     queue      queue.rs                 bounded per connection, overflow policy
+//!     writer     connection/writer.rs     coalesced writes, pings, close frame
+//!          |
+//!        socket
+//!   ---------------------------------------------------------------------------
+//!     wire/      frames, close frames, deflate, codecs: sans-IO, no tokio
+//!     registry/  the connections, rooms and users; each leaves by a guard
+//!     history/   the rooms' streams: offsets, epochs, catch-up
+//!     backend/   beyond this process (local, Redis): the engine trait,
+//!                which the manager implements to be delivered into
+//! ```
+//!
+//! A module imports only from modules below it; where a lower layer must
+//! call up (a backend delivering into the manager), it owns a trait that
+//! the upper one implements. A test fails on a cycle among the top-level
+//! modules. Beside the path sit `manager` (configuration, the registry and
+//! the sends of one protocol), `config`, and `protocol`: the traits the
+//! macro implements and the documents derived from them.
 //!
 //! # Ordering
 //! A connection's messages are handled one at a time, in the order they
@@ -85,18 +119,9 @@
 #![cfg_attr(not(test), forbid(unsafe_code))]
 #![cfg_attr(test, deny(unsafe_code))]
 
-// Layers, bottom to top; a module uses only modules of the layers below it
-// (the test in `layers` fails on a cycle among top-level modules):
-// 1. leaf types: `close`, `config`, `correlation`, `id`, `rate`, `delivery`,
-//    `error`, `handler`, `hook`, `protocol` (with `schema`), `frame`,
-//    `telemetry`;
-// 2. the data structures: `queue`; `backend`, which owns the trait
-//    `backend::Node` that the manager implements; `registry` (with `Conn`);
-//    `admission`; `history`, the rooms' streams (on the registry);
-//    `broadcast`, the fan-out (on the registry and the history);
-// 3. `manager`, `context`, `route`, then `serve` and `health`;
-// 4. `connection`, the connection task, on top (and `bench`, `client`,
-//    `testing`, `__private` beside it).
+// The layers and the data path are drawn in the crate docs above
+// (`# Layers`); the test in `layers` fails on a cycle among top-level
+// modules.
 mod admission;
 mod backend;
 #[cfg(feature = "bench")]
