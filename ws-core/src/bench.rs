@@ -51,7 +51,7 @@ where
                     None,
                 )),
                 requests: Mutex::default(),
-                codec: crate::codec::Codec::Json,
+                codec: crate::wire::codec::Codec::Json,
                 expires: Default::default(),
             });
             registrations.push(manager.registry().register(Arc::clone(&conn), None));

@@ -78,12 +78,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::close::{CloseInfo, close_code};
-use crate::codec::Codec;
 use crate::correlation;
 use crate::handler::{ErrorFrame, RefreshFrame, RefreshRequired};
 use crate::history::{Position, Unrecovered};
 use crate::protocol::{ClientMessage, Protocol, Request, ServerRequest, Variant};
+use crate::wire::close::{CloseInfo, close_code};
+use crate::wire::codec::Codec;
 
 /// What went wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -1074,7 +1074,7 @@ impl<P: Protocol> Client<P> {
             Codec::Json => Ok(Message::text(text)),
             Codec::MessagePack => {
                 let mut packed = Vec::with_capacity(text.len());
-                crate::codec::pack_into(text.as_bytes(), &mut packed).map_err(|error| {
+                crate::wire::codec::pack_into(text.as_bytes(), &mut packed).map_err(|error| {
                     ClientError::Encode(<serde_json::Error as serde::ser::Error>::custom(error))
                 })?;
                 Ok(Message::binary(packed))
@@ -1464,7 +1464,7 @@ impl<P: Protocol> Client<P> {
             let text = match &frame {
                 Message::Text(text) => text.as_str(),
                 Message::Binary(bytes) if self.codec == Codec::MessagePack => {
-                    match crate::codec::unpack(bytes) {
+                    match crate::wire::codec::unpack(bytes) {
                         Ok(json) => {
                             unpacked = json;
                             unpacked.as_str()

@@ -87,9 +87,10 @@
 
 // Layers, bottom to top; a module uses only modules of the layers below it
 // (the test in `layers` fails on a cycle among top-level modules):
-// 1. leaf types: `close`, `config`, `correlation`, `id`, `rate`, `delivery`,
-//    `error`, `handler`, `hook`, `protocol` (with `schema`), `frame`,
-//    `telemetry`;
+// 1. leaf types: `wire` (the wire format, sans-IO: frames, the parser,
+//    close, deflate, codecs, correlation), `config`, `id`, `rate`,
+//    `delivery`, `error`, `handler`, `hook`, `protocol` (with `schema`),
+//    `frame` (a protocol's message encoded once), `telemetry`;
 // 2. the data structures: `queue`; `backend`, which owns the trait
 //    `backend::Node` that the manager implements; `registry` (with `Conn`);
 //    `admission`; `history`, the rooms' streams (on the registry);
@@ -106,15 +107,11 @@ mod broadcast;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
-mod close;
-mod codec;
 mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod connection;
 mod context;
-pub mod correlation;
-mod deflate;
 mod delivery;
 mod error;
 mod frame;
@@ -140,6 +137,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -150,8 +148,6 @@ pub use backend::{Backend, BackendStatus};
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use backend::{PubSubMode, RedisBackend};
 pub use broadcast::{Broadcast, Excluded};
-pub use close::{CloseInfo, close_code};
-pub use codec::{Codec, InvalidMessagePack};
 pub use config::{
     ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
 };
@@ -179,6 +175,9 @@ pub use serve::{Serve, serve, shutdown_signal};
 pub use serve::{Tls, TlsError};
 pub use session::Session;
 pub use telemetry::Stats;
+pub use wire::close::{CloseInfo, close_code};
+pub use wire::codec::{Codec, InvalidMessagePack};
+pub use wire::correlation;
 
 /// Re-exported so users need no direct axum dependency for the basics: the
 /// router, responses, and the extractors `Query`, `Json`, `Form`, `Path`,

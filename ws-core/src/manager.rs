@@ -10,12 +10,11 @@ use crate::admission::Admission;
 use crate::admission::per_ip::PerIp;
 use crate::backend::{Backend, BackendError, BackendStatus, Channel, Local, Node};
 use crate::broadcast::{Broadcast, deliver_remote};
-use crate::close::{CloseInfo, close_code};
 use crate::config::{
     ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
 };
 use crate::delivery::{Delivery, Target};
-use crate::frame::{Frame, Wire};
+use crate::frame::Frame;
 use crate::history::History;
 use crate::id::ConnId;
 use crate::presence::{self, Presence, PresenceCount, PresenceDiff};
@@ -23,6 +22,8 @@ use crate::protocol::{Outbound, Protocol};
 use crate::rate::InflateBudget;
 use crate::registry::{Limits, Registry};
 use crate::telemetry::{Counters, Stats};
+use crate::wire::Wire;
+use crate::wire::close::{CloseInfo, close_code};
 use tokio_util::sync::CancellationToken;
 
 /// The connections of protocol `P`: admission, rooms, users and sends.
@@ -99,9 +100,10 @@ impl Node for Inner {
         let Some(history) = &self.history else {
             return Delivery::default();
         };
-        let (delivered, _) = history.record(room, crate::frame::body_of(body), |wire, held| {
-            crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, held)
-        });
+        let (delivered, _) =
+            history.record(room, crate::wire::frame::body_of(body), |wire, held| {
+                crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, held)
+            });
         history.diverge(room);
         delivered
     }

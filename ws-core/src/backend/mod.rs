@@ -45,8 +45,8 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::delivery::{Delivery, Target};
 pub use crate::error::BackendError;
-use crate::frame::Wire;
 use crate::telemetry::metric;
+use crate::wire::Wire;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{PubSubMode, RedisBackend};
