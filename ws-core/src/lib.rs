@@ -175,9 +175,7 @@ pub use serve::{Serve, serve, shutdown_signal};
 pub use serve::{Tls, TlsError};
 pub use session::Session;
 pub use telemetry::Stats;
-pub use wire::close::{CloseInfo, close_code};
-pub use wire::codec::{Codec, InvalidMessagePack};
-pub use wire::correlation;
+pub use wire::{CloseInfo, Codec, InvalidMessagePack, close_code, correlation};
 
 /// Re-exported so users need no direct axum dependency for the basics: the
 /// router, responses, and the extractors `Query`, `Json`, `Form`, `Path`,

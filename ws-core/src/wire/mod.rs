@@ -24,4 +24,6 @@ pub(crate) mod deflate;
 pub(crate) mod frame;
 pub(crate) mod parse;
 
+pub use close::{CloseInfo, close_code};
+pub use codec::{Codec, InvalidMessagePack};
 pub(crate) use frame::Wire;

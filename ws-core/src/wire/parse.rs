@@ -54,7 +54,7 @@ pub(crate) enum Message {
 }
 
 /// A message and what it asks of the caller.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct Parsed {
     pub(crate) message: Message,
     /// The frame to send back ahead of anything queued: the pong of a
@@ -452,6 +452,44 @@ impl Partial {
         }
         Ok(())
     }
+}
+
+/// Everything `bytes` parses to, fed in chops of the given lengths and
+/// then the rest (as reads would bring them): the messages with their
+/// replies, then the failure, if any. For the tests and the fuzzer.
+#[cfg(any(test, feature = "bench"))]
+pub(crate) fn parse_chopped(
+    bytes: &[u8],
+    chops: &[usize],
+    limits: &Limits,
+) -> (Vec<Parsed>, Option<CloseInfo>) {
+    let mut parser = Parser::default();
+    let mut buf = BytesMut::new();
+    let mut parsed = Vec::new();
+    let mut at = 0;
+    let ends = chops
+        .iter()
+        .scan(0, |end, n| {
+            *end = (*end + n).min(bytes.len());
+            Some(*end)
+        })
+        .chain([bytes.len()]);
+    for end in ends {
+        buf.extend_from_slice(&bytes[at..end]);
+        at = end;
+        loop {
+            match parser.parse(&mut buf, limits) {
+                Ok(Some(message)) => parsed.push(message),
+                Ok(None) => break,
+                Err(close) => {
+                    assert!(parser.is_done(), "parsing goes on after {close:?}");
+                    assert_eq!(parser.parse(&mut buf, limits), Ok(None));
+                    return (parsed, Some(close));
+                }
+            }
+        }
+    }
+    (parsed, None)
 }
 
 #[cfg(test)]

@@ -37,37 +37,6 @@ fn client_frame(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     frame
 }
 
-/// Everything `bytes` parses to, fed in chops of the given lengths (the
-/// rest in one): the messages with their replies, then the failure.
-fn parse_all(bytes: &[u8], chops: &[usize], limits: &Limits) -> (Vec<Parsed>, Option<CloseInfo>) {
-    let mut parser = Parser::default();
-    let mut buf = BytesMut::new();
-    let mut parsed = Vec::new();
-    let mut at = 0;
-    let ends = chops
-        .iter()
-        .scan(0, |end, n| {
-            *end = (*end + n).min(bytes.len());
-            Some(*end)
-        })
-        .chain([bytes.len()]);
-    for end in ends {
-        buf.extend_from_slice(&bytes[at..end.max(at)]);
-        at = end.max(at);
-        loop {
-            match parser.parse(&mut buf, limits) {
-                Ok(Some(message)) => parsed.push(message),
-                Ok(None) => break,
-                Err(close) => {
-                    assert!(parser.is_done());
-                    return (parsed, Some(close));
-                }
-            }
-        }
-    }
-    (parsed, None)
-}
-
 /// Feeds `payload` to [`check_arrived`] in chops of the given lengths,
 /// as reads would bring it; the `seen` after each, or the chop that
 /// failed.
@@ -200,7 +169,7 @@ fn violations_close_with_their_codes() {
         ),
     ];
     for (bytes, code) in cases {
-        let (parsed, close) = parse_all(&bytes, &[], &limits(false));
+        let (parsed, close) = parse_chopped(&bytes, &[], &limits(false));
         assert!(parsed.is_empty(), "{bytes:?}");
         assert_eq!(close.map(|close| close.code), Some(code), "{bytes:?}");
     }
@@ -210,17 +179,17 @@ fn violations_close_with_their_codes() {
         ..limits(true)
     };
     let too_big = text(FIN | OPCODE_BINARY, b"12345");
-    assert_eq!(parse_all(&too_big, &[], &small).1.unwrap().code, 1009);
+    assert_eq!(parse_chopped(&too_big, &[], &small).1.unwrap().code, 1009);
     let fragments = [
         text(OPCODE_BINARY, b"1"),
         text(OPCODE_CONTINUATION, b"2"),
         text(FIN | OPCODE_CONTINUATION, b"3"),
     ]
     .concat();
-    assert_eq!(parse_all(&fragments, &[], &small).1.unwrap().code, 1008);
+    assert_eq!(parse_chopped(&fragments, &[], &small).1.unwrap().code, 1008);
     let bomb = compress(&encode(OPCODE_TEXT, &[b'a'; 64]), Window::Bits15).unwrap();
     let bomb = text(bomb[0], &bomb[payload_start(&bomb)..]);
-    assert_eq!(parse_all(&bomb, &[], &small).1.unwrap().code, 1009);
+    assert_eq!(parse_chopped(&bomb, &[], &small).1.unwrap().code, 1009);
 }
 
 /// A fragmented message open longer than `fragment_timeout` fails at the
@@ -248,8 +217,8 @@ fn a_message_open_too_long_fails_at_its_next_frame() {
         client_frame(FIN | OPCODE_CONTINUATION, b"b", MASK),
     ]
     .concat();
-    assert_eq!(parse_all(&bytes, &[], &slow).1.unwrap().code, 1008);
-    assert_eq!(parse_all(&bytes, &[], &limits(false)).1, None);
+    assert_eq!(parse_chopped(&bytes, &[], &slow).1.unwrap().code, 1008);
+    assert_eq!(parse_chopped(&bytes, &[], &limits(false)).1, None);
 }
 
 /// A message a test sends: text or binary, its payload, how it is cut
@@ -347,7 +316,7 @@ proptest! {
         let close = CloseInfo::new(code, truncate_reason(&reason));
         let payload = encode_close(&close);
         bytes.extend(client_frame(FIN | OPCODE_CLOSE, &payload[payload_start(&payload)..], mask));
-        let (parsed, failure) = parse_all(&bytes, &chops, &limits(true));
+        let (parsed, failure) = parse_chopped(&bytes, &chops, &limits(true));
         prop_assert_eq!(failure, None);
         prop_assert_eq!(parsed.len(), messages.len() + 1);
         for (sent, parsed) in messages.iter().zip(&parsed) {
@@ -380,8 +349,8 @@ proptest! {
         chops in proptest::collection::vec(0..20usize, 0..10),
         deflate in any::<bool>(),
     ) {
-        let whole = parse_all(&bytes, &[], &limits(deflate));
-        let chopped = parse_all(&bytes, &chops, &limits(deflate));
+        let whole = parse_chopped(&bytes, &[], &limits(deflate));
+        let chopped = parse_chopped(&bytes, &chops, &limits(deflate));
         let messages = |parsed: &[Parsed]| parsed.iter().map(|p| format!("{:?}", p.message)).collect::<Vec<_>>();
         prop_assert_eq!(messages(&whole.0), messages(&chopped.0));
         prop_assert_eq!(whole.1, chopped.1);
