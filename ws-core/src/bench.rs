@@ -51,7 +51,7 @@ where
                     None,
                 )),
                 requests: Mutex::default(),
-                codec: crate::codec::Codec::Json,
+                codec: crate::wire::codec::Codec::Json,
                 expires: Default::default(),
             });
             registrations.push(manager.registry().register(Arc::clone(&conn), None));
@@ -107,4 +107,27 @@ where
         None => Ok(()),
         Some(close) => Err(format!("close {}: {}", close.code, close.reason)),
     }
+}
+
+/// What the frame parser (`wire::parse`) makes of a
+/// client's `bytes`, fed in chops of the given lengths and then the rest:
+/// each message as its `Debug` (with the reply it asks for), then the
+/// close a failure is answered with. `deflate`: whether permessage-deflate
+/// was negotiated; `max_fragments`: 0 for no limit. For the fuzzer.
+pub fn parse_frames(
+    bytes: &[u8],
+    chops: &[usize],
+    deflate: bool,
+    max_fragments: usize,
+) -> (Vec<String>, Option<crate::CloseInfo>) {
+    let limits = crate::wire::parse::Limits {
+        max_message_size: 64 << 10,
+        max_fragments,
+        fragment_timeout: None,
+        deflate,
+        now: std::time::Instant::now,
+    };
+    let (parsed, failure) = crate::wire::parse::parse_chopped(bytes, chops, &limits);
+    let parsed = parsed.iter().map(|parsed| format!("{parsed:?}")).collect();
+    (parsed, failure)
 }

@@ -17,16 +17,17 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
-use crate::close::CloseInfo;
-use crate::deflate::Shared;
 use crate::delivery::{Delivery, Target};
 use crate::error::{RequestError, SendError};
-use crate::frame::{Frame, Wire};
+use crate::frame::Frame;
 use crate::history::History;
 use crate::id::ConnId;
 use crate::protocol::{Outbound, Protocol};
 use crate::registry::{Conn, Members, Registry};
 use crate::telemetry::Counters;
+use crate::wire::Wire;
+use crate::wire::close::{CloseInfo, encode_close, read_close};
+use crate::wire::deflate::Shared;
 
 /// A send to a room, a user, everyone or one connection; built by
 /// [`Manager::to_room`](crate::Manager::to_room), [`Manager::to_user`](crate::Manager::to_user),
@@ -195,7 +196,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     pub fn send(self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
         let message = message.into_message();
         if let Some((history, room)) = self.recording(message.is_recorded()) {
-            let body = crate::frame::encode_kept(&message).map_err(SendError::Encode)?;
+            let body = crate::wire::frame::encode_kept(&message).map_err(SendError::Encode)?;
             return self.send_recorded(history, room, body);
         }
         let recipients = self.recipients();
@@ -330,7 +331,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     pub fn try_send_frame(self, frame: &Frame<P>) -> Result<Delivery, SendError> {
         if let Some((history, room)) = self.recording(frame.recorded) {
             // Encoded without a place in any stream: one copy to stamp it.
-            return self.send_recorded(history, room, crate::frame::reopen(&frame.wire));
+            return self.send_recorded(history, room, crate::wire::frame::reopen(&frame.wire));
         }
         let delivery = match self.recipients() {
             Some(recipients) => self.deliver(&recipients, frame, Instant::now()),
@@ -366,7 +367,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             let error = if link.records() {
                 // Delivered here too when Redis publishes it: in the order
                 // of the offsets Redis gave, whichever node sent each.
-                match link.record(room, crate::frame::json_of(&body)) {
+                match link.record(room, crate::wire::frame::json_of(&body)) {
                     Ok(()) => return Ok(Delivery::default()),
                     Err(error) => error,
                 }
@@ -447,16 +448,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let Some(link) = self.remote() else {
             return Ok(closed);
         };
-        // A control frame carries at most 125 bytes: the code and 123 of
-        // the reason, cut on a character boundary.
-        let mut end = close.reason.len().min(123);
-        while !close.reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mut payload = Vec::with_capacity(2 + end);
-        payload.extend_from_slice(&code.to_be_bytes());
-        payload.extend_from_slice(&close.reason.as_bytes()[..end]);
-        let frame = crate::frame::wire(crate::frame::OPCODE_CLOSE, &payload);
+        let frame = encode_close(&close);
         match link.publish(self.target, &frame, &self.except.rooms) {
             Ok(()) => Ok(closed),
             Err(error) => Err(SendError::Backend {
@@ -572,24 +564,6 @@ fn enqueue(
     delivery
 }
 
-/// The code and reason of a close frame from another node (the envelope
-/// has checked it is one whole unmasked frame); `None` for a text frame.
-fn remote_close(frame: &Wire) -> Option<CloseInfo> {
-    let (&first, rest) = frame.split_first()?;
-    if first & 0x0f != crate::frame::OPCODE_CLOSE {
-        return None;
-    }
-    // A close payload is at most 125 bytes: a one-byte length.
-    let payload = rest.get(1..)?;
-    let code = payload
-        .first_chunk::<2>()
-        .map_or(crate::close::close_code::NORMAL, |code| {
-            u16::from_be_bytes(*code)
-        });
-    let reason = payload.get(2..).unwrap_or_default();
-    Some(CloseInfo::new(code, String::from_utf8_lossy(reason)))
-}
-
 /// Sends to a connection already in hand (a handler's own, through its
 /// [`Ctx`](crate::Ctx)): no lookup, counted as a send to one connection.
 pub(crate) fn to_one(
@@ -651,7 +625,7 @@ pub(crate) fn deliver_remote(
         conns: &[],
         members: room_members(registry, except_rooms.iter().map(String::as_str)),
     };
-    match remote_close(frame) {
+    match read_close(frame) {
         // A close travels as a close frame: the recipients are closed, with
         // their own close frame after what is queued for them.
         Some(close) => Delivery {

@@ -31,21 +31,20 @@ use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::close::CloseInfo;
-use crate::codec::Codec;
 use crate::config::Config;
 use crate::connection::inbound::Frames;
 use crate::connection::io::Socket;
 use crate::connection::read_loop::{ReadEnd, wait_for_writer};
 use crate::connection::upgrade::{Handshake, handshake};
 use crate::connection::writer::{CLOSE_GRACE, write_loop};
-use crate::frame::{OPCODE_BINARY, OPCODE_TEXT, wire};
 use crate::id::ConnId;
 use crate::queue::SendQueue;
 use crate::rate::InflateBudget;
 use crate::registry::{Conn, Membership};
+use crate::wire::codec::Codec;
+use crate::wire::frame::{OPCODE_BINARY, OPCODE_TEXT, encode};
+use crate::wire::parse::Message;
 
 /// The axum route of the echo, with `config`'s frame and queue options
 /// (`max_message_size`, `read_buffer`, `write_buffer`, `send_queue`,
@@ -74,7 +73,7 @@ async fn upgrade(echo: Arc<Echo>, mut request: Request) -> Response {
         Ok(Handshake::Connect) => return StatusCode::NOT_IMPLEMENTED.into_response(),
         Err(refusal) => return refusal,
     };
-    let deflate = crate::deflate::agree(config, request.headers());
+    let deflate = crate::wire::deflate::agree(config, request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let conn = Arc::new(Conn {
         id: ConnId::next(),
@@ -151,14 +150,10 @@ async fn echo_loop(frames: &mut Frames<'_>, conn: &Conn, stall: Duration) -> Rea
         let echo = match frames.next().await {
             None => return ReadEnd::Vanished,
             Some(Err(end)) => return end,
-            Some(Ok(Message::Text(text))) => wire(OPCODE_TEXT, text.as_bytes()),
-            Some(Ok(Message::Binary(data))) => wire(OPCODE_BINARY, &data),
-            Some(Ok(Message::Close(frame))) => {
-                return ReadEnd::PeerClosed(
-                    frame.map(|frame| CloseInfo::new(frame.code.into(), frame.reason.as_str())),
-                );
-            }
-            Some(Ok(_)) => continue,
+            Some(Ok(Message::Text(text))) => encode(OPCODE_TEXT, text.as_bytes()),
+            Some(Ok(Message::Binary(data))) => encode(OPCODE_BINARY, &data),
+            Some(Ok(Message::Close(close))) => return ReadEnd::PeerClosed(close),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
         };
         conn.push(echo);
     }

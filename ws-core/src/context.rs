@@ -9,7 +9,6 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use crate::broadcast::{Broadcast, to_one};
-use crate::close::CloseInfo;
 use crate::delivery::Delivery;
 use crate::error::{BackendError, JoinError, JoinRefused, ReplyError, SendError, SetUserError};
 use crate::frame::Frame;
@@ -21,6 +20,7 @@ use crate::presence::Presence;
 use crate::protocol::{Outbound, Protocol, Variant};
 use crate::registry::Conn;
 use crate::session::{Read, erase, typed};
+use crate::wire::close::CloseInfo;
 
 /// A handler's view of its connection. Cheap to clone; a clone may be moved
 /// into a spawned task and used after the handler returns (sends to a

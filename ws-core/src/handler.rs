@@ -6,9 +6,9 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::close::CloseInfo;
 use crate::error::{ConnectionClosing, JoinError, SetUserError};
 use crate::id::UserId;
+use crate::wire::close::CloseInfo;
 
 /// What a handler returns.
 pub type HandlerResult<T = ()> = Result<T, HandlerError>;

@@ -131,15 +131,11 @@ mod broadcast;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
-mod close;
-mod codec;
 mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod connection;
 mod context;
-pub mod correlation;
-mod deflate;
 mod delivery;
 mod error;
 mod frame;
@@ -165,6 +161,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -175,8 +172,6 @@ pub use backend::{Backend, BackendStatus};
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use backend::{PubSubMode, RedisBackend};
 pub use broadcast::{Broadcast, Excluded};
-pub use close::{CloseInfo, close_code};
-pub use codec::{Codec, InvalidMessagePack};
 pub use config::{
     ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
 };
@@ -204,6 +199,7 @@ pub use serve::{Serve, serve, shutdown_signal};
 pub use serve::{Tls, TlsError};
 pub use session::Session;
 pub use telemetry::Stats;
+pub use wire::{CloseInfo, Codec, InvalidMessagePack, close_code, correlation};
 
 /// Re-exported so users need no direct axum dependency for the basics: the
 /// router, responses, and the extractors `Query`, `Json`, `Form`, `Path`,

@@ -10,7 +10,6 @@ use crate::admission::Admission;
 use crate::admission::per_ip::PerIp;
 use crate::backend::{Backend, BackendError, BackendStatus, Channel};
 use crate::broadcast::{Broadcast, deliver_remote};
-use crate::close::{CloseInfo, close_code};
 use crate::config::{
     ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
 };
@@ -18,8 +17,6 @@ use crate::config::{
 use crate::delivery::Delivery;
 use crate::delivery::Target;
 use crate::frame::Frame;
-#[cfg(feature = "redis")]
-use crate::frame::Wire;
 use crate::history::History;
 use crate::id::ConnId;
 use crate::presence::{self, Presence, PresenceCount, PresenceDiff};
@@ -27,6 +24,9 @@ use crate::protocol::{Outbound, Protocol};
 use crate::rate::InflateBudget;
 use crate::registry::{Limits, Registry};
 use crate::telemetry::{Counters, Stats};
+#[cfg(feature = "redis")]
+use crate::wire::Wire;
+use crate::wire::close::{CloseInfo, close_code};
 use tokio_util::sync::CancellationToken;
 
 /// The connections of protocol `P`: admission, rooms, users and sends.
@@ -104,9 +104,10 @@ impl crate::backend::Node for Inner {
         let Some(history) = &self.history else {
             return Delivery::default();
         };
-        let (delivered, _) = history.record(room, crate::frame::body_of(body), |wire, held| {
-            crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, held)
-        });
+        let (delivered, _) =
+            history.record(room, crate::wire::frame::body_of(body), |wire, held| {
+                crate::broadcast::deliver_recorded(&self.registry, &self.counters, room, wire, held)
+            });
         history.diverge(room);
         delivered
     }

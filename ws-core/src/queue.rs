@@ -15,10 +15,10 @@ use crossbeam_queue::SegQueue;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
-use crate::close::{CloseInfo, close_code};
 use crate::config::Overflow;
 use crate::delivery::Pushed;
-use crate::frame::Wire;
+use crate::wire::Wire;
+use crate::wire::close::{CloseInfo, close_code};
 
 const OPEN: u8 = 0;
 /// Send what is queued, then the close frame.

@@ -121,13 +121,13 @@ use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
 use crate::client::{Client, ClientError, Refusal};
-use crate::close::CloseInfo;
 use crate::connection::upgrade::endpoint;
 use crate::handler::ErrorFrame;
 use crate::id::ConnId;
 use crate::manager::Manager;
 use crate::protocol::{ClientMessage, Protocol, Request, Variant};
 use crate::route::Route;
+use crate::wire::close::CloseInfo;
 
 /// How long the assertions wait for a message; generous, so that only a
 /// broken test waits this long.

@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 
 use super::{BackendError, BackendStatus, Channel, Entry};
 use crate::config::Config;
-use crate::frame::Wire;
+use crate::wire::Wire;
 
 /// A cluster engine, as the runtime uses it: fan-out to rooms, users and
 /// everyone, the rooms' histories, presence, and leaving the cluster.

@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use std::sync::Arc;
 
-use crate::frame::{OPCODE_CLOSE, OPCODE_TEXT, Wire};
+use crate::wire::frame::{OPCODE_CLOSE, OPCODE_TEXT, Wire};
 
 const VERSION: u8 = 1;
 /// Version 1 followed by the excluded rooms.
@@ -159,7 +159,7 @@ pub(crate) fn origin(buffer: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::wire;
+    use crate::wire::frame::encode;
 
     fn envelope(frame: &[u8]) -> Vec<u8> {
         let mut buffer = Vec::new();
@@ -171,7 +171,7 @@ mod tests {
     fn round_trip_shares_the_frame() {
         for len in [0, 5, 125, 126, 300, 70_000] {
             let text = "é".repeat(len / 2);
-            let frame = wire(OPCODE_TEXT, text.as_bytes());
+            let frame = encode(OPCODE_TEXT, text.as_bytes());
             let buffer = envelope(&frame);
             assert_eq!(buffer.len(), HEADER + frame.len());
             assert_eq!(origin(&buffer), Some(42));
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn excluded_rooms_travel_before_the_frame() {
-        let frame = wire(OPCODE_TEXT, b"{}");
+        let frame = encode(OPCODE_TEXT, b"{}");
         let mut buffer = Vec::new();
         let rooms: [Arc<str>; 2] = [Arc::from("red"), Arc::from("")];
         write(&mut buffer, 1, 2, &rooms, &frame).unwrap();
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn close_frames_travel_too() {
-        let close = wire(OPCODE_CLOSE, &[0x0f, 0xa0, b'b', b'y', b'e']);
+        let close = encode(OPCODE_CLOSE, &[0x0f, 0xa0, b'b', b'y', b'e']);
         let received = read(envelope(&close)).unwrap();
         assert_eq!(received.wire, close);
     }
@@ -210,12 +210,12 @@ mod tests {
     fn refuses_garbage() {
         assert_eq!(read(vec![1, 2, 3]).unwrap_err(), Invalid::Short);
         assert_eq!(read(vec![9; HEADER]).unwrap_err(), Invalid::Version(9));
-        let binary = wire(0x2, b"abc");
+        let binary = encode(0x2, b"abc");
         assert_eq!(read(envelope(&binary)).unwrap_err(), Invalid::Frame);
-        let mut truncated = wire(OPCODE_TEXT, b"abcdef").to_vec();
+        let mut truncated = encode(OPCODE_TEXT, b"abcdef").to_vec();
         truncated.pop();
         assert_eq!(read(envelope(&truncated)).unwrap_err(), Invalid::Frame);
-        let bad_utf8 = wire(OPCODE_TEXT, &[0xff, 0xfe]);
+        let bad_utf8 = encode(OPCODE_TEXT, &[0xff, 0xfe]);
         assert_eq!(read(envelope(&bad_utf8)).unwrap_err(), Invalid::Utf8);
     }
 }

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 
 use super::{BackendError, BackendStatus, Channel, Entry};
 use crate::delivery::Target;
-use crate::frame::Wire;
+use crate::wire::Wire;
 
 #[cfg(feature = "redis")]
 use super::{Engine, Local, Node, Read};

@@ -5,7 +5,7 @@ use std::sync::{Arc, Weak};
 
 use super::{Channel, Entry};
 use crate::delivery::{Delivery, Target};
-use crate::frame::Wire;
+use crate::wire::Wire;
 
 /// The node an engine serves, as the engine's tasks need it: the layer
 /// above (the manager) implements it, so that this layer calls up without

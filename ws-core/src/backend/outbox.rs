@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::{BackendError, Channel, Shared, now_micros};
-use crate::frame::Wire;
+use crate::wire::Wire;
 
 /// A message waiting for the publisher, in the order it was sent.
 pub(crate) struct Outgoing {

@@ -20,8 +20,6 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 
 use crate::admission::Slot;
-use crate::close::{CloseInfo, close_code};
-use crate::codec::Codec;
 use crate::context::{Ctx, JoinGate};
 use crate::error::JoinRefused;
 use crate::handler::{Disconnect, HandlerError};
@@ -31,6 +29,8 @@ use crate::queue::SendQueue;
 use crate::registry::{Conn, Membership, Registration, UserSeat};
 use crate::route::Route;
 use crate::session::Erased;
+use crate::wire::close::{CloseInfo, close_code};
+use crate::wire::codec::Codec;
 use hyper_util::rt::TokioIo;
 use inbound::Frames;
 use io::Socket;
@@ -80,7 +80,7 @@ pub(crate) struct Admitted<P> {
     /// The codec negotiated in the handshake.
     pub(crate) codec: Codec,
     /// What was agreed if permessage-deflate was negotiated.
-    pub(crate) deflate: Option<crate::deflate::Deflate>,
+    pub(crate) deflate: Option<crate::wire::deflate::Deflate>,
 }
 
 /// Drives an upgraded connection to its end, then cleans up once.

@@ -17,10 +17,7 @@ use governor::RateLimiter;
 use governor::clock::DefaultClock;
 use governor::state::{InMemoryState, NotKeyed};
 use tokio::time::{Instant, sleep_until};
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::close::{CloseInfo, close_code};
-use crate::codec::Codec;
 use crate::config::{OnInvalid, OnRateLimit, RateLimit};
 use crate::context::Ctx;
 use crate::correlation;
@@ -29,6 +26,9 @@ use crate::queue::SendQueue;
 use crate::rate::quota;
 use crate::route::Route;
 use crate::session::expiry_time;
+use crate::wire::close::{CloseInfo, close_code};
+use crate::wire::codec::Codec;
+use crate::wire::parse::Message;
 
 /// Why the read loop stopped.
 #[derive(Debug)]
@@ -114,47 +114,42 @@ where
         }
         let unpacked;
         let refused = 'refused: {
-            let text =
-                match &message {
-                    Message::Text(text) => text.as_str(),
-                    // A MessagePack message is decoded as the JSON it transcodes
-                    // to: the same typed decoding, errors and correlation ids.
-                    Message::Binary(bytes) if ctx.conn().codec == Codec::MessagePack => {
-                        match crate::codec::unpack(bytes) {
-                            Ok(json) => {
-                                unpacked = json;
-                                unpacked.as_str()
-                            }
-                            Err(error) => {
-                                break 'refused Refused {
-                                    close: close_code::INVALID_PAYLOAD,
-                                    code: error_code::INVALID_MESSAGE,
-                                    message: error.to_string(),
-                                    id: None,
-                                };
-                            }
+            let text = match &message {
+                Message::Text(text) => text.as_str(),
+                // A MessagePack message is decoded as the JSON it transcodes
+                // to: the same typed decoding, errors and correlation ids.
+                Message::Binary(bytes) if ctx.conn().codec == Codec::MessagePack => {
+                    match crate::wire::codec::unpack(bytes) {
+                        Ok(json) => {
+                            unpacked = json;
+                            unpacked.as_str()
+                        }
+                        Err(error) => {
+                            break 'refused Refused {
+                                close: close_code::INVALID_PAYLOAD,
+                                code: error_code::INVALID_MESSAGE,
+                                message: error.to_string(),
+                                id: None,
+                            };
                         }
                     }
-                    Message::Binary(_) => {
-                        break 'refused Refused {
-                            close: close_code::UNSUPPORTED,
-                            code: error_code::BINARY_NOT_SUPPORTED,
-                            message: "binary frames are not supported; send JSON text, or \
+                }
+                Message::Binary(_) => {
+                    break 'refused Refused {
+                        close: close_code::UNSUPPORTED,
+                        code: error_code::BINARY_NOT_SUPPORTED,
+                        message: "binary frames are not supported; send JSON text, or \
                                   negotiate MessagePack in Sec-WebSocket-Protocol"
-                                .to_owned(),
-                            id: None,
-                        };
-                    }
-                    // Pings are answered by the parser; any frame
-                    // counts as activity for the idle timeout.
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue 'frames,
-                    // The parser has queued the close reply already.
-                    Message::Close(frame) => {
-                        return ReadEnd::PeerClosed(frame.as_ref().map(|frame| {
-                            CloseInfo::new(frame.code.into(), frame.reason.as_str())
-                        }));
-                    }
-                };
+                            .to_owned(),
+                        id: None,
+                    };
+                }
+                // Pings are answered by the parser; any frame
+                // counts as activity for the idle timeout.
+                Message::Ping(_) | Message::Pong(_) => continue 'frames,
+                // The parser has queued the close reply already.
+                Message::Close(close) => return ReadEnd::PeerClosed(close.clone()),
+            };
             match decode::<P>(text) {
                 Ok((message, id)) if message.answers_server_request() => {
                     answer(ctx, message, id);
@@ -485,7 +480,7 @@ fn id_of<P: crate::Protocol>(ctx: &Ctx<P>, message: &Message) -> Option<u64> {
     match message {
         Message::Text(text) => id_in::<P>(text),
         Message::Binary(bytes) if ctx.conn().codec == Codec::MessagePack => {
-            id_in::<P>(&crate::codec::unpack(bytes).ok()?)
+            id_in::<P>(&crate::wire::codec::unpack(bytes).ok()?)
         }
         _ => None,
     }

@@ -18,13 +18,13 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::origin::Scheme;
 use super::{Admitted, ConnId, Gate};
-use crate::codec::Codec;
 use crate::context::JoinGate;
 use crate::manager::Manager;
 use crate::protocol::Protocol;
 use crate::route::Route;
 use crate::serve::{Accepted, OverTls};
 use crate::session::{Read, erase};
+use crate::wire::codec::Codec;
 
 /// The axum route that serves protocol `P` with `handler`.
 ///
@@ -96,7 +96,7 @@ where
         Err(refusal) => return refusal,
     };
     let selected = codec::<P>(request.headers());
-    let deflate = crate::deflate::agree(manager.config(), request.headers());
+    let deflate = crate::wire::deflate::agree(manager.config(), request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (mut parts, _body) = request.into_parts();
     // The request head took part of the handshake's time already.

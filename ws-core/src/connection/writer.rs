@@ -10,9 +10,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
 use super::io::{Batch, write_all};
-use crate::close::CloseInfo;
-use crate::frame::{OPCODE_CLOSE, OPCODE_PING, wire};
 use crate::queue::{Ending, SendQueue};
+use crate::wire::close::{CloseInfo, encode_close};
+use crate::wire::frame::{OPCODE_PING, encode};
 
 /// How long a closing writer may take to send its close frame to a peer
 /// that does not read; after that the socket is dropped.
@@ -60,7 +60,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
             () = queue.ready() => {}
             // Written by `write_ready` on the next turn, where an abort can
             // still interrupt it.
-            _ = ping.tick(), if heartbeat.is_some() => batch.push(wire(OPCODE_PING, &[])),
+            _ = ping.tick(), if heartbeat.is_some() => batch.push(encode(OPCODE_PING, &[])),
         }
     }
 }
@@ -104,9 +104,7 @@ async fn close<W: AsyncWrite + Unpin>(
 ) -> Option<CloseInfo> {
     batch.extend(queue.take_control());
     if let Some(info) = &frame {
-        let mut payload = info.code.to_be_bytes().to_vec();
-        payload.extend_from_slice(truncate_reason(&info.reason).as_bytes());
-        batch.push(wire(OPCODE_CLOSE, &payload));
+        batch.push(encode_close(info));
     }
     // A peer that does not read cannot hold the task: errors and time-outs
     // both end it, and the socket is dropped (cut, never desynchronised:
@@ -117,20 +115,6 @@ async fn close<W: AsyncWrite + Unpin>(
     })
     .await;
     frame
-}
-
-/// A close reason is at most 123 bytes (RFC 6455 5.5: control frames carry
-/// 125 bytes, two of which are the code); cut on a character boundary.
-pub(crate) fn truncate_reason(reason: &str) -> &str {
-    const MAX: usize = 123;
-    if reason.len() <= MAX {
-        return reason;
-    }
-    let mut end = MAX;
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
 }
 
 #[cfg(test)]
@@ -146,20 +130,11 @@ mod tests {
     use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-    use super::{truncate_reason, write_loop};
-    use crate::close::CloseInfo;
+    use super::write_loop;
     use crate::config::Overflow;
-    use crate::frame::{OPCODE_TEXT, wire};
     use crate::queue::SendQueue;
-
-    #[test]
-    fn reasons_fit_a_control_frame() {
-        assert_eq!(truncate_reason("short"), "short");
-        let long = "é".repeat(100);
-        let cut = truncate_reason(&long);
-        assert!(cut.len() <= 123);
-        assert!(long.starts_with(cut));
-    }
+    use crate::wire::close::CloseInfo;
+    use crate::wire::frame::{OPCODE_TEXT, encode};
 
     /// A socket that takes `budget` bytes, then blocks (as a peer that
     /// stopped reading) until the budget is lifted.
@@ -282,7 +257,7 @@ mod tests {
     async fn cut_at(cut: usize, abort: bool) -> Vec<u8> {
         let queue = SendQueue::new(16, Overflow::Close);
         for payload in payloads() {
-            queue.push(wire(OPCODE_TEXT, &payload));
+            queue.push(encode(OPCODE_TEXT, &payload));
         }
         let socket = Throttled::new(cut);
         let mut out = socket.clone();
@@ -302,7 +277,7 @@ mod tests {
     /// frames; nothing is written twice.
     #[tokio::test]
     async fn an_abort_at_any_byte_leaves_a_valid_stream() {
-        let frames: Vec<_> = payloads().iter().map(|p| wire(OPCODE_TEXT, p)).collect();
+        let frames: Vec<_> = payloads().iter().map(|p| encode(OPCODE_TEXT, p)).collect();
         let total: usize = frames.iter().map(|f| f.len()).sum();
         for cut in 0..=total {
             let bytes = cut_at(cut, true).await;
@@ -324,7 +299,10 @@ mod tests {
     /// A drain interrupted at any byte sends everything, then the close.
     #[tokio::test]
     async fn a_drain_at_any_byte_sends_everything_once() {
-        let total: usize = payloads().iter().map(|p| wire(OPCODE_TEXT, p).len()).sum();
+        let total: usize = payloads()
+            .iter()
+            .map(|p| encode(OPCODE_TEXT, p).len())
+            .sum();
         for cut in (0..=total).step_by(97).chain([total - 1]) {
             let (texts, close) = parse(&cut_at(cut, false).await);
             assert_eq!(close, Some(1013), "cut at {cut}");

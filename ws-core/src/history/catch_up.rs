@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::store::{History, Step};
-use crate::close::{CloseInfo, close_code};
 use crate::registry::{Conn, Registry};
+use crate::wire::close::{CloseInfo, close_code};
 
 /// How long a replay at the head of a node's copy waits for the live
 /// fan-out to get there (normally the milliseconds by which this node's

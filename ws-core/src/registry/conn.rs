@@ -11,12 +11,12 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::Membership;
-use crate::codec::Codec;
-use crate::deflate::{Deflate, Shared};
 use crate::delivery::Pushed;
-use crate::frame::Wire;
 use crate::id::ConnId;
 use crate::queue::SendQueue;
+use crate::wire::Wire;
+use crate::wire::codec::Codec;
+use crate::wire::deflate::{Deflate, Shared};
 
 /// The state of one connection that senders and the registry share.
 pub(crate) struct Conn {
@@ -97,8 +97,8 @@ impl Conn {
     /// Frames `json` (one copy) and queues it: for the frames one connection
     /// gets on its own, such as errors and replies.
     pub(crate) fn push_json(&self, json: &str) -> Pushed {
-        self.push(crate::frame::wire(
-            crate::frame::OPCODE_TEXT,
+        self.push(crate::wire::frame::encode(
+            crate::wire::frame::OPCODE_TEXT,
             json.as_bytes(),
         ))
     }

@@ -478,7 +478,7 @@ mod tests {
             queue: SendQueue::new(4, Overflow::Close),
             membership: Mutex::new(Membership::new(crate::session::erase(()), None)),
             requests: Mutex::default(),
-            codec: crate::codec::Codec::Json,
+            codec: crate::wire::codec::Codec::Json,
             expires: Default::default(),
         })
     }

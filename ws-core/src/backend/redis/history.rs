@@ -143,7 +143,7 @@ return out
 });
 
 /// A fresh epoch: random, 16 hex digits (well within
-/// [`MAX_EPOCH`](crate::frame::MAX_EPOCH), no character JSON escapes).
+/// [`MAX_EPOCH`](crate::wire::frame::MAX_EPOCH), no character JSON escapes).
 pub(crate) fn fresh_epoch() -> String {
     format!("{:016x}", crate::backend::node_id())
 }
@@ -272,7 +272,7 @@ pub(crate) fn parse_recorded(rest: &[u8]) -> Option<(&str, u64, &[u8])> {
     let epoch = std::str::from_utf8(parts.next()?).ok()?;
     let offset = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
     let body = parts.next()?;
-    (epoch.len() <= crate::frame::MAX_EPOCH && !epoch.contains(['"', '\\']))
+    (epoch.len() <= crate::wire::frame::MAX_EPOCH && !epoch.contains(['"', '\\']))
         .then_some((epoch, offset, body))
 }
 

@@ -57,7 +57,7 @@ use super::{
     Shared, Tasks,
 };
 use crate::delivery::Target;
-use crate::frame::Wire;
+use crate::wire::Wire;
 
 /// Which pub/sub commands the Redis backend uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

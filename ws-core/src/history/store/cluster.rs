@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::History;
-use crate::frame::{self, Wire};
 use crate::id::ConnId;
+use crate::wire::{Wire, frame};
 
 impl History {
     /// Takes a message of `room` whose place a cluster backend gave (its

@@ -14,8 +14,8 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::{Limits, Position, Resume, Unrecovered};
-use crate::frame::{self, Wire};
 use crate::id::ConnId;
+use crate::wire::frame::{self, Wire};
 
 /// The histories of one node's rooms.
 pub(crate) struct History {

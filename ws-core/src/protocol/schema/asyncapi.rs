@@ -49,9 +49,9 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 
 use super::{Direction, MessageSchema, REFRESH_FRAME, REFRESH_REQUIRED, messages, shared_defs};
-use crate::close::close_code;
-use crate::codec::Codec;
 use crate::protocol::{MessageInfo, Protocol};
+use crate::wire::close::close_code;
+use crate::wire::codec::Codec;
 
 /// The AsyncAPI 3.0 document of `P`, as `P::asyncapi()` returns it.
 ///

@@ -44,9 +44,9 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::close::close_code;
 use crate::handler::{ErrorFrame, RefreshFrame, RefreshRequired};
 use crate::protocol::{MessageInfo, Protocol, Tagging};
+use crate::wire::close::close_code;
 
 /// A direction of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

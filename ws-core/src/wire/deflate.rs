@@ -13,8 +13,8 @@
 //!   inflater per worker thread rather than per connection (flate2's
 //!   default backend, miniz_oxide, cannot compress with a smaller window);
 //! - the read side of every connection is a frame parser of our own
-//!   ([`connection::inbound`](crate::connection)), which accepts RSV1 only
-//!   where the extension was negotiated;
+//!   ([`wire::parse`](super::parse)), which accepts RSV1 only where the
+//!   extension was negotiated;
 //! - the write side is unchanged: a compressed frame is one more complete,
 //!   unmasked frame (RSV1 set) that every deflate recipient shares.
 //!
@@ -44,12 +44,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use crate::codec::Codec;
+use super::codec::Codec;
+use super::frame::{
+    MAX_HEADER, OPCODE_BINARY, OPCODE_TEXT, RSV1, Wire, pack, payload_start, put_header,
+};
 use crate::config::{self, Config};
-use crate::frame::{MAX_HEADER, OPCODE_BINARY, OPCODE_TEXT, Wire, payload_start, put_header};
-
-/// The RSV1 bit of a frame's first byte: "this message is compressed".
-pub(crate) const RSV1: u8 = 0x40;
 
 /// What a sync flush ends with; RFC 7692 7.2.1 removes it from the wire.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -211,7 +210,7 @@ thread_local! {
     static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
-/// `frame` (a complete text or binary frame made by [`crate::frame`]) as a
+/// `frame` (a complete text or binary frame made by [`super::frame`]) as a
 /// frame compressed with `window`, RSV1 set; `None` for any other frame.
 pub(crate) fn compress(frame: &[u8], window: Window) -> Option<Wire> {
     let opcode = *frame.first()? & 0x0f;
@@ -345,7 +344,7 @@ impl<'a> Shared<'a> {
         let (base, compressed) = match codec {
             Codec::Json => (self.plain, &self.deflated),
             Codec::MessagePack => (
-                self.packed.get_or_init(|| crate::frame::pack(self.plain)),
+                self.packed.get_or_init(|| pack(self.plain)),
                 &self.packed_deflated,
             ),
         };
@@ -368,8 +367,10 @@ impl<'a> Shared<'a> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
-    use crate::frame::wire;
+    use crate::wire::frame::{OPCODE_CLOSE, encode};
 
     const W15: Window = Window::Bits15;
 
@@ -453,7 +454,7 @@ mod tests {
         for window in Window::ALL {
             for len in [0, 10, 300, 2_000, 70_000] {
                 let payload: Vec<u8> = (0..len).map(|i| b"{\"chat\": 1}"[i % 11]).collect();
-                let frame = compress(&wire(OPCODE_TEXT, &payload), window).unwrap();
+                let frame = compress(&encode(OPCODE_TEXT, &payload), window).unwrap();
                 assert_eq!(frame[0], 0x80 | RSV1 | OPCODE_TEXT);
                 let body = &frame[payload_start(&frame)..];
                 assert_eq!(inflate(body, len).unwrap(), payload, "{len}");
@@ -462,7 +463,7 @@ mod tests {
                 }
             }
         }
-        assert!(compress(&wire(crate::frame::OPCODE_CLOSE, &[3, 232]), W15).is_none());
+        assert!(compress(&encode(OPCODE_CLOSE, &[3, 232]), W15).is_none());
     }
 
     /// Honoured: with each window, a block of random letters repeated just
@@ -490,7 +491,7 @@ mod tests {
             // zlib keeps 262 bytes of look-ahead: its reach is the window less that.
             for (block, found) in [(size + 64, false), (size - 300, true)] {
                 let payload = letters(block).repeat(32);
-                let frame = compress(&wire(OPCODE_TEXT, &payload), window).unwrap();
+                let frame = compress(&encode(OPCODE_TEXT, &payload), window).unwrap();
                 let body = &frame[payload_start(&frame)..];
                 assert_eq!(inflate(body, payload.len()).unwrap(), payload);
                 let ratio = body.len() as f64 / payload.len() as f64;
@@ -509,7 +510,7 @@ mod tests {
     #[test]
     fn a_shared_frame_is_compressed_at_most_once_per_codec_and_window() {
         let json = format!(r#"{{"type":"said","text":"{}"}}"#, "a".repeat(1000));
-        let plain = wire(OPCODE_TEXT, json.as_bytes());
+        let plain = encode(OPCODE_TEXT, json.as_bytes());
         let shared = Shared::new(&plain);
         assert_eq!(shared.for_conn(Codec::Json, None), plain);
         assert!(
@@ -536,7 +537,7 @@ mod tests {
         assert_eq!(packed.as_ptr(), again.as_ptr(), "one per codec, shared");
         assert_eq!(packed[0], 0x80 | RSV1 | OPCODE_BINARY);
         assert!(shared.was_packed());
-        let small = wire(OPCODE_TEXT, &[b'a'; 255]);
+        let small = encode(OPCODE_TEXT, &[b'a'; 255]);
         let shared = Shared::new(&small);
         assert_eq!(
             shared.for_conn(Codec::Json, deflate(256, W15)).as_ptr(),
@@ -551,7 +552,7 @@ mod tests {
 
     #[test]
     fn a_bomb_stops_at_the_limit() {
-        let frame = compress(&wire(OPCODE_TEXT, &vec![b'a'; 8 << 20]), W15).unwrap();
+        let frame = compress(&encode(OPCODE_TEXT, &vec![b'a'; 8 << 20]), W15).unwrap();
         let body = &frame[payload_start(&frame)..];
         assert!(body.len() < 16 * 1024, "{}", body.len());
         assert_eq!(inflate(body, 1 << 20), Err(InflateError::TooBig));
@@ -559,5 +560,36 @@ mod tests {
             inflate(&[0xff, 0xff, 0xff], 1 << 20),
             Err(InflateError::Invalid)
         );
+    }
+
+    proptest! {
+        /// Any payload compressed with any window inflates back to itself,
+        /// and past a limit below its size fails as too big.
+        #[test]
+        fn compression_round_trips(
+            payload in proptest::collection::vec(prop_oneof![Just(b'a'), any::<u8>()], 0..3000),
+            window in proptest::sample::select(Window::ALL.to_vec()),
+            binary in any::<bool>(),
+        ) {
+            let opcode = if binary { OPCODE_BINARY } else { OPCODE_TEXT };
+            let frame = compress(&encode(opcode, &payload), window).unwrap();
+            prop_assert_eq!(frame[0], 0x80 | RSV1 | opcode);
+            let body = &frame[payload_start(&frame)..];
+            prop_assert_eq!(inflate(body, payload.len()), Ok(payload.clone()));
+            if let Some(short) = payload.len().checked_sub(1) {
+                prop_assert_eq!(inflate(body, short), Err(InflateError::TooBig));
+            }
+        }
+
+        /// Any bytes inflate or fail, never past the limit.
+        #[test]
+        fn inflating_any_bytes_stays_within_the_limit(
+            input in proptest::collection::vec(any::<u8>(), 0..200),
+            max in 0..5000usize,
+        ) {
+            if let Ok(out) = inflate(&input, max) {
+                prop_assert!(out.len() <= max);
+            }
+        }
     }
 }
