@@ -87,12 +87,7 @@ fn check_history(cx: &Ctxt, protocol: &Protocol) {
             }
             _ => {}
         }
-        if protocol
-            .options
-            .history
-            .as_ref()
-            .is_some_and(|n| n.value == 0)
-        {
+        if protocol.options.has("history") && protocol.options.to_config().history() == 0 {
             cx.error_spanned_by(
                 history,
                 format!(
@@ -360,13 +355,9 @@ pub fn server_request_replies(protocol: &Protocol) -> Vec<usize> {
 /// A burst means nothing without a rate to burst above.
 fn check_rate(cx: &Ctxt, protocol: &Protocol) {
     let options = &protocol.options;
-    let has_rate = options
-        .rate_limit
-        .as_ref()
-        .is_some_and(|rate| rate.value.is_some());
-    if let (Some(burst), false) = (&options.rate_burst, has_rate) {
+    if options.has("rate_burst") && options.to_config().rate_limit().is_none() {
         cx.error_spanned_by(
-            &burst.tokens,
+            &options.given["rate_burst"],
             "`rate_burst` needs a rate to burst above: add `rate_limit = \"20/s\"` (or remove `rate_burst`)",
         );
     }

@@ -10,8 +10,29 @@ use crate::backend::Backend;
 use crate::backend::BackendError;
 use crate::config::{
     ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
+    options_table,
 };
 use crate::protocol::Protocol;
+
+/// The builder's setters, one per field whose methods are generated.
+macro_rules! builder_setters {
+    ($(
+        $(#[$attr:meta])* $name:ident $(, $setter:ident($arg:ident: $ty:ty))? $(: $hand:ty)?
+        $(= $value:expr;)? { $($body:tt)* }
+    )*) => {
+        $(builder_setter!($name $(, $setter($arg: $ty))?);)*
+    };
+}
+
+macro_rules! builder_setter {
+    ($name:ident, $setter:ident($arg:ident: $ty:ty)) => {
+        #[doc = concat!("See [`Config::", stringify!($setter), "`].")]
+        pub fn $name(self, $arg: $ty) -> Self {
+            self.map(|config| config.$setter($arg))
+        }
+    };
+    ($name:ident) => {};
+}
 
 /// Overrides the attribute's limits at start-up; see [`Config`].
 ///
@@ -47,117 +68,7 @@ impl<P: Protocol> ManagerBuilder<P> {
         self
     }
 
-    /// See [`Config::with_max_connections`].
-    pub fn max_connections(self, max: usize) -> Self {
-        self.map(|c| c.with_max_connections(max))
-    }
-
-    /// See [`Config::with_max_per_user`].
-    pub fn max_per_user(self, max: usize) -> Self {
-        self.map(|c| c.with_max_per_user(max))
-    }
-
-    /// See [`Config::with_send_queue`].
-    pub fn send_queue(self, frames: usize) -> Self {
-        self.map(|c| c.with_send_queue(frames))
-    }
-
-    /// See [`Config::with_on_full`].
-    pub fn on_full(self, policy: Overflow) -> Self {
-        self.map(|c| c.with_on_full(policy))
-    }
-
-    /// See [`Config::with_max_message_size`].
-    pub fn max_message_size(self, bytes: usize) -> Self {
-        self.map(|c| c.with_max_message_size(bytes))
-    }
-
-    /// See [`Config::with_compression`].
-    pub fn compression(self, compression: Compression) -> Self {
-        self.map(|c| c.with_compression(compression))
-    }
-
-    /// See [`Config::with_compress_min_size`].
-    pub fn compress_min_size(self, bytes: usize) -> Self {
-        self.map(|c| c.with_compress_min_size(bytes))
-    }
-
-    /// See [`Config::with_heartbeat`].
-    pub fn heartbeat(self, every: Option<Duration>) -> Self {
-        self.map(|c| c.with_heartbeat(every))
-    }
-
-    /// See [`Config::with_idle_timeout`].
-    pub fn idle_timeout(self, after: Option<Duration>) -> Self {
-        self.map(|c| c.with_idle_timeout(after))
-    }
-
-    /// See [`Config::with_inflate_rate`].
-    pub fn inflate_rate(self, rate: Option<ByteRate>) -> Self {
-        self.map(|c| c.with_inflate_rate(rate))
-    }
-
-    /// See [`Config::with_inflate_node_rate`].
-    pub fn inflate_node_rate(self, rate: Option<ByteRate>) -> Self {
-        self.map(|c| c.with_inflate_node_rate(rate))
-    }
-
-    /// See [`Config::with_max_fragments`].
-    pub fn max_fragments(self, max: usize) -> Self {
-        self.map(|c| c.with_max_fragments(max))
-    }
-
-    /// See [`Config::with_fragment_timeout`].
-    pub fn fragment_timeout(self, after: Option<Duration>) -> Self {
-        self.map(|c| c.with_fragment_timeout(after))
-    }
-
-    /// See [`Config::with_stall_timeout`].
-    pub fn stall_timeout(self, after: Duration) -> Self {
-        self.map(|c| c.with_stall_timeout(after))
-    }
-
-    /// See [`Config::with_rate_limit`].
-    pub fn rate_limit(self, limit: Option<RateLimit>) -> Self {
-        self.map(|c| c.with_rate_limit(limit))
-    }
-
-    /// See [`Config::with_on_rate_limit`].
-    pub fn on_rate_limit(self, policy: OnRateLimit) -> Self {
-        self.map(|c| c.with_on_rate_limit(policy))
-    }
-
-    /// See [`Config::with_on_invalid`].
-    pub fn on_invalid(self, policy: OnInvalid) -> Self {
-        self.map(|c| c.with_on_invalid(policy))
-    }
-
-    /// See [`Config::with_max_rooms`].
-    pub fn max_rooms(self, max: usize) -> Self {
-        self.map(|c| c.with_max_rooms(max))
-    }
-
-    /// See [`Config::with_max_room_name`].
-    pub fn max_room_name(self, bytes: usize) -> Self {
-        self.map(|c| c.with_max_room_name(bytes))
-    }
-
-    // ---- Untrusted peers: handshake deadline, per-IP limits. ----
-
-    /// See [`Config::with_handshake_timeout`].
-    pub fn handshake_timeout(self, timeout: Duration) -> Self {
-        self.map(|c| c.with_handshake_timeout(timeout))
-    }
-
-    /// See [`Config::with_max_per_ip`].
-    pub fn max_per_ip(self, max: usize) -> Self {
-        self.map(|c| c.with_max_per_ip(max))
-    }
-
-    /// See [`Config::with_handshake_rate`].
-    pub fn handshake_rate(self, rate: Option<RateLimit>) -> Self {
-        self.map(|c| c.with_handshake_rate(rate))
-    }
+    options_table!(builder_setters);
 
     /// See [`Config::with_allowed_origins`].
     pub fn allowed_origins<S: Into<std::borrow::Cow<'static, str>>>(
@@ -173,33 +84,6 @@ impl<P: Protocol> ManagerBuilder<P> {
         proxies: impl Into<std::borrow::Cow<'static, [ipnet::IpNet]>>,
     ) -> Self {
         self.map(|c| c.with_trusted_proxies(proxies))
-    }
-
-    // ---- Delivery guarantees: the history per room. ----
-
-    /// See [`Config::with_history`].
-    pub fn history(self, messages: usize) -> Self {
-        self.map(|c| c.with_history(messages))
-    }
-
-    /// See [`Config::with_history_ttl`].
-    pub fn history_ttl(self, ttl: Option<Duration>) -> Self {
-        self.map(|c| c.with_history_ttl(ttl))
-    }
-
-    /// See [`Config::with_history_bytes`].
-    pub fn history_bytes(self, bytes: usize) -> Self {
-        self.map(|c| c.with_history_bytes(bytes))
-    }
-
-    /// See [`Config::with_history_memory`].
-    pub fn history_memory(self, bytes: usize) -> Self {
-        self.map(|c| c.with_history_memory(bytes))
-    }
-
-    /// See [`Config::with_history_streams`].
-    pub fn history_streams(self, max: usize) -> Self {
-        self.map(|c| c.with_history_streams(max))
     }
 
     /// Where sends go beyond this process; [`Backend::local`] by default.

@@ -41,9 +41,6 @@ pub fn module(protocol: &Protocol) -> TokenStream {
             #(#docs)*
             #default_doc
             #derive
-            // Like the enum's variants, which serde's `Deserialize` constructs,
-            // a message that the application never sends is not dead code.
-            #[allow(dead_code)]
             pub struct #name #body
         }
     });
