@@ -339,21 +339,13 @@ fn module(cx: &Ctxt, value: &Value) -> Option<Setting<Ident>> {
 
 fn path(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
     const EXPECTED: &str = "expected a path starting with `/` for `path`, e.g. `path = \"/ws\"`";
-    match &value.lit {
-        Some(Lit::Str(lit))
-            if lit.value().starts_with('/') && !lit.value().contains(char::is_whitespace) =>
-        {
-            Some(value.setting(lit.value()))
-        }
-        Some(Lit::Str(lit)) => {
-            cx.error_spanned_by(lit, format!("invalid path `{}`; {EXPECTED}", lit.value()));
-            None
-        }
-        _ => {
-            cx.error_spanned_by(&value.tokens, EXPECTED);
-            None
-        }
-    }
+    checked_string(
+        cx,
+        value,
+        EXPECTED,
+        |path| path.starts_with('/') && !path.contains(char::is_whitespace),
+        |path| format!("invalid path `{path}`; {EXPECTED}"),
+    )
 }
 
 /// A subprotocol name is an HTTP token (RFC 6455 4.1, RFC 7230 3.2.6):
@@ -361,22 +353,36 @@ fn path(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
 fn subprotocol(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
     const EXPECTED: &str = "expected a subprotocol base name with a version, e.g. `subprotocol = \"chat.v1\"` (clients then ask for `chat.v1.json` or `chat.v1.msgpack`)";
     let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+    checked_string(
+        cx,
+        value,
+        EXPECTED,
+        |name| !name.is_empty() && name.chars().all(token),
+        |name| {
+            format!(
+                "invalid subprotocol `{name}`: a subprotocol name is a token (no spaces, commas or separators); {EXPECTED}"
+            )
+        },
+    )
+}
+
+/// A string literal that `valid` accepts; `invalid` words the error for
+/// one it refuses, `expected` the error for a value that is no string.
+fn checked_string(
+    cx: &Ctxt,
+    value: &Value,
+    expected: &str,
+    valid: impl Fn(&str) -> bool,
+    invalid: impl Fn(&str) -> String,
+) -> Option<Setting<String>> {
     match &value.lit {
-        Some(Lit::Str(lit)) if !lit.value().is_empty() && lit.value().chars().all(token) => {
-            Some(value.setting(lit.value()))
-        }
+        Some(Lit::Str(lit)) if valid(&lit.value()) => Some(value.setting(lit.value())),
         Some(Lit::Str(lit)) => {
-            cx.error_spanned_by(
-                lit,
-                format!(
-                    "invalid subprotocol `{}`: a subprotocol name is a token (no spaces, commas or separators); {EXPECTED}",
-                    lit.value()
-                ),
-            );
+            cx.error_spanned_by(lit, invalid(&lit.value()));
             None
         }
         _ => {
-            cx.error_spanned_by(&value.tokens, EXPECTED);
+            cx.error_spanned_by(&value.tokens, expected);
             None
         }
     }

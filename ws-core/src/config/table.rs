@@ -289,7 +289,7 @@ macro_rules! config_items {
 
         /// Every option, in documentation order.
         pub const OPTIONS: &[$crate::config::table::Spec] = &[
-            $($crate::config::table::spec!($name $(($ty))? $(: $hand)? { $($body)* }),)*
+            $($crate::config::table::spec!($name $(($ty))? $(($hand))? { $($body)* }),)*
         ];
     };
 }
@@ -315,11 +315,12 @@ macro_rules! methods {
 }
 pub(crate) use methods;
 
-/// One entry's [`Spec`].
+/// One entry's [`Spec`]: a field (with or without generated methods) or an
+/// option that is no field of its own.
 macro_rules! spec {
     ($name:ident ($ty:ty) {
-        get: $get:literal, read: $read:expr, default: $default:literal, form: $form:literal,
-        refuse: $refuse:expr, attribute: $attribute:literal $(,)?
+        $(get: $get:literal,)? read: $read:expr, default: $default:literal,
+        form: $form:literal, refuse: $refuse:expr, attribute: $attribute:literal $(,)?
     }) => {
         $crate::config::table::Spec {
             name: stringify!($name),
@@ -327,45 +328,21 @@ macro_rules! spec {
             default: $default,
             attribute: $attribute,
             choices: <$ty as $crate::config::table::Setting>::CHOICES,
-            parse: |text| {
-                Ok(<$ty as $crate::config::table::Setting>::into_value(
-                    ($read)(text)?,
-                ))
-            },
+            parse: |text| Ok(<$ty as $crate::config::table::Setting>::into_value(($read)(text)?)),
             set: |mut config, value| {
                 config.$name = <$ty as $crate::config::table::Setting>::from_value(value)?;
                 Some(config)
             },
-            get: |config| {
-                Some(<$ty as $crate::config::table::Setting>::into_value(
-                    config.$name,
-                ))
-            },
+            get: $crate::config::table::spec!(@get $name, $ty $(, $get)?),
             refused: |config| ($refuse)(&config.$name),
         }
     };
-    ($name:ident : $ty:ty {
-        read: $read:expr, default: $default:literal, form: $form:literal,
-        refuse: $refuse:expr, attribute: $attribute:literal $(,)?
-    }) => {
-        $crate::config::table::Spec {
-            name: stringify!($name),
-            form: $form,
-            default: $default,
-            attribute: $attribute,
-            choices: <$ty as $crate::config::table::Setting>::CHOICES,
-            parse: |text| {
-                Ok(<$ty as $crate::config::table::Setting>::into_value(
-                    ($read)(text)?,
-                ))
-            },
-            set: |mut config, value| {
-                config.$name = <$ty as $crate::config::table::Setting>::from_value(value)?;
-                Some(config)
-            },
-            get: |_| None,
-            refused: |config| ($refuse)(&config.$name),
-        }
+    // Only the attribute's options are expanded: those with generated methods.
+    (@get $name:ident, $ty:ty, $get:literal) => {
+        |config| Some(<$ty as $crate::config::table::Setting>::into_value(config.$name))
+    };
+    (@get $name:ident, $ty:ty) => {
+        |_| None
     };
     ($name:ident {
         read: $read:expr, set: $set:expr, default: $default:literal, form: $form:literal,

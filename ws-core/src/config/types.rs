@@ -58,7 +58,7 @@ pub enum OnInvalid {
 /// ```
 ///
 /// In the attribute (and `CHAT_COMPRESSION=off`, `CHAT_COMPRESS_MIN_SIZE=1KiB`
-/// with [`Config::override_from_env`]):
+/// with [`Config::override_from_env`](super::Config::override_from_env)):
 ///
 /// ```
 /// use ws_core::{ws_protocol, Compression, Protocol};
@@ -99,7 +99,7 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// `messages` per `per`; the burst defaults to `messages`. Zero messages
-    /// or a zero period are kept as given and refused by [`Config::validate`].
+    /// or a zero period are kept as given and refused by [`Config::validate`](super::Config::validate).
     pub const fn new(messages: u32, per: Duration) -> Self {
         Self {
             messages,
@@ -109,7 +109,7 @@ impl RateLimit {
     }
 
     /// Allows bursts of up to `burst` messages; zero is refused by
-    /// [`Config::validate`].
+    /// [`Config::validate`](super::Config::validate).
     pub const fn with_burst(mut self, burst: u32) -> Self {
         self.burst = burst;
         self
@@ -170,7 +170,7 @@ pub enum OnRateLimit {
 }
 
 /// A budget of bytes per period, for the work compressed messages cause:
-/// see [`Config::with_inflate_rate`]. Bursts of up to one period's worth.
+/// see [`Config::with_inflate_rate`](super::Config::with_inflate_rate). Bursts of up to one period's worth.
 ///
 /// ```
 /// use std::time::Duration;
@@ -180,7 +180,7 @@ pub enum OnRateLimit {
 /// ```
 ///
 /// In the attribute (and `CHAT_INFLATE_RATE=4MiB/s` with
-/// [`Config::override_from_env`]), with the fragment bounds beside it:
+/// [`Config::override_from_env`](super::Config::override_from_env)), with the fragment bounds beside it:
 ///
 /// ```
 /// use std::time::Duration;
@@ -207,7 +207,7 @@ pub struct ByteRate {
 
 impl ByteRate {
     /// `bytes` per `per`. Zero bytes or a zero period are kept as given
-    /// and refused by [`Config::validate`].
+    /// and refused by [`Config::validate`](super::Config::validate).
     pub const fn new(bytes: u64, per: Duration) -> Self {
         Self { bytes, per }
     }
