@@ -322,20 +322,22 @@ macro_rules! spec {
         $(get: $get:literal,)? read: $read:expr, default: $default:literal,
         form: $form:literal, refuse: $refuse:expr, attribute: $attribute:literal $(,)?
     }) => {
-        $crate::config::table::Spec {
-            name: stringify!($name),
-            form: $form,
-            default: $default,
-            attribute: $attribute,
-            choices: <$ty as $crate::config::table::Setting>::CHOICES,
-            parse: |text| Ok(<$ty as $crate::config::table::Setting>::into_value(($read)(text)?)),
-            set: |mut config, value| {
+        $crate::config::table::spec!(@spec $name, $form, $default, $attribute,
+            <$ty as $crate::config::table::Setting>::CHOICES,
+            |text| Ok(<$ty as $crate::config::table::Setting>::into_value(($read)(text)?)),
+            |mut config, value| {
                 config.$name = <$ty as $crate::config::table::Setting>::from_value(value)?;
                 Some(config)
             },
-            get: $crate::config::table::spec!(@get $name, $ty $(, $get)?),
-            refused: |config| ($refuse)(&config.$name),
-        }
+            $crate::config::table::spec!(@get $name, $ty $(, $get)?),
+            |config| ($refuse)(&config.$name))
+    };
+    ($name:ident {
+        read: $read:expr, set: $set:expr, default: $default:literal, form: $form:literal,
+        refuse: $refuse:expr, attribute: $attribute:literal $(,)?
+    }) => {
+        $crate::config::table::spec!(@spec $name, $form, $default, $attribute, None,
+            $read, $set, |_| None, $refuse)
     };
     // Only the attribute's options are expanded: those with generated methods.
     (@get $name:ident, $ty:ty, $get:literal) => {
@@ -344,20 +346,18 @@ macro_rules! spec {
     (@get $name:ident, $ty:ty) => {
         |_| None
     };
-    ($name:ident {
-        read: $read:expr, set: $set:expr, default: $default:literal, form: $form:literal,
-        refuse: $refuse:expr, attribute: $attribute:literal $(,)?
-    }) => {
+    (@spec $name:ident, $form:literal, $default:literal, $attribute:literal, $choices:expr,
+        $parse:expr, $set:expr, $get:expr, $refused:expr) => {
         $crate::config::table::Spec {
             name: stringify!($name),
             form: $form,
             default: $default,
             attribute: $attribute,
-            choices: None,
-            parse: $read,
+            choices: $choices,
+            parse: $parse,
             set: $set,
-            get: |_| None,
-            refused: $refuse,
+            get: $get,
+            refused: $refused,
         }
     };
 }
