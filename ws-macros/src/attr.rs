@@ -569,12 +569,17 @@ pub fn serde_unknown_rename_rule(attrs: &[Attribute]) -> bool {
 
 /// Container `#[serde(content = "..")]`: the adjacent content's name.
 pub fn serde_content(attrs: &[Attribute]) -> Option<String> {
-    let mut content = None;
-    for_each_serde_meta(attrs, "content", |meta| {
-        content = Some(meta.value()?.parse::<LitStr>()?.value());
+    serde_string(attrs, "content")
+}
+
+/// The string of `#[serde(key = "..")]`.
+fn serde_string(attrs: &[Attribute], key: &str) -> Option<String> {
+    let mut found = None;
+    for_each_serde_meta(attrs, key, |meta| {
+        found = Some(meta.value()?.parse::<LitStr>()?.value());
         Ok(())
     });
-    content
+    found
 }
 
 /// Whether `#[serde(...)]` holds `key`, as a flag (`untagged`,
@@ -601,12 +606,7 @@ pub fn serde_aliases(attrs: &[Attribute]) -> Vec<LitStr> {
 
 /// Container `#[serde(tag = "..")]`: the internal tag's name.
 pub fn serde_tag(attrs: &[Attribute]) -> Option<String> {
-    let mut tag = None;
-    for_each_serde_meta(attrs, "tag", |meta| {
-        tag = Some(meta.value()?.parse::<LitStr>()?.value());
-        Ok(())
-    });
-    tag
+    serde_string(attrs, "tag")
 }
 
 /// Variant `#[serde(rename ...)]`.
