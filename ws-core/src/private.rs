@@ -8,6 +8,10 @@ pub use serde_json;
 pub use axum::http::request::Parts;
 pub use axum::response::Response;
 
+/// The table of options, which ws-macros compiles too; here for tools and
+/// tests that read it (the documentation's tables are checked against it).
+pub use crate::config::OPTIONS;
+pub use crate::config::table::{Choices, Setting, Spec, Value};
 pub use crate::config::{
     ByteRate, Compression, Config, OnInvalid, OnRateLimit, Overflow, RateLimit,
 };

@@ -578,7 +578,7 @@ mod tests {
                 .collect();
             assert_eq!(derives, ["Debug", "Clone"]);
             assert_eq!(model.serde_attrs.len(), 1);
-            assert_eq!(model.options.send_queue.as_ref().unwrap().value, 8);
+            assert_eq!(model.options.to_config().send_queue(), 8);
             let wires: Vec<&str> = model.messages.iter().map(|m| m.wire.as_str()).collect();
             assert_eq!(wires, ["join_room", "echo!", "kicked", "type"]);
             let methods: Vec<String> = model

@@ -5,7 +5,6 @@
 //! unset (its default applies) so that the expansion stays usable.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
@@ -14,53 +13,28 @@ use syn::parse::ParseStream;
 use syn::{Attribute, Ident, Lit, LitStr, Token};
 
 use crate::case::RenameRule;
-use crate::config::units::{self, UnitError};
-use crate::config::{self, Compression, Config, ConfigError, RateLimit};
+use crate::config::units::UnitError;
+use crate::config::{self, Config, ConfigError};
 use crate::ctxt::Ctxt;
 
 /// The helper attribute through which `#[ws_protocol(...)]` hands its options
 /// to the hidden derive, tokens and spans untouched.
 pub const OPTIONS_ATTR: &str = "__ws_protocol";
 
-/// Every option of `#[ws_protocol(...)]`, in documentation order.
-pub const OPTIONS: &[&str] = &[
-    "max_connections",
-    "max_per_user",
-    "send_queue",
-    "on_full",
-    "max_message_size",
-    "heartbeat",
-    "idle_timeout",
-    "on_invalid",
-    "rate_limit",
-    "rate_burst",
-    "on_rate_limit",
-    "read_buffer",
-    "write_buffer",
-    "compression",
-    "compress_min_size",
-    "inflate_rate",
-    "inflate_node_rate",
-    "max_fragments",
-    "fragment_timeout",
-    "stall_timeout",
-    "refresh_before",
-    "max_rooms",
-    "max_room_name",
-    "handshake_timeout",
-    "max_per_ip",
-    "handshake_rate",
-    "history",
-    "history_ttl",
-    "history_bytes",
-    "history_memory",
-    "history_streams",
-    "module",
-    "path",
-    "subprotocol",
-    "correlate",
-    "session",
-];
+/// The options of `#[ws_protocol(...)]` that are not ws-core's `Config`'s:
+/// they shape the generated code, and no start-up can change them.
+const CODE_OPTIONS: &[&str] = &["module", "path", "subprotocol", "correlate", "session"];
+
+/// Every option of `#[ws_protocol(...)]`, in documentation order: those of
+/// ws-core's table of options that the attribute takes, then the code's.
+pub fn option_names() -> Vec<&'static str> {
+    config::OPTIONS
+        .iter()
+        .filter(|spec| spec.attribute)
+        .map(|spec| spec.name)
+        .chain(CODE_OPTIONS.iter().copied())
+        .collect()
+}
 
 /// The keys of `#[ws(...)]` on a variant.
 pub const WS_KEYS: &[&str] = &["client", "server", "reply", "history"];
@@ -70,19 +44,6 @@ pub const WS_KEYS: &[&str] = &["client", "server", "reply", "history"];
 pub struct Setting<T> {
     pub value: T,
     pub tokens: TokenStream,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Overflow {
-    Close,
-    DropNewest,
-    DropOldest,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnInvalid {
-    Error,
-    Close,
 }
 
 /// Which client messages carry a correlation id (`correlate = ".."`).
@@ -95,73 +56,12 @@ pub enum Correlate {
     All,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnRateLimit {
-    Error,
-    Close,
-}
-
-/// `messages` per `per_ms` milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rate {
-    pub messages: u32,
-    pub per_ms: u64,
-}
-
-/// `bytes` per `per_ms` milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ByteRate {
-    pub bytes: u64,
-    pub per_ms: u64,
-}
-
 /// The options of `#[ws_protocol(...)]`; `None` means "not given".
 #[derive(Default, Debug)]
 pub struct Options {
-    pub max_connections: Option<Setting<u64>>,
-    pub max_per_user: Option<Setting<u64>>,
-    pub send_queue: Option<Setting<u64>>,
-    pub on_full: Option<Setting<Overflow>>,
-    pub max_message_size: Option<Setting<u64>>,
-    /// Milliseconds; `None` inside is `"off"`.
-    pub heartbeat: Option<Setting<Option<u64>>>,
-    /// Milliseconds; `None` inside is `"off"`.
-    pub idle_timeout: Option<Setting<Option<u64>>>,
-    pub on_invalid: Option<Setting<OnInvalid>>,
-    /// `None` inside is `"off"`.
-    pub rate_limit: Option<Setting<Option<Rate>>>,
-    pub rate_burst: Option<Setting<u64>>,
-    pub on_rate_limit: Option<Setting<OnRateLimit>>,
-    pub read_buffer: Option<Setting<u64>>,
-    pub write_buffer: Option<Setting<u64>>,
-    pub compression: Option<Setting<Compression>>,
-    pub compress_min_size: Option<Setting<u64>>,
-    /// `None` inside is `"off"`.
-    pub inflate_rate: Option<Setting<Option<ByteRate>>>,
-    /// `None` inside is `"off"`.
-    pub inflate_node_rate: Option<Setting<Option<ByteRate>>>,
-    pub max_fragments: Option<Setting<u64>>,
-    /// Milliseconds; `None` inside is `"off"`.
-    pub fragment_timeout: Option<Setting<Option<u64>>>,
-    /// What one peer may make the server hold; `0` is unlimited.
-    pub stall_timeout: Option<Setting<u64>>,
-    /// Milliseconds.
-    pub refresh_before: Option<Setting<u64>>,
-    pub max_rooms: Option<Setting<u64>>,
-    pub max_room_name: Option<Setting<u64>>,
-    // Untrusted peers: the handshake deadline and the per-IP limits.
-    /// Milliseconds; never "off".
-    pub handshake_timeout: Option<Setting<u64>>,
-    pub max_per_ip: Option<Setting<u64>>,
-    /// `None` inside is `"off"`.
-    pub handshake_rate: Option<Setting<Option<Rate>>>,
-    // Delivery guarantees: the history per room and its bounds.
-    pub history: Option<Setting<u64>>,
-    /// Milliseconds; `None` inside is `"off"`.
-    pub history_ttl: Option<Setting<Option<u64>>>,
-    pub history_bytes: Option<Setting<u64>>,
-    pub history_memory: Option<Setting<u64>>,
-    pub history_streams: Option<Setting<u64>>,
+    /// The values of ws-core's options that read, by their index in
+    /// `config::OPTIONS`, in the order given.
+    config: Vec<(usize, config::table::Value)>,
     pub module: Option<Setting<Ident>>,
     /// The path the protocol is served at, for documents and test servers.
     pub path: Option<Setting<String>>,
@@ -219,14 +119,15 @@ impl Options {
         seen: &mut BTreeSet<String>,
         meta: &ParseNestedMeta,
     ) -> syn::Result<()> {
+        let names = option_names();
         let name = meta.path.get_ident().map(Ident::to_string);
-        let Some(name) = name.filter(|name| OPTIONS.contains(&name.as_str())) else {
+        let Some(name) = name.filter(|name| names.contains(&name.as_str())) else {
             cx.error_spanned_by(
                 &meta.path,
                 format!(
                     "unknown ws_protocol option `{}`; expected one of: {}",
                     path_to_string(&meta.path),
-                    backticked(OPTIONS)
+                    backticked(&names)
                 ),
             );
             return skip_value(meta.input);
@@ -255,209 +156,59 @@ impl Options {
             return Ok(());
         };
         self.given.insert(name.clone(), value.tokens.clone());
+        if let Some(index) = config::OPTIONS.iter().position(|spec| spec.name == name) {
+            let spec = &config::OPTIONS[index];
+            let read = match spec.choices {
+                Some(choices) => choice(cx, &name, choices.what, &value, choices.names)
+                    .and_then(|text| (spec.parse)(text).ok()),
+                None => read(cx, &name, &value, spec.parse),
+            };
+            self.config.extend(read.map(|read| (index, read)));
+            return Ok(());
+        }
         match name.as_str() {
-            "max_connections" => self.max_connections = read(cx, &name, &value, units::parse_count),
-            "max_per_user" => self.max_per_user = read(cx, &name, &value, units::parse_count),
-            "send_queue" => self.send_queue = read(cx, &name, &value, units::parse_count),
-            "on_full" => {
-                self.on_full = choice(
-                    cx,
-                    &name,
-                    "policy",
-                    &value,
-                    &[
-                        ("close", Overflow::Close),
-                        ("drop_newest", Overflow::DropNewest),
-                        ("drop_oldest", Overflow::DropOldest),
-                    ],
-                );
-            }
-            "max_message_size" => {
-                self.max_message_size = read(cx, &name, &value, units::parse_size)
-            }
-            "heartbeat" => self.heartbeat = read(cx, &name, &value, duration_or_off),
-            "idle_timeout" => self.idle_timeout = read(cx, &name, &value, duration_or_off),
-            "on_invalid" => {
-                self.on_invalid = choice(
-                    cx,
-                    &name,
-                    "policy",
-                    &value,
-                    &[("error", OnInvalid::Error), ("close", OnInvalid::Close)],
-                );
-            }
-            "correlate" => {
-                self.correlate = choice(
-                    cx,
-                    &name,
-                    "choice",
-                    &value,
-                    &[("requests", Correlate::Requests), ("all", Correlate::All)],
-                );
-            }
-            "rate_limit" => self.rate_limit = read(cx, &name, &value, rate_or_off),
-            "rate_burst" => {
-                self.rate_burst = read(cx, &name, &value, |text| {
-                    let burst = units::parse_count(text)?;
-                    u32::try_from(burst).map_err(|_| UnitError::TooLarge)?;
-                    Ok(burst)
-                });
-            }
-            "on_rate_limit" => {
-                self.on_rate_limit = choice(
-                    cx,
-                    &name,
-                    "policy",
-                    &value,
-                    &[("error", OnRateLimit::Error), ("close", OnRateLimit::Close)],
-                );
-            }
-            "read_buffer" => self.read_buffer = read(cx, &name, &value, units::parse_size),
-            "write_buffer" => self.write_buffer = read(cx, &name, &value, units::parse_size),
-            "compression" => {
-                self.compression = choice(
-                    cx,
-                    &name,
-                    "choice",
-                    &value,
-                    &[("deflate", Compression::Deflate), ("off", Compression::Off)],
-                );
-            }
-            "compress_min_size" => {
-                self.compress_min_size = read(cx, &name, &value, units::parse_size);
-            }
-            "inflate_rate" => self.inflate_rate = read(cx, &name, &value, byte_rate_or_off),
-            "inflate_node_rate" => {
-                self.inflate_node_rate = read(cx, &name, &value, byte_rate_or_off);
-            }
-            "max_fragments" => self.max_fragments = read(cx, &name, &value, units::parse_count),
-            "fragment_timeout" => {
-                self.fragment_timeout = read(cx, &name, &value, duration_or_off);
-            }
-            "stall_timeout" => self.stall_timeout = read(cx, &name, &value, duration),
-            "refresh_before" => self.refresh_before = read(cx, &name, &value, duration),
-            "max_rooms" => self.max_rooms = read(cx, &name, &value, units::parse_count),
-            "max_room_name" => self.max_room_name = read(cx, &name, &value, units::parse_count),
-            "handshake_timeout" => self.handshake_timeout = read(cx, &name, &value, duration),
-            "max_per_ip" => self.max_per_ip = read(cx, &name, &value, units::parse_count),
-            "handshake_rate" => self.handshake_rate = read(cx, &name, &value, rate_or_off),
-            "history" => self.history = read(cx, &name, &value, units::parse_count),
-            "history_ttl" => self.history_ttl = read(cx, &name, &value, duration_or_off),
-            "history_bytes" => self.history_bytes = read(cx, &name, &value, units::parse_size),
-            "history_memory" => self.history_memory = read(cx, &name, &value, units::parse_size),
-            "history_streams" => self.history_streams = read(cx, &name, &value, units::parse_count),
             "module" => self.module = module(cx, &value),
             "path" => self.path = path(cx, &value),
             "subprotocol" => self.subprotocol = subprotocol(cx, &value),
-            // Parsed above, as a type.
-            "session" => {}
-            _ => unreachable!("every name in OPTIONS has an arm"),
+            "correlate" => {
+                self.correlate =
+                    choice(cx, &name, "choice", &value, &["requests", "all"]).map(|text| {
+                        value.setting(match text {
+                            "all" => Correlate::All,
+                            _ => Correlate::Requests,
+                        })
+                    });
+            }
+            _ => unreachable!("every name in CODE_OPTIONS has an arm"),
         }
         Ok(())
     }
-    /// ws-core's `Config::DEFAULT` with the options given, for
-    /// `Config::validate`: the generated code builds the same value.
+
+    /// The table's entries of the options given that read, in the table's
+    /// order.
+    pub fn config_options(&self) -> impl Iterator<Item = &'static config::table::Spec> {
+        let mut indices: Vec<usize> = self.config.iter().map(|(index, _)| *index).collect();
+        indices.sort_unstable();
+        indices.into_iter().map(|index| &config::OPTIONS[index])
+    }
+
+    /// Whether option `name` was given and read.
+    pub fn has(&self, name: &str) -> bool {
+        self.config_options().any(|spec| spec.name == name)
+    }
+
+    /// ws-core's `Config::DEFAULT` with the options given, applied in the
+    /// table's order (a rate before its burst), for `Config::validate`: the
+    /// generated code builds the same value.
     pub fn to_config(&self) -> Config {
-        let n = |setting: &Setting<u64>| usize::try_from(setting.value).unwrap_or(usize::MAX);
-        let ms = |setting: &Setting<Option<u64>>| setting.value.map(Duration::from_millis);
-        let mut config = Config::DEFAULT;
-        if let Some(max) = &self.max_connections {
-            config = config.with_max_connections(n(max));
-        }
-        if let Some(max) = &self.max_per_user {
-            config = config.with_max_per_user(n(max));
-        }
-        if let Some(frames) = &self.send_queue {
-            config = config.with_send_queue(n(frames));
-        }
-        if let Some(bytes) = &self.max_message_size {
-            config = config.with_max_message_size(n(bytes));
-        }
-        if let Some(every) = &self.heartbeat {
-            config = config.with_heartbeat(ms(every));
-        }
-        if let Some(after) = &self.idle_timeout {
-            config = config.with_idle_timeout(ms(after));
-        }
-        if let Some(rate) = &self.rate_limit {
-            let limit = rate.value.map(|rate| {
-                let limit = RateLimit::new(rate.messages, Duration::from_millis(rate.per_ms));
-                match &self.rate_burst {
-                    Some(burst) => limit.with_burst(u32::try_from(burst.value).unwrap_or(u32::MAX)),
-                    None => limit,
-                }
-            });
-            config = config.with_rate_limit(limit);
-        }
-        if let Some(bytes) = &self.read_buffer {
-            config = config.with_read_buffer(n(bytes));
-        }
-        if let Some(bytes) = &self.write_buffer {
-            config = config.with_write_buffer(n(bytes));
-        }
-        if let Some(compression) = &self.compression {
-            config = config.with_compression(compression.value);
-        }
-        if let Some(bytes) = &self.compress_min_size {
-            config = config.with_compress_min_size(n(bytes));
-        }
-        let byte_rate = |setting: &Setting<Option<ByteRate>>| {
-            setting
-                .value
-                .map(|rate| config::ByteRate::new(rate.bytes, Duration::from_millis(rate.per_ms)))
-        };
-        if let Some(rate) = &self.inflate_rate {
-            config = config.with_inflate_rate(byte_rate(rate));
-        }
-        if let Some(rate) = &self.inflate_node_rate {
-            config = config.with_inflate_node_rate(byte_rate(rate));
-        }
-        if let Some(max) = &self.max_fragments {
-            config = config.with_max_fragments(n(max));
-        }
-        if let Some(after) = &self.fragment_timeout {
-            config = config.with_fragment_timeout(ms(after));
-        }
-        if let Some(after) = &self.stall_timeout {
-            config = config.with_stall_timeout(Duration::from_millis(after.value));
-        }
-        if let Some(lead) = &self.refresh_before {
-            config = config.with_refresh_before(Duration::from_millis(lead.value));
-        }
-        if let Some(max) = &self.max_rooms {
-            config = config.with_max_rooms(n(max));
-        }
-        if let Some(max) = &self.max_room_name {
-            config = config.with_max_room_name(n(max));
-        }
-        if let Some(timeout) = &self.handshake_timeout {
-            config = config.with_handshake_timeout(Duration::from_millis(timeout.value));
-        }
-        if let Some(max) = &self.max_per_ip {
-            config = config.with_max_per_ip(n(max));
-        }
-        if let Some(rate) = &self.handshake_rate {
-            config = config.with_handshake_rate(
-                rate.value
-                    .map(|rate| RateLimit::new(rate.messages, Duration::from_millis(rate.per_ms))),
-            );
-        }
-        if let Some(messages) = &self.history {
-            config = config.with_history(n(messages));
-        }
-        if let Some(ttl) = &self.history_ttl {
-            config = config.with_history_ttl(ms(ttl));
-        }
-        if let Some(bytes) = &self.history_bytes {
-            config = config.with_history_bytes(n(bytes));
-        }
-        if let Some(bytes) = &self.history_memory {
-            config = config.with_history_memory(n(bytes));
-        }
-        if let Some(max) = &self.history_streams {
-            config = config.with_history_streams(n(max));
-        }
-        config
+        let mut values = self.config.clone();
+        values.sort_by_key(|(index, _)| *index);
+        values
+            .into_iter()
+            .fold(Config::DEFAULT, |config, (index, value)| {
+                // A burst without a rate is `check`'s to report.
+                (config::OPTIONS[index].set)(config.clone(), value).unwrap_or(config)
+            })
     }
 }
 
@@ -509,19 +260,19 @@ fn skip_value(input: ParseStream) -> syn::Result<()> {
 /// Reads a value in the grammar of ws-core's `config::units`: an integer
 /// literal as written (`10_000`) or a string's contents. A value that does
 /// not read gets the message the environment gives for it.
-fn read<T>(
+fn read(
     cx: &Ctxt,
     name: &str,
     value: &Value,
-    parse: impl FnOnce(&str) -> Result<T, UnitError>,
-) -> Option<Setting<T>> {
+    parse: fn(&str) -> Result<config::table::Value, UnitError>,
+) -> Option<config::table::Value> {
     let text = match &value.lit {
         Some(Lit::Int(lit)) => Some(lit.to_string()),
         Some(Lit::Str(lit)) => Some(lit.value()),
         _ => None,
     };
     match text.map_or(Err(UnitError::Malformed), |text| parse(&text)) {
-        Ok(parsed) => Some(value.setting(parsed)),
+        Ok(parsed) => Some(parsed),
         Err(error) => {
             cx.error_spanned_by(
                 &value.tokens,
@@ -532,48 +283,17 @@ fn read<T>(
     }
 }
 
-/// `"30s"` as milliseconds, `"off"` as `None`.
-fn duration_or_off(text: &str) -> Result<Option<u64>, UnitError> {
-    units::or_off(text, units::parse_duration)?
-        .map(|duration| u64::try_from(duration.as_millis()).map_err(|_| UnitError::TooLarge))
-        .transpose()
-}
-
-/// A duration in milliseconds.
-fn duration(text: &str) -> Result<u64, UnitError> {
-    u64::try_from(units::parse_duration(text)?.as_millis()).map_err(|_| UnitError::TooLarge)
-}
-
-/// `"1MiB/s"`, `"off"` as `None`.
-fn byte_rate_or_off(text: &str) -> Result<Option<ByteRate>, UnitError> {
-    units::or_off(text, units::parse_byte_rate)?
-        .map(|(bytes, per)| {
-            let per_ms = u64::try_from(per.as_millis()).map_err(|_| UnitError::TooLarge)?;
-            Ok(ByteRate { bytes, per_ms })
-        })
-        .transpose()
-}
-
-/// `"20/s"`, `"off"` as `None`.
-fn rate_or_off(text: &str) -> Result<Option<Rate>, UnitError> {
-    units::or_off(text, units::parse_rate)?
-        .map(|(messages, per)| {
-            let per_ms = u64::try_from(per.as_millis()).map_err(|_| UnitError::TooLarge)?;
-            Ok(Rate { messages, per_ms })
-        })
-        .transpose()
-}
-
-fn choice<T: Copy>(
+/// One of `choices`, as a string literal.
+fn choice(
     cx: &Ctxt,
     name: &str,
     what: &str,
     value: &Value,
-    choices: &[(&str, T)],
-) -> Option<Setting<T>> {
+    choices: &[&'static str],
+) -> Option<&'static str> {
     let listed = choices
         .iter()
-        .map(|(choice, _)| format!("`\"{choice}\"`"))
+        .map(|choice| format!("`\"{choice}\"`"))
         .collect::<Vec<_>>()
         .join(", ");
     let Some(Lit::Str(lit)) = &value.lit else {
@@ -584,16 +304,14 @@ fn choice<T: Copy>(
         return None;
     };
     let given = lit.value();
-    match choices.iter().find(|(choice, _)| *choice == given) {
-        Some((_, policy)) => Some(value.setting(*policy)),
-        None => {
-            cx.error_spanned_by(
-                lit,
-                format!("unknown `{name}` {what} `{given}`; expected one of: {listed}"),
-            );
-            None
-        }
+    let found = choices.iter().find(|choice| **choice == given).copied();
+    if found.is_none() {
+        cx.error_spanned_by(
+            lit,
+            format!("unknown `{name}` {what} `{given}`; expected one of: {listed}"),
+        );
     }
+    found
 }
 
 fn module(cx: &Ctxt, value: &Value) -> Option<Setting<Ident>> {
@@ -621,21 +339,13 @@ fn module(cx: &Ctxt, value: &Value) -> Option<Setting<Ident>> {
 
 fn path(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
     const EXPECTED: &str = "expected a path starting with `/` for `path`, e.g. `path = \"/ws\"`";
-    match &value.lit {
-        Some(Lit::Str(lit))
-            if lit.value().starts_with('/') && !lit.value().contains(char::is_whitespace) =>
-        {
-            Some(value.setting(lit.value()))
-        }
-        Some(Lit::Str(lit)) => {
-            cx.error_spanned_by(lit, format!("invalid path `{}`; {EXPECTED}", lit.value()));
-            None
-        }
-        _ => {
-            cx.error_spanned_by(&value.tokens, EXPECTED);
-            None
-        }
-    }
+    checked_string(
+        cx,
+        value,
+        EXPECTED,
+        |path| path.starts_with('/') && !path.contains(char::is_whitespace),
+        |path| format!("invalid path `{path}`; {EXPECTED}"),
+    )
 }
 
 /// A subprotocol name is an HTTP token (RFC 6455 4.1, RFC 7230 3.2.6):
@@ -643,22 +353,36 @@ fn path(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
 fn subprotocol(cx: &Ctxt, value: &Value) -> Option<Setting<String>> {
     const EXPECTED: &str = "expected a subprotocol base name with a version, e.g. `subprotocol = \"chat.v1\"` (clients then ask for `chat.v1.json` or `chat.v1.msgpack`)";
     let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+    checked_string(
+        cx,
+        value,
+        EXPECTED,
+        |name| !name.is_empty() && name.chars().all(token),
+        |name| {
+            format!(
+                "invalid subprotocol `{name}`: a subprotocol name is a token (no spaces, commas or separators); {EXPECTED}"
+            )
+        },
+    )
+}
+
+/// A string literal that `valid` accepts; `invalid` words the error for
+/// one it refuses, `expected` the error for a value that is no string.
+fn checked_string(
+    cx: &Ctxt,
+    value: &Value,
+    expected: &str,
+    valid: impl Fn(&str) -> bool,
+    invalid: impl Fn(&str) -> String,
+) -> Option<Setting<String>> {
     match &value.lit {
-        Some(Lit::Str(lit)) if !lit.value().is_empty() && lit.value().chars().all(token) => {
-            Some(value.setting(lit.value()))
-        }
+        Some(Lit::Str(lit)) if valid(&lit.value()) => Some(value.setting(lit.value())),
         Some(Lit::Str(lit)) => {
-            cx.error_spanned_by(
-                lit,
-                format!(
-                    "invalid subprotocol `{}`: a subprotocol name is a token (no spaces, commas or separators); {EXPECTED}",
-                    lit.value()
-                ),
-            );
+            cx.error_spanned_by(lit, invalid(&lit.value()));
             None
         }
         _ => {
-            cx.error_spanned_by(&value.tokens, EXPECTED);
+            cx.error_spanned_by(&value.tokens, expected);
             None
         }
     }
@@ -845,12 +569,17 @@ pub fn serde_unknown_rename_rule(attrs: &[Attribute]) -> bool {
 
 /// Container `#[serde(content = "..")]`: the adjacent content's name.
 pub fn serde_content(attrs: &[Attribute]) -> Option<String> {
-    let mut content = None;
-    for_each_serde_meta(attrs, "content", |meta| {
-        content = Some(meta.value()?.parse::<LitStr>()?.value());
+    serde_string(attrs, "content")
+}
+
+/// The string of `#[serde(key = "..")]`.
+fn serde_string(attrs: &[Attribute], key: &str) -> Option<String> {
+    let mut found = None;
+    for_each_serde_meta(attrs, key, |meta| {
+        found = Some(meta.value()?.parse::<LitStr>()?.value());
         Ok(())
     });
-    content
+    found
 }
 
 /// Whether `#[serde(...)]` holds `key`, as a flag (`untagged`,
@@ -877,12 +606,7 @@ pub fn serde_aliases(attrs: &[Attribute]) -> Vec<LitStr> {
 
 /// Container `#[serde(tag = "..")]`: the internal tag's name.
 pub fn serde_tag(attrs: &[Attribute]) -> Option<String> {
-    let mut tag = None;
-    for_each_serde_meta(attrs, "tag", |meta| {
-        tag = Some(meta.value()?.parse::<LitStr>()?.value());
-        Ok(())
-    });
-    tag
+    serde_string(attrs, "tag")
 }
 
 /// Variant `#[serde(rename ...)]`.
@@ -974,244 +698,4 @@ fn path_to_string(path: &syn::Path) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use syn::parse_quote;
-
-    fn options(attr: Attribute) -> (Options, Vec<String>) {
-        let cx = Ctxt::new();
-        let options = Options::from_attrs(&cx, &[attr]);
-        let errors = match cx.check() {
-            Ok(()) => Vec::new(),
-            Err(err) => err.into_iter().map(|err| err.to_string()).collect(),
-        };
-        (options, errors)
-    }
-
-    #[test]
-    fn every_option() {
-        let (options, errors) = options(parse_quote! {
-            #[__ws_protocol(
-                max_connections = 10_000, max_per_user = 3, send_queue = 256,
-                on_full = "drop_oldest", max_message_size = "64KiB",
-                heartbeat = "30s", idle_timeout = "off", on_invalid = "close",
-                read_buffer = 4096, write_buffer = "16 KiB", module = "messages",
-                max_rooms = 0, max_room_name = 64, compression = "off",
-                compress_min_size = "1KiB", inflate_rate = "2MiB/s",
-                inflate_node_rate = "off", max_fragments = 64, fragment_timeout = "5s",
-            )]
-        });
-        assert_eq!(errors, Vec::<String>::new());
-        let config = options.to_config();
-        assert_eq!(
-            config.inflate_rate(),
-            Some(config::ByteRate::new(2 << 20, Duration::from_secs(1)))
-        );
-        assert_eq!(config.inflate_node_rate(), None);
-        assert_eq!(config.max_fragments(), 64);
-        assert_eq!(config.fragment_timeout(), Some(Duration::from_secs(5)));
-        assert_eq!(options.compression.unwrap().value, Compression::Off);
-        assert_eq!(options.compress_min_size.unwrap().value, 1024);
-        assert_eq!(options.max_connections.unwrap().value, 10_000);
-        assert_eq!(options.max_per_user.unwrap().value, 3);
-        assert_eq!(options.send_queue.unwrap().value, 256);
-        assert_eq!(options.on_full.unwrap().value, Overflow::DropOldest);
-        assert_eq!(options.max_message_size.unwrap().value, 65536);
-        assert_eq!(options.heartbeat.unwrap().value, Some(30_000));
-        assert_eq!(options.idle_timeout.unwrap().value, None);
-        assert_eq!(options.on_invalid.unwrap().value, OnInvalid::Close);
-        assert_eq!(options.read_buffer.unwrap().value, 4096);
-        assert_eq!(options.write_buffer.unwrap().value, 16384);
-        assert_eq!(options.module.unwrap().value, "messages");
-        assert_eq!(options.max_rooms.unwrap().value, 0);
-        assert_eq!(options.max_room_name.unwrap().value, 64);
-    }
-
-    #[test]
-    fn untrusted_peer_options() {
-        let (given, errors) = options(parse_quote! {
-            #[__ws_protocol(handshake_timeout = "5s", max_per_ip = 20, handshake_rate = "10/s")]
-        });
-        assert_eq!(errors, Vec::<String>::new());
-        assert_eq!(given.handshake_timeout.unwrap().value, 5_000);
-        assert_eq!(given.max_per_ip.unwrap().value, 20);
-        assert_eq!(
-            given.handshake_rate.unwrap().value,
-            Some(Rate {
-                messages: 10,
-                per_ms: 1_000
-            })
-        );
-        let (refused, errors) = options(parse_quote! {
-            #[__ws_protocol(handshake_timeout = "off", handshake_rate = "10 per second")]
-        });
-        assert!(refused.handshake_timeout.is_none());
-        assert_eq!(
-            errors,
-            [
-                "handshake_timeout must be a non-zero duration like \"10s\"",
-                "handshake_rate must be a rate of at least 1 handshake per non-zero period, like \"10/s\", or \"off\"",
-            ]
-        );
-    }
-
-    /// A type's own commas (`Map<K, V>`) do not end the option.
-    #[test]
-    fn session_is_a_whole_type() {
-        let (options, errors) = options(parse_quote! {
-            #[__ws_protocol(session = Map<String, Vec<u8>>, send_queue = 8)]
-        });
-        assert!(errors.is_empty(), "{errors:?}");
-        let session = options.session.as_ref().unwrap();
-        assert_eq!(
-            quote::quote!(#session).to_string(),
-            "Map < String , Vec < u8 > >"
-        );
-        assert_eq!(options.send_queue.unwrap().value, 8);
-    }
-
-    #[test]
-    fn no_options() {
-        let (options, errors) = options(parse_quote!(#[__ws_protocol()]));
-        assert!(errors.is_empty());
-        assert!(options.send_queue.is_none() && options.module.is_none());
-    }
-
-    #[test]
-    fn errors_are_collected_and_bad_options_stay_unset() {
-        let (options, errors) = options(parse_quote! {
-            #[__ws_protocol(
-                max_conn = 5, send_queue = "big", heartbeat = 30, on_full = "drop",
-                max_message_size = "64 kilobytes", idle_timeout = "0s", send_queue = 1,
-                module = "fn", read_buffer = 0, write_buffer, max_per_user = 2,
-                compression = "gzip",
-            )]
-        });
-        assert_eq!(
-            errors,
-            [
-                "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `inflate_rate`, `inflate_node_rate`, `max_fragments`, `fragment_timeout`, `stall_timeout`, `refresh_before`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
-                "send_queue must be a whole number of frames of at least 1, like \"256\"",
-                "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
-                "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",
-                "max_message_size must be a non-zero size like \"64KiB\" or \"1MiB\"",
-                "duplicate ws_protocol option `send_queue`",
-                "`module = \"fn\"` is not a module name; expected an identifier that is not a keyword, e.g. `module = \"chat\"`",
-                "expected a value: `write_buffer = ...`",
-                "unknown `compression` choice `gzip`; expected one of: `\"deflate\"`, `\"off\"`",
-            ]
-        );
-        assert!(options.send_queue.is_none());
-        assert!(options.heartbeat.is_none());
-        assert_eq!(options.max_per_user.unwrap().value, 2);
-        // Zeros read; refusing them is `Config::validate`'s, in `check`.
-        assert_eq!(options.idle_timeout.unwrap().value, Some(0));
-        assert_eq!(options.read_buffer.unwrap().value, 0);
-    }
-
-    #[test]
-    fn values_read_by_the_runtime_s_grammar() {
-        let (given, errors) = options(parse_quote! {
-            #[__ws_protocol(
-                max_connections = "10_000", send_queue = 1_024, heartbeat = "1_000ms",
-                idle_timeout = "1h 30m", rate_limit = "5/500ms", rate_burst = "9",
-                read_buffer = "2 kib", max_message_size = 65_536,
-            )]
-        });
-        assert_eq!(errors, Vec::<String>::new());
-        assert_eq!(given.max_connections.unwrap().value, 10_000);
-        assert_eq!(given.send_queue.unwrap().value, 1_024);
-        assert_eq!(given.heartbeat.unwrap().value, Some(1_000));
-        assert_eq!(given.idle_timeout.unwrap().value, Some(5_400_000));
-        assert_eq!(
-            given.rate_limit.unwrap().value,
-            Some(Rate {
-                messages: 5,
-                per_ms: 500
-            })
-        );
-        assert_eq!(given.read_buffer.unwrap().value, 2048);
-        assert_eq!(given.max_message_size.unwrap().value, 65_536);
-        let (_, errors) = options(parse_quote! {
-            #[__ws_protocol(
-                send_queue = 256usize, heartbeat = "4.2s", idle_timeout = "30sec",
-                max_message_size = "18446744073709551616KiB", rate_burst = 4294967296,
-            )]
-        });
-        assert_eq!(
-            errors,
-            [
-                "send_queue must be a whole number of frames of at least 1, like \"256\"",
-                "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
-                "idle_timeout must be a non-zero duration like \"60s\" or \"off\"",
-                "max_message_size is too large; it must be a non-zero size like \"64KiB\" or \"1MiB\"",
-                "rate_burst is too large; it must be a whole number of at least 1, like \"40\", with a rate_limit",
-            ]
-        );
-    }
-
-    #[test]
-    fn directions() {
-        let cx = Ctxt::new();
-        let attrs: Vec<Attribute> = vec![parse_quote!(#[ws(client, server)])];
-        assert_eq!(
-            variant_direction(&cx, &attrs),
-            Direction {
-                client: true,
-                server: true
-            }
-        );
-        let attrs: Vec<Attribute> = vec![parse_quote!(#[ws(clinet)]), parse_quote!(#[ws(server)])];
-        assert_eq!(
-            variant_direction(&cx, &attrs),
-            Direction {
-                client: false,
-                server: true
-            }
-        );
-        let err = cx.check().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown ws option `clinet`; expected one of: `client`, `server`, `reply`, `history`"
-        );
-    }
-
-    #[test]
-    fn serde_renames() {
-        let attrs: Vec<Attribute> = vec![
-            parse_quote!(#[serde(tag = "type", rename_all = "kebab-case")]),
-            parse_quote!(#[serde(deny_unknown_fields, bound(serialize = "T: X"))]),
-        ];
-        let rename_all = serde_rename_all(&attrs).unwrap();
-        assert_eq!(rename_all.serialize, Some(RenameRule::KebabCase));
-        assert_eq!(rename_all.deserialize, Some(RenameRule::KebabCase));
-
-        let attrs: Vec<Attribute> = vec![
-            parse_quote!(#[serde(rename_all(serialize = "camelCase", deserialize = "snake_case"))]),
-        ];
-        let rename_all = serde_rename_all(&attrs).unwrap();
-        assert_eq!(rename_all.serialize, Some(RenameRule::CamelCase));
-        assert_eq!(rename_all.deserialize, Some(RenameRule::SnakeCase));
-
-        let attrs: Vec<Attribute> = vec![parse_quote!(#[serde(default, rename = "hello")])];
-        let rename = serde_rename(&attrs).unwrap();
-        assert_eq!(rename.serialize.unwrap().value(), "hello");
-        assert_eq!(rename.deserialize.unwrap().value(), "hello");
-
-        let attrs: Vec<Attribute> = vec![parse_quote!(#[serde(rename(deserialize = "hi"))])];
-        let rename = serde_rename(&attrs).unwrap();
-        assert!(rename.serialize.is_none());
-        assert_eq!(rename.deserialize.unwrap().value(), "hi");
-    }
-
-    #[test]
-    fn serde_crate_attr() {
-        assert!(is_serde_crate_attr(
-            &parse_quote!(#[serde(crate = "::x::serde")])
-        ));
-        assert!(!is_serde_crate_attr(&parse_quote!(#[serde(tag = "type")])));
-        assert!(!is_serde_crate_attr(
-            &parse_quote!(#[serde(crate = "x", tag = "t")])
-        ));
-    }
-}
+mod tests;

@@ -81,6 +81,9 @@ use proc_macro::TokenStream;
 /// # Options
 ///
 /// All optional; an option left out keeps ws-core's default (`Config::DEFAULT`).
+/// The options of `Config` and their defaults come from ws-core's table of
+/// options (`ws-core/src/config/options.rs`); a test keeps this table, README's
+/// and the table in agreement.
 ///
 /// | option             | value                                          | default     | meaning |
 /// |--------------------|------------------------------------------------|-------------|---------|
@@ -110,6 +113,11 @@ use proc_macro::TokenStream;
 /// | `handshake_timeout`| duration                                       | `"10s"`     | from accept to the 101, request head and `authenticate` included (`ws_core::serve` needs it too: `.handshake_timeout(..)`) |
 /// | `max_per_ip`       | integer                                        | `0`         | connections one client IP may hold; `0` = unlimited; past it HTTP 503 |
 /// | `handshake_rate`   | `"10/s"`, `"600/m"`, `"off"`                   | off         | handshakes per client IP; past it HTTP 429 |
+/// | `history`          | integer                                        | `0`         | messages kept per room for resuming clients (variants marked `#[ws(server, history)]`); `0` = off, at no cost |
+/// | `history_ttl`      | duration or `"off"`                            | `"off"`     | how old a kept message may get; a resume from further back is answered `expired` |
+/// | `history_bytes`    | size                                           | `"1MiB"`    | bytes of messages kept per room |
+/// | `history_memory`   | size                                           | `"64MiB"`   | memory kept for history per node, all rooms together (the oldest go first) |
+/// | `history_streams`  | integer, at least 1                            | `10_000`    | rooms with a history per node (the least recently written goes first, its epoch with it) |
 /// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
 /// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
 /// | `subprotocol`      | an HTTP token, e.g. `"chat.v1"`                | snake case of the enum and `.v1`: `Chat` → `"chat.v1"` | the base of the `Sec-WebSocket-Protocol` names: clients ask for `chat.v1.json` or `chat.v1.msgpack` (see `ws_core::Codec`) |

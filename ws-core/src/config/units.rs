@@ -170,6 +170,17 @@ mod tests {
         "", " ", "_1", "-1", "+1", "1.5", "1e3", "0x10", "ten", "1 2", "1__s/", "∞",
     ];
 
+    /// `parse` refuses each of `bad`, and what every kind refuses, as
+    /// malformed.
+    fn refuses<T: std::fmt::Debug + PartialEq>(
+        parse: impl Fn(&str) -> Result<T, UnitError>,
+        bad: &[&str],
+    ) {
+        for bad in bad.iter().chain(MALFORMED_EVERYWHERE) {
+            assert_eq!(parse(bad), Err(Malformed), "{bad:?}");
+        }
+    }
+
     #[test]
     fn counts() {
         assert_eq!(parse_count("256"), Ok(256));
@@ -179,10 +190,7 @@ mod tests {
         assert_eq!(parse_count("18446744073709551615"), Ok(u64::MAX));
         assert_eq!(parse_count("18446744073709551616"), Err(TooLarge));
         assert_eq!(parse_count("99999999999999999999"), Err(TooLarge));
-        assert_eq!(parse_count("1KiB"), Err(Malformed));
-        for bad in MALFORMED_EVERYWHERE {
-            assert_eq!(parse_count(bad), Err(Malformed), "{bad:?}");
-        }
+        refuses(parse_count, &["1KiB"]);
     }
 
     #[test]
@@ -201,20 +209,18 @@ mod tests {
         assert_eq!(parse_size("17179869184GiB"), Err(TooLarge));
         assert_eq!(parse_size("18446744073709551616KiB"), Err(TooLarge));
         assert_eq!(parse_size("99999999999999999999"), Err(TooLarge));
-        for bad in [
-            "KiB",
-            "64k",
-            "1TiB",
-            "1.5MiB",
-            "64 kilobytes",
-            "-1KiB",
-            "1 KiB B",
-        ] {
-            assert_eq!(parse_size(bad), Err(Malformed), "{bad:?}");
-        }
-        for bad in MALFORMED_EVERYWHERE {
-            assert_eq!(parse_size(bad), Err(Malformed), "{bad:?}");
-        }
+        refuses(
+            parse_size,
+            &[
+                "KiB",
+                "64k",
+                "1TiB",
+                "1.5MiB",
+                "64 kilobytes",
+                "-1KiB",
+                "1 KiB B",
+            ],
+        );
     }
 
     #[test]
@@ -235,22 +241,20 @@ mod tests {
         assert_eq!(parse_duration("99999999999999999h"), Err(TooLarge));
         assert_eq!(parse_duration("5124095576030431h 1h"), Err(TooLarge));
         // humantime's forms are not this grammar.
-        for bad in [
-            "30",
-            "4.2s",
-            "30sec",
-            "30 seconds",
-            "1d",
-            "s",
-            "OFF",
-            "off",
-            "1S",
-        ] {
-            assert_eq!(parse_duration(bad), Err(Malformed), "{bad:?}");
-        }
-        for bad in MALFORMED_EVERYWHERE {
-            assert_eq!(parse_duration(bad), Err(Malformed), "{bad:?}");
-        }
+        refuses(
+            parse_duration,
+            &[
+                "30",
+                "4.2s",
+                "30sec",
+                "30 seconds",
+                "1d",
+                "s",
+                "OFF",
+                "off",
+                "1S",
+            ],
+        );
     }
 
     #[test]
@@ -268,21 +272,19 @@ mod tests {
         assert_eq!(parse_rate("4294967295/s"), Ok((u32::MAX, s(1))));
         assert_eq!(parse_rate("4294967296/s"), Err(TooLarge));
         assert_eq!(parse_rate("1/99999999999999999h"), Err(TooLarge));
-        for bad in [
-            "20",
-            "20/",
-            "/s",
-            "20/fortnight",
-            "x/s",
-            "-1/s",
-            "20 per second",
-            "1/s/s",
-        ] {
-            assert_eq!(parse_rate(bad), Err(Malformed), "{bad:?}");
-        }
-        for bad in MALFORMED_EVERYWHERE {
-            assert_eq!(parse_rate(bad), Err(Malformed), "{bad:?}");
-        }
+        refuses(
+            parse_rate,
+            &[
+                "20",
+                "20/",
+                "/s",
+                "20/fortnight",
+                "x/s",
+                "-1/s",
+                "20 per second",
+                "1/s/s",
+            ],
+        );
     }
 
     #[test]
@@ -296,19 +298,17 @@ mod tests {
         );
         assert_eq!(parse_byte_rate("0/s"), Ok((0, s(1))));
         assert_eq!(parse_byte_rate("99999999999GiB/s"), Err(TooLarge));
-        for bad in [
-            "1MiB",
-            "1MiB/",
-            "/s",
-            "1MiB/fortnight",
-            "1.5MiB/s",
-            "1MiB/s/s",
-        ] {
-            assert_eq!(parse_byte_rate(bad), Err(Malformed), "{bad:?}");
-        }
-        for bad in MALFORMED_EVERYWHERE {
-            assert_eq!(parse_byte_rate(bad), Err(Malformed), "{bad:?}");
-        }
+        refuses(
+            parse_byte_rate,
+            &[
+                "1MiB",
+                "1MiB/",
+                "/s",
+                "1MiB/fortnight",
+                "1.5MiB/s",
+                "1MiB/s/s",
+            ],
+        );
     }
 
     #[test]

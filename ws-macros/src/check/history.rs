@@ -40,12 +40,7 @@ pub(super) fn check_history(cx: &Ctxt, protocol: &Protocol) {
             }
             _ => {}
         }
-        if protocol
-            .options
-            .history
-            .as_ref()
-            .is_some_and(|n| n.value == 0)
-        {
+        if protocol.options.has("history") && protocol.options.to_config().history() == 0 {
             cx.error_spanned_by(
                 history,
                 format!(

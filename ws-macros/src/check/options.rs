@@ -27,13 +27,9 @@ pub(super) fn check_config(cx: &Ctxt, protocol: &Protocol) {
 /// A burst means nothing without a rate to burst above.
 pub(super) fn check_rate(cx: &Ctxt, protocol: &Protocol) {
     let options = &protocol.options;
-    let has_rate = options
-        .rate_limit
-        .as_ref()
-        .is_some_and(|rate| rate.value.is_some());
-    if let (Some(burst), false) = (&options.rate_burst, has_rate) {
+    if options.has("rate_burst") && options.to_config().rate_limit().is_none() {
         cx.error_spanned_by(
-            &burst.tokens,
+            &options.given["rate_burst"],
             "`rate_burst` needs a rate to burst above: add `rate_limit = \"20/s\"` (or remove `rate_burst`)",
         );
     }

@@ -41,9 +41,6 @@ pub fn module(protocol: &Protocol) -> TokenStream {
             #(#docs)*
             #default_doc
             #derive
-            // Like the enum's variants, which serde's `Deserialize` constructs,
-            // a message that the application never sends is not dead code.
-            #[allow(dead_code)]
             pub struct #name #body
         }
     });
@@ -89,14 +86,7 @@ pub fn outbounds(protocol: &Protocol) -> TokenStream {
         let request = message
             .reply_to
             .filter(|_| !message.direction.client)
-            .map(|reply| {
-                let reply = protocol.messages[reply].ident;
-                quote! {
-                    impl #private::ServerRequest<#ident> for #module::#name {
-                        type Reply = #module::#reply;
-                    }
-                }
-            });
+            .map(|reply| request_impl(protocol, message, reply, quote!(ServerRequest)));
         quote! {
             #request
             impl #private::Outbound<#ident> for #module::#name {
@@ -110,6 +100,26 @@ pub fn outbounds(protocol: &Protocol) -> TokenStream {
     quote!(#(#outbounds)*)
 }
 
+/// `impl Request<Chat> for chat::Ping { type Reply = chat::Pong; }`, or
+/// `ServerRequest`: the request's struct names its reply's.
+fn request_impl(
+    protocol: &Protocol,
+    message: &Message,
+    reply: usize,
+    trait_name: TokenStream,
+) -> TokenStream {
+    let private = private();
+    let ident = protocol.ident;
+    let module = &protocol.module;
+    let name = message.ident;
+    let reply = protocol.messages[reply].ident;
+    quote! {
+        impl #private::#trait_name<#ident> for #module::#name {
+            type Reply = #module::#reply;
+        }
+    }
+}
+
 /// `ClientMessage<Chat>` for the structs of client messages, `Request<Chat>`
 /// for those that declare a reply, and `Variant<Chat>` for every struct.
 pub fn client_side(protocol: &Protocol) -> TokenStream {
@@ -118,14 +128,9 @@ pub fn client_side(protocol: &Protocol) -> TokenStream {
     let module = &protocol.module;
     let clients = protocol.client_messages().map(|message| {
         let name = message.ident;
-        let request = message.reply_to.map(|reply| {
-            let reply = protocol.messages[reply].ident;
-            quote! {
-                impl #private::Request<#ident> for #module::#name {
-                    type Reply = #module::#reply;
-                }
-            }
-        });
+        let request = message
+            .reply_to
+            .map(|reply| request_impl(protocol, message, reply, quote!(Request)));
         quote! {
             impl #private::ClientMessage<#ident> for #module::#name {
                 #[inline]

@@ -1,11 +1,14 @@
 //! `impl Protocol for Chat` (name, configuration, wire names, directions,
 //! schema) and the inherent `Chat::json_schema()`.
 
+use std::time::Duration;
+
 use proc_macro2::{Literal, TokenStream};
-use quote::quote;
+use quote::{ToTokens, format_ident, quote};
 
 use crate::ast::{Protocol, Shape, Tagging, unraw};
-use crate::attr::{OnInvalid, OnRateLimit, Options, Overflow};
+use crate::attr::Options;
+use crate::config::table::Value;
 use crate::expand::{private, schema};
 
 pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
@@ -181,177 +184,83 @@ pub fn protocol_impl(protocol: &Protocol) -> TokenStream {
 
         impl #ident {
             #[doc = #doc]
-            #[allow(dead_code)]
             #vis fn json_schema() -> #private::serde_json::Value {
                 <Self as #private::Protocol>::json_schema()
             }
 
             #[doc = #asyncapi_doc]
-            #[allow(dead_code)]
             #vis fn asyncapi() -> #private::serde_json::Value {
                 <Self as #private::Protocol>::asyncapi()
             }
 
             #[doc = #typescript_doc]
-            #[allow(dead_code)]
             #vis fn typescript() -> ::std::string::String {
                 <Self as #private::Protocol>::typescript()
             }
         }
+
+        // What the three functions above are for is the application's to
+        // call or not; an unnamed constant counts as their use.
+        const _: () = {
+            let _ = (#ident::json_schema, #ident::asyncapi, #ident::typescript);
+        };
     }
 }
 
-/// `Config::DEFAULT` with a setter for each option given, and only those.
+/// `Config::DEFAULT` with a setter for each option given, and only those,
+/// in the table's order: the value `check` validated.
 fn config(options: &Options) -> TokenStream {
     let private = private();
-    let mut config = quote!(#private::Config::DEFAULT);
-    let number = |n: u64| Literal::u64_unsuffixed(n);
-    let duration = |ms: Option<u64>| match ms {
-        Some(ms) => {
-            let ms = Literal::u64_unsuffixed(ms);
-            quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms)))
-        }
+    let config = options.to_config();
+    let mut tokens = quote!(#private::Config::DEFAULT);
+    for spec in options.config_options() {
+        // `rate_burst` is in `rate_limit`'s value.
+        let Some(value) = (spec.get)(&config) else {
+            continue;
+        };
+        let setter = format_ident!("with_{}", spec.name);
+        let value = value_tokens(&value);
+        tokens.extend(quote!(.#setter(#value)));
+    }
+    tokens
+}
+
+/// An option's value as a constant expression.
+fn value_tokens(value: &Value) -> TokenStream {
+    let private = private();
+    let some = |inner: Option<TokenStream>| match inner {
+        Some(inner) => quote!(::core::option::Option::Some(#inner)),
         None => quote!(::core::option::Option::None),
     };
-    let counts = [
-        (&options.max_connections, quote!(with_max_connections)),
-        (&options.max_per_user, quote!(with_max_per_user)),
-        (&options.send_queue, quote!(with_send_queue)),
-        (&options.max_message_size, quote!(with_max_message_size)),
-        (&options.max_rooms, quote!(with_max_rooms)),
-        (&options.max_room_name, quote!(with_max_room_name)),
-        (&options.history, quote!(with_history)),
-        (&options.history_bytes, quote!(with_history_bytes)),
-        (&options.history_memory, quote!(with_history_memory)),
-        (&options.history_streams, quote!(with_history_streams)),
-    ];
-    for (setting, setter) in counts {
-        if let Some(setting) = setting {
-            let n = number(setting.value);
-            config.extend(quote!(.#setter(#n)));
+    let millis = |duration: Duration| {
+        let ms = Literal::u128_unsuffixed(duration.as_millis());
+        quote!(::core::time::Duration::from_millis(#ms))
+    };
+    match value {
+        Value::Count(n) => Literal::usize_unsuffixed(*n).into_token_stream(),
+        Value::Duration(duration) => millis(*duration),
+        Value::MaybeDuration(duration) => some(duration.map(millis)),
+        Value::Rate(limit) => some(limit.map(|limit| {
+            let messages = Literal::u32_unsuffixed(limit.messages());
+            let per = millis(limit.per());
+            let burst = (limit.burst() != limit.messages()).then(|| {
+                let burst = Literal::u32_unsuffixed(limit.burst());
+                quote!(.with_burst(#burst))
+            });
+            quote!(#private::RateLimit::new(#messages, #per) #burst)
+        })),
+        Value::ByteRate(rate) => some(rate.map(|rate| {
+            let bytes = Literal::u64_unsuffixed(rate.bytes());
+            let per = millis(rate.per());
+            quote!(#private::ByteRate::new(#bytes, #per))
+        })),
+        Value::Choice { ty, variant } => {
+            let (ty, variant) = (format_ident!("{}", ty), format_ident!("{}", variant));
+            quote!(#private::#ty::#variant)
         }
+        // Builder's and environment's only: the attribute does not take them.
+        Value::Proxies(_) | Value::Origins(_) => TokenStream::new(),
     }
-    if let Some(on_full) = &options.on_full {
-        let policy = match on_full.value {
-            Overflow::Close => quote!(Close),
-            Overflow::DropNewest => quote!(DropNewest),
-            Overflow::DropOldest => quote!(DropOldest),
-        };
-        config.extend(quote!(.with_on_full(#private::Overflow::#policy)));
-    }
-    if let Some(heartbeat) = &options.heartbeat {
-        let every = duration(heartbeat.value);
-        config.extend(quote!(.with_heartbeat(#every)));
-    }
-    if let Some(idle_timeout) = &options.idle_timeout {
-        let after = duration(idle_timeout.value);
-        config.extend(quote!(.with_idle_timeout(#after)));
-    }
-    if let Some(ttl) = &options.history_ttl {
-        let ttl = duration(ttl.value);
-        config.extend(quote!(.with_history_ttl(#ttl)));
-    }
-    for (setting, setter) in [
-        (&options.inflate_rate, quote!(with_inflate_rate)),
-        (&options.inflate_node_rate, quote!(with_inflate_node_rate)),
-    ] {
-        if let Some(setting) = setting {
-            let rate = match setting.value {
-                Some(rate) => {
-                    let bytes = Literal::u64_unsuffixed(rate.bytes);
-                    let per = Literal::u64_unsuffixed(rate.per_ms);
-                    quote!(::core::option::Option::Some(#private::ByteRate::new(#bytes, ::core::time::Duration::from_millis(#per))))
-                }
-                None => quote!(::core::option::Option::None),
-            };
-            config.extend(quote!(.#setter(#rate)));
-        }
-    }
-    if let Some(max) = &options.max_fragments {
-        let n = number(max.value);
-        config.extend(quote!(.with_max_fragments(#n)));
-    }
-    if let Some(after) = &options.fragment_timeout {
-        let after = duration(after.value);
-        config.extend(quote!(.with_fragment_timeout(#after)));
-    }
-    if let Some(stall_timeout) = &options.stall_timeout {
-        let ms = Literal::u64_unsuffixed(stall_timeout.value);
-        config.extend(quote!(.with_stall_timeout(::core::time::Duration::from_millis(#ms))));
-    }
-    if let Some(refresh_before) = &options.refresh_before {
-        let ms = Literal::u64_unsuffixed(refresh_before.value);
-        config.extend(quote!(.with_refresh_before(::core::time::Duration::from_millis(#ms))));
-    }
-    if let Some(on_invalid) = &options.on_invalid {
-        let policy = match on_invalid.value {
-            OnInvalid::Error => quote!(Error),
-            OnInvalid::Close => quote!(Close),
-        };
-        config.extend(quote!(.with_on_invalid(#private::OnInvalid::#policy)));
-    }
-    if let Some(rate_limit) = &options.rate_limit {
-        let limit = match rate_limit.value {
-            Some(rate) => {
-                let messages = Literal::u32_unsuffixed(rate.messages);
-                let per = Literal::u64_unsuffixed(rate.per_ms);
-                let mut limit = quote!(#private::RateLimit::new(#messages, ::core::time::Duration::from_millis(#per)));
-                if let Some(burst) = &options.rate_burst {
-                    let burst = Literal::u64_unsuffixed(burst.value);
-                    limit.extend(quote!(.with_burst(#burst)));
-                }
-                quote!(::core::option::Option::Some(#limit))
-            }
-            None => quote!(::core::option::Option::None),
-        };
-        config.extend(quote!(.with_rate_limit(#limit)));
-    }
-    if let Some(compression) = &options.compression {
-        let choice = match compression.value {
-            crate::config::Compression::Deflate => quote!(Deflate),
-            crate::config::Compression::Off => quote!(Off),
-        };
-        config.extend(quote!(.with_compression(#private::Compression::#choice)));
-    }
-    if let Some(on_rate_limit) = &options.on_rate_limit {
-        let policy = match on_rate_limit.value {
-            OnRateLimit::Error => quote!(Error),
-            OnRateLimit::Close => quote!(Close),
-        };
-        config.extend(quote!(.with_on_rate_limit(#private::OnRateLimit::#policy)));
-    }
-    let buffers = [
-        (&options.read_buffer, quote!(with_read_buffer)),
-        (&options.write_buffer, quote!(with_write_buffer)),
-        (&options.compress_min_size, quote!(with_compress_min_size)),
-    ];
-    for (setting, setter) in buffers {
-        if let Some(setting) = setting {
-            let n = number(setting.value);
-            config.extend(quote!(.#setter(#n)));
-        }
-    }
-    // Untrusted peers: the handshake deadline and the per-IP limits.
-    if let Some(timeout) = &options.handshake_timeout {
-        let ms = number(timeout.value);
-        config.extend(quote!(.with_handshake_timeout(::core::time::Duration::from_millis(#ms))));
-    }
-    if let Some(max) = &options.max_per_ip {
-        let n = number(max.value);
-        config.extend(quote!(.with_max_per_ip(#n)));
-    }
-    if let Some(rate) = &options.handshake_rate {
-        let rate = match rate.value {
-            Some(rate) => {
-                let messages = Literal::u32_unsuffixed(rate.messages);
-                let per = Literal::u64_unsuffixed(rate.per_ms);
-                quote!(::core::option::Option::Some(#private::RateLimit::new(#messages, ::core::time::Duration::from_millis(#per))))
-            }
-            None => quote!(::core::option::Option::None),
-        };
-        config.extend(quote!(.with_handshake_rate(#rate)));
-    }
-    config
 }
 
 #[cfg(test)]

@@ -66,7 +66,6 @@ fn mirror<'a>(
         #[derive(::ws_core::__private::schemars::JsonSchema)]
         #[schemars(crate = "::ws_core::__private::schemars", rename = #rename)]
         #(#serde_attrs)*
-        #[allow(dead_code)]
         enum #ident {
             #(#variants,)*
         }
