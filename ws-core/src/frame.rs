@@ -258,15 +258,6 @@ impl<P: Protocol> Frame<P> {
 }
 
 impl<P> Frame<P> {
-    /// A frame of JSON encoded elsewhere (one copy).
-    pub(crate) fn from_json(json: &str) -> Self {
-        Self {
-            wire: wire(OPCODE_TEXT, json.as_bytes()),
-            recorded: false,
-            protocol: PhantomData,
-        }
-    }
-
     /// The encoded JSON.
     pub fn as_str(&self) -> &str {
         // Always UTF-8: the payload is JSON that serde_json wrote.

@@ -64,10 +64,12 @@
 //!
 //! # The data path
 //! `connection::upgrade` (handshake, admission, auth, 101) →
-//! `connection::read_loop` (decode, route, handler) →
-//! `queue` (bounded, overflow policy) → `connection::writer`
-//! (coalesced writes, heartbeat, close frame). Rooms and users live in
-//! `registry`; sends to many in `broadcast`.
+//! `connection::read_loop` (frames, timers) → `connection::dispatch`
+//! (decode, rate limit, correlate, route to the handler) → `send` (encode
+//! once, push, count) → `queue` (bounded, overflow policy) →
+//! `connection::writer` (coalesced writes, heartbeat, close frame). Rooms
+//! and users live in `registry`; a send's target is resolved into its
+//! recipients in `broadcast`.
 //!
 //! # Ordering
 //! A connection's messages are handled one at a time, in the order they
@@ -93,7 +95,8 @@
 // 2. the data structures: `queue`; `backend`, which owns the trait
 //    `backend::Node` that the manager implements; `registry` (with `Conn`);
 //    `admission`; `history`, the rooms' streams (on the registry);
-//    `broadcast`, the fan-out (on the registry and the history);
+//    `send`, the one send path (encode, push, count; on the registry);
+//    `broadcast`, the fan-out (on the registry, the history and `send`);
 // 3. `manager`, `context`, `route`, then `serve` and `health`;
 // 4. `connection`, the connection task, on top (and `bench`, `client`,
 //    `testing`, `__private` beside it).
@@ -134,6 +137,7 @@ mod rate;
 mod registry;
 pub mod request;
 mod route;
+mod send;
 mod serve;
 mod session;
 pub mod telemetry;
