@@ -190,7 +190,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let started = Instant::now();
         let frame = Frame::encode_message(&message)?;
         let delivery = match &recipients {
-            Some(recipients) => self.deliver(recipients, &frame, started),
+            Some(recipients) => self.fan_out(recipients, &frame, started),
             None => Delivery::default(),
         };
         self.publish(remote, &frame.wire, delivery)
@@ -308,7 +308,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             return self.send_recorded(history, room, crate::frame::reopen(&frame.wire));
         }
         let delivery = match self.recipients() {
-            Some(recipients) => self.deliver(&recipients, frame, Instant::now()),
+            Some(recipients) => self.fan_out(&recipients, frame, Instant::now()),
             None => Delivery::default(),
         };
         let remote = self.remote();
@@ -484,7 +484,9 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         (!only_except).then_some(recipients)
     }
 
-    fn deliver(&self, recipients: &Recipients, frame: &Frame<P>, started: Instant) -> Delivery {
+    /// Queues `frame` for the recipients but the excluded, through the one
+    /// send path.
+    fn fan_out(&self, recipients: &Recipients, frame: &Frame<P>, started: Instant) -> Delivery {
         let (conns, skip) = (recipients.as_slice(), &self.skip());
         deliver(conns, &frame.wire, skip, self.counters, Kind::Send(started))
     }
