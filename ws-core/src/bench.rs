@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::connection::read_loop::{decode, route};
+use crate::connection::dispatch::{decode, route};
 use crate::context::Ctx;
 use crate::id::ConnId;
 use crate::manager::Manager;

@@ -1,8 +1,8 @@
 //! Sending to many: a target (a room, a user's connections, everyone, one
-//! connection), minus any connections and rooms excluded. Or closing them. The message is encoded
-//! once; each recipient's queue gets a pointer to the same bytes. The
-//! targets are collected first and no lock is held while enqueueing; a full
-//! queue is handled by its policy, never by waiting.
+//! connection), minus any connections and rooms excluded. Or closing them.
+//! The target is resolved here into its recipients; the message goes out
+//! through the one [`send`](crate::send) path, encoded once, each
+//! recipient's queue getting a pointer to the same bytes.
 //!
 //! With a cluster backend (see [`crate::backend`]), a send to a room, a user
 //! or everyone is delivered locally exactly as on one node, then its encoded
@@ -24,10 +24,10 @@ use crate::history::History;
 use crate::id::ConnId;
 use crate::protocol::{Outbound, Protocol};
 use crate::registry::{Conn, Members, Registry};
+use crate::send::{Kind, Skip, deliver, deliver_waiting};
 use crate::telemetry::Counters;
 use crate::wire::Wire;
 use crate::wire::close::{CloseInfo, encode_close, read_close};
-use crate::wire::deflate::Shared;
 
 /// A send to a room, a user, everyone or one connection; built by
 /// [`Manager::to_room`](crate::Manager::to_room), [`Manager::to_user`](crate::Manager::to_user),
@@ -85,22 +85,6 @@ impl<'a> From<&'a String> for Excluded<'a> {
 struct Except<'a> {
     conns: SmallVec<[ConnId; 2]>,
     rooms: SmallVec<[&'a str; 1]>,
-}
-
-/// The exclusions resolved against the registry for one delivery: the
-/// members of the excluded rooms, sorted, found once per send (and only by
-/// a send that excludes a room), not once per recipient.
-struct Skip<'e> {
-    conns: &'e [ConnId],
-    members: Vec<ConnId>,
-}
-
-impl Skip<'_> {
-    #[inline]
-    fn skips(&self, id: ConnId) -> bool {
-        self.conns.contains(&id)
-            || (!self.members.is_empty() && self.members.binary_search(&id).is_ok())
-    }
 }
 
 enum Recipients {
@@ -207,7 +191,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let started = Instant::now();
         let frame = Frame::encode_message(&message)?;
         let delivery = match &recipients {
-            Some(recipients) => self.deliver(recipients, &frame, started),
+            Some(recipients) => self.fan_out(recipients, &frame, started),
             None => Delivery::default(),
         };
         self.publish(remote, &frame.wire, delivery)
@@ -250,22 +234,13 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             return Ok(Delivery::default());
         }
         let frame = Frame::encode(message)?;
-        let mut delivery = Delivery::default();
-        if let Some(recipients) = &recipients {
-            let skip = self.skip();
-            let shared = Shared::new(&frame.wire);
-            for conn in recipients.as_slice() {
-                if !skip.skips(conn.id) {
-                    delivery.count(conn.queue.push_waiting(conn.frame_of(&shared)).await);
-                }
+        let delivery = match &recipients {
+            Some(recipients) => {
+                let (conns, skip) = (recipients.as_slice(), &self.skip());
+                deliver_waiting(conns, &frame.wire, skip, self.counters).await
             }
-            if shared.was_packed() {
-                self.counters.packed();
-            }
-            // Counted, but not timed: `ws_broadcast_seconds` is the cost of
-            // fanning out, and this time is mostly the readers' pace.
-            self.counters.delivered(&delivery);
-        }
+            None => Delivery::default(),
+        };
         self.publish(remote, &frame.wire, delivery)
     }
 
@@ -334,7 +309,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
             return self.send_recorded(history, room, crate::wire::frame::reopen(&frame.wire));
         }
         let delivery = match self.recipients() {
-            Some(recipients) => self.deliver(&recipients, frame, Instant::now()),
+            Some(recipients) => self.fan_out(&recipients, frame, Instant::now()),
             None => Delivery::default(),
         };
         let remote = self.remote();
@@ -395,7 +370,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
                     skip.members.extend_from_slice(held);
                     skip.members.sort_unstable();
                 }
-                enqueue(&members, wire, &skip, self.counters, started)
+                deliver(&members, wire, &skip, self.counters, Kind::Send(started))
             }
             None => Delivery::default(),
         })
@@ -501,14 +476,11 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         (!only_except).then_some(recipients)
     }
 
-    fn deliver(&self, recipients: &Recipients, frame: &Frame<P>, started: Instant) -> Delivery {
-        enqueue(
-            recipients.as_slice(),
-            &frame.wire,
-            &self.skip(),
-            self.counters,
-            started,
-        )
+    /// Queues `frame` for the recipients but the excluded, through the one
+    /// send path.
+    fn fan_out(&self, recipients: &Recipients, frame: &Frame<P>, started: Instant) -> Delivery {
+        let (conns, skip) = (recipients.as_slice(), &self.skip());
+        deliver(conns, &frame.wire, skip, self.counters, Kind::Send(started))
     }
 }
 
@@ -537,48 +509,6 @@ fn room_members<'r>(registry: &Registry, rooms: impl Iterator<Item = &'r str>) -
     members
 }
 
-/// Queues `frame` for every connection in `conns` but those `skip` skips,
-/// and counts.
-#[inline]
-fn enqueue(
-    conns: &[Arc<Conn>],
-    frame: &Wire,
-    skip: &Skip<'_>,
-    counters: &Counters,
-    started: Instant,
-) -> Delivery {
-    let mut delivery = Delivery::default();
-    // Each form made by its first recipient, shared by the others; a send
-    // whose recipients all take the plain frame costs a comparison each.
-    let shared = Shared::new(frame);
-    for conn in conns {
-        if !skip.skips(conn.id) {
-            delivery.count(conn.push_shared(&shared));
-        }
-    }
-    if shared.was_packed() {
-        counters.packed();
-    }
-    counters.delivered(&delivery);
-    counters.broadcast(conns.len(), started.elapsed());
-    delivery
-}
-
-/// Sends to a connection already in hand (a handler's own, through its
-/// [`Ctx`](crate::Ctx)): no lookup, counted as a send to one connection.
-pub(crate) fn to_one(
-    conn: &Arc<Conn>,
-    frame: &Wire,
-    counters: &Counters,
-    started: Instant,
-) -> Delivery {
-    let skip = Skip {
-        conns: &[],
-        members: Vec::new(),
-    };
-    enqueue(std::slice::from_ref(conn), frame, &skip, counters, started)
-}
-
 /// Delivers a recorded message of `room`, stamped with its place in the
 /// cluster's history, to this node's members but those `held` (resuming).
 #[cfg(feature = "redis")]
@@ -597,7 +527,7 @@ pub(crate) fn deliver_recorded(
         conns: held,
         members: Vec::new(),
     };
-    enqueue(&members, frame, &skip, counters, started)
+    deliver(&members, frame, &skip, counters, Kind::Send(started))
 }
 
 /// Delivers a frame that another node sent to `target` to this node's
@@ -632,6 +562,12 @@ pub(crate) fn deliver_remote(
             queued: close_each(recipients.as_slice(), &skip, &close),
             ..Delivery::default()
         },
-        None => enqueue(recipients.as_slice(), frame, &skip, counters, started),
+        None => deliver(
+            recipients.as_slice(),
+            frame,
+            &skip,
+            counters,
+            Kind::Send(started),
+        ),
     }
 }

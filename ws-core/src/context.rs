@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::broadcast::{Broadcast, to_one};
+use crate::broadcast::Broadcast;
 use crate::delivery::Delivery;
 use crate::error::{BackendError, JoinError, JoinRefused, ReplyError, SendError, SetUserError};
 use crate::frame::Frame;
@@ -19,7 +19,9 @@ use crate::manager::Manager;
 use crate::presence::Presence;
 use crate::protocol::{Outbound, Protocol, Variant};
 use crate::registry::Conn;
+use crate::send::{self, Kind};
 use crate::session::{Read, erase, typed};
+use crate::wire::Wire;
 use crate::wire::close::CloseInfo;
 
 /// A handler's view of its connection. Cheap to clone; a clone may be moved
@@ -411,12 +413,7 @@ impl<P: Protocol> Ctx<P> {
     pub fn send(&self, message: impl Outbound<P>) -> Result<Delivery, SendError> {
         let started = Instant::now();
         let frame = Frame::encode(message)?;
-        Ok(to_one(
-            &self.conn,
-            &frame.wire,
-            self.manager.counters(),
-            started,
-        ))
+        Ok(self.send_wire(&frame.wire, Kind::Send(started)))
     }
 
     /// Sends a request of the server (`#[ws(server, reply = Answer)]`) to
@@ -549,15 +546,10 @@ impl<P: Protocol> Ctx<P> {
             });
         }
         let message = message.into_message();
-        let json = serde_json::to_string(&message).map_err(SendError::Encode)?;
-        let json = match answering.id {
-            Some(id) => crate::correlation::with_id(json, id),
-            None => json,
-        };
+        let frame = send::encode(&message, answering.id).map_err(SendError::Encode)?;
         answering.replied = true;
         drop(answering);
-        let pushed = self.conn.push_json(&json);
-        self.manager.counters().pushed(pushed);
+        self.answer(&frame);
         // The enum was built from an `R` a moment ago.
         R::from_message(message).map_err(|other| ReplyError::WrongType {
             expected: R::WIRE,
@@ -567,12 +559,19 @@ impl<P: Protocol> Ctx<P> {
 
     /// Sends an encoded frame to this connection.
     pub fn send_frame(&self, frame: &Frame<P>) -> Delivery {
-        to_one(
-            &self.conn,
-            &frame.wire,
-            self.manager.counters(),
-            Instant::now(),
-        )
+        self.send_wire(&frame.wire, Kind::Send(Instant::now()))
+    }
+
+    /// Queues `frame` for this connection through the one send path.
+    fn send_wire(&self, frame: &Wire, kind: Kind) -> Delivery {
+        send::to_one(&self.conn, frame, self.manager.counters(), kind)
+    }
+
+    /// Queues a frame of the runtime's side of the conversation (a reply,
+    /// an error, an ack, `refresh_required`): counted as queued, dropped or
+    /// evicted, not as a send of the application.
+    pub(crate) fn answer(&self, frame: &Wire) -> Delivery {
+        self.send_wire(frame, Kind::Answer)
     }
 
     /// A broadcast to `room` (add [`Broadcast::except`] to skip this connection).
@@ -588,17 +587,17 @@ impl<P: Protocol> Ctx<P> {
             .close(false, Some(CloseInfo::new(code, reason)));
     }
 
-    /// Queues an [`ErrorFrame`] for this connection.
-    pub(crate) fn send_error(&self, code: &str, message: &str) {
+    /// Queues an [`ErrorFrame`] for this connection, with the correlation
+    /// id of the message it answers if it had one.
+    pub(crate) fn send_error(&self, code: &str, message: &str, id: Option<u64>) {
         let frame = ErrorFrame {
-            id: None,
+            id,
             code: code.to_owned(),
             message: message.to_owned(),
         };
-        // An ErrorFrame of two strings always serializes.
-        if let Ok(json) = serde_json::to_string(&frame) {
-            let pushed = self.conn.push_json(&json);
-            self.manager.counters().pushed(pushed);
+        // Two strings and an integer always serialize.
+        if let Ok(frame) = send::encode(&frame, None) {
+            self.answer(&frame);
         }
     }
 }

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use crate::error::SendError;
 use crate::protocol::{Outbound, Protocol};
-use crate::wire::frame::{OPCODE_TEXT, Wire, encode, encode_json, payload_start};
+use crate::wire::frame::{Wire, encode_json, payload_start};
 
 /// A server message of protocol `P`, encoded once and sendable any number of
 /// times to any number of connections without copying the payload.
@@ -49,15 +49,6 @@ impl<P: Protocol> Frame<P> {
 }
 
 impl<P> Frame<P> {
-    /// A frame of JSON encoded elsewhere (one copy).
-    pub(crate) fn from_json(json: &str) -> Self {
-        Self {
-            wire: encode(OPCODE_TEXT, json.as_bytes()),
-            recorded: false,
-            protocol: PhantomData,
-        }
-    }
-
     /// The encoded JSON.
     pub fn as_str(&self) -> &str {
         // Always UTF-8: the payload is JSON that serde_json wrote.

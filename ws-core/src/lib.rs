@@ -68,10 +68,6 @@
 //! from `upgrade`, a message to clients from `send`. Each step is a module
 //! (paths under `ws-core/src/`); below the path, the layers it stands on.
 //!
-// TODO(lead): `connection/dispatch.rs` (h-send), `send` (h-send's one send
-// path, file not yet named), `wire/` (h-wire) and the engine trait of
-// `backend/` (h-seam) are the names those branches were given; fix them at
-// merge if they landed elsewhere.
 //! ```text
 //!     HTTP request
 //!          |
@@ -82,7 +78,7 @@
 //!                                         correlate, route
 //!     handler    {Enum}Handler            the application's method, generated
 //!                                         by #[ws_protocol] (route.rs), with a Ctx
-//!     send       send                     one path to a connection, a user, a
+//!     send       send.rs                  one path to a connection, a user, a
 //!                                         room (broadcast.rs) or a reply
 //!     queue      queue.rs                 bounded per connection, overflow policy
 //!     writer     connection/writer.rs     coalesced writes, pings, close frame
@@ -92,8 +88,9 @@
 //!     wire/      frames, close frames, deflate, codecs: sans-IO, no tokio
 //!     registry/  the connections, rooms and users; each leaves by a guard
 //!     history/   the rooms' streams: offsets, epochs, catch-up
-//!     backend/   beyond this process (local, Redis): the engine trait,
-//!                which the manager implements to be delivered into
+//!     backend/   beyond this process: the `Engine` trait that each engine
+//!                (Redis) implements, and `Node`, which the manager
+//!                implements so that an engine can deliver into it
 //! ```
 //!
 //! A module imports only from modules below it; where a lower layer must
@@ -155,6 +152,7 @@ mod rate;
 mod registry;
 pub mod request;
 mod route;
+mod send;
 mod serve;
 mod session;
 pub mod telemetry;

@@ -52,12 +52,7 @@ pub fn reply<P: Protocol, R: Outbound<P>>(
     if ctx.replied() {
         return Ok(());
     }
-    let message = reply.into_message();
-    let json = serde_json::to_string(&message).map_err(crate::SendError::Encode)?;
-    let json = match id {
-        Some(id) => crate::correlation::with_id(json, id),
-        None => json,
-    };
-    ctx.send_frame(&crate::Frame::from_json(&json));
+    let frame = crate::send::encode(&reply.into_message(), id).map_err(crate::SendError::Encode)?;
+    ctx.answer(&frame);
     Ok(())
 }

@@ -371,23 +371,21 @@ mod tests {
         std::iter::from_fn(|| q.pop().map(|t| String::from_utf8(t.to_vec()).unwrap())).collect()
     }
 
+    /// A queue of two pushed four frames: what each push reports, and
+    /// which two frames the queue keeps.
     #[test]
-    fn drop_newest_keeps_the_first_frames() {
-        let q = SendQueue::new(2, Overflow::DropNewest);
-        assert_eq!(q.push(text("a")), Pushed::Queued);
-        assert_eq!(q.push(text("b")), Pushed::Queued);
-        assert_eq!(q.push(text("c")), Pushed::DroppedNewest);
-        assert_eq!(drain(&q), ["a", "b"]);
-    }
-
-    #[test]
-    fn drop_oldest_keeps_the_last_frames() {
-        let q = SendQueue::new(2, Overflow::DropOldest);
-        for s in ["a", "b", "c", "d"] {
-            q.push(text(s));
+    fn a_full_queue_drops_as_its_policy_says() {
+        use Pushed::{DroppedNewest, DroppedOldest, Queued};
+        for (policy, pushed, kept) in [
+            (Overflow::DropNewest, [DroppedNewest; 2], ["a", "b"]),
+            (Overflow::DropOldest, [DroppedOldest; 2], ["c", "d"]),
+        ] {
+            let q = SendQueue::new(2, policy);
+            let outcomes = ["a", "b", "c", "d"].map(|s| q.push(text(s)));
+            assert_eq!(outcomes, [Queued, Queued, pushed[0], pushed[1]]);
+            assert_eq!(drain(&q), kept);
+            assert_eq!(q.len.load(Ordering::Acquire), 0);
         }
-        assert_eq!(drain(&q), ["c", "d"]);
-        assert_eq!(q.len.load(Ordering::Acquire), 0);
     }
 
     #[test]

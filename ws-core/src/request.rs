@@ -31,11 +31,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::correlation;
-use crate::delivery::Pushed;
 use crate::error::RequestError;
 use crate::protocol::{Protocol, ServerRequest, Variant};
 use crate::registry::Conn;
+use crate::send::{self, Kind};
 use crate::telemetry::Counters;
 
 /// Sends `message` to `conn` now, and returns the wait for its answer.
@@ -74,7 +73,7 @@ fn send<P: Protocol, M: ServerRequest<P>>(
     counters: &Counters,
     message: M,
 ) -> Result<(Forget, crate::registry::Answer), RequestError> {
-    let json = serde_json::to_string(&message.into_message()).map_err(RequestError::Encode)?;
+    let message = message.into_message();
     // Registered before it is queued, so that no answer can come first.
     let (id, answer) = conn
         .wait_for(<M::Reply as Variant<P>>::WIRE)
@@ -83,12 +82,15 @@ fn send<P: Protocol, M: ServerRequest<P>>(
         conn: Arc::clone(conn),
         id,
     };
-    let pushed = conn.push_json(&correlation::with_id(json, id));
-    counters.pushed(pushed);
-    match pushed {
-        Pushed::Queued | Pushed::DroppedOldest => Ok((guard, answer)),
-        Pushed::DroppedNewest | Pushed::Evicted => Err(RequestError::QueueFull),
-        Pushed::Closed => Err(RequestError::Closed),
+    let frame = send::encode(&message, Some(id)).map_err(RequestError::Encode)?;
+    let delivery = send::to_one(conn, &frame, counters, Kind::Answer);
+    if delivery.queued > 0 {
+        Ok((guard, answer))
+    } else if delivery.closed > 0 {
+        Err(RequestError::Closed)
+    } else {
+        // Dropped (`drop_newest`) or evicted (`close`).
+        Err(RequestError::QueueFull)
     }
 }
 

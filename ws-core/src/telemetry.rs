@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram};
 
-use crate::delivery::{Delivery, Pushed};
+use crate::delivery::Delivery;
 
 /// The metric names, for dashboards and tests.
 pub mod metric {
@@ -200,12 +200,6 @@ impl Counters {
 
     pub(crate) fn queue_depth(&self) -> &Histogram {
         &self.queue_depth
-    }
-
-    pub(crate) fn pushed(&self, pushed: Pushed) {
-        let mut delivery = Delivery::default();
-        delivery.count(pushed);
-        self.delivered(&delivery);
     }
 
     /// Counts a send: one add per counter per send, not per recipient.

@@ -1,9 +1,12 @@
 //! One connection's life, in the order of the data path:
-//! [`upgrade`] (auth, admission, 101) → [`read_loop`] (decode, route,
-//! handler) → [`queue`](crate::queue) (bounded, overflow policy) → [`writer`] (coalesced
-//! writes, heartbeat, close frame). This module ties them together and owns
-//! the cleanup, which the guards make exactly-once.
+//! [`upgrade`] (auth, admission, 101) → [`read_loop`] (frames, timers) →
+//! [`dispatch`] (decode, rate limit, correlate, route to the handler) →
+//! [`send`](crate::send) → [`queue`](crate::queue) (bounded, overflow
+//! policy) → [`writer`] (coalesced writes, heartbeat, close frame). This
+//! module ties them together and owns the cleanup, which the guards make
+//! exactly-once.
 
+pub(crate) mod dispatch;
 pub(crate) mod inbound;
 pub(crate) mod io;
 pub(crate) mod origin;
@@ -34,7 +37,7 @@ use crate::wire::codec::Codec;
 use hyper_util::rt::TokioIo;
 use inbound::Frames;
 use io::Socket;
-use read_loop::{ReadEnd, handler_outcome, read_loop};
+use read_loop::{ReadEnd, read_loop};
 use tokio::time::timeout;
 use writer::{CLOSE_GRACE, write_loop};
 
@@ -204,7 +207,7 @@ where
         .catch_unwind()
         .await
         .unwrap_or_else(|_| Err(HandlerError::close(close_code::INTERNAL, "internal error")));
-    if let Some(close) = handler_outcome(ctx, "on_connect", connected) {
+    if let Some(close) = dispatch::outcome(ctx, "on_connect", connected, None) {
         queue.close(false, Some(close));
         // Boxed, like every closing state: inline, this second writer would
         // get its own place in the state of every connection.

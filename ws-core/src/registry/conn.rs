@@ -93,15 +93,6 @@ impl Conn {
     pub(crate) fn push_shared(&self, shared: &Shared<'_>) -> Pushed {
         self.queue.push(self.frame_of(shared))
     }
-
-    /// Frames `json` (one copy) and queues it: for the frames one connection
-    /// gets on its own, such as errors and replies.
-    pub(crate) fn push_json(&self, json: &str) -> Pushed {
-        self.push(crate::wire::frame::encode(
-            crate::wire::frame::OPCODE_TEXT,
-            json.as_bytes(),
-        ))
-    }
 }
 
 impl Conn {

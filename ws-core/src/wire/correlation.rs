@@ -48,7 +48,7 @@
 //! assert!(read_id(r#"{"type":"ping","id":"x"}"#).is_err());
 //! ```
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// The name of the correlation id field.
 pub const FIELD: &str = "id";
@@ -81,19 +81,6 @@ pub fn read_id(text: &str) -> Result<Option<u64>, serde_json::Error> {
         id: Option<u64>,
     }
     serde_json::from_str::<Id>(text).map(|found| found.id)
-}
-
-/// An [`ErrorFrame`](crate::ErrorFrame) with the id of the request it answers.
-pub(crate) fn error_frame(code: &str, message: &str, id: u64) -> String {
-    #[derive(Serialize)]
-    #[serde(tag = "type", rename = "error")]
-    struct Correlated<'a> {
-        id: u64,
-        code: &'a str,
-        message: &'a str,
-    }
-    // Two strings and an integer always serialize.
-    serde_json::to_string(&Correlated { id, code, message }).unwrap_or_default()
 }
 
 /// The acknowledgement of a message that carried `id` and declares no
@@ -136,13 +123,5 @@ mod tests {
         assert_eq!(ack_frame(9), r#"{"type":"ack","id":9}"#);
         assert_eq!(read_ack(&ack_frame(9)), Some(9));
         assert_eq!(read_ack(r#"{"type":"error","id":9}"#), None);
-    }
-
-    #[test]
-    fn error_frames_carry_the_id() {
-        assert_eq!(
-            error_frame("nope", "no", 3),
-            r#"{"type":"error","id":3,"code":"nope","message":"no"}"#
-        );
     }
 }
