@@ -20,9 +20,6 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 OUT=${OUT:-target/ws-bench-results}
 PORT=${PORT:-3400}
-mkdir -p "$OUT"
-RESULTS="$OUT/results.jsonl"
-: > "$RESULTS"
 
 PEERS=${PEERS:-1}
 KINDS="core naive raw"
@@ -33,6 +30,7 @@ fi
 
 # shellcheck source=ws-bench/servers.sh
 source ws-bench/servers.sh
+results results.jsonl
 
 # start_server KIND: a fresh server of that kind; sets SERVER_PID and URL.
 start_server() {

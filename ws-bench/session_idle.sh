@@ -16,12 +16,10 @@ COUNT=${COUNT:-10000}
 OUT=${OUT:-target/ws-bench-session}
 PORT=${PORT:-3800}
 : "${BASE:?set BASE to the reference build of the chat example}"
-mkdir -p "$OUT"
-RESULTS="$OUT/session_idle.jsonl"
-: > "$RESULTS"
 
 # shellcheck source=ws-bench/servers.sh
 source ws-bench/servers.sh
+results session_idle.jsonl
 NEW=${NEW:-$CHAT}
 
 # run BINARY LABEL QUERY: one idle run on a fresh server.
