@@ -16,13 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
-OUT=${OUT:-target/ws-bench-cluster}
-PORT=${PORT:-3600}
 
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
-results cluster.jsonl
+source ws-bench/servers.sh cluster 3600 cluster.jsonl
 
 # run LABEL CLIENTS MESSAGES: one fan-out on a fresh set-up.
 run() {

@@ -38,13 +38,10 @@ WINDOW_ONE=${WINDOW_ONE:-8}
 WINDOW_ROOMS=${WINDOW_ROOMS:-4}
 # A subset, e.g. WORKLOADS=1000-rooms to chase a loss.
 WORKLOADS=${WORKLOADS:-one-room 1000-rooms one-node-one-room one-node-1000-rooms}
-OUT=${OUT:-target/ws-bench-cluster3}
-PORT=${PORT:-3700}
 
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
-results cluster3.jsonl
+source ws-bench/servers.sh cluster3 3700 cluster3.jsonl
 
 # run LABEL ROOMS MESSAGES WINDOW: one workload on a fresh set-up.
 run() {

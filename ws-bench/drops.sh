@@ -21,13 +21,10 @@ RATE=${RATE:-200}
 DURATION=${DURATION:-20}
 CUT_EVERY=${CUT_EVERY:-5}
 EXTRA=${EXTRA:-}
-OUT=${OUT:-target/ws-bench-drops}
-PORT=${PORT:-3700}
 
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
-results drops.jsonl
+source ws-bench/servers.sh drops 3700 drops.jsonl
 
 # run LABEL: one drops run on a fresh set-up.
 run() {

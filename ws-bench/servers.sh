@@ -1,20 +1,20 @@
-# Sourced by the benchmark scripts: the release builds, the results file,
-# and the processes of a run (servers, chat nodes, a redis-server), each on
-# a fresh loopback port, all stopped when the script exits.
-# Needs OUT and PORT set; sets BENCH, CHAT and TICKS.
+# Sourced by the benchmark scripts, `source ws-bench/servers.sh NAME PORT
+# FILE`: the release builds, the results file OUT/FILE (OUT defaults to
+# target/ws-bench-NAME; emptied), and the processes of a run (servers, chat
+# nodes, a redis-server), each on a fresh loopback port from PORT (unless
+# set), all stopped when the script exits. Sets BENCH, CHAT, TICKS, OUT,
+# PORT and RESULTS.
 
 cargo build --release -q -p ws-bench --bin ws-bench ${WS_BENCH_FEATURES:+--features "$WS_BENCH_FEATURES"}
 cargo build --release -q -p ws-core --example chat
 BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
 CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat
 TICKS=$(getconf CLK_TCK)
+OUT=${OUT:-target/ws-bench-$1}
+PORT=${PORT:-$2}
 mkdir -p "$OUT"
-
-# results NAME: RESULTS, the run's results file in OUT, emptied.
-results() {
-    RESULTS="$OUT/$1"
-    : > "$RESULTS"
-}
+RESULTS="$OUT/$3"
+: > "$RESULTS"
 
 PIDS=()
 stop_all() {

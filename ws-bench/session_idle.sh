@@ -13,13 +13,10 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 COUNT=${COUNT:-10000}
-OUT=${OUT:-target/ws-bench-session}
-PORT=${PORT:-3800}
 : "${BASE:?set BASE to the reference build of the chat example}"
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
-results session_idle.jsonl
+source ws-bench/servers.sh session 3800 session_idle.jsonl
 NEW=${NEW:-$CHAT}
 
 # run BINARY LABEL QUERY: one idle run on a fresh server.

@@ -254,6 +254,20 @@ async fn a_resuming_joiner_is_in_presence_at_once_across_nodes() {
     }
 }
 
+/// Has Redis drop its client `id` (`CLIENT KILL ID`): a node's connection
+/// cut from Redis's side.
+async fn kill_client(redis: &Redis, id: u64) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+}
+
 /// Redis's `CLIENT ID`s of its clients but the caller.
 async fn client_ids(redis: &Redis) -> Vec<u64> {
     let client = redis::Client::open(redis.url()).unwrap();
@@ -327,15 +341,7 @@ async fn a_resume_racing_the_loss_of_its_nodes_redis_connection_recovers_in_both
             }
             cut(subscriber);
             // B's connection goes; B resumes at once, and more is said.
-            let killer = redis::Client::open(redis.url()).unwrap();
-            let mut conn = killer.get_multiplexed_async_connection().await.unwrap();
-            redis::cmd("CLIENT")
-                .arg("KILL")
-                .arg("ID")
-                .arg(b_id)
-                .exec_async(&mut conn)
-                .await
-                .unwrap();
+            kill_client(&redis, b_id).await;
             let mut resumed = Client::connect(&format!("ws://{}/ws", b.0)).await;
             resumed
                 .send(json!({"type": "join", "room": "lobby", "since": {"epoch": epoch, "offset": last}}))
@@ -392,15 +398,7 @@ async fn a_live_member_across_its_nodes_redis_reconnect_sees_no_silent_gap() {
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     let (mut said, mut last) = (0u64, 0u64);
     for _ in 0..5 {
-        let killer = redis::Client::open(redis.url()).unwrap();
-        let mut conn = killer.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("ID")
-            .arg(b_id)
-            .exec_async(&mut conn)
-            .await
-            .unwrap();
+        kill_client(&redis, b_id).await;
         for _ in 0..10 {
             publisher
                 .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))

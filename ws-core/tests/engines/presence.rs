@@ -57,28 +57,25 @@ async fn manager_presence_lists_typed_infos_across_nodes_in_pages() {
                 })
             && page.next.is_none()
     };
-    let mut last = None;
-    for _ in 0..500 {
-        match a.manager.presence("r").await {
-            Ok(page) if settled(&page) => break,
-            other => last = Some(other),
+    // Polled until settled, showing the last answer otherwise.
+    let until_settled = || async {
+        let mut last = None;
+        for _ in 0..500 {
+            match a.manager.presence("r").await {
+                Ok(page) if settled(&page) => return,
+                other => last = Some(other),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(settled(&a.manager.presence("r").await.unwrap()), "{last:?}");
+        panic!("presence did not settle: {last:?}");
+    };
+    until_settled().await;
 
     // Redis restarts empty: each node writes its copy again on resync.
     redis.restart();
     up(&a).await;
     up(&b).await;
-    for _ in 0..500 {
-        match a.manager.presence("r").await {
-            Ok(page) if settled(&page) => break,
-            other => last = Some(other),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(settled(&a.manager.presence("r").await.unwrap()), "{last:?}");
+    until_settled().await;
 
     let first = a.manager.presence_page("r", None, 1).await.unwrap();
     assert_eq!(first.users[0].user.as_str(), "alice");

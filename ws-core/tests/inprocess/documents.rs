@@ -11,6 +11,14 @@ use ws_core::{Protocol, Tagging};
 use crate::support::Client as RawClient;
 use crate::support::rpc::{Rpc, server};
 
+/// An AsyncAPI message that carries the correlation id.
+fn assert_correlated(message: &Value) {
+    assert_eq!(
+        message["correlationId"]["$ref"], "#/components/correlationIds/id",
+        "{message}"
+    );
+}
+
 #[test]
 fn the_metadata_names_the_replies() {
     assert_eq!(Rpc::TAGGING, Tagging::Internal { tag: "type" });
@@ -90,14 +98,8 @@ fn asyncapi_links_requests_and_replies() {
         messages["ping"]["payload"]["properties"]["type"]["const"],
         "ping"
     );
-    assert_eq!(
-        messages["ping"]["correlationId"]["$ref"],
-        "#/components/correlationIds/id"
-    );
-    assert_eq!(
-        messages["pong"]["correlationId"]["$ref"],
-        "#/components/correlationIds/id"
-    );
+    assert_correlated(&messages["ping"]);
+    assert_correlated(&messages["pong"]);
     assert!(messages["note"]["correlationId"].is_null());
     assert_eq!(
         doc["components"]["correlationIds"]["id"]["location"],
@@ -123,10 +125,7 @@ fn asyncapi_lists_the_ack_with_correlate_all() {
     assert_eq!(ack["title"], "AckFrame", "{ack}");
     assert_eq!(ack["payload"], Arena::json_schema()["$defs"]["AckFrame"]);
     assert_eq!(ack["payload"]["properties"]["type"]["const"], "ack");
-    assert_eq!(
-        ack["correlationId"]["$ref"],
-        "#/components/correlationIds/id"
-    );
+    assert_correlated(ack);
     assert_eq!(
         doc["channels"]["Arena"]["messages"]["ack"]["$ref"],
         "#/components/messages/ack"
@@ -142,14 +141,8 @@ fn asyncapi_lists_the_ack_with_correlate_all() {
         "#/channels/Arena/messages/ack"
     );
     // Every client message carries the id, and so does the error frame.
-    assert_eq!(
-        messages["start_game"]["correlationId"]["$ref"],
-        "#/components/correlationIds/id"
-    );
-    assert_eq!(
-        messages["error"]["correlationId"]["$ref"],
-        "#/components/correlationIds/id"
-    );
+    assert_correlated(&messages["start_game"]);
+    assert_correlated(&messages["error"]);
     assert_eq!(
         doc["components"]["correlationIds"]["id"]["location"],
         "$message.payload#/id"

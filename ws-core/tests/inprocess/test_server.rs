@@ -89,15 +89,20 @@ async fn server(app: Arc<App>) -> TestServer<Lobby> {
     TestServer::with_routes(manager, app, routes).await
 }
 
-#[tokio::test]
-async fn the_apps_own_routes_are_served_beside_the_socket() {
-    let server = server(Arc::default()).await;
-    let mut ann = server
+/// Ann, let in by `authenticate`.
+async fn ann(server: &TestServer<Lobby>) -> ws_core::testing::TestClient<Lobby> {
+    server
         .connect()
         .header("authorization", "Bearer let-me-in")
         .cookie("name", "ann")
         .client()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn the_apps_own_routes_are_served_beside_the_socket() {
+    let server = server(Arc::default()).await;
+    let mut ann = ann(&server).await;
     ann.push(lobby::Join {
         lobby: "red".into(),
     })
@@ -184,12 +189,7 @@ async fn a_client_knows_its_id_and_closes() {
 #[tokio::test]
 async fn reads_give_up_after_the_timeout() {
     let server = server(Arc::default()).await;
-    let mut ann = server
-        .connect()
-        .header("authorization", "Bearer let-me-in")
-        .cookie("name", "ann")
-        .client()
-        .await;
+    let mut ann = ann(&server).await;
     // `Client::recv` would wait forever for a message nobody sends.
     match ann.recv().await {
         Err(ClientError::Timeout { after, .. }) => assert_eq!(after, TIMEOUT),
