@@ -17,7 +17,6 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 
-
 # shellcheck source=ws-bench/servers.sh
 source ws-bench/servers.sh cluster 3600 cluster.jsonl
 

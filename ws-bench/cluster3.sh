@@ -39,7 +39,6 @@ WINDOW_ROOMS=${WINDOW_ROOMS:-4}
 # A subset, e.g. WORKLOADS=1000-rooms to chase a loss.
 WORKLOADS=${WORKLOADS:-one-room 1000-rooms one-node-one-room one-node-1000-rooms}
 
-
 # shellcheck source=ws-bench/servers.sh
 source ws-bench/servers.sh cluster3 3700 cluster3.jsonl
 

@@ -22,7 +22,6 @@ DURATION=${DURATION:-20}
 CUT_EVERY=${CUT_EVERY:-5}
 EXTRA=${EXTRA:-}
 
-
 # shellcheck source=ws-bench/servers.sh
 source ws-bench/servers.sh drops 3700 drops.jsonl
 
