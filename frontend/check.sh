@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The frontend checks, with the real tools:
 #   1. `cargo run --example export_schema -- DIR` writes the chat example's
-#      schema.json, asyncapi.json and chat.ts; an e2e test writes the same for
-#      a protocol with request/reply (ws-core/tests/e2e/frontend.rs);
+#      schema.json, asyncapi.json and chat.ts; a browser test writes the same for
+#      a protocol with request/reply (ws-core/tests/support/rpc.rs);
 #   2. @asyncapi/parser validates both AsyncAPI documents;
 #   3. `tsc --strict` compiles the client template by itself
 #      (ws-core/src/protocol/schema/typescript/*.ts, every optional part
@@ -10,7 +10,8 @@
 #      in which a wrong or loose type fails the build;
 #   4. the generated clients run in Node (frontend/run/): `ChatClient`
 #      against the chat example, `RpcClient` against the request/reply
-#      protocol served by the e2e test `frontend::rpc_client_runs_in_node`;
+#      protocol served by the browser test
+#      `typescript_client::rpc_client_runs_in_node`;
 #      and `ChatClient` reconnecting and resuming after a dropped TCP
 #      connection and after a restart of the chat example (SIGTERM, 1012);
 #      and `ChatClient` speaking MessagePack (@msgpack/msgpack) beside a
@@ -38,7 +39,7 @@ echo "== npm ci"
 
 echo "== export"
 cargo run -q --example export_schema -- "$out/chat"
-WS_FRONTEND_OUT="$out/rpc" cargo test -q -p ws-core --test e2e -- --exact frontend::export_rpc_documents >/dev/null
+WS_FRONTEND_OUT="$out/rpc" cargo test -q -p ws-core --test browser -- --exact typescript_client::export_rpc_documents >/dev/null
 
 echo "== AsyncAPI (@asyncapi/parser)"
 node frontend/validate-asyncapi.mjs "$out/chat/asyncapi.json" "$out/rpc/asyncapi.json"
@@ -92,10 +93,10 @@ node "$out/run/js/chat.run.js" "ws://127.0.0.1:$port/ws"
 node "$out/run/js/msgpack.run.js" "ws://127.0.0.1:$port/ws"
 # Starts a chat server of its own, to cut connections and restart it.
 node "$out/run/js/reconnect.run.js" "$target/debug/examples/chat"
-# The e2e test serves the protocol and runs node; its last line must be the
+# The browser test serves the protocol and runs node; its last line must be the
 # runner's: a renamed test would otherwise pass by running nothing.
-rpc=$(WS_FRONTEND_RUN="$out/run/js/rpc.run.js" cargo test -q -p ws-core --test e2e -- \
-  --exact frontend::rpc_client_runs_in_node --nocapture 2>&1) || { echo "$rpc"; exit 1; }
+rpc=$(WS_FRONTEND_RUN="$out/run/js/rpc.run.js" cargo test -q -p ws-core --test browser -- \
+  --exact typescript_client::rpc_client_runs_in_node --nocapture 2>&1) || { echo "$rpc"; exit 1; }
 grep '^rpc: ' <<<"$rpc"
 grep -q '^rpc: all .* steps passed' <<<"$rpc" || { echo "$rpc"; echo "the RpcClient run did not run"; exit 1; }
 

@@ -18,11 +18,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
-OUT=${OUT:-target/ws-bench-results}
-PORT=${PORT:-3400}
-mkdir -p "$OUT"
-RESULTS="$OUT/results.jsonl"
-: > "$RESULTS"
 
 PEERS=${PEERS:-1}
 KINDS="core naive raw"
@@ -32,7 +27,7 @@ if [[ "$PEERS" != 0 ]]; then
 fi
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
+source ws-bench/servers.sh results 3400 results.jsonl
 
 # start_server KIND: a fresh server of that kind; sets SERVER_PID and URL.
 start_server() {

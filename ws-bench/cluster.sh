@@ -16,66 +16,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
-OUT=${OUT:-target/ws-bench-cluster}
-PORT=${PORT:-3600}
-mkdir -p "$OUT"
-RESULTS="$OUT/cluster.jsonl"
-: > "$RESULTS"
 
-command -v redis-server > /dev/null || { echo "needs redis-server (apt-get install redis-server)" >&2; exit 1; }
-cargo build --release -q -p ws-bench --bin ws-bench
-cargo build --release -q -p ws-core --example chat
-BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
-CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat
-TICKS=$(getconf CLK_TCK)
-
-# shellcheck source=ws-bench/procs.sh
-source ws-bench/procs.sh
-
-# cpu_ticks PID...: user+system ticks of the processes, summed.
-cpu_ticks() {
-    local sum=0 pid
-    for pid in "$@"; do
-        read -r -a stat < "/proc/$pid/stat"
-        sum=$((sum + stat[13] + stat[14]))
-    done
-    echo "$sum"
-}
+# shellcheck source=ws-bench/servers.sh
+source ws-bench/servers.sh cluster 3600 cluster.jsonl
 
 # run LABEL CLIENTS MESSAGES: one fan-out on a fresh set-up.
 run() {
-    local label=$1 clients=$2 messages=$3 servers=() url url2=()
-    if [[ $label == two-nodes ]]; then
-        free_port
-        local redis_port=$PORT
-        redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-            --loglevel warning > "$OUT/redis.log" 2>&1 &
-        PIDS+=($!)
-        servers+=($!)
-        wait_port "$redis_port"
-        for node in a b; do
-            free_port
-            "$CHAT" --addr "127.0.0.1:$PORT" --max-connections 20000 \
-                --redis "redis://127.0.0.1:$redis_port/" > "$OUT/chat-$node.log" 2>&1 &
-            PIDS+=($!)
-            servers+=($!)
-            wait_port "$PORT"
-            if [[ $node == a ]]; then url="ws://127.0.0.1:$PORT/ws"; else url2=(--url2 "ws://127.0.0.1:$PORT/ws"); fi
-        done
-        sleep 0.3 # the backends connect
-    else
-        free_port
-        "$CHAT" --addr "127.0.0.1:$PORT" --max-connections 20000 > "$OUT/chat-a.log" 2>&1 &
-        PIDS+=($!)
-        servers+=($!)
-        wait_port "$PORT"
-        url="ws://127.0.0.1:$PORT/ws"
-    fi
+    local label=$1 clients=$2 messages=$3 url2=()
+    start_set_up "$label" --max-connections 20000
+    [[ ${#URLS[@]} == 2 ]] && url2=(--url2 "${URLS[1]}")
     local before after line
-    before=$(cpu_ticks "${servers[@]}")
-    line=$("$BENCH" fanout --url "$url" "${url2[@]}" --clients "$clients" --messages "$messages" \
+    before=$(cpu_ticks "${SET_UP[@]}")
+    line=$("$BENCH" fanout --url "${URLS[0]}" "${url2[@]}" --clients "$clients" --messages "$messages" \
         --size 100 --label "$label" --max-seconds 120 2>> "$OUT/fanout.log")
-    after=$(cpu_ticks "${servers[@]}")
+    after=$(cpu_ticks "${SET_UP[@]}")
     stop_all
     # Set-up (connects, joins) is inside the CPU window: small next to the run.
     python3 - "$line" "$((after - before))" "$TICKS" "$label" >> "$RESULTS" << 'EOF'

@@ -38,48 +38,21 @@ WINDOW_ONE=${WINDOW_ONE:-8}
 WINDOW_ROOMS=${WINDOW_ROOMS:-4}
 # A subset, e.g. WORKLOADS=1000-rooms to chase a loss.
 WORKLOADS=${WORKLOADS:-one-room 1000-rooms one-node-one-room one-node-1000-rooms}
-OUT=${OUT:-target/ws-bench-cluster3}
-PORT=${PORT:-3700}
-mkdir -p "$OUT"
-RESULTS="$OUT/cluster3.jsonl"
-: > "$RESULTS"
 
-command -v redis-server > /dev/null || { echo "needs redis-server (apt-get install redis-server)" >&2; exit 1; }
-cargo build --release -q -p ws-bench --bin ws-bench
-cargo build --release -q -p ws-core --example chat
-BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
-CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat
-TICKS=$(getconf CLK_TCK)
-
-# shellcheck source=ws-bench/procs.sh
-source ws-bench/procs.sh
-
-ticks() {
-    read -r -a stat < "/proc/$1/stat"
-    echo $((stat[13] + stat[14]))
-}
-
-status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# shellcheck source=ws-bench/servers.sh
+source ws-bench/servers.sh cluster3 3700 cluster3.jsonl
 
 # run LABEL ROOMS MESSAGES WINDOW: one workload on a fresh set-up.
 run() {
     local label=$1 rooms=$2 messages=$3 window=$4
-    free_port
-    local redis_port=$PORT
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-        --loglevel warning > "$OUT/redis.log" 2>&1 &
-    local redis=$!
-    PIDS+=("$redis")
-    wait_port "$redis_port"
+    start_redis
+    local redis=$REDIS_PID
     local nodes=() urls=()
     for node in a b c; do
-        free_port
-        "$CHAT" --addr "127.0.0.1:$PORT" --max-connections 20000 --history 0 \
-            --redis "redis://127.0.0.1:$redis_port/" > "$OUT/chat-$label-$node.log" 2>&1 &
-        PIDS+=($!)
-        nodes+=($!)
-        urls+=("ws://127.0.0.1:$PORT/ws")
-        wait_port "$PORT"
+        start_logged "chat-$label-$node.log" "$CHAT" --max-connections 20000 --history 0 \
+            --redis "$REDIS_URL"
+        nodes+=("$SERVER_PID")
+        urls+=("$URL")
     done
     sleep 0.3 # the backends connect
 
@@ -102,13 +75,13 @@ run() {
     # B's and C's subscribers have joined: their set-up is out of the CPU
     # window; A's is too (the load process on A reads A's CPU after its
     # own set-up, --server-pid).
-    for pid in "${nodes[@]}" "$redis"; do before+=("$(ticks "$pid")"); done
+    for pid in "${nodes[@]}" "$redis"; do before+=("$(cpu_ticks "$pid")"); done
     "$BENCH" fanout --url "${urls[0]}" --wall-clock --server-pid "${nodes[0]}" "${common[@]}" \
         > "$OUT/pub.json" 2>> "$OUT/fanout.log"
     for pid in "${subs[@]}"; do wait "$pid"; done
     local after=() rss=() hwm=()
     for pid in "${nodes[@]}" "$redis"; do
-        after+=("$(ticks "$pid")")
+        after+=("$(cpu_ticks "$pid")")
         rss+=("$(status_kib "$pid" VmRSS)")
         hwm+=("$(status_kib "$pid" VmHWM)")
     done

@@ -11,15 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
-OUT=${OUT:-target/ws-bench-codecs}
-PORT=${PORT:-3600}
 SAMPLE=ws-bench/samples/message-2k.json
-mkdir -p "$OUT"
-RESULTS="$OUT/results.jsonl"
-: > "$RESULTS"
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
+source ws-bench/servers.sh codecs 3600 results.jsonl
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); runs: $RUNS" >&2
 for i in $(seq "$RUNS"); do

@@ -15,14 +15,9 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-1000}
 MESSAGES=${MESSAGES:-1000}
-OUT=${OUT:-target/ws-bench-deflate}
-PORT=${PORT:-3800}
-mkdir -p "$OUT"
-RESULTS="$OUT/deflate.jsonl"
-: > "$RESULTS"
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
+source ws-bench/servers.sh deflate 3800 deflate.jsonl
 
 # run LABEL ROUND [--deflate]: one fan-out run on a fresh server.
 run() {

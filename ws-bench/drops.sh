@@ -21,44 +21,17 @@ RATE=${RATE:-200}
 DURATION=${DURATION:-20}
 CUT_EVERY=${CUT_EVERY:-5}
 EXTRA=${EXTRA:-}
-OUT=${OUT:-target/ws-bench-drops}
-PORT=${PORT:-3700}
-mkdir -p "$OUT"
-RESULTS="$OUT/drops.jsonl"
-: > "$RESULTS"
 
-command -v redis-server > /dev/null || { echo "needs redis-server (apt-get install redis-server)" >&2; exit 1; }
-cargo build --release -q -p ws-bench --bin ws-bench
-cargo build --release -q -p ws-core --example chat
-BENCH=${CARGO_TARGET_DIR:-target}/release/ws-bench
-CHAT=${CARGO_TARGET_DIR:-target}/release/examples/chat
-
-# shellcheck source=ws-bench/procs.sh
-source ws-bench/procs.sh
+# shellcheck source=ws-bench/servers.sh
+source ws-bench/servers.sh drops 3700 drops.jsonl
 
 # run LABEL: one drops run on a fresh set-up.
 run() {
-    local label=$1 url url2=() redis=()
-    if [[ $label == two-nodes ]]; then
-        free_port
-        local redis_port=$PORT
-        redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-            --loglevel warning > "$OUT/redis.log" 2>&1 &
-        PIDS+=($!)
-        wait_port "$redis_port"
-        redis=(--redis "redis://127.0.0.1:$redis_port/")
-    fi
-    for node in a b; do
-        [[ $node == b && $label != two-nodes ]] && break
-        free_port
-        "$CHAT" --addr "127.0.0.1:$PORT" --max-connections 20000 "${redis[@]}" > "$OUT/chat-$node.log" 2>&1 &
-        PIDS+=($!)
-        wait_port "$PORT"
-        if [[ $node == a ]]; then url="ws://127.0.0.1:$PORT/ws"; else url2=(--url2 "ws://127.0.0.1:$PORT/ws"); fi
-    done
-    [[ $label == two-nodes ]] && sleep 0.3 # the backends connect
+    local label=$1 url2=()
+    start_set_up "$label" --max-connections 20000
+    [[ ${#URLS[@]} == 2 ]] && url2=(--url2 "${URLS[1]}")
     # shellcheck disable=SC2086 # EXTRA is a list of flags
-    "$BENCH" drops --url "$url" "${url2[@]}" --clients "$CLIENTS" --rate "$RATE" \
+    "$BENCH" drops --url "${URLS[0]}" "${url2[@]}" --clients "$CLIENTS" --rate "$RATE" \
         --seconds "$DURATION" --cut-every "$CUT_EVERY" --label "$label" $EXTRA \
         >> "$RESULTS" 2>> "$OUT/drops.log"
     stop_all

@@ -18,15 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5}
-OUT=${OUT:-target/ws-bench-paired}
-PORT=${PORT:-3700}
 : "${BASE:?set BASE to the reference build of the chat example}"
-mkdir -p "$OUT"
-RESULTS="$OUT/paired.jsonl"
-: > "$RESULTS"
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
+source ws-bench/servers.sh paired 3700 paired.jsonl
 NEW=${NEW:-$CHAT}
 
 # run BINARY LABEL ROUND CLIENTS MESSAGES: one fan-out run on a fresh server.

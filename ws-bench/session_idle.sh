@@ -13,15 +13,10 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 COUNT=${COUNT:-10000}
-OUT=${OUT:-target/ws-bench-session}
-PORT=${PORT:-3800}
 : "${BASE:?set BASE to the reference build of the chat example}"
-mkdir -p "$OUT"
-RESULTS="$OUT/session_idle.jsonl"
-: > "$RESULTS"
 
 # shellcheck source=ws-bench/servers.sh
-source ws-bench/servers.sh
+source ws-bench/servers.sh session 3800 session_idle.jsonl
 NEW=${NEW:-$CHAT}
 
 # run BINARY LABEL QUERY: one idle run on a fresh server.

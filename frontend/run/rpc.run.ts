@@ -1,6 +1,6 @@
 // Runs the generated `RpcClient` (rpc.ts) in Node against ws-core's
-// request/reply test protocol, served by the e2e test
-// `frontend::rpc_client_runs_in_node` (ws-core/tests/e2e/frontend.rs),
+// request/reply test protocol, served by the browser test
+// `typescript_client::rpc_client_runs_in_node` (ws-core/tests/support/rpc.rs),
 // which starts this with the server's URL:
 //
 //   node rpc.run.js ws://127.0.0.1:PORT/rpc

@@ -1,5 +1,5 @@
 // Compiled with rpc.ts, the TypeScript of ws-core's request/reply test
-// protocol (ws-core/tests/e2e/frontend.rs), by `tsc --strict`
+// protocol (ws-core/tests/support/rpc.rs), by `tsc --strict`
 // (frontend/check.sh): `request` resolves with the reply each request
 // declares.
 

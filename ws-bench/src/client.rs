@@ -23,6 +23,30 @@ pub struct Target {
 }
 
 impl Target {
+    /// A TCP connection to the target, from `source` if given (a loopback
+    /// address of its own, for more than 64K connections), with
+    /// `TCP_NODELAY` set.
+    pub async fn tcp(&self, source: Option<Ipv4Addr>) -> Result<TcpStream, String> {
+        let socket = match self.addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(|e| format!("socket: {e}"))?;
+        if let Some(ip) = source {
+            socket
+                .bind(SocketAddr::new(IpAddr::V4(ip), 0))
+                .map_err(|e| format!("bind {ip}: {e}"))?;
+        }
+        let stream = socket
+            .connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("nodelay: {e}"))?;
+        Ok(stream)
+    }
+
     /// Parses `ws://HOST:PORT/PATH`; only loopback hosts are accepted.
     pub fn parse(url: &str) -> Result<Self, String> {
         let rest = url
@@ -191,23 +215,7 @@ pub async fn connect_offering(
     offered: Option<&str>,
 ) -> Result<Ws, String> {
     let attempt = async {
-        let socket = match target.addr {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        }
-        .map_err(|e| format!("socket: {e}"))?;
-        if let Some(ip) = source {
-            socket
-                .bind(SocketAddr::new(IpAddr::V4(ip), 0))
-                .map_err(|e| format!("bind {ip}: {e}"))?;
-        }
-        let stream = socket
-            .connect(target.addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| format!("nodelay: {e}"))?;
+        let stream = target.tcp(source).await?;
         let config = WebSocketConfig::default()
             .read_buffer_size(read_buffer)
             .write_buffer_size(0)

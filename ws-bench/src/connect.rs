@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::args::{ArgError, Flags};
 use crate::client::{self, Sources, Target};
-use crate::stats::{Percentiles, ServerWatch, merge, round};
+use crate::stats::{ServerWatch, Timed, merge, round};
 
 pub const USAGE: &str = "\
 ws-bench connect: opens N WebSocket connections, K at a time, each closed
@@ -102,11 +102,13 @@ async fn run(
                 .take(5 - examples.len().min(5)),
         );
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    let ok = latencies.len() as u64;
-    let server = watch.report(ok, "connection");
-    let pct = Percentiles::from_nanos(&mut latencies);
-    let rate = ok as f64 / elapsed;
+    let Timed {
+        elapsed,
+        count: ok,
+        rate,
+        pct,
+        server,
+    } = Timed::finish(start, &mut latencies, &watch, "connection");
     let mut out = json!({
         "bench": "connect",
         "url": target.url,

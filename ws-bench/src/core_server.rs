@@ -67,13 +67,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     crate::serve_for(max, async move {
         let handshake_timeout = manager.config().handshake_timeout();
         let app = Router::new().route("/ws", endpoint(manager, Arc::new(App)));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("bind {addr}: {e}"))?;
-        println!(
-            "core listening on ws://{}/ws",
-            listener.local_addr().map_err(|e| e.to_string())?
-        );
+        let listener = crate::listen(addr, "core", "/ws").await?;
         ws_core::serve(listener, app)
             .handshake_timeout(handshake_timeout)
             .await

@@ -4,12 +4,12 @@
 //! counts the bytes of every frame it reads, so `fanout --deflate` reports
 //! what a delivery costs on the wire.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use flate2::{Decompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::client::Target;
 use crate::wire::{self, CLOSE, PING, PONG, TEXT};
@@ -35,17 +35,7 @@ impl DeflateWs {
         within: Duration,
     ) -> Result<Self, String> {
         let attempt = async {
-            let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
-            if let Some(ip) = source {
-                socket
-                    .bind(SocketAddr::new(ip.into(), 0))
-                    .map_err(|e| format!("bind {ip}: {e}"))?;
-            }
-            let mut stream = socket
-                .connect(target.addr)
-                .await
-                .map_err(|e| format!("connect: {e}"))?;
-            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            let mut stream = target.tcp(source).await?;
             let path = target
                 .url
                 .splitn(4, '/')

@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::{ArgError, Flags};
 use crate::client::{self, Sources, Target};
-use crate::stats::{Percentiles, ServerWatch, merge, round};
+use crate::stats::{ServerWatch, Timed, merge, round};
 
 pub const USAGE: &str = "\
 ws-bench echo: C clients each send an echo and wait for it, again and again,
@@ -117,11 +117,13 @@ async fn run(
         latencies.extend(l);
         errors += e;
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    let trips = latencies.len() as u64;
-    let server = watch.report(trips, "round_trip");
-    let pct = Percentiles::from_nanos(&mut latencies);
-    let rate = trips as f64 / elapsed;
+    let Timed {
+        elapsed,
+        count: trips,
+        rate,
+        pct,
+        server,
+    } = Timed::finish(start, &mut latencies, &watch, "round_trip");
     let mut out = json!({
         "bench": "echo",
         "url": target.url,

@@ -10,7 +10,7 @@ use bytes::{Buf, BytesMut};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::{ArgError, Flags};
@@ -184,17 +184,7 @@ impl RawClient {
         source: Option<std::net::Ipv4Addr>,
         room: &str,
     ) -> Result<Self, String> {
-        let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-        if let Some(ip) = source {
-            socket
-                .bind((ip, 0).into())
-                .map_err(|e| format!("bind {ip}: {e}"))?;
-        }
-        let mut stream = socket
-            .connect(target.addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut stream = target.tcp(source).await?;
         let path = target.url.splitn(4, '/').nth(3).unwrap_or_default();
         let request = format!(
             "GET /{path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",

@@ -122,6 +122,35 @@ fn main() {
     }
 }
 
+/// `serve-*` commands with no flag but `--addr` (default port `port`) and
+/// `--max-seconds`: runs `serve(addr)` for that long.
+pub(crate) fn serve_plain<F: Future<Output = Result<(), String>>>(
+    args: &[String],
+    usage: &'static str,
+    port: u16,
+    serve: impl FnOnce(std::net::SocketAddr) -> F,
+) -> Result<Value, args::ArgError> {
+    let f = args::Flags::parse(args, &["addr", "max-seconds"], &[], usage)?;
+    let addr = f.get("addr", std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    let max = Duration::from_secs_f64(f.get("max-seconds", 3600.0f64)?);
+    serve_for(max, serve(addr)).map_err(args::ArgError::Bad)
+}
+
+/// Binds `addr` and says where `name` listens (`ws://ADDR{path}`), the line
+/// the benchmark scripts wait for.
+pub(crate) async fn listen(
+    addr: std::net::SocketAddr,
+    name: &str,
+    path: &str,
+) -> Result<tokio::net::TcpListener, String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("bind {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("{name} listening on ws://{local}{path}");
+    Ok(listener)
+}
+
 /// Runs a server until it fails or `max` has passed.
 pub(crate) fn serve_for(
     max: Duration,

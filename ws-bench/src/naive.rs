@@ -93,13 +93,7 @@ async fn serve(addr: SocketAddr, capacity: usize, nodelay: bool) -> Result<(), S
         capacity,
     };
     let app = Router::new().route("/ws", get(upgrade)).with_state(hub);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("bind {addr}: {e}"))?;
-    println!(
-        "naive listening on ws://{}/ws",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let listener = crate::listen(addr, "naive", "/ws").await?;
     let result = if nodelay {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);

@@ -15,11 +15,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::args::{ArgError, Flags};
+use crate::args::ArgError;
 use crate::wire::Inbound;
 use crate::wire::{self, CLOSE, PING, PONG, TEXT};
 
@@ -40,10 +40,7 @@ const MAX_FRAME: u64 = 16 << 20;
 const COALESCE: usize = 16 * 1024;
 
 pub fn parse(args: &[String]) -> Result<Value, ArgError> {
-    let f = Flags::parse(args, &["addr", "max-seconds"], &[], USAGE)?;
-    let addr: SocketAddr = f.get("addr", SocketAddr::from(([127, 0, 0, 1], 3002)))?;
-    let max = Duration::from_secs_f64(f.get("max-seconds", 3600.0f64)?);
-    crate::serve_for(max, serve(addr)).map_err(ArgError::Bad)
+    crate::serve_plain(args, USAGE, 3002, serve)
 }
 
 #[derive(Default)]
@@ -72,13 +69,7 @@ struct Echo<'a> {
 }
 
 async fn serve(addr: SocketAddr) -> Result<(), String> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("bind {addr}: {e}"))?;
-    println!(
-        "raw listening on ws://{}/ws",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let listener = crate::listen(addr, "raw", "/ws").await?;
     let hub = Arc::new(Hub::default());
     loop {
         let Ok((stream, _)) = listener.accept().await else {

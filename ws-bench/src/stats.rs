@@ -152,6 +152,34 @@ pub fn now_nanos() -> u64 {
     ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// The figures of a timed run: how long it took, how many samples
+/// (connections, round trips) it timed, their rate and percentiles, and the
+/// server's CPU per sample.
+pub struct Timed {
+    pub elapsed: f64,
+    pub count: u64,
+    pub rate: f64,
+    pub pct: Percentiles,
+    pub server: Value,
+}
+
+impl Timed {
+    /// The run that began at `start`, its samples in nanoseconds (sorted
+    /// in place), the server's CPU per `unit` from `watch`.
+    pub fn finish(start: Instant, samples: &mut [u64], watch: &ServerWatch, unit: &str) -> Timed {
+        let elapsed = start.elapsed().as_secs_f64();
+        let count = samples.len() as u64;
+        let server = watch.report(count, unit);
+        Timed {
+            elapsed,
+            count,
+            rate: count as f64 / elapsed,
+            pct: Percentiles::from_nanos(samples),
+            server,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

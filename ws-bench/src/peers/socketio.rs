@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::serve::ListenerExt;
@@ -16,7 +15,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
 use socketioxide::handler::ConnectHandler;
 
-use crate::args::{ArgError, Flags};
+use crate::args::ArgError;
 
 pub const USAGE: &str = "\
 ws-bench serve-socketio: socketioxide (feature `peers`), the chat protocol as
@@ -26,10 +25,7 @@ USAGE: ws-bench serve-socketio [--addr 127.0.0.1:3004] [--max-seconds S]
 ";
 
 pub fn parse(args: &[String]) -> Result<Value, ArgError> {
-    let f = Flags::parse(args, &["addr", "max-seconds"], &[], USAGE)?;
-    let addr: SocketAddr = f.get("addr", SocketAddr::from(([127, 0, 0, 1], 3004)))?;
-    let max = Duration::from_secs_f64(f.get("max-seconds", 3600.0f64)?);
-    crate::serve_for(max, serve(addr)).map_err(ArgError::Bad)
+    crate::serve_plain(args, USAGE, 3004, serve)
 }
 
 #[derive(Deserialize)]
@@ -85,13 +81,7 @@ async fn serve(addr: SocketAddr) -> Result<(), String> {
     };
     io.ns("/", (async |_: SocketRef| {}).with(handlers));
     let app = Router::new().layer(layer);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("bind {addr}: {e}"))?;
-    println!(
-        "socketioxide listening on ws://{}/socket.io/",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let listener = crate::listen(addr, "socketioxide", "/socket.io/").await?;
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

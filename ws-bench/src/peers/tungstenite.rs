@@ -4,16 +4,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::args::{ArgError, Flags};
+use crate::args::ArgError;
 use crate::wire::Inbound;
 
 pub const USAGE: &str = "\
@@ -25,10 +24,7 @@ USAGE: ws-bench serve-tungstenite [--addr 127.0.0.1:3003] [--max-seconds S]
 ";
 
 pub fn parse(args: &[String]) -> Result<Value, ArgError> {
-    let f = Flags::parse(args, &["addr", "max-seconds"], &[], USAGE)?;
-    let addr: SocketAddr = f.get("addr", SocketAddr::from(([127, 0, 0, 1], 3003)))?;
-    let max = Duration::from_secs_f64(f.get("max-seconds", 3600.0f64)?);
-    crate::serve_for(max, serve(addr)).map_err(ArgError::Bad)
+    crate::serve_plain(args, USAGE, 3003, serve)
 }
 
 type Tx = mpsc::UnboundedSender<Message>;
@@ -49,13 +45,7 @@ struct Said<'a> {
 }
 
 async fn serve(addr: SocketAddr) -> Result<(), String> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("bind {addr}: {e}"))?;
-    println!(
-        "tungstenite listening on ws://{}/ws",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let listener = crate::listen(addr, "tungstenite", "/ws").await?;
     let hub = Arc::new(Hub::default());
     loop {
         let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;

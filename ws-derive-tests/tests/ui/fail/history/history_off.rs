@@ -5,8 +5,6 @@ use ws_core::ws_protocol;
 #[ws_protocol(history = 0)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Chat {
-    #[ws(client)]
-    Say { room: String, text: String },
     #[ws(server, history)]
     Said { room: String, text: String },
 }

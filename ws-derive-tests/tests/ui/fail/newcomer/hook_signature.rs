@@ -3,17 +3,13 @@ use ws_core::{Ctx, Disconnect, HandlerResult, ws_protocol};
 
 #[ws_protocol]
 pub enum Game {
-    #[ws(client)]
-    Start { lobby: String },
+    #[ws(server)]
+    Over { winner: String },
 }
 
 struct App;
 
 impl GameHandler for App {
-    async fn start(&self, _ctx: &Ctx<Game>, _msg: game::Start) -> HandlerResult {
-        Ok(())
-    }
-
     async fn on_disconnect(&self, _ctx: &Ctx<Game>, _disconnect: &Disconnect) -> HandlerResult {
         Ok(())
     }

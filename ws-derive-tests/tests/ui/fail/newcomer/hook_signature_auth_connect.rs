@@ -1,21 +1,17 @@
 // `on_connect` returns a `HandlerResult` (an error closes the connection);
 // leaving it out, or returning the user, is a wrong signature.
 use ws_core::axum::http::request::Parts;
-use ws_core::{Ctx, HandlerResult, UserId, ws_protocol};
+use ws_core::{Ctx, UserId, ws_protocol};
 
 #[ws_protocol]
 pub enum Game {
-    #[ws(client)]
-    Start { lobby: String },
+    #[ws(server)]
+    Tick { round: u32 },
 }
 
 struct App;
 
 impl GameHandler for App {
-    async fn start(&self, _ctx: &Ctx<Game>, _msg: game::Start) -> HandlerResult {
-        Ok(())
-    }
-
     async fn authenticate(&self, _request: &mut Parts, _state: &()) -> Option<UserId> {
         None
     }

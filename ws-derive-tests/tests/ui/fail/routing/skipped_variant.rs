@@ -2,10 +2,7 @@ use ws_core::ws_protocol;
 
 // `skip` to "hide" a variant that is not ready yet.
 #[ws_protocol]
-#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Chat {
-    #[ws(client)]
-    Join { room: String },
     #[ws(client)]
     #[serde(skip)]
     Leave { room: String },

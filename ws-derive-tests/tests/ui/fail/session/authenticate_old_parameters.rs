@@ -2,22 +2,18 @@
 // and the router's state: the signature of before is refused.
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::Response;
-use ws_core::{Ctx, HandlerResult, ws_protocol};
+use ws_core::ws_protocol;
 
 #[ws_protocol]
 pub enum Game {
-    #[ws(client)]
-    Start { lobby: String },
+    #[ws(server)]
+    Hello { from: String },
 }
 
 struct App;
 
 impl GameHandler for App {
     async fn authenticate(&self, _request: &Parts) -> Result<(), Response> {
-        Ok(())
-    }
-
-    async fn start(&self, _ctx: &Ctx<Game>, _msg: game::Start) -> HandlerResult {
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 // before sessions were typed, names the session type expected.
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::Response;
-use ws_core::{Ctx, HandlerResult, Session, UserId, ws_protocol};
+use ws_core::{Session, UserId, ws_protocol};
 
 pub struct Claims {
     pub user: UserId,
@@ -16,8 +16,8 @@ impl Session for Claims {
 
 #[ws_protocol(session = Claims)]
 pub enum Game {
-    #[ws(client)]
-    Start { lobby: String },
+    #[ws(server)]
+    Ready {},
 }
 
 struct App;
@@ -25,10 +25,6 @@ struct App;
 impl GameHandler for App {
     async fn authenticate(&self, _request: &mut Parts, _state: &()) -> Result<Option<UserId>, Response> {
         Ok(None)
-    }
-
-    async fn start(&self, _ctx: &Ctx<Game>, _msg: game::Start) -> HandlerResult {
-        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 // where it is written.
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::Response;
-use ws_core::{Ctx, HandlerResult, ws_protocol};
+use ws_core::ws_protocol;
 
 pub struct Claims {
     pub admin: bool,
@@ -10,8 +10,8 @@ pub struct Claims {
 
 #[ws_protocol(session = Claims)]
 pub enum Game {
-    #[ws(client)]
-    Start { lobby: String },
+    #[ws(server)]
+    Kicked { reason: String },
 }
 
 struct App;
@@ -19,10 +19,6 @@ struct App;
 impl GameHandler for App {
     async fn authenticate(&self, _request: &mut Parts, _state: &()) -> Result<Claims, Response> {
         Ok(Claims { admin: false })
-    }
-
-    async fn start(&self, _ctx: &Ctx<Game>, _msg: game::Start) -> HandlerResult {
-        Ok(())
     }
 }
 

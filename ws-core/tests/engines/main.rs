@@ -1,0 +1,12 @@
+//! Engine tests: several nodes in this process sharing a broadcast engine
+//! (Redis, in its pub/sub modes), and the model test, which runs the same
+//! generated operations against every engine, the local one included.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cluster;
+mod history_cluster;
+mod model;
+mod presence;
+mod reconnect;

@@ -1,0 +1,93 @@
+//! Presence events of one node: their cost for a room of N, and the first
+//! window after a room was empty.
+
+use std::time::Duration;
+
+use crate::support::Client;
+use crate::support::chat::{diffs_until, presence_diff};
+
+/// The cost of presence events for a room of N: 200 users enter one by
+/// one, then leave one by one, with events on. Sent to every member per
+/// join and leave they would be 80,400 messages; batched per window, each
+/// window in which something changed costs one message per member, so the
+/// total is at most N × (windows with a change), and a window of quiet
+/// costs nothing. Prints the figures for BENCHMARKS.md.
+#[tokio::test]
+async fn presence_events_cost_one_message_per_member_per_changed_window() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::support::chat::serve;
+
+    const N: usize = 200;
+    let (addr, manager) = serve(|builder| builder).await;
+    let windows = Arc::new(AtomicUsize::new(0));
+    {
+        let windows = Arc::clone(&windows);
+        assert!(
+            manager
+                .presence_events(
+                    "crowd",
+                    Duration::from_millis(50),
+                    move |diff: ws_core::presence::PresenceDiff| {
+                        windows.fetch_add(1, Ordering::Relaxed);
+                        presence_diff(diff)
+                    }
+                )
+                .await
+        );
+    }
+    let before = manager.stats().queued;
+    let mut clients = Vec::new();
+    for i in 0..N {
+        let mut client = Client::connect(&format!("ws://{addr}/ws?user=u{i:03}")).await;
+        client.join("crowd").await;
+        assert_eq!(client.recv().await["type"], "joined");
+        clients.push(client);
+    }
+    for client in clients {
+        drop(client);
+    }
+    crate::support::eventually("everyone gone", || manager.room_size("crowd") == 0).await;
+    // The leaves of the last members reach no one: the room is empty.
+    let events = manager.stats().queued - before - N as u64;
+    let windows = windows.load(Ordering::Relaxed);
+    println!(
+        "presence events, room of {N} entering then leaving one by one: \
+         {events} messages in {windows} windows with a change \
+         (naive per join and leave: 80,400)"
+    );
+    assert!(events <= (N * windows) as u64);
+    assert!(events < 80_400);
+}
+
+/// A user who joins in the first window after the room was empty (so
+/// after the members already there read who is in) is announced to them in
+/// the next diff: the first sample of an empty room is no silent baseline.
+/// On one node (no backend), when the events start on an empty room and
+/// when the room has emptied since.
+#[tokio::test]
+async fn the_first_window_after_an_empty_room_announces_everyone_on_one_node() {
+    use crate::support::chat::serve;
+
+    const WINDOW: Duration = Duration::from_millis(300);
+    let (addr, manager) = serve(|builder| builder).await;
+    assert!(manager.presence_events("r", WINDOW, presence_diff).await);
+    let tab = |user: &'static str| async move {
+        let mut client = Client::connect(&format!("ws://{addr}/ws?user={user}")).await;
+        client.join("r").await;
+        assert_eq!(client.recv().await["type"], "joined");
+        client
+    };
+    for (first, second) in [("alice", "bob"), ("carol", "dave")] {
+        // Both within one window of the room's first member.
+        let mut early = tab(first).await;
+        let late = tab(second).await;
+        let mut diffs = Vec::new();
+        diffs_until(&mut early, "joined", second, &mut diffs).await;
+        drop((early, late));
+        crate::support::eventually("the room empty", || manager.room_size("r") == 0).await;
+        // A sample of the empty room.
+        tokio::time::sleep(WINDOW * 3).await;
+    }
+}
