@@ -202,30 +202,27 @@ struct RefreshFields {
     token: String,
 }
 
-impl TryFrom<Tagged<RefreshRequiredFields>> for RefreshRequired {
-    type Error = String;
+/// `TryFrom<Tagged<Fields>>` for each frame: its fields, once the tag is
+/// its own.
+macro_rules! tag_checked {
+    ($($frame:ident: $fields:ident { $($field:ident),+ } = $kind:literal,)+) => {$(
+        impl TryFrom<Tagged<$fields>> for $frame {
+            type Error = String;
 
-    fn try_from(tagged: Tagged<RefreshRequiredFields>) -> Result<Self, String> {
-        match tagged.kind.as_str() {
-            "refresh_required" => Ok(Self {
-                expires_in_ms: tagged.fields.expires_in_ms,
-            }),
-            other => Err(format!("a `{other}` frame, not `refresh_required`")),
+            fn try_from(tagged: Tagged<$fields>) -> Result<Self, String> {
+                if tagged.kind != $kind {
+                    return Err(format!("a `{}` frame, not `{}`", tagged.kind, $kind));
+                }
+                let $fields { $($field),+ } = tagged.fields;
+                Ok(Self { $($field),+ })
+            }
         }
-    }
+    )+};
 }
 
-impl TryFrom<Tagged<RefreshFields>> for RefreshFrame {
-    type Error = String;
-
-    fn try_from(tagged: Tagged<RefreshFields>) -> Result<Self, String> {
-        match tagged.kind.as_str() {
-            "refresh" => Ok(Self {
-                token: tagged.fields.token,
-            }),
-            other => Err(format!("a `{other}` frame, not `refresh`")),
-        }
-    }
+tag_checked! {
+    RefreshRequired: RefreshRequiredFields { expires_in_ms } = "refresh_required",
+    RefreshFrame: RefreshFields { token } = "refresh",
 }
 
 /// The codes of the [`ErrorFrame`]s the runtime sends.
