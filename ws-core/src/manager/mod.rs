@@ -374,24 +374,29 @@ impl<P: Protocol> Manager<P> {
     /// its presence TTL; this node's own connections are counted here, at
     /// once.
     pub async fn cluster_room_size(&self, room: &str) -> Result<usize, BackendError> {
-        match self.inner.registry.backend() {
-            None => Ok(self.room_size(room)),
-            Some(link) => {
-                let here = self.room_size(room);
-                link.count(Channel::Room(Arc::from(room)), here).await
-            }
-        }
+        let here = self.room_size(room);
+        self.cluster_count(|| Channel::Room(Arc::from(room)), here)
+            .await
     }
 
     /// Connections of `user` across the cluster (on one node:
     /// [`Manager::user_connections`]); see [`Manager::cluster_room_size`].
     pub async fn cluster_user_connections(&self, user: &str) -> Result<usize, BackendError> {
+        let here = self.user_connections(user);
+        self.cluster_count(|| Channel::User(Arc::from(user)), here)
+            .await
+    }
+
+    /// The count of `channel` across the cluster, `here` being this node's
+    /// own: the backend's answer, or `here` alone on one node.
+    async fn cluster_count(
+        &self,
+        channel: impl FnOnce() -> Channel,
+        here: usize,
+    ) -> Result<usize, BackendError> {
         match self.inner.registry.backend() {
-            None => Ok(self.user_connections(user)),
-            Some(link) => {
-                let here = self.user_connections(user);
-                link.count(Channel::User(Arc::from(user)), here).await
-            }
+            None => Ok(here),
+            Some(link) => link.count(channel(), here).await,
         }
     }
 
