@@ -136,6 +136,16 @@ impl Tally {
     }
 }
 
+/// `fn admitted(&self)` and so on: counts one more of what the tally of
+/// that name counts.
+macro_rules! one_more {
+    ($($tally:ident),+) => {$(
+        pub(crate) fn $tally(&self) {
+            self.$tally.add(1);
+        }
+    )+};
+}
+
 pub(crate) struct Counters {
     admitted: Tally,
     rejected: Tally,
@@ -170,25 +180,7 @@ impl Counters {
         }
     }
 
-    pub(crate) fn admitted(&self) {
-        self.admitted.add(1);
-    }
-
-    pub(crate) fn rejected(&self) {
-        self.rejected.add(1);
-    }
-
-    pub(crate) fn rate_limited(&self) {
-        self.rate_limited.add(1);
-    }
-
-    pub(crate) fn invalid(&self) {
-        self.invalid.add(1);
-    }
-
-    pub(crate) fn packed(&self) {
-        self.packed.add(1);
-    }
+    one_more!(admitted, rejected, rate_limited, invalid, packed);
 
     pub(crate) fn connection_opened(&self) {
         self.connections.increment(1.0);
