@@ -14,49 +14,55 @@ use axum::response::Response;
 use crate::error::RefreshRefused;
 use crate::handler::HandlerResult;
 
-/// The future `authenticate` returns for a protocol whose session is
-/// `Session`: any future of `Result<Session, Response>`.
-#[diagnostic::on_unimplemented(
-    message = "the hook `authenticate` has the wrong signature",
-    label = "`authenticate` returns `Result<{Session}, Response>`",
-    note = "expected `async fn authenticate(&self, request: &mut Parts, state: &S) -> Result<{Session}, Response>`, where `{Session}` is the protocol's `session = ..` (default `()`) and `S` the router's state (default `()`)\n(`Parts` and `Response` from `ws_core::axum::http::request` and `ws_core::axum::response`)"
-)]
-pub trait Authenticate<Session>: Future<Output = Result<Session, Response>> {}
+/// Declares each hook's trait, implemented by every future of the hook's
+/// output: only the diagnostic, at an impl's return type, tells them apart
+/// from `Future`.
+macro_rules! hook_futures {
+    ($(
+        $(#[$attr:meta])*
+        pub trait $hook:ident<$param:ident>: Future<Output = $output:ty>;
+    )+) => {$(
+        $(#[$attr])*
+        pub trait $hook<$param>: Future<Output = $output> {}
 
-#[diagnostic::do_not_recommend]
-impl<Session, F: Future<Output = Result<Session, Response>>> Authenticate<Session> for F {}
+        #[diagnostic::do_not_recommend]
+        impl<$param, F: Future<Output = $output>> $hook<$param> for F {}
+    )+};
+}
 
-/// The future `refresh` returns for a protocol whose session is
-/// `Session`: any future of `Result<Session, RefreshRefused>`.
-#[diagnostic::on_unimplemented(
-    message = "the hook `refresh` has the wrong signature",
-    label = "`refresh` returns `Result<{Session}, RefreshRefused>`",
-    note = "expected `async fn refresh(&self, ctx: &Ctx<P>, token: String) -> Result<{Session}, RefreshRefused>`, where `{Session}` is the protocol's `session = ..` (default `()`)"
-)]
-pub trait Refresh<Session>: Future<Output = Result<Session, RefreshRefused>> {}
+hook_futures! {
+    /// The future `authenticate` returns for a protocol whose session is
+    /// `Session`: any future of `Result<Session, Response>`.
+    #[diagnostic::on_unimplemented(
+        message = "the hook `authenticate` has the wrong signature",
+        label = "`authenticate` returns `Result<{Session}, Response>`",
+        note = "expected `async fn authenticate(&self, request: &mut Parts, state: &S) -> Result<{Session}, Response>`, where `{Session}` is the protocol's `session = ..` (default `()`) and `S` the router's state (default `()`)\n(`Parts` and `Response` from `ws_core::axum::http::request` and `ws_core::axum::response`)"
+    )]
+    pub trait Authenticate<Session>: Future<Output = Result<Session, Response>>;
 
-#[diagnostic::do_not_recommend]
-impl<Session, F: Future<Output = Result<Session, RefreshRefused>>> Refresh<Session> for F {}
+    /// The future `refresh` returns for a protocol whose session is
+    /// `Session`: any future of `Result<Session, RefreshRefused>`.
+    #[diagnostic::on_unimplemented(
+        message = "the hook `refresh` has the wrong signature",
+        label = "`refresh` returns `Result<{Session}, RefreshRefused>`",
+        note = "expected `async fn refresh(&self, ctx: &Ctx<P>, token: String) -> Result<{Session}, RefreshRefused>`, where `{Session}` is the protocol's `session = ..` (default `()`)"
+    )]
+    pub trait Refresh<Session>: Future<Output = Result<Session, RefreshRefused>>;
 
-/// The future `on_connect` of protocol `P` returns: any future of
-/// [`HandlerResult`].
-#[diagnostic::on_unimplemented(
-    message = "the hook `on_connect` has the wrong signature",
-    label = "`on_connect` returns `HandlerResult`",
-    note = "expected `async fn on_connect(&self, ctx: &Ctx<{P}>) -> HandlerResult` (an error closes the connection)"
-)]
-pub trait OnConnect<P>: Future<Output = HandlerResult> {}
+    /// The future `on_connect` of protocol `P` returns: any future of
+    /// [`HandlerResult`].
+    #[diagnostic::on_unimplemented(
+        message = "the hook `on_connect` has the wrong signature",
+        label = "`on_connect` returns `HandlerResult`",
+        note = "expected `async fn on_connect(&self, ctx: &Ctx<{P}>) -> HandlerResult` (an error closes the connection)"
+    )]
+    pub trait OnConnect<P>: Future<Output = HandlerResult>;
 
-#[diagnostic::do_not_recommend]
-impl<P, F: Future<Output = HandlerResult>> OnConnect<P> for F {}
-
-/// The future `on_disconnect` of protocol `P` returns: any future of `()`.
-#[diagnostic::on_unimplemented(
-    message = "the hook `on_disconnect` has the wrong signature",
-    label = "`on_disconnect` returns nothing",
-    note = "expected `async fn on_disconnect(&self, ctx: &Ctx<{P}>, disconnect: &Disconnect)` (the connection is gone: there is no one to tell of an error)"
-)]
-pub trait OnDisconnect<P>: Future<Output = ()> {}
-
-#[diagnostic::do_not_recommend]
-impl<P, F: Future<Output = ()>> OnDisconnect<P> for F {}
+    /// The future `on_disconnect` of protocol `P` returns: any future of `()`.
+    #[diagnostic::on_unimplemented(
+        message = "the hook `on_disconnect` has the wrong signature",
+        label = "`on_disconnect` returns nothing",
+        note = "expected `async fn on_disconnect(&self, ctx: &Ctx<{P}>, disconnect: &Disconnect)` (the connection is gone: there is no one to tell of an error)"
+    )]
+    pub trait OnDisconnect<P>: Future<Output = ()>;
+}
