@@ -77,87 +77,105 @@ pub fn froms(protocol: &Protocol) -> TokenStream {
 
 /// `Outbound<Chat>` for the structs of server messages, and no others.
 pub fn outbounds(protocol: &Protocol) -> TokenStream {
-    let private = private();
-    let ident = protocol.ident;
-    let module = &protocol.module;
     let outbounds = protocol.server_messages().map(|message| {
-        let name = message.ident;
         // A request of the server (`#[ws(server, reply = Answer)]`).
         let request = message
             .reply_to
             .filter(|_| !message.direction.client)
-            .map(|reply| request_impl(protocol, message, reply, quote!(ServerRequest)));
-        quote! {
-            #request
-            impl #private::Outbound<#ident> for #module::#name {
-                #[inline]
-                fn into_message(self) -> #ident {
-                    <#ident as ::core::convert::From<#module::#name>>::from(self)
-                }
-            }
-        }
+            .map(|reply| {
+                struct_impl(
+                    protocol,
+                    message,
+                    quote!(ServerRequest),
+                    reply_type(protocol, reply),
+                )
+            });
+        let outbound = struct_impl(
+            protocol,
+            message,
+            quote!(Outbound),
+            into_enum(protocol, quote!(into_message)),
+        );
+        quote!(#request #outbound)
     });
     quote!(#(#outbounds)*)
 }
 
-/// `impl Request<Chat> for chat::Ping { type Reply = chat::Pong; }`, or
-/// `ServerRequest`: the request's struct names its reply's.
-fn request_impl(
+/// `impl Outbound<Chat> for chat::Said { .. }`: `trait_name` implemented
+/// by the generated struct of `message`, with `body`.
+fn struct_impl(
     protocol: &Protocol,
     message: &Message,
-    reply: usize,
     trait_name: TokenStream,
+    body: TokenStream,
 ) -> TokenStream {
     let private = private();
     let ident = protocol.ident;
     let module = &protocol.module;
     let name = message.ident;
-    let reply = protocol.messages[reply].ident;
     quote! {
         impl #private::#trait_name<#ident> for #module::#name {
-            type Reply = #module::#reply;
+            #body
         }
     }
+}
+
+/// `fn into_message(self) -> Chat` (or `into_client_message`): the struct
+/// into the enum.
+fn into_enum(protocol: &Protocol, method: TokenStream) -> TokenStream {
+    let ident = protocol.ident;
+    quote! {
+        #[inline]
+        fn #method(self) -> #ident {
+            <#ident as ::core::convert::From<Self>>::from(self)
+        }
+    }
+}
+
+/// `type Reply = chat::Pong;`, in `Request` or `ServerRequest`: the
+/// request's struct names its reply's.
+fn reply_type(protocol: &Protocol, reply: usize) -> TokenStream {
+    let module = &protocol.module;
+    let reply = protocol.messages[reply].ident;
+    quote!(type Reply = #module::#reply;)
 }
 
 /// `ClientMessage<Chat>` for the structs of client messages, `Request<Chat>`
 /// for those that declare a reply, and `Variant<Chat>` for every struct.
 pub fn client_side(protocol: &Protocol) -> TokenStream {
-    let private = private();
     let ident = protocol.ident;
-    let module = &protocol.module;
     let clients = protocol.client_messages().map(|message| {
-        let name = message.ident;
-        let request = message
-            .reply_to
-            .map(|reply| request_impl(protocol, message, reply, quote!(Request)));
-        quote! {
-            impl #private::ClientMessage<#ident> for #module::#name {
-                #[inline]
-                fn into_client_message(self) -> #ident {
-                    <#ident as ::core::convert::From<#module::#name>>::from(self)
-                }
-            }
-            #request
-        }
+        let client = struct_impl(
+            protocol,
+            message,
+            quote!(ClientMessage),
+            into_enum(protocol, quote!(into_client_message)),
+        );
+        let request = message.reply_to.map(|reply| {
+            struct_impl(
+                protocol,
+                message,
+                quote!(Request),
+                reply_type(protocol, reply),
+            )
+        });
+        quote!(#client #request)
     });
     let variants = protocol.struct_messages().map(|message| {
-        let name = message.ident;
         let wire = &message.wire;
         let (pattern, value) = bind_fields(protocol, message);
-        quote! {
-            impl #private::Variant<#ident> for #module::#name {
-                const WIRE: &'static str = #wire;
+        let body = quote! {
+            const WIRE: &'static str = #wire;
 
-                #[allow(unreachable_patterns)]
-                fn from_message(message: #ident) -> ::core::result::Result<Self, #ident> {
-                    match message {
-                        #pattern => ::core::result::Result::Ok(#value),
-                        __ws_other => ::core::result::Result::Err(__ws_other),
-                    }
+            #[allow(unreachable_patterns)]
+            fn from_message(message: #ident) -> ::core::result::Result<Self, #ident> {
+                match message {
+                    #pattern => ::core::result::Result::Ok(#value),
+                    __ws_other => ::core::result::Result::Err(__ws_other),
                 }
             }
-        }
+        };
+        struct_impl(protocol, message, quote!(Variant), body)
     });
     quote!(#(#clients)* #(#variants)*)
 }
