@@ -41,6 +41,15 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
             },
         }
     });
+    // What the hooks' futures give: a result, a session, or nothing.
+    let future = |output: TokenStream| quote!(impl ::core::future::Future<Output = #output> + ::core::marker::Send + 'a);
+    let result = future(quote!(#private::HandlerResult));
+    let session = |error: TokenStream| {
+        future(quote!(::core::result::Result<<Self as #private::Protocol>::Session, #error>))
+    };
+    let authenticated = session(quote!(#private::Response));
+    let refreshed = session(quote!(#private::RefreshRefused));
+    let nothing = future(quote!(()));
     quote! {
         impl<__H: #handler, __S: 'static> #private::Route<__H, __S> for #ident {
             fn route<'a>(
@@ -48,7 +57,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
                 ctx: &'a #private::Ctx<Self>,
                 message: Self,
                 id: ::core::option::Option<::core::primitive::u64>,
-            ) -> impl ::core::future::Future<Output = #private::HandlerResult> + ::core::marker::Send + 'a {
+            ) -> #result {
                 async move {
                     // Read by the arms of requests only.
                     let _ = id;
@@ -62,12 +71,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
                 handler: &'a __H,
                 request: &'a mut #private::Parts,
                 state: &'a __S,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<
-                    <Self as #private::Protocol>::Session,
-                    #private::Response,
-                >,
-            > + ::core::marker::Send + 'a {
+            ) -> #authenticated {
                 <__H as #handler>::authenticate(handler, request, state)
             }
 
@@ -83,19 +87,14 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
                 handler: &'a __H,
                 ctx: &'a #private::Ctx<Self>,
                 token: ::std::string::String,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<
-                    <Self as #private::Protocol>::Session,
-                    #private::RefreshRefused,
-                >,
-            > + ::core::marker::Send + 'a {
+            ) -> #refreshed {
                 <__H as #handler>::refresh(handler, ctx, token)
             }
 
             fn on_connect<'a>(
                 handler: &'a __H,
                 ctx: &'a #private::Ctx<Self>,
-            ) -> impl ::core::future::Future<Output = #private::HandlerResult> + ::core::marker::Send + 'a {
+            ) -> #result {
                 <__H as #handler>::on_connect(handler, ctx)
             }
 
@@ -103,7 +102,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
                 handler: &'a __H,
                 ctx: &'a #private::Ctx<Self>,
                 disconnect: &'a #private::Disconnect,
-            ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send + 'a {
+            ) -> #nothing {
                 <__H as #handler>::on_disconnect(handler, ctx, disconnect)
             }
         }
