@@ -100,36 +100,35 @@ impl fmt::Debug for ReconnectPolicy {
     }
 }
 
+/// `pub fn max_delay(mut self, delay: Duration) -> Self`: sets the field of
+/// the setter's name.
+macro_rules! field_setters {
+    ($($(#[$attr:meta])* $field:ident($arg:ident: $ty:ty);)+) => {$(
+        $(#[$attr])*
+        #[must_use]
+        pub fn $field(mut self, $arg: $ty) -> Self {
+            self.$field = $arg;
+            self
+        }
+    )+};
+}
+
 impl ReconnectPolicy {
-    /// The bound of the first attempt's delay (default 500 ms).
-    #[must_use]
-    pub fn initial_delay(mut self, delay: Duration) -> Self {
-        self.initial_delay = delay;
-        self
-    }
+    field_setters! {
+        /// The bound of the first attempt's delay (default 500 ms).
+        initial_delay(delay: Duration);
 
-    /// The cap of the delay bound (default 30 s).
-    #[must_use]
-    pub fn max_delay(mut self, delay: Duration) -> Self {
-        self.max_delay = delay;
-        self
-    }
+        /// The cap of the delay bound (default 30 s).
+        max_delay(delay: Duration);
 
-    /// Attempts in a row that may fail before the client gives up and is
-    /// [`ConnectionState::Closed`]; `None` (the default) never gives up.
-    #[must_use]
-    pub fn max_attempts(mut self, attempts: Option<u32>) -> Self {
-        self.max_attempts = attempts;
-        self
-    }
+        /// Attempts in a row that may fail before the client gives up and is
+        /// [`ConnectionState::Closed`]; `None` (the default) never gives up.
+        max_attempts(attempts: Option<u32>);
 
-    /// How long an attempt may take to open before it counts as failed
-    /// (default 10 s): a handshake a stopping server never answers must not
-    /// stall the reconnecting.
-    #[must_use]
-    pub fn open_timeout(mut self, timeout: Duration) -> Self {
-        self.open_timeout = timeout;
-        self
+        /// How long an attempt may take to open before it counts as failed
+        /// (default 10 s): a handshake a stopping server never answers must not
+        /// stall the reconnecting.
+        open_timeout(timeout: Duration);
     }
 
     /// Which close codes are retried (default: those in
