@@ -26,6 +26,12 @@ async fn node(redis: &Redis, prefix: &str) -> (SocketAddr, Manager<Chat>) {
     node
 }
 
+/// Two chat nodes on one Redis, under a prefix of their own named `name`.
+async fn two_nodes(redis: &Redis, name: &str) -> [(SocketAddr, Manager<Chat>); 2] {
+    let prefix = prefix(name);
+    [node(redis, &prefix).await, node(redis, &prefix).await]
+}
+
 async fn until_up(manager: &Manager<Chat>) {
     until(manager, true).await;
 }
@@ -47,8 +53,7 @@ async fn a_subscriber_resuming_on_the_other_node_gets_every_message_once_in_orde
     const MESSAGES: u64 = 2_000;
     const CUTS: u64 = 8;
     let redis = Redis::own();
-    let prefix = prefix("resume-across");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let nodes = two_nodes(&redis, "resume-across").await;
     let mut on = 1;
     let (mut subscriber, joined) = join(nodes[on].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
@@ -96,8 +101,7 @@ async fn a_subscriber_resuming_on_the_other_node_gets_every_message_once_in_orde
 #[tokio::test]
 async fn a_redis_flush_or_restart_makes_a_resume_report_epoch_changed() {
     let mut redis = Redis::own();
-    let prefix = prefix("epoch-lost");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let nodes = two_nodes(&redis, "epoch-lost").await;
 
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
@@ -139,8 +143,7 @@ async fn a_redis_flush_or_restart_makes_a_resume_report_epoch_changed() {
 #[tokio::test]
 async fn during_a_redis_outage_a_node_delivers_locally_and_the_history_after_it_is_new() {
     let redis = Redis::own();
-    let prefix = prefix("outage");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let nodes = two_nodes(&redis, "outage").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     let (mut bob, _) = join(nodes[1].0, "lobby", None).await;
@@ -187,8 +190,7 @@ async fn during_a_redis_outage_a_node_delivers_locally_and_the_history_after_it_
 async fn two_nodes_publishing_at_once_give_one_sequence_seen_alike_everywhere() {
     const EACH: u64 = 300;
     let redis = Redis::own();
-    let prefix = prefix("two-writers");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let nodes = two_nodes(&redis, "two-writers").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     let (mut bob, _) = join(nodes[1].0, "lobby", None).await;
@@ -231,8 +233,7 @@ async fn two_nodes_publishing_at_once_give_one_sequence_seen_alike_everywhere() 
 #[tokio::test]
 async fn a_resuming_joiner_is_in_presence_at_once_across_nodes() {
     let redis = Redis::own();
-    let prefix = prefix("resume-presence");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let nodes = two_nodes(&redis, "resume-presence").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     for n in 0..20 {

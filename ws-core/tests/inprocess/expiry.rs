@@ -24,7 +24,7 @@ use ws_core::{
     Ctx, HandlerResult, Manager, RefreshRefused, Session, UserId, close_code, ws_protocol,
 };
 
-use crate::support::{WAIT, eventually};
+use crate::support::{WAIT, bearer, eventually};
 
 /// A signed-in user until `exp`.
 pub struct Pass {
@@ -87,12 +87,7 @@ struct Gatekeeper {
 
 impl TimedHandler for Gatekeeper {
     async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Pass, Response> {
-        let token = request
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let token = bearer(request).unwrap_or("");
         pass(token).ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())
     }
 
@@ -414,15 +409,20 @@ fn blast(seq: u64) -> timed::Blast {
     }
 }
 
-/// Polls `check` for up to 2 s: well before the writer's close grace (5 s).
-async fn within_2s(check: impl Fn() -> bool) -> bool {
+/// Asserts that within 2 s (well before the writer's close grace, 5 s)
+/// ann is gone from its user and its room `r`.
+async fn assert_ann_freed_within_2s(server: &TestServer<Timed>, after: &str) {
+    let freed = || {
+        let m = server.manager();
+        m.user_connections("ann") == 0 && m.room_size("r") == 0
+    };
     for _ in 0..100 {
-        if check() {
-            return true;
+        if freed() {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    check()
+    assert!(freed(), "2 s {after} ann still holds its seat or its room");
 }
 
 /// Issue 21 §1: the read loop pauses while the connection's own queue is
@@ -445,14 +445,7 @@ async fn an_expired_session_with_a_backed_up_queue_receives_nothing_after_its_ex
         .duration_since(SystemTime::now())
         .unwrap_or_default();
     tokio::time::sleep(wait).await;
-    let freed = || {
-        let m = server.manager();
-        m.user_connections("ann") == 0 && m.room_size("r") == 0
-    };
-    assert!(
-        within_2s(freed).await,
-        "2 s past its expiry ann still holds its seat or its room"
-    );
+    assert_ann_freed_within_2s(&server, "past its expiry").await;
     for seq in 1_000_000..1_000_100 {
         bob.send(blast(seq)).await.unwrap();
     }
@@ -510,14 +503,7 @@ async fn a_kicked_connection_with_a_backed_up_queue_leaves_at_once() {
     let ann = backed_up(&server, "ann:60000").await;
     let id = server.manager().room_members("r")[0];
     assert!(server.manager().close(id, 4000, "kicked"));
-    let freed = || {
-        let m = server.manager();
-        m.user_connections("ann") == 0 && m.room_size("r") == 0
-    };
-    assert!(
-        within_2s(freed).await,
-        "2 s after the kick ann still holds its seat or its room"
-    );
+    assert_ann_freed_within_2s(&server, "after the kick").await;
     let frames = ann.frames_until_eof().await;
     let close = frames.iter().rev().find(|(opcode, _)| *opcode == 0x8);
     let (code, reason) = crate::support::close_payload(&close.expect("a close frame").1);

@@ -44,6 +44,18 @@ impl Publisher {
     }
 }
 
+/// Joins `room` and leaves without a close, then has a publisher say `n`
+/// messages there: the room's epoch and the publisher, for a resume.
+async fn missed(addr: SocketAddr, room: &str, n: u64) -> (String, Publisher) {
+    let (sub, joined) = join(addr, room, None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_owned();
+    cut(sub);
+    let mut publisher = Publisher::connect(addr, room).await;
+    publisher.say(n).await;
+    publisher.settle().await;
+    (epoch, publisher)
+}
+
 /// The contract, frame by frame: `joined` with the room's epoch and latest
 /// offset and no reason; `said` with `epoch` (a string) and `offset` (an
 /// integer); with history off, neither.
@@ -134,12 +146,7 @@ async fn a_subscriber_cut_ten_times_gets_every_message_once_in_order() {
 #[tokio::test]
 async fn a_replay_larger_than_the_queue_is_paced_not_evicted() {
     let (addr, _manager) = serve(|b| b.send_queue(8)).await;
-    let (sub, joined) = join(addr, "big", None).await;
-    let epoch = joined["epoch"].as_str().unwrap().to_owned();
-    cut(sub);
-    let mut publisher = Publisher::connect(addr, "big").await;
-    publisher.say(480).await;
-    publisher.settle().await;
+    let (epoch, mut publisher) = missed(addr, "big", 480).await;
     let (mut sub, joined) = join(addr, "big", Some((&epoch, 0))).await;
     assert_eq!(joined["recovered"], true, "{joined}");
     assert_eq!(joined["offset"], 480);
@@ -158,12 +165,7 @@ async fn a_replay_larger_than_the_queue_is_paced_not_evicted() {
 async fn each_unrecoverable_resume_says_why_and_continues_live() {
     // Further behind than the history (5 messages).
     let (addr, _manager) = serve(|b| b.history(5)).await;
-    let (sub, joined) = join(addr, "r", None).await;
-    let epoch = joined["epoch"].as_str().unwrap().to_owned();
-    cut(sub);
-    let mut publisher = Publisher::connect(addr, "r").await;
-    publisher.say(10).await;
-    publisher.settle().await;
+    let (epoch, mut publisher) = missed(addr, "r", 10).await;
     let (mut sub, joined) = join(addr, "r", Some((&epoch, 4))).await;
     assert_eq!(
         joined,

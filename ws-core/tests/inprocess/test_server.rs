@@ -13,6 +13,8 @@ use ws_core::client::ClientError;
 use ws_core::testing::{TIMEOUT, TestServer};
 use ws_core::{ConnId, Ctx, Disconnect, HandlerResult, Manager, UserId, ws_protocol};
 
+use crate::support::bearer;
+
 /// A game lobby.
 #[ws_protocol(
     path = "/game",
@@ -41,10 +43,7 @@ struct App {
 
 impl LobbyHandler for App {
     async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Option<UserId>, Response> {
-        let bearer = request
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok()?.strip_prefix("Bearer "));
+        let bearer = bearer(request);
         let cookie = request
             .headers
             .get(header::COOKIE)

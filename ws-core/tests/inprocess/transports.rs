@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::MaybeTlsStream;
@@ -48,28 +48,16 @@ async fn several_websockets_on_one_http2_connection_join_chat_and_close_apart() 
         .send(json!({"type": "say", "room": "lobby", "text": "over h2"}))
         .await;
     for client in &mut streams {
-        assert_eq!(
-            said(&client.recv().await),
-            ("lobby".into(), "over h2".into())
-        );
+        hears(client, "over h2").await;
     }
-    assert_eq!(
-        said(&plain.recv().await),
-        ("lobby".into(), "over h2".into())
-    );
+    hears(&mut plain, "over h2").await;
     plain
         .send(json!({"type": "say", "room": "lobby", "text": "over h1"}))
         .await;
     for client in &mut streams {
-        assert_eq!(
-            said(&client.recv().await),
-            ("lobby".into(), "over h1".into())
-        );
+        hears(client, "over h1").await;
     }
-    assert_eq!(
-        said(&plain.recv().await),
-        ("lobby".into(), "over h1".into())
-    );
+    hears(&mut plain, "over h1").await;
 
     // Each stream closes on its own, with its own code; the others chat on.
     let mut cy = streams.pop().unwrap();
@@ -81,14 +69,8 @@ async fn several_websockets_on_one_http2_connection_join_chat_and_close_apart() 
     cy.sync().await;
     cy.send(json!({"type": "say", "room": "lobby", "text": "still here"}))
         .await;
-    assert_eq!(
-        said(&cy.recv().await),
-        ("lobby".into(), "still here".into())
-    );
-    assert_eq!(
-        said(&plain.recv().await),
-        ("lobby".into(), "still here".into())
-    );
+    hears(&mut cy, "still here").await;
+    hears(&mut plain, "still here").await;
     cy.close(4002, "cy leaves").await;
     server.until("1 connection", |m| m.connections() == 1).await;
     let mut codes: Vec<_> = server
@@ -121,10 +103,7 @@ async fn several_websockets_on_one_http2_connection_join_chat_and_close_apart() 
     plain
         .send(json!({"type": "say", "room": "lobby", "text": "welcome"}))
         .await;
-    assert_eq!(
-        said(&again.recv().await),
-        ("lobby".into(), "welcome".into())
-    );
+    hears(&mut again, "welcome").await;
 }
 
 #[tokio::test]
@@ -371,12 +350,9 @@ async fn tls_serves_http1_and_http2_by_alpn_on_one_port() {
     bob.send(json!({"type": "say", "room": "lobby", "text": "secret"}))
         .await;
     for client in [&mut bob, &mut cy] {
-        assert_eq!(
-            said(&client.recv().await),
-            ("lobby".into(), "secret".into())
-        );
+        hears(client, "secret").await;
     }
-    assert_eq!(said(&ann.recv().await), ("lobby".into(), "secret".into()));
+    hears(&mut ann, "secret").await;
     cy.close(4002, "bye").await;
     bob.close(4001, "bye").await;
     ann.close(1000, "bye").await;
@@ -550,4 +526,9 @@ async fn serve_sets_tcp_nodelay_on_accepted_sockets() {
         }
     }
     assert_eq!(accepted, [true], "the accepted socket, with TCP_NODELAY");
+}
+
+/// Asserts the next message `client` gets is `text`, said in `lobby`.
+async fn hears<S: AsyncRead + AsyncWrite + Unpin>(client: &mut Client<S>, text: &str) {
+    assert_eq!(said(&client.recv().await), ("lobby".into(), text.into()));
 }

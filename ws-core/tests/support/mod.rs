@@ -121,6 +121,16 @@ pub enum Test {
     Seq { n: u64 },
 }
 
+/// `said` from this connection; `room` is empty for a message to a user
+/// or to all.
+fn said_from(ctx: &Ctx<Test>, room: String, text: String) -> test::Said {
+    test::Said {
+        room,
+        text,
+        from: ctx.id().get(),
+    }
+}
+
 #[derive(Default)]
 pub struct App {
     pub disconnects: Mutex<Vec<Disconnect>>,
@@ -166,12 +176,8 @@ impl TestHandler for App {
     }
 
     async fn say(&self, ctx: &Ctx<Test>, test::Say { room, text }: test::Say) -> HandlerResult {
-        let from = ctx.id().get();
-        ctx.to_room(&room).send(test::Said {
-            room: room.clone(),
-            text,
-            from,
-        })?;
+        ctx.to_room(&room)
+            .send(said_from(ctx, room.clone(), text))?;
         Ok(())
     }
 
@@ -180,31 +186,20 @@ impl TestHandler for App {
         ctx: &Ctx<Test>,
         test::Shout { room, text }: test::Shout,
     ) -> HandlerResult {
-        let from = ctx.id().get();
-        ctx.to_room(&room).except(ctx.id()).send(test::Said {
-            room: room.clone(),
-            text,
-            from,
-        })?;
+        ctx.to_room(&room)
+            .except(ctx.id())
+            .send(said_from(ctx, room.clone(), text))?;
         Ok(())
     }
 
     async fn whisper(&self, ctx: &Ctx<Test>, msg: test::Whisper) -> HandlerResult {
-        let said = test::Said {
-            room: String::new(),
-            text: msg.text,
-            from: ctx.id().get(),
-        };
+        let said = said_from(ctx, String::new(), msg.text);
         ctx.manager().to_user(&msg.user).send(said)?;
         Ok(())
     }
 
     async fn announce(&self, ctx: &Ctx<Test>, msg: test::Announce) -> HandlerResult {
-        let said = test::Said {
-            room: String::new(),
-            text: msg.text,
-            from: ctx.id().get(),
-        };
+        let said = said_from(ctx, String::new(), msg.text);
         ctx.manager().to_all().send(said)?;
         Ok(())
     }
@@ -340,6 +335,14 @@ pub async fn eventually(what: &str, check: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header, if any.
+pub fn bearer(request: &Parts) -> Option<&str> {
+    let value = request
+        .headers
+        .get(ws_core::axum::http::header::AUTHORIZATION)?;
+    value.to_str().ok()?.strip_prefix("Bearer ")
 }
 
 pub const WAIT: Duration = Duration::from_secs(10);
