@@ -26,6 +26,17 @@ async fn node(redis: &Redis, prefix: &str) -> (SocketAddr, Manager<Chat>) {
     node
 }
 
+/// Says the next `n` numbers in `lobby` from `publisher`, counting them
+/// in `said`.
+async fn say_numbers(publisher: &mut Client, said: &mut u64, n: u64) {
+    for _ in 0..n {
+        publisher
+            .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
+            .await;
+        *said += 1;
+    }
+}
+
 /// Two chat nodes on one Redis, under a prefix of their own named `name`.
 async fn two_nodes(redis: &Redis, name: &str) -> [(SocketAddr, Manager<Chat>); 2] {
     let prefix = prefix(name);
@@ -330,12 +341,7 @@ async fn a_resume_racing_the_loss_of_its_nodes_redis_connection_recovers_in_both
         let mut said = 0;
         let mut last = 0;
         for round in 0..10 {
-            for _ in 0..5 {
-                publisher
-                    .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
-                    .await;
-                said += 1;
-            }
+            say_numbers(&mut publisher, &mut said, 5).await;
             while last < said {
                 last += 1;
                 assert_said(&subscriber.recv().await, &epoch, last);
@@ -347,12 +353,7 @@ async fn a_resume_racing_the_loss_of_its_nodes_redis_connection_recovers_in_both
             resumed
                 .send(json!({"type": "join", "room": "lobby", "since": {"epoch": epoch, "offset": last}}))
                 .await;
-            for _ in 0..5 {
-                publisher
-                    .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
-                    .await;
-                said += 1;
-            }
+            say_numbers(&mut publisher, &mut said, 5).await;
             let joined = resumed.recv().await;
             assert_eq!(
                 (&joined["type"], &joined["recovered"], &joined["epoch"]),
@@ -400,12 +401,7 @@ async fn a_live_member_across_its_nodes_redis_reconnect_sees_no_silent_gap() {
     let (mut said, mut last) = (0u64, 0u64);
     for _ in 0..5 {
         kill_client(&redis, b_id).await;
-        for _ in 0..10 {
-            publisher
-                .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
-                .await;
-            said += 1;
-        }
+        say_numbers(&mut publisher, &mut said, 10).await;
         while last < said {
             match member.next_frame("said").await {
                 Some(Ok(Message::Text(text))) => {

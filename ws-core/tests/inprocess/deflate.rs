@@ -634,9 +634,7 @@ async fn a_broadcast_reaches_deflate_and_plain_recipients() {
     let mut plain = Peer::connect(server.addr, None).await;
     plain.send_json(json!({"type": "join", "room": "r"})).await;
     plain.echo("joined").await;
-    let mut client = server.connect().await;
-    client.join("r").await;
-    client.sync().await;
+    let mut client = server.member("r").await;
 
     for (text, compressed) in [(chatty(2_000), true), ("short".to_owned(), false)] {
         client

@@ -148,6 +148,15 @@ async fn client(server: &TestServer<Timed>, user: &'static str, ttl_ms: u64) -> 
         .unwrap()
 }
 
+/// ann on sessions of 1.2 s, joined to room `r`: the client, and when its
+/// first session expires.
+async fn ann_in_r(server: &TestServer<Timed>) -> (Client<Timed>, SystemTime) {
+    let first_expiry = SystemTime::now() + Duration::from_millis(1200);
+    let mut ann = client(server, "ann", 1200).await;
+    ann.request(timed::Join { room: "r".into() }).await.unwrap();
+    (ann, first_expiry)
+}
+
 /// A raw socket, to see the framework's frames the typed client answers
 /// by itself.
 async fn raw(
@@ -183,9 +192,7 @@ async fn next_json(
 #[tokio::test]
 async fn a_refresh_keeps_the_connection_and_its_rooms() {
     let (server, keeper) = start().await;
-    let first_expiry = SystemTime::now() + Duration::from_millis(1200);
-    let mut ann = client(&server, "ann", 1200).await;
-    ann.request(timed::Join { room: "r".into() }).await.unwrap();
+    let (mut ann, first_expiry) = ann_in_r(&server).await;
 
     // Each session lives 1.2 s and is asked for a refresh 1 s ahead:
     // refreshes go on past the first session's expiry, each re-arming the
@@ -315,9 +322,7 @@ async fn a_client_with_get_token_comes_back_after_its_session_expired() {
 #[tokio::test]
 async fn a_refresh_racing_a_broadcast_loses_nothing() {
     let (server, keeper) = start().await;
-    let first_expiry = SystemTime::now() + Duration::from_millis(1200);
-    let mut ann = client(&server, "ann", 1200).await;
-    ann.request(timed::Join { room: "r".into() }).await.unwrap();
+    let (mut ann, first_expiry) = ann_in_r(&server).await;
 
     // bob publishes to ann's room without pause until ann has refreshed
     // three times and outlived its first session, then says `u64::MAX`.

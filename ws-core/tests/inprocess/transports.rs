@@ -313,11 +313,7 @@ async fn a_stopping_server_closes_its_http2_connections_after_their_websockets()
 
 #[tokio::test]
 async fn tls_serves_http1_and_http2_by_alpn_on_one_port() {
-    let files = CertFiles::new("alpn");
-    let cert = files.renew();
-    let tls = Tls::from_pem_files(files.cert(), files.key()).unwrap();
-    let manager = Manager::<Test>::with_config(Test::CONFIG);
-    let server = Server::serving(manager, |serve| serve.tls(tls)).await;
+    let (_files, cert, server) = tls_server("alpn").await;
 
     // wss:// over HTTP/1.1.
     let http1 = tls_client(&[&cert], &[b"http/1.1"]);
@@ -376,11 +372,7 @@ async fn tls_serves_http1_and_http2_by_alpn_on_one_port() {
 async fn a_renewed_certificate_serves_the_next_connection_and_a_bad_one_is_not_taken() {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let files = CertFiles::new("reload");
-    let first = files.renew();
-    let tls = Tls::from_pem_files(files.cert(), files.key()).unwrap();
-    let manager = Manager::<Test>::with_config(Test::CONFIG);
-    let server = Server::serving(manager, |serve| serve.tls(tls)).await;
+    let (files, first, server) = tls_server("reload").await;
     let addr = server.addr;
     let served = |connector: tokio_rustls::TlsConnector| async move {
         let stream = tls_connect(addr, &connector).await.unwrap();
@@ -471,11 +463,7 @@ fn tls_files_that_cannot_be_used_are_refused_at_start_with_the_reason() {
 /// the same host's `http://` page may not (RFC 6454: the scheme counts).
 #[tokio::test]
 async fn over_tls_the_servers_own_origin_is_https() {
-    let files = CertFiles::new("origin");
-    let cert = files.renew();
-    let tls = Tls::from_pem_files(files.cert(), files.key()).unwrap();
-    let manager = Manager::<Test>::with_config(Test::CONFIG);
-    let server = Server::serving(manager, |serve| serve.tls(tls)).await;
+    let (_files, cert, server) = tls_server("origin").await;
     let authority = format!("localhost:{}", server.addr.port());
     let http2 = tls_client(&[&cert], &[b"h2"]);
     let stream = tls_connect(server.addr, &http2).await.unwrap();
@@ -531,4 +519,15 @@ async fn serve_sets_tcp_nodelay_on_accepted_sockets() {
 /// Asserts the next message `client` gets is `text`, said in `lobby`.
 async fn hears<S: AsyncRead + AsyncWrite + Unpin>(client: &mut Client<S>, text: &str) {
     assert_eq!(said(&client.recv().await), ("lobby".into(), text.into()));
+}
+
+/// A server of `Test` over TLS with a fresh certificate, in files named for
+/// `name`: the files (to renew), the certificate, the server.
+async fn tls_server(name: &str) -> (CertFiles, String, Server) {
+    let files = CertFiles::new(name);
+    let cert = files.renew();
+    let tls = Tls::from_pem_files(files.cert(), files.key()).unwrap();
+    let manager = Manager::<Test>::with_config(Test::CONFIG);
+    let server = Server::serving(manager, |serve| serve.tls(tls)).await;
+    (files, cert, server)
 }

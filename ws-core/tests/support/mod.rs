@@ -311,6 +311,14 @@ impl Server {
         Client::connect(&self.url("")).await
     }
 
+    /// A client in `room`, once the server has handled its join.
+    pub async fn member(&self, room: &str) -> Client {
+        let mut client = self.connect().await;
+        client.join(room).await;
+        client.sync().await;
+        client
+    }
+
     pub async fn connect_as(&self, user: &str) -> Client {
         Client::connect(&self.url(&format!("?user={user}"))).await
     }
@@ -343,6 +351,24 @@ pub fn bearer(request: &Parts) -> Option<&str> {
         .headers
         .get(ws_core::axum::http::header::AUTHORIZATION)?;
     value.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+/// The next frame that is not a ping or a pong; fails the test after
+/// `wait`.
+pub async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    wait: Duration,
+) -> Message {
+    loop {
+        let frame = timeout(wait, ws.next())
+            .await
+            .expect("no message within the wait")
+            .expect("stream ended")
+            .expect("read failed");
+        if !matches!(frame, Message::Ping(_) | Message::Pong(_)) {
+            return frame;
+        }
+    }
 }
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -413,21 +439,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// [`Client::recv`] for work that takes the server longer than [`WAIT`].
     pub async fn recv_within(&mut self, wait: Duration) -> Value {
-        loop {
-            let frame = timeout(wait, self.ws.next())
-                .await
-                .expect("no message within the wait")
-                .expect("stream ended")
-                .expect("read failed");
-            match frame {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(&text).unwrap();
-                    self.received.push(value.clone());
-                    return value;
-                }
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
+        match next_message(&mut self.ws, wait).await {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                self.received.push(value.clone());
+                value
             }
+            other => panic!("expected a text frame, got {other:?}"),
         }
     }
 
