@@ -607,7 +607,7 @@ async fn presence_counts_across_nodes_and_forgets_a_dead_node() {
 #[tokio::test]
 async fn without_a_backend_a_manager_reports_none_and_counts_locally() {
     let server = Server::default().await;
-    let mut c = server.member("r").await;
+    let _c = server.member("r").await;
     assert!(server.manager.backend_status().is_none());
     assert_eq!(server.manager.cluster_room_size("r").await.unwrap(), 1);
 }

@@ -37,10 +37,13 @@ async fn say_numbers(publisher: &mut Client, said: &mut u64, n: u64) {
     }
 }
 
-/// Two chat nodes on one Redis, under a prefix of their own named `name`.
-async fn two_nodes(redis: &Redis, name: &str) -> [(SocketAddr, Manager<Chat>); 2] {
+/// A Redis of the test's own and two chat nodes on it, under a prefix
+/// named for `name`.
+async fn two_nodes(name: &str) -> (Redis, [(SocketAddr, Manager<Chat>); 2]) {
+    let redis = Redis::own();
     let prefix = prefix(name);
-    [node(redis, &prefix).await, node(redis, &prefix).await]
+    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    (redis, nodes)
 }
 
 async fn until_up(manager: &Manager<Chat>) {
@@ -63,8 +66,7 @@ async fn until(manager: &Manager<Chat>, up: bool) {
 async fn a_subscriber_resuming_on_the_other_node_gets_every_message_once_in_order() {
     const MESSAGES: u64 = 2_000;
     const CUTS: u64 = 8;
-    let redis = Redis::own();
-    let nodes = two_nodes(&redis, "resume-across").await;
+    let (_redis, nodes) = two_nodes("resume-across").await;
     let mut on = 1;
     let (mut subscriber, joined) = join(nodes[on].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
@@ -111,8 +113,7 @@ async fn a_subscriber_resuming_on_the_other_node_gets_every_message_once_in_orde
 /// `epoch_changed`, on either node.
 #[tokio::test]
 async fn a_redis_flush_or_restart_makes_a_resume_report_epoch_changed() {
-    let mut redis = Redis::own();
-    let nodes = two_nodes(&redis, "epoch-lost").await;
+    let (mut redis, nodes) = two_nodes("epoch-lost").await;
 
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
@@ -153,8 +154,7 @@ async fn a_redis_flush_or_restart_makes_a_resume_report_epoch_changed() {
 /// answered `epoch_changed`, never a silent `recovered`.
 #[tokio::test]
 async fn during_a_redis_outage_a_node_delivers_locally_and_the_history_after_it_is_new() {
-    let redis = Redis::own();
-    let nodes = two_nodes(&redis, "outage").await;
+    let (redis, nodes) = two_nodes("outage").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     let (mut bob, _) = join(nodes[1].0, "lobby", None).await;
@@ -200,8 +200,7 @@ async fn during_a_redis_outage_a_node_delivers_locally_and_the_history_after_it_
 #[tokio::test]
 async fn two_nodes_publishing_at_once_give_one_sequence_seen_alike_everywhere() {
     const EACH: u64 = 300;
-    let redis = Redis::own();
-    let nodes = two_nodes(&redis, "two-writers").await;
+    let (_redis, nodes) = two_nodes("two-writers").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     let (mut bob, _) = join(nodes[1].0, "lobby", None).await;
@@ -243,8 +242,7 @@ async fn two_nodes_publishing_at_once_give_one_sequence_seen_alike_everywhere() 
 /// members and on the one that has none.
 #[tokio::test]
 async fn a_resuming_joiner_is_in_presence_at_once_across_nodes() {
-    let redis = Redis::own();
-    let nodes = two_nodes(&redis, "resume-presence").await;
+    let (_redis, nodes) = two_nodes("resume-presence").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     for n in 0..20 {

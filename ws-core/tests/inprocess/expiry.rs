@@ -157,6 +157,14 @@ async fn ann_in_r(server: &TestServer<Timed>) -> (Client<Timed>, SystemTime) {
     (ann, first_expiry)
 }
 
+/// Asserts that the typed client's next event is a close with `code`.
+async fn assert_closed_with(client: &mut Client<Timed>, code: u16) {
+    match client.recv().await {
+        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, code),
+        other => panic!("expected close {code}, got {other:?}"),
+    }
+}
+
 /// A raw socket, to see the framework's frames the typed client answers
 /// by itself.
 async fn raw(
@@ -246,10 +254,7 @@ async fn a_missed_refresh_closes_with_4001() {
         .connect()
         .await
         .unwrap();
-    match bob.recv().await {
-        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, 4001),
-        other => panic!("expected close 4001, got {other:?}"),
-    }
+    assert_closed_with(&mut bob, 4001).await;
 }
 
 #[tokio::test]
@@ -278,10 +283,7 @@ async fn a_refresh_with_a_bad_token_closes_with_4003() {
         .connect()
         .await
         .unwrap();
-    match bob.recv().await {
-        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, 4003),
-        other => panic!("expected close 4003, got {other:?}"),
-    }
+    assert_closed_with(&mut bob, 4003).await;
     assert_eq!(
         tokens.load(Ordering::SeqCst),
         2,

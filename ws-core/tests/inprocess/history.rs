@@ -44,16 +44,23 @@ impl Publisher {
     }
 }
 
-/// Joins `room` and leaves without a close, then has a publisher say `n`
-/// messages there: the room's epoch and the publisher, for a resume.
-async fn missed(addr: SocketAddr, room: &str, n: u64) -> (String, Publisher) {
+/// Joins `room` and leaves without a close, has a publisher say `n`
+/// messages there, then resumes from offset `from`: the room's epoch, the
+/// publisher, the resumed client and its `joined`.
+async fn resume_after_missing(
+    addr: SocketAddr,
+    room: &str,
+    n: u64,
+    from: u64,
+) -> (String, Publisher, Client, Value) {
     let (sub, joined) = join(addr, room, None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     cut(sub);
     let mut publisher = Publisher::connect(addr, room).await;
     publisher.say(n).await;
     publisher.settle().await;
-    (epoch, publisher)
+    let (resumed, joined) = join(addr, room, Some((&epoch, from))).await;
+    (epoch, publisher, resumed, joined)
 }
 
 /// The contract, frame by frame: `joined` with the room's epoch and latest
@@ -146,8 +153,7 @@ async fn a_subscriber_cut_ten_times_gets_every_message_once_in_order() {
 #[tokio::test]
 async fn a_replay_larger_than_the_queue_is_paced_not_evicted() {
     let (addr, _manager) = serve(|b| b.send_queue(8)).await;
-    let (epoch, mut publisher) = missed(addr, "big", 480).await;
-    let (mut sub, joined) = join(addr, "big", Some((&epoch, 0))).await;
+    let (epoch, mut publisher, mut sub, joined) = resume_after_missing(addr, "big", 480, 0).await;
     assert_eq!(joined["recovered"], true, "{joined}");
     assert_eq!(joined["offset"], 480);
     // Live messages published while the replay runs come after it.
@@ -165,8 +171,7 @@ async fn a_replay_larger_than_the_queue_is_paced_not_evicted() {
 async fn each_unrecoverable_resume_says_why_and_continues_live() {
     // Further behind than the history (5 messages).
     let (addr, _manager) = serve(|b| b.history(5)).await;
-    let (epoch, mut publisher) = missed(addr, "r", 10).await;
-    let (mut sub, joined) = join(addr, "r", Some((&epoch, 4))).await;
+    let (epoch, mut publisher, mut sub, joined) = resume_after_missing(addr, "r", 10, 4).await;
     assert_eq!(
         joined,
         json!({"type": "joined", "room": "r", "epoch": epoch, "offset": 10, "recovered": false, "reason": "too_far_behind"})

@@ -16,12 +16,7 @@ use ws_core::{ConnId, Ctx, Disconnect, HandlerResult, Manager, UserId, ws_protoc
 use crate::support::bearer;
 
 /// A game lobby.
-#[ws_protocol(
-    path = "/game",
-    heartbeat = "off",
-    idle_timeout = "off",
-    session = Option<UserId>
-)]
+#[ws_protocol(path = "/game", session = Option<UserId>)]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Lobby {

@@ -38,11 +38,9 @@ async fn several_websockets_on_one_http2_connection_join_chat_and_close_apart() 
         .until("4 connections", |m| m.connections() == 4)
         .await;
     for client in &mut streams {
-        client.join("lobby").await;
-        client.sync().await;
+        client.join_synced("lobby").await;
     }
-    plain.join("lobby").await;
-    plain.sync().await;
+    plain.join_synced("lobby").await;
 
     streams[1]
         .send(json!({"type": "say", "room": "lobby", "text": "over h2"}))
@@ -98,8 +96,7 @@ async fn several_websockets_on_one_http2_connection_join_chat_and_close_apart() 
     let (mut again, _) = h2_websocket(&h2, &authority, "/ws?user=eve", &[])
         .await
         .unwrap();
-    again.join("lobby").await;
-    again.sync().await;
+    again.join_synced("lobby").await;
     plain
         .send(json!({"type": "say", "room": "lobby", "text": "welcome"}))
         .await;
@@ -122,10 +119,8 @@ async fn a_websocket_that_does_not_read_stalls_only_its_own_http2_stream() {
     let (mut other, _) = h2_websocket(&h2, &authority, "/ws?user=other", &[])
         .await
         .unwrap();
-    stalled.join("flood").await;
-    stalled.sync().await;
-    other.join("calm").await;
-    other.sync().await;
+    stalled.join_synced("flood").await;
+    other.join_synced("calm").await;
     // 300 KB into a room whose only member does not read: more than its
     // stream's window (64 KiB, the client's) holds, less than the client's
     // connection window (16 MiB) and the stream's queue.
@@ -337,12 +332,9 @@ async fn tls_serves_http1_and_http2_by_alpn_on_one_port() {
         .await
         .unwrap();
 
-    ann.join("lobby").await;
-    ann.sync().await;
-    bob.join("lobby").await;
-    bob.sync().await;
-    cy.join("lobby").await;
-    cy.sync().await;
+    ann.join_synced("lobby").await;
+    bob.join_synced("lobby").await;
+    cy.join_synced("lobby").await;
     bob.send(json!({"type": "say", "room": "lobby", "text": "secret"}))
         .await;
     for client in [&mut bob, &mut cy] {

@@ -314,8 +314,7 @@ impl Server {
     /// A client in `room`, once the server has handled its join.
     pub async fn member(&self, room: &str) -> Client {
         let mut client = self.connect().await;
-        client.join(room).await;
-        client.sync().await;
+        client.join_synced(room).await;
         client
     }
 
@@ -507,6 +506,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     pub async fn join(&mut self, room: &str) {
         self.send(json!({"type": "join", "room": room})).await;
+    }
+
+    /// Joins `room` and returns once the server has handled the join.
+    pub async fn join_synced(&mut self, room: &str) {
+        self.join(room).await;
+        self.sync().await;
     }
 
     /// Round-trips an echo, so everything sent before it has been handled.
