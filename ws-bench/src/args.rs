@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use serde_json::Value;
+
 /// The flags of one subcommand.
 #[derive(Debug)]
 pub struct Flags {
@@ -18,6 +20,15 @@ pub enum ArgError {
     Help(&'static str),
     /// Anything else: print the message and exit 2.
     Bad(String),
+}
+
+/// Runs a subcommand's `run` on a runtime of its own; a runtime that does
+/// not start and an error of the run are the command's.
+pub fn block_on(run: impl Future<Output = Result<Value, String>>) -> Result<Value, ArgError> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| ArgError::Bad(e.to_string()))?
+        .block_on(run)
+        .map_err(ArgError::Bad)
 }
 
 impl Flags {

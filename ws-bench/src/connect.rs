@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::args::{ArgError, Flags};
+use crate::args::{ArgError, Flags, block_on};
 use crate::client::{self, Sources, Target};
 use crate::stats::{ServerWatch, Timed, merge, round};
 
@@ -35,10 +35,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     let count = f.get("count", 1000usize)?;
     let concurrency = f.get("concurrency", 50usize)?.max(1);
     let pid: Option<u32> = f.opt("server-pid")?;
-    tokio::runtime::Runtime::new()
-        .map_err(|e| ArgError::Bad(e.to_string()))?
-        .block_on(run(target, count, concurrency, pid))
-        .map_err(ArgError::Bad)
+    block_on(run(target, count, concurrency, pid))
 }
 
 async fn run(

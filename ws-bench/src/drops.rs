@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::args::{ArgError, Flags};
+use crate::args::{ArgError, Flags, block_on};
 use crate::client::{self, Sources, Target, Ws};
 use crate::stats::{Percentiles, ServerWatch, merge, round};
 
@@ -111,10 +111,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
         drain_timeout: Duration::from_secs_f64(f.get("drain-timeout", 5.0f64)?),
         max_time: Duration::from_secs_f64(f.get("max-seconds", 300.0f64)?),
     };
-    tokio::runtime::Runtime::new()
-        .map_err(|e| ArgError::Bad(e.to_string()))?
-        .block_on(run(Arc::new(opts)))
-        .map_err(ArgError::Bad)
+    block_on(run(Arc::new(opts)))
 }
 
 fn room_name(r: usize) -> String {

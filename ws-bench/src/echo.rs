@@ -7,7 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::args::{ArgError, Flags};
+use crate::args::{ArgError, Flags, block_on};
 use crate::client::{self, Sources, Target};
 use crate::stats::{ServerWatch, Timed, merge, round};
 
@@ -41,16 +41,13 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     let seconds = f.get("seconds", 5.0f64)?.clamp(0.1, 3600.0);
     let size = f.get("size", 32usize)?;
     let pid: Option<u32> = f.opt("server-pid")?;
-    tokio::runtime::Runtime::new()
-        .map_err(|e| ArgError::Bad(e.to_string()))?
-        .block_on(run(
-            target,
-            clients,
-            Duration::from_secs_f64(seconds),
-            size,
-            pid,
-        ))
-        .map_err(ArgError::Bad)
+    block_on(run(
+        target,
+        clients,
+        Duration::from_secs_f64(seconds),
+        size,
+        pid,
+    ))
 }
 
 async fn run(

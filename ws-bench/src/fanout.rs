@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::args::{ArgError, Flags};
+use crate::args::{ArgError, Flags, block_on};
 use crate::client::{self, Sources, Target, Ws};
 use crate::deflate::DeflateWs;
 use crate::stats::{Percentiles, ProcSample, ServerWatch, merge, now_nanos, round};
@@ -176,10 +176,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
             )));
         }
     };
-    tokio::runtime::Runtime::new()
-        .map_err(|e| ArgError::Bad(e.to_string()))?
-        .block_on(run(opts))
-        .map_err(ArgError::Bad)
+    block_on(run(opts))
 }
 
 /// What the subscribers share with the publisher.

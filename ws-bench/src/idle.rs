@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::args::{ArgError, Flags};
+use crate::args::{ArgError, Flags, block_on};
 use crate::client::{self, Sources, Target};
 use crate::deflate::DeflateWs;
 use crate::stats::{ProcSample, merge, round};
@@ -47,18 +47,15 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     let concurrency = f.get("concurrency", 200usize)?.max(1);
     let join: Option<String> = f.opt("join")?;
     let pid: Option<u32> = f.opt("server-pid")?;
-    tokio::runtime::Runtime::new()
-        .map_err(|e| ArgError::Bad(e.to_string()))?
-        .block_on(run(
-            target,
-            count,
-            hold,
-            concurrency,
-            join,
-            pid,
-            f.switch("deflate"),
-        ))
-        .map_err(ArgError::Bad)
+    block_on(run(
+        target,
+        count,
+        hold,
+        concurrency,
+        join,
+        pid,
+        f.switch("deflate"),
+    ))
 }
 
 async fn run(

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::args::{ArgError, Flags};
+use crate::args::{ArgError, Flags, block_on};
 use crate::client::{self, Sources, Target};
 use crate::stats::{ProcSample, ServerWatch, merge, now_nanos, round};
 use crate::wire::{self, TEXT};
@@ -53,10 +53,7 @@ pub fn parse(args: &[String]) -> Result<Value, ArgError> {
     let concurrency = f.get("concurrency", 200usize)?.max(1);
     let timeout = Duration::from_secs_f64(f.get("timeout", 60.0f64)?);
     let pid: Option<u32> = f.opt("server-pid")?;
-    tokio::runtime::Runtime::new()
-        .map_err(|e| ArgError::Bad(e.to_string()))?
-        .block_on(run(target, clients, size, concurrency, timeout, pid))
-        .map_err(ArgError::Bad)
+    block_on(run(target, clients, size, concurrency, timeout, pid))
 }
 
 async fn run(

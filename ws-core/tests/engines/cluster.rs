@@ -78,6 +78,13 @@ async fn next(client: &mut Client, kind: &str) -> Value {
     }
 }
 
+/// [`quiet_everywhere`] for every node and every client of a test.
+async fn all_quiet(redis: &Redis, prefix: &str, nodes: &[Server], clients: &mut [Client]) {
+    let nodes: Vec<&Server> = nodes.iter().collect();
+    let mut clients: Vec<&mut Client> = clients.iter_mut().collect();
+    quiet_everywhere(redis, prefix, &nodes, &mut clients).await;
+}
+
 /// Asserts that nothing more reaches `clients` from any of `nodes`, by
 /// completed work rather than a time window: each node broadcasts a marker to
 /// everyone once the test's sends are done (each node must have a client,
@@ -188,9 +195,7 @@ async fn three_nodes_except_sender_skips_only_the_sender() {
     for client in &mut clients[1..] {
         assert_eq!(next(client, "said").await["text"], "others");
     }
-    let nodes: Vec<&Server> = nodes.iter().collect();
-    let mut clients: Vec<&mut Client> = clients.iter_mut().collect();
-    quiet_everywhere(&redis, &prefix, &nodes, &mut clients).await;
+    all_quiet(&redis, &prefix, &nodes, &mut clients).await;
 }
 
 #[tokio::test]
@@ -246,9 +251,7 @@ async fn to_all_reaches_every_connection_on_every_node_once() {
     for client in &mut clients {
         assert_eq!(next(client, "said").await["text"], "everyone");
     }
-    let nodes: Vec<&Server> = nodes.iter().collect();
-    let mut clients: Vec<&mut Client> = clients.iter_mut().collect();
-    quiet_everywhere(&redis, &prefix, &nodes, &mut clients).await;
+    all_quiet(&redis, &prefix, &nodes, &mut clients).await;
 }
 
 #[tokio::test]
@@ -604,9 +607,7 @@ async fn presence_counts_across_nodes_and_forgets_a_dead_node() {
 #[tokio::test]
 async fn without_a_backend_a_manager_reports_none_and_counts_locally() {
     let server = Server::default().await;
-    let mut c = server.connect().await;
-    c.join("r").await;
-    c.sync().await;
+    let _c = server.member("r").await;
     assert!(server.manager.backend_status().is_none());
     assert_eq!(server.manager.cluster_room_size("r").await.unwrap(), 1);
 }
@@ -647,9 +648,7 @@ async fn an_excluded_room_is_skipped_on_every_node() {
     for i in [0, 1, 2, 4] {
         assert_eq!(next(&mut clients[i], "said").await["text"], "players only");
     }
-    let nodes: Vec<&Server> = nodes.iter().collect();
-    let mut clients: Vec<&mut Client> = clients.iter_mut().collect();
-    quiet_everywhere(&redis, &prefix, &nodes, &mut clients).await;
+    all_quiet(&redis, &prefix, &nodes, &mut clients).await;
 }
 
 #[tokio::test]

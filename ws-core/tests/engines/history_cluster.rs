@@ -26,6 +26,26 @@ async fn node(redis: &Redis, prefix: &str) -> (SocketAddr, Manager<Chat>) {
     node
 }
 
+/// Says the next `n` numbers in `lobby` from `publisher`, counting them
+/// in `said`.
+async fn say_numbers(publisher: &mut Client, said: &mut u64, n: u64) {
+    for _ in 0..n {
+        publisher
+            .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
+            .await;
+        *said += 1;
+    }
+}
+
+/// A Redis of the test's own and two chat nodes on it, under a prefix
+/// named for `name`.
+async fn two_nodes(name: &str) -> (Redis, [(SocketAddr, Manager<Chat>); 2]) {
+    let redis = Redis::own();
+    let prefix = prefix(name);
+    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    (redis, nodes)
+}
+
 async fn until_up(manager: &Manager<Chat>) {
     until(manager, true).await;
 }
@@ -46,9 +66,7 @@ async fn until(manager: &Manager<Chat>, up: bool) {
 async fn a_subscriber_resuming_on_the_other_node_gets_every_message_once_in_order() {
     const MESSAGES: u64 = 2_000;
     const CUTS: u64 = 8;
-    let redis = Redis::own();
-    let prefix = prefix("resume-across");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let (_redis, nodes) = two_nodes("resume-across").await;
     let mut on = 1;
     let (mut subscriber, joined) = join(nodes[on].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
@@ -95,9 +113,7 @@ async fn a_subscriber_resuming_on_the_other_node_gets_every_message_once_in_orde
 /// `epoch_changed`, on either node.
 #[tokio::test]
 async fn a_redis_flush_or_restart_makes_a_resume_report_epoch_changed() {
-    let mut redis = Redis::own();
-    let prefix = prefix("epoch-lost");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let (mut redis, nodes) = two_nodes("epoch-lost").await;
 
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
@@ -138,9 +154,7 @@ async fn a_redis_flush_or_restart_makes_a_resume_report_epoch_changed() {
 /// answered `epoch_changed`, never a silent `recovered`.
 #[tokio::test]
 async fn during_a_redis_outage_a_node_delivers_locally_and_the_history_after_it_is_new() {
-    let redis = Redis::own();
-    let prefix = prefix("outage");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let (redis, nodes) = two_nodes("outage").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     let (mut bob, _) = join(nodes[1].0, "lobby", None).await;
@@ -186,9 +200,7 @@ async fn during_a_redis_outage_a_node_delivers_locally_and_the_history_after_it_
 #[tokio::test]
 async fn two_nodes_publishing_at_once_give_one_sequence_seen_alike_everywhere() {
     const EACH: u64 = 300;
-    let redis = Redis::own();
-    let prefix = prefix("two-writers");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let (_redis, nodes) = two_nodes("two-writers").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     let (mut bob, _) = join(nodes[1].0, "lobby", None).await;
@@ -230,9 +242,7 @@ async fn two_nodes_publishing_at_once_give_one_sequence_seen_alike_everywhere() 
 /// members and on the one that has none.
 #[tokio::test]
 async fn a_resuming_joiner_is_in_presence_at_once_across_nodes() {
-    let redis = Redis::own();
-    let prefix = prefix("resume-presence");
-    let nodes = [node(&redis, &prefix).await, node(&redis, &prefix).await];
+    let (_redis, nodes) = two_nodes("resume-presence").await;
     let (mut ann, joined) = join(nodes[0].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();
     for n in 0..20 {
@@ -329,12 +339,7 @@ async fn a_resume_racing_the_loss_of_its_nodes_redis_connection_recovers_in_both
         let mut said = 0;
         let mut last = 0;
         for round in 0..10 {
-            for _ in 0..5 {
-                publisher
-                    .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
-                    .await;
-                said += 1;
-            }
+            say_numbers(&mut publisher, &mut said, 5).await;
             while last < said {
                 last += 1;
                 assert_said(&subscriber.recv().await, &epoch, last);
@@ -346,12 +351,7 @@ async fn a_resume_racing_the_loss_of_its_nodes_redis_connection_recovers_in_both
             resumed
                 .send(json!({"type": "join", "room": "lobby", "since": {"epoch": epoch, "offset": last}}))
                 .await;
-            for _ in 0..5 {
-                publisher
-                    .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
-                    .await;
-                said += 1;
-            }
+            say_numbers(&mut publisher, &mut said, 5).await;
             let joined = resumed.recv().await;
             assert_eq!(
                 (&joined["type"], &joined["recovered"], &joined["epoch"]),
@@ -399,12 +399,7 @@ async fn a_live_member_across_its_nodes_redis_reconnect_sees_no_silent_gap() {
     let (mut said, mut last) = (0u64, 0u64);
     for _ in 0..5 {
         kill_client(&redis, b_id).await;
-        for _ in 0..10 {
-            publisher
-                .send(json!({"type": "say", "room": "lobby", "text": said.to_string()}))
-                .await;
-            said += 1;
-        }
+        say_numbers(&mut publisher, &mut said, 10).await;
         while last < said {
             match member.next_frame("said").await {
                 Some(Ok(Message::Text(text))) => {

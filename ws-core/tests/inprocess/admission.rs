@@ -129,28 +129,28 @@ async fn health(addr: SocketAddr) -> (u16, Value) {
     (status, serde_json::from_str(body).unwrap())
 }
 
+/// Asserts `/health` answers `status` with `says` in its body; the body.
+async fn health_says(addr: SocketAddr, status: u16, says: &str) -> Value {
+    let (got, body) = health(addr).await;
+    assert_eq!(
+        (got, body["status"].as_str()),
+        (status, Some(says)),
+        "{body}"
+    );
+    body
+}
+
 /// README: `/health` answers 503 with `status` `full` at the cap, and 200
 /// again once a slot is free.
 #[tokio::test]
 async fn health_is_503_full_at_the_connection_cap() {
     let server = Server::start(Test::CONFIG.with_max_connections(2)).await;
-    let (status, body) = health(server.addr).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    health_says(server.addr, 200, "ok").await;
 
     let first = server.connect().await;
-    let (status, body) = health(server.addr).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (200, Some("ok")),
-        "{body}"
-    );
+    health_says(server.addr, 200, "ok").await;
     let _second = server.connect().await;
-    let (status, body) = health(server.addr).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (503, Some("full")),
-        "{body}"
-    );
+    let body = health_says(server.addr, 503, "full").await;
     assert_eq!(
         (body["admitted"].as_u64(), body["max_connections"].as_u64()),
         (Some(2), Some(2))
@@ -161,10 +161,5 @@ async fn health_is_503_full_at_the_connection_cap() {
 
     first.close(1000, "").await;
     server.until("a slot is free", |m| m.admitted() == 1).await;
-    let (status, body) = health(server.addr).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (200, Some("ok")),
-        "{body}"
-    );
+    health_says(server.addr, 200, "ok").await;
 }

@@ -45,6 +45,18 @@ struct Frame {
     payload: Vec<u8>,
 }
 
+impl Frame {
+    /// The payload as JSON, inflated if it was compressed.
+    fn json(self) -> Value {
+        let payload = if self.rsv1 {
+            inflate(&self.payload)
+        } else {
+            self.payload
+        };
+        serde_json::from_slice(&payload).unwrap()
+    }
+}
+
 /// A client that writes frames byte by byte as a test says, with a mask
 /// that is not zero (so the server's unmasking is exercised).
 struct Peer {
@@ -140,12 +152,7 @@ impl Peer {
     async fn recv(&mut self) -> Value {
         let frame = self.next().await;
         assert_eq!((frame.opcode, frame.fin), (TEXT, true), "{frame:?}");
-        let payload = if frame.rsv1 {
-            inflate(&frame.payload)
-        } else {
-            frame.payload
-        };
-        serde_json::from_slice(&payload).unwrap()
+        frame.json()
     }
 
     /// The server's close code (frames before it skipped), after which the
@@ -538,12 +545,7 @@ async fn compressed_messages_whole_and_fragmented() {
         // The reply is compressed from `compress_min_size` (256 B) on.
         let json_len = echo_json(&text).len();
         assert_eq!(frame.rsv1, json_len >= 256, "{len}: {frame:?}");
-        let payload = if frame.rsv1 {
-            inflate(&frame.payload)
-        } else {
-            frame.payload
-        };
-        let echoed: Value = serde_json::from_slice(&payload).unwrap();
+        let echoed = frame.json();
         assert_eq!(echoed["text"], text.as_str());
     }
     // A compressed message in fragments, control frames between them;
@@ -632,9 +634,7 @@ async fn a_broadcast_reaches_deflate_and_plain_recipients() {
     let mut plain = Peer::connect(server.addr, None).await;
     plain.send_json(json!({"type": "join", "room": "r"})).await;
     plain.echo("joined").await;
-    let mut client = server.connect().await;
-    client.join("r").await;
-    client.sync().await;
+    let mut client = server.member("r").await;
 
     for (text, compressed) in [(chatty(2_000), true), ("short".to_owned(), false)] {
         client
@@ -645,12 +645,7 @@ async fn a_broadcast_reaches_deflate_and_plain_recipients() {
             let frame = peer.next().await;
             assert_eq!(frame.rsv1, compressed);
             wires.push(frame.payload.clone());
-            let payload = if frame.rsv1 {
-                inflate(&frame.payload)
-            } else {
-                frame.payload
-            };
-            let said: Value = serde_json::from_slice(&payload).unwrap();
+            let said = frame.json();
             assert_eq!(said["text"], text.as_str());
         }
         // The same bytes for every deflate recipient: one compression.

@@ -2,13 +2,14 @@
 //! refresh frames in the JSON Schema, in AsyncAPI and in TypeScript, and
 //! the subprotocols AsyncAPI names, checked against a real server.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use ws_core::schema::{Direction, for_direction};
 use ws_core::{Protocol, Tagging};
 
 use crate::support::Client as RawClient;
+use crate::support::next_message;
 use crate::support::rpc::{Rpc, server};
 
 /// An AsyncAPI message that carries the correlation id.
@@ -405,20 +406,10 @@ async fn asyncapi_lists_the_subprotocols_the_server_selects() {
             Message::text(ping.to_string())
         };
         ws.send(frame).await.unwrap();
-        let answer = loop {
-            match tokio::time::timeout(crate::support::WAIT, ws.next())
-                .await
-                .expect("no answer within the wait")
-                .expect("stream ended")
-                .unwrap()
-            {
-                Message::Binary(bytes) if binary => {
-                    break rmp_serde::from_slice::<Value>(&bytes).unwrap();
-                }
-                Message::Text(text) if !binary => break serde_json::from_str(&text).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("{first}: unexpected {other:?}"),
-            }
+        let answer = match next_message(&mut ws, crate::support::WAIT).await {
+            Message::Binary(bytes) if binary => rmp_serde::from_slice::<Value>(&bytes).unwrap(),
+            Message::Text(text) if !binary => serde_json::from_str(&text).unwrap(),
+            other => panic!("{first}: unexpected {other:?}"),
         };
         assert_eq!(answer, json!({"type": "pong", "n": 2, "id": 3}), "{first}");
     }

@@ -24,7 +24,7 @@ use ws_core::{
     Ctx, HandlerResult, Manager, RefreshRefused, Session, UserId, close_code, ws_protocol,
 };
 
-use crate::support::{WAIT, eventually};
+use crate::support::{WAIT, bearer, eventually};
 
 /// A signed-in user until `exp`.
 pub struct Pass {
@@ -87,12 +87,7 @@ struct Gatekeeper {
 
 impl TimedHandler for Gatekeeper {
     async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Pass, Response> {
-        let token = request
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let token = bearer(request).unwrap_or("");
         pass(token).ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())
     }
 
@@ -153,6 +148,23 @@ async fn client(server: &TestServer<Timed>, user: &'static str, ttl_ms: u64) -> 
         .unwrap()
 }
 
+/// ann on sessions of 1.2 s, joined to room `r`: the client, and when its
+/// first session expires.
+async fn ann_in_r(server: &TestServer<Timed>) -> (Client<Timed>, SystemTime) {
+    let first_expiry = SystemTime::now() + Duration::from_millis(1200);
+    let mut ann = client(server, "ann", 1200).await;
+    ann.request(timed::Join { room: "r".into() }).await.unwrap();
+    (ann, first_expiry)
+}
+
+/// Asserts that the typed client's next event is a close with `code`.
+async fn assert_closed_with(client: &mut Client<Timed>, code: u16) {
+    match client.recv().await {
+        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, code),
+        other => panic!("expected close {code}, got {other:?}"),
+    }
+}
+
 /// A raw socket, to see the framework's frames the typed client answers
 /// by itself.
 async fn raw(
@@ -188,9 +200,7 @@ async fn next_json(
 #[tokio::test]
 async fn a_refresh_keeps_the_connection_and_its_rooms() {
     let (server, keeper) = start().await;
-    let first_expiry = SystemTime::now() + Duration::from_millis(1200);
-    let mut ann = client(&server, "ann", 1200).await;
-    ann.request(timed::Join { room: "r".into() }).await.unwrap();
+    let (mut ann, first_expiry) = ann_in_r(&server).await;
 
     // Each session lives 1.2 s and is asked for a refresh 1 s ahead:
     // refreshes go on past the first session's expiry, each re-arming the
@@ -244,10 +254,7 @@ async fn a_missed_refresh_closes_with_4001() {
         .connect()
         .await
         .unwrap();
-    match bob.recv().await {
-        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, 4001),
-        other => panic!("expected close 4001, got {other:?}"),
-    }
+    assert_closed_with(&mut bob, 4001).await;
 }
 
 #[tokio::test]
@@ -276,10 +283,7 @@ async fn a_refresh_with_a_bad_token_closes_with_4003() {
         .connect()
         .await
         .unwrap();
-    match bob.recv().await {
-        Err(ClientError::Closed(Some(close))) => assert_eq!(close.code, 4003),
-        other => panic!("expected close 4003, got {other:?}"),
-    }
+    assert_closed_with(&mut bob, 4003).await;
     assert_eq!(
         tokens.load(Ordering::SeqCst),
         2,
@@ -320,9 +324,7 @@ async fn a_client_with_get_token_comes_back_after_its_session_expired() {
 #[tokio::test]
 async fn a_refresh_racing_a_broadcast_loses_nothing() {
     let (server, keeper) = start().await;
-    let first_expiry = SystemTime::now() + Duration::from_millis(1200);
-    let mut ann = client(&server, "ann", 1200).await;
-    ann.request(timed::Join { room: "r".into() }).await.unwrap();
+    let (mut ann, first_expiry) = ann_in_r(&server).await;
 
     // bob publishes to ann's room without pause until ann has refreshed
     // three times and outlived its first session, then says `u64::MAX`.
@@ -414,15 +416,20 @@ fn blast(seq: u64) -> timed::Blast {
     }
 }
 
-/// Polls `check` for up to 2 s: well before the writer's close grace (5 s).
-async fn within_2s(check: impl Fn() -> bool) -> bool {
+/// Asserts that within 2 s (well before the writer's close grace, 5 s)
+/// ann is gone from its user and its room `r`.
+async fn assert_ann_freed_within_2s(server: &TestServer<Timed>, after: &str) {
+    let freed = || {
+        let m = server.manager();
+        m.user_connections("ann") == 0 && m.room_size("r") == 0
+    };
     for _ in 0..100 {
-        if check() {
-            return true;
+        if freed() {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    check()
+    assert!(freed(), "2 s {after} ann still holds its seat or its room");
 }
 
 /// Issue 21 §1: the read loop pauses while the connection's own queue is
@@ -445,14 +452,7 @@ async fn an_expired_session_with_a_backed_up_queue_receives_nothing_after_its_ex
         .duration_since(SystemTime::now())
         .unwrap_or_default();
     tokio::time::sleep(wait).await;
-    let freed = || {
-        let m = server.manager();
-        m.user_connections("ann") == 0 && m.room_size("r") == 0
-    };
-    assert!(
-        within_2s(freed).await,
-        "2 s past its expiry ann still holds its seat or its room"
-    );
+    assert_ann_freed_within_2s(&server, "past its expiry").await;
     for seq in 1_000_000..1_000_100 {
         bob.send(blast(seq)).await.unwrap();
     }
@@ -510,14 +510,7 @@ async fn a_kicked_connection_with_a_backed_up_queue_leaves_at_once() {
     let ann = backed_up(&server, "ann:60000").await;
     let id = server.manager().room_members("r")[0];
     assert!(server.manager().close(id, 4000, "kicked"));
-    let freed = || {
-        let m = server.manager();
-        m.user_connections("ann") == 0 && m.room_size("r") == 0
-    };
-    assert!(
-        within_2s(freed).await,
-        "2 s after the kick ann still holds its seat or its room"
-    );
+    assert_ann_freed_within_2s(&server, "after the kick").await;
     let frames = ann.frames_until_eof().await;
     let close = frames.iter().rev().find(|(opcode, _)| *opcode == 0x8);
     let (code, reason) = crate::support::close_payload(&close.expect("a close frame").1);

@@ -44,6 +44,25 @@ impl Publisher {
     }
 }
 
+/// Joins `room` and leaves without a close, has a publisher say `n`
+/// messages there, then resumes from offset `from`: the room's epoch, the
+/// publisher, the resumed client and its `joined`.
+async fn resume_after_missing(
+    addr: SocketAddr,
+    room: &str,
+    n: u64,
+    from: u64,
+) -> (String, Publisher, Client, Value) {
+    let (sub, joined) = join(addr, room, None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_owned();
+    cut(sub);
+    let mut publisher = Publisher::connect(addr, room).await;
+    publisher.say(n).await;
+    publisher.settle().await;
+    let (resumed, joined) = join(addr, room, Some((&epoch, from))).await;
+    (epoch, publisher, resumed, joined)
+}
+
 /// The contract, frame by frame: `joined` with the room's epoch and latest
 /// offset and no reason; `said` with `epoch` (a string) and `offset` (an
 /// integer); with history off, neither.
@@ -134,13 +153,7 @@ async fn a_subscriber_cut_ten_times_gets_every_message_once_in_order() {
 #[tokio::test]
 async fn a_replay_larger_than_the_queue_is_paced_not_evicted() {
     let (addr, _manager) = serve(|b| b.send_queue(8)).await;
-    let (sub, joined) = join(addr, "big", None).await;
-    let epoch = joined["epoch"].as_str().unwrap().to_owned();
-    cut(sub);
-    let mut publisher = Publisher::connect(addr, "big").await;
-    publisher.say(480).await;
-    publisher.settle().await;
-    let (mut sub, joined) = join(addr, "big", Some((&epoch, 0))).await;
+    let (epoch, mut publisher, mut sub, joined) = resume_after_missing(addr, "big", 480, 0).await;
     assert_eq!(joined["recovered"], true, "{joined}");
     assert_eq!(joined["offset"], 480);
     // Live messages published while the replay runs come after it.
@@ -158,13 +171,7 @@ async fn a_replay_larger_than_the_queue_is_paced_not_evicted() {
 async fn each_unrecoverable_resume_says_why_and_continues_live() {
     // Further behind than the history (5 messages).
     let (addr, _manager) = serve(|b| b.history(5)).await;
-    let (sub, joined) = join(addr, "r", None).await;
-    let epoch = joined["epoch"].as_str().unwrap().to_owned();
-    cut(sub);
-    let mut publisher = Publisher::connect(addr, "r").await;
-    publisher.say(10).await;
-    publisher.settle().await;
-    let (mut sub, joined) = join(addr, "r", Some((&epoch, 4))).await;
+    let (epoch, mut publisher, mut sub, joined) = resume_after_missing(addr, "r", 10, 4).await;
     assert_eq!(
         joined,
         json!({"type": "joined", "room": "r", "epoch": epoch, "offset": 10, "recovered": false, "reason": "too_far_behind"})

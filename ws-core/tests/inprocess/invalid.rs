@@ -11,9 +11,7 @@ use crate::support::Server;
 async fn malformed_messages_get_typed_errors_and_others_are_unaffected() {
     let server = Server::default().await;
     let mut bad = server.connect().await;
-    let mut good = server.connect().await;
-    good.join("r").await;
-    good.sync().await;
+    let mut good = server.member("r").await;
 
     let cases = [
         ("not json", "invalid_message"),
@@ -71,9 +69,7 @@ async fn invalid_utf8_truncated_nested_and_oversize_input_never_affects_others()
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
     let server = Server::start(Config::DEFAULT.with_max_message_size(16 * 1024)).await;
-    let mut bystander = server.connect().await;
-    bystander.join("r").await;
-    bystander.sync().await;
+    let mut bystander = server.member("r").await;
 
     // Truncated, deeply nested, wrong tag, missing field: typed errors, connection kept.
     let mut a = server.connect().await;
@@ -147,9 +143,7 @@ fn expected(frame: &Message) -> Expected {
 /// bystander exactly the expected effect.
 async fn one_frame_one_outcome(frame: Message) {
     let server = Server::default().await;
-    let mut bystander = server.connect().await;
-    bystander.join("r").await;
-    bystander.sync().await;
+    let mut bystander = server.member("r").await;
     let mut client = server.connect().await;
     let expected = expected(&frame);
     client.send_raw(frame).await;

@@ -14,12 +14,7 @@ use ws_core::{ConnId, Ctx, HandlerResult, Manager, UserId, ws_protocol};
 use crate::support::Client;
 
 /// A lobby: rooms joined by request.
-#[ws_protocol(
-    path = "/lobby",
-    heartbeat = "off",
-    idle_timeout = "off",
-    session = Option<UserId>
-)]
+#[ws_protocol(path = "/lobby", session = Option<UserId>)]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Lobby {

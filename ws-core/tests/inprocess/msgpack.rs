@@ -20,7 +20,7 @@ use ws_core::{Codec, OnInvalid};
 
 use crate::support::chat::protocol::chat;
 use crate::support::chat::{Chat, serve};
-use crate::support::{Client, WAIT};
+use crate::support::{Client, WAIT, next_message};
 
 /// A client that speaks MessagePack (what it asked for, see `offering`).
 struct Packed {
@@ -55,17 +55,9 @@ impl Packed {
 
     /// The next frame, which must be binary MessagePack, as JSON.
     async fn recv(&mut self) -> Value {
-        loop {
-            let frame = timeout(WAIT, self.ws.next())
-                .await
-                .expect("no message within the wait")
-                .expect("stream ended")
-                .expect("read failed");
-            match frame {
-                Message::Binary(bytes) => return rmp_serde::from_slice(&bytes).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a MessagePack frame, got {other:?}"),
-            }
+        match next_message(&mut self.ws, WAIT).await {
+            Message::Binary(bytes) => rmp_serde::from_slice(&bytes).unwrap(),
+            other => panic!("expected a MessagePack frame, got {other:?}"),
         }
     }
 

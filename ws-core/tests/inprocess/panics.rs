@@ -21,7 +21,7 @@ use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::testing::TestServer;
 use ws_core::{Ctx, HandlerResult, Manager, RefreshRefused, Session, UserId, ws_protocol};
 
-use crate::support::{WAIT, eventually};
+use crate::support::{WAIT, bearer, eventually};
 
 /// A session whose accessors panic as its token says: `ok`, `user`,
 /// `expires` (the auth example's overflow, for real) or `presence`.
@@ -68,12 +68,7 @@ struct App;
 
 impl FragileHandler for App {
     async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Brittle, Response> {
-        let token = request
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())?;
+        let token = bearer(request).ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())?;
         assert_ne!(token, "authenticate", "authenticate panics");
         Ok(Brittle {
             token: token.to_owned(),

@@ -175,14 +175,10 @@ async fn a_slow_reader_is_evicted_while_fast_readers_get_every_1mb_message_in_or
         .with_send_queue(QUEUE)
         .with_on_full(Overflow::Close);
     let server = Server::start(config).await;
-    let mut slow = server.connect().await;
-    slow.join("big").await;
-    slow.sync().await;
+    let mut slow = server.member("big").await;
     let mut fast = Vec::new();
     for _ in 0..FAST {
-        let mut client = server.connect().await;
-        client.join("big").await;
-        client.sync().await;
+        let client = server.member("big").await;
         fast.push(client);
     }
 
@@ -454,9 +450,7 @@ async fn shutdown_closes_every_idle_client_with_1001_and_leaves_no_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_forces_stuck_connections_at_its_deadline() {
     let server = Server::start(Test::CONFIG.with_send_queue(1_000)).await;
-    let mut stuck = server.connect().await;
-    stuck.join("stuck").await;
-    stuck.sync().await;
+    let _stuck = server.member("stuck").await;
     // More than the socket buffers hold: the writer blocks; nobody reads.
     let text = "x".repeat(256 << 10);
     for _ in 0..100 {

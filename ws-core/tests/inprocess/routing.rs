@@ -40,9 +40,7 @@ async fn room_fan_out_reaches_members_only_and_except_skips_the_sender() {
 #[tokio::test]
 async fn leaving_the_last_member_removes_the_room() {
     let server = Server::default().await;
-    let mut a = server.connect().await;
-    a.join("r").await;
-    a.sync().await;
+    let mut a = server.member("r").await;
     assert_eq!(server.manager.rooms(), 1);
     a.send(json!({"type": "leave", "room": "r"})).await;
     a.sync().await;

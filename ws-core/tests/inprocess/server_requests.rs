@@ -78,14 +78,22 @@ async fn connect(
     (client, id)
 }
 
+/// The server asks connection `id` whether it is ready for `round`.
+fn are_you_ready(
+    server: &TestServer<Asks>,
+    id: ConnId,
+    round: u32,
+    wait: Duration,
+) -> impl Future<Output = Result<asks::Ready, RequestError>> + use<'_> {
+    let asked = asks::AreYouReady { round };
+    server.manager().to_conn(id).request(asked, wait)
+}
+
 #[tokio::test]
 async fn a_request_gets_its_typed_answer() {
     let (server, mut ids) = server().await;
     let (mut client, id) = connect(&server, &mut ids).await;
-    let ask = server
-        .manager()
-        .to_conn(id)
-        .request(asks::AreYouReady { round: 1 }, WAIT);
+    let ask = are_you_ready(&server, id, 1, WAIT);
     let request = client.recv().await;
     assert_eq!(request["type"], "are_you_ready");
     assert_eq!(request["round"], 1);
@@ -126,10 +134,7 @@ async fn an_unanswered_request_times_out_and_a_late_answer_is_refused() {
     let (server, mut ids) = server().await;
     let (mut client, id) = connect(&server, &mut ids).await;
     let patience = Duration::from_millis(50);
-    let ask = server
-        .manager()
-        .to_conn(id)
-        .request(asks::AreYouReady { round: 2 }, patience);
+    let ask = are_you_ready(&server, id, 2, patience);
     let n = client.recv().await["id"].as_u64().unwrap();
     match timeout(WAIT, ask).await.unwrap() {
         Err(RequestError::Timeout(after)) => assert_eq!(after, patience),
@@ -170,10 +175,7 @@ async fn answers_no_request_waits_for_are_refused() {
 async fn a_request_fails_when_the_connection_closes() {
     let (server, mut ids) = server().await;
     let (mut client, id) = connect(&server, &mut ids).await;
-    let ask = server
-        .manager()
-        .to_conn(id)
-        .request(asks::AreYouReady { round: 3 }, WAIT * 6);
+    let ask = are_you_ready(&server, id, 3, WAIT * 6);
     assert_eq!(client.recv().await["type"], "are_you_ready");
     client.close(1000, "bye").await;
     // Bounded by WAIT, far below the request's own timeout.
@@ -182,10 +184,7 @@ async fn a_request_fails_when_the_connection_closes() {
         other => panic!("expected Closed, got {other:?}"),
     }
     // Gone: a new request fails at once.
-    let again = server
-        .manager()
-        .to_conn(id)
-        .request(asks::AreYouReady { round: 4 }, WAIT);
+    let again = are_you_ready(&server, id, 4, WAIT);
     assert!(matches!(again.await, Err(RequestError::Closed)));
 }
 
@@ -211,10 +210,7 @@ async fn the_rust_client_answers_with_on_request() {
     });
     // The server's first request and the client's first request both have
     // id 1: the client answers the one and gets the reply of the other.
-    let ask = server
-        .manager()
-        .to_conn(id)
-        .request(asks::AreYouReady { round: 1 }, WAIT);
+    let ask = are_you_ready(&server, id, 1, WAIT);
     let pong = client
         .request_timeout(asks::Ping { n: 8 }, WAIT)
         .await

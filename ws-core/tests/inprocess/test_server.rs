@@ -13,13 +13,10 @@ use ws_core::client::ClientError;
 use ws_core::testing::{TIMEOUT, TestServer};
 use ws_core::{ConnId, Ctx, Disconnect, HandlerResult, Manager, UserId, ws_protocol};
 
+use crate::support::bearer;
+
 /// A game lobby.
-#[ws_protocol(
-    path = "/game",
-    heartbeat = "off",
-    idle_timeout = "off",
-    session = Option<UserId>
-)]
+#[ws_protocol(path = "/game", session = Option<UserId>)]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Lobby {
@@ -41,10 +38,7 @@ struct App {
 
 impl LobbyHandler for App {
     async fn authenticate(&self, request: &mut Parts, _: &()) -> Result<Option<UserId>, Response> {
-        let bearer = request
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok()?.strip_prefix("Bearer "));
+        let bearer = bearer(request);
         let cookie = request
             .headers
             .get(header::COOKIE)

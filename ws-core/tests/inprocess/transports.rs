@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::MaybeTlsStream;
@@ -38,38 +38,24 @@ async fn several_websockets_on_one_http2_connection_join_chat_and_close_apart() 
         .until("4 connections", |m| m.connections() == 4)
         .await;
     for client in &mut streams {
-        client.join("lobby").await;
-        client.sync().await;
+        client.join_synced("lobby").await;
     }
-    plain.join("lobby").await;
-    plain.sync().await;
+    plain.join_synced("lobby").await;
 
     streams[1]
         .send(json!({"type": "say", "room": "lobby", "text": "over h2"}))
         .await;
     for client in &mut streams {
-        assert_eq!(
-            said(&client.recv().await),
-            ("lobby".into(), "over h2".into())
-        );
+        hears(client, "over h2").await;
     }
-    assert_eq!(
-        said(&plain.recv().await),
-        ("lobby".into(), "over h2".into())
-    );
+    hears(&mut plain, "over h2").await;
     plain
         .send(json!({"type": "say", "room": "lobby", "text": "over h1"}))
         .await;
     for client in &mut streams {
-        assert_eq!(
-            said(&client.recv().await),
-            ("lobby".into(), "over h1".into())
-        );
+        hears(client, "over h1").await;
     }
-    assert_eq!(
-        said(&plain.recv().await),
-        ("lobby".into(), "over h1".into())
-    );
+    hears(&mut plain, "over h1").await;
 
     // Each stream closes on its own, with its own code; the others chat on.
     let mut cy = streams.pop().unwrap();
@@ -81,14 +67,8 @@ async fn several_websockets_on_one_http2_connection_join_chat_and_close_apart() 
     cy.sync().await;
     cy.send(json!({"type": "say", "room": "lobby", "text": "still here"}))
         .await;
-    assert_eq!(
-        said(&cy.recv().await),
-        ("lobby".into(), "still here".into())
-    );
-    assert_eq!(
-        said(&plain.recv().await),
-        ("lobby".into(), "still here".into())
-    );
+    hears(&mut cy, "still here").await;
+    hears(&mut plain, "still here").await;
     cy.close(4002, "cy leaves").await;
     server.until("1 connection", |m| m.connections() == 1).await;
     let mut codes: Vec<_> = server
@@ -116,15 +96,11 @@ async fn several_websockets_on_one_http2_connection_join_chat_and_close_apart() 
     let (mut again, _) = h2_websocket(&h2, &authority, "/ws?user=eve", &[])
         .await
         .unwrap();
-    again.join("lobby").await;
-    again.sync().await;
+    again.join_synced("lobby").await;
     plain
         .send(json!({"type": "say", "room": "lobby", "text": "welcome"}))
         .await;
-    assert_eq!(
-        said(&again.recv().await),
-        ("lobby".into(), "welcome".into())
-    );
+    hears(&mut again, "welcome").await;
 }
 
 #[tokio::test]
@@ -143,10 +119,8 @@ async fn a_websocket_that_does_not_read_stalls_only_its_own_http2_stream() {
     let (mut other, _) = h2_websocket(&h2, &authority, "/ws?user=other", &[])
         .await
         .unwrap();
-    stalled.join("flood").await;
-    stalled.sync().await;
-    other.join("calm").await;
-    other.sync().await;
+    stalled.join_synced("flood").await;
+    other.join_synced("calm").await;
     // 300 KB into a room whose only member does not read: more than its
     // stream's window (64 KiB, the client's) holds, less than the client's
     // connection window (16 MiB) and the stream's queue.
@@ -334,11 +308,7 @@ async fn a_stopping_server_closes_its_http2_connections_after_their_websockets()
 
 #[tokio::test]
 async fn tls_serves_http1_and_http2_by_alpn_on_one_port() {
-    let files = CertFiles::new("alpn");
-    let cert = files.renew();
-    let tls = Tls::from_pem_files(files.cert(), files.key()).unwrap();
-    let manager = Manager::<Test>::with_config(Test::CONFIG);
-    let server = Server::serving(manager, |serve| serve.tls(tls)).await;
+    let (_files, cert, server) = tls_server("alpn").await;
 
     // wss:// over HTTP/1.1.
     let http1 = tls_client(&[&cert], &[b"http/1.1"]);
@@ -362,21 +332,15 @@ async fn tls_serves_http1_and_http2_by_alpn_on_one_port() {
         .await
         .unwrap();
 
-    ann.join("lobby").await;
-    ann.sync().await;
-    bob.join("lobby").await;
-    bob.sync().await;
-    cy.join("lobby").await;
-    cy.sync().await;
+    ann.join_synced("lobby").await;
+    bob.join_synced("lobby").await;
+    cy.join_synced("lobby").await;
     bob.send(json!({"type": "say", "room": "lobby", "text": "secret"}))
         .await;
     for client in [&mut bob, &mut cy] {
-        assert_eq!(
-            said(&client.recv().await),
-            ("lobby".into(), "secret".into())
-        );
+        hears(client, "secret").await;
     }
-    assert_eq!(said(&ann.recv().await), ("lobby".into(), "secret".into()));
+    hears(&mut ann, "secret").await;
     cy.close(4002, "bye").await;
     bob.close(4001, "bye").await;
     ann.close(1000, "bye").await;
@@ -400,11 +364,7 @@ async fn tls_serves_http1_and_http2_by_alpn_on_one_port() {
 async fn a_renewed_certificate_serves_the_next_connection_and_a_bad_one_is_not_taken() {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let files = CertFiles::new("reload");
-    let first = files.renew();
-    let tls = Tls::from_pem_files(files.cert(), files.key()).unwrap();
-    let manager = Manager::<Test>::with_config(Test::CONFIG);
-    let server = Server::serving(manager, |serve| serve.tls(tls)).await;
+    let (files, first, server) = tls_server("reload").await;
     let addr = server.addr;
     let served = |connector: tokio_rustls::TlsConnector| async move {
         let stream = tls_connect(addr, &connector).await.unwrap();
@@ -495,11 +455,7 @@ fn tls_files_that_cannot_be_used_are_refused_at_start_with_the_reason() {
 /// the same host's `http://` page may not (RFC 6454: the scheme counts).
 #[tokio::test]
 async fn over_tls_the_servers_own_origin_is_https() {
-    let files = CertFiles::new("origin");
-    let cert = files.renew();
-    let tls = Tls::from_pem_files(files.cert(), files.key()).unwrap();
-    let manager = Manager::<Test>::with_config(Test::CONFIG);
-    let server = Server::serving(manager, |serve| serve.tls(tls)).await;
+    let (_files, cert, server) = tls_server("origin").await;
     let authority = format!("localhost:{}", server.addr.port());
     let http2 = tls_client(&[&cert], &[b"h2"]);
     let stream = tls_connect(server.addr, &http2).await.unwrap();
@@ -550,4 +506,20 @@ async fn serve_sets_tcp_nodelay_on_accepted_sockets() {
         }
     }
     assert_eq!(accepted, [true], "the accepted socket, with TCP_NODELAY");
+}
+
+/// Asserts the next message `client` gets is `text`, said in `lobby`.
+async fn hears<S: AsyncRead + AsyncWrite + Unpin>(client: &mut Client<S>, text: &str) {
+    assert_eq!(said(&client.recv().await), ("lobby".into(), text.into()));
+}
+
+/// A server of `Test` over TLS with a fresh certificate, in files named for
+/// `name`: the files (to renew), the certificate, the server.
+async fn tls_server(name: &str) -> (CertFiles, String, Server) {
+    let files = CertFiles::new(name);
+    let cert = files.renew();
+    let tls = Tls::from_pem_files(files.cert(), files.key()).unwrap();
+    let manager = Manager::<Test>::with_config(Test::CONFIG);
+    let server = Server::serving(manager, |serve| serve.tls(tls)).await;
+    (files, cert, server)
 }

@@ -79,6 +79,16 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// A Redis of the test's own and two nodes on it, with presence events
+/// every `window_ms`.
+async fn windowed_nodes(window_ms: u64) -> (Redis, [ChatProcess; 2]) {
+    let redis = Redis::own();
+    let window = window_ms.to_string();
+    let args = ["--presence-events", window.as_str()];
+    let nodes = [node(&redis, &args).await, node(&redis, &args).await];
+    (redis, nodes)
+}
+
 /// The expiry times (ms since the epoch) of the live nodes' presence.
 async fn node_expiries(redis: &Redis) -> Vec<u64> {
     let client = redis::Client::open(redis.url()).unwrap();
@@ -144,10 +154,7 @@ async fn who_spans_two_nodes_and_a_sigkilled_nodes_users_go_within_its_ttl() {
 #[tokio::test]
 async fn a_second_tab_or_a_quick_reconnect_is_no_presence_event() {
     const WINDOW_MS: u64 = 1000;
-    let window = WINDOW_MS.to_string();
-    let redis = Redis::own();
-    let a = node(&redis, &["--presence-events", &window]).await;
-    let b = node(&redis, &["--presence-events", &window]).await;
+    let (_redis, [a, b]) = windowed_nodes(WINDOW_MS).await;
     // Bob is in (in Redis) before alice joins: her node takes the room's
     // baseline, which announces nothing and holds him, before `joined`.
     let mut bob1 = tab(&b, "bob", "lobby").await;
@@ -203,10 +210,7 @@ async fn a_second_tab_or_a_quick_reconnect_is_no_presence_event() {
 #[tokio::test]
 async fn the_first_window_after_an_empty_room_announces_everyone_across_two_nodes() {
     const WINDOW_MS: u64 = 300;
-    let window = WINDOW_MS.to_string();
-    let redis = Redis::own();
-    let a = node(&redis, &["--presence-events", &window]).await;
-    let b = node(&redis, &["--presence-events", &window]).await;
+    let (_redis, [a, b]) = windowed_nodes(WINDOW_MS).await;
     for (first, second) in [("alice", "bob"), ("carol", "dave")] {
         let mut early = tab(&a, first, "lobby").await;
         let mut late = tab(&b, second, "lobby").await;

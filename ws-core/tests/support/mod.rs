@@ -121,6 +121,16 @@ pub enum Test {
     Seq { n: u64 },
 }
 
+/// `said` from this connection; `room` is empty for a message to a user
+/// or to all.
+fn said_from(ctx: &Ctx<Test>, room: String, text: String) -> test::Said {
+    test::Said {
+        room,
+        text,
+        from: ctx.id().get(),
+    }
+}
+
 #[derive(Default)]
 pub struct App {
     pub disconnects: Mutex<Vec<Disconnect>>,
@@ -166,12 +176,8 @@ impl TestHandler for App {
     }
 
     async fn say(&self, ctx: &Ctx<Test>, test::Say { room, text }: test::Say) -> HandlerResult {
-        let from = ctx.id().get();
-        ctx.to_room(&room).send(test::Said {
-            room: room.clone(),
-            text,
-            from,
-        })?;
+        ctx.to_room(&room)
+            .send(said_from(ctx, room.clone(), text))?;
         Ok(())
     }
 
@@ -180,31 +186,20 @@ impl TestHandler for App {
         ctx: &Ctx<Test>,
         test::Shout { room, text }: test::Shout,
     ) -> HandlerResult {
-        let from = ctx.id().get();
-        ctx.to_room(&room).except(ctx.id()).send(test::Said {
-            room: room.clone(),
-            text,
-            from,
-        })?;
+        ctx.to_room(&room)
+            .except(ctx.id())
+            .send(said_from(ctx, room.clone(), text))?;
         Ok(())
     }
 
     async fn whisper(&self, ctx: &Ctx<Test>, msg: test::Whisper) -> HandlerResult {
-        let said = test::Said {
-            room: String::new(),
-            text: msg.text,
-            from: ctx.id().get(),
-        };
+        let said = said_from(ctx, String::new(), msg.text);
         ctx.manager().to_user(&msg.user).send(said)?;
         Ok(())
     }
 
     async fn announce(&self, ctx: &Ctx<Test>, msg: test::Announce) -> HandlerResult {
-        let said = test::Said {
-            room: String::new(),
-            text: msg.text,
-            from: ctx.id().get(),
-        };
+        let said = said_from(ctx, String::new(), msg.text);
         ctx.manager().to_all().send(said)?;
         Ok(())
     }
@@ -316,6 +311,13 @@ impl Server {
         Client::connect(&self.url("")).await
     }
 
+    /// A client in `room`, once the server has handled its join.
+    pub async fn member(&self, room: &str) -> Client {
+        let mut client = self.connect().await;
+        client.join_synced(room).await;
+        client
+    }
+
     pub async fn connect_as(&self, user: &str) -> Client {
         Client::connect(&self.url(&format!("?user={user}"))).await
     }
@@ -340,6 +342,32 @@ pub async fn eventually(what: &str, check: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header, if any.
+pub fn bearer(request: &Parts) -> Option<&str> {
+    let value = request
+        .headers
+        .get(ws_core::axum::http::header::AUTHORIZATION)?;
+    value.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+/// The next frame that is not a ping or a pong; fails the test after
+/// `wait`.
+pub async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    wait: Duration,
+) -> Message {
+    loop {
+        let frame = timeout(wait, ws.next())
+            .await
+            .expect("no message within the wait")
+            .expect("stream ended")
+            .expect("read failed");
+        if !matches!(frame, Message::Ping(_) | Message::Pong(_)) {
+            return frame;
+        }
+    }
 }
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -410,21 +438,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// [`Client::recv`] for work that takes the server longer than [`WAIT`].
     pub async fn recv_within(&mut self, wait: Duration) -> Value {
-        loop {
-            let frame = timeout(wait, self.ws.next())
-                .await
-                .expect("no message within the wait")
-                .expect("stream ended")
-                .expect("read failed");
-            match frame {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(&text).unwrap();
-                    self.received.push(value.clone());
-                    return value;
-                }
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
+        match next_message(&mut self.ws, wait).await {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                self.received.push(value.clone());
+                value
             }
+            other => panic!("expected a text frame, got {other:?}"),
         }
     }
 
@@ -486,6 +506,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     pub async fn join(&mut self, room: &str) {
         self.send(json!({"type": "join", "room": room})).await;
+    }
+
+    /// Joins `room` and returns once the server has handled the join.
+    pub async fn join_synced(&mut self, room: &str) {
+        self.join(room).await;
+        self.sync().await;
     }
 
     /// Round-trips an echo, so everything sent before it has been handled.

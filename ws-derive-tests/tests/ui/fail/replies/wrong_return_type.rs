@@ -3,12 +3,12 @@ use ws_core::{Ctx, HandlerResult, ws_protocol};
 #[ws_protocol]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Chat {
-    #[ws(client, reply = Pong)]
-    Ping { n: u32 },
     #[ws(server)]
     Pong { n: u32 },
     #[ws(server)]
     Said { text: String },
+    #[ws(client, reply = Pong)]
+    Ping { n: u32 },
 }
 
 struct App;
