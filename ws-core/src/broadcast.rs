@@ -28,6 +28,7 @@ use crate::send::{Kind, Skip, deliver, deliver_waiting};
 use crate::telemetry::Counters;
 use crate::wire::Wire;
 use crate::wire::close::{CloseInfo, encode_close, read_close};
+use crate::wire::membership::{Change, encode_membership, read_membership};
 
 /// A send to a room, a user, everyone or one connection; built by
 /// [`Manager::to_room`](crate::Manager::to_room), [`Manager::to_user`](crate::Manager::to_user),
@@ -416,19 +417,132 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     /// regardless, and counted in the error's `delivered.queued`.
     pub fn close(self, code: u16, reason: impl Into<String>) -> Result<usize, SendError> {
         let close = CloseInfo::new(code, reason);
-        let closed = match self.recipients() {
-            Some(recipients) => close_each(recipients.as_slice(), &self.skip(), &close),
+        self.command(|conns, skip| close_each(conns, skip, &close), || encode_close(&close))
+    }
+
+    /// Makes every recipient leave `room`, on every node with a cluster
+    /// backend, as if each had called [`Ctx::leave`](crate::Ctx::leave):
+    /// the same registry path, so the room's presence, its
+    /// [`presence_events`](crate::Manager::presence_events) and its size
+    /// show the leave exactly as they show a voluntary one. Exclusions
+    /// apply as for [`Broadcast::send`]. Returns the number of this node's
+    /// connections that were in the room and left it.
+    ///
+    /// The client is told nothing: it stops getting the room's messages.
+    /// To tell it, send it a message of your protocol first, to the same
+    /// target: from one node, a send and a leave that follows it reach
+    /// every node in that order, so the message arrives before the room
+    /// goes quiet.
+    ///
+    /// ```
+    /// use ws_core::{ws_protocol, Ctx, HandlerResult};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Board {
+    ///     #[ws(client)]
+    ///     Remove { board: String, user: String },
+    ///     #[ws(server)]
+    ///     Removed { board: String },
+    /// }
+    ///
+    /// struct App;
+    /// impl BoardHandler for App {
+    ///     async fn remove(&self, ctx: &Ctx<Board>, msg: board::Remove) -> HandlerResult {
+    ///         // Told first, then out of the board: every connection of
+    ///         // the user, on every node.
+    ///         let manager = ctx.manager();
+    ///         manager.to_user(&msg.user).send(board::Removed { board: msg.board.clone() })?;
+    ///         manager.to_user(&msg.user).leave(&msg.board)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::Backend`] when the other nodes could not be told (the
+    /// backend is down or overloaded); this node's recipients left
+    /// regardless, and are counted in the error's `delivered.queued`.
+    pub fn leave(self, room: &str) -> Result<usize, SendError> {
+        let registry = self.registry;
+        self.command(
+            |conns, skip| change_each(registry, conns, skip, Change::Leave, room),
+            || encode_membership(Change::Leave, room),
+        )
+    }
+
+    /// Makes every recipient join `room`, on every node with a cluster
+    /// backend, as if each had called [`Ctx::join`](crate::Ctx::join), but
+    /// on the server's authority: the handler's `authorize_join` is not
+    /// asked (the server decided). The connection limits still hold: a
+    /// connection in [`max_rooms`](crate::Config::with_max_rooms) rooms
+    /// already, or closing, is skipped, and so is every connection when
+    /// `room` is longer than
+    /// [`max_room_name`](crate::Config::with_max_room_name) bytes
+    /// ([`Manager::join`](crate::Manager::join) gives one connection's
+    /// reason). Presence shows the join as a voluntary one. Returns the
+    /// number of this node's connections that joined (not those that were
+    /// members already).
+    ///
+    /// The client is told nothing; the room's messages reach it from now
+    /// on (without a resume of its history: see [`Ctx::join_from`](crate::Ctx::join_from)).
+    ///
+    /// ```
+    /// use ws_core::{ws_protocol, Manager, SendError};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Cards {
+    ///     #[ws(server)]
+    ///     Seated { table: String },
+    /// }
+    ///
+    /// /// Seats both players at a new table, wherever they are connected.
+    /// fn seat(manager: &Manager<Cards>, players: [&str; 2], table: &str) -> Result<(), SendError> {
+    ///     for player in players {
+    ///         manager.to_user(player).join(table)?;
+    ///         manager.to_user(player).send(cards::Seated { table: table.to_owned() })?;
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// On another node, the join takes effect when it arrives there, and
+    /// that node listens to the room from then on: a message sent to the
+    /// room right after the join may miss the members joining over there.
+    /// What they must get, send to the same target as the join (as above):
+    /// from one node, a target's join and sends reach each node in order.
+    ///
+    /// # Errors
+    /// As [`Broadcast::leave`].
+    pub fn join(self, room: &str) -> Result<usize, SendError> {
+        let registry = self.registry;
+        self.command(
+            |conns, skip| change_each(registry, conns, skip, Change::Join, room),
+            || encode_membership(Change::Join, room),
+        )
+    }
+
+    /// Applies a command (a close, a leave, a join) to this node's
+    /// recipients, then publishes its frame for the other nodes': how many
+    /// here it changed.
+    fn command(
+        self,
+        here: impl FnOnce(&[Arc<Conn>], &Skip<'_>) -> usize,
+        frame: impl FnOnce() -> Wire,
+    ) -> Result<usize, SendError> {
+        let done = match self.recipients() {
+            Some(recipients) => here(recipients.as_slice(), &self.skip()),
             None => 0,
         };
         let Some(link) = self.remote() else {
-            return Ok(closed);
+            return Ok(done);
         };
-        let frame = encode_close(&close);
-        match link.publish(self.target, &frame, &self.except.rooms) {
-            Ok(()) => Ok(closed),
+        match link.publish(self.target, &frame(), &self.except.rooms) {
+            Ok(()) => Ok(done),
             Err(error) => Err(SendError::Backend {
                 delivered: Delivery {
-                    queued: closed,
+                    queued: done,
                     ..Delivery::default()
                 },
                 error,
@@ -497,6 +611,26 @@ fn close_each(conns: &[Arc<Conn>], skip: &Skip<'_>, close: &CloseInfo) -> usize 
     closed
 }
 
+/// Makes every connection in `conns` but those `skip` skips leave or join
+/// `room` through the registry, as their own handlers would; how many
+/// changed.
+fn change_each(
+    registry: &Registry,
+    conns: &[Arc<Conn>],
+    skip: &Skip<'_>,
+    change: Change,
+    room: &str,
+) -> usize {
+    let changed = |conn: &Arc<Conn>| match change {
+        Change::Leave => registry.leave(conn, room),
+        Change::Join => matches!(registry.join(conn, room), Ok(true)),
+    };
+    conns
+        .iter()
+        .filter(|conn| !skip.skips(conn.id) && changed(conn))
+        .count()
+}
+
 /// The members of `rooms` on this node, sorted; no allocation for no rooms.
 fn room_members<'r>(registry: &Registry, rooms: impl Iterator<Item = &'r str>) -> Vec<ConnId> {
     let mut members = Vec::new();
@@ -555,19 +689,19 @@ pub(crate) fn deliver_remote(
         conns: &[],
         members: room_members(registry, except_rooms.iter().map(String::as_str)),
     };
-    match read_close(frame) {
-        // A close travels as a close frame: the recipients are closed, with
-        // their own close frame after what is queued for them.
-        Some(close) => Delivery {
-            queued: close_each(recipients.as_slice(), &skip, &close),
-            ..Delivery::default()
-        },
-        None => deliver(
-            recipients.as_slice(),
-            frame,
-            &skip,
-            counters,
-            Kind::Send(started),
-        ),
+    let conns = recipients.as_slice();
+    // A close travels as a close frame: the recipients are closed, with
+    // their own close frame after what is queued for them. A leave or a
+    // join travels as a membership frame, which no socket ever gets.
+    let done = if let Some(close) = read_close(frame) {
+        close_each(conns, &skip, &close)
+    } else if let Some((change, room)) = read_membership(frame) {
+        change_each(registry, conns, &skip, change, room)
+    } else {
+        return deliver(conns, frame, &skip, counters, Kind::Send(started));
+    };
+    Delivery {
+        queued: done,
+        ..Delivery::default()
     }
 }

@@ -25,7 +25,14 @@ use crate::wire::Wire;
 /// other node with members of the target, where it goes to
 /// [`Node::deliver`](super::Node::deliver); never back to the node that
 /// published it. The same holds for a close frame: it closes the
-/// recipients on the other nodes (a kick across nodes).
+/// recipients on the other nodes (a kick across nodes); and for a
+/// membership frame (opcode `0x3`, see `wire/membership.rs`): it makes the
+/// recipients on the other nodes leave or join a room
+/// ([`Broadcast::leave`](crate::Broadcast::leave),
+/// [`Broadcast::join`](crate::Broadcast::join)). An engine carries all
+/// three alike, as the bytes it was handed, under the same order; the
+/// envelope (`envelope::read`) accepts them, and `Node::deliver` tells them
+/// apart, so an engine needs no code of its own for either.
 /// - **Never blocks**: `publish` queues and returns. It is refused, and
 ///   counted in [`BackendStatus::publish_failed`], when the engine is down
 ///   ([`BackendError::Unavailable`]) or its queue is full

@@ -7,9 +7,15 @@
 //! ```
 //!
 //! Version 2 names rooms whose members are skipped (`except("room")`); a
-//! send without them stays version 1. The frame is a text frame, or a close
+//! send without them stays version 1. The frame is a text frame; or a close
 //! frame: a [`Broadcast::close`](crate::Broadcast::close) closes the members
-//! of the target with its code and reason.
+//! of the target with its code and reason; or a membership frame (opcode
+//! `0x3`, reserved by RFC 6455, so never a socket's frame): a
+//! [`Broadcast::leave`](crate::Broadcast::leave) or
+//! [`Broadcast::join`](crate::Broadcast::join) makes the members of the
+//! target leave or join a room (see `wire/membership.rs`). All three go
+//! through every engine alike, as bytes; the receiving node tells them
+//! apart.
 //!
 //! Encoded once: the publisher writes the header and the frame's bytes
 //! straight into the publish command (no intermediate buffer). Server frames
@@ -28,6 +34,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::wire::frame::{OPCODE_CLOSE, OPCODE_TEXT, Wire};
+use crate::wire::membership::OPCODE_MEMBERSHIP;
 
 const VERSION: u8 = 1;
 /// Version 1 followed by the excluded rooms.
@@ -78,14 +85,15 @@ pub(crate) struct Received {
 pub(crate) enum Invalid {
     Short,
     Version(u8),
-    /// Not one complete, final, unmasked text frame.
+    /// Not one complete, final, unmasked text, close or membership frame.
     Frame,
     Utf8,
 }
 
 /// Reads an envelope from the received buffer. The frame goes to sockets
 /// as it is, so it is checked first: one final unmasked text frame whose
-/// length is the rest of the buffer, with UTF-8 text.
+/// length is the rest of the buffer, with UTF-8 text (or a close or a
+/// membership frame, which the node reads instead of sending).
 pub(crate) fn read(buffer: Vec<u8>) -> Result<Received, Invalid> {
     if buffer.len() < HEADER {
         return Err(Invalid::Short);
@@ -125,12 +133,12 @@ fn rooms(mut rest: &[u8]) -> Option<(Vec<String>, usize)> {
 }
 
 /// The opcode and payload of `frame` if it is exactly one final, unmasked
-/// text or close frame.
+/// text, close or membership frame.
 fn payload(frame: &[u8]) -> Option<(u8, &[u8])> {
     let (&first, rest) = frame.split_first()?;
     let (&second, rest) = rest.split_first()?;
     let opcode = first & 0x0f;
-    let known = opcode == OPCODE_TEXT || opcode == OPCODE_CLOSE;
+    let known = matches!(opcode, OPCODE_TEXT | OPCODE_CLOSE | OPCODE_MEMBERSHIP);
     if first & 0xf0 != 0x80 || !known || second & 0x80 != 0 {
         return None;
     }
@@ -204,6 +212,14 @@ mod tests {
         let close = encode(OPCODE_CLOSE, &[0x0f, 0xa0, b'b', b'y', b'e']);
         let received = read(envelope(&close)).unwrap();
         assert_eq!(received.wire, close);
+    }
+
+    #[test]
+    fn membership_frames_travel_too() {
+        use crate::wire::membership::{Change, encode_membership, read_membership};
+        let leave = encode_membership(Change::Leave, "lobby");
+        let received = read(envelope(&leave)).unwrap();
+        assert_eq!(read_membership(&received.wire), Some((Change::Leave, "lobby")));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use crate::wire::Wire;
 /// naming it, as a tokio task calls its scheduler through `task::Schedule`.
 pub(crate) trait Node: Send + Sync {
     /// Delivers a frame from another node to the local members of `target`
-    /// but those of `except_rooms`.
+    /// but those of `except_rooms`: a text frame is queued for them, a
+    /// close frame closes them, a membership frame makes them leave or
+    /// join its room (counted in `queued`, as a close is).
     fn deliver(&self, target: Target<'_>, wire: &Wire, except_rooms: &[String]) -> Delivery;
     /// Local connections in `channel` now (for `All`: every connection).
     fn size(&self, channel: &Channel) -> usize;

@@ -310,6 +310,52 @@ impl<P: Protocol> Manager<P> {
         matches!(self.to_conn(id).close(code, reason), Ok(1))
     }
 
+    /// Makes connection `id` of this node leave `room`, as its own
+    /// [`Ctx::leave`](crate::Ctx::leave) would; false if it is not open
+    /// here or not a member. Short for `to_conn(id).leave(room)`; to make a
+    /// user leave on every node, see [`Broadcast::leave`].
+    ///
+    /// ```
+    /// # use ws_core::{ws_protocol, ConnId, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// fn mute(manager: &Manager<Chat>, id: ConnId) -> bool {
+    ///     manager.leave(id, "lobby")
+    /// }
+    /// ```
+    pub fn leave(&self, id: ConnId, room: &str) -> bool {
+        let registry = &self.inner.registry;
+        registry.get(id).is_some_and(|conn| registry.leave(&conn, room))
+    }
+
+    /// Makes connection `id` of this node join `room` on the server's
+    /// authority: the handler's `authorize_join` is not asked, the limits
+    /// hold as for [`Ctx::join`](crate::Ctx::join). `Ok(false)` if it was a
+    /// member already. To make a user join on every node, see
+    /// [`Broadcast::join`].
+    ///
+    /// ```
+    /// # use ws_core::{ws_protocol, ConnId, JoinError, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// fn promote(manager: &Manager<Chat>, id: ConnId) -> Result<bool, JoinError> {
+    ///     manager.join(id, "moderators")
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Ctx::join`](crate::Ctx::join) (but never
+    /// [`JoinError::Refused`](crate::JoinError::Refused)), and
+    /// [`JoinError::Closing`](crate::JoinError::Closing) when no such
+    /// connection is open here.
+    pub fn join(&self, id: ConnId, room: &str) -> Result<bool, crate::JoinError> {
+        let registry = &self.inner.registry;
+        let conn = registry.get(id).ok_or(crate::error::ConnectionClosing)?;
+        registry.join(&conn, room)
+    }
+
     /// Encodes `message` once, to send it many times with `send_frame`.
     pub fn encode(&self, message: impl Outbound<P>) -> Result<Frame<P>, crate::SendError> {
         Frame::encode(message)

@@ -15,13 +15,16 @@
 //! - [`deflate`]: permessage-deflate (RFC 7692), its negotiation and the
 //!   compression and bounded inflation of messages;
 //! - [`codec`]: JSON or MessagePack frames (`Sec-WebSocket-Protocol`);
-//! - [`correlation`]: the `id` of a request and its reply, and the ack.
+//! - [`correlation`]: the `id` of a request and its reply, and the ack;
+//! - [`membership`]: a server-made leave or join of a room, as it travels
+//!   between nodes.
 
 pub(crate) mod close;
 pub(crate) mod codec;
 pub mod correlation;
 pub(crate) mod deflate;
 pub(crate) mod frame;
+pub(crate) mod membership;
 pub(crate) mod parse;
 
 pub use close::{CloseInfo, close_code};

@@ -568,3 +568,79 @@ async fn a_waiting_send_ends_when_its_recipient_closes() {
     assert_eq!(delivery.closed, 1);
     assert_eq!(client.closed().await, (4000, "bye".into()));
 }
+
+/// The users `manager` lists in `room`'s presence, by name.
+async fn present(manager: &Manager<Lobby>, room: &str) -> Vec<String> {
+    let page = manager.presence(room).await.unwrap();
+    page.users.iter().map(|p| p.user.to_string()).collect()
+}
+
+/// Issue 24: the server makes others leave a room: one connection, a
+/// user's connections, a whole room, minus exclusions; presence shows it
+/// as a voluntary leave, and the client is told nothing.
+#[tokio::test]
+async fn a_connection_a_user_and_a_room_can_be_made_to_leave() {
+    let server = server().await;
+    let manager = server.manager();
+    let mut clients = members(&server, "r", Some("alice"), 2).await;
+    clients.extend(members(&server, "r", Some("bob"), 2).await);
+    for (alice, _) in &mut clients[..2] {
+        assert_eq!(alice.recv().await["type"], "arrived");
+        assert_eq!(alice.recv().await["type"], "arrived");
+    }
+    let ids: Vec<ConnId> = clients.iter().map(|(_, id)| *id).collect();
+    assert_eq!(present(manager, "r").await, ["alice", "bob"]);
+
+    // One connection, by id: the other of the same user stays.
+    assert!(manager.leave(ids[0], "r"));
+    assert!(!manager.leave(ids[0], "r"), "not a member any more");
+    assert_eq!(manager.room_size("r"), 3);
+    assert_eq!(present(manager, "r").await, ["alice", "bob"]);
+    manager.to_room("r").send(notice("three")).unwrap();
+    got(&mut clients, &[false, true, true, true], "three").await;
+
+    // Every connection of a user, but one excluded by id.
+    let left = manager.to_user("bob").except(ids[3]).leave("r");
+    assert_eq!(left.unwrap(), 1);
+    manager.to_room("r").send(notice("two")).unwrap();
+    got(&mut clients, &[false, true, false, true], "two").await;
+
+    // Every connection of a user: it is gone from the room's presence.
+    assert_eq!(manager.to_user("alice").leave("r").unwrap(), 1);
+    assert_eq!(present(manager, "r").await, ["bob"]);
+
+    // A whole room: it is gone.
+    assert_eq!(manager.to_room("r").leave("r").unwrap(), 1);
+    assert_eq!(manager.room_size("r"), 0);
+    assert!(present(manager, "r").await.is_empty());
+    assert_eq!(manager.to_room("r").send(notice("none")).unwrap().queued, 0);
+    got(&mut clients, &[false, false, false, false], "none").await;
+}
+
+/// Issue 24: the server makes others join a room, and the room's sends
+/// reach them from then on.
+#[tokio::test]
+async fn a_user_can_be_made_to_join_a_room() {
+    let server = server().await;
+    let manager = server.manager();
+    let mut clients = members(&server, "r", Some("carol"), 2).await;
+    clients.extend(members(&server, "elsewhere", None, 1).await);
+    let ids: Vec<ConnId> = clients.iter().map(|(_, id)| *id).collect();
+
+    assert_eq!(manager.to_user("carol").join("vip").unwrap(), 2);
+    assert_eq!(manager.to_user("carol").join("vip").unwrap(), 0, "members");
+    assert_eq!(present(manager, "vip").await, ["carol"]);
+    manager.to_room("vip").send(notice("vip")).unwrap();
+    got(&mut clients, &[true, true, false], "vip").await;
+
+    // One connection, by id; an anonymous one is in no presence.
+    assert_eq!(manager.join(ids[2], "vip"), Ok(true));
+    assert_eq!(manager.join(ids[2], "vip"), Ok(false));
+    assert_eq!(manager.room_size("vip"), 3);
+    assert_eq!(present(manager, "vip").await, ["carol"]);
+    // Every member but those of another room.
+    let joined = manager.to_room("vip").except("elsewhere").join("inner");
+    assert_eq!(joined.unwrap(), 2);
+    manager.to_room("inner").send(notice("inner")).unwrap();
+    got(&mut clients, &[true, true, false], "inner").await;
+}
