@@ -10,11 +10,11 @@ use ws_core::{Manager, Protocol, PubSubMode, RedisBackend};
 use crate::support::redis::{Redis, prefix, up};
 use crate::support::{Client, Server, Test, test};
 
-fn room_channel(prefix: &str, room: &str) -> String {
+pub(crate) fn room_channel(prefix: &str, room: &str) -> String {
     format!("{prefix}:{}:room:{room}", Test::NAME)
 }
 
-fn user_channel(prefix: &str, user: &str) -> String {
+pub(crate) fn user_channel(prefix: &str, user: &str) -> String {
     format!("{prefix}:{}:user:{user}", Test::NAME)
 }
 
@@ -69,7 +69,7 @@ fn say(room: &str, text: &str) -> Value {
 }
 
 /// The next message of type `kind`, skipping others (e.g. error frames).
-async fn next(client: &mut Client, kind: &str) -> Value {
+pub(crate) async fn next(client: &mut Client, kind: &str) -> Value {
     loop {
         let message = client.recv().await;
         if message["type"] == kind {
@@ -91,7 +91,7 @@ async fn all_quiet(redis: &Redis, prefix: &str, nodes: &[Server], clients: &mut 
 /// so that it subscribes to `all`). A node publishes in the order it
 /// sends, on one connection, and Redis forwards in that order, so anything
 /// stray or duplicated that a node sent earlier arrives before its marker.
-async fn quiet_everywhere(
+pub(crate) async fn quiet_everywhere(
     redis: &Redis,
     prefix: &str,
     nodes: &[&Server],

@@ -7,6 +7,7 @@ mod support;
 
 mod cluster;
 mod history_cluster;
+mod membership;
 mod model;
 mod presence;
 mod reconnect;
