@@ -417,7 +417,10 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     /// regardless, and counted in the error's `delivered.queued`.
     pub fn close(self, code: u16, reason: impl Into<String>) -> Result<usize, SendError> {
         let close = CloseInfo::new(code, reason);
-        self.command(|conns, skip| close_each(conns, skip, &close), || encode_close(&close))
+        self.command(
+            |conns, skip| close_each(conns, skip, &close),
+            || encode_close(&close),
+        )
     }
 
     /// Makes every recipient leave `room`, on every node with a cluster

@@ -219,7 +219,10 @@ mod tests {
         use crate::wire::membership::{Change, encode_membership, read_membership};
         let leave = encode_membership(Change::Leave, "lobby");
         let received = read(envelope(&leave)).unwrap();
-        assert_eq!(read_membership(&received.wire), Some((Change::Leave, "lobby")));
+        assert_eq!(
+            read_membership(&received.wire),
+            Some((Change::Leave, "lobby"))
+        );
     }
 
     #[test]

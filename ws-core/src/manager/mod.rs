@@ -326,7 +326,9 @@ impl<P: Protocol> Manager<P> {
     /// ```
     pub fn leave(&self, id: ConnId, room: &str) -> bool {
         let registry = &self.inner.registry;
-        registry.get(id).is_some_and(|conn| registry.leave(&conn, room))
+        registry
+            .get(id)
+            .is_some_and(|conn| registry.leave(&conn, room))
     }
 
     /// Makes connection `id` of this node join `room` on the server's

@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(read_membership(&encode(OPCODE_CLOSE, b"\x01lobby")), None);
         assert_eq!(read_membership(&encode(OPCODE_MEMBERSHIP, b"")), None);
         assert_eq!(read_membership(&encode(OPCODE_MEMBERSHIP, b"\x09x")), None);
-        assert_eq!(read_membership(&encode(OPCODE_MEMBERSHIP, b"\x01\xff")), None);
+        assert_eq!(
+            read_membership(&encode(OPCODE_MEMBERSHIP, b"\x01\xff")),
+            None
+        );
         assert_eq!(read_membership(&[]), None);
     }
 }

@@ -47,11 +47,7 @@ async fn a_user_on_two_nodes_is_made_to_leave_join_and_is_kicked_from_one() {
     let mut alice_b = b.connect_as("alice").await;
     let mut bob = b.connect_as("bob").await;
     let mut carol = a.connect_as("carol").await;
-    join_all(
-        &mut [&mut alice_a, &mut alice_b, &mut bob, &mut carol],
-        "r",
-    )
-    .await;
+    join_all(&mut [&mut alice_a, &mut alice_b, &mut bob, &mut carol], "r").await;
     redis
         .until_subscribers(&room_channel(&prefix, "r"), true, 2)
         .await;
@@ -85,7 +81,8 @@ async fn a_user_on_two_nodes_is_made_to_leave_join_and_is_kicked_from_one() {
 
     // From B: alice joins another room on both nodes, unasked.
     assert_eq!(b.manager.to_user("alice").join("vip").unwrap(), 1);
-    a.until("alice joined on A", |m| m.room_size("vip") == 1).await;
+    a.until("alice joined on A", |m| m.room_size("vip") == 1)
+        .await;
     until_present(&b, "vip", &["alice"]).await;
     redis
         .until_subscribers(&room_channel(&prefix, "vip"), true, 2)
