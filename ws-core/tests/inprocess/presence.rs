@@ -91,3 +91,48 @@ async fn the_first_window_after_an_empty_room_announces_everyone_on_one_node() {
         tokio::time::sleep(WINDOW * 3).await;
     }
 }
+
+/// A leave the server forces (issue 24) is a leave to presence: the
+/// members are told in the next diff, as for the user's own leave, and the
+/// user, out of the room, hears no more of it.
+#[tokio::test]
+async fn a_forced_leave_is_announced_as_a_leave() {
+    use crate::support::chat::serve;
+
+    const WINDOW: Duration = Duration::from_millis(100);
+    let (addr, manager) = serve(|builder| builder).await;
+    assert!(manager.presence_events("r", WINDOW, presence_diff).await);
+    let mut tabs = Vec::new();
+    for user in ["alice", "alice", "bob"] {
+        let mut client = Client::connect(&format!("ws://{addr}/ws?user={user}")).await;
+        client.join("r").await;
+        assert_eq!(client.recv().await["type"], "joined");
+        tabs.push(client);
+    }
+    let mut diffs = Vec::new();
+    diffs_until(&mut tabs[2], "joined", "alice", &mut diffs).await;
+
+    assert_eq!(manager.to_user("alice").leave("r").unwrap(), 2);
+    diffs.clear();
+    diffs_until(&mut tabs[2], "left", "alice", &mut diffs).await;
+    let lefts: usize = diffs
+        .iter()
+        .map(|diff| crate::support::chat::names(diff, "left").len())
+        .sum();
+    assert_eq!(lefts, 1, "alice left once: {diffs:?}");
+    assert_eq!(manager.room_size("r"), 1);
+    // A newcomer is announced to bob, and not to alice: out of the room.
+    let mut carol = Client::connect(&format!("ws://{addr}/ws?user=carol")).await;
+    carol.join("r").await;
+    diffs_until(&mut tabs[2], "joined", "carol", &mut diffs).await;
+    for alice in &mut tabs[..2] {
+        alice.sync().await;
+        let carol = serde_json::json!("carol");
+        assert!(
+            alice.received.iter().all(|m| m["type"] != "presence_diff"
+                || !crate::support::chat::names(m, "joined").contains(&carol)),
+            "alice, out of the room, got {:?}",
+            alice.received
+        );
+    }
+}
