@@ -1,5 +1,6 @@
 //! Sending to many: a target (a room, a user's connections, everyone, one
-//! connection), minus any connections and rooms excluded. Or closing them.
+//! connection), minus any connections and rooms excluded. Or closing them,
+//! or making them leave or join a room.
 //! The target is resolved here into its recipients; the message goes out
 //! through the one [`send`](crate::send) path, encoded once, each
 //! recipient's queue getting a pointer to the same bytes.
@@ -389,7 +390,8 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     /// an admin bans a user, wherever their connections are. A
     /// [`ConnId`] names a connection of this node only, so
     /// `to_conn(id).close(..)` (and [`Manager::close`](crate::Manager::close)) closes it here or
-    /// nowhere.
+    /// nowhere. To take them out of a room but keep them connected, see
+    /// [`Broadcast::leave`].
     ///
     /// ```
     /// use ws_core::{ws_protocol, Ctx, HandlerResult};

@@ -17,8 +17,8 @@
 //!
 //! The contract between the runtime and an engine is written down once, on
 //! the `Engine` trait (`engine.rs`): fan-out, history (append atomic with
-//! publish, read from a position, epoch), presence with a TTL, closes
-//! across nodes, and what a lost connection means. Around it:
+//! publish, read from a position, epoch), presence with a TTL, closes,
+//! leaves and joins across nodes, and what a lost connection means. Around it:
 //! - `Link` (`link.rs`), the runtime's handle on the engine, held by the
 //!   registry and the broadcasts;
 //! - `Node` and `Local` (`node.rs`), the runtime's side for the engine's
