@@ -277,6 +277,7 @@ impl<P: Protocol> Client<P> {
     /// ```no_run
     /// # use ws_core::{ws_protocol, client::Client};
     /// # #[ws_protocol(history = 100)]
+    /// # #[derive(Debug)]
     /// # #[serde(tag = "type", rename_all = "snake_case")]
     /// # pub enum Chat { #[ws(server, history)] Said { room: String, text: String } }
     /// # async fn demo(client: &mut Client<Chat>) -> Result<(), ws_core::client::ClientError> {
