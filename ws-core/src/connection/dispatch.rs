@@ -301,7 +301,7 @@ pub(crate) async fn route<P: Route<H, S>, H, S>(
     match routed {
         // A message with an id that is not a request is acknowledged
         // (`correlate = "all"`): the client learns it was handled.
-        Ok(Ok(())) if !request && id.is_some() => {
+        Ok(Ok(())) if !request => {
             if let Some(id) = id {
                 ctx.answer(&send::ack(id));
             }
