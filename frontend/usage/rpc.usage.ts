@@ -10,7 +10,7 @@ export async function rpc(client: RpcClient): Promise<number> {
   const sum: Sum = await client.request({ type: "add", a: 1, b: 2 }, 500);
   const echoed: string = (await client.request({ type: "echo", text: "e" })).text;
   // A request may carry its own id in the type, but `request` sets it.
-  const id: number | undefined = pong.id;
+  const id: number | string | undefined = pong.id;
 
   // @ts-expect-error the reply to `add` is a `Sum`, not a `Pong`
   const wrong: Pong = await client.request({ type: "add", a: 1, b: 2 });

@@ -12,6 +12,7 @@
 //! to one connection stays local: a [`ConnId`] names a connection of this
 //! node. Without a backend, the only cost is one branch on an `Option`.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,9 +42,33 @@ pub struct Broadcast<'a, P> {
     counters: &'a Counters,
     /// The rooms' histories, for a recorded message; `None` without history.
     history: Option<&'a Arc<History>>,
-    target: Target<'a>,
+    target: Aim<'a>,
     except: Except<'a>,
     protocol: PhantomData<fn() -> P>,
+}
+
+/// A [`Broadcast`]'s target as it was given: a room's or a user's name
+/// borrowed (`to_room(&name)`, no copy) or owned (`to_room(name)`, moved
+/// in: the caller's `String`, no copy either), so a broadcast never
+/// borrows more than it was given.
+pub(crate) enum Aim<'a> {
+    Conn(ConnId),
+    Room(Cow<'a, str>),
+    User(Cow<'a, str>),
+    All,
+}
+
+impl Aim<'_> {
+    /// The target, borrowed for one delivery or publish.
+    #[inline]
+    fn target(&self) -> Target<'_> {
+        match self {
+            Aim::Conn(id) => Target::Conn(*id),
+            Aim::Room(room) => Target::Room(room),
+            Aim::User(user) => Target::User(user),
+            Aim::All => Target::All,
+        }
+    }
 }
 
 /// What [`Broadcast::except`] skips: one connection, or every member of a
@@ -110,7 +135,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         registry: &'a Registry,
         counters: &'a Counters,
         history: Option<&'a Arc<History>>,
-        target: Target<'a>,
+        target: Aim<'a>,
     ) -> Self {
         Self {
             registry,
@@ -279,7 +304,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         M: crate::protocol::ServerRequest<P> + 'static,
         M::Reply: Send + 'static,
     {
-        let conn = match self.target {
+        let conn = match self.target.target() {
             Target::Conn(id) => self.registry.get(id).ok_or(RequestError::Closed),
             _ => Err(RequestError::NotOneConnection),
         };
@@ -321,8 +346,8 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     /// The history and the room, when this send is kept in a room's
     /// history; without history, one branch on an `Option`.
     #[inline]
-    fn recording(&self, recorded: bool) -> Option<(&'a Arc<History>, &'a str)> {
-        match (self.history, self.target) {
+    fn recording(&self, recorded: bool) -> Option<(&'a Arc<History>, &str)> {
+        match (self.history, self.target.target()) {
             (Some(history), Target::Room(room)) if recorded => Some((history, room)),
             _ => None,
         }
@@ -543,7 +568,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         let Some(link) = self.remote() else {
             return Ok(done);
         };
-        match link.publish(self.target, &frame(), &self.except.rooms) {
+        match link.publish(self.target.target(), &frame(), &self.except.rooms) {
             Ok(()) => Ok(done),
             Err(error) => Err(SendError::Backend {
                 delivered: Delivery {
@@ -559,7 +584,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     #[inline]
     fn remote(&self) -> Option<&'a crate::backend::Link> {
         match self.target {
-            Target::Conn(_) => None,
+            Aim::Conn(_) => None,
             _ => self.registry.backend(),
         }
     }
@@ -572,7 +597,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
     ) -> Result<Delivery, SendError> {
         match remote {
             None => Ok(delivered),
-            Some(link) => match link.publish(self.target, frame, &self.except.rooms) {
+            Some(link) => match link.publish(self.target.target(), frame, &self.except.rooms) {
                 Ok(()) => Ok(delivered),
                 Err(error) => Err(SendError::Backend { delivered, error }),
             },
@@ -581,7 +606,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
 
     fn recipients(&self) -> Option<Recipients> {
         let registry = self.registry;
-        let recipients = match self.target {
+        let recipients = match self.target.target() {
             Target::Conn(id) => Recipients::One(registry.get(id)?),
             Target::Room(room) => Recipients::Group(registry.room(room)?),
             Target::User(user) => Recipients::Group(registry.user(user)?),

@@ -23,6 +23,7 @@ use crate::send::{self, Kind};
 use crate::session::{Read, erase, typed};
 use crate::wire::Wire;
 use crate::wire::close::CloseInfo;
+use crate::wire::correlation::CorrelationId;
 
 /// A handler's view of its connection. Cheap to clone; a clone may be moved
 /// into a spawned task and used after the handler returns (sends to a
@@ -90,7 +91,7 @@ pub(crate) trait JoinGate<P>: Send + Sync {
 pub(crate) struct Answering {
     active: bool,
     /// Its correlation id, if it carried one.
-    id: Option<u64>,
+    id: Option<CorrelationId>,
     /// The wire name of its declared reply, for a request.
     reply: Option<&'static str>,
     /// Answered early, with [`Ctx::reply`].
@@ -123,7 +124,7 @@ impl<P: Protocol> Ctx<P> {
     }
 
     /// The read loop is about to run the handler of a message.
-    pub(crate) fn begin(&self, id: Option<u64>, reply: Option<&'static str>) {
+    pub(crate) fn begin(&self, id: Option<CorrelationId>, reply: Option<&'static str>) {
         *self.answering.lock() = Answering {
             active: true,
             id,
@@ -574,8 +575,45 @@ impl<P: Protocol> Ctx<P> {
         self.send_wire(frame, Kind::Answer)
     }
 
-    /// A broadcast to `room` (add [`Broadcast::except`] to skip this connection).
-    pub fn to_room<'a>(&'a self, room: &'a str) -> Broadcast<'a, P> {
+    /// A broadcast to `room` (add [`Broadcast::except`] to skip this
+    /// connection); the name borrowed (`&str`, `&String`: no copy) or owned
+    /// (a `String` moved in), as for [`Manager::to_room`]. A broadcast
+    /// holds only what it was given, so a name it does not borrow may be
+    /// moved while it waits, and a helper may build the name and return
+    /// the broadcast:
+    ///
+    /// ```
+    /// use ws_core::{ws_protocol, Broadcast, Ctx, HandlerResult};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Board {
+    ///     #[ws(client)]
+    ///     Open { board: u64, name: String },
+    ///     #[ws(server)]
+    ///     Opened { name: String },
+    /// }
+    ///
+    /// /// The board's room, its name built here.
+    /// fn board(ctx: &Ctx<Board>, id: u64) -> Broadcast<'_, Board> {
+    ///     ctx.to_room(format!("board:{id}"))
+    /// }
+    ///
+    /// struct App;
+    /// impl BoardHandler for App {
+    ///     async fn open(&self, ctx: &Ctx<Board>, msg: board::Open) -> HandlerResult {
+    ///         let name = msg.name;
+    ///         let others = ctx.to_room(name.clone()).except(ctx.id());
+    ///         // `name` moves while the broadcast waits (E0505 with `to_room(&name)`).
+    ///         others.send(board::Opened { name })?;
+    ///         board(ctx, msg.board).send(board::Opened { name: "b".into() })?;
+    ///         let room = String::from("lobby");
+    ///         ctx.to_room(&room).send(board::Opened { name: room.clone() })?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn to_room<'a>(&'a self, room: impl Into<std::borrow::Cow<'a, str>>) -> Broadcast<'a, P> {
         self.manager.to_room(room)
     }
 
@@ -589,7 +627,7 @@ impl<P: Protocol> Ctx<P> {
 
     /// Queues an [`ErrorFrame`] for this connection, with the correlation
     /// id of the message it answers if it had one.
-    pub(crate) fn send_error(&self, code: &str, message: &str, id: Option<u64>) {
+    pub(crate) fn send_error(&self, code: &str, message: &str, id: Option<CorrelationId>) {
         let frame = ErrorFrame {
             id,
             code: code.to_owned(),

@@ -116,16 +116,20 @@ fn refusal(error: &dyn Any) -> Option<&'static str> {
 /// assert_eq!((frame.code.as_str(), frame.id), ("internal", None));
 /// let frame: ws_core::ErrorFrame =
 ///     serde_json::from_str(r#"{"type":"error","id":7,"code":"rate_limited","message":"slow down"}"#).unwrap();
-/// assert_eq!(frame.id, Some(7));
+/// assert_eq!(frame.id, Some(7.into()));
+/// let frame: ws_core::ErrorFrame =
+///     serde_json::from_str(r#"{"type":"error","id":"r-7","code":"rate_limited","message":"slow down"}"#).unwrap();
+/// assert_eq!(frame.id.and_then(|id| id.as_str().map(str::to_owned)).as_deref(), Some("r-7"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename = "error")]
 #[schemars(rename = "ErrorFrame")]
 pub struct ErrorFrame {
     /// The correlation id of the message this error answers, if it carried
-    /// one (absent from the wire otherwise).
+    /// one (absent from the wire otherwise): an integer or a string, as the
+    /// message carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<u64>,
+    pub id: Option<crate::CorrelationId>,
     /// Machine-readable code: one of [`error_code`] or a handler's own.
     pub code: String,
     /// Human-readable message.

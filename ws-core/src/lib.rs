@@ -197,6 +197,7 @@ pub use serve::{Serve, serve, shutdown_signal};
 pub use serve::{Tls, TlsError};
 pub use session::Session;
 pub use telemetry::Stats;
+pub use wire::correlation::CorrelationId;
 pub use wire::{CloseInfo, Codec, InvalidMessagePack, close_code, correlation};
 
 /// Re-exported so users need no direct axum dependency for the basics: the

@@ -26,6 +26,7 @@ pub use crate::protocol::{
 };
 pub use crate::route::Route;
 pub use crate::session::Session;
+pub use crate::wire::correlation::CorrelationId;
 
 /// The hidden half of `#[ws_protocol]`, which the attribute adds to the enum.
 #[cfg(feature = "macros")]
@@ -44,7 +45,7 @@ pub fn not_from_client(message_type: &'static str) -> HandlerResult {
 /// correlation id; an error is left for the read loop to answer (with the id).
 pub fn reply<P: Protocol, R: Outbound<P>>(
     ctx: &Ctx<P>,
-    id: ::core::option::Option<u64>,
+    id: ::core::option::Option<CorrelationId>,
     result: HandlerResult<R>,
 ) -> HandlerResult {
     let reply = result?;

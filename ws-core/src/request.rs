@@ -82,7 +82,7 @@ fn send<P: Protocol, M: ServerRequest<P>>(
         conn: Arc::clone(conn),
         id,
     };
-    let frame = send::encode(&message, Some(id)).map_err(RequestError::Encode)?;
+    let frame = send::encode(&message, Some(id.into())).map_err(RequestError::Encode)?;
     let delivery = send::to_one(conn, &frame, counters, Kind::Answer);
     if delivery.queued > 0 {
         Ok((guard, answer))

@@ -31,7 +31,7 @@ pub trait Route<H, S = ()>: Protocol {
         handler: &'a H,
         ctx: &'a Ctx<Self>,
         message: Self,
-        id: Option<u64>,
+        id: Option<crate::CorrelationId>,
     ) -> impl Future<Output = HandlerResult> + Send + 'a;
 
     /// Runs before the 101 response, with the upgrade request's head and

@@ -134,7 +134,10 @@ pub(crate) async fn deliver_waiting(
 /// `message` as the text frame it goes out in; with the correlation id
 /// `id` of the message it answers in front, if it has one (see
 /// [`correlation`](crate::correlation)).
-pub(crate) fn encode<T: Serialize>(message: &T, id: Option<u64>) -> serde_json::Result<Wire> {
+pub(crate) fn encode<T: Serialize>(
+    message: &T,
+    id: Option<crate::CorrelationId>,
+) -> serde_json::Result<Wire> {
     match id {
         // One allocation, no copy.
         None => crate::wire::frame::encode_json(message),
@@ -147,7 +150,7 @@ pub(crate) fn encode<T: Serialize>(message: &T, id: Option<u64>) -> serde_json::
 
 /// The acknowledgement of a message that carried `id` and declares no
 /// reply (`correlate = "all"`).
-pub(crate) fn ack(id: u64) -> Wire {
+pub(crate) fn ack(id: crate::CorrelationId) -> Wire {
     crate::wire::frame::encode(
         OPCODE_TEXT,
         crate::wire::correlation::ack_frame(id).as_bytes(),
@@ -172,23 +175,33 @@ mod tests {
             r#"{"n":1,"type":"pong"}"#
         );
         assert_eq!(
-            text(&encode(&said, Some(7)).unwrap()),
+            text(&encode(&said, Some(7.into())).unwrap()),
             r#"{"id":7,"n":1,"type":"pong"}"#
         );
-        assert_eq!(text(&ack(9)), r#"{"type":"ack","id":9}"#);
+        assert_eq!(text(&ack(9.into())), r#"{"type":"ack","id":9}"#);
     }
 
     /// The error frame's wire form, with and without the id it answers.
     #[test]
     fn error_frames_carry_the_id_after_the_tag() {
+        let said_with = |_| serde_json::json!({"type": "said"});
         let error = |id| ErrorFrame {
             id,
             code: "nope".into(),
             message: "no".into(),
         };
         assert_eq!(
-            text(&encode(&error(Some(3)), None).unwrap()),
+            text(&encode(&error(Some(3.into())), None).unwrap()),
             r#"{"type":"error","id":3,"code":"nope","message":"no"}"#
+        );
+        let string_id = crate::CorrelationId::try_from("r-3").unwrap();
+        assert_eq!(
+            text(&encode(&error(Some(string_id)), None).unwrap()),
+            r#"{"type":"error","id":"r-3","code":"nope","message":"no"}"#
+        );
+        assert_eq!(
+            text(&encode(&said_with(string_id), Some(string_id)).unwrap()),
+            r#"{"id":"r-3","type":"said"}"#
         );
         assert_eq!(
             text(&encode(&error(None), None).unwrap()),

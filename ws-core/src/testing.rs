@@ -120,7 +120,7 @@ use axum::http::{self, HeaderMap, HeaderName, HeaderValue, Response, header};
 use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
-use crate::client::{Client, ClientError, Refusal};
+use crate::client::{Client, ClientError, Recorded, Refusal};
 use crate::connection::upgrade::endpoint;
 use crate::handler::ErrorFrame;
 use crate::id::ConnId;
@@ -547,6 +547,63 @@ impl<P: Protocol> TestClient<P> {
             let message = self.receive_at(at).await;
             match M::from_message(message) {
                 Ok(expected) => expected,
+                Err(other) => panic!(
+                    "expected a `{}` message, got {} (at {at})",
+                    M::WIRE,
+                    json(&other)
+                ),
+            }
+        }
+    }
+
+    /// The next message, which must be an `M` recorded in its room's
+    /// history (`#[ws(server, history)]`), with the `epoch` and `offset`
+    /// the server stamped on it.
+    ///
+    /// ```
+    /// use ws_core::{testing::TestClient, ws_protocol};
+    ///
+    /// #[ws_protocol(history = 100)]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Chat {
+    ///     #[ws(server, history)]
+    ///     Said { room: String, text: String },
+    /// }
+    ///
+    /// /// A member of a room that the history numbers from 1 in `epoch`.
+    /// async fn first_said(member: &mut TestClient<Chat>, epoch: &str) {
+    ///     let said = member.expect_recorded::<chat::Said>().await;
+    ///     assert_eq!((said.epoch.as_str(), said.offset), (epoch, 1));
+    ///     assert_eq!(said.message.room, "lobby");
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    /// If it is another message, or carries no position (the server keeps
+    /// no history), or none comes within [`TIMEOUT`]; the message names the
+    /// caller's line.
+    #[track_caller]
+    pub fn expect_recorded<M: Variant<P>>(&mut self) -> impl Future<Output = Recorded<M>> {
+        let at = Location::caller();
+        async move {
+            let received = self.client.recv_with_position();
+            let (message, position) = match tokio::time::timeout(TIMEOUT, received).await {
+                Ok(Ok(received)) => received,
+                Ok(Err(error)) => panic!("expected a message: {error} (at {at})"),
+                Err(_) => panic!(
+                    "expected a `{}` message within {TIMEOUT:?} (at {at})",
+                    M::WIRE
+                ),
+            };
+            let Some(position) = position else {
+                panic!(
+                    "expected a recorded `{}` message, got {} without `epoch` and `offset` (at {at})",
+                    M::WIRE,
+                    json(&message)
+                );
+            };
+            match M::from_message(message) {
+                Ok(expected) => Recorded::new(expected, position),
                 Err(other) => panic!(
                     "expected a `{}` message, got {} (at {at})",
                     M::WIRE,

@@ -129,7 +129,7 @@ use proc_macro::TokenStream;
 /// | `module`           | identifier as a string                         | snake case of the enum: `Chat` → `"chat"`, `ChatProtocol` → `"chat_protocol"` | name of the generated module of message structs |
 /// | `path`             | a path starting with `/`                       | `"/ws"`     | where the protocol is served: the AsyncAPI channel's address and the test server's path |
 /// | `subprotocol`      | an HTTP token, e.g. `"chat.v1"`                | snake case of the enum and `.v1`: `Chat` → `"chat.v1"` | the base of the `Sec-WebSocket-Protocol` names: clients ask for `chat.v1.json` or `chat.v1.msgpack` (see `ws_core::Codec`) |
-/// | `correlate`        | `"requests"`, `"all"`                          | `"requests"`| which client messages carry a correlation `id`: with `"all"`, every one, answered by its reply, an `ack` or an error with the `id` (see `ws_core::correlation`) |
+/// | `correlate`        | `"requests"`, `"all"`                          | `"requests"`| which client messages carry a correlation `id` (an unsigned integer or a string of at most 64 bytes, echoed as sent): with `"all"`, every one, answered by its reply, an `ack` or an error with the `id` (see `ws_core::correlation`) |
 /// | `session`          | a type implementing `ws_core::Session`         | `()`        | the connection's session: returned by `authenticate` (required unless `()`), read by `ctx.session()`, replaced by `ctx.set_session`; its `user()` is the connection's user |
 ///
 /// A *size* is an integer number of bytes (`65536`) or a string: digits

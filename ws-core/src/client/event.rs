@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::history::Unrecovered;
+use crate::history::{Position, Unrecovered};
 use crate::wire::close::CloseInfo;
 
 /// Where a client's connection is.
@@ -83,4 +83,44 @@ pub enum Event<P> {
     /// A join was answered; the answer itself follows as a
     /// [`Message`](Event::Message).
     Recovery(Recovery),
+}
+
+/// A recorded message (`#[ws(server, history)]`) with its place in its
+/// room's history: the `epoch` and `offset` the server stamped on it, which
+/// the message's own type does not hold. Returned by the harness's
+/// [`TestClient::expect_recorded`](crate::testing::TestClient::expect_recorded);
+/// [`Client::recv_with_position`](super::Client::recv_with_position) gives
+/// the same for any message.
+///
+/// ```
+/// # use ws_core::client::Recorded;
+/// fn is_first(said: &Recorded<String>) -> bool { said.offset == 1 }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recorded<M> {
+    /// The message.
+    pub message: M,
+    /// The room's epoch when it was recorded.
+    pub epoch: String,
+    /// Its offset in the room (the first message recorded is 1).
+    pub offset: u64,
+}
+
+impl<M> Recorded<M> {
+    pub(crate) fn new(message: M, position: Position) -> Self {
+        Self {
+            message,
+            epoch: position.epoch,
+            offset: position.offset,
+        }
+    }
+
+    /// Its position, as a rejoin's `since` takes it.
+    pub fn position(&self) -> Position {
+        Position {
+            epoch: self.epoch.clone(),
+            offset: self.offset,
+        }
+    }
 }

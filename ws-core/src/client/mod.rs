@@ -72,7 +72,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::correlation;
+use crate::correlation::{self, CorrelationId};
 use crate::history::Position;
 use crate::protocol::{ClientMessage, Protocol, Request, ServerRequest, Variant};
 use crate::wire::close::CloseInfo;
@@ -88,7 +88,7 @@ mod reconnect;
 pub use builder::ClientBuilder;
 use builder::{GetToken, Rejoin};
 pub use error::{ClientError, Refusal};
-pub use event::{ConnectionState, Event, Recovery, StateChange};
+pub use event::{ConnectionState, Event, Recorded, Recovery, StateChange};
 use read::Incoming;
 pub use reconnect::{DEFAULT_IDLE_TIMEOUT, RECONNECT_CODES, ReconnectPolicy};
 
@@ -265,9 +265,32 @@ impl<P: Protocol> Client<P> {
     /// [`ReconnectPolicy`] reconnects meanwhile if it must (what happened
     /// is in [`next_event`](Self::next_event) and [`state`](Self::state)).
     pub async fn recv(&mut self) -> Result<P, ClientError> {
+        self.recv_with_position().await.map(|(message, _)| message)
+    }
+
+    /// [`recv`](Self::recv), with the message's position in its room's
+    /// history: for a recorded message (`#[ws(server, history)]`), the
+    /// `epoch` and `offset` the server stamped on it; `None` for any other
+    /// message, or when the server keeps no history. (See [`Recorded`] for
+    /// the harness's typed form.)
+    ///
+    /// ```no_run
+    /// # use ws_core::{ws_protocol, client::Client};
+    /// # #[ws_protocol(history = 100)]
+    /// # #[derive(Debug)]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Chat { #[ws(server, history)] Said { room: String, text: String } }
+    /// # async fn demo(client: &mut Client<Chat>) -> Result<(), ws_core::client::ClientError> {
+    /// let (said, position) = client.recv_with_position().await?;
+    /// if let Some(position) = position {
+    ///     println!("{said:?} at {} of epoch {}", position.offset, position.epoch);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn recv_with_position(&mut self) -> Result<(P, Option<Position>), ClientError> {
         loop {
-            if let Event::Message(message) = self.next_event().await? {
-                return Ok(message);
+            if let (Event::Message(message), position) = self.next_placed().await? {
+                return Ok((message, position));
             }
         }
     }
@@ -286,6 +309,11 @@ impl<P: Protocol> Client<P> {
     /// before a room's last position (a replay overlapping what arrived) are
     /// dropped, so none reaches the application twice.
     pub async fn next_event(&mut self) -> Result<Event<P>, ClientError> {
+        self.next_placed().await.map(|(event, _)| event)
+    }
+
+    /// [`next_event`](Self::next_event), with a recorded message's position.
+    async fn next_placed(&mut self) -> Result<(Event<P>, Option<Position>), ClientError> {
         loop {
             let incoming = match self.buffered.pop_front() {
                 Some(incoming) => incoming,
@@ -307,12 +335,14 @@ impl<P: Protocol> Client<P> {
                 },
             };
             match incoming {
-                Incoming::Message(message, _) => return Ok(Event::Message(message)),
+                Incoming::Message(message, _, position) => {
+                    return Ok((Event::Message(message), position));
+                }
                 Incoming::Error(frame, _) => return Err(ClientError::Server(frame)),
                 // An ack no one waits for any more (its wait timed out).
                 Incoming::Ack(_) => continue,
-                Incoming::State(change) => return Ok(Event::State(change)),
-                Incoming::Recovery(recovery) => return Ok(Event::Recovery(recovery)),
+                Incoming::State(change) => return Ok((Event::State(change), None)),
+                Incoming::Recovery(recovery) => return Ok((Event::Recovery(recovery), None)),
             }
         }
     }
@@ -398,6 +428,42 @@ impl<P: Protocol> Client<P> {
         request: R,
         after: Duration,
     ) -> Result<R::Reply, ClientError> {
+        let id = self.fresh_id();
+        self.request_as(request, id, after).await
+    }
+
+    /// [`request`](Self::request) with a correlation id of the caller's: an
+    /// integer, or a string of at most
+    /// [`MAX_ID_LEN`](crate::correlation::MAX_ID_LEN) bytes, which the
+    /// server echoes as it was sent (a string id never meets the client's
+    /// own ids, which are integers counted from 1).
+    ///
+    /// ```no_run
+    /// # use ws_core::{ws_protocol, client::Client, CorrelationId};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Rpc { #[ws(client, reply = Pong)] Ping { n: u32 }, #[ws(server)] Pong { n: u32 } }
+    /// # async fn demo(client: &mut Client<Rpc>) -> Result<(), ws_core::client::ClientError> {
+    /// let id = CorrelationId::try_from("ref-1").unwrap();
+    /// let pong = client.request_with_id(rpc::Ping { n: 1 }, id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_with_id<R: Request<P>>(
+        &mut self,
+        request: R,
+        id: impl Into<CorrelationId>,
+    ) -> Result<R::Reply, ClientError> {
+        let after = self.timeout;
+        self.request_as(request, id.into(), after).await
+    }
+
+    /// Sends `request` with `id` and waits up to `after` for its reply.
+    async fn request_as<R: Request<P>>(
+        &mut self,
+        request: R,
+        id: CorrelationId,
+        after: Duration,
+    ) -> Result<R::Reply, ClientError> {
         let message = request.into_client_message();
         let (request_type, expected) = (
             message.message_type(),
@@ -406,7 +472,7 @@ impl<P: Protocol> Client<P> {
                 .unwrap_or(<R::Reply as Variant<P>>::WIRE),
         );
         let what = format!("reply to `{request_type}`");
-        match self.correlated(message, what, after).await? {
+        match self.correlated(message, id, what, after).await? {
             Some(reply) => <R::Reply as Variant<P>>::from_message(reply).map_err(|other| {
                 ClientError::UnexpectedReply {
                     request: request_type,
@@ -436,23 +502,29 @@ impl<P: Protocol> Client<P> {
     ) -> Result<Option<P>, ClientError> {
         let message = message.into_client_message();
         let what = format!("ack of `{}`", message.message_type());
-        let after = self.timeout;
-        self.correlated(message, what, after).await
+        let (id, after) = (self.fresh_id(), self.timeout);
+        self.correlated(message, id, what, after).await
     }
 
-    /// Sends `message` with a fresh correlation id and waits up to `after`
+    /// The next of the client's own correlation ids.
+    fn fresh_id(&mut self) -> CorrelationId {
+        let id = self.next_id;
+        self.next_id += 1;
+        CorrelationId::Int(id)
+    }
+
+    /// Sends `message` with correlation id `id` and waits up to `after`
     /// for the one answer with that id: `Ok(None)` for an ack, a message, or
     /// the error frame as [`ClientError::Server`]. Other messages that
     /// arrive meanwhile are kept for [`recv`](Self::recv).
     async fn correlated(
         &mut self,
         message: P,
+        id: CorrelationId,
         what: String,
         after: Duration,
     ) -> Result<Option<P>, ClientError> {
         let deadline = Instant::now() + after;
-        let id = self.next_id;
-        self.next_id += 1;
         let json = serde_json::to_string(&message).map_err(ClientError::Encode)?;
         self.send_text(correlation::with_id(json, id)).await?;
         loop {
@@ -468,7 +540,7 @@ impl<P: Protocol> Client<P> {
             };
             match incoming {
                 Incoming::Ack(got) if got == id => return Ok(None),
-                Incoming::Message(reply, Some(got)) if got == id => return Ok(Some(reply)),
+                Incoming::Message(reply, Some(got), _) if got == id => return Ok(Some(reply)),
                 Incoming::Error(frame, Some(got)) if got == id => {
                     return Err(ClientError::Server(frame));
                 }

@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::Client;
 use super::error::ClientError;
 use super::event::{Recovery, StateChange};
-use crate::correlation;
+use crate::correlation::{self, CorrelationId};
 use crate::handler::{ErrorFrame, RefreshFrame, RefreshRequired};
 use crate::history::{Position, Unrecovered};
 use crate::protocol::Protocol;
@@ -36,12 +36,13 @@ pub(super) enum Tracked {
     Answer(Recovery),
 }
 
-/// A frame from the server, decoded, with its correlation id.
+/// A frame from the server, decoded, with its correlation id (and, for a
+/// recorded message, its position in its room's history).
 pub(super) enum Incoming<P> {
-    Message(P, Option<u64>),
-    Error(ErrorFrame, Option<u64>),
+    Message(P, Option<CorrelationId>, Option<Position>),
+    Error(ErrorFrame, Option<CorrelationId>),
     /// `{"type":"ack","id":..}` (`correlate = "all"`).
-    Ack(u64),
+    Ack(CorrelationId),
     State(StateChange),
     Recovery(Recovery),
 }
@@ -118,7 +119,7 @@ impl<P: Protocol> Client<P> {
                     Err(_) => return Err(error),
                 },
             };
-            let Incoming::Message(message, id) = incoming else {
+            let Incoming::Message(message, id, position) = incoming else {
                 return Ok(incoming);
             };
             if self.tracks {
@@ -126,26 +127,26 @@ impl<P: Protocol> Client<P> {
                     Tracked::Keep => {}
                     Tracked::Duplicate => continue,
                     Tracked::Answer(recovery) => {
-                        self.ahead = Some(Incoming::Message(message, id));
+                        self.ahead = Some(Incoming::Message(message, id, position));
                         return Ok(Incoming::Recovery(recovery));
                     }
                 }
             }
             if !is_server_request::<P>(message.message_type()) {
-                return Ok(Incoming::Message(message, id));
+                return Ok(Incoming::Message(message, id, position));
             }
             // The server chose this id: it is not one of ours, so it must
             // not reach the matching of replies by id.
             let (Some(id), Some(answerer)) = (id, self.answers.get_mut(message.message_type()))
             else {
-                return Ok(Incoming::Message(message, None));
+                return Ok(Incoming::Message(message, None, position));
             };
             match answerer(message) {
                 Ok(answer) => {
                     let json = serde_json::to_string(&answer).map_err(ClientError::Encode)?;
                     self.send_text(correlation::with_id(json, id)).await?;
                 }
-                Err(message) => return Ok(Incoming::Message(message, None)),
+                Err(message) => return Ok(Incoming::Message(message, None, position)),
             }
         }
     }
@@ -234,7 +235,8 @@ pub(super) fn decode<P: Protocol>(text: &str) -> Result<Incoming<P>, ClientError
             } else {
                 None
             };
-            Ok(Incoming::Message(message, id))
+            let position = message.is_recorded().then(|| stamp_of(text)).flatten();
+            Ok(Incoming::Message(message, id, position))
         }
         Err(source) => match serde_json::from_str::<ErrorFrame>(text) {
             Ok(frame) => Ok(Incoming::Error(
@@ -249,6 +251,23 @@ pub(super) fn decode<P: Protocol>(text: &str) -> Result<Incoming<P>, ClientError
                 }),
             },
         },
+    }
+}
+
+/// The `epoch` and `offset` the history stamped on a recorded message;
+/// `None` without them (a server that keeps no history).
+fn stamp_of(text: &str) -> Option<Position> {
+    #[derive(Deserialize)]
+    struct Stamp {
+        epoch: Option<String>,
+        offset: Option<u64>,
+    }
+    match serde_json::from_str::<Stamp>(text) {
+        Ok(Stamp {
+            epoch: Some(epoch),
+            offset: Some(offset),
+        }) if !epoch.is_empty() => Some(Position { epoch, offset }),
+        _ => None,
     }
 }
 

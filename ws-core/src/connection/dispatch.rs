@@ -22,7 +22,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use super::read_loop::{Expiry, ReadEnd};
 use crate::config::{OnInvalid, OnRateLimit};
 use crate::context::Ctx;
-use crate::correlation;
+use crate::correlation::{self, CorrelationId};
 use crate::handler::{HandlerError, RefreshFrame, error_code};
 use crate::rate::quota;
 use crate::route::Route;
@@ -200,7 +200,7 @@ pub(crate) struct Refused {
     code: &'static str,
     pub(crate) message: String,
     /// The correlation id it carried, in a protocol that correlates it.
-    id: Option<u64>,
+    id: Option<CorrelationId>,
 }
 
 /// Whether messages of `P` may carry a correlation id at all.
@@ -210,7 +210,7 @@ fn correlates<P: crate::Protocol>() -> bool {
 
 /// The correlation id a refused text carries, if `P` correlates and one can
 /// be read: an error path, so valid messages never pay for the parse.
-fn id_in<P: crate::Protocol>(text: &str) -> Option<u64> {
+fn id_in<P: crate::Protocol>(text: &str) -> Option<CorrelationId> {
     correlates::<P>()
         .then(|| correlation::read_id(text).ok().flatten())
         .flatten()
@@ -218,7 +218,7 @@ fn id_in<P: crate::Protocol>(text: &str) -> Option<u64> {
 
 /// [`id_in`] for a frame not decoded yet (JSON text, or MessagePack on a
 /// connection that negotiated it).
-fn id_of<P: crate::Protocol>(ctx: &Ctx<P>, message: &Message) -> Option<u64> {
+fn id_of<P: crate::Protocol>(ctx: &Ctx<P>, message: &Message) -> Option<CorrelationId> {
     match payload(ctx, message) {
         Payload::Json(text) => id_in::<P>(&text),
         _ => None,
@@ -226,7 +226,9 @@ fn id_of<P: crate::Protocol>(ctx: &Ctx<P>, message: &Message) -> Option<u64> {
 }
 
 /// The message, and its correlation id if it declares a reply and has one.
-pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>), Refused> {
+pub(crate) fn decode<P: crate::Protocol>(
+    text: &str,
+) -> Result<(P, Option<CorrelationId>), Refused> {
     // A refusal answers with the id when one can be read.
     let id_of = || id_in::<P>(text);
     let message: P = serde_json::from_str(text).map_err(|error| Refused {
@@ -255,9 +257,10 @@ pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>),
         close: close_code::INVALID_PAYLOAD,
         code: error_code::INVALID_MESSAGE,
         message: format!(
-            "`{}` of a `{}` message must be an unsigned integer",
+            "`{}` of a `{}` message must be an unsigned integer or a string of at most {} bytes",
             correlation::FIELD,
-            message.message_type()
+            message.message_type(),
+            correlation::MAX_ID_LEN
         ),
         id: None,
     })?;
@@ -266,9 +269,13 @@ pub(crate) fn decode<P: crate::Protocol>(text: &str) -> Result<(P, Option<u64>),
 
 /// Hands an answer to the request of the server that waits for it, or
 /// refuses it: see [`request`](crate::request).
-fn answer<P: crate::Protocol>(ctx: &Ctx<P>, message: P, id: Option<u64>) {
+fn answer<P: crate::Protocol>(ctx: &Ctx<P>, message: P, id: Option<CorrelationId>) {
     let wire = message.message_type();
-    if ctx.conn().answer(id, wire, message) {
+    // The server's requests have integer ids: a string answers none.
+    if ctx
+        .conn()
+        .answer(id.and_then(|id| id.as_u64()), wire, message)
+    {
         return;
     }
     let text = format!("no request of the server waits for this `{wire}` answer");
@@ -280,7 +287,7 @@ pub(crate) async fn route<P: Route<H, S>, H, S>(
     ctx: &Ctx<P>,
     handler: &H,
     message: P,
-    id: Option<u64>,
+    id: Option<CorrelationId>,
 ) -> Option<CloseInfo> {
     let message_type = message.message_type();
     let request = message.reply_type().is_some();
@@ -294,8 +301,10 @@ pub(crate) async fn route<P: Route<H, S>, H, S>(
     match routed {
         // A message with an id that is not a request is acknowledged
         // (`correlate = "all"`): the client learns it was handled.
-        Ok(Ok(())) if !request && id.is_some() => {
-            ctx.answer(&send::ack(id.unwrap_or_default()));
+        Ok(Ok(())) if !request => {
+            if let Some(id) = id {
+                ctx.answer(&send::ack(id));
+            }
             None
         }
         Ok(result) => outcome(ctx, message_type, result, id),
@@ -314,7 +323,7 @@ pub(crate) fn outcome<P: crate::Protocol>(
     ctx: &Ctx<P>,
     during: &str,
     result: Result<(), HandlerError>,
-    id: Option<u64>,
+    id: Option<CorrelationId>,
 ) -> Option<CloseInfo> {
     match result {
         Ok(()) => None,

@@ -1,6 +1,7 @@
 //! The connection manager: configuration, admission, the registry and the
 //! sends, specialised by protocol.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -9,9 +10,9 @@ use std::time::Duration;
 use crate::admission::Admission;
 use crate::admission::per_ip::PerIp;
 use crate::backend::{Backend, BackendError, BackendStatus, Channel};
-use crate::broadcast::Broadcast;
 #[cfg(feature = "redis")]
 use crate::broadcast::deliver_remote;
+use crate::broadcast::{Aim, Broadcast};
 use crate::config::Config;
 #[cfg(feature = "redis")]
 use crate::delivery::Delivery;
@@ -257,7 +258,7 @@ impl<P: Protocol> Manager<P> {
     }
 
     /// A send to `target`, with what a fan-out needs of the manager.
-    fn broadcast<'a>(&'a self, target: Target<'a>) -> Broadcast<'a, P> {
+    fn broadcast<'a>(&'a self, target: Aim<'a>) -> Broadcast<'a, P> {
         let inner = &self.inner;
         Broadcast::new(
             &inner.registry,
@@ -267,24 +268,37 @@ impl<P: Protocol> Manager<P> {
         )
     }
 
-    /// Sends to every connection in `room`.
-    pub fn to_room<'a>(&'a self, room: &'a str) -> Broadcast<'a, P> {
-        self.broadcast(Target::Room(room))
+    /// Sends to every connection in `room`: a name borrowed (`&str`,
+    /// `&String`: no copy) or owned (a `String` moved in), so the name may
+    /// be moved into the message sent:
+    ///
+    /// ```
+    /// # use ws_core::{ws_protocol, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type", rename_all = "snake_case")]
+    /// # pub enum Board { #[ws(server)] Opened { board: String } }
+    /// fn open(manager: &Manager<Board>, board: String) {
+    ///     let _ = manager.to_room(board.clone()).send(board::Opened { board });
+    /// }
+    /// ```
+    pub fn to_room<'a>(&'a self, room: impl Into<Cow<'a, str>>) -> Broadcast<'a, P> {
+        self.broadcast(Aim::Room(room.into()))
     }
 
-    /// Sends to every connection of `user`.
-    pub fn to_user<'a>(&'a self, user: &'a str) -> Broadcast<'a, P> {
-        self.broadcast(Target::User(user))
+    /// Sends to every connection of `user` (a name borrowed or owned, as
+    /// for [`to_room`](Self::to_room)).
+    pub fn to_user<'a>(&'a self, user: impl Into<Cow<'a, str>>) -> Broadcast<'a, P> {
+        self.broadcast(Aim::User(user.into()))
     }
 
     /// Sends to every connection.
     pub fn to_all(&self) -> Broadcast<'_, P> {
-        self.broadcast(Target::All)
+        self.broadcast(Aim::All)
     }
 
     /// Sends to one connection.
     pub fn to_conn(&self, id: ConnId) -> Broadcast<'_, P> {
-        self.broadcast(Target::Conn(id))
+        self.broadcast(Aim::Conn(id))
     }
 
     /// Closes connection `id` of this node with `code` and `reason` once the

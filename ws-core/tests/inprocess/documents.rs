@@ -44,7 +44,16 @@ fn the_schema_has_the_correlation_id() {
     let server = jsonschema::validator_for(&for_direction(&schema, Direction::Server)).unwrap();
     assert!(client.is_valid(&json!({"type": "ping", "n": 1, "id": 7})));
     assert!(client.is_valid(&json!({"type": "ping", "n": 1})));
-    assert!(!client.is_valid(&json!({"type": "ping", "n": 1, "id": "7"})));
+    // An integer or a short string; nothing else.
+    assert!(client.is_valid(&json!({"type": "ping", "n": 1, "id": "7"})));
+    assert!(!client.is_valid(&json!({"type": "ping", "n": 1, "id": -1})));
+    assert!(!client.is_valid(&json!({"type": "ping", "n": 1, "id": 1.5})));
+    assert!(!client.is_valid(&json!({"type": "ping", "n": 1, "id": "x".repeat(65)})));
+    assert!(server.is_valid(&json!({"id": "r-7", "type": "error", "code": "c", "message": "m"})));
+    assert!(
+        !server
+            .is_valid(&json!({"id": "x".repeat(65), "type": "error", "code": "c", "message": "m"}))
+    );
     assert!(server.is_valid(&json!({"id": 7, "type": "pong", "n": 2})));
     assert!(server.is_valid(&json!({"id": 7, "type": "error", "code": "c", "message": "m"})));
     assert!(!server.is_valid(&json!({"type": "error", "code": "c"})));
@@ -55,7 +64,14 @@ fn the_schema_has_the_correlation_id() {
         .and_then(|m| m.schema)
         .unwrap();
     assert_eq!(ping["x-reply"], "pong");
-    assert_eq!(ping["properties"]["id"]["type"], "integer");
+    assert_eq!(
+        ping["properties"]["id"]["type"],
+        json!(["integer", "string"])
+    );
+    assert_eq!(
+        ping["properties"]["id"]["maxLength"],
+        ws_core::correlation::MAX_ID_LEN
+    );
     let note = &schema["$defs"]["RpcClient"]["oneOf"]
         .as_array()
         .unwrap()
@@ -196,7 +212,7 @@ fn typescript_types_the_requests() {
     for needle in [
         "export const PATH = \"/rpc\";",
         "/** Answered with `n + 1`. */\nexport interface Ping {\n  type: \"ping\";\n",
-        "  id?: number;\n",
+        "  id?: number | string;\n",
         "export type ClientMessage = Ping | Add | Slow | Refuse | Chatty | Note | Echo | Given | AskMe | RefreshFrame;",
         "export type ServerMessage = Pong | Sum | Noted | Echo | Give | ErrorFrame | RefreshRequired;",
         "export interface Answers {\n  give: Given;\n}",

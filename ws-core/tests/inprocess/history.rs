@@ -385,3 +385,48 @@ async fn a_resuming_joiner_is_in_presence_before_its_replay_runs() {
         );
     }
 }
+
+/// The harness reads a recorded message's position, which its type does
+/// not hold: `expect_recorded` gives the `epoch` the `joined` answer named
+/// and the offsets 1, 2, 3; a message kept in no history has none.
+#[tokio::test]
+async fn the_harness_reads_the_position_of_a_recorded_message() {
+    use std::sync::Arc;
+
+    use crate::support::chat::app::App;
+    use crate::support::chat::protocol::{Chat, chat};
+    use ws_core::Manager;
+    use ws_core::testing::TestServer;
+
+    let server = TestServer::start(Manager::<Chat>::builder().build(), Arc::new(App)).await;
+    let mut ann = server.client().await;
+    ann.push(chat::Join {
+        room: "lobby".into(),
+        since: None,
+    })
+    .await;
+    let joined = ann.expect::<chat::Joined>().await;
+    assert!(!joined.epoch.is_empty());
+    assert_eq!(joined.offset, 0);
+    for text in ["a", "b", "c"] {
+        ann.push(chat::Say {
+            room: "lobby".into(),
+            text: text.into(),
+        })
+        .await;
+    }
+    for (offset, text) in [(1, "a"), (2, "b"), (3, "c")] {
+        let said = ann.expect_recorded::<chat::Said>().await;
+        assert_eq!(
+            (said.epoch.as_str(), said.offset, said.message.text.as_str()),
+            (joined.epoch.as_str(), offset, text)
+        );
+        assert_eq!(said.position().offset, offset);
+    }
+    ann.push(chat::Echo { text: "e".into() }).await;
+    let (echo, position) = ann.recv_with_position().await.unwrap();
+    assert_eq!(
+        (echo, position),
+        (chat::Echo { text: "e".into() }.into(), None)
+    );
+}

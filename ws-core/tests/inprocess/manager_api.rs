@@ -392,9 +392,14 @@ async fn every_message_with_an_id_is_acked_or_refused_with_it() {
         (error["code"].clone(), error["id"].clone()),
         (json!("wrong_direction"), json!(7))
     );
-    // An id that is not an unsigned integer is refused, uncorrelated.
+    // A string id is acked with it; an id that is neither an unsigned
+    // integer nor a short string is refused, uncorrelated.
     client
         .send(json!({"type": "start_game", "lobby": "a", "id": "x"}))
+        .await;
+    assert_eq!(client.recv().await, json!({"type": "ack", "id": "x"}));
+    client
+        .send(json!({"type": "start_game", "lobby": "a", "id": -8}))
         .await;
     let error = client.recv().await;
     assert_eq!(error["code"], "invalid_message");
@@ -413,19 +418,21 @@ async fn a_rate_limited_message_is_refused_with_its_id() {
     let manager = Manager::<Arena>::builder().rate_limit(Some(limit)).build();
     let server = TestServer::start(manager, Arc::new(GameApp)).await;
     let mut client = Client::connect(&server.url("")).await;
-    for id in 1..=4 {
+    // Integer ids and string ids alike, each echoed as it was sent.
+    let ids = [json!(1), json!("2"), json!(3), json!("r-4")];
+    for id in &ids {
         client
             .send(json!({"type": "start_game", "lobby": "a", "id": id}))
             .await;
     }
-    for id in 1..=2 {
+    for id in &ids[..2] {
         assert_eq!(client.recv().await, json!({"type": "ack", "id": id}));
     }
-    for id in 3..=4 {
+    for id in &ids[2..] {
         let error = client.recv().await;
         assert_eq!(
             (error["code"].clone(), error["id"].clone()),
-            (json!("rate_limited"), json!(id)),
+            (json!("rate_limited"), id.clone()),
             "{error}"
         );
     }

@@ -132,6 +132,15 @@ async fn every_frame_kind_round_trips_in_messagepack() {
         ann.recv().await,
         json!({"type": "members", "room": "lobby", "count": 1, "id": 7})
     );
+    // A string id comes back a MessagePack string, the same bytes.
+    ann.send(json!({"type": "count", "room": "lobby", "id": "ref-7"}))
+        .await;
+    let raw = ann.recv_raw().await;
+    assert!(has_key(&raw, "ref-7"), "no string id in {raw:?}");
+    assert_eq!(
+        rmp_serde::from_slice::<Value>(&raw).unwrap(),
+        json!({"type": "members", "room": "lobby", "count": 1, "id": "ref-7"})
+    );
 
     // Error frames: a message of no type, and MessagePack that is not
     // a message at all; the error of a request carries its id.
@@ -147,6 +156,18 @@ async fn every_frame_kind_round_trips_in_messagepack() {
         (error["code"].as_str(), error["id"].as_u64()),
         (Some("invalid_message"), Some(8))
     );
+    ann.send(json!({"type": "count", "id": "8"})).await;
+    let error = ann.recv().await;
+    assert_eq!(
+        (error["code"].as_str(), error["id"].as_str()),
+        (Some("invalid_message"), Some("8"))
+    );
+    // An id of another kind (a MessagePack binary) is refused, without it.
+    ann.send(json!({"type": "count", "room": "lobby", "id": [1]}))
+        .await;
+    let error = ann.recv().await;
+    assert_eq!(error["code"], "invalid_message", "{error}");
+    assert!(error.get("id").is_none(), "{error}");
     for bad in [
         &b"\xc1"[..],
         b"\x82\xa4type",

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use ws_core::CorrelationId;
 use ws_core::Protocol;
 use ws_core::axum::http::StatusCode;
 use ws_core::client::ClientError;
@@ -39,13 +41,91 @@ async fn the_reply_carries_the_request_id_on_the_wire() {
         .send(json!({"type": "note", "text": "t", "id": 7}))
         .await;
     assert_eq!(client.recv().await, json!({"type": "noted", "text": "t"}));
-    // An id that is not an unsigned integer is refused.
+    // An id that is neither an unsigned integer nor a short string is
+    // refused, as an invalid message, without an id.
+    let longest = "x".repeat(ws_core::correlation::MAX_ID_LEN);
+    for bad in [
+        json!(-1),
+        json!(1.5),
+        json!({"ref": 1}),
+        json!(format!("{longest}x")),
+    ] {
+        client
+            .send(json!({"type": "ping", "n": 1, "id": bad}))
+            .await;
+        let refused = client.recv().await;
+        assert_eq!(refused["type"], "error");
+        assert_eq!(refused["code"], "invalid_message");
+        assert!(refused.get("id").is_none(), "{refused}");
+    }
+    // The longest string id is echoed.
     client
-        .send(json!({"type": "ping", "n": 1, "id": "seven"}))
+        .send(json!({"type": "ping", "n": 1, "id": longest}))
         .await;
-    let refused = client.recv().await;
-    assert_eq!(refused["type"], "error");
-    assert_eq!(refused["code"], "invalid_message");
+    assert_eq!(client.recv().await["id"], json!(longest));
+}
+
+/// A string id (a Phoenix `ref`) is echoed as it came, the same JSON
+/// token: never turned into a number, nor a number into a string.
+#[tokio::test]
+async fn string_ids_are_echoed_verbatim() {
+    let server = server().await;
+    let mut client = raw(&server).await;
+    for (sent, echoed) in [
+        (r#""seven""#, r#""seven""#),
+        (r#""7""#, r#""7""#),
+        (r#"7"#, r#"7"#),
+        (r#""""#, r#""""#),
+        (r#""é \"q\" ✓""#, r#""é \"q\" ✓""#),
+        (r#""\u0041""#, r#""A""#),
+    ] {
+        client
+            .send_raw(Message::text(format!(
+                r#"{{"type":"ping","n":1,"id":{sent}}}"#
+            )))
+            .await;
+        let pong = match client.next_frame("the pong").await {
+            Some(Ok(Message::Text(text))) => text.to_string(),
+            other => panic!("expected the pong, got {other:?}"),
+        };
+        assert_eq!(pong, format!(r#"{{"id":{echoed},"type":"pong","n":2}}"#));
+    }
+    // Errors of a request carry its string id too.
+    client
+        .send(json!({"type": "refuse", "how": "reply", "id": "r-3"}))
+        .await;
+    assert_eq!(
+        client.recv().await,
+        json!({"type": "error", "id": "r-3", "code": "not_allowed", "message": "you may not"})
+    );
+
+    // The typed client: the caller's string id, and `ErrorFrame::id`.
+    let mut typed = server.client().await;
+    let id = CorrelationId::try_from("ref-1").unwrap();
+    let pong = typed.request_with_id(rpc::Ping { n: 1 }, id).await;
+    assert_eq!(pong.unwrap(), rpc::Pong { n: 2 });
+    let refused = typed
+        .request_with_id(
+            rpc::Refuse {
+                how: "reply".into(),
+            },
+            id,
+        )
+        .await;
+    match refused {
+        Err(ClientError::Server(frame)) => assert_eq!(frame.id, Some(id)),
+        other => panic!("expected the error frame, got {other:?}"),
+    }
+    let frame = typed
+        .ask_error(rpc::Refuse {
+            how: "reply".into(),
+        })
+        .await;
+    assert_eq!(
+        frame.id.and_then(|id| id.as_u64()),
+        Some(1),
+        "the client's own first id"
+    );
 }
 
 #[tokio::test]

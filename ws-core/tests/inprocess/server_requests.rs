@@ -164,9 +164,17 @@ async fn answers_no_request_waits_for_are_refused() {
     let refused = client.recv().await;
     assert_eq!(refused["code"], "unexpected_reply");
     assert!(refused.get("id").is_none(), "{refused}");
-    // An id that is not a number is an invalid message, as for requests.
+    // The server's ids are integers: a string id answers none of its
+    // requests, and is echoed in the refusal.
     client
-        .send(json!({"type": "ready", "ready": true, "id": "x"}))
+        .send(json!({"type": "ready", "ready": true, "id": "77"}))
+        .await;
+    let refused = client.recv().await;
+    assert_eq!(refused["code"], "unexpected_reply");
+    assert_eq!(refused["id"], "77");
+    // An id of no kind an id may be is an invalid message, as for requests.
+    client
+        .send(json!({"type": "ready", "ready": true, "id": -1}))
         .await;
     assert_eq!(client.recv().await["code"], "invalid_message");
 }

@@ -56,7 +56,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
                 handler: &'a __H,
                 ctx: &'a #private::Ctx<Self>,
                 message: Self,
-                id: ::core::option::Option<::core::primitive::u64>,
+                id: ::core::option::Option<#private::CorrelationId>,
             ) -> #result {
                 async move {
                     // Read by the arms of requests only.

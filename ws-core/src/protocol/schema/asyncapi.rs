@@ -273,10 +273,14 @@ pub fn document<P: Protocol>() -> Value {
     let mut components_object = json!({ "messages": components, "schemas": schemas });
     if correlates {
         let description = if P::CORRELATE_ALL {
-            "The `id` a client puts in a message; the reply, the error frame or the `ack` carries the same `id`."
+            "The `id` a client puts in a message; the reply, the error frame or the `ack` carries the same `id`"
         } else {
-            "The `id` a client puts in a request; the reply, or the error frame, carries the same `id`."
+            "The `id` a client puts in a request; the reply, or the error frame, carries the same `id`"
         };
+        let description = format!(
+            "{description}: an unsigned integer or a string of at most {} bytes, echoed as it was sent (`7` as `7`, `\"7\"` as `\"7\"`).",
+            crate::correlation::MAX_ID_LEN
+        );
         components_object["correlationIds"] = json!({
             "id": {
                 "description": description,

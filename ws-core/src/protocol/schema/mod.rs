@@ -139,12 +139,7 @@ fn ack_frame() -> Value {
         "type": "object",
         "properties": {
             "type": { "type": "string", "const": "ack" },
-            "id": {
-                "description": "Correlation id: the id of the message handled.",
-                "type": "integer",
-                "format": "uint64",
-                "minimum": 0,
-            },
+            "id": crate::correlation::schema("Correlation id: the id of the message handled."),
         },
         "required": ["type", "id"],
     })
@@ -316,12 +311,7 @@ fn insert_id(schema: &mut Value, description: &str) {
     if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         properties.insert(
             crate::correlation::FIELD.into(),
-            json!({
-                "description": description,
-                "type": "integer",
-                "format": "uint64",
-                "minimum": 0,
-            }),
+            crate::correlation::schema(description),
         );
     }
 }

@@ -15,12 +15,12 @@ export const __REQUESTS__ = "ask";
 
 export interface AckFrame {
   type: "ack";
-  id: number;
+  id: number | string;
 }
 
 export interface ErrorFrame {
   type: "error";
-  id?: number;
+  id?: number | string;
   code: string;
   message: string;
 }
@@ -42,25 +42,25 @@ export interface RefreshRequired {
 
 export interface Ping {
   __TAG_KEY__: "ping";
-  id?: number;
+  id?: number | string;
   n: number;
 }
 
 export interface Pong {
   __TAG_KEY__: "pong";
-  id?: number;
+  id?: number | string;
   n: number;
 }
 
 export interface Ask {
   __TAG_KEY__: "ask";
-  id?: number;
+  id?: number | string;
   question: string;
 }
 
 export interface Answer {
   __TAG_KEY__: "answer";
-  id?: number;
+  id?: number | string;
   yes: boolean;
 }
 
