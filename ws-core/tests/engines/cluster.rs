@@ -11,11 +11,11 @@ use crate::support::redis::{Redis, prefix, up};
 use crate::support::{Client, Server, Test, test};
 
 fn room_channel(prefix: &str, room: &str) -> String {
-    format!("{prefix}:{}:room:{room}", Test::NAME)
+    format!("{prefix}:{}:room:{{{room}}}", Test::NAME)
 }
 
 fn user_channel(prefix: &str, user: &str) -> String {
-    format!("{prefix}:{}:user:{user}", Test::NAME)
+    format!("{prefix}:{}:user:{{{user}}}", Test::NAME)
 }
 
 fn all_channel(prefix: &str) -> String {
@@ -69,7 +69,7 @@ fn say(room: &str, text: &str) -> Value {
 }
 
 /// The next message of type `kind`, skipping others (e.g. error frames).
-async fn next(client: &mut Client, kind: &str) -> Value {
+pub(crate) async fn next(client: &mut Client, kind: &str) -> Value {
     loop {
         let message = client.recv().await;
         if message["type"] == kind {
@@ -597,7 +597,7 @@ async fn presence_counts_across_nodes_and_forgets_a_dead_node() {
 
     // An orderly shutdown withdraws the node's presence at once.
     let node = a.manager.backend_status().unwrap().node;
-    let key = format!("{prefix}:{}:presence:{node}", Test::NAME);
+    let key = format!("{prefix}:{}:{{presence}}:{node}", Test::NAME);
     assert!(redis.exists(&key).await);
     a.manager.shutdown(Duration::from_secs(2)).await;
     assert!(!redis.exists(&key).await);

@@ -6,6 +6,7 @@
 mod support;
 
 mod cluster;
+mod conformance;
 mod history_cluster;
 mod model;
 mod presence;

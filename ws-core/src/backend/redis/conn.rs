@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use tokio::time::Instant;
 
@@ -88,21 +89,61 @@ impl Liveness {
     }
 }
 
+/// One Redis, or a Redis Cluster: what the tasks send their commands and
+/// pipelines to, either way (a pipeline runs per slot on a cluster, see
+/// [`cluster`](super::cluster)).
+#[derive(Clone)]
+pub(super) enum Raw {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Raw {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Raw::Single(conn) => conn.req_packed_command(cmd),
+            Raw::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Raw::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            // Not atomic (the engine writes its `MULTI`s itself): split.
+            Raw::Cluster(conn) => {
+                if offset == 0 && count == pipeline.len() {
+                    super::cluster::pipeline(conn, pipeline).boxed()
+                } else {
+                    conn.req_packed_commands(pipeline, offset, count)
+                }
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Raw::Single(conn) => conn.get_db(),
+            Raw::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
 /// The connection with the silence timeout on every call; cheap to clone.
 #[derive(Clone)]
 pub(super) struct Conn {
-    inner: ConnectionManager,
+    inner: Raw,
     liveness: std::sync::Arc<Liveness>,
     timeout: Duration,
 }
 
 impl Conn {
     /// `inner` must have no response timeout of its own.
-    pub(super) fn new(
-        inner: ConnectionManager,
-        liveness: std::sync::Arc<Liveness>,
-        timeout: Duration,
-    ) -> Self {
+    pub(super) fn new(inner: Raw, liveness: std::sync::Arc<Liveness>, timeout: Duration) -> Self {
         Self {
             inner,
             liveness,
@@ -114,8 +155,13 @@ impl Conn {
     /// publishes, which Redis runs once written even if its answer comes
     /// late (cut off, one would be counted lost though delivered, or sent
     /// twice if retried). A connection that drops fails them at once.
-    pub(super) fn unlimited(&self) -> ConnectionManager {
+    pub(super) fn unlimited(&self) -> Raw {
         self.inner.clone()
+    }
+
+    /// Whether this is a Redis Cluster (a connection per node).
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.inner, Raw::Cluster(_))
     }
 
     pub(super) fn liveness(&self) -> &Liveness {
