@@ -577,9 +577,11 @@ impl State {
                 .acquire()
                 .await
                 .map_err(|_| BackendError::Unavailable)?;
-            let (on, read) = history::read(&mut conn, &self.names, &room, since, max, bounds)
-                .await
-                .map_err(|error| BackendError::Failed(Box::new(error)))?;
+            let cluster = conn.is_cluster();
+            let (on, read) =
+                history::read(&mut conn, cluster, &self.names, &room, since, max, bounds)
+                    .await
+                    .map_err(|error| BackendError::Failed(Box::new(error)))?;
             // On a cluster the read's node is the room's, the subscription
             // is on the same node's connection, and a replaced connection
             // says so by a push (`Disconnection`), which the subscriber
