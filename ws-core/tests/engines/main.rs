@@ -7,6 +7,7 @@ mod support;
 
 mod cluster;
 mod conformance;
+mod failover;
 mod history_cluster;
 mod model;
 mod presence;
