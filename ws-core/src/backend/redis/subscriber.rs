@@ -24,17 +24,6 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut pushes: UnboundedRe
                     continue;
                 };
                 if payload.first() == Some(&history::VERSION_RECORDED) {
-                    if !state.shared.is_up() {
-                        // Lost, not resynced yet: the redis crate may have
-                        // resubscribed by itself (a cluster does, on the
-                        // master that took over), with what was recorded
-                        // meanwhile never seen here. The room's members are
-                        // closed once resynced (`interrupted`) and resume
-                        // from the history, which has this message too: no
-                        // member gets a later message before that gap is
-                        // told.
-                        continue;
-                    }
                     // Recorded messages come back to their own node too:
                     // every node delivers them in the order Redis gave the
                     // offsets.
