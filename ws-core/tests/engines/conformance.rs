@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use ws_core::{Backend, Manager, Protocol, PubSubMode, RedisBackend};
 
-use crate::cluster::{join_all, next};
+use crate::cluster::{in_order, join_all, markers, next, send_numbers, whisper_twice};
 use crate::support::chat::{Chat, serve};
 use crate::support::history::{assert_said, join};
 use crate::support::redis::{Redis, prefix};
 use crate::support::redis_cluster::RedisCluster;
-use crate::support::{Client, Server, Test, test};
+use crate::support::{Client, Server, Test};
 
 /// The engines under test.
 #[derive(Clone, Copy, Debug)]
@@ -146,13 +146,9 @@ impl Engine {
     }
 
     /// A node of the test protocol in a runtime of its own, to be killed
-    /// without a word (see [`Doomed::kill`]).
+    /// without a word (by dropping it).
     pub async fn doomed(&self) -> Doomed {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::model::engine::own_runtime();
         let backend = self.backend();
         let server = runtime
             .spawn(async move {
@@ -177,18 +173,11 @@ async fn until_up(up: impl Fn() -> bool) {
     }
 }
 
-/// A node whose every task can be dropped at once, as a SIGKILL would.
+/// A node whose every task goes at once when it is dropped, as a SIGKILL
+/// would: nothing of it runs again, nothing is said to anyone.
 pub struct Doomed {
     pub server: Server,
     runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Doomed {
-    pub fn kill(mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 impl Drop for Doomed {
@@ -208,25 +197,7 @@ fn say(room: &str, text: &str) -> Value {
 /// client), and whatever a node sent earlier arrives before its marker.
 async fn quiet(engine: &Engine, nodes: &[&Server], clients: &mut [&mut Client]) {
     engine.listening(Test::NAME, Listen::All, nodes.len()).await;
-    for (i, node) in nodes.iter().enumerate() {
-        let marker = test::Said {
-            room: String::new(),
-            text: "marker".into(),
-            from: i as u64,
-        };
-        node.manager.to_all().send(marker).unwrap();
-    }
-    for client in clients.iter_mut() {
-        let mut seen = vec![false; nodes.len()];
-        while seen.contains(&false) {
-            let message = client.recv().await;
-            assert_eq!(
-                message["text"], "marker",
-                "expected only markers, got {message}"
-            );
-            seen[message["from"].as_u64().unwrap() as usize] = true;
-        }
-    }
+    markers(nodes, clients).await;
 }
 
 /// Rooms whose channels hash to different slots: on a cluster, to
@@ -296,14 +267,7 @@ pub async fn a_user_and_everyone_span_the_nodes(engine: Engine) {
     let mut alice_b = nodes[1].connect_as("alice").await;
     let mut bob = nodes[2].connect_as("bob").await;
     engine.listening(Test::NAME, Listen::User("alice"), 2).await;
-    for text in ["one", "two"] {
-        bob.send(json!({"type": "whisper", "user": "alice", "text": text}))
-            .await;
-    }
-    for alice in [&mut alice_a, &mut alice_b] {
-        assert_eq!(next(alice, "said").await["text"], "one");
-        assert_eq!(next(alice, "said").await["text"], "two");
-    }
+    whisper_twice(&mut bob, [&mut alice_a, &mut alice_b]).await;
     engine.listening(Test::NAME, Listen::All, 3).await;
     alice_b
         .send(json!({"type": "announce", "text": "everyone"}))
@@ -326,27 +290,8 @@ pub async fn each_senders_messages_arrive_in_order(engine: Engine) {
     let mut reader = nodes[2].connect().await;
     join_all(&mut [&mut s1, &mut s2, &mut reader], "r").await;
     engine.listening(Test::NAME, Listen::Room("r"), 3).await;
-    let senders: Vec<_> = [s1, s2]
-        .into_iter()
-        .map(|mut sender| {
-            tokio::spawn(async move {
-                for i in 0..N {
-                    sender.send(say("r", &i.to_string())).await;
-                }
-                sender
-            })
-        })
-        .collect();
-    let mut seen: std::collections::HashMap<u64, usize> = Default::default();
-    for _ in 0..2 * N {
-        let said = next(&mut reader, "said").await;
-        let from = said["from"].as_u64().unwrap();
-        let n: usize = said["text"].as_str().unwrap().parse().unwrap();
-        let expected = seen.entry(from).or_default();
-        assert_eq!(n, *expected, "sender {from}: out of order");
-        *expected += 1;
-    }
-    assert!(seen.len() == 2 && seen.values().all(|&n| n == N));
+    let senders = send_numbers([s1, s2], N);
+    in_order(&mut reader, N).await;
     for sender in senders {
         sender.await.unwrap();
     }
@@ -431,7 +376,7 @@ pub async fn presence_spans_the_nodes_and_a_dead_node_leaves_it(engine: Engine) 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let killed = Instant::now();
-    b.kill();
+    drop(b); // killed
     loop {
         let page = a.manager.presence("r").await.unwrap();
         if users(&page) == ["alice"] {

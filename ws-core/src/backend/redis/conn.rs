@@ -98,47 +98,13 @@ pub(super) enum Raw {
     Cluster(ClusterConnection),
 }
 
-impl ConnectionLike for Raw {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Raw::Single(conn) => conn.req_packed_command(cmd),
-            Raw::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Raw::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
-            // Not atomic (the engine writes its `MULTI`s itself): split.
-            Raw::Cluster(conn) => {
-                if offset == 0 && count == pipeline.len() {
-                    super::cluster::pipeline(conn, pipeline).boxed()
-                } else {
-                    conn.req_packed_commands(pipeline, offset, count)
-                }
-            }
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Raw::Single(conn) => conn.get_db(),
-            Raw::Cluster(conn) => conn.get_db(),
-        }
-    }
-}
-
 /// The connection with the silence timeout on every call; cheap to clone.
 #[derive(Clone)]
 pub(super) struct Conn {
     inner: Raw,
     liveness: std::sync::Arc<Liveness>,
-    timeout: Duration,
+    /// `None`: as long as Redis takes (see [`Conn::unlimited`]).
+    timeout: Option<Duration>,
 }
 
 impl Conn {
@@ -147,7 +113,7 @@ impl Conn {
         Self {
             inner,
             liveness,
-            timeout,
+            timeout: Some(timeout),
         }
     }
 
@@ -155,8 +121,17 @@ impl Conn {
     /// publishes, which Redis runs once written even if its answer comes
     /// late (cut off, one would be counted lost though delivered, or sent
     /// twice if retried). A connection that drops fails them at once.
-    pub(super) fn unlimited(&self) -> Raw {
-        self.inner.clone()
+    pub(super) fn unlimited(&self) -> Conn {
+        Conn {
+            timeout: None,
+            ..self.clone()
+        }
+    }
+
+    /// What makes a call fail once Redis is silent for the timeout, if any
+    /// (see [`limited`]).
+    fn limit(&self) -> (Option<Duration>, std::sync::Arc<Liveness>) {
+        (self.timeout, std::sync::Arc::clone(&self.liveness))
     }
 
     /// Whether this is a Redis Cluster (a connection per node).
@@ -169,11 +144,25 @@ impl Conn {
     }
 }
 
+/// `call`, failed once Redis is silent for the timeout of `limit`, if any.
+fn limited<'a, T: Send + 'a>(
+    (timeout, liveness): (Option<Duration>, std::sync::Arc<Liveness>),
+    call: RedisFuture<'a, T>,
+) -> RedisFuture<'a, T> {
+    match timeout {
+        Some(timeout) => async move { liveness.within(timeout, call).await }.boxed(),
+        None => call,
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let (liveness, timeout) = (std::sync::Arc::clone(&self.liveness), self.timeout);
-        let call = self.inner.req_packed_command(cmd);
-        async move { liveness.within(timeout, call).await }.boxed()
+        let limit = self.limit();
+        let call = match &mut self.inner {
+            Raw::Single(conn) => conn.req_packed_command(cmd),
+            Raw::Cluster(conn) => conn.req_packed_command(cmd),
+        };
+        limited(limit, call)
     }
 
     fn req_packed_commands<'a>(
@@ -182,13 +171,26 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        let (liveness, timeout) = (std::sync::Arc::clone(&self.liveness), self.timeout);
-        let call = self.inner.req_packed_commands(pipeline, offset, count);
-        async move { liveness.within(timeout, call).await }.boxed()
+        let limit = self.limit();
+        let call = match &mut self.inner {
+            Raw::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            // Not atomic (the engine writes its `MULTI`s itself): split.
+            Raw::Cluster(conn) => {
+                if offset == 0 && count == pipeline.len() {
+                    super::cluster::pipeline(conn, pipeline).boxed()
+                } else {
+                    conn.req_packed_commands(pipeline, offset, count)
+                }
+            }
+        };
+        limited(limit, call)
     }
 
     fn get_db(&self) -> i64 {
-        self.inner.get_db()
+        match &self.inner {
+            Raw::Single(conn) => conn.get_db(),
+            Raw::Cluster(conn) => conn.get_db(),
+        }
     }
 }
 

@@ -176,8 +176,7 @@ pub(crate) fn record_call(
     bounds: Bounds,
     publish: &str,
     channel: impl ToRedisArgs,
-    header: &[u8],
-    body: &[u8],
+    (header, body): (&[u8], &[u8]),
 ) -> ScriptInvocation<'static> {
     let keys = names.history(room);
     let mut call = RECORD.prepare_invoke();
@@ -212,8 +211,7 @@ pub(crate) async fn record(
         bounds,
         "PUBLISH",
         "ch",
-        &[VERSION_RECORDED],
-        body,
+        (&[VERSION_RECORDED], body),
     )
     .invoke_async(conn)
     .await

@@ -65,8 +65,7 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
                                 bounds,
                                 publish,
                                 state.names.channel(&outgoing.channel),
-                                &header,
-                                &outgoing.wire,
+                                (&header, &outgoing.wire),
                             );
                             pipe.invoke_script(&call).ignore();
                         }

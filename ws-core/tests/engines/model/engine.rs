@@ -109,11 +109,7 @@ impl Services {
 
     /// A node of this engine, once its backend is up.
     pub async fn node(&self) -> Node {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = own_runtime();
         let backend = self.backend();
         let (addr, manager) = runtime
             .spawn(async move {
@@ -138,6 +134,15 @@ impl Services {
         node.until_up(Duration::from_secs(10)).await;
         node
     }
+}
+
+/// A runtime for one node: shut down, every task of the node goes at once.
+pub fn own_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A node killed without a word drops out of presence within this.

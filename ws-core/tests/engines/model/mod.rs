@@ -33,7 +33,7 @@
 //! engine: see BENCHMARKS.md.
 
 mod client;
-mod engine;
+pub(crate) mod engine;
 mod ops;
 mod protocol;
 mod run;
