@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --example chat -- [--addr 127.0.0.1:3000] [--max-connections N] [--send-queue N]
 //!                                [--redis redis://127.0.0.1:6379/] [--history N]
+//!                                [--redis-cluster redis://10.0.0.1:7000/,redis://10.0.0.2:7000/]
 //!                                [--redis-wait SECS] [--presence-events MS] [--presence-ttl MS]
 //!                                [--tls-cert cert.pem --tls-key key.pem]
 //! ```
@@ -25,6 +26,12 @@
 //! process keeping its own limits. A process that dies without a word
 //! (SIGKILL) drops out of `who` within its presence TTL (`--presence-ttl
 //! MS`, default 15 s).
+//!
+//! With `--redis-cluster URL[,URL...]` instead, the processes share a Redis
+//! Cluster (any of its nodes' URLs; the others are found): the same chat,
+//! each room's history and channel on the master of its slot. A master
+//! that dies is replaced by its replica; a resume across that is told
+//! `epoch_changed` (the new master may lack the last records).
 //!
 //! Wire protocol (JSON text frames), so that any load tool can drive it:
 //! - client → `{"type":"join","room":R}`, `{"type":"leave","room":R}`,
@@ -89,6 +96,7 @@ struct Args {
     max_connections: Option<usize>,
     send_queue: Option<usize>,
     redis: Option<String>,
+    redis_cluster: Option<Vec<String>>,
     redis_wait: Duration,
     history: Option<usize>,
     presence_events: Option<Duration>,
@@ -103,6 +111,7 @@ fn parse_args() -> Result<Args, String> {
         max_connections: None,
         send_queue: None,
         redis: None,
+        redis_cluster: None,
         redis_wait: Duration::from_secs(30),
         history: None,
         presence_events: None,
@@ -126,6 +135,9 @@ fn parse_args() -> Result<Args, String> {
                 args.send_queue = Some(value()?.parse().map_err(|e| format!("--send-queue: {e}"))?)
             }
             "--redis" => args.redis = Some(value()?),
+            "--redis-cluster" => {
+                args.redis_cluster = Some(value()?.split(',').map(str::to_owned).collect())
+            }
             "--redis-wait" => {
                 let secs: u64 = value()?.parse().map_err(|e| format!("--redis-wait: {e}"))?;
                 args.redis_wait = Duration::from_secs(secs);
@@ -148,10 +160,13 @@ fn parse_args() -> Result<Args, String> {
             "--tls-cert" => args.tls_cert = Some(value()?.into()),
             "--tls-key" => args.tls_key = Some(value()?.into()),
             "-h" | "--help" => {
-                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS] [--tls-cert PEM --tls-key PEM]".into());
+                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL | --redis-cluster URL[,URL...]] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS] [--tls-cert PEM --tls-key PEM]".into());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
+    }
+    if args.redis.is_some() && args.redis_cluster.is_some() {
+        return Err("--redis and --redis-cluster: one or the other".into());
     }
     if args.tls_cert.is_some() != args.tls_key.is_some() {
         return Err("--tls-cert and --tls-key go together".into());
@@ -266,11 +281,20 @@ async fn main() {
     if let Some(n) = args.history {
         builder = builder.history(n);
     }
-    if let Some(url) = &args.redis {
+    let redis_flag = match (&args.redis, &args.redis_cluster) {
+        (Some(url), _) => Some(("--redis", vec![url.as_str()])),
+        (None, Some(urls)) => Some(("--redis-cluster", urls.iter().map(String::as_str).collect())),
+        (None, None) => None,
+    };
+    if let Some((flag, urls)) = redis_flag {
         #[cfg(feature = "redis")]
         {
-            let mut redis = ws_core::RedisBackend::new(url).unwrap_or_else(|error| {
-                eprintln!("--redis: {error}");
+            let redis = match flag {
+                "--redis" => ws_core::RedisBackend::new(urls[0]),
+                _ => ws_core::RedisBackend::cluster(&urls),
+            };
+            let mut redis = redis.unwrap_or_else(|error| {
+                eprintln!("{flag}: {error}");
                 std::process::exit(2);
             });
             if let Some(ttl) = args.presence_ttl {
@@ -280,7 +304,7 @@ async fn main() {
         }
         #[cfg(not(feature = "redis"))]
         {
-            eprintln!("--redis {url}: no Redis backend in this build (ws-core feature `redis`)");
+            eprintln!("{flag} {urls:?}: no Redis backend in this build (ws-core feature `redis`)");
             std::process::exit(2);
         }
     }
@@ -293,7 +317,7 @@ async fn main() {
         eprintln!("{error}");
         std::process::exit(2);
     });
-    if args.redis.is_some() {
+    if args.redis.is_some() || args.redis_cluster.is_some() {
         backend_ready(&manager, args.redis_wait).await;
     }
     let handshake_timeout = manager.config().handshake_timeout();

@@ -114,6 +114,25 @@ impl Backend {
         Ok(RedisBackend::new(url)?.into())
     }
 
+    /// The Redis Cluster that `urls` belong to, with the defaults of
+    /// [`RedisBackend`]: see [`RedisBackend::cluster`]. Fails only on a
+    /// malformed URL or none.
+    ///
+    /// ```no_run
+    /// # use ws_core::{ws_protocol, Backend, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// # #[tokio::main] async fn main() {
+    /// let cluster = Backend::redis_cluster(&["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"]);
+    /// let manager = Manager::<Chat>::builder().backend(cluster.expect("valid URLs")).build();
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis_cluster(urls: &[&str]) -> Result<Self, BackendError> {
+        Ok(RedisBackend::cluster(urls)?.into())
+    }
+
     /// Starts the backend for a manager of `protocol` configured by
     /// `config`: the link the registry and the broadcasts use (none on one
     /// node), and the tasks to spawn once the manager exists. With history

@@ -110,6 +110,25 @@ impl<P: Protocol> ManagerBuilder<P> {
         Ok(self.backend(Backend::redis(url)?))
     }
 
+    /// Joins the nodes sharing the Redis Cluster that `urls` belong to
+    /// (feature `redis`): shorthand for
+    /// `.backend(Backend::redis_cluster(urls)?)`.
+    ///
+    /// ```no_run
+    /// # use ws_core::{ws_protocol, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// # #[tokio::main] async fn main() {
+    /// let urls = ["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"];
+    /// let manager = Manager::<Chat>::builder().redis_cluster(&urls).unwrap().build();
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis_cluster(self, urls: &[&str]) -> Result<Self, BackendError> {
+        Ok(self.backend(Backend::redis_cluster(urls)?))
+    }
+
     /// The manager, or the first rule of [`Config::validate`] that the
     /// configuration breaks. With a cluster backend its tasks start here, so
     /// this must run inside a Tokio runtime.

@@ -11,11 +11,11 @@ use crate::support::redis::{Redis, prefix, up};
 use crate::support::{Client, Server, Test, test};
 
 pub(crate) fn room_channel(prefix: &str, room: &str) -> String {
-    format!("{prefix}:{}:room:{room}", Test::NAME)
+    format!("{prefix}:{}:room:{{{room}}}", Test::NAME)
 }
 
 pub(crate) fn user_channel(prefix: &str, user: &str) -> String {
-    format!("{prefix}:{}:user:{user}", Test::NAME)
+    format!("{prefix}:{}:user:{{{user}}}", Test::NAME)
 }
 
 fn all_channel(prefix: &str) -> String {
@@ -100,6 +100,12 @@ pub(crate) async fn quiet_everywhere(
     redis
         .until_subscribers(&all_channel(prefix), true, nodes.len())
         .await;
+    markers(nodes, clients).await;
+}
+
+/// Each of `nodes` broadcasts a marker to everyone; every one of `clients`
+/// must get the markers, and nothing else, before them.
+pub(crate) async fn markers(nodes: &[&Server], clients: &mut [&mut Client]) {
     for (i, node) in nodes.iter().enumerate() {
         let marker = test::Said {
             room: String::new(),
@@ -118,6 +124,50 @@ pub(crate) async fn quiet_everywhere(
             );
             seen[message["from"].as_u64().unwrap() as usize] = true;
         }
+    }
+}
+
+/// Each of `senders` says 0 to `n - 1` in room `r`, as fast as it can.
+pub(crate) fn send_numbers(senders: [Client; 2], n: usize) -> Vec<tokio::task::JoinHandle<Client>> {
+    senders
+        .into_iter()
+        .map(|mut sender| {
+            tokio::spawn(async move {
+                for i in 0..n {
+                    sender.send(say("r", &i.to_string())).await;
+                }
+                sender
+            })
+        })
+        .collect()
+}
+
+/// `client` gets the `n` numbers of each of two senders, each sender's in
+/// order.
+pub(crate) async fn in_order(client: &mut Client, n: usize) {
+    let mut seen: std::collections::HashMap<u64, usize> = Default::default();
+    for _ in 0..2 * n {
+        let said = next(client, "said").await;
+        let from = said["from"].as_u64().unwrap();
+        let got: usize = said["text"].as_str().unwrap().parse().unwrap();
+        let expected = seen.entry(from).or_default();
+        assert_eq!(got, *expected, "sender {from}: out of order");
+        *expected += 1;
+    }
+    assert_eq!(seen.len(), 2);
+    assert!(seen.values().all(|&got| got == n));
+}
+
+/// `bob` whispers "one" and "two" to alice; each of her connections gets
+/// both, in order.
+pub(crate) async fn whisper_twice(bob: &mut Client, alices: [&mut Client; 2]) {
+    for text in ["one", "two"] {
+        bob.send(json!({"type": "whisper", "user": "alice", "text": text}))
+            .await;
+    }
+    for alice in alices {
+        assert_eq!(next(alice, "said").await["text"], "one");
+        assert_eq!(next(alice, "said").await["text"], "two");
     }
 }
 
@@ -210,14 +260,7 @@ async fn a_user_on_two_nodes_gets_each_message_once_per_connection() {
         .until_subscribers(&user_channel(&prefix, "alice"), true, 2)
         .await;
 
-    for text in ["one", "two"] {
-        bob.send(json!({"type": "whisper", "user": "alice", "text": text}))
-            .await;
-    }
-    for alice in [&mut alice_a, &mut alice_b] {
-        assert_eq!(next(alice, "said").await["text"], "one");
-        assert_eq!(next(alice, "said").await["text"], "two");
-    }
+    whisper_twice(&mut bob, [&mut alice_a, &mut alice_b]).await;
     // From a node that has one of alice's connections too.
     alice_a
         .send(json!({"type": "whisper", "user": "alice", "text": "self"}))
@@ -269,29 +312,9 @@ async fn messages_of_each_sender_arrive_in_order_on_other_nodes() {
         .await;
 
     // Two senders on two nodes at once, each as fast as it can.
-    let tasks: Vec<_> = [s1, s2]
-        .into_iter()
-        .map(|mut sender| {
-            tokio::spawn(async move {
-                for i in 0..N {
-                    sender.send(say("r", &i.to_string())).await;
-                }
-                sender
-            })
-        })
-        .collect();
+    let tasks = send_numbers([s1, s2], N);
     for client in [&mut reader, &mut local_reader] {
-        let mut seen: std::collections::HashMap<u64, usize> = Default::default();
-        for _ in 0..2 * N {
-            let said = next(client, "said").await;
-            let from = said["from"].as_u64().unwrap();
-            let n: usize = said["text"].as_str().unwrap().parse().unwrap();
-            let expected = seen.entry(from).or_default();
-            assert_eq!(n, *expected, "sender {from}: out of order");
-            *expected += 1;
-        }
-        assert_eq!(seen.len(), 2);
-        assert!(seen.values().all(|&n| n == N));
+        in_order(client, N).await;
     }
     // The senders stay connected, so each node keeps its `all` subscription.
     let mut senders = Vec::new();
@@ -597,7 +620,7 @@ async fn presence_counts_across_nodes_and_forgets_a_dead_node() {
 
     // An orderly shutdown withdraws the node's presence at once.
     let node = a.manager.backend_status().unwrap().node;
-    let key = format!("{prefix}:{}:presence:{node}", Test::NAME);
+    let key = format!("{prefix}:{}:{{presence}}:{node}", Test::NAME);
     assert!(redis.exists(&key).await);
     a.manager.shutdown(Duration::from_secs(2)).await;
     assert!(!redis.exists(&key).await);

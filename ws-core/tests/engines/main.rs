@@ -6,6 +6,8 @@
 mod support;
 
 mod cluster;
+mod conformance;
+mod failover;
 mod history_cluster;
 mod membership;
 mod model;

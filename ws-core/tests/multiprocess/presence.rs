@@ -94,7 +94,7 @@ async fn node_expiries(redis: &Redis) -> Vec<u64> {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let scored: Vec<(u64, u64)> = redis::cmd("ZRANGE")
-        .arg("ws:Chat:nodes")
+        .arg("ws:Chat:{presence}:nodes")
         .arg(0)
         .arg(-1)
         .arg("WITHSCORES")
@@ -241,7 +241,12 @@ async fn a_node_killed_after_its_first_presence_write_leaves_no_key_without_expi
         // Killed as soon as the join's write is in Redis.
         let mut written = false;
         for _ in 0..1000 {
-            if redis.ttls(&format!("ws:Chat:present:*:{room}")).await.len() == 1 {
+            if redis
+                .ttls(&format!("ws:Chat:{{presence}}:present:*:{room}"))
+                .await
+                .len()
+                == 1
+            {
                 written = true;
                 break;
             }
@@ -256,9 +261,9 @@ async fn a_node_killed_after_its_first_presence_write_leaves_no_key_without_expi
             .filter(|(key, _)| !key.starts_with("ws:Chat:h{"))
             .collect();
         assert!(
-            node_keys
-                .iter()
-                .any(|(key, _)| key.starts_with("ws:Chat:presence:")),
+            node_keys.iter().any(|(key, _)| key
+                .strip_prefix("ws:Chat:{presence}:")
+                .is_some_and(|node| node.parse::<u64>().is_ok())),
             "{keys:?}"
         );
         for (key, ttl) in node_keys {

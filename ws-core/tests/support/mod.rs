@@ -12,6 +12,7 @@ pub mod chat;
 pub mod history;
 pub mod process;
 pub mod redis;
+pub mod redis_cluster;
 pub mod rpc;
 
 use std::net::SocketAddr;

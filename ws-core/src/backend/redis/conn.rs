@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use tokio::time::Instant;
 
@@ -88,25 +89,31 @@ impl Liveness {
     }
 }
 
+/// One Redis, or a Redis Cluster: what the tasks send their commands and
+/// pipelines to, either way (a pipeline runs per slot on a cluster, see
+/// [`cluster`](super::cluster)).
+#[derive(Clone)]
+pub(super) enum Raw {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
 /// The connection with the silence timeout on every call; cheap to clone.
 #[derive(Clone)]
 pub(super) struct Conn {
-    inner: ConnectionManager,
+    inner: Raw,
     liveness: std::sync::Arc<Liveness>,
-    timeout: Duration,
+    /// `None`: as long as Redis takes (see [`Conn::unlimited`]).
+    timeout: Option<Duration>,
 }
 
 impl Conn {
     /// `inner` must have no response timeout of its own.
-    pub(super) fn new(
-        inner: ConnectionManager,
-        liveness: std::sync::Arc<Liveness>,
-        timeout: Duration,
-    ) -> Self {
+    pub(super) fn new(inner: Raw, liveness: std::sync::Arc<Liveness>, timeout: Duration) -> Self {
         Self {
             inner,
             liveness,
-            timeout,
+            timeout: Some(timeout),
         }
     }
 
@@ -114,8 +121,22 @@ impl Conn {
     /// publishes, which Redis runs once written even if its answer comes
     /// late (cut off, one would be counted lost though delivered, or sent
     /// twice if retried). A connection that drops fails them at once.
-    pub(super) fn unlimited(&self) -> ConnectionManager {
-        self.inner.clone()
+    pub(super) fn unlimited(&self) -> Conn {
+        Conn {
+            timeout: None,
+            ..self.clone()
+        }
+    }
+
+    /// What makes a call fail once Redis is silent for the timeout, if any
+    /// (see [`limited`]).
+    fn limit(&self) -> (Option<Duration>, std::sync::Arc<Liveness>) {
+        (self.timeout, std::sync::Arc::clone(&self.liveness))
+    }
+
+    /// Whether this is a Redis Cluster (a connection per node).
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.inner, Raw::Cluster(_))
     }
 
     pub(super) fn liveness(&self) -> &Liveness {
@@ -123,11 +144,25 @@ impl Conn {
     }
 }
 
+/// `call`, failed once Redis is silent for the timeout of `limit`, if any.
+fn limited<'a, T: Send + 'a>(
+    (timeout, liveness): (Option<Duration>, std::sync::Arc<Liveness>),
+    call: RedisFuture<'a, T>,
+) -> RedisFuture<'a, T> {
+    match timeout {
+        Some(timeout) => async move { liveness.within(timeout, call).await }.boxed(),
+        None => call,
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let (liveness, timeout) = (std::sync::Arc::clone(&self.liveness), self.timeout);
-        let call = self.inner.req_packed_command(cmd);
-        async move { liveness.within(timeout, call).await }.boxed()
+        let limit = self.limit();
+        let call = match &mut self.inner {
+            Raw::Single(conn) => conn.req_packed_command(cmd),
+            Raw::Cluster(conn) => conn.req_packed_command(cmd),
+        };
+        limited(limit, call)
     }
 
     fn req_packed_commands<'a>(
@@ -136,13 +171,26 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        let (liveness, timeout) = (std::sync::Arc::clone(&self.liveness), self.timeout);
-        let call = self.inner.req_packed_commands(pipeline, offset, count);
-        async move { liveness.within(timeout, call).await }.boxed()
+        let limit = self.limit();
+        let call = match &mut self.inner {
+            Raw::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            // Not atomic (the engine writes its `MULTI`s itself): split.
+            Raw::Cluster(conn) => {
+                if offset == 0 && count == pipeline.len() {
+                    super::cluster::pipeline(conn, pipeline).boxed()
+                } else {
+                    conn.req_packed_commands(pipeline, offset, count)
+                }
+            }
+        };
+        limited(limit, call)
     }
 
     fn get_db(&self) -> i64 {
-        self.inner.get_db()
+        match &self.inner {
+            Raw::Single(conn) => conn.get_db(),
+            Raw::Cluster(conn) => conn.get_db(),
+        }
     }
 }
 

@@ -15,7 +15,15 @@
 //! - `stream`: the recorded messages, `XADD`ed with fields `o` (the offset)
 //!   and `b` (the JSON body, not yet stamped), trimmed by count
 //!   (`MAXLEN ~`) and by age (`MINID ~`). Entry ids stay Redis's own
-//!   (time-based, so `MINID` trims by age); the offset is a field beside.
+//!   (time-based, so `MINID` trims by age); the offset is a field beside;
+//! - `master` (Redis Cluster only): the replication id of the master that
+//!   last wrote the history. Replication is asynchronous: a master that
+//!   dies may take its last records with it, and the replica that takes
+//!   over would hand out their offsets again, to other messages. A replica
+//!   promoted has a replication id of its own, so the first script to run
+//!   there sees the change and ends the history (a new epoch): a resume
+//!   across a failover is told `epoch_changed`, never replayed into a
+//!   history with a hole. A slot moved to another master ends it alike.
 //!
 //! [`RECORD`] gives a message its offset, records it and publishes it in one
 //! script, so it is one atomic step: the order of the offsets is the order
@@ -53,6 +61,7 @@ pub(crate) struct Keys {
     pub(super) epoch: String,
     offset: String,
     stream: String,
+    master: String,
 }
 
 impl Names {
@@ -62,20 +71,25 @@ impl Names {
             epoch: format!("{base}epoch"),
             offset: format!("{base}offset"),
             stream: format!("{base}stream"),
+            master: format!("{base}master"),
         }
     }
 }
 
-/// KEYS: epoch, offset, stream. ARGV: a fresh epoch (used only if the room
-/// has none), the count bound, the age bound in ms (0: none), the publish
-/// command, the channel, the envelope's header, the body.
+/// KEYS: epoch, offset, stream, master. ARGV: a fresh epoch (used only if
+/// the room has none), the count bound, the age bound in ms (0: none), the
+/// publish command, the channel, the envelope's header, the body, whether
+/// on a cluster (`1`, or empty).
 /// Returns `{epoch, offset}`.
 pub(crate) static RECORD: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_LUA));
 
 /// [`RECORD`]'s source, which a publishing pipeline loads first (`SCRIPT
 /// LOAD`), so that a Redis that restarted or failed over since the last
 /// batch has it again before the batch's `EVALSHA`s.
-pub(crate) const RECORD_LUA: &str = r"
+pub(crate) const RECORD_LUA: &str = concat!(
+    "local CLUSTER, TTL = 8, 3\n",
+    include_str!("master.lua"),
+    r"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   -- The history was never made, or was lost (restart, flush): a new one,
@@ -93,18 +107,22 @@ if ttl > 0 then
   redis.call('XTRIM', KEYS[3], 'MINID', '~', ms - ttl)
   -- A room nobody writes to any more goes away whole, epoch included:
   -- its messages would all have expired anyway.
-  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 redis.call(ARGV[4], ARGV[5], ARGV[6] .. epoch .. '\n' .. offset .. '\n' .. ARGV[7])
 return {epoch, offset}
-";
+"
+);
 
-/// KEYS: epoch, offset, stream. ARGV: a fresh epoch (used only if the room
-/// has none), the client's epoch and offset (both empty: no position), the
-/// most messages to replay, the age bound in ms (0: none).
+/// KEYS: epoch, offset, stream, master. ARGV: a fresh epoch (used only if
+/// the room has none), the client's epoch and offset (both empty: no
+/// position), the most messages to replay, the age bound in ms (0: none),
+/// whether on a cluster (`1`, or empty).
 /// Returns `{epoch, head, outcome, body...}`.
 pub(crate) static READ: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        "local CLUSTER, TTL = 6, 5\n",
+        include_str!("master.lua"),
         r"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -139,7 +157,7 @@ local out = {epoch, head, 'recovered'}
 for i = #entries, 1, -1 do out[#out + 1] = entries[i][2][4] end
 return out
 ",
-    )
+    ))
 });
 
 /// A fresh epoch: random, 16 hex digits (well within
@@ -153,25 +171,27 @@ pub(crate) fn fresh_epoch() -> String {
 /// it answers the message's epoch and offset.
 pub(crate) fn record_call(
     names: &Names,
+    cluster: bool,
     room: &str,
     bounds: Bounds,
     publish: &str,
     channel: impl ToRedisArgs,
-    header: &[u8],
-    body: &[u8],
+    (header, body): (&[u8], &[u8]),
 ) -> ScriptInvocation<'static> {
     let keys = names.history(room);
     let mut call = RECORD.prepare_invoke();
     call.key(&keys.epoch)
         .key(&keys.offset)
         .key(&keys.stream)
+        .key(&keys.master)
         .arg(fresh_epoch())
         .arg(bounds.count.max(1))
         .arg(ttl_ms(&bounds).to_string())
         .arg(publish)
         .arg(channel)
         .arg(header)
-        .arg(body);
+        .arg(body)
+        .arg(if cluster { "1" } else { "" });
     call
 }
 
@@ -186,12 +206,12 @@ pub(crate) async fn record(
 ) -> RedisResult<(String, u64)> {
     record_call(
         names,
+        false,
         room,
         bounds,
         "PUBLISH",
         "ch",
-        &[VERSION_RECORDED],
-        body,
+        (&[VERSION_RECORDED], body),
     )
     .invoke_async(conn)
     .await
@@ -202,6 +222,7 @@ pub(crate) async fn record(
 /// read on (the one whose subscriptions bring what follows).
 pub(crate) async fn read(
     conn: &mut impl ConnectionLike,
+    cluster: bool,
     names: &Names,
     room: &str,
     since: Option<(&str, u64)>,
@@ -217,11 +238,13 @@ pub(crate) async fn read(
     call.key(&keys.epoch)
         .key(&keys.offset)
         .key(&keys.stream)
+        .key(&keys.master)
         .arg(fresh_epoch())
         .arg(epoch)
         .arg(offset)
         .arg(max)
-        .arg(ttl_ms(&bounds).to_string());
+        .arg(ttl_ms(&bounds).to_string())
+        .arg(if cluster { "1" } else { "" });
     // One pipeline, so one connection: the id and the read go together.
     let mut pipe = redis::pipe();
     pipe.cmd("CLIENT").arg("ID");
@@ -295,7 +318,10 @@ mod tests {
         since: Option<(&str, u64)>,
         max: usize,
     ) -> Read {
-        read(conn, names, room, since, max, BOUNDS).await.unwrap().1
+        read(conn, false, names, room, since, max, BOUNDS)
+            .await
+            .unwrap()
+            .1
     }
 
     /// A `redis-server` of the test's own, killed when dropped.

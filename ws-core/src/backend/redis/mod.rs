@@ -15,19 +15,25 @@
 //!   resubscribes to exactly the channels needed then.
 //!
 //! Channels, under `{prefix}:{protocol}:` (`ws:Chat:` by default):
-//! `room:{name}`, `user:{name}` and `all`. A node subscribes to a room's or
+//! `room:{NAME}`, `user:{NAME}` (the name in braces: a Redis Cluster hash
+//! tag) and `all`. A node subscribes to a room's or
 //! user's channel while it has local members, and to `all` while it has any
 //! connection: `all` carries only [`Manager::to_all`](crate::Manager::to_all),
 //! which every node with a connection must receive anyway, so it is no
 //! firehose. Sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`, Redis 7) is used when
 //! the server has it, classic pub/sub otherwise.
 //!
-//! Presence: each node keeps a hash `presence:{node}` of its local counts per
+//! On a Redis Cluster ([`RedisBackend::cluster`]) the same tasks run over
+//! a connection per node (see [`cluster`]): a room's channel and history
+//! keys share its hash tag, presence keys the tag `{presence}`.
+//!
+//! Presence: each node keeps a hash `{presence}:{node}` of its local counts per
 //! room and user, which expires unless refreshed, and its id in the sorted
 //! set `nodes`, scored by when it expires; a count across the cluster sums
 //! the hashes of the nodes still alive. A node that dies drops out within
 //! the presence TTL.
 
+mod cluster;
 mod conn;
 mod control;
 mod history;
@@ -47,7 +53,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use conn::{Conn, Liveness};
+use conn::{Conn, Liveness, Raw};
 use redis::{IntoConnectionInfo, ProtocolVersion, RedisWrite, ToRedisArgs};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -92,7 +98,7 @@ pub enum PubSubMode {
 #[derive(Clone)]
 #[must_use = "pass it to `ManagerBuilder::backend`"]
 pub struct RedisBackend {
-    client: redis::Client,
+    client: Client,
     prefix: String,
     mode: PubSubMode,
     publish_queue: usize,
@@ -117,7 +123,48 @@ impl RedisBackend {
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(redis))
             .map_err(|error| BackendError::Config(error.to_string()))?;
-        Ok(Self {
+        Ok(Self::with_client(Client::Single(client)))
+    }
+
+    /// Settings for the Redis Cluster that `urls` belong to (one is enough;
+    /// the others are tried should it be down). Every key and channel of a
+    /// room shares the room's hash tag, so its history, offset counter and
+    /// publish stay in one slot and are recorded by one atomic script;
+    /// presence lives under the tag `{presence}`. Sharded pub/sub
+    /// (`SSUBSCRIBE`, Redis 7) reaches each room's master, and follows it
+    /// when the cluster's slots move or a replica takes over. Fails only on
+    /// a malformed URL or none.
+    ///
+    /// ```no_run
+    /// # use ws_core::{ws_protocol, Manager, RedisBackend};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// # #[tokio::main] async fn main() {
+    /// let cluster = RedisBackend::cluster(&["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"])
+    ///     .expect("valid URLs")
+    ///     .prefix("myapp");
+    /// let manager = Manager::<Chat>::builder().backend(cluster).build();
+    /// # }
+    /// ```
+    pub fn cluster(urls: &[&str]) -> Result<Self, BackendError> {
+        let infos = urls
+            .iter()
+            .map(|url| {
+                url.into_connection_info()
+                    .map_err(|error| BackendError::Config(format!("redis URL `{url}`: {error}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if infos.is_empty() {
+            return Err(BackendError::Config(
+                "a Redis Cluster needs at least one URL".to_owned(),
+            ));
+        }
+        Ok(Self::with_client(Client::Cluster(infos)).pubsub(PubSubMode::Sharded))
+    }
+
+    fn with_client(client: Client) -> Self {
+        Self {
             client,
             prefix: "ws".to_owned(),
             mode: PubSubMode::Auto,
@@ -125,7 +172,7 @@ impl RedisBackend {
             presence_ttl: Duration::from_secs(15),
             response_timeout: Duration::from_secs(2),
             reconnect_max: Duration::from_secs(2),
-        })
+        }
     }
 
     /// The first part of every key and channel (default `ws`), so that
@@ -211,23 +258,13 @@ impl RedisBackend {
             let (push_tx, push_rx) = mpsc::unbounded_channel();
             let liveness = Arc::new(Liveness::new());
             let heard = Arc::clone(&liveness);
-            let config = ConnectionManagerConfig::new()
+            let push = move |push| {
                 // Stamped as the connection reads it, before it waits in
                 // the queue for delivery: Redis is talking.
-                .set_push_sender(move |push| {
-                    heard.heard();
-                    push_tx.send(push)
-                })
-                .set_connection_timeout(Some(Duration::from_secs(1)))
-                // The response timeout is `Conn`'s: Redis's silence, not a
-                // deadline per call (see `conn`).
-                .set_response_timeout(None)
-                // Our control task paces the reconnection attempts; the
-                // manager's own retries only smooth a blip.
-                .set_number_of_retries(1)
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_millis(200));
-            match ConnectionManager::new_lazy_with_config(client, config) {
+                heard.heard();
+                push_tx.send(push)
+            };
+            match client.connect(push) {
                 Ok(conn) => {
                     let conn = Conn::new(conn, liveness, response_timeout);
                     *state.conn.lock() = Some(conn.clone());
@@ -250,13 +287,66 @@ impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The address only: the URL may hold a password.
         f.debug_struct("RedisBackend")
-            .field(
-                "addr",
-                &self.client.get_connection_info().addr().to_string(),
-            )
+            .field("addr", &self.client.addrs())
             .field("prefix", &self.prefix)
             .field("mode", &self.mode)
             .finish_non_exhaustive()
+    }
+}
+
+/// One Redis, or the nodes of a Redis Cluster to start from.
+#[derive(Clone)]
+enum Client {
+    Single(redis::Client),
+    Cluster(Vec<redis::ConnectionInfo>),
+}
+
+impl Client {
+    /// The addresses only: a URL may hold a password.
+    fn addrs(&self) -> Vec<String> {
+        match self {
+            Client::Single(client) => vec![client.get_connection_info().addr().to_string()],
+            Client::Cluster(nodes) => nodes.iter().map(|node| node.addr().to_string()).collect(),
+        }
+    }
+
+    /// A connection that connects (and reconnects) in the background,
+    /// handing every pushed message to `push`.
+    fn connect(self, push: impl redis::aio::AsyncPushSender + Clone) -> redis::RedisResult<Raw> {
+        match self {
+            Client::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_push_sender(push)
+                    .set_connection_timeout(Some(Duration::from_secs(1)))
+                    // The response timeout is `Conn`'s: Redis's silence, not
+                    // a deadline per call (see `conn`).
+                    .set_response_timeout(None)
+                    // Our control task paces the reconnection attempts; the
+                    // manager's own retries only smooth a blip.
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(200));
+                ConnectionManager::new_lazy_with_config(client, config).map(Raw::Single)
+            }
+            Client::Cluster(nodes) => {
+                let client = redis::cluster::ClusterClientBuilder::new(nodes)
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .push_sender(push)
+                    .connection_timeout(Duration::from_secs(1))
+                    // As above: the silence timeout is `Conn`'s.
+                    .overall_response_timeout(None)
+                    // A few quick retries ride over MOVED and a node's
+                    // blip; a failover is the control task's to wait out.
+                    .retries(3)
+                    .min_retry_wait(20)
+                    .max_retry_wait(200)
+                    .build()?;
+                let config = redis::cluster::ClusterConfig::new();
+                Ok(Raw::Cluster(
+                    client.get_pending_async_connection_with_config(config),
+                ))
+            }
+        }
     }
 }
 
@@ -487,10 +577,16 @@ impl State {
                 .acquire()
                 .await
                 .map_err(|_| BackendError::Unavailable)?;
-            let (on, read) = history::read(&mut conn, &self.names, &room, since, max, bounds)
-                .await
-                .map_err(|error| BackendError::Failed(Box::new(error)))?;
-            if on == client {
+            let cluster = conn.is_cluster();
+            let (on, read) =
+                history::read(&mut conn, cluster, &self.names, &room, since, max, bounds)
+                    .await
+                    .map_err(|error| BackendError::Failed(Box::new(error)))?;
+            // On a cluster the read's node is the room's, the subscription
+            // is on the same node's connection, and a replaced connection
+            // says so by a push (`Disconnection`), which the subscriber
+            // turns into a loss and a resync.
+            if on == client || conn.is_cluster() {
                 return Ok(read);
             }
             // Read on a connection that replaced the subscribed one
@@ -526,26 +622,30 @@ impl Names {
     /// The target of a message that came on the channel `name`.
     fn target<'a>(&self, name: &'a [u8]) -> Option<Target<'a>> {
         let rest = std::str::from_utf8(name).ok()?.strip_prefix(&*self.base)?;
+        let tagged = |name: &'a str| name.strip_prefix('{')?.strip_suffix('}');
         if let Some(room) = rest.strip_prefix("room:") {
-            Some(Target::Room(room))
+            tagged(room).map(Target::Room)
         } else if let Some(user) = rest.strip_prefix("user:") {
-            Some(Target::User(user))
+            tagged(user).map(Target::User)
         } else {
             (rest == "all").then_some(Target::All)
         }
     }
 
+    // Presence under one hash tag: a node's refresh (one `MULTI` over
+    // its keys and the set of nodes) and a query over the nodes stay in
+    // one slot of a Redis Cluster.
     fn presence(&self, node: u64) -> String {
-        format!("{}presence:{node}", self.base)
+        format!("{}{{presence}}:{node}", self.base)
     }
 
     /// A node's copy of who is in `room`.
     fn present(&self, node: u64, room: &str) -> String {
-        format!("{}present:{node}:{room}", self.base)
+        format!("{}{{presence}}:present:{node}:{room}", self.base)
     }
 
     fn nodes(&self) -> String {
-        format!("{}nodes", self.base)
+        format!("{}{{presence}}:nodes", self.base)
     }
 
     /// A room's or user's field in a presence hash; `None` for `All`.
@@ -570,12 +670,16 @@ impl ToRedisArgs for ChannelName<'_> {
         // Writes into a Vec: they cannot fail.
         let _ = w.write_all(self.base.as_bytes());
         let _ = match self.channel {
+            // The name in braces, the hash tag the room's history keys
+            // have too: the record script publishes in their slot.
             Channel::Room(room) => w
-                .write_all(b"room:")
-                .and_then(|()| w.write_all(room.as_bytes())),
+                .write_all(b"room:{")
+                .and_then(|()| w.write_all(room.as_bytes()))
+                .and_then(|()| w.write_all(b"}")),
             Channel::User(user) => w
-                .write_all(b"user:")
-                .and_then(|()| w.write_all(user.as_bytes())),
+                .write_all(b"user:{")
+                .and_then(|()| w.write_all(user.as_bytes()))
+                .and_then(|()| w.write_all(b"}")),
             Channel::All => w.write_all(b"all"),
         };
     }
@@ -598,8 +702,12 @@ mod tests {
     fn channel_names_round_trip() {
         let names = Names::new("ws", "Chat");
         for (channel, name) in [
-            (Channel::Room(Arc::from("lobby:1")), "ws:Chat:room:lobby:1"),
-            (Channel::User(Arc::from("alice")), "ws:Chat:user:alice"),
+            (
+                Channel::Room(Arc::from("lobby:1")),
+                "ws:Chat:room:{lobby:1}",
+            ),
+            (Channel::Room(Arc::from("a}b")), "ws:Chat:room:{a}b}"),
+            (Channel::User(Arc::from("alice")), "ws:Chat:user:{alice}"),
             (Channel::All, "ws:Chat:all"),
         ] {
             let mut cmd = redis::cmd("X");

@@ -60,12 +60,12 @@ pub(super) async fn run(state: Arc<State>, local: Local, mut queue: Receiver<Out
                             header[9..17].copy_from_slice(&outgoing.sent_at.to_le_bytes());
                             let call = history::record_call(
                                 &state.names,
+                                conn.is_cluster(),
                                 room,
                                 bounds,
                                 publish,
                                 state.names.channel(&outgoing.channel),
-                                &header,
-                                &outgoing.wire,
+                                (&header, &outgoing.wire),
                             );
                             pipe.invoke_script(&call).ignore();
                         }

@@ -12,6 +12,7 @@ use ws_core::{Backend, Manager, PubSubMode, RedisBackend, endpoint};
 
 use super::protocol::{App, Model};
 use crate::support::redis::{Redis, prefix};
+use crate::support::redis_cluster::RedisCluster;
 
 /// What the nodes share. Another engine (Redis Cluster, NATS) is another
 /// variant: its `services`, `backend` and `nodes`, and the ops it supports.
@@ -21,6 +22,10 @@ pub enum Engine {
     Local,
     /// Nodes sharing one `redis-server`, in the given pub/sub mode.
     Redis(PubSubMode),
+    /// Nodes sharing the process's Redis Cluster (three masters, three
+    /// replicas): not restarted nor paused by the ops (the failover test
+    /// kills a master).
+    RedisCluster,
 }
 
 impl Engine {
@@ -30,6 +35,7 @@ impl Engine {
             Engine::Redis(PubSubMode::Classic) => "redis-classic",
             Engine::Redis(PubSubMode::Sharded) => "redis-sharded",
             Engine::Redis(_) => "redis-auto",
+            Engine::RedisCluster => "redis-cluster",
         }
     }
 
@@ -37,14 +43,14 @@ impl Engine {
     pub fn nodes(self) -> usize {
         match self {
             Engine::Local => 1,
-            Engine::Redis(_) => 3,
+            Engine::Redis(_) | Engine::RedisCluster => 3,
         }
     }
 
     /// Whether the history outlives a node (a restarted node's rooms keep
     /// their epoch).
     pub fn shared_history(self) -> bool {
-        matches!(self, Engine::Redis(_))
+        matches!(self, Engine::Redis(_) | Engine::RedisCluster)
     }
 
     /// Whether the engine has a server of its own to stop and start.
@@ -63,7 +69,7 @@ pub struct Services {
 impl Services {
     pub fn start(engine: Engine) -> Services {
         let redis = match engine {
-            Engine::Local => None,
+            Engine::Local | Engine::RedisCluster => None,
             Engine::Redis(_) => Some(Redis::own()),
         };
         Services {
@@ -87,16 +93,23 @@ impl Services {
                     .reconnect_max(Duration::from_millis(300));
                 Some(backend.into())
             }
+            Engine::RedisCluster => {
+                let urls = RedisCluster::shared().urls();
+                let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+                let backend = RedisBackend::cluster(&urls)
+                    .unwrap()
+                    .prefix(&self.prefix)
+                    .presence_ttl(PRESENCE_TTL)
+                    .response_timeout(Duration::from_millis(300))
+                    .reconnect_max(Duration::from_millis(300));
+                Some(backend.into())
+            }
         }
     }
 
     /// A node of this engine, once its backend is up.
     pub async fn node(&self) -> Node {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = own_runtime();
         let backend = self.backend();
         let (addr, manager) = runtime
             .spawn(async move {
@@ -121,6 +134,15 @@ impl Services {
         node.until_up(Duration::from_secs(10)).await;
         node
     }
+}
+
+/// A runtime for one node: shut down, every task of the node goes at once.
+pub fn own_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A node killed without a word drops out of presence within this.

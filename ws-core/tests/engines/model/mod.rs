@@ -26,14 +26,14 @@
 //!   `MODEL_SEED_BASE` (default: the CI's fixed seeds); `MODEL_STEPS=N`
 //!   ops per seed;
 //! - `MODEL_OPS="connect 0 A u1; join 0 r1; ..."`: replays exactly these;
-//! - `MODEL_ENGINE=local|redis-classic|redis-sharded`: that engine only;
+//! - `MODEL_ENGINE=local|redis-classic|redis-sharded|redis-cluster`: that engine only;
 //! - `MODEL_SHRINK_SECS=N`: the time the shrink may take (default 120).
 //!
 //! The soak (`model::soak`, ignored by default) runs many seeds on every
 //! engine: see BENCHMARKS.md.
 
 mod client;
-mod engine;
+pub(crate) mod engine;
 mod ops;
 mod protocol;
 mod run;
@@ -201,6 +201,11 @@ async fn three_nodes_on_sharded_pubsub_match_the_model() {
     check(Engine::Redis(PubSubMode::Sharded), CI_SEEDS, CI_STEPS).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_redis_cluster_match_the_model() {
+    check(Engine::RedisCluster, CI_SEEDS, CI_STEPS).await;
+}
+
 /// The long run: `MODEL_SEEDS` (default 20) seeds of `MODEL_STEPS`
 /// (default 200) ops on every engine, from `MODEL_SEED_BASE` (default 1);
 /// prints the figures for BENCHMARKS.md, then fails if any engine did.
@@ -252,6 +257,7 @@ async fn soak() {
         Engine::Local,
         Engine::Redis(PubSubMode::Classic),
         Engine::Redis(PubSubMode::Sharded),
+        Engine::RedisCluster,
     ] {
         match tokio::spawn(check(engine, 20, 200)).await {
             Ok(summary) => println!(

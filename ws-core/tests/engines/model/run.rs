@@ -1223,7 +1223,7 @@ impl Run {
         }
         let presence: Vec<_> = keys
             .iter()
-            .filter(|(key, _)| key.contains(":present:") || key.contains(":presence:"))
+            .filter(|(key, _)| key.contains(":present:") || key.contains("{presence}"))
             .collect();
         if !presence.is_empty() && switches::EVERY_KEY_EXPIRES {
             return Err((
