@@ -75,20 +75,3 @@ pub fn names(diff: &Value, key: &str) -> Vec<Value> {
         .map(|u| u.get("user").cloned().unwrap_or_else(|| u.clone()))
         .collect()
 }
-
-/// The chat's `presence_diff` message for a diff.
-pub fn presence_diff(diff: ws_core::presence::PresenceDiff) -> protocol::chat::PresenceDiff {
-    use protocol::{PresentUser, chat};
-    chat::PresenceDiff {
-        room: diff.room.to_string(),
-        joined: diff
-            .joined
-            .iter()
-            .map(|p| PresentUser {
-                user: p.user.to_string(),
-                connections: p.connections as u64,
-            })
-            .collect(),
-        left: diff.left.iter().map(ToString::to_string).collect(),
-    }
-}
