@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::support::Client;
 use crate::support::chat::app::presence_diff;
-use crate::support::chat::diffs_until;
+use crate::support::chat::{diffs_until, present_user as user, typing_update};
 
 /// The cost of presence events for a room of N: 200 users enter one by
 /// one, then leave one by one, with events on. Sent to every member per
@@ -216,21 +216,11 @@ async fn typing_is_a_meta_shown_in_who_and_sent_as_an_update() {
     let mut bob = chat_tab(addr, "bob", "r").await;
     let mut alice = chat_tab(addr, "alice", "r").await;
     let mut alice_too = chat_tab(addr, "alice", "r").await;
-    let user = |name: &str, connections: u64, typing: bool| json!({"user": name, "connections": connections, "typing": typing});
     // Both arrivals in bob's diffs.
     let mut diffs = Vec::new();
     diffs_until(&mut bob, "joined", "alice", &mut diffs).await;
 
-    alice
-        .send(json!({"type": "typing", "room": "r", "typing": true}))
-        .await;
-    let updated = loop {
-        let message = bob.recv().await;
-        if message["type"] == "presence_diff" && !message["updated"].as_array().unwrap().is_empty()
-        {
-            break message;
-        }
-    };
+    let updated = typing_update(&mut alice, "r", true, &mut bob).await;
     assert_eq!(
         updated,
         json!({"type": "presence_diff", "room": "r", "joined": [], "left": [],
@@ -258,21 +248,12 @@ async fn typing_is_a_meta_shown_in_who_and_sent_as_an_update() {
         }
     };
     assert_eq!(error["code"], "presence_meta_too_large", "{error}");
+    assert_eq!(who(&mut bob, "r").await[0], user("alice", 2, true));
 
-    alice
-        .send(json!({"type": "typing", "room": "r", "typing": false}))
-        .await;
-    loop {
-        let message = bob.recv().await;
-        if message["type"] == "presence_diff"
-            && message["updated"] == json!([user("alice", 2, false)])
-        {
-            assert_eq!(
-                (message["joined"].clone(), message["left"].clone()),
-                (json!([]), json!([]))
-            );
-            break;
-        }
-    }
+    assert_eq!(
+        typing_update(&mut alice, "r", false, &mut bob).await,
+        json!({"type": "presence_diff", "room": "r", "joined": [], "left": [],
+               "updated": [user("alice", 2, false)]})
+    );
     assert_eq!(who(&mut bob, "r").await[0], user("alice", 2, false));
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::support::Client;
-use crate::support::chat::{diffs_until, names};
+use crate::support::chat::{diffs_until, names, present_user as typing, typing_update};
 use crate::support::process::ChatProcess;
 use crate::support::redis::Redis;
 
@@ -70,11 +70,6 @@ async fn who_until(client: &mut Client, room: &str, expected: Value) -> Value {
 
 fn user(name: &str, connections: u64) -> Value {
     typing(name, connections, false)
-}
-
-/// A user of `present` or `presence_diff`, typing or not.
-fn typing(name: &str, connections: u64, typing: bool) -> Value {
-    json!({"user": name, "connections": connections, "typing": typing})
 }
 
 fn now_ms() -> u64 {
@@ -288,15 +283,7 @@ async fn typing_on_one_node_is_shown_and_announced_on_the_other_and_dies_with_it
     let mut diffs = Vec::new();
     diffs_until(&mut bob, "joined", "alice", &mut diffs).await;
 
-    alice_a
-        .send(json!({"type": "typing", "room": "lobby", "typing": true}))
-        .await;
-    let updated = loop {
-        let message = bob.recv().await;
-        if message["type"] == "presence_diff" && message["updated"] != json!([]) {
-            break message;
-        }
-    };
+    let updated = typing_update(&mut alice_a, "lobby", true, &mut bob).await;
     assert_eq!(
         updated,
         json!({"type": "presence_diff", "room": "lobby", "joined": [], "left": [],

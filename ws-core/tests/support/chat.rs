@@ -75,3 +75,27 @@ pub fn names(diff: &Value, key: &str) -> Vec<Value> {
         .map(|u| u.get("user").cloned().unwrap_or_else(|| u.clone()))
         .collect()
 }
+
+/// The next `presence_diff` `client` gets with users in `updated`, after
+/// `typing` (`true` or `false`) was sent by `typist` for `room`.
+pub async fn typing_update(
+    typist: &mut Client,
+    room: &str,
+    typing: bool,
+    client: &mut Client,
+) -> Value {
+    typist
+        .send(json!({"type": "typing", "room": room, "typing": typing}))
+        .await;
+    loop {
+        let message = client.recv().await;
+        if message["type"] == "presence_diff" && message["updated"] != json!([]) {
+            return message;
+        }
+    }
+}
+
+/// A user of the chat's `present` or `presence_diff`.
+pub fn present_user(name: &str, connections: u64, typing: bool) -> Value {
+    json!({"user": name, "connections": connections, "typing": typing})
+}
