@@ -9,17 +9,51 @@ use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::{IntoResponse, Response};
 use ws_core::{Ctx, Disconnect, HandlerResult, UserId};
 
-use super::protocol::{Chat, ChatHandler, PresentUser, chat};
+use super::protocol::{Chat, ChatHandler, ChatMeta, PresentUser, chat};
 
 /// The window of the rooms' presence events; unset (the default), none are
 /// sent.
 pub static PRESENCE_EVENTS: OnceLock<Duration> = OnceLock::new();
 
-fn present_user(present: &ws_core::presence::Present) -> PresentUser {
+/// A user of `room` as the chat shows it: typing if one of its
+/// connections' metas (on any node) says so for this room.
+fn present_user(present: &ws_core::presence::Present, room: &str) -> PresentUser {
     PresentUser {
         user: present.user.to_string(),
         connections: present.connections as u64,
+        typing: present
+            .metas::<ChatMeta>()
+            .iter()
+            .any(|meta| meta.typing.iter().any(|r| r == room)),
     }
+}
+
+/// The chat's `presence_diff` for a room's presence events.
+pub fn presence_diff(diff: ws_core::presence::PresenceDiff) -> chat::PresenceDiff {
+    let users = |list: &[ws_core::presence::Present]| {
+        list.iter().map(|p| present_user(p, &diff.room)).collect()
+    };
+    chat::PresenceDiff {
+        room: diff.room.to_string(),
+        joined: users(&diff.joined),
+        left: diff.left.iter().map(ToString::to_string).collect(),
+        updated: users(&diff.updated),
+    }
+}
+
+/// Sets whether this connection is typing in `room`, in its presence meta.
+fn set_typing(ctx: &Ctx<Chat>, room: &str, typing: bool) -> HandlerResult {
+    let mut meta: ChatMeta = ctx.presence_meta().unwrap_or_default();
+    let before = meta.typing.len();
+    meta.typing.retain(|r| r != room);
+    if typing {
+        meta.typing.push(room.to_owned());
+    } else if meta.typing.len() == before {
+        // Not typing there: nothing changes.
+        return Ok(());
+    }
+    ctx.set_presence(&meta)?;
+    Ok(())
 }
 
 /// The chat's handlers. Shared with `ws-bench serve-core` and its benches,
@@ -55,11 +89,7 @@ impl ChatHandler for App {
             // On for the room at its first join on this node (its baseline taken
             // before `joined`); a no-op after.
             ctx.manager()
-                .presence_events(&msg.room, *window, |diff| chat::PresenceDiff {
-                    room: diff.room.to_string(),
-                    joined: diff.joined.iter().map(present_user).collect(),
-                    left: diff.left.iter().map(ToString::to_string).collect(),
-                })
+                .presence_events(&msg.room, *window, presence_diff)
                 .await;
         }
         ctx.send(chat::Joined {
@@ -75,7 +105,11 @@ impl ChatHandler for App {
 
     async fn leave(&self, ctx: &Ctx<Chat>, msg: chat::Leave) -> HandlerResult {
         ctx.leave(&msg.room);
-        Ok(())
+        set_typing(ctx, &msg.room, false)
+    }
+
+    async fn typing(&self, ctx: &Ctx<Chat>, msg: chat::Typing) -> HandlerResult {
+        set_typing(ctx, &msg.room, msg.typing)
     }
 
     /// Into any room, joined or not: the example's documented wire
@@ -113,9 +147,14 @@ impl ChatHandler for App {
 
     async fn who(&self, ctx: &Ctx<Chat>, msg: chat::Who) -> HandlerResult<chat::Present> {
         let page = ctx.presence(&msg.room).await?;
+        let users = page
+            .users
+            .iter()
+            .map(|p| present_user(p, &msg.room))
+            .collect();
         Ok(chat::Present {
             room: msg.room,
-            users: page.users.iter().map(present_user).collect(),
+            users,
         })
     }
 

@@ -59,11 +59,16 @@
 //! - request/reply: `{"type":"count","room":R,"id":7}` is answered with
 //!   `{"type":"members","room":R,"count":N,"id":7}`, and
 //!   `{"type":"who","room":R,"id":8}` with
-//!   `{"type":"present","room":R,"users":[{"user":U,"connections":C},...],"id":8}`
+//!   `{"type":"present","room":R,"users":[{"user":U,"connections":C,"typing":T},...],"id":8}`
 //!   (users by name, at most 100; across nodes with `--redis`).
+//! - `{"type":"typing","room":R,"typing":true}` (or `false`) sets whether
+//!   this connection is typing in R, in its presence meta: `typing` of its
+//!   user in R is true while one of the user's connections (on any node)
+//!   is.
 //! - with `--presence-events MS`, the members of a room get
-//!   `{"type":"presence_diff","room":R,"joined":[{"user":U,"connections":C}],"left":[U]}`
-//!   at most once per window of MS milliseconds, when someone came or went;
+//!   `{"type":"presence_diff","room":R,"joined":[{"user":U,"connections":C,"typing":T}],"left":[U],"updated":[...]}`
+//!   at most once per window of MS milliseconds, when someone came or went
+//!   or started or stopped typing (`updated`: the user's entry now);
 //!   a user away for less than the window is no event.
 //!
 //! Connect with `?user=NAME` to be registered as user NAME.

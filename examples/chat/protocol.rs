@@ -12,6 +12,17 @@ pub struct PresentUser {
     pub user: String,
     /// The user's connections in the room (across nodes with `--redis`).
     pub connections: u64,
+    /// Whether one of the user's connections is typing in the room (sent
+    /// `typing` with `typing: true` for it, and not `false` since).
+    pub typing: bool,
+}
+
+/// A connection's presence meta: the rooms it is typing in. Kept by the
+/// server (`Ctx::set_presence`); clients see, per room, only whether a
+/// user is typing in it ([`PresentUser::typing`]), not its other rooms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMeta {
+    pub typing: Vec<String>,
 }
 
 /// The chat protocol.
@@ -61,6 +72,11 @@ pub enum Chat {
     /// Echo `text` back to the sender only.
     #[ws(client, server)]
     Echo { text: String },
+    /// Typing in a room (`true`) or no longer (`false`): shown to its
+    /// members in `present` and, with `--presence-events MS`, as an
+    /// `updated` user in `presence_diff`.
+    #[ws(client)]
+    Typing { room: String, typing: bool },
     /// Ask how many connections are in a room; answered with `members`.
     #[ws(client, reply = Members)]
     Count { room: String },
@@ -72,20 +88,23 @@ pub enum Chat {
     #[ws(client, reply = Present)]
     Who { room: String },
     /// The answer to `who`: the room's first 100 users by name, each with
-    /// its connection count.
+    /// its connection count and whether it is typing.
     #[ws(server)]
     Present {
         room: String,
         users: Vec<PresentUser>,
     },
     /// With `--presence-events MS`: the users who came to and went from a
-    /// room you are in, at most one message per window; a user away for
-    /// less than the window (a second tab, a reconnect) is no event.
+    /// room you are in, and those who started or stopped typing in it
+    /// (`updated`: replace what you hold of them), at most one message per
+    /// window; a user away for less than the window (a second tab, a
+    /// reconnect) is no event.
     #[ws(server)]
     PresenceDiff {
         room: String,
         joined: Vec<PresentUser>,
         left: Vec<String>,
+        updated: Vec<PresentUser>,
     },
     /// Someone said something in a room you are in. Kept in the room's
     /// history, with its `epoch` and `offset`.

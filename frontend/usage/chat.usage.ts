@@ -60,7 +60,17 @@ export async function chat(host: string): Promise<void> {
   const present: Present = await client.request({ type: "who", room: "lobby" }, 1000);
   const tabs: number = present.users[0]?.connections ?? 0;
   const first: PresentUser | undefined = present.users[0];
-  console.log(present.room, tabs, first?.user);
+  const typingNow: boolean = first?.typing ?? false;
+  console.log(present.room, tabs, first?.user, typingNow);
+  // Typing is the connection's presence meta: others see it in `present`
+  // and as `updated` users of `presence_diff`.
+  client.send({ type: "typing", room: "lobby", typing: true });
+  // @ts-expect-error `typing` is a boolean
+  client.send({ type: "typing", room: "lobby", typing: "yes" });
+  client.on("presence_diff", (diff) => {
+    const changed: PresentUser[] = diff.updated;
+    console.log(changed.filter((u) => u.typing).map((u) => u.user));
+  });
   // @ts-expect-error the reply of `count` is `members`, which has no `text`
   console.log((await client.request({ type: "count", room: "r" })).text);
   // Reconnecting and resuming.
@@ -100,9 +110,9 @@ export function describe(message: ServerMessage): string {
         ? `${message.room}: resumed at ${message.epoch}/${message.offset}`
         : `${message.room}: joined at ${message.offset}${message.reason ? ` (${message.reason})` : ""}`;
     case "present":
-      return `${message.room}: ${message.users.map((u) => `${u.user} x${u.connections}`).join(", ")}`;
+      return `${message.room}: ${message.users.map((u) => `${u.user} x${u.connections}${u.typing ? " (typing)" : ""}`).join(", ")}`;
     case "presence_diff":
-      return `${message.room}: +${message.joined.map((u) => u.user).join(",")} -${message.left.join(",")}`;
+      return `${message.room}: +${message.joined.map((u) => u.user).join(",")} -${message.left.join(",")} ~${message.updated.map((u) => u.user).join(",")}`;
     // The framework's frame: the client answers it itself (`getToken`).
     case "refresh_required":
       return `session expires in ${message.expires_in_ms} ms`;
@@ -116,5 +126,6 @@ export const sent: ClientMessage[] = [
   { type: "echo", text: "e" },
   { type: "count", room: "r" },
   { type: "who", room: "r" },
+  { type: "typing", room: "r", typing: false },
   { type: "refresh", token: "t" },
 ];

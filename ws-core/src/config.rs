@@ -31,6 +31,7 @@
 //! | `refresh_before`     | `"30s"`   | a session with an expiry ([`Session::expires_at`](crate::Session::expires_at)) gets a `refresh_required` frame this long before it; unrefreshed by the expiry: close 4001 |
 //! | `max_rooms`          | `128`     | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails: [`JoinError::TooManyRooms`](crate::JoinError) |
 //! | `max_room_name`      | `255`     | longest room name in bytes; `0` = unlimited; longer: [`JoinError::RoomNameTooLong`](crate::JoinError) |
+//! | `max_presence_meta`  | `"1KiB"`  | largest presence meta of one connection (its JSON); `0` = unlimited; larger: [`PresenceError::TooLarge`](crate::presence::PresenceError) |
 //! | `handshake_timeout`  | `"10s"`   | from accept to the 101, request head and `authenticate` included; later: dropped (head) or HTTP 503 (`authenticate`) |
 //! | `max_per_ip`         | `0`       | connections one client IP may hold; `0` = unlimited; past it: HTTP 503 |
 //! | `handshake_rate`     | off       | handshakes per client IP, e.g. `"10/s"`; past it: HTTP 429 |

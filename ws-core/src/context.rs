@@ -278,22 +278,60 @@ impl<P: Protocol> Ctx<P> {
         }
     }
 
-    /// Sets this connection's presence info: its user's entry in the
-    /// presence of each room it is in (now and later) carries it, as JSON,
-    /// until it is set again. A user with several connections shows the
-    /// info set last. See [`Manager::presence`] for an example.
+    /// Sets this connection's presence meta: its user's entry in the
+    /// presence of each room it is in (now and later) lists it, as JSON,
+    /// beside the metas of the user's other connections, until it is set
+    /// again; a change is an update in the presence events. See
+    /// [`Manager::presence`] for an example.
     ///
     /// # Errors
-    /// When `info` cannot be serialized to JSON.
+    /// [`PresenceError`](crate::presence::PresenceError) when `meta` cannot
+    /// be serialized to JSON, or its JSON is over
+    /// [`max_presence_meta`](crate::Config::with_max_presence_meta) bytes
+    /// (the connection keeps its meta before).
     pub fn set_presence<T: serde::Serialize + ?Sized>(
         &self,
-        info: &T,
-    ) -> Result<(), serde_json::Error> {
-        let json = serde_json::to_string(info)?;
-        self.manager
-            .registry()
-            .set_presence(&self.conn, Some(Arc::from(json)));
+        meta: &T,
+    ) -> Result<(), crate::presence::PresenceError> {
+        let registry = self.manager.registry();
+        let json = crate::presence::meta_json(meta, registry.max_presence_meta())?;
+        registry.set_presence(&self.conn, Some(json));
         Ok(())
+    }
+
+    /// This connection's presence meta, as last set (by
+    /// [`Ctx::set_presence`] or the session's
+    /// [`Session::presence`](crate::Session::presence)); `None` if none was
+    /// set or it is not a `T`. For a change of one part of it:
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use ws_core::{ws_protocol, Ctx, HandlerResult};
+    ///
+    /// #[ws_protocol]
+    /// #[serde(tag = "type", rename_all = "snake_case")]
+    /// pub enum Chat { #[ws(client)] Typing { room: String, typing: bool } }
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// struct Meta { typing: Vec<String> }
+    ///
+    /// struct App;
+    /// impl ChatHandler for App {
+    ///     async fn typing(&self, ctx: &Ctx<Chat>, msg: chat::Typing) -> HandlerResult {
+    ///         let mut meta: Meta = ctx.presence_meta().unwrap_or_default();
+    ///         meta.typing.retain(|room| *room != msg.room);
+    ///         if msg.typing {
+    ///             meta.typing.push(msg.room);
+    ///         }
+    ///         ctx.set_presence(&meta)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # fn main() {}
+    /// ```
+    pub fn presence_meta<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        let meta = self.manager.registry().presence_of(&self.conn)?;
+        serde_json::from_str(&meta).ok()
     }
 
     /// Who is in `room`; see [`Manager::presence`].

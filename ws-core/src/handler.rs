@@ -97,6 +97,9 @@ fn refusal(error: &dyn Any) -> Option<&'static str> {
             SetUserError::TooManyConnections { .. } => error_code::TOO_MANY_USER_CONNECTIONS,
         });
     }
+    if let Some(crate::presence::PresenceError::TooLarge { .. }) = error.downcast_ref() {
+        return Some(error_code::PRESENCE_META_TOO_LARGE);
+    }
     error
         .is::<ConnectionClosing>()
         .then_some(error_code::CONNECTION_CLOSING)
@@ -254,6 +257,10 @@ pub mod error_code {
     /// A handler passed on [`SetUserError::TooManyConnections`](crate::SetUserError::TooManyConnections):
     /// the user holds `max_per_user` connections already.
     pub const TOO_MANY_USER_CONNECTIONS: &str = "too_many_user_connections";
+    /// A handler passed on
+    /// [`PresenceError::TooLarge`](crate::presence::PresenceError::TooLarge):
+    /// the meta is over `max_presence_meta` bytes.
+    pub const PRESENCE_META_TOO_LARGE: &str = "presence_meta_too_large";
     /// A handler passed on [`ConnectionClosing`](crate::ConnectionClosing)
     /// (the client will most likely not see it).
     pub const CONNECTION_CLOSING: &str = "connection_closing";

@@ -1,13 +1,19 @@
 //! Presence: who is in a room, by user, with each user's connection count
-//! and a typed info of the application's choosing.
+//! and the metas (a status, a cursor, a device: a typed value of the
+//! application's choosing) of its connections.
 //!
 //! A connection counts once it has a user (from `authenticate` or
 //! [`Ctx::set_session`](crate::Ctx::set_session)) and is in the room; anonymous
-//! connections count in [`PresenceCount::connections`] only. The info is
-//! any `Serialize` value set with [`Ctx::set_presence`](crate::Ctx::set_presence),
-//! kept as JSON (so it crosses nodes as it is) and read back typed with
-//! [`Present::info`]. A user with several connections shows the info its
-//! connection set last (across nodes: the info of one of the nodes).
+//! connections count in [`PresenceCount::connections`] only. A connection's
+//! meta is any `Serialize` value set with
+//! [`Ctx::set_presence`](crate::Ctx::set_presence) (at most
+//! [`max_presence_meta`](crate::Config::with_max_presence_meta) bytes of
+//! JSON), kept as JSON (so it crosses nodes as it is) and read back typed
+//! with [`Present::metas`]. Each connection keeps its own: a user's entry
+//! lists the metas of all its connections that set one, on every node (as
+//! Phoenix's `metas: [...]`), sorted by their JSON text. A changed meta is
+//! reported by the presence events as an update of the user
+//! ([`PresenceDiff::updated`]).
 //!
 //! Costs: [`Manager::presence_count`](crate::Manager::presence_count) is
 //! `O(1)` and local. A listing is a page of at most [`MAX_PAGE`] users in
@@ -35,12 +41,61 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::backend::Entry;
 use crate::id::UserId;
+
+/// A presence meta that could not be set.
+///
+/// Passed on with `?` from a handler, [`PresenceError::TooLarge`] reaches
+/// the client as an error frame with code
+/// [`error_code::PRESENCE_META_TOO_LARGE`](crate::error_code::PRESENCE_META_TOO_LARGE).
+///
+/// ```
+/// use ws_core::presence::PresenceError;
+/// let error = PresenceError::TooLarge { size: 2000, max: 1024 };
+/// assert_eq!(
+///     error.to_string(),
+///     "presence meta of 2000 bytes is over max_presence_meta (1024)"
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PresenceError {
+    /// The meta's `Serialize` failed.
+    #[error("presence meta cannot be serialized: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The meta's JSON is over
+    /// [`max_presence_meta`](crate::Config::with_max_presence_meta) bytes;
+    /// the connection keeps its meta before.
+    #[error("presence meta of {size} bytes is over max_presence_meta ({max})")]
+    TooLarge {
+        /// The meta's size in bytes of JSON.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// `meta` as the JSON presence keeps, if it is within `max` bytes (`0`:
+/// unlimited).
+pub(crate) fn meta_json<T: serde::Serialize + ?Sized>(
+    meta: &T,
+    max: usize,
+) -> Result<Arc<str>, PresenceError> {
+    let json = serde_json::to_string(meta)?;
+    if max != 0 && json.len() > max {
+        return Err(PresenceError::TooLarge {
+            size: json.len(),
+            max,
+        });
+    }
+    Ok(Arc::from(json))
+}
 
 /// The users a page holds by default ([`Manager::presence`](crate::Manager::presence)).
 pub const PAGE: usize = 100;
@@ -77,36 +132,61 @@ pub struct Present {
     /// The user's connections in the room (across the cluster with a
     /// cluster backend).
     pub connections: usize,
-    info: Option<Arc<str>>,
+    metas: Vec<Arc<str>>,
 }
 
 impl Present {
-    pub(crate) fn new(user: UserId, connections: usize, info: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(user: UserId, connections: usize, metas: Vec<Arc<str>>) -> Self {
         Self {
             user,
             connections,
-            info,
+            metas,
         }
     }
 
-    /// The user's info as set with [`Ctx::set_presence`](crate::Ctx::set_presence);
-    /// `None` if none was set or it is not a `T`.
-    pub fn info<T: DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_str(self.info.as_deref()?).ok()
+    /// The metas of the user's connections in the room (on every node),
+    /// as set with [`Ctx::set_presence`](crate::Ctx::set_presence), one per
+    /// connection that set one, in the order of their JSON text; those that
+    /// are not a `T` are left out.
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use ws_core::presence::Present;
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Meta { typing: bool }
+    ///
+    /// fn typing(present: &Present) -> bool {
+    ///     present.metas::<Meta>().iter().any(|meta| meta.typing)
+    /// }
+    /// ```
+    pub fn metas<T: DeserializeOwned>(&self) -> Vec<T> {
+        self.metas
+            .iter()
+            .filter_map(|meta| serde_json::from_str(meta).ok())
+            .collect()
     }
 
-    /// The info as its JSON text.
+    /// The metas as their JSON text; see [`Present::metas`].
+    pub fn metas_json(&self) -> &[Arc<str>] {
+        &self.metas
+    }
+
+    /// The first of the user's metas ([`Present::metas`]); `None` if none
+    /// was set or it is not a `T`. For a user with one connection, its meta.
+    pub fn info<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(self.info_json()?).ok()
+    }
+
+    /// The first meta as its JSON text.
     pub fn info_json(&self) -> Option<&str> {
-        self.info.as_deref()
+        self.metas.first().map(|meta| &**meta)
     }
 }
 
 /// Builds a page from entries sorted by user name, of which at most
 /// `limit + 1` were read: the extra one says whether another page follows.
-pub(crate) fn page(
-    mut entries: Vec<(Arc<str>, usize, Option<Arc<str>>)>,
-    limit: usize,
-) -> Presence {
+pub(crate) fn page(mut entries: Vec<Entry>, limit: usize) -> Presence {
     let more = entries.len() > limit;
     entries.truncate(limit);
     let next = more
@@ -115,7 +195,7 @@ pub(crate) fn page(
     Presence {
         users: entries
             .into_iter()
-            .map(|(user, n, info)| Present::new(UserId(user), n, info))
+            .map(|(user, n, metas)| Present::new(UserId(user), n, metas))
             .collect(),
         next,
     }
@@ -129,14 +209,19 @@ pub(crate) fn page(
 pub struct PresenceDiff {
     /// The room.
     pub room: Arc<str>,
-    /// The users who arrived, with their connections and info, by name.
+    /// The users who arrived, with their connections and metas, by name.
     pub joined: Vec<Present>,
     /// The users gone (absent at two samples in a row), by name.
     pub left: Vec<UserId>,
+    /// The users announced before whose metas changed (one set a new meta,
+    /// or a connection with one came or went), each with its whole entry
+    /// now, by name: a client replaces what it holds of the user. A change
+    /// of connections alone is no update.
+    pub updated: Vec<Present>,
 }
 
-/// The debounce of a room's presence events: what was announced, and who
-/// was missing at the last sample.
+/// The debounce of a room's presence events: what was announced (each
+/// user with its metas), and who was missing at the last sample.
 ///
 /// A new tracker has announced nobody, so its first sample announces
 /// everyone: a member who arrived in the room's first window (after the
@@ -146,31 +231,30 @@ pub struct PresenceDiff {
 /// ([`Tracker::baseline`]).
 #[derive(Default)]
 pub(crate) struct Tracker {
-    announced: BTreeSet<Arc<str>>,
+    announced: BTreeMap<Arc<str>, Vec<Arc<str>>>,
     missing: HashSet<Arc<str>>,
 }
 
 impl Tracker {
     /// A tracker that counts `now` as announced: the room's members were
     /// told (or read) who is in it.
-    pub(crate) fn baseline(now: Vec<(Arc<str>, usize, Option<Arc<str>>)>) -> Self {
+    pub(crate) fn baseline(now: Vec<Entry>) -> Self {
         Self {
-            announced: now.into_iter().map(|(user, ..)| user).collect(),
+            announced: now
+                .into_iter()
+                .map(|(user, _, metas)| (user, metas))
+                .collect(),
             missing: HashSet::new(),
         }
     }
 
     /// Takes a sample of who is in `room` (sorted by name); the diff to
     /// announce, if any.
-    pub(crate) fn sample(
-        &mut self,
-        room: &Arc<str>,
-        now: Vec<(Arc<str>, usize, Option<Arc<str>>)>,
-    ) -> Option<PresenceDiff> {
+    pub(crate) fn sample(&mut self, room: &Arc<str>, now: Vec<Entry>) -> Option<PresenceDiff> {
         let announced = &mut self.announced;
         let present: HashSet<&Arc<str>> = now.iter().map(|(user, ..)| user).collect();
         let mut left = Vec::new();
-        for user in announced.iter() {
+        for user in announced.keys() {
             if present.contains(user) {
                 self.missing.remove(user);
             } else if !self.missing.insert(Arc::clone(user)) {
@@ -183,15 +267,25 @@ impl Tracker {
             self.missing.remove(&user.0);
         }
         let mut joined = Vec::new();
-        for (user, n, info) in now {
-            if announced.insert(Arc::clone(&user)) {
-                joined.push(Present::new(UserId(user), n, info));
+        let mut updated = Vec::new();
+        for (user, n, metas) in now {
+            match announced.get_mut(&user) {
+                None => {
+                    announced.insert(Arc::clone(&user), metas.clone());
+                    joined.push(Present::new(UserId(user), n, metas));
+                }
+                Some(told) if *told != metas => {
+                    told.clone_from(&metas);
+                    updated.push(Present::new(UserId(user), n, metas));
+                }
+                Some(_) => {}
             }
         }
-        (!joined.is_empty() || !left.is_empty()).then(|| PresenceDiff {
+        (!joined.is_empty() || !left.is_empty() || !updated.is_empty()).then(|| PresenceDiff {
             room: Arc::clone(room),
             joined,
             left,
+            updated,
         })
     }
 }
@@ -200,8 +294,11 @@ impl Tracker {
 mod tests {
     use super::*;
 
-    fn users(names: &[&str]) -> Vec<(Arc<str>, usize, Option<Arc<str>>)> {
-        names.iter().map(|n| (Arc::from(*n), 1, None)).collect()
+    fn users(names: &[&str]) -> Vec<Entry> {
+        names
+            .iter()
+            .map(|n| (Arc::from(*n), 1, Vec::new()))
+            .collect()
     }
 
     fn names(diff: &PresenceDiff) -> (Vec<&str>, Vec<&str>) {
@@ -236,5 +333,28 @@ mod tests {
         let d = t.sample(&room, users(&["a", "b"])).unwrap();
         assert_eq!(names(&d), (vec!["a", "b"], vec![]));
         assert!(t.sample(&room, users(&["a", "b"])).is_none());
+    }
+
+    #[test]
+    fn a_changed_meta_is_an_update_and_an_unchanged_one_is_nothing() {
+        let room: Arc<str> = Arc::from("r");
+        let meta = |json: &str| -> Arc<str> { Arc::from(json) };
+        let mut t = Tracker::baseline(vec![(Arc::from("a"), 1, vec![meta("1")])]);
+        assert!(
+            t.sample(&room, vec![(Arc::from("a"), 2, vec![meta("1")])])
+                .is_none()
+        );
+        let d = t
+            .sample(&room, vec![(Arc::from("a"), 2, vec![meta("1"), meta("2")])])
+            .unwrap();
+        assert_eq!(names(&d), (vec![], vec![]));
+        assert_eq!(d.updated.len(), 1);
+        assert_eq!(d.updated[0].metas_json(), &[meta("1"), meta("2")][..]);
+        // Missing once, back with another meta: an update, no leave.
+        assert!(t.sample(&room, Vec::new()).is_none());
+        let d = t
+            .sample(&room, vec![(Arc::from("a"), 1, vec![meta("3")])])
+            .unwrap();
+        assert_eq!((d.joined.len(), d.left.len(), d.updated.len()), (0, 0, 1));
     }
 }

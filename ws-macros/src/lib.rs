@@ -118,6 +118,7 @@ use proc_macro::TokenStream;
 /// | `refresh_before`   | duration                                       | `"30s"`     | a session with an expiry (`Session::expires_at`) is sent `{"type":"refresh_required","expires_in_ms":N}` this long before it; no valid `refresh` by the expiry: close 4001 |
 /// | `max_rooms`        | integer                                        | `128`       | rooms one connection may be in; `0` = unlimited; past it `ctx.join` fails with `JoinError::TooManyRooms` (client code `too_many_rooms`) |
 /// | `max_room_name`    | integer (bytes)                                | `255`       | longest room name; `0` = unlimited; longer: `JoinError::RoomNameTooLong` (client code `room_name_too_long`) |
+/// | `max_presence_meta`| size                                           | `"1KiB"`    | largest presence meta of one connection (its JSON); `0` = unlimited; larger: `PresenceError::TooLarge` (client code `presence_meta_too_large`) |
 /// | `handshake_timeout`| duration                                       | `"10s"`     | from accept to the 101, request head and `authenticate` included (`ws_core::serve` needs it too: `.handshake_timeout(..)`) |
 /// | `max_per_ip`       | integer                                        | `0`         | connections one client IP may hold; `0` = unlimited; past it HTTP 503 |
 /// | `handshake_rate`   | `"10/s"`, `"600/m"`, `"off"`                   | off         | handshakes per client IP; past it HTTP 429 |

@@ -80,6 +80,17 @@ use crate::wire::Wire;
 /// this node's part is passed in (`here`), counted at once rather than read
 /// back a round trip later.
 ///
+/// A user's [`Entry`] carries the presence metas (JSON text, at most
+/// `max_presence_meta` bytes each, compact: no raw newline) of each of
+/// its connections that set one, sorted by text. The engine keeps each
+/// node's metas per user and room, with the same TTL as its counts, and a
+/// listing returns every metas of the user on every live node (this
+/// node's from `here`), merged and sorted by text: not the metas of one
+/// node. A node writes its copy again whenever a meta changes (the
+/// registry reports it as a change of the room), so a listing on another
+/// node shows an update a round trip later, and the presence events
+/// there report it as [`PresenceDiff::updated`](crate::presence::PresenceDiff::updated).
+///
 /// # A lost connection
 /// [`Engine::is_up`] turns false at once, and sends are refused from then
 /// on (see above). The engine reconnects with backoff, listens again to
@@ -137,7 +148,8 @@ pub(crate) trait Engine: Send + Sync {
     ) -> BoxFuture<'static, Result<usize, BackendError>>;
 
     /// Every user in `room` on every live node, by name, with their
-    /// connections summed and an info; this node's users are `here`.
+    /// connections summed and their metas of every node merged (sorted by
+    /// text); this node's users are `here`.
     fn presence(
         &self,
         room: std::sync::Arc<str>,

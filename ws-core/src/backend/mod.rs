@@ -214,5 +214,6 @@ pub(crate) enum Channel {
     All,
 }
 
-/// A user in a room: name, connections, info (JSON).
-pub(crate) type Entry = (Arc<str>, usize, Option<Arc<str>>);
+/// A user in a room: name, connections, and the presence metas (JSON) of
+/// those of its connections that set one, sorted by their text.
+pub(crate) type Entry = (Arc<str>, usize, Vec<Arc<str>>);

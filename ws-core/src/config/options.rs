@@ -376,6 +376,30 @@ macro_rules! options_table {
                 attribute: true,
             }
 
+            /// The largest presence meta one connection may set, in bytes of its
+            /// JSON; `0` means unlimited. A larger one fails
+            /// [`Ctx::set_presence`](crate::Ctx::set_presence) with
+            /// [`PresenceError::TooLarge`](crate::presence::PresenceError::TooLarge)
+            /// (client code `presence_meta_too_large`).
+            ///
+            /// ```
+            /// use ws_core::Config;
+            /// let config = Config::DEFAULT.with_max_presence_meta(256);
+            /// assert_eq!(config.max_presence_meta(), 256);
+            /// assert_eq!(Config::DEFAULT.max_presence_meta(), 1024);
+            /// ```
+            // Every member of a room reads every meta of the room in each
+            // listing and diff, and with Redis each node's copy holds them:
+            // a status, a cursor or a device name fit in far less.
+            max_presence_meta, with_max_presence_meta(bytes: usize) = 1024; {
+                get: "The largest presence meta of one connection, in bytes; `0` means unlimited.",
+                read: table::size,
+                default: r#"`"1KiB"`"#,
+                form: r#"a size like "1KiB", or 0 for unlimited"#,
+                refuse: table::never,
+                attribute: true,
+            }
+
             /// How long a connection has from its accept to the 101: the request
             /// head must arrive within it (else the connection is dropped; set by
             /// [`serve`](crate::serve)) and `authenticate` must finish within what

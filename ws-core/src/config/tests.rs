@@ -321,6 +321,15 @@ fn peer_limits_from_the_environment() {
     );
     assert!(with(&[("max_room_name", "1KiB")]).is_err());
     assert!(with(&[("max_rooms", "99999999999999999999999")]).is_err());
+    let config = with(&[("max_presence_meta", "2KiB")]).unwrap();
+    assert_eq!(config.max_presence_meta(), 2048);
+    assert_eq!(
+        with(&[("max_presence_meta", "0")])
+            .unwrap()
+            .max_presence_meta(),
+        0
+    );
+    assert!(with(&[("max_presence_meta", "big")]).is_err());
 }
 
 /// The rows of a markdown table in `text` whose first cell names an option

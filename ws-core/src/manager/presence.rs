@@ -1,6 +1,6 @@
-//! Presence from the manager's side: a connection's info set from outside
+//! Presence from the manager's side: a connection's meta set from outside
 //! its handlers, who is in a room (here or across the cluster), and the
-//! sampled `joined`/`left` events of a room.
+//! sampled `joined`/`left`/`updated` events of a room.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -13,34 +13,33 @@ use crate::broadcast::deliver_remote;
 use crate::delivery::Target;
 use crate::frame::Frame;
 use crate::id::ConnId;
-use crate::presence::{self, Presence, PresenceDiff};
+use crate::presence::{self, Presence, PresenceDiff, PresenceError};
 use crate::protocol::{Outbound, Protocol};
 
 impl<P: Protocol> Manager<P> {
-    /// Sets the presence info of connection `id` of this node, as
+    /// Sets the presence meta of connection `id` of this node, as
     /// [`Ctx::set_presence`](crate::Ctx::set_presence) does from its
     /// handlers: for a status changed elsewhere (an admin, a job).
     /// `Ok(false)` if no such connection is registered here.
     ///
     /// # Errors
-    /// When `info` cannot be serialized to JSON.
+    /// As [`Ctx::set_presence`](crate::Ctx::set_presence).
     pub fn set_presence<T: serde::Serialize + ?Sized>(
         &self,
         id: ConnId,
-        info: &T,
-    ) -> Result<bool, serde_json::Error> {
-        let Some(conn) = self.inner.registry.get(id) else {
+        meta: &T,
+    ) -> Result<bool, PresenceError> {
+        let registry = &self.inner.registry;
+        let json = presence::meta_json(meta, registry.max_presence_meta())?;
+        let Some(conn) = registry.get(id) else {
             return Ok(false);
         };
-        let json = serde_json::to_string(info)?;
-        self.inner
-            .registry
-            .set_presence(&conn, Some(Arc::from(json)));
+        registry.set_presence(&conn, Some(json));
         Ok(true)
     }
 
     /// Who is in `room`: the first [`presence::PAGE`] users by name, each
-    /// with its connection count and info; across the cluster with a
+    /// with its connection count and metas; across the cluster with a
     /// cluster backend. See [`presence`](crate::presence).
     ///
     /// ```
@@ -114,8 +113,15 @@ impl<P: Protocol> Manager<P> {
 
     /// Turns on presence events for `room`: every `window`, the room's
     /// members on this node are sent one message, built by `make`, saying
-    /// which users joined and which left since the last one; nothing when
-    /// nothing changed. `false` (and nothing changes) if they are on already.
+    /// which users joined, which left, and whose metas changed
+    /// ([`PresenceDiff::updated`]: a connection set a new meta, or one with
+    /// a meta came or went) since the last one; nothing when nothing
+    /// changed. `false` (and nothing changes) if they are on already.
+    ///
+    /// An update carries the user's whole entry now, not Phoenix's leave
+    /// and join of the one meta that changed: metas have no identity of
+    /// their own here, and a client that replaces the user's entry holds
+    /// the right state whatever it missed in between.
     ///
     /// **Debounced.** A user counts as gone only once absent at two
     /// samples in a row, `window` apart: a second tab closing, or a

@@ -86,6 +86,7 @@ pub(crate) struct Limits {
     pub(crate) max_per_user: usize,
     pub(crate) max_rooms: usize,
     pub(crate) max_room_name: usize,
+    pub(crate) max_presence_meta: usize,
 }
 
 impl Limits {
@@ -94,6 +95,7 @@ impl Limits {
             max_per_user: config.max_per_user(),
             max_rooms: config.max_rooms(),
             max_room_name: config.max_room_name(),
+            max_presence_meta: config.max_presence_meta(),
         }
     }
 }
@@ -153,6 +155,12 @@ impl Registry {
         conn: Arc<Conn>,
         seat: Option<UserSeat>,
     ) -> Registration {
+        {
+            let mut membership = conn.membership.lock();
+            if !self.fits(membership.presence.as_deref()) {
+                membership.presence = None;
+            }
+        }
         if let Some(user) = seat.and_then(|mut seat| seat.user.take()) {
             let mut membership = conn.membership.lock();
             self.users.claim(&user.0, &conn);
@@ -179,7 +187,7 @@ impl Registry {
         self.rooms.add(&name, conn);
         if let Some(user) = &membership.user {
             self.present
-                .add(&name, &user.0, membership.presence.as_ref());
+                .add(&name, &user.0, conn.id, membership.presence.as_ref());
         }
         self.changed(|| Channel::Room(Arc::clone(&name)));
         membership.rooms.push(name);
@@ -224,7 +232,7 @@ impl Registry {
         let name = membership.rooms.swap_remove(at);
         self.rooms.remove(room, conn.id);
         if let Some(user) = &membership.user {
-            self.present.remove(room, &user.0);
+            self.present.remove(room, &user.0, conn.id);
         }
         self.changed(|| Channel::Room(name));
         true
@@ -263,10 +271,11 @@ impl Registry {
         }
         for room in &membership.rooms {
             if let Some(old) = &membership.user {
-                self.present.remove(room, &old.0);
+                self.present.remove(room, &old.0, conn.id);
             }
             if let Some(new) = &user {
-                self.present.add(room, &new.0, membership.presence.as_ref());
+                self.present
+                    .add(room, &new.0, conn.id, membership.presence.as_ref());
             }
             self.changed(|| Channel::Room(Arc::clone(room)));
         }
@@ -275,23 +284,54 @@ impl Registry {
         Ok(())
     }
 
-    /// Sets `conn`'s presence info (JSON); its user's entry in each of its
-    /// rooms takes it. The one place a connection's info enters presence
-    /// (`Ctx::set_presence` and `Manager::set_presence` call it): a typed
-    /// per-connection session would call it where the session is created
-    /// and replaced, with the info it derives.
-    pub(crate) fn set_presence(&self, conn: &Conn, info: Option<Arc<str>>) {
+    /// Sets `conn`'s presence meta (JSON); its user's entry in each of its
+    /// rooms lists it beside its other connections' metas. The one place a
+    /// connection's meta enters presence (`Ctx::set_presence`,
+    /// `Manager::set_presence` and a session's `presence` call it).
+    /// A meta over `max_presence_meta` is not taken (the callers that
+    /// answer to a handler refuse it first; a session's is logged).
+    pub(crate) fn set_presence(&self, conn: &Conn, meta: Option<Arc<str>>) {
+        if !self.fits(meta.as_deref()) {
+            return;
+        }
         let mut membership = conn.membership.lock();
-        if membership.presence == info {
+        if membership.presence == meta {
             return;
         }
         if let Some(user) = &membership.user {
             for room in &membership.rooms {
-                self.present.set_info(room, &user.0, info.as_ref());
+                self.present.set_meta(room, &user.0, conn.id, meta.as_ref());
                 self.changed(|| Channel::Room(Arc::clone(room)));
             }
         }
-        membership.presence = info;
+        membership.presence = meta;
+    }
+
+    /// `conn`'s presence meta (JSON).
+    pub(crate) fn presence_of(&self, conn: &Conn) -> Option<Arc<str>> {
+        conn.membership.lock().presence.clone()
+    }
+
+    /// The largest presence meta, in bytes; `0` is unlimited.
+    pub(crate) fn max_presence_meta(&self) -> usize {
+        self.limits.max_presence_meta
+    }
+
+    /// Whether `meta` is within `max_presence_meta`; a session's that is
+    /// not is logged and left out.
+    fn fits(&self, meta: Option<&str>) -> bool {
+        let max = self.limits.max_presence_meta;
+        match meta {
+            Some(meta) if max != 0 && meta.len() > max => {
+                tracing::warn!(
+                    size = meta.len(),
+                    max,
+                    "a session's presence meta is over max_presence_meta; left out"
+                );
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Distinct users in `room` on this node.
@@ -387,7 +427,7 @@ impl Registry {
         for room in &rooms {
             self.rooms.remove(room, conn.id);
             if let Some(user) = &user {
-                self.present.remove(room, &user.0);
+                self.present.remove(room, &user.0, conn.id);
             }
             self.changed(|| Channel::Room(Arc::clone(room)));
         }
@@ -550,6 +590,7 @@ mod tests {
                 max_per_user,
                 max_rooms,
                 max_room_name,
+                max_presence_meta: 0,
             },
             None,
         ))

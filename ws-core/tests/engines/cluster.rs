@@ -533,14 +533,14 @@ async fn a_publish_answered_late_reaches_the_other_nodes_and_is_not_counted_fail
 
 /// A node on a runtime of its own, so that dropping the runtime kills it
 /// outright: no cleanup runs, as when a process dies.
-struct DoomedNode {
+pub(crate) struct DoomedNode {
     addr: std::net::SocketAddr,
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl DoomedNode {
-    fn start(redis: &Redis, prefix: &str) -> DoomedNode {
+    pub(crate) fn start(redis: &Redis, prefix: &str) -> DoomedNode {
         let (url, prefix) = (redis.url.clone(), prefix.to_owned());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
@@ -564,11 +564,11 @@ impl DoomedNode {
         DoomedNode { addr, stop, thread }
     }
 
-    fn url(&self, query: &str) -> String {
+    pub(crate) fn url(&self, query: &str) -> String {
         format!("ws://{}/ws{query}", self.addr)
     }
 
-    fn kill(self) {
+    pub(crate) fn kill(self) {
         self.stop.send(()).unwrap();
         self.thread.join().unwrap();
     }

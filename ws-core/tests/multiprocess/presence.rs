@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::support::Client;
-use crate::support::chat::{diffs_until, names};
+use crate::support::chat::{diffs_until, names, present_user as typing, typing_update};
 use crate::support::process::ChatProcess;
 use crate::support::redis::Redis;
 
@@ -69,7 +69,7 @@ async fn who_until(client: &mut Client, room: &str, expected: Value) -> Value {
 }
 
 fn user(name: &str, connections: u64) -> Value {
-    json!({"user": name, "connections": connections})
+    typing(name, connections, false)
 }
 
 fn now_ms() -> u64 {
@@ -270,4 +270,44 @@ async fn a_node_killed_after_its_first_presence_write_leaves_no_key_without_expi
             assert!(*ttl > 0, "{key} has no expiry ({ttl}); all: {keys:?}");
         }
     }
+}
+
+/// The chat's `typing` across two processes sharing a Redis: alice has a
+/// tab on A and one on B; her tab on A types, so bob on B reads her typing
+/// in `who` (the metas of both her nodes merged) and is sent an `updated`
+/// (no join, no leave); then A is SIGKILLed, and within its TTL her tab
+/// there and its meta are gone from B's answer.
+#[tokio::test]
+async fn typing_on_one_node_is_shown_and_announced_on_the_other_and_dies_with_its_node() {
+    const WINDOW_MS: u64 = 200;
+    let (_redis, [a, b]) = windowed_nodes(WINDOW_MS).await;
+    let mut bob = tab(&b, "bob", "lobby").await;
+    let mut alice_a = tab(&a, "alice", "lobby").await;
+    let mut alice_b = tab(&b, "alice", "lobby").await;
+    who_until(&mut bob, "lobby", json!([user("alice", 2), user("bob", 1)])).await;
+    let mut diffs = Vec::new();
+    diffs_until(&mut bob, "joined", "alice", &mut diffs).await;
+
+    let updated = typing_update(&mut alice_a, "lobby", true, &mut bob).await;
+    assert_eq!(
+        updated,
+        json!({"type": "presence_diff", "room": "lobby", "joined": [], "left": [],
+               "updated": [typing("alice", 2, true)]})
+    );
+    who_until(
+        &mut bob,
+        "lobby",
+        json!([typing("alice", 2, true), user("bob", 1)]),
+    )
+    .await;
+    who_until(
+        &mut alice_b,
+        "lobby",
+        json!([typing("alice", 2, true), user("bob", 1)]),
+    )
+    .await;
+
+    a.kill().await;
+    drop(alice_a);
+    who_until(&mut bob, "lobby", json!([user("alice", 1), user("bob", 1)])).await;
 }

@@ -76,19 +76,26 @@ pub fn names(diff: &Value, key: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The chat's `presence_diff` message for a diff.
-pub fn presence_diff(diff: ws_core::presence::PresenceDiff) -> protocol::chat::PresenceDiff {
-    use protocol::{PresentUser, chat};
-    chat::PresenceDiff {
-        room: diff.room.to_string(),
-        joined: diff
-            .joined
-            .iter()
-            .map(|p| PresentUser {
-                user: p.user.to_string(),
-                connections: p.connections as u64,
-            })
-            .collect(),
-        left: diff.left.iter().map(ToString::to_string).collect(),
+/// The next `presence_diff` `client` gets with users in `updated`, after
+/// `typing` (`true` or `false`) was sent by `typist` for `room`.
+pub async fn typing_update(
+    typist: &mut Client,
+    room: &str,
+    typing: bool,
+    client: &mut Client,
+) -> Value {
+    typist
+        .send(json!({"type": "typing", "room": room, "typing": typing}))
+        .await;
+    loop {
+        let message = client.recv().await;
+        if message["type"] == "presence_diff" && message["updated"] != json!([]) {
+            return message;
+        }
     }
+}
+
+/// A user of the chat's `present` or `presence_diff`.
+pub fn present_user(name: &str, connections: u64, typing: bool) -> Value {
+    json!({"user": name, "connections": connections, "typing": typing})
 }

@@ -112,7 +112,7 @@ fn errors_are_collected_and_bad_options_stay_unset() {
     assert_eq!(
         errors,
         [
-            "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `inflate_rate`, `inflate_node_rate`, `max_fragments`, `fragment_timeout`, `stall_timeout`, `refresh_before`, `max_rooms`, `max_room_name`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
+            "unknown ws_protocol option `max_conn`; expected one of: `max_connections`, `max_per_user`, `send_queue`, `on_full`, `max_message_size`, `heartbeat`, `idle_timeout`, `on_invalid`, `rate_limit`, `rate_burst`, `on_rate_limit`, `read_buffer`, `write_buffer`, `compression`, `compress_min_size`, `inflate_rate`, `inflate_node_rate`, `max_fragments`, `fragment_timeout`, `stall_timeout`, `refresh_before`, `max_rooms`, `max_room_name`, `max_presence_meta`, `handshake_timeout`, `max_per_ip`, `handshake_rate`, `history`, `history_ttl`, `history_bytes`, `history_memory`, `history_streams`, `module`, `path`, `subprotocol`, `correlate`, `session`",
             "send_queue must be a whole number of frames of at least 1, like \"256\"",
             "heartbeat must be a non-zero duration like \"30s\" or \"off\"",
             "unknown `on_full` policy `drop`; expected one of: `\"close\"`, `\"drop_newest\"`, `\"drop_oldest\"`",

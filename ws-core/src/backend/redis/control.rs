@@ -49,7 +49,7 @@ fn write_users(
     let old = written.remove(room).unwrap_or_default();
     let now: HashMap<Arc<str>, String> = now
         .into_iter()
-        .map(|(user, n, info)| (user, presence::value(n, info.as_deref())))
+        .map(|(user, n, metas)| (user, presence::value(n, &metas)))
         .collect();
     let key = state.names.present(state.shared.node, room);
     let gone: Vec<&Arc<str>> = old.keys().filter(|u| !now.contains_key(*u)).collect();

@@ -9,11 +9,14 @@
 //! fields, in two round trips.
 //!
 //! Who is in a room: each node also keeps, per room it has users in, a hash
-//! `present:{node}:{room}` of user -> `"{connections}"` or
-//! `"{connections} {info JSON}"`, written by the control task when the room
-//! changes (only the fields that changed) and expired with the same TTL and
-//! heartbeat. A listing reads the live nodes, then each one's hash of the
-//! room, in two round trips, and sums a user's connections over the nodes.
+//! `present:{node}:{room}` of user -> `"{connections}"`, then a newline and
+//! the JSON of each meta of the user's connections on the node (compact
+//! JSON has no raw newline, so it cannot end a meta early), written by the
+//! control task when the room changes (only the fields that changed) and
+//! expired with the same TTL and heartbeat. A listing reads the live nodes,
+//! then each one's hash of the room, in two round trips, sums a user's
+//! connections over the nodes and merges its metas (sorted by text). A
+//! value of an older node, `"{connections} {info JSON}"`, reads as one meta.
 
 use std::time::Duration;
 
@@ -121,18 +124,24 @@ pub(super) async fn withdraw(mut conn: Conn, names: &Names, node: u64) {
 }
 
 /// The value of a user's field in a node's copy of a room.
-pub(super) fn value(connections: usize, info: Option<&str>) -> String {
-    match info {
-        Some(info) => format!("{connections} {info}"),
-        None => connections.to_string(),
+pub(super) fn value(connections: usize, metas: &[Arc<str>]) -> String {
+    let mut value = connections.to_string();
+    for meta in metas {
+        value.push('\n');
+        value.push_str(meta);
     }
+    value
 }
 
-fn parse(value: &str) -> Option<(usize, Option<&str>)> {
-    match value.split_once(' ') {
-        Some((n, info)) => Some((n.parse().ok()?, Some(info))),
-        None => Some((value.parse().ok()?, None)),
+/// A user's connections and metas from a node's copy; `None` if malformed.
+fn parse(value: &str) -> Option<(usize, Vec<&str>)> {
+    let mut lines = value.split('\n');
+    let first = lines.next()?;
+    if let Some((n, info)) = first.split_once(' ') {
+        // An older node's `"{connections} {info}"`.
+        return Some((n.parse().ok()?, vec![info]));
     }
+    Some((first.parse().ok()?, lines.collect()))
 }
 
 /// Every user of `room` on every live node, by name: `here` for `node`
@@ -155,23 +164,43 @@ pub(super) async fn users(
         }
         pipe.query_async(&mut conn).await.map_err(failed)?
     };
-    // This node's own first: its info wins.
-    let mut merged: BTreeMap<String, (usize, Option<Arc<str>>)> = here
+    let mut merged: BTreeMap<String, (usize, Vec<Arc<str>>)> = here
         .into_iter()
-        .map(|(user, n, info)| (user.to_string(), (n, info)))
+        .map(|(user, n, metas)| (user.to_string(), (n, metas)))
         .collect();
     for (user, value) in copies.into_iter().flatten() {
-        let Some((n, info)) = parse(&value) else {
+        let Some((n, metas)) = parse(&value) else {
             continue;
         };
-        let entry = merged.entry(user).or_insert((0, None));
+        let entry = merged.entry(user).or_default();
         entry.0 += n;
-        if entry.1.is_none() {
-            entry.1 = info.map(Arc::from);
-        }
+        entry.1.extend(metas.into_iter().map(Arc::from));
     }
     Ok(merged
         .into_iter()
-        .map(|(user, (n, info))| (Arc::from(user), n, info))
+        .map(|(user, (n, mut metas))| {
+            // Each node's are sorted; merged, they are sorted again, so a
+            // listing does not depend on the order the nodes were read in.
+            metas.sort_unstable();
+            (Arc::from(user), n, metas)
+        })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_holds_the_connections_and_every_meta() {
+        let metas: Vec<Arc<str>> = vec![Arc::from(r#"{"a":"x y"}"#), Arc::from("[1,2]")];
+        let text = value(2, &metas);
+        assert_eq!(parse(&text), Some((2, vec![r#"{"a":"x y"}"#, "[1,2]"])));
+        assert_eq!(parse(&value(3, &[])), Some((3, vec![])));
+        assert_eq!(
+            parse(r#"1 {"old":true}"#),
+            Some((1, vec![r#"{"old":true}"#]))
+        );
+        assert_eq!(parse("x"), None);
+    }
 }
