@@ -8,5 +8,6 @@ mod support;
 mod cluster;
 mod history_cluster;
 mod model;
+mod nats;
 mod presence;
 mod reconnect;
