@@ -154,11 +154,11 @@ impl NatsBackend {
     }
 
     /// How long a node's presence outlives its last refresh (default 15 s,
-    /// at least 1 s; it is refreshed three times per TTL): the time a dead
-    /// node's connections still count. Every node sharing a prefix must use
-    /// the same (the bucket is made by the first).
+    /// at least 300 ms; it is refreshed three times per TTL): the time a
+    /// dead node's connections still count. Every node sharing a prefix
+    /// must use the same (the bucket is made by the first).
     pub fn presence_ttl(mut self, ttl: Duration) -> Self {
-        self.presence_ttl = ttl.max(Duration::from_secs(1));
+        self.presence_ttl = ttl.max(Duration::from_millis(300));
         self
     }
 

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use ws_core::axum::Router;
 use ws_core::{Backend, Manager, PubSubMode, RedisBackend, endpoint};
 
+use crate::nats::Nats;
+
 use super::protocol::{App, Model};
 use crate::support::redis::{Redis, prefix};
 
@@ -21,6 +23,9 @@ pub enum Engine {
     Local,
     /// Nodes sharing one `redis-server`, in the given pub/sub mode.
     Redis(PubSubMode),
+    /// Nodes sharing the NATS JetStream at `NATS_URL` (or 127.0.0.1:4222)
+    /// under a prefix of the run's own; no server ops.
+    Nats,
 }
 
 impl Engine {
@@ -30,6 +35,7 @@ impl Engine {
             Engine::Redis(PubSubMode::Classic) => "redis-classic",
             Engine::Redis(PubSubMode::Sharded) => "redis-sharded",
             Engine::Redis(_) => "redis-auto",
+            Engine::Nats => "nats",
         }
     }
 
@@ -37,14 +43,14 @@ impl Engine {
     pub fn nodes(self) -> usize {
         match self {
             Engine::Local => 1,
-            Engine::Redis(_) => 3,
+            Engine::Redis(_) | Engine::Nats => 3,
         }
     }
 
     /// Whether the history outlives a node (a restarted node's rooms keep
     /// their epoch).
     pub fn shared_history(self) -> bool {
-        matches!(self, Engine::Redis(_))
+        matches!(self, Engine::Redis(_) | Engine::Nats)
     }
 
     /// Whether the engine has a server of its own to stop and start.
@@ -57,19 +63,26 @@ impl Engine {
 pub struct Services {
     pub engine: Engine,
     pub redis: Option<Redis>,
+    pub nats: Option<Nats>,
     pub prefix: String,
 }
 
 impl Services {
     pub fn start(engine: Engine) -> Services {
         let redis = match engine {
-            Engine::Local => None,
+            Engine::Local | Engine::Nats => None,
             Engine::Redis(_) => Some(Redis::own()),
+        };
+        let nats = (engine == Engine::Nats).then(|| Nats::shared("model"));
+        let prefix = match &nats {
+            Some(nats) => nats.prefix.clone(),
+            None => prefix("model"),
         };
         Services {
             engine,
             redis,
-            prefix: prefix("model"),
+            nats,
+            prefix,
         }
     }
 
@@ -82,6 +95,15 @@ impl Services {
                     .unwrap()
                     .prefix(&self.prefix)
                     .pubsub(mode)
+                    .presence_ttl(PRESENCE_TTL)
+                    .response_timeout(Duration::from_millis(300))
+                    .reconnect_max(Duration::from_millis(300));
+                Some(backend.into())
+            }
+            Engine::Nats => {
+                let nats = self.nats.as_ref().expect("the engine's nats");
+                let backend = nats
+                    .backend()
                     .presence_ttl(PRESENCE_TTL)
                     .response_timeout(Duration::from_millis(300))
                     .reconnect_max(Duration::from_millis(300));
