@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --example chat -- [--addr 127.0.0.1:3000] [--max-connections N] [--send-queue N]
 //!                                [--redis redis://127.0.0.1:6379/] [--history N]
+//!                                [--nats nats://127.0.0.1:4222]
 //!                                [--redis-wait SECS] [--presence-events MS] [--presence-ttl MS]
 //!                                [--tls-cert cert.pem --tls-key key.pem]
 //! ```
@@ -25,6 +26,11 @@
 //! process keeping its own limits. A process that dies without a word
 //! (SIGKILL) drops out of `who` within its presence TTL (`--presence-ttl
 //! MS`, default 15 s).
+//!
+//! With `--nats URL` (cargo feature `nats`), the same through NATS
+//! JetStream (`nats-server -js`): rooms, users and the histories (a stream
+//! per room) span the processes, presence lives in a key-value bucket.
+//! It waits for NATS as for Redis (`--redis-wait SECS`, any engine).
 //!
 //! Wire protocol (JSON text frames), so that any load tool can drive it:
 //! - client → `{"type":"join","room":R}`, `{"type":"leave","room":R}`,
@@ -90,6 +96,7 @@ struct Args {
     send_queue: Option<usize>,
     redis: Option<String>,
     redis_wait: Duration,
+    nats: Option<String>,
     history: Option<usize>,
     presence_events: Option<Duration>,
     presence_ttl: Option<Duration>,
@@ -104,6 +111,7 @@ fn parse_args() -> Result<Args, String> {
         send_queue: None,
         redis: None,
         redis_wait: Duration::from_secs(30),
+        nats: None,
         history: None,
         presence_events: None,
         presence_ttl: None,
@@ -126,6 +134,7 @@ fn parse_args() -> Result<Args, String> {
                 args.send_queue = Some(value()?.parse().map_err(|e| format!("--send-queue: {e}"))?)
             }
             "--redis" => args.redis = Some(value()?),
+            "--nats" => args.nats = Some(value()?),
             "--redis-wait" => {
                 let secs: u64 = value()?.parse().map_err(|e| format!("--redis-wait: {e}"))?;
                 args.redis_wait = Duration::from_secs(secs);
@@ -148,10 +157,13 @@ fn parse_args() -> Result<Args, String> {
             "--tls-cert" => args.tls_cert = Some(value()?.into()),
             "--tls-key" => args.tls_key = Some(value()?.into()),
             "-h" | "--help" => {
-                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS] [--tls-cert PEM --tls-key PEM]".into());
+                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL] [--nats URL] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS] [--tls-cert PEM --tls-key PEM]".into());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
+    }
+    if args.redis.is_some() && args.nats.is_some() {
+        return Err("--redis and --nats: one engine at a time".into());
     }
     if args.tls_cert.is_some() != args.tls_key.is_some() {
         return Err("--tls-cert and --tls-key go together".into());
@@ -165,12 +177,12 @@ fn parse_args() -> Result<Args, String> {
 /// nothing was lost. Not listening (rather than answering 503) also keeps
 /// `/health` and `/metrics` honest: nothing answers before the node can
 /// serve. Exits 1 when Redis does not come within `within`.
-async fn backend_ready(manager: &Manager<Chat>, within: Duration) {
+async fn backend_ready(manager: &Manager<Chat>, engine: &str, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     while !manager.backend_status().is_some_and(|status| status.up) {
         if tokio::time::Instant::now() >= deadline {
             eprintln!(
-                "--redis: Redis not reachable within {}s; is it running? (--redis-wait SECS waits longer)",
+                "{engine} not reachable within {}s; is it running? (--redis-wait SECS waits longer)",
                 within.as_secs()
             );
             std::process::exit(1);
@@ -284,6 +296,24 @@ async fn main() {
             std::process::exit(2);
         }
     }
+    if let Some(url) = &args.nats {
+        #[cfg(feature = "nats")]
+        {
+            let mut nats = ws_core::NatsBackend::new(url).unwrap_or_else(|error| {
+                eprintln!("--nats: {error}");
+                std::process::exit(2);
+            });
+            if let Some(ttl) = args.presence_ttl {
+                nats = nats.presence_ttl(ttl);
+            }
+            builder = builder.backend(nats);
+        }
+        #[cfg(not(feature = "nats"))]
+        {
+            eprintln!("--nats {url}: no NATS backend in this build (ws-core feature `nats`)");
+            std::process::exit(2);
+        }
+    }
     if let Some(window) = args.presence_events {
         let _ = app::PRESENCE_EVENTS.set(window);
     }
@@ -294,7 +324,9 @@ async fn main() {
         std::process::exit(2);
     });
     if args.redis.is_some() {
-        backend_ready(&manager, args.redis_wait).await;
+        backend_ready(&manager, "--redis: Redis", args.redis_wait).await;
+    } else if args.nats.is_some() {
+        backend_ready(&manager, "--nats: NATS", args.redis_wait).await;
     }
     let handshake_timeout = manager.config().handshake_timeout();
     let app = Router::new()
