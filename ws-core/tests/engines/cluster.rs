@@ -64,12 +64,12 @@ pub(crate) async fn node(redis: &Redis, prefix: &str) -> Server {
     node_with(redis, prefix, PubSubMode::Auto).await
 }
 
-fn say(room: &str, text: &str) -> Value {
+pub(crate) fn say(room: &str, text: &str) -> Value {
     json!({"type": "say", "room": room, "text": text})
 }
 
 /// The next message of type `kind`, skipping others (e.g. error frames).
-async fn next(client: &mut Client, kind: &str) -> Value {
+pub(crate) async fn next(client: &mut Client, kind: &str) -> Value {
     loop {
         let message = client.recv().await;
         if message["type"] == kind {
@@ -100,6 +100,12 @@ async fn quiet_everywhere(
     redis
         .until_subscribers(&all_channel(prefix), true, nodes.len())
         .await;
+    markers(nodes, clients).await;
+}
+
+/// Each node broadcasts a marker to everyone; each of `clients` must get
+/// the markers and nothing else.
+pub(crate) async fn markers(nodes: &[&Server], clients: &mut [&mut Client]) {
     for (i, node) in nodes.iter().enumerate() {
         let marker = test::Said {
             room: String::new(),

@@ -17,11 +17,12 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use ws_core::{Manager, NatsBackend};
 
+use crate::cluster::{join_all, markers, next, say};
 use crate::support::chat::protocol::chat::Said;
 use crate::support::chat::{Chat, serve};
 use crate::support::history::{assert_said, cut, join};
 use crate::support::redis::prefix;
-use crate::support::{Client, Server, Test, test};
+use crate::support::{Client, Server, Test};
 
 /// A NATS for one test, under a prefix of its own: the shared one, or a
 /// `nats-server` of the test's own (killed when dropped). Dropped, it
@@ -188,53 +189,6 @@ async fn until_listening(nodes: &[&Server], channels: usize) {
     }
 }
 
-fn say(room: &str, text: &str) -> Value {
-    json!({"type": "say", "room": room, "text": text})
-}
-
-/// The next message of type `kind`, skipping others.
-async fn next(client: &mut Client, kind: &str) -> Value {
-    loop {
-        let message = client.recv().await;
-        if message["type"] == kind {
-            return message;
-        }
-    }
-}
-
-/// Asserts that nothing more reaches `clients`: each node broadcasts a
-/// marker to everyone (every node must listen to `all`), and a node
-/// publishes in order on one connection, so anything stray a node sent
-/// earlier arrives before its marker.
-async fn quiet_everywhere(nodes: &[&Server], clients: &mut [&mut Client]) {
-    for (i, node) in nodes.iter().enumerate() {
-        let marker = test::Said {
-            room: String::new(),
-            text: "marker".into(),
-            from: i as u64,
-        };
-        node.manager.to_all().send(marker).unwrap();
-    }
-    for client in clients.iter_mut() {
-        let mut seen = vec![false; nodes.len()];
-        while seen.contains(&false) {
-            let message = client.recv().await;
-            assert_eq!(
-                message["text"], "marker",
-                "expected only markers: {message}"
-            );
-            seen[message["from"].as_u64().unwrap() as usize] = true;
-        }
-    }
-}
-
-async fn join_all(clients: &mut [&mut Client], room: &str) {
-    for client in clients.iter_mut() {
-        client.join(room).await;
-        client.sync().await;
-    }
-}
-
 pub async fn room_fan_out_reaches_each_member_once(nats: &Nats) {
     let (a, b) = (node(nats).await, node(nats).await);
     let (mut a1, mut a2) = (a.connect().await, a.connect().await);
@@ -253,7 +207,7 @@ pub async fn room_fan_out_reaches_each_member_once(nats: &Nats) {
         texts.sort_by_key(|t| t.to_string());
         assert_eq!(texts, [json!("from a"), json!("from b")]);
     }
-    quiet_everywhere(&[&a, &b], &mut [&mut a1, &mut a2, &mut b1, &mut b_outsider]).await;
+    markers(&[&a, &b], &mut [&mut a1, &mut a2, &mut b1, &mut b_outsider]).await;
     let (sa, sb) = (
         a.manager.backend_status().unwrap(),
         b.manager.backend_status().unwrap(),
@@ -290,7 +244,7 @@ pub async fn user_fan_out_and_except(nats: &Nats) {
     for client in [&mut alice_b, &mut bob] {
         assert_eq!(next(client, "said").await["text"], "others");
     }
-    quiet_everywhere(&refs, &mut [&mut alice_a, &mut alice_b, &mut bob]).await;
+    markers(&refs, &mut [&mut alice_a, &mut alice_b, &mut bob]).await;
 }
 
 pub async fn presence_and_close_span_the_nodes(nats: &Nats) {

@@ -84,7 +84,6 @@ use super::{
     BackendError, BackendStatus, Channel, Engine, Entry, HistoryBounds, Link, Local, Outbox, Read,
     Shared, Tasks,
 };
-use crate::wire::Wire;
 
 /// The NATS JetStream backend's settings; turn into a
 /// [`Backend`](super::Backend) with `.into()`.
@@ -369,29 +368,12 @@ struct NatsEngine {
 }
 
 impl Engine for NatsEngine {
-    fn changed(&self, channel: Channel) {
-        self.outbox.changed(channel);
-    }
-
-    fn publish(
-        &self,
-        channel: Channel,
-        wire: &Wire,
-        except_rooms: &[&str],
-    ) -> Result<(), BackendError> {
-        self.outbox.publish(channel, wire, except_rooms)
+    fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     fn keeps_history(&self) -> bool {
         self.state.history.is_some()
-    }
-
-    fn is_up(&self) -> bool {
-        self.state.shared.is_up()
-    }
-
-    fn record(&self, room: &str, body: Wire) -> Result<(), BackendError> {
-        self.outbox.record(room, body)
     }
 
     fn read(
