@@ -380,6 +380,14 @@ pub async fn history_is_recorded_once_and_resumed_on_the_other_node(nats: &Nats)
     assert_eq!(joined["reason"], "epoch_changed", "{joined}");
 }
 
+/// Issue 10's test 2 on NATS: 2,000 messages at about 1,000/s from node A,
+/// a subscriber cut 8 times and resuming on the other node each time: every
+/// message once, in order.
+pub async fn a_subscriber_resuming_on_the_other_node_gets_every_message(nats: &Nats) {
+    let nodes = [chat_node(nats).await, chat_node(nats).await];
+    crate::history_cluster::resume_across(&nodes).await;
+}
+
 /// Issue 25: NATS restarts (SIGKILL, then up again on its store) while
 /// node A records a message every 2 ms and a subscriber follows on node
 /// B. The nodes reconnect by themselves. Whatever the subscriber sees is
@@ -477,6 +485,11 @@ async fn nats_presence_and_close_span_the_nodes() {
 #[tokio::test]
 async fn nats_history_is_recorded_once_and_resumed_on_the_other_node() {
     history_is_recorded_once_and_resumed_on_the_other_node(&Nats::shared("nats-history")).await;
+}
+
+#[tokio::test]
+async fn nats_a_subscriber_resuming_on_the_other_node_gets_every_message() {
+    a_subscriber_resuming_on_the_other_node_gets_every_message(&Nats::shared("nats-resume")).await;
 }
 
 #[tokio::test]
