@@ -1,5 +1,5 @@
 //! The engine contract: what the runtime asks of whatever joins several
-//! nodes into one (Redis today), and what it may count on in return.
+//! nodes into one (Redis, NATS JetStream), and what it may count on in return.
 //!
 //! The runtime reaches an engine only through [`Engine`] (downwards, held
 //! in a [`Link`](super::Link)), and an engine reaches the runtime only
