@@ -179,7 +179,7 @@ fn node_in_own_runtime(nats: &Nats) -> (tokio::runtime::Runtime, Server) {
 }
 
 /// Waits until every node listens to `channels` channels (confirmed by the
-/// server: the count is set after a flush).
+/// server: the count is set after a round trip).
 async fn until_listening(nodes: &[&Server], channels: usize) {
     for node in nodes {
         node.until("the node listens", |m| {

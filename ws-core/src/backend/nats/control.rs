@@ -5,9 +5,10 @@
 //! The client reconnects by itself, and subscribes again to every subject
 //! it had. What was published while it was away never reached this node,
 //! so on `Connected` after a loss the control task resyncs (the channels
-//! needed now, confirmed by a flush; the presence bucket, made again if
-//! the server lost it, and this node's entries rewritten; the rooms
-//! recorded alone ended), and only then counts as up and calls
+//! needed now, confirmed by a round trip through the server; the presence
+//! bucket, made again if the server lost it, and this node's entries
+//! rewritten; the rooms recorded alone ended), and only then counts as up
+//! and calls
 //! [`Node::interrupted`](crate::backend::Node::interrupted).
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use async_nats::Event;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::AbortHandle;
 use tokio::time::MissedTickBehavior;
@@ -228,10 +230,7 @@ async fn resync(
         }
     }
     // The server has every subscription once it answers this.
-    nats.client
-        .flush()
-        .await
-        .map_err(|error| BackendError::Failed(Box::new(error)))?;
+    round_trip(state).await?;
     presence::bucket(state, &nats).await?;
     let mut now: HashMap<String, Option<Bytes>> = state
         .entries
@@ -292,11 +291,7 @@ async fn apply(
         writes.extend(entries);
     }
     if added {
-        let nats = state.nats().ok_or(BackendError::Unavailable)?;
-        nats.client
-            .flush()
-            .await
-            .map_err(|error| BackendError::Failed(Box::new(error)))?;
+        round_trip(state).await?;
     }
     listen(state, synced);
     // Only what changed: a write equal to the last is left out.
@@ -309,6 +304,30 @@ async fn apply(
     };
     presence::write(state, changed).await?;
     Ok(true)
+}
+
+/// A round trip through the server on the client's connection: a message
+/// to a subject of our own, received back. The server handles a
+/// connection's commands in order, so every subscription made before is in
+/// force once it arrives. (The client's `flush` only writes out its
+/// buffer: it does not wait for the server.)
+async fn round_trip(state: &State) -> Result<(), BackendError> {
+    let failed = |error: Box<dyn std::error::Error + Send + Sync>| BackendError::Failed(error);
+    let nats = state.nats().ok_or(BackendError::Unavailable)?;
+    let inbox = nats.client.new_inbox();
+    let mut back = nats
+        .client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|error| failed(Box::new(error)))?;
+    nats.client
+        .publish(inbox, Bytes::new())
+        .await
+        .map_err(|error| failed(Box::new(error)))?;
+    match tokio::time::timeout(state.response_timeout, back.next()).await {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(BackendError::Unavailable),
+    }
 }
 
 /// Publishes what is subscribed to (and confirmed) on the current

@@ -296,7 +296,7 @@ pub(super) struct State {
     response_timeout: Duration,
     /// The bounds of the rooms' histories, when they live in JetStream.
     history: Option<HistoryBounds>,
-    /// The channels subscribed to and confirmed by the server (a flush) on
+    /// The channels subscribed to and confirmed by the server (a round trip) on
     /// the current connection, for a resume to wait on.
     listening: Mutex<Listening>,
     listening_changed: Notify,
