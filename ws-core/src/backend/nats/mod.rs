@@ -48,7 +48,9 @@
 //!   `epoch_changed`. Trimming never changes it.
 //! - **retention**: `max_msgs` = the protocol's `history`, `max_age` = its
 //!   `history_ttl`; file storage, so a restarted server keeps its
-//!   histories. Streams are not removed when a room empties: a
+//!   histories (up to its last sync to disk: a server killed outright
+//!   may lose its last writes unless it syncs always or is clustered with
+//!   replicas). Streams are not removed when a room empties: a
 //!   deployment with very many short-lived rooms and history on wants an
 //!   operator's clean-up (or the Redis engine).
 //!
