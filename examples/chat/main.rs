@@ -5,6 +5,7 @@
 //! cargo run --example chat -- [--addr 127.0.0.1:3000] [--max-connections N] [--send-queue N]
 //!                                [--redis redis://127.0.0.1:6379/] [--history N]
 //!                                [--redis-cluster redis://10.0.0.1:7000/,redis://10.0.0.2:7000/]
+//!                                [--nats nats://127.0.0.1:4222]
 //!                                [--redis-wait SECS] [--presence-events MS] [--presence-ttl MS]
 //!                                [--tls-cert cert.pem --tls-key key.pem]
 //! ```
@@ -32,6 +33,11 @@
 //! each room's history and channel on the master of its slot. A master
 //! that dies is replaced by its replica; a resume across that is told
 //! `epoch_changed` (the new master may lack the last records).
+//!
+//! With `--nats URL` (cargo feature `nats`), the same through NATS
+//! JetStream (`nats-server -js`): rooms, users and the histories (a stream
+//! per room) span the processes, presence lives in a key-value bucket.
+//! It waits for NATS as for Redis (`--redis-wait SECS`, any engine).
 //!
 //! Wire protocol (JSON text frames), so that any load tool can drive it:
 //! - client → `{"type":"join","room":R}`, `{"type":"leave","room":R}`,
@@ -103,6 +109,7 @@ struct Args {
     redis: Option<String>,
     redis_cluster: Option<Vec<String>>,
     redis_wait: Duration,
+    nats: Option<String>,
     history: Option<usize>,
     presence_events: Option<Duration>,
     presence_ttl: Option<Duration>,
@@ -118,6 +125,7 @@ fn parse_args() -> Result<Args, String> {
         redis: None,
         redis_cluster: None,
         redis_wait: Duration::from_secs(30),
+        nats: None,
         history: None,
         presence_events: None,
         presence_ttl: None,
@@ -143,6 +151,7 @@ fn parse_args() -> Result<Args, String> {
             "--redis-cluster" => {
                 args.redis_cluster = Some(value()?.split(',').map(str::to_owned).collect())
             }
+            "--nats" => args.nats = Some(value()?),
             "--redis-wait" => {
                 let secs: u64 = value()?.parse().map_err(|e| format!("--redis-wait: {e}"))?;
                 args.redis_wait = Duration::from_secs(secs);
@@ -165,13 +174,18 @@ fn parse_args() -> Result<Args, String> {
             "--tls-cert" => args.tls_cert = Some(value()?.into()),
             "--tls-key" => args.tls_key = Some(value()?.into()),
             "-h" | "--help" => {
-                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL | --redis-cluster URL[,URL...]] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS] [--tls-cert PEM --tls-key PEM]".into());
+                return Err("usage: chat [--addr HOST:PORT] [--max-connections N] [--send-queue N] [--redis URL | --redis-cluster URL[,URL...] | --nats URL] [--redis-wait SECS] [--history N] [--presence-events MS] [--presence-ttl MS] [--tls-cert PEM --tls-key PEM]".into());
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
     }
-    if args.redis.is_some() && args.redis_cluster.is_some() {
-        return Err("--redis and --redis-cluster: one or the other".into());
+    let engines = [
+        args.redis.is_some(),
+        args.redis_cluster.is_some(),
+        args.nats.is_some(),
+    ];
+    if engines.iter().filter(|on| **on).count() > 1 {
+        return Err("--redis, --redis-cluster and --nats: one engine at a time".into());
     }
     if args.tls_cert.is_some() != args.tls_key.is_some() {
         return Err("--tls-cert and --tls-key go together".into());
@@ -185,12 +199,12 @@ fn parse_args() -> Result<Args, String> {
 /// nothing was lost. Not listening (rather than answering 503) also keeps
 /// `/health` and `/metrics` honest: nothing answers before the node can
 /// serve. Exits 1 when Redis does not come within `within`.
-async fn backend_ready(manager: &Manager<Chat>, within: Duration) {
+async fn backend_ready(manager: &Manager<Chat>, engine: &str, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     while !manager.backend_status().is_some_and(|status| status.up) {
         if tokio::time::Instant::now() >= deadline {
             eprintln!(
-                "--redis: Redis not reachable within {}s; is it running? (--redis-wait SECS waits longer)",
+                "{engine} not reachable within {}s; is it running? (--redis-wait SECS waits longer)",
                 within.as_secs()
             );
             std::process::exit(1);
@@ -313,6 +327,24 @@ async fn main() {
             std::process::exit(2);
         }
     }
+    if let Some(url) = &args.nats {
+        #[cfg(feature = "nats")]
+        {
+            let mut nats = ws_core::NatsBackend::new(url).unwrap_or_else(|error| {
+                eprintln!("--nats: {error}");
+                std::process::exit(2);
+            });
+            if let Some(ttl) = args.presence_ttl {
+                nats = nats.presence_ttl(ttl);
+            }
+            builder = builder.backend(nats);
+        }
+        #[cfg(not(feature = "nats"))]
+        {
+            eprintln!("--nats {url}: no NATS backend in this build (ws-core feature `nats`)");
+            std::process::exit(2);
+        }
+    }
     if let Some(window) = args.presence_events {
         let _ = app::PRESENCE_EVENTS.set(window);
     }
@@ -322,8 +354,12 @@ async fn main() {
         eprintln!("{error}");
         std::process::exit(2);
     });
-    if args.redis.is_some() || args.redis_cluster.is_some() {
-        backend_ready(&manager, args.redis_wait).await;
+    if args.redis.is_some() {
+        backend_ready(&manager, "--redis: Redis", args.redis_wait).await;
+    } else if args.redis_cluster.is_some() {
+        backend_ready(&manager, "--redis-cluster: Redis Cluster", args.redis_wait).await;
+    } else if args.nats.is_some() {
+        backend_ready(&manager, "--nats: NATS", args.redis_wait).await;
     }
     let handshake_timeout = manager.config().handshake_timeout();
     let app = Router::new()

@@ -364,7 +364,7 @@ impl<'a, P: Protocol> Broadcast<'a, P> {
         room: &str,
         body: Vec<u8>,
     ) -> Result<Delivery, SendError> {
-        #[cfg(feature = "redis")]
+        #[cfg(feature = "engine")]
         if let Some(link) = self.registry.backend().filter(|link| link.keeps_history()) {
             let error = if link.records() {
                 // Delivered here too when Redis publishes it: in the order
@@ -675,7 +675,7 @@ fn room_members<'r>(registry: &Registry, rooms: impl Iterator<Item = &'r str>) -
 
 /// Delivers a recorded message of `room`, stamped with its place in the
 /// cluster's history, to this node's members but those `held` (resuming).
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 pub(crate) fn deliver_recorded(
     registry: &Registry,
     counters: &Counters,

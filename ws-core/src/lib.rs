@@ -165,6 +165,9 @@ mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub use backend::NatsBackend;
 pub use backend::{Backend, BackendStatus};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

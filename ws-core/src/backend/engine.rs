@@ -1,5 +1,5 @@
 //! The engine contract: what the runtime asks of whatever joins several
-//! nodes into one (Redis today), and what it may count on in return.
+//! nodes into one (Redis, NATS JetStream), and what it may count on in return.
 //!
 //! The runtime reaches an engine only through [`Engine`] (downwards, held
 //! in a [`Link`](super::Link)), and an engine reaches the runtime only
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{BackendError, BackendStatus, Channel, Entry};
+use super::{BackendError, BackendStatus, Channel, Entry, Outbox};
 use crate::config::Config;
 use crate::wire::Wire;
 
@@ -106,9 +106,15 @@ use crate::wire::Wire;
 /// tasks; so does the manager going away (the tasks hold it weakly, and end
 /// once [`Local::is_alive`](super::Local::is_alive) is false).
 pub(crate) trait Engine: Send + Sync {
+    /// The queues to the engine's tasks, which the calls below that never
+    /// block fill (see `outbox.rs`).
+    fn outbox(&self) -> &Outbox;
+
     /// The local membership of `channel` changed: the engine brings what
     /// it listens to (and this node's presence) in line with the registry.
-    fn changed(&self, channel: Channel);
+    fn changed(&self, channel: Channel) {
+        self.outbox().changed(channel);
+    }
 
     /// Queues `wire`, a complete frame, for the other nodes' members of
     /// `channel` but those of `except_rooms`.
@@ -117,18 +123,24 @@ pub(crate) trait Engine: Send + Sync {
         channel: Channel,
         wire: &Wire,
         except_rooms: &[&str],
-    ) -> Result<(), BackendError>;
+    ) -> Result<(), BackendError> {
+        self.outbox().publish(channel, wire, except_rooms)
+    }
 
     /// Whether the rooms' histories live in the engine.
     fn keeps_history(&self) -> bool;
 
     /// Connected, and listening to every channel this node needs.
-    fn is_up(&self) -> bool;
+    fn is_up(&self) -> bool {
+        self.outbox().is_up()
+    }
 
     /// Queues the JSON `body` of a message for `room`'s history: it is
     /// given its offset, kept and published in one step, and delivered to
     /// every node, this one too.
-    fn record(&self, room: &str, body: Wire) -> Result<(), BackendError>;
+    fn record(&self, room: &str, body: Wire) -> Result<(), BackendError> {
+        self.outbox().record(room, body)
+    }
 
     /// Answers a resume of `room` from `since` (epoch, offset) with at most
     /// `max` messages, once this node listens to the room.

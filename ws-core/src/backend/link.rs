@@ -11,21 +11,21 @@ use super::{BackendError, BackendStatus, Channel, Entry};
 use crate::delivery::Target;
 use crate::wire::Wire;
 
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 use super::{Engine, Local, Node, Read};
 
 /// The registry's, the broadcasts' and the manager's handle on the engine:
 /// see [`Engine`] for what each call promises.
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 pub(crate) struct Link {
     engine: Box<dyn Engine>,
 }
 
 /// No engine compiled in: no link can exist.
-#[cfg(not(feature = "redis"))]
+#[cfg(not(feature = "engine"))]
 pub(crate) enum Link {}
 
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 impl Link {
     pub(crate) fn new(engine: Box<dyn Engine>) -> Self {
         Self { engine }
@@ -125,7 +125,7 @@ impl Link {
 
 /// The calls the runtime makes whether or not an engine is compiled in;
 /// none can be reached.
-#[cfg(not(feature = "redis"))]
+#[cfg(not(feature = "engine"))]
 impl Link {
     pub(crate) fn changed(&self, _: Channel) {
         match *self {}
@@ -164,7 +164,7 @@ impl Link {
 /// their [`Node`], weakly.
 #[must_use = "the engine does nothing until its tasks are spawned"]
 pub(crate) struct Tasks {
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "engine")]
     spawn: Option<Box<dyn FnOnce(Local) + Send>>,
 }
 
@@ -172,19 +172,19 @@ impl Tasks {
     /// No engine: nothing to start.
     pub(crate) fn none() -> Self {
         Self {
-            #[cfg(feature = "redis")]
+            #[cfg(feature = "engine")]
             spawn: None,
         }
     }
 
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "engine")]
     pub(crate) fn new(spawn: Box<dyn FnOnce(Local) + Send>) -> Self {
         Self { spawn: Some(spawn) }
     }
 
     /// Starts the tasks, which call up into `node`; call it inside a Tokio
     /// runtime.
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "engine")]
     pub(crate) fn spawn<N: Node + 'static>(self, node: &Arc<N>) {
         if let Some(spawn) = self.spawn {
             let node: std::sync::Weak<N> = Arc::downgrade(node);
@@ -193,6 +193,6 @@ impl Tasks {
     }
 
     /// Starts the tasks: without an engine there are none.
-    #[cfg(not(feature = "redis"))]
+    #[cfg(not(feature = "engine"))]
     pub(crate) fn spawn<N>(self, _node: &Arc<N>) {}
 }

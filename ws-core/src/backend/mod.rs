@@ -5,7 +5,8 @@
 //! without a backend pays nothing for this module (one `Option` check per
 //! send to a room, a user or everyone).
 //!
-//! A **cluster** backend, an *engine* ([`Backend::redis`], feature `redis`),
+//! A **cluster** backend, an *engine* ([`Backend::redis`], feature `redis`;
+//! [`Backend::nats`], feature `nats`),
 //! joins several nodes (processes, machines) into one: a send to a room, a
 //! user or everyone is delivered to the local members at once, exactly as
 //! on one node, and is also handed to the engine, which publishes it once
@@ -31,16 +32,18 @@
 //! Everything but `Backend`, `BackendStatus` and an empty `Link` compiles
 //! only with an engine's feature: one node's build carries none of it.
 
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 mod engine;
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 mod envelope;
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 mod health;
 mod link;
-#[cfg(feature = "redis")]
+#[cfg(feature = "nats")]
+pub(crate) mod nats;
+#[cfg(feature = "engine")]
 mod node;
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 mod outbox;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
@@ -52,14 +55,16 @@ use std::time::Duration;
 use crate::config::Config;
 pub use crate::error::BackendError;
 
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 pub(crate) use self::engine::{Engine, HistoryBounds, Outcome, Read};
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 pub(crate) use self::health::{Shared, node_id, now_micros};
 pub(crate) use self::link::{Link, Tasks};
-#[cfg(feature = "redis")]
+#[cfg(feature = "nats")]
+pub use self::nats::NatsBackend;
+#[cfg(feature = "engine")]
 pub(crate) use self::node::{Local, Node};
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 pub(crate) use self::outbox::{Outbox, Outgoing};
 #[cfg(feature = "redis")]
 pub use self::redis::{PubSubMode, RedisBackend};
@@ -98,6 +103,8 @@ enum Kind {
     Local,
     #[cfg(feature = "redis")]
     Redis(Box<RedisBackend>),
+    #[cfg(feature = "nats")]
+    Nats(Box<NatsBackend>),
 }
 
 impl Backend {
@@ -133,6 +140,26 @@ impl Backend {
         Ok(RedisBackend::cluster(urls)?.into())
     }
 
+    /// NATS JetStream at `url` (`nats://[user:password@]host[:port]`), with
+    /// the defaults of [`NatsBackend`]. Fails only on a malformed URL: the
+    /// connection is made, and remade, in the background.
+    ///
+    /// ```no_run
+    /// # use ws_core::{ws_protocol, Backend, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// # #[tokio::main] async fn main() {
+    /// let manager = Manager::<Chat>::builder()
+    ///     .backend(Backend::nats("nats://127.0.0.1:4222").expect("a valid URL"))
+    ///     .build();
+    /// # }
+    /// ```
+    #[cfg(feature = "nats")]
+    pub fn nats(url: &str) -> Result<Self, BackendError> {
+        Ok(NatsBackend::new(url)?.into())
+    }
+
     /// Starts the backend for a manager of `protocol` configured by
     /// `config`: the link the registry and the broadcasts use (none on one
     /// node), and the tasks to spawn once the manager exists. With history
@@ -146,6 +173,11 @@ impl Backend {
             #[cfg(feature = "redis")]
             Kind::Redis(redis) => {
                 let (link, tasks) = redis.start(protocol, HistoryBounds::of(config));
+                (Some(link), tasks)
+            }
+            #[cfg(feature = "nats")]
+            Kind::Nats(nats) => {
+                let (link, tasks) = nats.start(protocol, HistoryBounds::of(config));
                 (Some(link), tasks)
             }
         }
@@ -164,6 +196,8 @@ impl fmt::Debug for Backend {
             Kind::Local => f.write_str("Backend::Local"),
             #[cfg(feature = "redis")]
             Kind::Redis(redis) => f.debug_tuple("Backend::Redis").field(redis).finish(),
+            #[cfg(feature = "nats")]
+            Kind::Nats(nats) => f.debug_tuple("Backend::Nats").field(nats).finish(),
         }
     }
 }
@@ -173,6 +207,15 @@ impl From<RedisBackend> for Backend {
     fn from(redis: RedisBackend) -> Self {
         Self {
             kind: Kind::Redis(Box::new(redis)),
+        }
+    }
+}
+
+#[cfg(feature = "nats")]
+impl From<NatsBackend> for Backend {
+    fn from(nats: NatsBackend) -> Self {
+        Self {
+            kind: Kind::Nats(Box::new(nats)),
         }
     }
 }
@@ -187,7 +230,7 @@ pub struct BackendStatus {
     /// Connected, and listening to every channel this node needs.
     pub up: bool,
     /// Whether the backend uses sharded pub/sub (Redis 7 `SSUBSCRIBE`); `None`
-    /// until the first connection.
+    /// until the first connection, and always for NATS.
     pub sharded: Option<bool>,
     /// Channels listened to now.
     pub channels: usize,
@@ -217,3 +260,30 @@ pub(crate) enum Channel {
 /// A user in a room: name, connections, and the presence metas (JSON) of
 /// those of its connections that set one, sorted by their text.
 pub(crate) type Entry = (Arc<str>, usize, Vec<Arc<str>>);
+
+/// Who is in a room across the nodes: `here`, this node's own entries,
+/// merged with the other nodes' `(user, connections, metas)`, by name; a
+/// user's connections summed and metas sorted again, so a listing does not
+/// depend on the order the nodes were read in. Every engine's listing.
+#[cfg(feature = "engine")]
+pub(crate) fn merge_entries<M: Into<Arc<str>>>(
+    here: Vec<Entry>,
+    others: impl IntoIterator<Item = (String, usize, Vec<M>)>,
+) -> Vec<Entry> {
+    let mut merged: std::collections::BTreeMap<String, (usize, Vec<Arc<str>>)> = here
+        .into_iter()
+        .map(|(user, n, metas)| (user.to_string(), (n, metas)))
+        .collect();
+    for (user, n, metas) in others {
+        let entry = merged.entry(user).or_default();
+        entry.0 += n;
+        entry.1.extend(metas.into_iter().map(Into::into));
+    }
+    merged
+        .into_iter()
+        .map(|(user, (n, mut metas))| {
+            metas.sort_unstable();
+            (Arc::from(user), n, metas)
+        })
+        .collect()
+}

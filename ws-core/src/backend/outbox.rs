@@ -57,6 +57,11 @@ impl Outbox {
         (outbox, changes_rx, outgoing_rx)
     }
 
+    /// See [`Engine::is_up`](super::Engine::is_up).
+    pub(crate) fn is_up(&self) -> bool {
+        self.shared.is_up()
+    }
+
     /// See [`Engine::changed`](super::Engine::changed).
     pub(crate) fn changed(&self, channel: Channel) {
         let _ = self.changes.send(channel);

@@ -86,14 +86,14 @@
 //! resume from the cluster's epoch is answered `epoch_changed`. Once a
 //! node's lost connection is back, the members of its rooms with a cluster
 //! history (who may have missed what was recorded meanwhile) are closed
-//! with 1013, "this node's feed from Redis was interrupted; resume again".
+//! with 1013, "this node's feed from the engine was interrupted; resume again".
 //!
 //! # Not covered (yet)
 //! Messages sent with `to_user`, `to_all` or to one connection are not
 //! recorded.
 
 mod catch_up;
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 mod cluster;
 mod store;
 
@@ -237,7 +237,7 @@ pub(crate) async fn join_from(
     room: &str,
     since: Option<&Position>,
 ) -> Result<Joining, JoinError> {
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "engine")]
     if let (Some(history), Some(link)) = (history, registry.backend())
         && link.keeps_history()
     {
@@ -270,7 +270,7 @@ pub(crate) async fn join_from(
 
 /// How long a resume waits for a cluster backend that is reconnecting
 /// before it is answered from this node alone.
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 const UP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A resuming join answered from this node's own history.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Manager;
 use crate::backend::Backend;
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 use crate::backend::BackendError;
 use crate::config::{
     ByteRate, Compression, Config, ConfigError, OnInvalid, OnRateLimit, Overflow, RateLimit,
@@ -127,6 +127,23 @@ impl<P: Protocol> ManagerBuilder<P> {
     #[cfg(feature = "redis")]
     pub fn redis_cluster(self, urls: &[&str]) -> Result<Self, BackendError> {
         Ok(self.backend(Backend::redis_cluster(urls)?))
+    }
+
+    /// Joins the nodes sharing the NATS JetStream at `url` (feature
+    /// `nats`): shorthand for `.backend(Backend::nats(url)?)`.
+    ///
+    /// ```no_run
+    /// # use ws_core::{ws_protocol, Manager};
+    /// # #[ws_protocol]
+    /// # #[serde(tag = "type")]
+    /// # pub enum Chat { #[ws(server)] Notice { text: String } }
+    /// # #[tokio::main] async fn main() {
+    /// let manager = Manager::<Chat>::builder().nats("nats://127.0.0.1:4222").unwrap().build();
+    /// # }
+    /// ```
+    #[cfg(feature = "nats")]
+    pub fn nats(self, url: &str) -> Result<Self, BackendError> {
+        Ok(self.backend(Backend::nats(url)?))
     }
 
     /// The manager, or the first rule of [`Config::validate`] that the

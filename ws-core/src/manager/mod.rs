@@ -10,11 +10,11 @@ use std::time::Duration;
 use crate::admission::Admission;
 use crate::admission::per_ip::PerIp;
 use crate::backend::{Backend, BackendError, BackendStatus, Channel};
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 use crate::broadcast::deliver_remote;
 use crate::broadcast::{Aim, Broadcast};
 use crate::config::Config;
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 use crate::delivery::Delivery;
 use crate::delivery::Target;
 use crate::frame::Frame;
@@ -25,7 +25,7 @@ use crate::protocol::{Outbound, Protocol};
 use crate::rate::InflateBudget;
 use crate::registry::{Limits, Registry};
 use crate::telemetry::{Counters, Stats};
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 use crate::wire::Wire;
 use crate::wire::close::{CloseInfo, close_code};
 use tokio_util::sync::CancellationToken;
@@ -85,11 +85,11 @@ pub(crate) struct Inner {
 /// The close reason of the members of a room with a cluster history when
 /// this node's connection to the cluster was lost and is back: they may
 /// have missed messages, which their resume recovers.
-#[cfg(feature = "redis")]
-const INTERRUPTED_REASON: &str = "this node's feed from Redis was interrupted; resume again";
+#[cfg(feature = "engine")]
+const INTERRUPTED_REASON: &str = "this node's feed from the engine was interrupted; resume again";
 
 /// What a cluster engine's tasks see of the manager.
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 impl crate::backend::Node for Inner {
     fn deliver(&self, target: Target<'_>, wire: &Wire, except_rooms: &[String]) -> Delivery {
         deliver_remote(&self.registry, &self.counters, target, wire, except_rooms)

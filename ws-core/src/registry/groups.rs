@@ -171,7 +171,7 @@ impl Groups {
     }
 
     /// Every group's name and size; collected shard by shard.
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "engine")]
     pub(crate) fn sized(&self) -> Vec<(Arc<str>, usize)> {
         self.map
             .iter()

@@ -402,13 +402,13 @@ impl Registry {
     }
 
     /// Every room with its size, for a backend's resync.
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "engine")]
     pub(crate) fn rooms_sized(&self) -> Vec<(Arc<str>, usize)> {
         self.rooms.sized()
     }
 
     /// Every user with its connection count, for a backend's resync.
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "engine")]
     pub(crate) fn users_sized(&self) -> Vec<(Arc<str>, usize)> {
         self.users.sized()
     }

@@ -161,7 +161,7 @@ pub(crate) fn stamp(mut body: Vec<u8>, epoch: &str, offset: u64) -> Wire {
 
 /// A message's JSON copied into a body, for [`stamp`]: a record handed back by
 /// a cluster engine.
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 pub(crate) fn body_of(json: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(MAX_HEADER + json.len() + STAMP_SPARE);
     body.resize(MAX_HEADER, 0);
@@ -170,7 +170,7 @@ pub(crate) fn body_of(json: &[u8]) -> Vec<u8> {
 }
 
 /// The JSON of a body of [`encode_kept`], as a shared buffer (one copy).
-#[cfg(feature = "redis")] // sent to cluster backends only
+#[cfg(feature = "engine")] // sent to cluster backends only
 pub(crate) fn json_of(body: &[u8]) -> Wire {
     Bytes::copy_from_slice(&body[MAX_HEADER..])
 }

@@ -64,7 +64,7 @@ pub(crate) async fn node(redis: &Redis, prefix: &str) -> Server {
     node_with(redis, prefix, PubSubMode::Auto).await
 }
 
-fn say(room: &str, text: &str) -> Value {
+pub(crate) fn say(room: &str, text: &str) -> Value {
     json!({"type": "say", "room": room, "text": text})
 }
 

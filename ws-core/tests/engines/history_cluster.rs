@@ -64,9 +64,14 @@ async fn until(manager: &Manager<Chat>, up: bool) {
 /// messages, far inside the 1,000 the chat example keeps.
 #[tokio::test]
 async fn a_subscriber_resuming_on_the_other_node_gets_every_message_once_in_order() {
+    let (_redis, nodes) = two_nodes("resume-across").await;
+    resume_across(&nodes).await;
+}
+
+/// The body of the test above on any two chat nodes of one engine.
+pub(crate) async fn resume_across(nodes: &[(SocketAddr, Manager<Chat>); 2]) {
     const MESSAGES: u64 = 2_000;
     const CUTS: u64 = 8;
-    let (_redis, nodes) = two_nodes("resume-across").await;
     let mut on = 1;
     let (mut subscriber, joined) = join(nodes[on].0, "lobby", None).await;
     let epoch = joined["epoch"].as_str().unwrap().to_owned();

@@ -11,5 +11,6 @@ mod failover;
 mod history_cluster;
 mod membership;
 mod model;
+mod nats;
 mod presence;
 mod reconnect;

@@ -63,7 +63,6 @@ use super::{
     Shared, Tasks,
 };
 use crate::delivery::Target;
-use crate::wire::Wire;
 
 /// Which pub/sub commands the Redis backend uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -461,29 +460,12 @@ struct RedisEngine {
 }
 
 impl Engine for RedisEngine {
-    fn changed(&self, channel: Channel) {
-        self.outbox.changed(channel);
-    }
-
-    fn publish(
-        &self,
-        channel: Channel,
-        wire: &Wire,
-        except_rooms: &[&str],
-    ) -> Result<(), BackendError> {
-        self.outbox.publish(channel, wire, except_rooms)
+    fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     fn keeps_history(&self) -> bool {
         self.state.history.is_some()
-    }
-
-    fn is_up(&self) -> bool {
-        self.state.shared.is_up()
-    }
-
-    fn record(&self, room: &str, body: Wire) -> Result<(), BackendError> {
-        self.outbox.record(room, body)
     }
 
     fn read(

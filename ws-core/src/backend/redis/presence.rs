@@ -22,10 +22,9 @@ use std::time::Duration;
 
 use super::Names;
 use super::conn::Conn;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::backend::{BackendError, Channel, Entry, now_micros};
+use crate::backend::{BackendError, Channel, Entry, merge_entries, now_micros};
 
 /// Milliseconds since the Unix epoch.
 pub(super) fn now_millis() -> u64 {
@@ -164,27 +163,12 @@ pub(super) async fn users(
         }
         pipe.query_async(&mut conn).await.map_err(failed)?
     };
-    let mut merged: BTreeMap<String, (usize, Vec<Arc<str>>)> = here
-        .into_iter()
-        .map(|(user, n, metas)| (user.to_string(), (n, metas)))
-        .collect();
-    for (user, value) in copies.into_iter().flatten() {
-        let Some((n, metas)) = parse(&value) else {
-            continue;
-        };
-        let entry = merged.entry(user).or_default();
-        entry.0 += n;
-        entry.1.extend(metas.into_iter().map(Arc::from));
-    }
-    Ok(merged
-        .into_iter()
-        .map(|(user, (n, mut metas))| {
-            // Each node's are sorted; merged, they are sorted again, so a
-            // listing does not depend on the order the nodes were read in.
-            metas.sort_unstable();
-            (Arc::from(user), n, metas)
-        })
-        .collect())
+    let others = copies.into_iter().flatten().filter_map(|(user, value)| {
+        let (n, metas) = parse(&value)?;
+        let metas: Vec<Arc<str>> = metas.into_iter().map(Arc::from).collect();
+        Some((user, n, metas))
+    });
+    Ok(merge_entries(here, others))
 }
 
 #[cfg(test)]

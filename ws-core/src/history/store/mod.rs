@@ -2,7 +2,7 @@
 //! and the indexes that find the oldest message and the least recently
 //! written room across all of them in O(log n).
 
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 mod cluster;
 #[cfg(test)]
 mod tests;
@@ -45,7 +45,7 @@ struct Store {
     created: u64,
     /// Rooms recorded here alone while the cluster backend was out of
     /// reach: their history in the cluster misses those messages.
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "engine")]
     diverged: std::collections::HashSet<Arc<str>>,
     /// The buffers of frames pushed out that nothing else held, by
     /// capacity, to hold the next frames: memory that cycles through the

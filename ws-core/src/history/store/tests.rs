@@ -199,7 +199,7 @@ fn a_replay_walks_to_the_head_then_joins() {
     assert_eq!(seen, [1, 2, 3, 0]);
 }
 
-#[cfg(feature = "redis")]
+#[cfg(feature = "engine")]
 /// A resume's read can reach Redis's head before this node's
 /// subscription brings the same messages. Those still go to the members
 /// that follow live (found by `ws-bench drops` on two nodes: every

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use ws_core::axum::Router;
 use ws_core::{Backend, Manager, PubSubMode, RedisBackend, endpoint};
 
+use crate::nats::Nats;
+
 use super::protocol::{App, Model};
 use crate::support::redis::{Redis, prefix};
 use crate::support::redis_cluster::RedisCluster;
@@ -26,6 +28,9 @@ pub enum Engine {
     /// replicas): not restarted nor paused by the ops (the failover test
     /// kills a master).
     RedisCluster,
+    /// Nodes sharing the NATS JetStream at `NATS_URL` (or 127.0.0.1:4222)
+    /// under a prefix of the run's own; no server ops.
+    Nats,
 }
 
 impl Engine {
@@ -36,6 +41,7 @@ impl Engine {
             Engine::Redis(PubSubMode::Sharded) => "redis-sharded",
             Engine::Redis(_) => "redis-auto",
             Engine::RedisCluster => "redis-cluster",
+            Engine::Nats => "nats",
         }
     }
 
@@ -43,14 +49,14 @@ impl Engine {
     pub fn nodes(self) -> usize {
         match self {
             Engine::Local => 1,
-            Engine::Redis(_) | Engine::RedisCluster => 3,
+            Engine::Redis(_) | Engine::RedisCluster | Engine::Nats => 3,
         }
     }
 
     /// Whether the history outlives a node (a restarted node's rooms keep
     /// their epoch).
     pub fn shared_history(self) -> bool {
-        matches!(self, Engine::Redis(_) | Engine::RedisCluster)
+        matches!(self, Engine::Redis(_) | Engine::RedisCluster | Engine::Nats)
     }
 
     /// Whether the engine has a server of its own to stop and start.
@@ -63,19 +69,26 @@ impl Engine {
 pub struct Services {
     pub engine: Engine,
     pub redis: Option<Redis>,
+    pub nats: Option<Nats>,
     pub prefix: String,
 }
 
 impl Services {
     pub fn start(engine: Engine) -> Services {
         let redis = match engine {
-            Engine::Local | Engine::RedisCluster => None,
+            Engine::Local | Engine::RedisCluster | Engine::Nats => None,
             Engine::Redis(_) => Some(Redis::own()),
+        };
+        let nats = (engine == Engine::Nats).then(|| Nats::shared("model"));
+        let prefix = match &nats {
+            Some(nats) => nats.prefix.clone(),
+            None => prefix("model"),
         };
         Services {
             engine,
             redis,
-            prefix: prefix("model"),
+            nats,
+            prefix,
         }
     }
 
@@ -99,6 +112,15 @@ impl Services {
                 let backend = RedisBackend::cluster(&urls)
                     .unwrap()
                     .prefix(&self.prefix)
+                    .presence_ttl(PRESENCE_TTL)
+                    .response_timeout(Duration::from_millis(300))
+                    .reconnect_max(Duration::from_millis(300));
+                Some(backend.into())
+            }
+            Engine::Nats => {
+                let nats = self.nats.as_ref().expect("the engine's nats");
+                let backend = nats
+                    .backend()
                     .presence_ttl(PRESENCE_TTL)
                     .response_timeout(Duration::from_millis(300))
                     .reconnect_max(Duration::from_millis(300));

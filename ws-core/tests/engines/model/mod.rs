@@ -26,7 +26,7 @@
 //!   `MODEL_SEED_BASE` (default: the CI's fixed seeds); `MODEL_STEPS=N`
 //!   ops per seed;
 //! - `MODEL_OPS="connect 0 A u1; join 0 r1; ..."`: replays exactly these;
-//! - `MODEL_ENGINE=local|redis-classic|redis-sharded|redis-cluster`: that engine only;
+//! - `MODEL_ENGINE=local|redis-classic|redis-sharded|redis-cluster|nats`: that engine only;
 //! - `MODEL_SHRINK_SECS=N`: the time the shrink may take (default 120).
 //!
 //! The soak (`model::soak`, ignored by default) runs many seeds on every
@@ -206,6 +206,11 @@ async fn three_nodes_on_redis_cluster_match_the_model() {
     check(Engine::RedisCluster, CI_SEEDS, CI_STEPS).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_nats_match_the_model() {
+    check(Engine::Nats, CI_SEEDS, CI_STEPS).await;
+}
+
 /// The long run: `MODEL_SEEDS` (default 20) seeds of `MODEL_STEPS`
 /// (default 200) ops on every engine, from `MODEL_SEED_BASE` (default 1);
 /// prints the figures for BENCHMARKS.md, then fails if any engine did.
@@ -238,6 +243,7 @@ async fn what_the_soak_found_stays_fixed() {
             Engine::Local,
             Engine::Redis(PubSubMode::Classic),
             Engine::Redis(PubSubMode::Sharded),
+            Engine::Nats,
         ]
         .into_iter()
         .find(|engine| engine.name() == *name)
@@ -258,6 +264,7 @@ async fn soak() {
         Engine::Redis(PubSubMode::Classic),
         Engine::Redis(PubSubMode::Sharded),
         Engine::RedisCluster,
+        Engine::Nats,
     ] {
         match tokio::spawn(check(engine, 20, 200)).await {
             Ok(summary) => println!(
