@@ -68,7 +68,7 @@ use proc_macro::TokenStream;
 ///
 /// impl ChatHandler for App {
 ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-///         ctx.join(&msg.room)?;
+///         ctx.join(&msg.room).await?;
 ///         Ok(())
 ///     }
 ///     async fn say(&self, ctx: &Ctx<Chat>, msg: chat::Say) -> HandlerResult {

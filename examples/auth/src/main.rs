@@ -266,7 +266,7 @@ impl RoomsHandler<AppState> for App {
         Ok(claims)
     }
 
-    fn authorize_join(&self, ctx: &Ctx<Rooms>, room: &str) -> Result<(), JoinRefused> {
+    async fn authorize_join(&self, ctx: &Ctx<Rooms>, room: &str) -> Result<(), JoinRefused> {
         match ctx.session().rooms.iter().any(|named| named == room) {
             true => Ok(()),
             false => Err(JoinRefused::new(format!(
@@ -276,7 +276,7 @@ impl RoomsHandler<AppState> for App {
     }
 
     async fn join(&self, ctx: &Ctx<Rooms>, msg: rooms::Join) -> HandlerResult {
-        ctx.join(&msg.room)?;
+        ctx.join(&msg.room).await?;
         ctx.send(rooms::Joined { room: msg.room })?;
         Ok(())
     }
