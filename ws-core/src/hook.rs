@@ -46,7 +46,7 @@ hook_futures! {
     /// `Result<(), JoinRefused>`.
     #[diagnostic::on_unimplemented(
         message = "the hook `authorize_join` has the wrong signature",
-        label = "`authorize_join` returns `Result<(), JoinRefused>`",
+        label = "`authorize_join` is async: a future of `Result<(), JoinRefused>`",
         note = "expected `async fn authorize_join(&self, ctx: &Ctx<{P}>, room: &str) -> Result<(), JoinRefused>` (`Err` refuses the join: `ctx.join(..).await?` answers the client with code `join_refused`)"
     )]
     pub trait AuthorizeJoin<P>: Future<Output = Result<(), JoinRefused>>;

@@ -11,9 +11,7 @@ use tokio_postgres::NoTls;
 use ws_core::axum::http::request::Parts;
 use ws_core::axum::response::Response;
 use ws_core::testing::TestServer;
-use ws_core::{
-    Ctx, HandlerResult, JoinRefused, Manager, Route, UserId, error_code, ws_protocol,
-};
+use ws_core::{Ctx, HandlerResult, JoinRefused, Manager, Route, UserId, error_code, ws_protocol};
 
 /// A board per room; who may enter which is a table of grants.
 #[ws_protocol(session = Option<UserId>, heartbeat = "off")]
@@ -44,12 +42,10 @@ impl Grants {
     /// temporary one: gone with the connection even if the test fails
     /// before [`Grants::drop_table`]).
     async fn connect(grants: &[(&str, &str)]) -> Arc<Self> {
-        let (db, connection) = tokio_postgres::connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=test",
-            NoTls,
-        )
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432 (user postgres, database test)");
+        let (db, connection) =
+            tokio_postgres::connect("host=127.0.0.1 port=5432 user=postgres dbname=test", NoTls)
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432 (user postgres, database test)");
         tokio::spawn(connection);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -206,12 +202,8 @@ impl OpenHandler for Anyone {
         // The future the default hook returns, and the one the connection
         // boxes (the protocol's `Route`): a box of a zero-sized value does
         // not allocate.
-        let hook = size_of_val(&<Self as OpenHandler>::authorize_join(
-            self, ctx, &msg.room,
-        ));
-        let route = size_of_val(&<Open as Route<Self>>::authorize_join(
-            self, ctx, &msg.room,
-        ));
+        let hook = size_of_val(&<Self as OpenHandler>::authorize_join(self, ctx, &msg.room));
+        let route = size_of_val(&<Open as Route<Self>>::authorize_join(self, ctx, &msg.room));
         let joined = ctx.join(&msg.room).await?;
         Ok(open::Probed {
             hook,

@@ -49,8 +49,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
     };
     let authenticated = session(quote!(#private::Response));
     let refreshed = session(quote!(#private::RefreshRefused));
-    let authorized =
-        future(quote!(::core::result::Result<(), #private::JoinRefused>));
+    let authorized = future(quote!(::core::result::Result<(), #private::JoinRefused>));
     let nothing = future(quote!(()));
     quote! {
         impl<__H: #handler, __S: 'static> #private::Route<__H, __S> for #ident {
