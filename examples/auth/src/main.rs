@@ -266,6 +266,9 @@ impl RoomsHandler<AppState> for App {
         Ok(claims)
     }
 
+    /// Asked by every `ctx.join(..).await`: here the token's own list of
+    /// rooms decides; an app that keeps its grants in a database awaits a
+    /// query here instead (other connections are served meanwhile).
     async fn authorize_join(&self, ctx: &Ctx<Rooms>, room: &str) -> Result<(), JoinRefused> {
         match ctx.session().rooms.iter().any(|named| named == room) {
             true => Ok(()),
