@@ -58,7 +58,7 @@ impl FuzzHandler for App {
     }
 
     async fn join(&self, ctx: &Ctx<Fuzz>, msg: fuzz::Join) -> HandlerResult {
-        ctx.join(&msg.room)?;
+        ctx.join(&msg.room).await?;
         Ok(())
     }
 

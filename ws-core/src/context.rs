@@ -2,6 +2,8 @@
 //! the manager.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -55,7 +57,7 @@ use crate::wire::correlation::CorrelationId;
 /// struct App;
 /// impl ChatHandler for App {
 ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-///         ctx.join(&msg.room)?;
+///         ctx.join(&msg.room).await?;
 ///         let user = ctx.user().map(|u| u.to_string());
 ///         // everyone in the room but the sender
 ///         ctx.to_room(&msg.room)
@@ -82,9 +84,18 @@ pub struct Ctx<P> {
 /// The application's check of a join: the handler's `authorize_join`, which
 /// this layer reaches through a trait it owns because the handler's type is
 /// known only to the connection's task above it.
+///
+/// The hook's future is boxed to cross the `dyn`: the default's is
+/// zero-sized ([`AllowJoin`](crate::hook::AllowJoin)), and a box of a
+/// zero-sized value does not allocate, so a handler that keeps the default
+/// joins without an allocation.
 pub(crate) trait JoinGate<P>: Send + Sync {
-    fn authorize(&self, ctx: &Ctx<P>, room: &str) -> Result<(), JoinRefused>;
+    fn authorize<'a>(&'a self, ctx: &'a Ctx<P>, room: &'a str) -> Authorization<'a>;
 }
+
+/// The future of one join's `authorize_join`.
+pub(crate) type Authorization<'a> =
+    Pin<Box<dyn Future<Output = Result<(), JoinRefused>> + Send + 'a>>;
 
 /// The message being handled, as far as replying to it goes.
 #[derive(Clone, Copy, Debug, Default)]
@@ -271,9 +282,9 @@ impl<P: Protocol> Ctx<P> {
 
     /// Asks the handler's `authorize_join` whether this connection may join
     /// `room`.
-    fn authorize(&self, room: &str) -> Result<(), JoinError> {
+    async fn authorize(&self, room: &str) -> Result<(), JoinError> {
         match &self.gate {
-            Some(gate) => gate.authorize(self, room).map_err(JoinError::from),
+            Some(gate) => gate.authorize(self, room).await.map_err(JoinError::from),
             None => Ok(()),
         }
     }
@@ -355,8 +366,8 @@ impl<P: Protocol> Ctx<P> {
     /// `?`, each reaches the client as an error frame with its own code
     /// (e.g. [`error_code::TOO_MANY_ROOMS`](crate::error_code::TOO_MANY_ROOMS),
     /// [`error_code::JOIN_REFUSED`](crate::error_code::JOIN_REFUSED)).
-    pub fn join(&self, room: &str) -> Result<bool, JoinError> {
-        self.authorize(room)?;
+    pub async fn join(&self, room: &str) -> Result<bool, JoinError> {
+        self.authorize(room).await?;
         self.manager.registry().join(&self.conn, room)
     }
 
@@ -427,7 +438,7 @@ impl<P: Protocol> Ctx<P> {
         room: &str,
         since: Option<&Position>,
     ) -> Result<Joining, JoinError> {
-        self.authorize(room)?;
+        self.authorize(room).await?;
         crate::history::join_from(
             self.manager.history(),
             self.manager.registry(),
@@ -550,7 +561,7 @@ impl<P: Protocol> Ctx<P> {
     /// struct App;
     /// impl LobbyHandler for App {
     ///     async fn join(&self, ctx: &Ctx<Lobby>, msg: lobby::Join) -> HandlerResult<lobby::Joined> {
-    ///         ctx.join(&msg.room)?;
+    ///         ctx.join(&msg.room).await?;
     ///         // The sender gets `joined` (with its request's id) first...
     ///         let joined = ctx.reply(lobby::Joined { room: msg.room.clone() })?;
     ///         // ...then the `arrived` that the whole room gets, itself included.

@@ -73,7 +73,7 @@ pub struct ConnectionClosing;
 /// struct App;
 /// impl ChatHandler for App {
 ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-///         match ctx.join(&msg.room) {
+///         match ctx.join(&msg.room).await {
 ///             // Plain `?` would send the code `too_many_rooms`.
 ///             Err(JoinError::TooManyRooms { max }) => Err(HandlerError::reply(
 ///                 "full",

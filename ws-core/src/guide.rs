@@ -77,7 +77,7 @@ pub mod per_connection_state {}
 /// struct App;
 /// impl LobbyHandler for App {
 ///     async fn join(&self, ctx: &Ctx<Lobby>, msg: lobby::Join) -> HandlerResult {
-///         ctx.join(&msg.lobby)?;
+///         ctx.join(&msg.lobby).await?;
 ///         Ok(())
 ///     }
 ///     async fn list(&self, ctx: &Ctx<Lobby>, msg: lobby::List) -> HandlerResult<lobby::Members> {
@@ -329,7 +329,7 @@ pub mod scaling_out_with_redis {}
 /// struct App;
 /// impl ChatHandler for App {
 ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult<chat::Joined> {
-///         ctx.join(&msg.room)?;
+///         ctx.join(&msg.room).await?;
 ///         // The sender gets its reply first ...
 ///         let joined = ctx.reply(chat::Joined { room: msg.room.clone() })?;
 ///         // ... then the broadcast that the whole room gets, itself included.

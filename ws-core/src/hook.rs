@@ -8,10 +8,12 @@
 //! `impl Future`.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::response::Response;
 
-use crate::error::RefreshRefused;
+use crate::error::{JoinRefused, RefreshRefused};
 use crate::handler::HandlerResult;
 
 /// Declares each hook's trait, implemented by every future of the hook's
@@ -40,6 +42,15 @@ hook_futures! {
     )]
     pub trait Authenticate<Session>: Future<Output = Result<Session, Response>>;
 
+    /// The future `authorize_join` of protocol `P` returns: any future of
+    /// `Result<(), JoinRefused>`.
+    #[diagnostic::on_unimplemented(
+        message = "the hook `authorize_join` has the wrong signature",
+        label = "`authorize_join` is async: a future of `Result<(), JoinRefused>`",
+        note = "expected `async fn authorize_join(&self, ctx: &Ctx<{P}>, room: &str) -> Result<(), JoinRefused>` (`Err` refuses the join: `ctx.join(..).await?` answers the client with code `join_refused`)"
+    )]
+    pub trait AuthorizeJoin<P>: Future<Output = Result<(), JoinRefused>>;
+
     /// The future `refresh` returns for a protocol whose session is
     /// `Session`: any future of `Result<Session, RefreshRefused>`.
     #[diagnostic::on_unimplemented(
@@ -65,4 +76,35 @@ hook_futures! {
         note = "expected `async fn on_disconnect(&self, ctx: &Ctx<{P}>, disconnect: &Disconnect)` (the connection is gone: there is no one to tell of an error)"
     )]
     pub trait OnDisconnect<P>: Future<Output = ()>;
+}
+
+/// The answer of the default `authorize_join`: every connection may join
+/// every room, ready at once.
+///
+/// A unit struct, so the join's check of a handler that keeps the default
+/// costs no allocation: the connection holds the hook behind a pointer to a
+/// future (`Pin<Box<dyn Future>>`), and a box of a zero-sized value does
+/// not allocate. An `async fn authorize_join` is a future with its
+/// arguments inside, boxed once per join.
+///
+/// ```
+/// use std::future::Future;
+/// use ws_core::hook::AllowJoin;
+///
+/// assert_eq!(size_of::<AllowJoin>(), 0);
+/// let waker = std::task::Waker::noop();
+/// let mut context = std::task::Context::from_waker(waker);
+/// let mut allow = std::pin::pin!(AllowJoin);
+/// assert!(matches!(allow.as_mut().poll(&mut context), std::task::Poll::Ready(Ok(()))));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "a future does nothing unless awaited"]
+pub struct AllowJoin;
+
+impl Future for AllowJoin {
+    type Output = Result<(), JoinRefused>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(()))
+    }
 }

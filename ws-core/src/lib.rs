@@ -43,7 +43,7 @@
 //!
 //! impl ChatHandler for App {
 //!     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-//!         ctx.join(&msg.room)?;
+//!         ctx.join(&msg.room).await?;
 //!         Ok(())
 //!     }
 //!

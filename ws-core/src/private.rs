@@ -18,7 +18,7 @@ pub use crate::config::{
 pub use crate::context::Ctx;
 pub use crate::error::{JoinRefused, RefreshRefused};
 pub use crate::handler::{Disconnect, HandlerError, HandlerResult};
-pub use crate::hook::{Authenticate, OnConnect, OnDisconnect, Refresh};
+pub use crate::hook::{AllowJoin, Authenticate, AuthorizeJoin, OnConnect, OnDisconnect, Refresh};
 pub use crate::id::UserId;
 pub use crate::protocol::schema::document as schema_document;
 pub use crate::protocol::{

@@ -44,9 +44,15 @@ pub trait Route<H, S = ()>: Protocol {
         state: &'a S,
     ) -> impl Future<Output = Result<Self::Session, Response>> + Send + 'a;
 
-    /// Whether the connection of `ctx` may join `room`: asked by every
-    /// [`Ctx::join`] and [`Ctx::join_from`].
-    fn authorize_join(handler: &H, ctx: &Ctx<Self>, room: &str) -> Result<(), JoinRefused>;
+    /// Whether the connection of `ctx` may join `room`: awaited by every
+    /// [`Ctx::join`] and [`Ctx::join_from`]. The handler's future itself,
+    /// so the default's zero-sized [`AllowJoin`](crate::hook::AllowJoin)
+    /// stays zero-sized.
+    fn authorize_join<'a>(
+        handler: &'a H,
+        ctx: &'a Ctx<Self>,
+        room: &'a str,
+    ) -> impl Future<Output = Result<(), JoinRefused>> + Send + 'a;
 
     /// Turns the token of a client's `refresh` frame into the connection's
     /// next session; `Err` closes the connection with 4003.

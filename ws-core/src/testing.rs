@@ -80,7 +80,7 @@
 //!         }
 //!     }
 //!     async fn join(&self, ctx: &Ctx<Lobby>, msg: lobby::Join) -> HandlerResult {
-//!         ctx.join(&msg.lobby)?;
+//!         ctx.join(&msg.lobby).await?;
 //!         Ok(())
 //!     }
 //! }

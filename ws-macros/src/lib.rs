@@ -68,7 +68,7 @@ use proc_macro::TokenStream;
 ///
 /// impl ChatHandler for App {
 ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
-///         ctx.join(&msg.room)?;
+///         ctx.join(&msg.room).await?;
 ///         Ok(())
 ///     }
 ///     async fn say(&self, ctx: &Ctx<Chat>, msg: chat::Say) -> HandlerResult {
@@ -208,7 +208,9 @@ use proc_macro::TokenStream;
 ///   (implement it with `async fn`), and the hooks
 ///   `authenticate(&self, request: &mut Parts, state: &S) -> Result<Session, Response>`
 ///   (axum's extractors run on `request` and `state`; a default only when
-///   the session is `()`), `authorize_join`, `on_connect` and
+///   the session is `()`),
+///   `authorize_join(&self, ctx: &Ctx<Chat>, room: &str) -> Result<(), JoinRefused>`
+///   (async, like every hook; awaited by each `ctx.join`), `on_connect` and
 ///   `on_disconnect`, which have default bodies. A variant whose method
 ///   would be named like a hook is an error;
 /// - `impl<H: ChatHandler<S>, S> Route<H, S> for Chat`, through which ws-core

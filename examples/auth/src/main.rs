@@ -266,7 +266,10 @@ impl RoomsHandler<AppState> for App {
         Ok(claims)
     }
 
-    fn authorize_join(&self, ctx: &Ctx<Rooms>, room: &str) -> Result<(), JoinRefused> {
+    /// Asked by every `ctx.join(..).await`: here the token's own list of
+    /// rooms decides; an app that keeps its grants in a database awaits a
+    /// query here instead (other connections are served meanwhile).
+    async fn authorize_join(&self, ctx: &Ctx<Rooms>, room: &str) -> Result<(), JoinRefused> {
         match ctx.session().rooms.iter().any(|named| named == room) {
             true => Ok(()),
             false => Err(JoinRefused::new(format!(
@@ -276,7 +279,7 @@ impl RoomsHandler<AppState> for App {
     }
 
     async fn join(&self, ctx: &Ctx<Rooms>, msg: rooms::Join) -> HandlerResult {
-        ctx.join(&msg.room)?;
+        ctx.join(&msg.room).await?;
         ctx.send(rooms::Joined { room: msg.room })?;
         Ok(())
     }

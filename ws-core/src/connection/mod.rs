@@ -23,8 +23,7 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 
 use crate::admission::Slot;
-use crate::context::{Ctx, JoinGate};
-use crate::error::JoinRefused;
+use crate::context::{Authorization, Ctx, JoinGate};
 use crate::handler::{Disconnect, HandlerError};
 use crate::id::ConnId;
 use crate::manager::Manager;
@@ -62,8 +61,8 @@ where
     P: Route<H, S>,
     H: Send + Sync + 'static,
 {
-    fn authorize(&self, ctx: &Ctx<P>, room: &str) -> Result<(), JoinRefused> {
-        P::authorize_join(&self.handler, ctx, room)
+    fn authorize<'a>(&'a self, ctx: &'a Ctx<P>, room: &'a str) -> Authorization<'a> {
+        Box::pin(P::authorize_join(&self.handler, ctx, room))
     }
 }
 

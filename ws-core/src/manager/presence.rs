@@ -62,7 +62,7 @@ impl<P: Protocol> Manager<P> {
     /// impl ChatHandler for App {
     ///     async fn join(&self, ctx: &Ctx<Chat>, msg: chat::Join) -> HandlerResult {
     ///         ctx.set_presence(&Info { status: "online".into() })?;
-    ///         ctx.join(&msg.room)?;
+    ///         ctx.join(&msg.room).await?;
     ///         let page = ctx.presence(&msg.room).await?;
     ///         let names = page
     ///             .users

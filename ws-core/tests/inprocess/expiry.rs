@@ -98,7 +98,7 @@ impl TimedHandler for Gatekeeper {
     }
 
     async fn join(&self, ctx: &Ctx<Timed>, msg: timed::Join) -> HandlerResult<timed::Joined> {
-        ctx.join(&msg.room)?;
+        ctx.join(&msg.room).await?;
         Ok(timed::Joined { room: msg.room })
     }
 

@@ -47,8 +47,8 @@ pub enum Lobby {
 struct App;
 
 impl App {
-    fn announce(ctx: &Ctx<Lobby>, room: &str) -> HandlerResult {
-        ctx.join(room)?;
+    async fn announce(ctx: &Ctx<Lobby>, room: &str) -> HandlerResult {
+        ctx.join(room).await?;
         ctx.to_room(room).send(lobby::Arrived {
             room: room.to_owned(),
             conn: ctx.id().get(),
@@ -73,7 +73,7 @@ impl LobbyHandler for App {
         let joined = ctx.reply(lobby::Joined {
             room: msg.room.clone(),
         })?;
-        App::announce(ctx, &msg.room)?;
+        App::announce(ctx, &msg.room).await?;
         Ok(joined)
     }
 
@@ -82,7 +82,7 @@ impl LobbyHandler for App {
         ctx: &Ctx<Lobby>,
         msg: lobby::JoinLate,
     ) -> HandlerResult<lobby::Joined> {
-        App::announce(ctx, &msg.room)?;
+        App::announce(ctx, &msg.room).await?;
         Ok(lobby::Joined { room: msg.room })
     }
 

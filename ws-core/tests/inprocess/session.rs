@@ -173,7 +173,7 @@ impl VaultHandler for Keeper {
         Ok(query.strip_prefix("user=").map(UserId::from))
     }
 
-    fn authorize_join(&self, ctx: &Ctx<Vault>, room: &str) -> Result<(), JoinRefused> {
+    async fn authorize_join(&self, ctx: &Ctx<Vault>, room: &str) -> Result<(), JoinRefused> {
         let allowed = matches!(ctx.session().as_deref(), Some("admin" | "bob"));
         if room == "vault" && !allowed {
             return Err(JoinRefused::new("the vault is closed"));

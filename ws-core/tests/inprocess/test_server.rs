@@ -57,7 +57,7 @@ impl LobbyHandler for App {
     }
 
     async fn join(&self, ctx: &Ctx<Lobby>, msg: lobby::Join) -> HandlerResult {
-        ctx.join(&msg.lobby)?;
+        ctx.join(&msg.lobby).await?;
         Ok(())
     }
 

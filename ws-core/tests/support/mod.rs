@@ -159,7 +159,7 @@ impl TestHandler for App {
     }
 
     /// Rooms named `vip-...` are for VIP sessions only.
-    fn authorize_join(&self, ctx: &Ctx<Test>, room: &str) -> Result<(), JoinRefused> {
+    async fn authorize_join(&self, ctx: &Ctx<Test>, room: &str) -> Result<(), JoinRefused> {
         if room.starts_with("vip-") && !ctx.session().vip {
             return Err(JoinRefused::new("vip rooms are for vips"));
         }
@@ -167,7 +167,7 @@ impl TestHandler for App {
     }
 
     async fn join(&self, ctx: &Ctx<Test>, msg: test::Join) -> HandlerResult {
-        ctx.join(&msg.room)?;
+        ctx.join(&msg.room).await?;
         Ok(())
     }
 
@@ -246,7 +246,7 @@ impl TestHandler for App {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_micros(msg.delay_us)).await;
             // Either succeeds before the unregistration or fails after it.
-            let _ = ctx.join(&msg.room);
+            let _ = ctx.join(&msg.room).await;
             let _ = ctx.set_session(Visitor {
                 user: Some(UserId::from(msg.user)),
                 vip: false,

@@ -118,21 +118,26 @@ pub fn handler_trait(protocol: &Protocol) -> TokenStream {
                 state: &#state,
             ) -> impl #private::Authenticate<#session> + ::core::marker::Send #authenticate_body
 
-            /// Whether this connection may join `room`: asked by every
-            /// `ctx.join` and `ctx.join_from`, before the room's history is
-            /// replayed. `Err` refuses the join; the handler's `?` sends the
-            /// client an error frame with code `join_refused`. Synchronous,
-            /// like `ctx.join`: decide from the session (`ctx.session()`);
-            /// a lookup that must await belongs in the handler before the join.
+            /// Whether this connection may join `room`: awaited by every
+            /// `ctx.join` and `ctx.join_from`, before the connection joins
+            /// and before the room's history is replayed. `Err` refuses the
+            /// join; the handler's `ctx.join(..).await?` sends the client an
+            /// error frame with code `join_refused`. Write it as
+            /// `async fn authorize_join(&self, ctx: &Ctx<P>, room: &str) ->
+            /// Result<(), JoinRefused>`: it may await, e.g. ask a database
+            /// whether the session's user (`ctx.session()`) may enter `room`,
+            /// and other connections are served meanwhile (this one's next
+            /// message waits, as it waits for any handler).
             ///
-            /// The default lets every connection join every room.
+            /// The default lets every connection join every room, with no
+            /// allocation per join (an override is boxed once per join).
             fn authorize_join(
                 &self,
                 ctx: &#private::Ctx<#ident>,
                 room: &::core::primitive::str,
-            ) -> ::core::result::Result<(), #private::JoinRefused> {
+            ) -> impl #private::AuthorizeJoin<#ident> + ::core::marker::Send {
                 let _ = (ctx, room);
-                ::core::result::Result::Ok(())
+                #private::AllowJoin
             }
 
             /// Answers a client's `{"type":"refresh","token":".."}` (sent

@@ -49,6 +49,7 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
     };
     let authenticated = session(quote!(#private::Response));
     let refreshed = session(quote!(#private::RefreshRefused));
+    let authorized = future(quote!(::core::result::Result<(), #private::JoinRefused>));
     let nothing = future(quote!(()));
     quote! {
         impl<__H: #handler, __S: 'static> #private::Route<__H, __S> for #ident {
@@ -75,11 +76,11 @@ pub fn route_impl(protocol: &Protocol) -> TokenStream {
                 <__H as #handler>::authenticate(handler, request, state)
             }
 
-            fn authorize_join(
-                handler: &__H,
-                ctx: &#private::Ctx<Self>,
-                room: &::core::primitive::str,
-            ) -> ::core::result::Result<(), #private::JoinRefused> {
+            fn authorize_join<'a>(
+                handler: &'a __H,
+                ctx: &'a #private::Ctx<Self>,
+                room: &'a ::core::primitive::str,
+            ) -> #authorized {
                 <__H as #handler>::authorize_join(handler, ctx, room)
             }
 

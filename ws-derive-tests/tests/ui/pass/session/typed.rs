@@ -46,7 +46,7 @@ impl<S: Send + Sync + 'static> GameHandler<S> for App {
         })
     }
 
-    fn authorize_join(&self, ctx: &Ctx<Game>, room: &str) -> Result<(), JoinRefused> {
+    async fn authorize_join(&self, ctx: &Ctx<Game>, room: &str) -> Result<(), JoinRefused> {
         match ctx.session().user() {
             Some(_) => Ok(()),
             None => Err(JoinRefused::new(format!("sign in to join `{room}`"))),
@@ -54,7 +54,7 @@ impl<S: Send + Sync + 'static> GameHandler<S> for App {
     }
 
     async fn start(&self, ctx: &Ctx<Game>, msg: game::Start) -> HandlerResult {
-        ctx.join(&msg.lobby)?;
+        ctx.join(&msg.lobby).await?;
         ctx.set_session(Pair {
             user: None,
             _kinds: PhantomData,
