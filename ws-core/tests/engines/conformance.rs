@@ -6,8 +6,10 @@
 //!
 //! Engines: Redis (one `redis-server`, classic and sharded pub/sub) and
 //! Redis Cluster (the process's shared cluster of three masters and three
-//! replicas, see [`crate::support::redis_cluster`]). Each test runs under
-//! a prefix of its own, so the tests of one engine share its servers.
+//! replicas, see [`crate::support::redis_cluster`]), and NATS JetStream
+//! (the process's own `nats-server`, whose monitoring tells who subscribes,
+//! see [`Nats::monitored`]). Each test runs under a prefix of its own, so
+//! the tests of one engine share its servers.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use serde_json::{Value, json};
 use ws_core::{Backend, Manager, Protocol, PubSubMode, RedisBackend};
 
 use crate::cluster::{in_order, join_all, markers, next, send_numbers, whisper_twice};
+use crate::nats::Nats;
 use crate::support::chat::{Chat, serve};
 use crate::support::history::{assert_said, join};
 use crate::support::redis::{Redis, prefix};
@@ -27,6 +30,7 @@ use crate::support::{Client, Server, Test};
 pub enum Kind {
     Redis(PubSubMode),
     RedisCluster,
+    Nats,
 }
 
 /// What a node listens to, for [`Engine::listening`].
@@ -41,21 +45,29 @@ pub struct Engine {
     pub kind: Kind,
     pub prefix: String,
     redis: Option<Redis>,
+    nats: Option<Nats>,
 }
 
 impl Engine {
     pub fn new(kind: Kind, test: &str) -> Engine {
-        let redis = match kind {
-            Kind::Redis(_) => Some(Redis::any()),
+        let (mut redis, mut nats) = (None, None);
+        match kind {
+            Kind::Redis(_) => redis = Some(Redis::any()),
             Kind::RedisCluster => {
                 RedisCluster::shared();
-                None
             }
+            Kind::Nats => nats = Some(Nats::monitored(test)),
+        }
+        let prefix = match &nats {
+            // Subjects and stream names: no `-`.
+            Some(nats) => nats.prefix.clone(),
+            None => prefix(test),
         };
         Engine {
             kind,
-            prefix: prefix(test),
+            prefix,
             redis,
+            nats,
         }
     }
 
@@ -71,6 +83,8 @@ impl Engine {
                 let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
                 RedisBackend::cluster(&urls).unwrap()
             }
+            // Its prefix, a presence TTL of 1 s, quick reconnections.
+            Kind::Nats => return self.nats.as_ref().unwrap().backend().into(),
         };
         backend
             .prefix(&self.prefix)
@@ -83,6 +97,9 @@ impl Engine {
     /// Waits until `n` nodes listen to `what` of `protocol`: what is sent
     /// from then on reaches all of them.
     pub async fn listening(&self, protocol: &str, what: Listen<'_>, n: usize) {
+        if let Kind::Nats = self.kind {
+            return self.nats_listening(protocol, what, n).await;
+        }
         let channel = match what {
             Listen::Room(room) => format!("{}:{protocol}:room:{{{room}}}", self.prefix),
             Listen::User(user) => format!("{}:{protocol}:user:{{{user}}}", self.prefix),
@@ -94,6 +111,7 @@ impl Engine {
                 let redis = self.redis.as_ref().unwrap();
                 redis.until_subscribers(&channel, sharded, n).await;
             }
+            Kind::Nats => unreachable!(),
             Kind::RedisCluster => {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 loop {
@@ -105,6 +123,33 @@ impl Engine {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
+        }
+    }
+
+    /// [`Engine::listening`] on NATS: the subject's subscribers, as the
+    /// server's monitoring says.
+    async fn nats_listening(&self, protocol: &str, what: Listen<'_>, n: usize) {
+        use base64::Engine as _;
+        let token = |name: &str| {
+            format!(
+                "_{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name)
+            )
+        };
+        let subject = match what {
+            Listen::Room(room) => format!("{}.{protocol}.room.{}", self.prefix, token(room)),
+            Listen::User(user) => format!("{}.{protocol}.user.{}", self.prefix, token(user)),
+            Listen::All => format!("{}.{protocol}.all", self.prefix),
+        };
+        let nats = self.nats.as_ref().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = nats.subscribers(&subject).await;
+            if now == n {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{subject}: {now} of {n} listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -421,4 +466,5 @@ conformance! {
     redis_classic: Kind::Redis(PubSubMode::Classic);
     redis_sharded: Kind::Redis(PubSubMode::Sharded);
     redis_cluster: Kind::RedisCluster;
+    nats: Kind::Nats;
 }

@@ -31,6 +31,22 @@ pub struct Nats {
     pub url: String,
     pub prefix: String,
     own: Option<(Child, u16, PathBuf)>,
+    /// The monitoring port, on [`Nats::monitored`].
+    monitor: Option<u16>,
+}
+
+/// The process's monitored `nats-server`: its client and monitoring ports.
+struct Monitored {
+    port: u16,
+    monitor: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Nats {
@@ -44,31 +60,95 @@ impl Nats {
             url,
             prefix: prefix(name).replace('-', "_"),
             own: None,
+            monitor: None,
         }
+    }
+
+    /// One `nats-server -js` for every test of the process that asks
+    /// (started by the first), with its monitoring port open: who
+    /// subscribes to a subject is asked of it ([`Nats::subscribers`]).
+    /// The store and the server go with the process.
+    pub fn monitored(name: &str) -> Nats {
+        static SHARED: std::sync::OnceLock<Monitored> = std::sync::OnceLock::new();
+        let server = SHARED.get_or_init(|| {
+            let (port, monitor) = (free_port(), free_port());
+            let store = std::env::temp_dir().join(format!("ws-nats-{}-{port}", std::process::id()));
+            let child = Self::spawn(port, &store, Some(monitor));
+            // A static is never dropped: should this process end, the
+            // server and its store go with it.
+            let script = format!(
+                "while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill -9 {} 2>/dev/null; rm -rf '{}'",
+                std::process::id(),
+                child.id(),
+                store.display()
+            );
+            Command::new("sh")
+                .args(["-c", &script])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("a watchdog for nats-server");
+            Monitored { port, monitor }
+        });
+        Nats {
+            url: format!("nats://127.0.0.1:{}", server.port),
+            prefix: prefix(name).replace('-', "_"),
+            own: None,
+            monitor: Some(server.monitor),
+        }
+    }
+
+    /// How many connections (nodes: one each) subscribe to `subject` now,
+    /// as the server's monitoring (`/connz?subs=1`) says.
+    pub async fn subscribers(&self, subject: &str) -> usize {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let port = self.monitor.expect("a monitored nats-server");
+        let mut http = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        http.write_all(b"GET /connz?subs=1&limit=100000 HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        http.read_to_string(&mut response).await.unwrap();
+        let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        let connz: Value = serde_json::from_str(body).unwrap();
+        connz["connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|connection| {
+                connection["subscriptions_list"]
+                    .as_array()
+                    .is_some_and(|subs| subs.iter().any(|s| s == subject))
+            })
+            .count()
     }
 
     /// A `nats-server -js` of our own on a free port, its store in a
     /// fresh folder (kept across [`Nats::restart`]).
     pub fn own(name: &str) -> Nats {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let store = std::env::temp_dir().join(format!("ws-nats-{}-{port}", std::process::id()));
         let mut nats = Nats {
             url: format!("nats://127.0.0.1:{port}"),
             prefix: prefix(name).replace('-', "_"),
             own: None,
+            monitor: None,
         };
-        nats.own = Some((Self::spawn(port, &store), port, store));
+        nats.own = Some((Self::spawn(port, &store, None), port, store));
         nats
     }
 
-    fn spawn(port: u16, store: &std::path::Path) -> Child {
-        let child = Command::new("nats-server")
+    fn spawn(port: u16, store: &std::path::Path, monitor: Option<u16>) -> Child {
+        let mut command = Command::new("nats-server");
+        command
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store)
+            .arg(store);
+        if let Some(monitor) = monitor {
+            command.args(["-m", &monitor.to_string()]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -88,7 +168,7 @@ impl Nats {
         let (child, port, store) = self.own.as_mut().expect("a nats-server of our own");
         let _ = child.kill();
         let _ = child.wait();
-        *child = Self::spawn(*port, store);
+        *child = Self::spawn(*port, store, None);
     }
 
     pub fn backend(&self) -> NatsBackend {
