@@ -271,8 +271,10 @@ impl<P: Protocol> Ctx<P> {
             .set_session(&self.conn, user, erase(session))?;
         // After the user: its entries in the rooms take the info. A session
         // that shows none leaves what `set_presence` set.
-        if presence.is_some() {
-            self.manager.registry().set_presence(&self.conn, presence);
+        if presence.is_some()
+            && let Err(error) = self.manager.registry().set_presence(&self.conn, presence)
+        {
+            tracing::warn!(%error, "a session's presence meta left out");
         }
         // After the swap: the read loop that sees the new expiry re-arms
         // for the session that is now in place.
@@ -305,9 +307,8 @@ impl<P: Protocol> Ctx<P> {
         meta: &T,
     ) -> Result<(), crate::presence::PresenceError> {
         let registry = self.manager.registry();
-        let json = crate::presence::meta_json(meta, registry.max_presence_meta())?;
-        registry.set_presence(&self.conn, Some(json));
-        Ok(())
+        let json = Arc::from(serde_json::to_string(meta)?);
+        registry.set_presence(&self.conn, Some(json))
     }
 
     /// This connection's presence meta, as last set (by

@@ -81,22 +81,6 @@ pub enum PresenceError {
     },
 }
 
-/// `meta` as the JSON presence keeps, if it is within `max` bytes (`0`:
-/// unlimited).
-pub(crate) fn meta_json<T: serde::Serialize + ?Sized>(
-    meta: &T,
-    max: usize,
-) -> Result<Arc<str>, PresenceError> {
-    let json = serde_json::to_string(meta)?;
-    if max != 0 && json.len() > max {
-        return Err(PresenceError::TooLarge {
-            size: json.len(),
-            max,
-        });
-    }
-    Ok(Arc::from(json))
-}
-
 /// The users a page holds by default ([`Manager::presence`](crate::Manager::presence)).
 pub const PAGE: usize = 100;
 /// The most users one page holds, whatever is asked.

@@ -30,11 +30,11 @@ impl<P: Protocol> Manager<P> {
         meta: &T,
     ) -> Result<bool, PresenceError> {
         let registry = &self.inner.registry;
-        let json = presence::meta_json(meta, registry.max_presence_meta())?;
+        let json = Arc::from(serde_json::to_string(meta)?);
         let Some(conn) = registry.get(id) else {
             return Ok(false);
         };
-        registry.set_presence(&conn, Some(json));
+        registry.set_presence(&conn, Some(json))?;
         Ok(true)
     }
 

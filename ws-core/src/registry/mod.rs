@@ -38,6 +38,7 @@ use crate::backend::{Channel, Link};
 use crate::config::Config;
 use crate::error::{ConnectionClosing, JoinError, SetUserError};
 use crate::id::{ConnId, UserId};
+use crate::presence::PresenceError;
 use crate::session::Erased;
 
 /// A connection's place in the indexes, guarded by its own lock, and the
@@ -157,7 +158,8 @@ impl Registry {
     ) -> Registration {
         {
             let mut membership = conn.membership.lock();
-            if !self.fits(membership.presence.as_deref()) {
+            if let Err(error) = self.check_meta(membership.presence.as_deref()) {
+                tracing::warn!(%error, "a session's presence meta left out");
                 membership.presence = None;
             }
         }
@@ -288,15 +290,19 @@ impl Registry {
     /// rooms lists it beside its other connections' metas. The one place a
     /// connection's meta enters presence (`Ctx::set_presence`,
     /// `Manager::set_presence` and a session's `presence` call it).
-    /// A meta over `max_presence_meta` is not taken (the callers that
-    /// answer to a handler refuse it first; a session's is logged).
-    pub(crate) fn set_presence(&self, conn: &Conn, meta: Option<Arc<str>>) {
-        if !self.fits(meta.as_deref()) {
-            return;
-        }
+    ///
+    /// # Errors
+    /// [`PresenceError::TooLarge`] for a meta over `max_presence_meta`,
+    /// which is not taken: the connection keeps the meta it had.
+    pub(crate) fn set_presence(
+        &self,
+        conn: &Conn,
+        meta: Option<Arc<str>>,
+    ) -> Result<(), PresenceError> {
+        self.check_meta(meta.as_deref())?;
         let mut membership = conn.membership.lock();
         if membership.presence == meta {
-            return;
+            return Ok(());
         }
         if let Some(user) = &membership.user {
             for room in &membership.rooms {
@@ -305,6 +311,7 @@ impl Registry {
             }
         }
         membership.presence = meta;
+        Ok(())
     }
 
     /// `conn`'s presence meta (JSON).
@@ -312,25 +319,15 @@ impl Registry {
         conn.membership.lock().presence.clone()
     }
 
-    /// The largest presence meta, in bytes; `0` is unlimited.
-    pub(crate) fn max_presence_meta(&self) -> usize {
-        self.limits.max_presence_meta
-    }
-
-    /// Whether `meta` is within `max_presence_meta`; a session's that is
-    /// not is logged and left out.
-    fn fits(&self, meta: Option<&str>) -> bool {
+    /// Whether `meta` is within `max_presence_meta` (`0`: unlimited).
+    fn check_meta(&self, meta: Option<&str>) -> Result<(), PresenceError> {
         let max = self.limits.max_presence_meta;
         match meta {
-            Some(meta) if max != 0 && meta.len() > max => {
-                tracing::warn!(
-                    size = meta.len(),
-                    max,
-                    "a session's presence meta is over max_presence_meta; left out"
-                );
-                false
-            }
-            _ => true,
+            Some(meta) if max != 0 && meta.len() > max => Err(PresenceError::TooLarge {
+                size: meta.len(),
+                max,
+            }),
+            _ => Ok(()),
         }
     }
 
